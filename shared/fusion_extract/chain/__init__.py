@@ -1,0 +1,1 @@
+"""The chain itself: messages, the run ledger, and the submit / poll / transfer steps."""

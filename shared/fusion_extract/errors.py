@@ -1,0 +1,68 @@
+"""The one exception hierarchy. Every error the product raises is a FusionExtractError.
+
+`retryable` tells the caller whether trying the same thing again later may succeed;
+the function adapters map it to the right outcome (retry, rerun, or fail with a reason).
+"""
+
+from __future__ import annotations
+
+
+class FusionExtractError(Exception):
+    """Base of every error this product raises."""
+
+    retryable = False
+
+
+class ConfigError(FusionExtractError):
+    """Function configuration is missing or invalid."""
+
+
+class MessageError(FusionExtractError):
+    """An incoming message or request body is malformed; nothing was done."""
+
+
+class SecretError(FusionExtractError):
+    """The credentials secret is missing or malformed (names the key, never the value)."""
+
+
+class AuthError(FusionExtractError):
+    """The identity provider refused to issue a token (bad client, grant or scope)."""
+
+
+class UnsafeInputError(FusionExtractError):
+    """Input from outside broke a security rule: a foreign URL, a hostile archive entry, a bad name."""
+
+
+class IntegrityError(FusionExtractError):
+    """Data did not verify: checksum mismatch, truncated or corrupt archive, manifest disagreement."""
+
+
+class UpstreamError(FusionExtractError):
+    """A remote service answered with an error."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class TransientError(UpstreamError):
+    """Throttling, 5xx, timeouts, dropped connections: worth retrying later."""
+
+    retryable = True
+
+
+class NotFoundError(UpstreamError):
+    """The remote resource does not exist."""
+
+
+class ConflictError(FusionExtractError):
+    """A conditional write lost: the document changed or already exists. Callers re-read and decide."""
+
+
+class LeaseHeldError(FusionExtractError):
+    """Another run of the same extract holds the lease."""
+
+
+class JobFailedError(FusionExtractError):
+    """The Fusion job ended in a failure state."""

@@ -1,0 +1,1 @@
+"""Oracle Fusion side: IDCS tokens and the Batch Processing REST API."""

@@ -1,0 +1,76 @@
+"""JSON logs that carry the run's identity, and never a secret.
+
+Importing fdk sets the root logger to DEBUG with a plain-text handler; `configure` replaces the
+formatter of the existing handlers (or adds one) and sets the level from config, so SDK debug
+noise stays out. Context fields (run_id, job_id, extract, call_id, function) are bound per
+invocation with `bind` and appear on every line. Known secret values are masked wherever they appear.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+_context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("log_context", default={})  # noqa: B039
+_secrets: set[str] = set()
+_BEARER = re.compile(r"(?i)(bearer\s+|basic\s+|access_token\"?\s*[:=]\s*\"?)[A-Za-z0-9._~+/=-]+")
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+MASK = "***"
+
+
+def register_secret(value: str | None) -> None:
+    """Mask this value in every later log line (values shorter than 4 characters are not worth masking)."""
+    if value and len(value) >= 4:
+        _secrets.add(value)
+
+
+def mask(text: str) -> str:
+    text = _BEARER.sub(lambda m: m.group(1) + MASK, text)
+    for secret in _secrets:
+        text = text.replace(secret, MASK)
+    return text
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            **_context.get(),
+        }
+        for name, value in vars(record).items():
+            if name not in _STANDARD and not name.startswith("_"):
+                entry[name] = value
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return mask(json.dumps(entry, default=str, sort_keys=False))
+
+
+def configure(level: str = "INFO") -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.StreamHandler(sys.stderr))
+    for handler in root.handlers:
+        handler.setFormatter(JsonFormatter())
+    root.setLevel(level)
+    for noisy in ("urllib3", "oci", "fdk"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+@contextmanager
+def bind(**fields: Any) -> Iterator[None]:
+    """Add fields to every log line inside the block (None values are left out)."""
+    merged = {**_context.get(), **{k: v for k, v in fields.items() if v is not None}}
+    token = _context.set(merged)
+    try:
+        yield
+    finally:
+        _context.reset(token)

@@ -1,0 +1,1 @@
+"""OCI side: adapters over the `oci` SDK (Vault, Object Storage, Notifications, Functions)."""

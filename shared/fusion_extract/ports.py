@@ -1,0 +1,85 @@
+"""The seams the chain's steps depend on. Adapters implement them; steps take them as arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fusion_extract.fusion.models import ExtractRequest, FusionCredentials, JobStatus, OutputFile
+
+
+class CredentialSource(Protocol):
+    def credentials(self) -> FusionCredentials: ...
+
+
+class FusionApi(Protocol):
+    def submit(self, request: ExtractRequest, run_token: str) -> str:
+        """Submit once per run token (safe to call again after an ambiguous failure); returns job id."""
+        ...
+
+    def job_status(self, job_id: str) -> JobStatus: ...
+
+    def output_files(self, job_id: str) -> list[OutputFile]:
+        """Every output file of the job, all pages."""
+        ...
+
+    def download(self, file: OutputFile) -> Iterator[bytes]:
+        """The file's bytes as a bounded-memory stream, resuming with Range after a dropped connection."""
+        ...
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    name: str
+    size: int
+    etag: str
+    md5: str | None = None  # base64 MD5 (opc-content-md5); multipart objects carry '<b64>-<parts>'
+
+
+class ObjectStore(Protocol):
+    """One bucket."""
+
+    def get_bytes(self, name: str) -> tuple[bytes, str]:
+        """Small object content and its ETag. NotFoundError if absent."""
+        ...
+
+    def open(self, name: str) -> Iterator[bytes]:
+        """Stream a (possibly large) object. NotFoundError if absent."""
+        ...
+
+    def head(self, name: str) -> ObjectInfo | None: ...
+
+    def put_bytes(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+        content_type: str = "application/octet-stream",
+    ) -> str:
+        """Write a small object; returns the new ETag. ConflictError when a condition fails."""
+        ...
+
+    def upload_stream(
+        self, name: str, chunks: Iterable[bytes], *, content_type: str = "application/octet-stream"
+    ) -> ObjectInfo:
+        """Upload a stream of unknown length with bounded memory (multipart)."""
+        ...
+
+    def promote(self, source: str, target: str) -> None:
+        """Make a staged object visible under its final name; never overwrites a different object."""
+        ...
+
+    def delete(self, name: str, *, if_match: str | None = None) -> None: ...
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object under the prefix, all pages, in name order."""
+        ...
+
+
+class Publisher(Protocol):
+    def publish(self, topic_id: str, message: Mapping[str, Any]) -> str:
+        """Publish one JSON message; returns the message id."""
+        ...
