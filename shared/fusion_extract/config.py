@@ -194,6 +194,13 @@ KEYS: tuple[Key, ...] = (
     Key("RERUN_BACKOFF_SECONDS", "rerun_backoff_seconds", _non_negative_float, "300", "Wait before a rerun"),
     Key("FILE_MAX_ATTEMPTS", "file_max_attempts", _positive_int, "3", "Transfers of one file before failing"),
     Key(
+        "FILE_RETRY_SECONDS",
+        "file_retry_seconds",
+        _non_negative_float,
+        "60",
+        "Wait before a file retry (doubles)",
+    ),
+    Key(
         "POLL_BUDGET_SECONDS", "poll_budget_seconds", _non_negative_float, "240", "Wait inside one poll step"
     ),
     Key("POLL_MIN_INTERVAL", "poll_min_interval", _non_negative_float, "15", "First interval between checks"),
@@ -263,6 +270,7 @@ class Settings:
     run_max_attempts: int
     rerun_backoff_seconds: float
     file_max_attempts: int
+    file_retry_seconds: float
     poll_budget_seconds: float
     poll_min_interval: float
     poll_max_interval: float

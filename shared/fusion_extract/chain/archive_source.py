@@ -1,0 +1,36 @@
+"""Where an output archive's bytes come from. Today: the Batch API download. Newer Fusion releases can
+write extract output straight into a customer bucket; BucketArchives serves those (and our own staged
+raw copies) through the same verify -> unpack -> land path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from fusion_extract.fusion.models import OutputFile
+from fusion_extract.ports import FusionApi, ObjectStore
+
+
+class ArchiveSource(Protocol):
+    def open(self, file: OutputFile) -> Iterator[bytes]:
+        """The archive's bytes as a bounded-memory stream."""
+        ...
+
+
+@dataclass(frozen=True)
+class FusionArchives:
+    fusion: FusionApi
+
+    def open(self, file: OutputFile) -> Iterator[bytes]:
+        return self.fusion.download(file)
+
+
+@dataclass(frozen=True)
+class BucketArchives:
+    """Archives stored as objects: `file.url` holds the object name."""
+
+    store: ObjectStore
+
+    def open(self, file: OutputFile) -> Iterator[bytes]:
+        return self.store.open(file.url)

@@ -1,0 +1,37 @@
+"""What the steps need, as one argument. The composition root (fusion_extract.runtime) builds it lazily;
+tests build it from the same adapters pointed at the emulators."""
+
+from __future__ import annotations
+
+import random
+from typing import Protocol
+
+from fusion_extract.chain.archive_source import ArchiveSource
+from fusion_extract.chain.layout import Layout
+from fusion_extract.chain.ledger import Ledger
+from fusion_extract.clock import Clock, IdFactory
+from fusion_extract.config import Settings
+from fusion_extract.ports import FusionApi, ObjectStore, Publisher
+
+
+class Deps(Protocol):
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def new_id(self) -> IdFactory: ...
+    @property
+    def random(self) -> random.Random: ...
+    @property
+    def layout(self) -> Layout: ...
+    @property
+    def ledger(self) -> Ledger: ...
+    @property
+    def store(self) -> ObjectStore: ...
+    @property
+    def publisher(self) -> Publisher: ...
+    @property
+    def fusion(self) -> FusionApi: ...
+    @property
+    def archives(self) -> ArchiveSource: ...

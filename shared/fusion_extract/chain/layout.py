@@ -1,0 +1,51 @@
+"""Where things land in the bucket: one place that turns a run into object names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fusion_extract.chain.ledger import Run
+from fusion_extract.config import Settings
+
+MANIFEST = "_manifest.json"
+SUCCESS = "_SUCCESS"
+
+
+@dataclass(frozen=True)
+class Layout:
+    landing_prefix: str
+    template: str
+    staging_prefix: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Layout:
+        return cls(settings.landing_prefix, settings.landing_template, settings.staging_prefix)
+
+    def run_folder(self, run: Run) -> str:
+        """`<prefix>/<extract>/dt=<YYYY-MM-DD>/run=<jobRequestId>` by default (LANDING_TEMPLATE)."""
+        return self.template.format(
+            prefix=self.landing_prefix,
+            extract=run.extract,
+            mode=run.mode,
+            date=run.created_at.strftime("%Y-%m-%d"),
+            job_id=run.job_id,
+        ).strip("/")
+
+    def member(self, run: Run, path: str) -> str:
+        return f"{self.run_folder(run)}/{path}"
+
+    def raw(self, run: Run, file_name: str) -> str:
+        return f"{self.run_folder(run)}/raw/{file_name}"
+
+    def manifest(self, run: Run) -> str:
+        return f"{self.run_folder(run)}/{MANIFEST}"
+
+    def success(self, run: Run) -> str:
+        return f"{self.run_folder(run)}/{SUCCESS}"
+
+    def staging(self, run: Run, file_name: str, attempt: int) -> str:
+        """A private folder per transfer attempt, so a retry never mixes with a dead attempt's leftovers."""
+        return f"{self.staging_prefix}/{run.run_id}/{file_name}/{attempt}"
+
+    def run_staging(self, run: Run) -> str:
+        return f"{self.staging_prefix}/{run.run_id}/"

@@ -1,0 +1,119 @@
+"""What Fusion says about its output: the `.mf` manifest and the `<view>_metadata.json` member.
+
+The manifest format is documented (one line per ZIP: `<zip file name>;<docid>;<sha-256 hex>`), so its parser
+is strict. The metadata member's format is not documented by Oracle; we read the shape our emulator writes,
+`{"extract", "view", "format", "files": [{"name", "rows"}], "totalRows"}`, and return None for any other
+shape, so an unknown format skips the row cross-check instead of failing a good run.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fusion_extract.errors import IntegrityError
+
+if TYPE_CHECKING:
+    from fusion_extract.chain.archive import Member
+
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_DATA_SUFFIXES = (".csv", ".json")
+
+
+@dataclass(frozen=True)
+class ExtractMetadata:
+    extract: str | None
+    view: str | None
+    format: str | None
+    files: Mapping[str, int]  # data file name -> rows
+    total_rows: int | None
+
+
+def parse_manifest(text: str) -> dict[str, str]:
+    """ZIP file name -> lower-case SHA-256 hex. Blank lines are ignored; a bad line is an IntegrityError."""
+    checksums: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = [field.strip() for field in line.split(";")]
+        if len(fields) != 3 or not fields[0] or not _SHA256.match(fields[2]):
+            raise IntegrityError(f"manifest line {number} is not '<zip file name>;<docid>;<sha-256 hex>'")
+        name, _docid, sha256 = fields
+        if name in checksums:
+            raise IntegrityError(f"manifest line {number} lists {name!r} a second time")
+        checksums[name] = sha256.lower()
+    return checksums
+
+
+def parse_metadata(data: bytes | str) -> ExtractMetadata | None:
+    """The metadata member, or None when it is not JSON of the shape we know."""
+    try:
+        document = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get("files"), list):
+        return None
+    files: dict[str, int] = {}
+    for entry in document["files"]:
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("name"), str)
+            or not _is_count(entry.get("rows"))
+        ):
+            return None
+        files[entry["name"]] = entry["rows"]
+    total = document.get("totalRows")
+    if total is not None and not _is_count(total):
+        return None
+    return ExtractMetadata(
+        extract=_text(document.get("extract")),
+        view=_text(document.get("view")),
+        format=_text(document.get("format")),
+        files=files,
+        total_rows=total,
+    )
+
+
+def row_disagreements(metadata: ExtractMetadata, members: Iterable[Member]) -> list[str]:
+    """Where the members' row counts (all ZIPs of the run) disagree with the metadata; empty when they agree.
+
+    A metadata file name matches a member by path, else by base name when that is unique. Members whose
+    rows could not be counted (None) are not compared.
+    """
+    data_members = [m for m in members if _is_data(m.path)]
+    by_path = {m.path: m for m in data_members}
+    base_names = [posixpath.basename(m.path) for m in data_members]
+    by_base = {
+        base: m for base, m in zip(base_names, data_members, strict=True) if base_names.count(base) == 1
+    }
+    problems = []
+    matched: set[str] = set()
+    for name, rows in metadata.files.items():
+        member = by_path.get(name) or by_base.get(name)
+        if member is None:
+            problems.append(f"metadata lists {name!r} ({rows} rows) but no such file was extracted")
+            continue
+        matched.add(member.path)
+        if member.rows is not None and member.rows != rows:
+            problems.append(f"{member.path!r}: metadata says {rows} rows, the file has {member.rows}")
+    problems.extend(f"{path!r} is not listed in the metadata" for path in by_path if path not in matched)
+    listed_total = sum(metadata.files.values())
+    if metadata.total_rows is not None and metadata.total_rows != listed_total:
+        problems.append(f"metadata totalRows is {metadata.total_rows}, its files add up to {listed_total}")
+    return problems
+
+
+def _is_data(path: str) -> bool:
+    return path.lower().endswith(_DATA_SUFFIXES) and not path.endswith("_metadata.json")
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,0 +1,227 @@
+"""The chain's messages: small versioned JSON documents, validated strictly at the function boundary.
+
+Every way in has one type here. A malformed document raises MessageError naming the problem, before
+any side effect. Unknown fields are refused (a typo must not silently change behaviour).
+
+    run      {"extract": "Sales", "mode": "full"|"incremental", "runAtTimes": {...}}   schedules, fn invoke
+    rerun    {"kind": "rerun", "run_id": "..."}          resubmit a failed run's extract (event-driven or manual)
+    reland   {"kind": "reland", "extract": "Sales", "job_id": "123", "mode": "full"} land a succeeded job again
+    poll     {"kind": "poll", "run_id": "...", "seq": 3}  one poll step of a run (continuations carry seq)
+    sweep    {"kind": "sweep"}                            re-drive every run whose next step is overdue
+    transfer {"kind": "transfer", "run_id": "...", "files": ["a.zip", ...]}  files to land, one per invocation
+    alert    {"kind": "alert", "event": "landed"|..., ...}  published to the alerts topic (outgoing only)
+
+The version field "v" is written on every message we publish; hand-written requests may omit it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from fusion_extract.errors import MessageError
+from fusion_extract.fusion.models import ExtractRequest, Mode, RunAtTimes
+
+VERSION = 1
+MAX_TRANSFER_FILES = 500
+_EXTRACT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,159}$")
+_JOB_ID = re.compile(r"^[0-9]{1,20}$")
+_FILE = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    request: ExtractRequest
+
+
+@dataclass(frozen=True)
+class RerunRequest:
+    run_id: str
+
+
+@dataclass(frozen=True)
+class RelandRequest:
+    extract: str
+    job_id: str
+    mode: Mode
+
+
+@dataclass(frozen=True)
+class PollRequest:
+    run_id: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class SweepRequest:
+    pass
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    run_id: str
+    files: tuple[str, ...]
+
+
+SubmitMessage = RunRequest | RerunRequest | RelandRequest
+PollMessage = PollRequest | SweepRequest
+
+
+def parse_submit(body: bytes) -> SubmitMessage:
+    doc = _document(body)
+    kind = doc.pop("kind", "run")
+    if kind == "run":
+        _only(doc, "extract", "mode", "runAtTimes")
+        extract = _extract(doc)
+        run_at = _run_at_times(doc["runAtTimes"]) if "runAtTimes" in doc else None
+        return RunRequest(ExtractRequest(extract, _mode(doc), run_at))
+    if kind == "rerun":
+        _only(doc, "run_id")
+        return RerunRequest(_run_id(doc))
+    if kind == "reland":
+        _only(doc, "extract", "job_id", "mode")
+        return RelandRequest(
+            _extract(doc), _match(doc, "job_id", _JOB_ID, "a numeric job request id"), _mode(doc)
+        )
+    raise MessageError(f"submit does not accept kind {kind!r} (run, rerun or reland)")
+
+
+def parse_poll(body: bytes) -> PollMessage:
+    doc = _document(body)
+    kind = doc.pop("kind", None)
+    if kind == "sweep":
+        _only(doc)
+        return SweepRequest()
+    if kind == "poll":
+        _only(doc, "run_id", "seq")
+        seq = doc.get("seq", 0)
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            raise MessageError("seq must be a whole number >= 0")
+        return PollRequest(_run_id(doc), seq)
+    raise MessageError(f"poll does not accept kind {kind!r} (poll or sweep)")
+
+
+def parse_transfer(body: bytes) -> TransferRequest:
+    doc = _document(body)
+    kind = doc.pop("kind", None)
+    if kind != "transfer":
+        raise MessageError(f"transfer does not accept kind {kind!r} (transfer)")
+    _only(doc, "run_id", "files")
+    files = doc.get("files")
+    if not isinstance(files, list) or not 1 <= len(files) <= MAX_TRANSFER_FILES:
+        raise MessageError(f"files must be a list of 1 to {MAX_TRANSFER_FILES} file names")
+    for name in files:
+        if not isinstance(name, str) or not _FILE.match(name) or name in (".", ".."):
+            raise MessageError(f"files holds an invalid file name: {name!r}")
+    return TransferRequest(_run_id(doc), tuple(files))
+
+
+def encode(kind: str, **fields: Any) -> dict[str, Any]:
+    """The document we publish for a message of this kind."""
+    return {"v": VERSION, "kind": kind, **fields}
+
+
+def poll_message(run_id: str, seq: int) -> dict[str, Any]:
+    return encode("poll", run_id=run_id, seq=seq)
+
+
+def transfer_message(run_id: str, files: list[str]) -> dict[str, Any]:
+    return encode("transfer", run_id=run_id, files=files)
+
+
+def rerun_message(run_id: str) -> dict[str, Any]:
+    return encode("rerun", run_id=run_id)
+
+
+def _document(body: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(body or b"")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MessageError(f"message is not JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise MessageError("message must be a JSON object")
+    version = doc.pop("v", VERSION)
+    if version != VERSION:
+        raise MessageError(f"unsupported message version {version!r} (this build reads v{VERSION})")
+    return doc
+
+
+def _only(doc: Mapping[str, Any], *allowed: str) -> None:
+    unknown = sorted(set(doc) - set(allowed))
+    if unknown:
+        raise MessageError(f"unknown field(s): {', '.join(unknown)}")
+
+
+def _match(doc: Mapping[str, Any], key: str, pattern: re.Pattern[str], what: str) -> str:
+    value = doc.get(key)
+    if value is None:
+        raise MessageError(f"{key} is missing")
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not pattern.match(value):
+        raise MessageError(f"{key} must be {what}, got {value!r}")
+    return value
+
+
+def _extract(doc: Mapping[str, Any]) -> str:
+    return _match(doc, "extract", _EXTRACT, "an extract name (letters, digits, space, _ . -; up to 100)")
+
+
+def _run_id(doc: Mapping[str, Any]) -> str:
+    return _match(doc, "run_id", _RUN_ID, "a run id")
+
+
+def _mode(doc: Mapping[str, Any]) -> Mode:
+    value = doc.get("mode")
+    try:
+        return Mode(value)
+    except ValueError:
+        raise MessageError(f"mode must be 'full' or 'incremental', got {value!r}") from None
+
+
+_RUN_AT_KEYS = {"fixedInterval", "startDate", "endDate", "startTime", "endTime"}
+
+
+def _run_at_times(value: Any) -> RunAtTimes:
+    """Accepts Fusion's own shape; dates as MM/DD/YYYY (Fusion's) or YYYY-MM-DD, times as HHMM."""
+    if not isinstance(value, dict):
+        raise MessageError("runAtTimes must be an object")
+    _only(value, *_RUN_AT_KEYS)
+    missing = sorted(_RUN_AT_KEYS - set(value))
+    if missing:
+        raise MessageError(f"runAtTimes is missing {', '.join(missing)}")
+    interval = value["fixedInterval"]
+    if not isinstance(interval, dict) or set(interval) != {"interval", "timeUnit"}:
+        raise MessageError("runAtTimes.fixedInterval must be {interval, timeUnit}")
+    number, unit = interval["interval"], interval["timeUnit"]
+    if not isinstance(number, int) or isinstance(number, bool) or number <= 0:
+        raise MessageError("runAtTimes.fixedInterval.interval must be a positive whole number")
+    if not isinstance(unit, str):
+        raise MessageError("runAtTimes.fixedInterval.timeUnit must be a string")
+    start, end = _date(value, "startDate"), _date(value, "endDate")
+    times = [_hhmm(value, "startTime"), _hhmm(value, "endTime")]
+    return RunAtTimes(number, unit.upper(), start, end, times[0], times[1])
+
+
+def _date(doc: Mapping[str, Any], key: str) -> date:
+    text = doc[key]
+    if isinstance(text, str):
+        if m := re.fullmatch(r"(\d{2})/(\d{2})/(\d{4})", text):
+            text = f"{m[3]}-{m[1]}-{m[2]}"
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+    raise MessageError(f"runAtTimes.{key} must be a date (MM/DD/YYYY or YYYY-MM-DD), got {doc[key]!r}")
+
+
+def _hhmm(doc: Mapping[str, Any], key: str) -> str:
+    text = doc[key]
+    if not isinstance(text, str) or not re.fullmatch(r"([01]\d|2[0-3])[0-5]\d", text):
+        raise MessageError(f"runAtTimes.{key} must be a time HHMM (0000-2359), got {text!r}")
+    return text

@@ -1,0 +1,1 @@
+"""The three steps of the chain; each takes its message and its dependencies."""

@@ -1,0 +1,228 @@
+"""poll: follow a job, one bounded step per invocation; and the sweep that re-drives overdue runs.
+
+A poll step checks the job, waits an adaptive, jittered interval while its budget lasts, and if the job
+is still running hands on to the next step through the poll topic. Poll messages carry the run's
+`poll_seq`: a duplicate or late message whose seq is not the run's current one does nothing, so
+at-least-once delivery never starts a second polling loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from fusion_extract import logging as jsonlog
+from fusion_extract.chain import messages
+from fusion_extract.chain.deps import Deps
+from fusion_extract.chain.ledger import FileRecord, FileState, PlannedFile, Run, RunState, Versioned
+from fusion_extract.chain.messages import PollMessage, PollRequest
+from fusion_extract.chain.runs import alert, backoff, end_run, publish_transfers
+from fusion_extract.chain.steps.transfer import finish_if_complete
+from fusion_extract.errors import ConflictError, NotFoundError
+from fusion_extract.fusion.models import JobStatus, Phase
+
+log = logging.getLogger(__name__)
+
+Outcome = dict[str, Any]
+HOLD_ALERT_AFTER = timedelta(hours=1)
+
+
+def poll(message: PollMessage, deps: Deps) -> Outcome:
+    if isinstance(message, PollRequest):
+        return _poll_run(deps, message)
+    return sweep(deps)
+
+
+def _poll_run(deps: Deps, message: PollRequest) -> Outcome:
+    try:
+        current = deps.ledger.load_run(message.run_id)
+    except NotFoundError:
+        log.warning("poll for an unknown run ignored", extra={"run_id": message.run_id})
+        return {"outcome": "unknown_run", "run_id": message.run_id}
+    run = current.value
+    with jsonlog.bind(run_id=run.run_id, extract=run.extract, job_id=run.job_id):
+        if run.state is not RunState.RUNNING or message.seq != run.poll_seq or run.job_id is None:
+            log.info("stale poll message ignored", extra={"seq": message.seq, "state": run.state.value})
+            return {"outcome": "stale", "run_id": run.run_id, "state": run.state.value}
+        return _follow(deps, current)
+
+
+def _follow(deps: Deps, current: Versioned[Run]) -> Outcome:
+    settings, clock = deps.settings, deps.clock
+    started = clock.now()
+    run = current.value
+    assert run.job_id is not None
+    while True:
+        status = deps.fusion.job_status(run.job_id)
+        now = clock.now()
+        run = run.but(polls=run.polls + 1, status=status.status)
+        if status.phase is Phase.SUCCEEDED:
+            return _succeeded(deps, current, run, status)
+        if status.phase is Phase.FAILED:
+            return _failed(
+                deps, current, run, f"job {run.job_id} ended {status.status}: {status.message or ''}"
+            )
+        if run.deadline is not None and now >= run.deadline:
+            end_run(
+                deps, current, RunState.TIMED_OUT, f"job {run.job_id} still {status.status} at the deadline"
+            )
+            return {"outcome": "timed_out", "run_id": run.run_id}
+        run = _watch_for_humans(deps, run, status, now)
+        interval = _interval(deps, run.polls)
+        if (now - started).total_seconds() + interval > settings.poll_budget_seconds:
+            return _continue(deps, current, run, now, interval)
+        clock.sleep(interval)
+
+
+def _continue(deps: Deps, current: Versioned[Run], run: Run, now: datetime, interval: float) -> Outcome:
+    following = run.but(poll_seq=run.poll_seq + 1, updated_at=now, next_at=now + timedelta(seconds=interval))
+    try:
+        deps.ledger.save_run(current, following)
+    except ConflictError:
+        return {"outcome": "stale", "run_id": run.run_id}
+    deps.publisher.publish(deps.settings.poll_topic_id, messages.poll_message(run.run_id, following.poll_seq))
+    log.info("job still running", extra={"status": run.status, "polls": run.polls})
+    return {"outcome": "running", "run_id": run.run_id, "status": run.status}
+
+
+def _interval(deps: Deps, polls: int) -> float:
+    """Grows 1.5x per check from POLL_MIN_INTERVAL to POLL_MAX_INTERVAL, with +-20 % jitter."""
+    settings = deps.settings
+    base = min(settings.poll_max_interval, settings.poll_min_interval * 1.5 ** max(polls - 1, 0))
+    return base * deps.random.uniform(0.8, 1.2)
+
+
+def _watch_for_humans(deps: Deps, run: Run, status: JobStatus, now: datetime) -> Run:
+    """ERROR_MANUAL_RECOVERY, a long HOLD and never-seen statuses are reported once; polling goes on."""
+    if not status.known and "unknown_status" not in run.alerts:
+        log.warning("unknown job status, treated as running", extra={"status": status.status})
+        alert(deps, "unknown_status", run, f"Fusion reported an unknown status {status.status!r}")
+        return run.but(alerts=(*run.alerts, "unknown_status"))
+    needs_human = status.phase is Phase.NEEDS_HUMAN or (
+        status.status == "HOLD" and now - run.updated_at >= HOLD_ALERT_AFTER
+    )
+    if needs_human and "needs_human" not in run.alerts:
+        alert(deps, "needs_human", run, f"job {run.job_id} is {status.status}: it needs a person")
+        return run.but(alerts=(*run.alerts, "needs_human"))
+    return run
+
+
+def _succeeded(deps: Deps, current: Versioned[Run], run: Run, status: JobStatus) -> Outcome:
+    assert run.job_id is not None
+    files = deps.fusion.output_files(run.job_id)
+    now = deps.clock.now()
+    plan = tuple(PlannedFile(f.name, f.size, f.sha256, f.url) for f in files)
+    for planned in plan:
+        try:
+            deps.ledger.create_file(FileRecord(run.run_id, planned.name, FileState.PENDING, next_at=now))
+        except ConflictError:
+            pass  # planned by a duplicate of this step already
+    transferring = run.but(state=RunState.TRANSFERRING, files=plan, updated_at=now, next_at=now)
+    try:
+        saved = deps.ledger.save_run(current, transferring)
+    except ConflictError:
+        return {"outcome": "stale", "run_id": run.run_id}
+    log.info(
+        "job succeeded",
+        extra={"status": status.status, "warning": status.warning, "files": len(plan)},
+    )
+    if not plan:
+        finish_if_complete(deps, saved)
+    publish_transfers(deps, run.run_id, [f.name for f in plan])
+    return {"outcome": "transferring", "run_id": run.run_id, "files": len(plan), "warning": status.warning}
+
+
+def _failed(deps: Deps, current: Versioned[Run], run: Run, reason: str) -> Outcome:
+    settings = deps.settings
+    retryable = run.status not in ("CANCELLED", "CANCELED") and not run.reland
+    if not retryable or run.attempt >= settings.run_max_attempts:
+        end_run(deps, current, RunState.FAILED, reason)
+        return {"outcome": "failed", "run_id": run.run_id, "reason": reason}
+    now = deps.clock.now()
+    due = now + backoff(settings.rerun_backoff_seconds, run.attempt)
+    pending = run.but(state=RunState.RERUN_PENDING, reason=reason, updated_at=now, next_at=due)
+    try:
+        deps.ledger.save_run(current, pending)
+    except ConflictError:
+        return {"outcome": "stale", "run_id": run.run_id}
+    log.warning("job failed; rerun scheduled", extra={"reason": reason, "rerun_at": due.isoformat()})
+    if due <= now:
+        deps.publisher.publish(settings.rerun_topic_id, messages.rerun_message(run.run_id))
+    return {"outcome": "rerun_scheduled", "run_id": run.run_id, "reason": reason}
+
+
+# --- sweep ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Sweep:
+    deps: Deps
+    now: datetime
+    overdue: timedelta
+
+    def run(self, current: Versioned[Run]) -> str | None:
+        run = current.value
+        late = self.now > run.next_at + self.overdue
+        if run.state is RunState.RUNNING and late:
+            return self._repoll(current)
+        if run.state is RunState.SUBMITTING and late:
+            return self._publish_rerun(run)
+        if run.state is RunState.RERUN_PENDING and self.now >= run.next_at:
+            return self._publish_rerun(run)
+        if run.state is RunState.TRANSFERRING:
+            return self._retransfer(run)
+        return None
+
+    def _repoll(self, current: Versioned[Run]) -> str | None:
+        run = current.value
+        following = run.but(poll_seq=run.poll_seq + 1, updated_at=self.now, next_at=self.now)
+        try:
+            self.deps.ledger.save_run(current, following)
+        except ConflictError:
+            return None
+        self.deps.publisher.publish(
+            self.deps.settings.poll_topic_id, messages.poll_message(run.run_id, following.poll_seq)
+        )
+        return "poll"
+
+    def _publish_rerun(self, run: Run) -> str:
+        self.deps.publisher.publish(self.deps.settings.rerun_topic_id, messages.rerun_message(run.run_id))
+        return "rerun"
+
+    def _retransfer(self, run: Run) -> str | None:
+        records = [v.value for v in self.deps.ledger.files(run.run_id)]
+        if all(r.state is FileState.LANDED for r in records):
+            if self.now <= run.next_at + self.overdue:
+                return None
+            finish_if_complete(self.deps, self.deps.ledger.load_run(run.run_id))  # the finisher died midway
+            return "finish"
+        due = [r.name for r in records if self._file_due(r)]
+        publish_transfers(self.deps, run.run_id, due)
+        return f"transfer x{len(due)}" if due else None
+
+    def _file_due(self, record: FileRecord) -> bool:
+        if record.state is FileState.PENDING:
+            grace = self.overdue if record.attempts == 0 else timedelta(0)
+            return self.now >= record.next_at + grace
+        if record.state is FileState.TRANSFERRING and record.claimed_at is not None:
+            return self.now > record.claimed_at + self.overdue
+        return False
+
+
+def sweep(deps: Deps) -> Outcome:
+    """Re-drive every run whose next step is overdue (a lost message, a crashed invocation) or due."""
+    state = _Sweep(deps, deps.clock.now(), timedelta(seconds=deps.settings.step_overdue_seconds))
+    redriven: dict[str, str] = {}
+    for current in deps.ledger.runs():
+        if current.value.state.final:
+            continue
+        with jsonlog.bind(
+            run_id=current.value.run_id, extract=current.value.extract, job_id=current.value.job_id
+        ):
+            action = state.run(current)
+        if action:
+            redriven[current.value.run_id] = action
+            log.info("sweep re-drove run", extra={"action": action, "run_id": current.value.run_id})
+    return {"outcome": "swept", "redriven": redriven}

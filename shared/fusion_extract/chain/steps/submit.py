@@ -1,0 +1,186 @@
+"""submit: start a run (schedule, fn invoke), resubmit a failed one (rerun), or re-land a succeeded job.
+
+Under the extract's lease, so a scheduled and a manual run of one extract never run at once. The job
+is submitted once per attempt: the run token `<run_id>.<attempt>` travels in the job description and,
+when a submit may have reached Fusion without us learning the job id, the client finds the job by it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from fusion_extract import logging as jsonlog
+from fusion_extract.chain import messages
+from fusion_extract.chain.deps import Deps
+from fusion_extract.chain.ledger import Run, RunState, Versioned
+from fusion_extract.chain.messages import RelandRequest, RerunRequest, RunRequest, SubmitMessage
+from fusion_extract.chain.runs import end_run
+from fusion_extract.errors import (
+    ConflictError,
+    FusionExtractError,
+    LeaseHeldError,
+    MessageError,
+    NotFoundError,
+)
+from fusion_extract.fusion.models import ExtractRequest, Mode, RunAtTimes
+
+log = logging.getLogger(__name__)
+
+Outcome = dict[str, Any]
+
+
+def submit(message: SubmitMessage, deps: Deps) -> Outcome:
+    if isinstance(message, RunRequest):
+        return _start(deps, message.request, rerun_of=None)
+    if isinstance(message, RerunRequest):
+        return _rerun(deps, message.run_id)
+    return _reland(deps, message)
+
+
+def _start(deps: Deps, request: ExtractRequest, rerun_of: str | None) -> Outcome:
+    now = deps.clock.now()
+    run = _new_run(deps, request.extract, request.mode, now, rerun_of=rerun_of)
+    run = run.but(run_at_times=_run_at_doc(request.run_at_times), state=RunState.SUBMITTING, attempt=1)
+    with jsonlog.bind(run_id=run.run_id, extract=run.extract):
+        held = _take_lease(deps, run, now)
+        if held is not None:
+            return held
+        current = deps.ledger.create_run(run)
+        log.info("run started", extra={"mode": run.mode, "rerun_of": rerun_of})
+        return _submit_job(deps, current, resume=False)
+
+
+def _rerun(deps: Deps, run_id: str) -> Outcome:
+    try:
+        current = deps.ledger.load_run(run_id)
+    except NotFoundError:
+        raise MessageError(f"no run {run_id!r} to rerun") from None
+    run, now = current.value, deps.clock.now()
+    with jsonlog.bind(run_id=run.run_id, extract=run.extract, job_id=run.job_id):
+        if run.state is RunState.RERUN_PENDING:
+            if now < run.next_at:
+                return _outcome("not_due", run, next_at=run.next_at.isoformat())
+            claimed = _claim(deps, current, run.but(state=RunState.SUBMITTING, attempt=run.attempt + 1))
+            return _submit_job(deps, claimed, resume=False) if claimed else _outcome("in_progress", run)
+        if run.state is RunState.SUBMITTING:
+            if now - run.updated_at < timedelta(seconds=deps.settings.step_overdue_seconds):
+                return _outcome("in_progress", run)
+            claimed = _claim(deps, current, run)  # a submit died midway: resume it, finding its job first
+            return _submit_job(deps, claimed, resume=True) if claimed else _outcome("in_progress", run)
+        if run.state in (RunState.FAILED, RunState.TIMED_OUT) and not run.reland:
+            request = ExtractRequest(run.extract, Mode(run.mode), _run_at(run.run_at_times))
+            return _start(deps, request, rerun_of=run.run_id)
+        return _outcome("nothing_to_do", run)
+
+
+def _reland(deps: Deps, message: RelandRequest) -> Outcome:
+    now = deps.clock.now()
+    run = _new_run(deps, message.extract, message.mode, now, rerun_of=None)
+    run = run.but(
+        state=RunState.RUNNING,
+        reland=True,
+        job_id=message.job_id,
+        job_ids=(message.job_id,),
+        deadline=now + timedelta(hours=deps.settings.run_deadline_hours),
+        poll_seq=1,
+    )
+    with jsonlog.bind(run_id=run.run_id, extract=run.extract, job_id=run.job_id):
+        held = _take_lease(deps, run, now)
+        if held is not None:
+            return held
+        deps.ledger.create_run(run)
+        deps.publisher.publish(deps.settings.poll_topic_id, messages.poll_message(run.run_id, run.poll_seq))
+        log.info("re-land started")
+        return _outcome("relanding", run)
+
+
+def _submit_job(deps: Deps, current: Versioned[Run], resume: bool) -> Outcome:
+    run = current.value
+    request = ExtractRequest(run.extract, Mode(run.mode), _run_at(run.run_at_times))
+    token = f"{run.run_id}.{run.attempt}"
+    try:
+        job_id = deps.fusion.submit(request, token, resume=resume)
+    except FusionExtractError as exc:
+        if not exc.retryable:
+            end_run(deps, current, RunState.FAILED, f"submit refused: {exc}")
+        raise  # transient: the run stays SUBMITTING and the sweep resumes it
+    now = deps.clock.now()
+    running = run.but(
+        state=RunState.RUNNING,
+        job_id=job_id,
+        job_ids=(*run.job_ids, job_id),
+        deadline=now + timedelta(hours=deps.settings.run_deadline_hours),
+        poll_seq=run.poll_seq + 1,
+        polls=0,
+        status=None,
+        updated_at=now,
+        next_at=now,
+    )
+    with jsonlog.bind(job_id=job_id):
+        deps.ledger.save_run(current, running)
+        deps.publisher.publish(
+            deps.settings.poll_topic_id, messages.poll_message(run.run_id, running.poll_seq)
+        )
+        log.info("job submitted", extra={"attempt": run.attempt})
+    return _outcome("submitted", running)
+
+
+def _claim(deps: Deps, current: Versioned[Run], run: Run) -> Versioned[Run] | None:
+    """Compare-and-swap the run into our hands; None when a duplicate invocation won."""
+    now = deps.clock.now()
+    try:
+        return deps.ledger.save_run(current, run.but(updated_at=now, next_at=now))
+    except ConflictError:
+        return None
+
+
+def _take_lease(deps: Deps, run: Run, now: datetime) -> Outcome | None:
+    try:
+        deps.ledger.take_lease(run.extract, run.run_id, now, timedelta(seconds=deps.settings.lease_seconds))
+    except (LeaseHeldError, ConflictError) as exc:
+        log.warning("extract already running", extra={"detail": str(exc)})
+        holder = deps.ledger.lease_holder(run.extract)
+        return {"outcome": "already_running", "extract": run.extract, "run_id": holder, "detail": str(exc)}
+    return None
+
+
+def _new_run(deps: Deps, extract: str, mode: Mode, now: datetime, rerun_of: str | None) -> Run:
+    run_id = f"{now:%Y%m%dT%H%M%SZ}-{deps.new_id()}"
+    return Run(
+        run_id=run_id,
+        extract=extract,
+        mode=mode.value,
+        state=RunState.SUBMITTING,
+        created_at=now,
+        updated_at=now,
+        next_at=now,
+        rerun_of=rerun_of,
+    )
+
+
+def _outcome(name: str, run: Run, **extra: Any) -> Outcome:
+    return {"outcome": name, "run_id": run.run_id, "extract": run.extract, "job_id": run.job_id, **extra}
+
+
+def _run_at_doc(value: RunAtTimes | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    doc = asdict(value)
+    doc["start_date"], doc["end_date"] = value.start_date.isoformat(), value.end_date.isoformat()
+    return doc
+
+
+def _run_at(doc: dict[str, Any] | None) -> RunAtTimes | None:
+    if doc is None:
+        return None
+    return RunAtTimes(
+        doc["interval"],
+        doc["time_unit"],
+        date.fromisoformat(doc["start_date"]),
+        date.fromisoformat(doc["end_date"]),
+        doc["start_time"],
+        doc["end_time"],
+    )

@@ -1,0 +1,50 @@
+"""What every func.py shares: parse the body, bind the log context, run one step, map errors.
+
+fdk turns any status but 200/502/504 into 200, so failure is signalled by raising: the body of the
+resulting 502 is the error's message, which names the problem. Expected answers ("already running",
+"stale message") are successes with a JSON outcome.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fusion_extract import logging as jsonlog
+from fusion_extract.errors import FusionExtractError
+from fusion_extract.runtime import Runtime, runtime_for
+
+log = logging.getLogger("fusion_extract.function")
+
+M = TypeVar("M")
+Step = Callable[[M, Runtime], dict[str, Any]]
+
+
+def serve(ctx: Any, data: io.BytesIO | None, name: str, parse: Callable[[bytes], M], step: Step[M]) -> Any:
+    from fdk import response  # imported here: fdk is the runtime's, and importing it reconfigures logging
+
+    env = ctx.Config()
+    jsonlog.configure(env.get("LOG_LEVEL", "INFO"))
+    headers = ctx.Headers() or {}
+    with jsonlog.bind(function=name, call_id=ctx.CallID(), message_id=_header(headers, "x-oci-ns-messageid")):
+        try:
+            runtime = runtime_for(env)
+            message = parse(data.getvalue() if data is not None else b"")
+            outcome = step(message, runtime)
+        except FusionExtractError as exc:
+            log.error("step failed", extra={"error_type": type(exc).__name__, "reason": str(exc)})
+            raise
+        log.info("step done", extra={"outcome": outcome.get("outcome")})
+        return response.Response(
+            ctx, response_data=json.dumps(outcome), headers={"Content-Type": "application/json"}
+        )
+
+
+def _header(headers: Any, name: str) -> str | None:
+    value = headers.get(name)
+    if isinstance(value, list):
+        return str(value[0]) if value else None
+    return None if value is None else str(value)

@@ -1,0 +1,349 @@
+"""The Batch Processing REST API client (ports.FusionApi): submit, find, status, output files, download.
+
+Submit is not idempotent, so the job carries the run token in its `description`, and after any failure
+that may have happened after Fusion received the POST we look the job up by that token before posting
+again: one run token never creates two jobs. Listings follow every page whatever paging style Fusion
+uses (`links` rel=next, `hasMore` with offset/limit, or `totalItems`). Downloads stream in bounded
+memory and resume with Range after a dropped connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+from collections.abc import Generator, Iterator, Mapping
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import requests
+
+from fusion_extract.clock import Clock
+from fusion_extract.config import Settings
+from fusion_extract.errors import IntegrityError, MessageError, UpstreamError
+from fusion_extract.fusion import urls
+from fusion_extract.fusion.http import Bearer, Failure, HttpClient
+from fusion_extract.fusion.models import ExtractRequest, JobStatus, OutputFile, RunAtTimes
+from fusion_extract.fusion.status import parse_job_status
+from fusion_extract.fusion.tokens import TokenProvider
+from fusion_extract.ports import CredentialSource
+from fusion_extract.retry import RandomSource, RetryPolicy
+
+logger = logging.getLogger(__name__)
+
+JOBS = ("jobscheduler", "v1", "jobRequests")
+FILES = ("jobfilemanager", "v1", "jobRequests")
+TIME_UNITS = ("MINUTE", "HOUR", "DAY", "WEEK", "MONTH")
+CHUNK_SIZE = 1 << 20
+MAX_PAGES = 10_000
+_RUN_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_HHMM = re.compile(r"^(?:[01]\d|2[0-3])[0-5]\d$")
+_CHECKSUM = re.compile(r"^sha-256=([0-9a-f]{64})$", re.I)
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+_STREAM_BROKEN = (requests.exceptions.ChunkedEncodingError, requests.ConnectionError, requests.Timeout)
+
+
+class BatchClient:
+    def __init__(self, http: HttpClient, *, base_url: str, chunk_size: int = CHUNK_SIZE) -> None:
+        self._http = http
+        self._base = base_url.rstrip("/")
+        self._chunk_size = chunk_size
+
+    def submit(self, request: ExtractRequest, run_token: str, *, resume: bool = False) -> str:
+        """Submit the DataExport job for this run token; the job id. `resume`: look for it first."""
+        body = submission(request, run_token)
+        if resume and (found := self.find_job(run_token)) is not None:
+            logger.info("job already submitted for this run", extra={"job_id": found, "run_token": run_token})
+            return found
+        url = urls.endpoint(self._base, *JOBS)
+        backoff = self._http.retry.start()
+        while True:
+            outcome = self._http.attempt("POST", url, json=body)
+            if not isinstance(outcome, Failure):
+                job = self._job_from_location(outcome)
+                logger.info("submitted job", extra={"job_id": job, "extract": request.extract})
+                return job
+            logger.warning("submit failed, the job may exist", extra={"reason": str(outcome.error)})
+            if not backoff.wait(outcome.retry_after):
+                raise outcome.error
+            # The POST may have reached Fusion before it failed: look before posting again.
+            if (found := self.find_job(run_token)) is not None:
+                logger.info("found the job of an ambiguous submit", extra={"job_id": found})
+                return found
+
+    def find_job(self, run_token: str) -> str | None:
+        """The id of the job submitted with this run token, if Fusion lists one."""
+        token = _run_token(run_token)
+        for item in self._items(urls.endpoint(self._base, *JOBS)):
+            request = _mapping(item.get("jobRequest"))
+            descriptions = (item.get("description"), request.get("description"))
+            if any(isinstance(text, str) and _token_of(text) == token for text in descriptions):
+                job = item.get("jobRequestId", request.get("jobRequestId"))
+                if job is None or isinstance(job, bool | dict | list):
+                    raise UpstreamError(f"job request listing: the job of run {token} has no jobRequestId")
+                return urls.job_id(str(job))
+        return None
+
+    def job_status(self, job_id: str) -> JobStatus:
+        job = urls.job_id(job_id)
+        return parse_job_status(job, self._get_json(urls.endpoint(self._base, *JOBS, job)))
+
+    def output_files(self, job_id: str) -> list[OutputFile]:
+        job = urls.job_id(job_id)
+        items = self._items(urls.endpoint(self._base, *FILES, job, "outputFiles"))
+        files = [self._output_file(job, position, item) for position, item in enumerate(items)]
+        names = [file.name for file in files]
+        if duplicates := sorted({name for name in names if names.count(name) > 1}):
+            raise UpstreamError(f"job {job}: output file names listed twice (as safe names): {duplicates}")
+        return files
+
+    def download(self, file: OutputFile) -> Generator[bytes, None, None]:
+        """The file's bytes in chunks; after a drop, resume from the bytes received so far.
+
+        Each try that makes progress earns a fresh retry budget (progress is bounded by the size, so
+        this ends). IntegrityError when the stream stays short of `file.size` or runs past it.
+        """
+        received = 0
+        backoff = self._http.retry.start()
+        while True:
+            before = received
+            headers = {"Accept-Encoding": "identity"}  # byte offsets must be offsets in the file
+            if received:
+                headers["Range"] = f"bytes={received}-"
+            response = self._http.request("GET", file.url, headers=headers, stream=True)
+            problem = "the stream ended early"
+            try:
+                skip = _resume_skip(response, file, received)
+                for chunk in response.iter_content(self._chunk_size):
+                    if skip:  # the server ignored Range: drop what we already have
+                        chunk, skip = chunk[skip:], max(0, skip - len(chunk))
+                        if not chunk:
+                            continue
+                    received += len(chunk)
+                    if received > file.size:
+                        raise IntegrityError(f"{file.name}: more bytes than the listed {file.size}")
+                    yield chunk
+            except _STREAM_BROKEN as exc:
+                problem = f"the connection dropped ({type(exc).__name__})"
+            finally:
+                response.close()
+            if received == file.size:
+                return
+            if received > before:
+                backoff = self._http.retry.start()
+            logger.warning(
+                "download interrupted",
+                extra={"file": file.name, "received": received, "size": file.size, "reason": problem},
+            )
+            if not backoff.wait():
+                raise IntegrityError(
+                    f"{file.name} truncated: received {received} of {file.size} bytes ({problem})"
+                )
+
+    def _job_from_location(self, response: requests.Response) -> str:
+        response.close()
+        location = response.headers.get("Location")
+        if not location:
+            raise UpstreamError(
+                f"submit answered {response.status_code} without a Location header; "
+                "the job may exist: retry with resume",
+                status=response.status_code,
+            )
+        path = urlsplit(urls.api_url(self._base, location)).path
+        return urls.job_id(unquote(path.rstrip("/").rsplit("/", 1)[-1]))
+
+    def _output_file(self, job: str, position: int, item: Mapping[str, Any]) -> OutputFile:
+        where = f"job {job} output file #{position}"
+        name = item.get("fileName")
+        if not isinstance(name, str) or not name:
+            raise UpstreamError(f"{where}: fileName is missing or not text")
+        where = f"{where} ({name[:100]!r})"
+        size = item.get("fileSize")
+        if isinstance(size, str) and size.isdigit():
+            size = int(size)
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise UpstreamError(f"{where}: fileSize {size!r} is not a number of bytes")
+        created = item.get("timeCreated")
+        if created is not None and not isinstance(created, str):
+            raise UpstreamError(f"{where}: timeCreated {created!r} is not text")
+        href = _mapping(_mapping(_mapping(item.get("$context")).get("links")).get("enclosure")).get("href")
+        if href is not None and not isinstance(href, str):
+            raise UpstreamError(f"{where}: $context.links.enclosure.href is not text")
+        link = href or urls.endpoint(self._base, *FILES, job, "outputFiles", name, "content")
+        return OutputFile(
+            job_id=job,
+            name=urls.safe_file_name(name),
+            size=size,
+            sha256=_sha256(item.get("checksum"), where),
+            time_created=created,
+            url=urls.api_url(self._base, link),
+        )
+
+    def _items(self, url: str) -> Iterator[Mapping[str, Any]]:
+        """Every item of a listing, page after page."""
+        params: dict[str, int] = {}
+        seen = 0
+        previous: list[Any] = []
+        for _ in range(MAX_PAGES):
+            body = self._get_json(url, params)
+            items = body.get("items", [])
+            if not isinstance(items, list):
+                raise UpstreamError(f"GET {url}: items is not a list")
+            if items and items == previous:
+                raise UpstreamError(f"GET {url}: a page repeated the previous one (paging not honoured)")
+            for position, item in enumerate(items):
+                if not isinstance(item, Mapping):
+                    raise UpstreamError(f"GET {url}: item #{seen + position} is not an object")
+                yield item
+            seen, previous = seen + len(items), items
+            next_link = _next_link(body)
+            if next_link is not None:
+                url, params = urls.api_url(self._base, next_link), {}
+            elif items and _has_more(body, seen):
+                limit = _count(body.get("limit")) or params.get("limit") or len(items)
+                params = {"offset": seen, "limit": limit}
+            else:
+                return
+        raise UpstreamError(f"GET {url}: more than {MAX_PAGES} pages")
+
+    def _get_json(self, url: str, params: Mapping[str, int] | None = None) -> Mapping[str, Any]:
+        response = self._http.request(
+            "GET", url, params=params or None, headers={"Accept": "application/json"}
+        )
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, Mapping):
+            raise UpstreamError(f"GET {url} answered {response.status_code} without a JSON object")
+        return body
+
+
+def build_batch_client(
+    settings: Settings,
+    credentials: CredentialSource,
+    clock: Clock,
+    *,
+    session: requests.Session | None = None,
+    rand: RandomSource = random.random,
+) -> BatchClient:
+    """The client wired from configuration: one session, one retry policy, one token cache."""
+    session = session or requests.Session()
+    retry = RetryPolicy(
+        clock=clock,
+        max_attempts=settings.http_max_attempts,
+        max_seconds=settings.http_max_retry_seconds,
+        rand=rand,
+    )
+    timeout = (settings.connect_timeout, settings.read_timeout)
+    idcs = HttpClient(session, timeout=timeout, ca_bundle=settings.ca_bundle, retry=retry)
+    tokens = TokenProvider(
+        idcs,
+        idcs_url=settings.idcs_url,
+        scope=settings.fusion_scope,
+        grant=settings.fusion_grant,
+        credentials=credentials,
+        clock=clock,
+    )
+    bearer = Bearer(tokens, settings.fusion_base_url)
+    fusion = HttpClient(session, timeout=timeout, ca_bundle=settings.ca_bundle, retry=retry, bearer=bearer)
+    return BatchClient(fusion, base_url=settings.fusion_base_url)
+
+
+def submission(request: ExtractRequest, run_token: str) -> dict[str, Any]:
+    """The POST jobRequests body, validated first: MessageError names every problem."""
+    extract = request.extract
+    if not extract.strip() or any(not ch.isprintable() for ch in extract):
+        raise MessageError(f"extract name {extract!r} must be non-empty text without control characters")
+    body: dict[str, Any] = {
+        "serviceName": "boss",
+        "jobDefinitionName": "DataExport",
+        "description": f"{extract}::{request.mode.value}::{_run_token(run_token)}",
+        "requestParameters": {"submit.argument1": extract, "submit.argument2": request.mode.argument},
+    }
+    if request.run_at_times is not None:
+        body["runAtTimes"] = _run_at_times(request.run_at_times)
+    return body
+
+
+def _run_at_times(window: RunAtTimes) -> dict[str, Any]:
+    problems = []
+    if isinstance(window.interval, bool) or not isinstance(window.interval, int) or window.interval <= 0:
+        problems.append(f"interval {window.interval!r} must be a positive whole number")
+    unit = window.time_unit.upper()
+    if unit not in TIME_UNITS:
+        problems.append(f"timeUnit {window.time_unit!r} must be one of {', '.join(TIME_UNITS)}")
+    for label, value in (("startTime", window.start_time), ("endTime", window.end_time)):
+        if not _HHMM.match(value):
+            problems.append(f"{label} {value!r} must be HHMM between 0000 and 2359")
+    if not problems and (window.end_date, window.end_time) < (window.start_date, window.start_time):
+        problems.append("the window ends before it starts")
+    if problems:
+        raise MessageError("invalid runAtTimes: " + "; ".join(problems))
+    return {
+        "fixedInterval": {"interval": window.interval, "timeUnit": unit},
+        "startDate": window.start_date.strftime("%m/%d/%Y"),
+        "endDate": window.end_date.strftime("%m/%d/%Y"),
+        "startTime": window.start_time,
+        "endTime": window.end_time,
+    }
+
+
+def _run_token(value: str) -> str:
+    if not _RUN_TOKEN.match(value):
+        raise MessageError(f"run token {value[:80]!r} must be 1-64 of [A-Za-z0-9_-]")
+    return value
+
+
+def _token_of(description: str) -> str:
+    return description.rsplit("::", 1)[-1]
+
+
+def _sha256(value: Any, where: str) -> str | None:
+    if value is None or value == "":
+        return None
+    match = _CHECKSUM.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise UpstreamError(f"{where}: checksum {str(value)[:100]!r} is not sha-256=<64 hex digits>")
+    return match.group(1).lower()
+
+
+def _resume_skip(response: requests.Response, file: OutputFile, received: int) -> int:
+    """How many leading bytes of this response we already have."""
+    if received == 0:
+        return 0
+    if response.status_code == 200:
+        return received  # Range ignored: the whole file again
+    header = response.headers.get("Content-Range", "")
+    match = _CONTENT_RANGE.match(header)
+    if response.status_code != 206 or match is None:
+        raise IntegrityError(f"{file.name}: resume got {response.status_code} with Content-Range {header!r}")
+    start, total = int(match.group(1)), match.group(3)
+    if start != received or (total != "*" and int(total) != file.size):
+        raise IntegrityError(f"{file.name}: resume from byte {received} got Content-Range {header!r}")
+    return 0
+
+
+def _next_link(body: Mapping[str, Any]) -> str | None:
+    links = body.get("links")
+    for link in links if isinstance(links, list) else []:
+        if isinstance(link, Mapping) and link.get("rel") == "next" and isinstance(link.get("href"), str):
+            return str(link["href"])
+    return None
+
+
+def _has_more(body: Mapping[str, Any], seen: int) -> bool:
+    more = body.get("hasMore")
+    if more is not None:
+        return str(more).lower() == "true"
+    total = _count(body.get("totalItems"))
+    return total is not None and seen < total
+
+
+def _count(value: Any) -> int | None:
+    """A positive whole number from a paging field, else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}

@@ -1,0 +1,231 @@
+"""The one HTTP path to Fusion and IDCS: a requests.Session with the rules applied on every call.
+
+- explicit (connect, read) timeouts; `verify=<ca bundle>` on each request, because the REQUESTS_CA_BUNDLE
+  environment variable would otherwise override Session.verify;
+- redirects are never followed (a redirect to another host is an UnsafeInputError);
+- 429, 5xx, dropped connections and timeouts are retried with the backoff policy, honouring Retry-After;
+- with a `Bearer`, the token is attached only to URLs that pass the URL rules, and a 401 gets one fresh
+  token and one more try;
+- any other error answer becomes an error from errors.py with the status and a masked body excerpt.
+
+`attempt` is a single try that reports a transient failure instead of retrying it, for calls that are
+not idempotent (submit); `request` is the retried form everyone else uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from fusion_extract.errors import (
+    AuthError,
+    FusionExtractError,
+    NotFoundError,
+    TransientError,
+    UnsafeInputError,
+    UpstreamError,
+)
+from fusion_extract.fusion import urls
+from fusion_extract.logging import mask
+from fusion_extract.retry import RetryPolicy, parse_retry_after
+
+logger = logging.getLogger(__name__)
+
+_BODY_READ = 4096  # bytes of an error body we read, at most
+_EXCERPT = 300  # characters of it we quote
+_NOT_ENABLED = re.compile(r"not\s+(?:been\s+)?(?:enabled|provisioned|subscribed|licensed)|disabled", re.I)
+# Exceptions after which the request may or may not have reached the server; all worth another try.
+_DROPPED = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+class TokenSource(Protocol):
+    def token(self) -> str: ...
+
+    def invalidate(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Bearer:
+    """Our Fusion token, and the base URL it may be sent to (https, same host, /api/saas-batch/ only)."""
+
+    tokens: TokenSource
+    base_url: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One attempt failed transiently: the error to raise if we stop, and the server's Retry-After."""
+
+    error: TransientError
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A final error answer: which call, its status, and the start of its body."""
+
+    call: str
+    status: int
+    body: str
+
+    @property
+    def excerpt(self) -> str:
+        return mask(" ".join(self.body.split()))[:_EXCERPT]
+
+
+ErrorMapper = Callable[[Rejection], FusionExtractError]
+
+
+def fusion_error(rejection: Rejection) -> FusionExtractError:
+    """The error for a Fusion answer that retrying will not fix."""
+    call, status, excerpt = rejection.call, rejection.status, rejection.excerpt
+    if status == 404 and _NOT_ENABLED.search(rejection.body):
+        return NotFoundError(
+            f"Batch Processing / Data Extraction not enabled on this pod ({call} answered 404: {excerpt}); "
+            "enable Data Extraction in Setup Manager and ask Oracle to provision Batch Processing",
+            status=status,
+        )
+    if status == 404:
+        return NotFoundError(f"{call} answered 404: {excerpt}", status=status)
+    if status == 401:
+        return AuthError(
+            f"{call} refused a freshly issued token (401): check FUSION_SCOPE and that the OAuth client "
+            "has the Batch Processing roles"
+        )
+    return UpstreamError(f"{call} answered {status}: {excerpt}", status=status)
+
+
+class HttpClient:
+    def __init__(
+        self,
+        session: requests.Session,
+        *,
+        timeout: tuple[float, float],
+        ca_bundle: str | None,
+        retry: RetryPolicy,
+        bearer: Bearer | None = None,
+    ) -> None:
+        self._session = session
+        self._timeout = timeout
+        self._ca_bundle = ca_bundle
+        self._bearer = bearer
+        self.retry = retry
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        errors: ErrorMapper = fusion_error,
+        **options: Any,
+    ) -> requests.Response:
+        """Send, retrying transient failures; return the 2xx response or raise.
+
+        `options` go to requests (params, data, json, auth, stream). TransientError once retries are spent.
+        """
+        backoff = self.retry.start()
+        while True:
+            outcome = self.attempt(method, url, headers=headers, errors=errors, **options)
+            if not isinstance(outcome, Failure):
+                return outcome
+            logger.warning(
+                "transient failure",
+                extra={
+                    "http_call": f"{method} {url}",
+                    "reason": str(outcome.error),
+                    "attempt": backoff.failures + 1,
+                },
+            )
+            if not backoff.wait(outcome.retry_after):
+                raise outcome.error
+
+    def attempt(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        errors: ErrorMapper = fusion_error,
+        **options: Any,
+    ) -> requests.Response | Failure:
+        """One try (plus one after a 401 with a fresh token): the 2xx response, a Failure, or raise."""
+        call = f"{method} {url}"
+        try:
+            response = self._send(method, url, headers, options)
+            if response.status_code == 401 and self._bearer is not None:
+                response.close()
+                self._bearer.tokens.invalidate()  # expired or revoked early: one fresh token, one more try
+                response = self._send(method, url, headers, options)
+        except requests.exceptions.SSLError as exc:
+            raise UpstreamError(f"{call}: TLS verification failed; check CA_BUNDLE ({_reason(exc)})") from exc
+        except _DROPPED as exc:
+            error = TransientError(f"{call} failed: {_reason(exc)}")
+            error.__cause__ = exc
+            return Failure(error)
+        if response.status_code < 300:
+            return response
+        rejection = Rejection(call, response.status_code, _body_start(response))
+        if response.status_code == 429 or response.status_code >= 500:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), self.retry.clock.now())
+            return Failure(
+                TransientError(
+                    f"{call} answered {rejection.status}: {rejection.excerpt}", status=rejection.status
+                ),
+                retry_after,
+            )
+        if response.status_code < 400:
+            raise _redirect_error(rejection, url, response.headers.get("Location", ""))
+        raise errors(rejection)
+
+    def _send(
+        self, method: str, url: str, headers: Mapping[str, str] | None, options: dict[str, Any]
+    ) -> requests.Response:
+        sent_headers = dict(headers or {})
+        if self._bearer is not None:
+            url = urls.api_url(self._bearer.base_url, url)  # the token never leaves the Fusion API
+            sent_headers["Authorization"] = f"Bearer {self._bearer.tokens.token()}"
+        if self._ca_bundle is not None:
+            options = {**options, "verify": self._ca_bundle}
+        return self._session.request(
+            method, url, headers=sent_headers, timeout=self._timeout, allow_redirects=False, **options
+        )
+
+
+def _redirect_error(rejection: Rejection, url: str, location: str) -> FusionExtractError:
+    target = urljoin(url, location)
+    if _origin(target) != _origin(url):
+        return UnsafeInputError(
+            f"{rejection.call} redirected to another host ({location[:200]!r}); redirects are never followed"
+        )
+    return UpstreamError(
+        f"{rejection.call} answered {rejection.status} redirect to {location[:200]!r}; "
+        "redirects are not followed",
+        status=rejection.status,
+    )
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc.lower()
+
+
+def _body_start(response: requests.Response) -> str:
+    """The first few KB of an error body, without reading an unbounded stream; closes the response."""
+    try:
+        head = next(response.iter_content(_BODY_READ), b"")
+    except requests.RequestException:
+        head = b""
+    finally:
+        response.close()
+    return head.decode("utf-8", "replace") if isinstance(head, bytes) else str(head)
+
+
+def _reason(exc: Exception) -> str:
+    return mask(f"{type(exc).__name__}: {exc}")[:_EXCERPT]

@@ -1,0 +1,79 @@
+"""What a Batch Processing job status response means for us.
+
+The status string comes from the first of: `jobStatus`, `jobDetails.jobStatus`,
+`jobDetails.jobProgress.status`, `jobProgress.status`. `jobDetails` is an object in Oracle's docs and
+a list in some clients, so both are read. The scheduler states follow the Enterprise Scheduler enum
+(reference notes, addendum): COMPLETED and PAUSED are NOT final, and a success only counts once
+`jobProgress.completed` is true wherever Fusion reports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fusion_extract.errors import UpstreamError
+from fusion_extract.fusion.models import JobStatus, Phase
+
+_PHASES: Mapping[str, Phase] = {
+    **dict.fromkeys(("SUCCEEDED", "FINISHED", "WARNING"), Phase.SUCCEEDED),
+    **dict.fromkeys(
+        ("ERROR", "FAILED", "EXPIRED", "VALIDATION_FAILED", "CANCELLED", "CANCELED"), Phase.FAILED
+    ),
+    # A recurring parent whose schedule ended has no outcome of its own: someone must look at it.
+    **dict.fromkeys(("ERROR_MANUAL_RECOVERY", "SCHEDULE_ENDED"), Phase.NEEDS_HUMAN),
+    **dict.fromkeys(
+        (
+            "WAIT",
+            "READY",
+            "PENDING_VALIDATION",
+            "ENQUEUED",
+            "RUNNING",
+            "IN_PROGRESS",
+            "BLOCKED",
+            "HOLD",
+            "PAUSED",  # paused for sub-requests
+            "COMPLETED",  # post-processing has started; outputs may still be written
+            "CANCELLING",
+            "ERROR_AUTO_RETRY",
+        ),
+        Phase.RUNNING,
+    ),
+}
+
+
+def parse_job_status(job_id: str, body: Any) -> JobStatus:
+    """Normalise a GET jobRequests/{id} body; UpstreamError when it carries no status."""
+    if not isinstance(body, Mapping):
+        raise UpstreamError(f"job {job_id}: status response is not a JSON object")
+    details = _details(job_id, body.get("jobDetails"))
+    progress = _mapping(details.get("jobProgress")) or _mapping(body.get("jobProgress"))
+    raw = body.get("jobStatus") or details.get("jobStatus") or progress.get("status")
+    if not isinstance(raw, str) or not raw.strip():
+        raise UpstreamError(f"job {job_id}: status response has no jobStatus (malformed response)")
+    status = raw.strip().upper()
+    phase = _PHASES.get(status, Phase.RUNNING)
+    if phase is Phase.SUCCEEDED and str(progress.get("completed", True)).lower() != "true":
+        phase = Phase.RUNNING  # Fusion says it is still finishing
+    message = progress.get("message")
+    return JobStatus(
+        job_id=job_id,
+        status=status,
+        phase=phase,
+        warning=status == "WARNING",
+        known=status in _PHASES,
+        message=message if isinstance(message, str) else None,
+    )
+
+
+def _details(job_id: str, value: Any) -> Mapping[str, Any]:
+    """The jobDetails object; from a list, the element for this job, else the first."""
+    if isinstance(value, list):
+        candidates = [_mapping(item) for item in value]
+        mine = [item for item in candidates if str(item.get("jobRequestId")) == job_id]
+        return (mine or candidates or [{}])[0]
+    return _mapping(value)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}

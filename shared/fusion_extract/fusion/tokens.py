@@ -1,0 +1,165 @@
+"""IDCS (OCI IAM identity domain) access tokens for Fusion, cached until shortly before they expire.
+
+POST {IDCS_URL}/oauth2/v1/token, form-encoded, HTTP Basic client authentication, grant
+`client_credentials` or `password`. Credentials are asked of the CredentialSource on every fetch (it
+does its own caching), and every secret value is registered for log masking before it is used.
+A refusal (OAuth error JSON) is an AuthError naming the OAuth error code; it is never retried.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+
+from fusion_extract.clock import Clock
+from fusion_extract.errors import (
+    AuthError,
+    ConfigError,
+    FusionExtractError,
+    NotFoundError,
+    SecretError,
+    UpstreamError,
+)
+from fusion_extract.fusion.http import HttpClient, Rejection
+from fusion_extract.logging import mask, register_secret
+from fusion_extract.ports import CredentialSource
+
+logger = logging.getLogger(__name__)
+
+TOKEN_PATH = "/oauth2/v1/token"
+GRANTS = ("client_credentials", "password")
+DEFAULT_LIFETIME = 3600.0  # IDCS default when a response leaves expires_in out
+_MAX_LIFETIME = 366 * 86400.0  # IDCS allows up to a year
+_HINTS = {
+    "invalid_client": "check the client id and secret in the credentials secret",
+    "invalid_grant": "check the username and password, or FUSION_GRANT",
+    "invalid_scope": "check FUSION_SCOPE",
+    "unauthorized_client": "the OAuth client is not allowed this grant type; check FUSION_GRANT",
+    "unsupported_grant_type": "check FUSION_GRANT",
+}
+
+
+@dataclass(frozen=True)
+class _Token:
+    value: str
+    refresh_at: datetime
+
+
+class TokenProvider:
+    def __init__(
+        self,
+        http: HttpClient,
+        *,
+        idcs_url: str,
+        scope: str,
+        grant: str,
+        credentials: CredentialSource,
+        clock: Clock,
+        refresh_margin: float = 60.0,
+    ) -> None:
+        if grant not in GRANTS:
+            raise ConfigError(f"FUSION_GRANT must be one of {', '.join(GRANTS)}, not {grant!r}")
+        self._http = http
+        self._url = idcs_url.rstrip("/") + TOKEN_PATH
+        self._scope = scope
+        self._grant = grant
+        self._credentials = credentials
+        self._clock = clock
+        self._margin = refresh_margin
+        self._cached: _Token | None = None
+
+    def token(self) -> str:
+        """A valid access token, fetched only when the cached one is missing or about to expire."""
+        now = self._clock.now()
+        if self._cached is None or now >= self._cached.refresh_at:
+            self._cached = self._fetch(now)
+        return self._cached.value
+
+    def invalidate(self) -> None:
+        """Forget the cached token (Fusion refused it); the next call fetches a new one."""
+        self._cached = None
+
+    def _fetch(self, now: datetime) -> _Token:
+        credentials = self._credentials.credentials()
+        register_secret(credentials.client_secret)
+        register_secret(credentials.password)
+        form = {"grant_type": self._grant, "scope": self._scope}
+        if self._grant == "password":
+            if not credentials.username or not credentials.password:
+                raise SecretError(
+                    "the credentials secret lacks username or password, which FUSION_GRANT=password needs"
+                )
+            form |= {"username": credentials.username, "password": credentials.password}
+        response = self._http.request(
+            "POST",
+            self._url,
+            data=form,
+            auth=(credentials.client_id, credentials.client_secret),
+            headers={"Accept": "application/json"},
+            errors=oauth_error,
+        )
+        value, lifetime = _read_token(response, self._url)
+        register_secret(value)
+        logger.info("fetched an access token", extra={"grant": self._grant, "expires_in": lifetime})
+        # Refresh a little early, so a token never expires between our check and Fusion's.
+        return _Token(value, now + timedelta(seconds=lifetime - min(self._margin, lifetime / 2)))
+
+
+def oauth_error(rejection: Rejection) -> FusionExtractError:
+    """The error for a token endpoint answer that retrying will not fix."""
+    if rejection.status == 404:
+        return NotFoundError(f"{rejection.call} answered 404: check IDCS_URL", status=404)
+    code, description = _oauth_fields(rejection.body)
+    if code is not None or rejection.status in (400, 401, 403):
+        hint = _HINTS.get(code or "", "check the OAuth client, grant and FUSION_SCOPE")
+        detail = f"{code}: {description}" if code else f"HTTP {rejection.status}"
+        return AuthError(mask(f"IDCS refused the token request ({detail}); {hint}")[:500])
+    return UpstreamError(
+        f"{rejection.call} answered {rejection.status}: {rejection.excerpt}", status=rejection.status
+    )
+
+
+def _oauth_fields(body: str) -> tuple[str | None, str]:
+    try:
+        document: Any = json.loads(body)
+    except ValueError:
+        return None, ""
+    if not isinstance(document, dict) or not isinstance(document.get("error"), str):
+        return None, ""
+    description = document.get("error_description")
+    return document["error"], description if isinstance(description, str) else ""
+
+
+def _read_token(response: requests.Response, url: str) -> tuple[str, float]:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise UpstreamError(f"POST {url} answered {response.status_code} without a JSON object")
+    value = body.get("access_token")
+    if not isinstance(value, str) or not value:
+        raise UpstreamError(f"POST {url}: the token response has no access_token")
+    token_type = body.get("token_type", "Bearer")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise UpstreamError(f"POST {url}: token_type {token_type!r} is not Bearer")
+    lifetime = body.get("expires_in", DEFAULT_LIFETIME)
+    seconds = _seconds(lifetime)
+    if seconds is None:
+        raise UpstreamError(f"POST {url}: expires_in {lifetime!r} is not a number of seconds up to a year")
+    return value, seconds
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if 0 < seconds <= _MAX_LIFETIME else None

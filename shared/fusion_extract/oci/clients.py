@@ -1,0 +1,112 @@
+"""The one place that builds OCI SDK clients: auth, endpoints, timeouts, retry and circuit breaker.
+
+Clients are built lazily, once per `OciClients` (one per function container), so a step pays only for
+the services it uses. Auth is the function's resource principal in the cloud, or an API-key config file
+(local runs, CI). Every endpoint can be overridden by config, which is how the emulator is reached.
+
+Retry (see calls.py): Object Storage and Vault reads/writes get `BoundedRetry` bounded by
+HTTP_MAX_ATTEMPTS / HTTP_MAX_RETRY_SECONDS; the adapters only ever hand bytes to these calls, never a
+stream or generator, because a retried stream body would be resent half-read. Publishing and invoking are
+not idempotent, so they get one retry only (a duplicate is deduped downstream; a lost message is not).
+No circuit breaker: the SDK default is one process-wide breaker shared by every client (tooling.md §1).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import oci
+
+from fusion_extract.clock import Clock, SystemClock
+from fusion_extract.config import Settings
+from fusion_extract.errors import ConfigError
+from fusion_extract.oci.calls import BoundedRetry, translated
+from fusion_extract.retry import RetryPolicy
+
+# One retry for calls that must not be repeated blindly (see the module docstring).
+SEND_ONCE_ATTEMPTS = 2
+
+
+def signer_and_config(settings: Settings) -> tuple[dict[str, Any], Any]:
+    """The SDK config dict and request signer for Settings.oci_auth; ConfigError names what is wrong."""
+    if settings.oci_auth == "resource_principal":
+        try:
+            return {}, oci.auth.signers.get_resource_principals_signer()
+        except (OSError, ValueError, oci.exceptions.ClientError) as exc:
+            raise ConfigError(
+                f"OCI_AUTH=resource_principal but no resource principal is usable: {exc}"
+            ) from exc
+    path = str(Path(settings.oci_config_file).expanduser())
+    try:
+        config = oci.config.from_file(path, settings.oci_config_profile)
+        signer = oci.signer.Signer.from_config(config)  # runs oci.config.validate_config first
+    except (OSError, ValueError, oci.exceptions.ClientError) as exc:
+        raise ConfigError(
+            f"OCI_CONFIG_FILE {path} profile {settings.oci_config_profile} is not usable: {exc}"
+        ) from exc
+    return config, signer
+
+
+class OciClients:
+    """Builds each SDK client on first use, with the product's auth, endpoints and retry choices."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+
+    @cached_property
+    def _auth(self) -> tuple[dict[str, Any], Any]:
+        return signer_and_config(self.settings)
+
+    def _client(self, cls: Any, endpoint: str | None, attempts: int) -> Any:
+        config, signer = self._auth
+        policy = RetryPolicy(
+            self.clock, max_attempts=attempts, max_seconds=self.settings.http_max_retry_seconds
+        )
+        return cls(
+            config,
+            signer=signer,
+            service_endpoint=endpoint,
+            timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+            retry_strategy=BoundedRetry(policy),
+            circuit_breaker_strategy=oci.circuit_breaker.NoCircuitBreakerStrategy(),
+        )
+
+    @cached_property
+    def object_storage(self) -> Any:
+        return self._client(
+            oci.object_storage.ObjectStorageClient,
+            self.settings.objectstorage_endpoint,
+            self.settings.http_max_attempts,
+        )
+
+    @cached_property
+    def secrets(self) -> Any:
+        return self._client(
+            oci.secrets.SecretsClient, self.settings.secrets_endpoint, self.settings.http_max_attempts
+        )
+
+    @cached_property
+    def notifications(self) -> Any:
+        return self._client(
+            oci.ons.NotificationDataPlaneClient, self.settings.notifications_endpoint, SEND_ONCE_ATTEMPTS
+        )
+
+    @cached_property
+    def functions_invoke(self) -> Any:
+        # Not a regional service: the SDK needs the function's invoke endpoint.
+        if not self.settings.functions_endpoint:
+            raise ConfigError("OCI_FUNCTIONS_ENDPOINT is missing (the invoke endpoint of the functions)")
+        return self._client(
+            oci.functions.FunctionsInvokeClient, self.settings.functions_endpoint, SEND_ONCE_ATTEMPTS
+        )
+
+    @cached_property
+    def namespace(self) -> str:
+        """BUCKET_NAMESPACE, or the tenancy's namespace looked up once."""
+        if self.settings.namespace:
+            return self.settings.namespace
+        with translated("get the Object Storage namespace"):
+            return str(self.object_storage.get_namespace().data)

@@ -1,0 +1,148 @@
+"""Upload a stream of unknown length as a multipart upload, with parallel parts and bounded memory.
+
+Parts are cut at exactly `part_size` bytes whatever the chunking of the input, so the same content always
+gives the same multipart MD5 ('<b64>-<parts>'); promote relies on that to recognise a re-run's copy.
+Memory: a new part is only read once a worker is free, so at most `parallelism` parts are in flight and
+one is being filled: about (parallelism + 1) * part_size. Any failure, including one raised by the input
+itself, aborts the upload, so no half-written object is left behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+from oci.object_storage.models import (
+    CommitMultipartUploadDetails,
+    CommitMultipartUploadPartDetails,
+    CreateMultipartUploadDetails,
+)
+
+from fusion_extract.errors import UnsafeInputError
+from fusion_extract.oci.calls import translated
+from fusion_extract.ports import ObjectInfo
+
+MAX_PARTS = 10_000
+log = logging.getLogger(__name__)
+
+
+def content_md5(data: bytes) -> str:
+    """Base64 MD5, the form of Content-MD5 and opc-content-md5."""
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def exact_parts(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Regroup chunks into parts of exactly `size` bytes (the last may be shorter, never empty)."""
+    pieces: list[memoryview] = []
+    filled = 0
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while filled + len(view) >= size:
+            cut = size - filled
+            pieces.append(view[:cut])
+            view = view[cut:]
+            filled = 0
+            yield _drain(pieces)
+        if view:
+            pieces.append(view)
+            filled += len(view)
+    if pieces:
+        yield _drain(pieces)
+
+
+def _drain(pieces: list[memoryview]) -> bytes:
+    """Join and forget the pieces, so a suspended generator holds no second copy of a part."""
+    part = b"".join(pieces)
+    pieces.clear()
+    return part
+
+
+class MultipartUpload:
+    """One multipart upload of `name` (bucket and client from the store that starts it)."""
+
+    def __init__(self, client: Any, namespace: str, bucket: str, name: str, parallelism: int) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.bucket = bucket
+        self.name = name
+        self.parallelism = parallelism
+
+    def run(self, parts: Iterator[bytes], content_type: str) -> ObjectInfo:
+        details = CreateMultipartUploadDetails(object=self.name, content_type=content_type)
+        with translated(f"start multipart upload of {self.name}"):
+            upload = self.client.create_multipart_upload(self.namespace, self.bucket, details).data
+        try:
+            size, committed = self._upload_parts(upload.upload_id, parts)
+            done = CommitMultipartUploadDetails(
+                parts_to_commit=[CommitMultipartUploadPartDetails(part_num=n, etag=e) for n, e in committed]
+            )
+            with translated(f"commit multipart upload of {self.name}"):
+                response = self.client.commit_multipart_upload(
+                    self.namespace, self.bucket, self.name, upload.upload_id, done
+                )
+        except BaseException:
+            self._abort(upload.upload_id)
+            raise
+        return ObjectInfo(
+            self.name, size, response.headers["etag"], response.headers.get("opc-multipart-md5")
+        )
+
+    def _upload_parts(self, upload_id: str, parts: Iterator[bytes]) -> tuple[int, list[tuple[int, str]]]:
+        committed: list[tuple[int, str]] = []
+        pending: set[Future[tuple[int, str]]] = set()
+        size = number = 0
+        with ThreadPoolExecutor(self.parallelism, thread_name_prefix="upload-part") as pool:
+            try:
+                while True:
+                    pending = _settle(pending, committed, until_below=self.parallelism)
+                    part = next(parts, None)  # read only once a worker is free: this bounds memory
+                    if part is None:
+                        break
+                    number += 1
+                    if number > MAX_PARTS:
+                        raise UnsafeInputError(
+                            f"{self.name} needs more than {MAX_PARTS} parts; raise UPLOAD_PART_MB"
+                        )
+                    size += len(part)
+                    pending.add(pool.submit(self._upload_part, upload_id, number, part))
+                    del part
+                _settle(pending, committed, until_below=1)
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+        return size, sorted(committed)
+
+    def _upload_part(self, upload_id: str, number: int, part: bytes) -> tuple[int, str]:
+        with translated(f"upload part {number} of {self.name}"):
+            response = self.client.upload_part(
+                self.namespace,
+                self.bucket,
+                self.name,
+                upload_id,
+                number,
+                part,
+                content_length=len(part),
+                content_md5=content_md5(part),
+            )
+        return number, str(response.headers["etag"])
+
+    def _abort(self, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(self.namespace, self.bucket, self.name, upload_id)
+        except Exception:  # the original failure matters more; a lifecycle rule reaps leftovers
+            log.warning("could not abort multipart upload", extra={"object": self.name}, exc_info=True)
+
+
+def _settle(
+    pending: set[Future[tuple[int, str]]], committed: list[tuple[int, str]], *, until_below: int
+) -> set[Future[tuple[int, str]]]:
+    """Wait until fewer than `until_below` parts are in flight; re-raise the first part that failed."""
+    while pending and len(pending) >= until_below:
+        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+        committed.extend(future.result() for future in finished)
+    return pending

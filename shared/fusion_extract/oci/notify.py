@@ -1,0 +1,38 @@
+"""ports.Publisher over OCI Notifications.
+
+A message is compact JSON in MessageDetails.body. ONS refuses messages over 64 KB, so the size is checked
+before anything is sent. Publishing is not idempotent: the client (clients.py) retries it once only, on
+throttling, a 5xx or a failed connection. A duplicate is harmless (every step dedupes); a message lost
+for good would stall a run until the sweep re-drives it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from oci.ons.models import MessageDetails
+
+from fusion_extract.errors import MessageError
+from fusion_extract.oci.calls import translated
+
+MAX_MESSAGE_BYTES = 64 * 1024
+DEFAULT_TITLE = "fusion-extract"
+
+
+class OciPublisher:
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def publish(self, topic_id: str, message: Mapping[str, Any], *, title: str = DEFAULT_TITLE) -> str:
+        """Publish one JSON message; returns the message id. MessageError if it exceeds 64 KB."""
+        body = json.dumps(message, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+        size = len(body.encode()) + len(title.encode())
+        if size > MAX_MESSAGE_BYTES:
+            raise MessageError(
+                f"message for topic {topic_id} is {size} bytes; Notifications accepts {MAX_MESSAGE_BYTES}"
+            )
+        with translated(f"publish to topic {topic_id}"):
+            result = self.client.publish_message(topic_id, MessageDetails(title=title, body=body)).data
+        return str(result.message_id)

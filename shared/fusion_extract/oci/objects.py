@@ -1,0 +1,181 @@
+"""ports.ObjectStore over one OCI Object Storage bucket.
+
+Names are checked against Object Storage's rules before any call. SDK failures become product errors
+(calls.product_error): 404 NotFoundError, 409/412 ConflictError, 429/5xx TransientError.
+Deletes are idempotent (a missing object is already deleted), so a retried delete cannot fail a step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import oci
+import urllib3
+from oci.object_storage.models import RenameObjectDetails
+
+from fusion_extract.errors import ConflictError, NotFoundError, TransientError
+from fusion_extract.oci.calls import translated
+from fusion_extract.oci.multipart import MultipartUpload, content_md5, exact_parts
+from fusion_extract.oci.names import name_prefix, object_name
+from fusion_extract.ports import ObjectInfo
+
+MiB = 2**20
+READ_CHUNK = MiB
+LIST_FIELDS = "name,size,etag,md5"
+log = logging.getLogger(__name__)
+
+
+class OciObjectStore:
+    """One bucket. upload_stream holds about (parallelism + 1) * part_size bytes at most."""
+
+    def __init__(
+        self,
+        client: Any,
+        namespace: str,
+        bucket: str,
+        part_size: int = 16 * MiB,
+        parallelism: int = 3,
+        *,
+        page_size: int = 1000,
+    ) -> None:
+        if min(part_size, parallelism, page_size) <= 0:
+            raise ValueError("part_size, parallelism and page_size must be positive")
+        self.client = client
+        self.namespace = namespace
+        self.bucket = bucket
+        self.part_size = part_size
+        self.parallelism = parallelism
+        self.page_size = page_size  # objects per list request (OCI's maximum is 1000)
+
+    def get_bytes(self, name: str) -> tuple[bytes, str]:
+        with translated(f"get object {object_name(name)}"):
+            response = self.client.get_object(self.namespace, self.bucket, name)
+            return response.data.content, str(response.headers["etag"])
+
+    def open(self, name: str) -> Iterator[bytes]:
+        # The request is made here, so a missing object fails now, not at the first chunk.
+        with translated(f"get object {object_name(name)}"):
+            response = self.client.get_object(self.namespace, self.bucket, name)
+        return _chunks(response.data, name)
+
+    def head(self, name: str) -> ObjectInfo | None:
+        try:
+            with translated(f"head object {object_name(name)}"):
+                headers = self.client.head_object(self.namespace, self.bucket, name).headers
+        except NotFoundError:
+            return None
+        md5 = headers.get("opc-content-md5") or headers.get("opc-multipart-md5")
+        return ObjectInfo(name, int(headers["content-length"]), str(headers["etag"]), md5)
+
+    def put_bytes(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+        content_type: str = "application/octet-stream",
+    ) -> str:
+        with translated(f"put object {object_name(name)}"):
+            response = self.client.put_object(
+                self.namespace,
+                self.bucket,
+                name,
+                data,
+                content_length=len(data),
+                content_md5=content_md5(data),
+                content_type=content_type,
+                if_match=if_match,
+                if_none_match="*" if if_none_match else None,
+            )
+        return str(response.headers["etag"])
+
+    def upload_stream(
+        self, name: str, chunks: Iterable[bytes], *, content_type: str = "application/octet-stream"
+    ) -> ObjectInfo:
+        """Under one part: a plain put (real MD5, one request). Otherwise multipart, parallel, bounded."""
+        object_name(name)
+        parts = exact_parts(chunks, self.part_size)
+        held = [next(parts, b"")]  # a list, so that the multipart path can take the part out of this frame
+        if len(held[0]) < self.part_size:
+            data = held.pop()
+            etag = self.put_bytes(name, data, content_type=content_type)
+            return ObjectInfo(name, len(data), etag, content_md5(data))
+        upload = MultipartUpload(self.client, self.namespace, self.bucket, name, self.parallelism)
+        return upload.run(_prepend(held, parts), content_type)
+
+    def promote(self, source: str, target: str) -> None:
+        """Rename create-only; a re-run finding its own content already there just drops the staged copy."""
+        object_name(target)
+        staged = self.head(source)
+        if staged is None:
+            if self.head(target) is not None:
+                return  # promoted by an earlier run
+            raise NotFoundError(f"cannot promote {source}: it does not exist")
+        details = RenameObjectDetails(
+            source_name=source,
+            new_name=target,
+            src_obj_if_match_e_tag=staged.etag,
+            new_obj_if_none_match_e_tag="*",
+        )
+        try:
+            with translated(f"rename {source} to {target}"):
+                self.client.rename_object(self.namespace, self.bucket, details)
+        except (ConflictError, NotFoundError):
+            existing = self.head(target)
+            if existing is None:
+                raise  # the staged object changed or vanished under us
+            if not _same_content(staged, existing):
+                raise ConflictError(
+                    f"refusing to overwrite a different object: {target} exists with other content"
+                ) from None
+            self.delete(source, if_match=staged.etag)
+
+    def delete(self, name: str, *, if_match: str | None = None) -> None:
+        try:
+            with translated(f"delete object {object_name(name)}"):
+                self.client.delete_object(self.namespace, self.bucket, name, if_match=if_match)
+        except NotFoundError:
+            pass  # already gone: deleting is idempotent
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        return self._pages(name_prefix(prefix))
+
+    def _pages(self, prefix: str) -> Iterator[ObjectInfo]:
+        start: str | None = None
+        while True:
+            with translated(f"list objects under {prefix!r}"):
+                page = self.client.list_objects(
+                    self.namespace,
+                    self.bucket,
+                    prefix=prefix or None,
+                    start=start,
+                    limit=self.page_size,
+                    fields=LIST_FIELDS,
+                ).data
+            for item in page.objects:
+                yield ObjectInfo(item.name, int(item.size), str(item.etag), item.md5)
+            start = page.next_start_with
+            if not start:
+                return
+
+
+def _same_content(a: ObjectInfo, b: ObjectInfo) -> bool:
+    return a.size == b.size and a.md5 is not None and a.md5 == b.md5
+
+
+def _prepend(held: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield held.pop()  # nothing keeps the first part alive once it is uploaded
+    yield from rest
+
+
+def _chunks(response: Any, name: str) -> Iterator[bytes]:
+    """The body in chunks of at most READ_CHUNK; a dropped connection is a TransientError."""
+    try:
+        yield from response.raw.stream(READ_CHUNK, decode_content=False)
+    except (urllib3.exceptions.HTTPError, OSError, oci.exceptions.RequestException) as exc:
+        raise TransientError(f"read object {name}: connection dropped ({type(exc).__name__})") from exc
+    finally:
+        response.close()

@@ -1,0 +1,92 @@
+"""The composition root: the one place that builds clients and adapters, lazily, never at import time.
+
+A function container builds one Runtime on its first invocation and reuses it while it stays warm;
+each dependency is built on first use, so a step pays only for what it touches.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from functools import cached_property
+
+from fusion_extract.chain.archive_source import ArchiveSource, FusionArchives
+from fusion_extract.chain.layout import Layout
+from fusion_extract.chain.ledger import Ledger
+from fusion_extract.clock import Clock, IdFactory, SystemClock, new_id
+from fusion_extract.config import Settings
+from fusion_extract.fusion.batch import build_batch_client
+from fusion_extract.oci.clients import OciClients
+from fusion_extract.oci.documents import Documents
+from fusion_extract.oci.notify import OciPublisher
+from fusion_extract.oci.objects import OciObjectStore
+from fusion_extract.oci.vault import VaultCredentials
+from fusion_extract.ports import CredentialSource, FusionApi, ObjectStore, Publisher
+
+
+class Runtime:
+    """Implements chain.deps.Deps for real: adapters over the OCI SDK and the Fusion client."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock | None = None,
+        ids: IdFactory = new_id,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.new_id = ids
+        self.random = rng or random.Random()
+
+    @cached_property
+    def oci(self) -> OciClients:
+        return OciClients(self.settings, self.clock)
+
+    @cached_property
+    def layout(self) -> Layout:
+        return Layout.from_settings(self.settings)
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        s = self.settings
+        return OciObjectStore(
+            self.oci.object_storage,
+            self.oci.namespace,
+            s.bucket,
+            part_size=s.upload_part_mb * 2**20,
+            parallelism=s.upload_parallelism,
+        )
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        return Ledger(Documents(self.store), self.settings.state_prefix)
+
+    @cached_property
+    def publisher(self) -> Publisher:
+        return OciPublisher(self.oci.notifications)
+
+    @cached_property
+    def credentials(self) -> CredentialSource:
+        s = self.settings
+        return VaultCredentials(self.oci.secrets, s.credentials_secret_id, self.clock, s.secret_ttl_seconds)
+
+    @cached_property
+    def fusion(self) -> FusionApi:
+        return build_batch_client(self.settings, self.credentials, self.clock)
+
+    @cached_property
+    def archives(self) -> ArchiveSource:
+        return FusionArchives(self.fusion)
+
+
+_runtimes: dict[frozenset[tuple[str, str]], Runtime] = {}
+
+
+def runtime_for(env: Mapping[str, str]) -> Runtime:
+    """The warm container's Runtime for this configuration (config is validated once, here)."""
+    key = frozenset(env.items())
+    if key not in _runtimes:
+        _runtimes.clear()
+        _runtimes[key] = Runtime(Settings.from_mapping(env))
+    return _runtimes[key]

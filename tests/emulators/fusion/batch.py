@@ -1,0 +1,352 @@
+"""The Batch Processing REST API (saas-batch): job scheduler and job file manager (reference 1).
+
+Every call needs a valid, unexpired bearer token (401 otherwise). Errors are JSON
+`{"type", "title", "status", "detail"}` (the ESS error shape: saas-batch's own is not published).
+Choices where Oracle documents nothing: lists page with `limit`/`offset` and answer `items`, `count`,
+`hasMore`, `limit`, `offset`, `totalItems`; jobs list oldest first; outputFiles before the job
+succeeded answers 409 (an empty list would look like "nothing changed"); `Range` takes `bytes=a-b`,
+`bytes=a-`, `bytes=-n` and the documented `a-b/size` form.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote, unquote
+
+from fusion_extract.clock import Clock
+
+from tests.emulators.fusion.archive import OutputFile
+from tests.emulators.fusion.faults import FailRules
+from tests.emulators.fusion.identity import IdentityDomain, Token
+from tests.emulators.fusion.jobs import Job
+from tests.emulators.fusion.outputs import job_outputs
+from tests.emulators.fusion.scenario import BadLink, ExtractScenario
+from tests.emulators.fusion.server import Request, Response
+from tests.emulators.fusion.submission import InvalidSubmission, Submission, parse_submission
+
+API = "/api/saas-batch/"
+JOBS = "/api/saas-batch/jobscheduler/v1/jobRequests"
+FILES = "/api/saas-batch/jobfilemanager/v1/jobRequests"
+JOBS_PAGE = (25, 500)  # default and largest `limit` of the jobRequests list
+FEATURE_DISABLED = "The requested feature is not enabled"
+
+
+def error(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail}
+    return Response.json(status, body, headers)
+
+
+class Refusal(Exception):
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+@dataclass
+class ExtractState:
+    """An extract's scenario and what has been counted against it since it was defined."""
+
+    scenario: ExtractScenario
+    jobs_submitted: int = 0
+    faults_served: int = 0
+
+    def next_fault(self) -> Response | None:
+        """The answer the scenario's fault sequence gives the next request, if any (then counted)."""
+        plan, served = self.scenario, self.faults_served
+        if plan.feature_disabled:
+            return error(404, FEATURE_DISABLED)
+        throttled = plan.throttle_requests
+        failed = throttled + plan.server_errors
+        expired = failed + plan.expire_tokens
+        if served >= expired:
+            return None
+        self.faults_served += 1
+        if served < throttled:
+            return error(429, "Too many requests", {"Retry-After": str(plan.retry_after)})
+        if served < failed:
+            return error(503, "The service is temporarily unavailable")
+        return error(401, "The access token has expired", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+Handler = Callable[[Request, "re.Match[str]", Token], Response]
+
+
+class BatchApi:
+    def __init__(
+        self, clock: Clock, identity: IdentityDomain, rules: FailRules, base_url: Callable[[], str], first_job_id: int
+    ) -> None:
+        self._clock = clock
+        self._identity = identity
+        self._rules = rules
+        self._base_url = base_url
+        self._ids = itertools.count(first_job_id)
+        self._extracts: dict[str, ExtractState] = {}
+        self._jobs: dict[int, Job] = {}
+        self._outputs: dict[int, list[OutputFile]] = {}
+        self._drops: dict[tuple[int, str], int] = {}
+        self._lock = threading.RLock()
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
+            ("POST", re.compile(JOBS + "/?"), self._submit),
+            ("GET", re.compile(JOBS + "/?"), self._list_jobs),
+            ("GET", re.compile(JOBS + "/(?P<job>[^/]+)"), self._job_status),
+            ("GET", re.compile(FILES + "/(?P<job>[^/]+)/outputFiles/?"), self._list_files),
+            ("GET", re.compile(FILES + "/(?P<job>[^/]+)/outputFiles/(?P<name>[^/]+)"), self._file_item),
+            ("GET", re.compile(FILES + "/(?P<job>[^/]+)/outputFiles/(?P<name>[^/]+)/content"), self._content),
+        ]
+
+    # State, for the emulator's public API.
+
+    def define(self, name: str, scenario: ExtractScenario) -> None:
+        if not name.strip():
+            raise ValueError("an extract needs a non-empty name")
+        with self._lock:
+            self._extracts[name] = ExtractState(scenario)
+
+    def jobs(self) -> list[Job]:
+        with self._lock:
+            return list(self._jobs.values())
+
+    def job(self, job_id: int | str) -> Job:
+        with self._lock:
+            found = self._jobs.get(int(job_id)) if str(job_id).isdigit() else None
+        if found is None:
+            raise KeyError(f"no job request {job_id}")
+        return found
+
+    # HTTP.
+
+    def dispatch(self, request: Request) -> Response:
+        if not request.path.startswith(API):
+            return error(404, f"no resource at {request.path}")
+        token = self._identity.bearer(request.headers.get("authorization"))
+        if token is None:
+            bad_token = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            return error(401, "a valid, unexpired bearer token is required", bad_token)
+        rule = self._rules.take(request)
+        if rule is not None:
+            retry = {"Retry-After": str(rule.retry_after)} if rule.retry_after is not None else None
+            return error(rule.status, f"injected failure ({rule.pattern.pattern})", retry)
+        allowed = False
+        for method, pattern, handler in self._routes:
+            match = pattern.fullmatch(request.path)
+            if match is None:
+                continue
+            allowed = True
+            if method == request.method:
+                try:
+                    return handler(request, match, token)
+                except Refusal as refusal:
+                    return refusal.response
+        if allowed:
+            return error(405, f"{request.method} is not allowed on {request.path}")
+        return error(404, f"no resource at {request.path}")
+
+    def _submit(self, request: Request, match: re.Match[str], token: Token) -> Response:
+        try:
+            submission = parse_submission(request.headers.get("content-type"), request.body)
+        except InvalidSubmission as invalid:
+            return error(400, str(invalid))
+        self._guard(submission.extract)
+        job = self._create(submission, token)
+        base = self._base_url()
+        if job.scenario.location_foreign_host:
+            base = base.replace("127.0.0.1", "localhost")
+        return Response(202, b"", {"Location": f"{base}{JOBS}/{job.id}"})
+
+    def _create(self, submission: Submission, token: Token) -> Job:
+        with self._lock:
+            job_id = next(self._ids)
+            state = self._extracts.get(submission.extract)
+            failure = None
+            if state is None:
+                scenario = ExtractScenario(outcome="ERROR")
+                failure = f"extract definition {submission.extract!r} does not exist"
+            else:
+                scenario = state.scenario
+                state.jobs_submitted += 1
+                if state.jobs_submitted <= scenario.fail_first_jobs:
+                    failure = "the extract failed (scenario fail_first_jobs)"
+            echo = {
+                "serviceName": "boss",
+                "jobDefinitionName": "DataExport",
+                "systemDerivedVersion": "1260",
+                "jobSubmitter": token.subject,
+                **submission.echo,
+                "jobRetryNumber": 0,
+                "timeoutThreshold": 36000,
+                "type": "BATCH",
+            }
+            outcome = "ERROR" if failure else scenario.outcome
+            job = Job(job_id, submission.extract, echo, self._clock.now(), scenario, outcome, failure, self._clock)
+            self._jobs[job_id] = job
+            return job
+
+    def _list_jobs(self, request: Request, match: re.Match[str], token: Token) -> Response:
+        jobs = self.jobs()
+        return Response.json(200, _page(request, [job.summary() for job in jobs], *JOBS_PAGE))
+
+    def _job_status(self, request: Request, match: re.Match[str], token: Token) -> Response:
+        job = self._job_of(match)
+        self._guard(job.extract)
+        return Response.json(200, job.document())
+
+    def _list_files(self, request: Request, match: re.Match[str], token: Token) -> Response:
+        job = self._job_of(match)
+        self._guard(job.extract)
+        files = self._files_of(job)
+        size = job.scenario.page_size
+        page = _page(request, list(enumerate(files)), size, size)
+        page["items"] = [self._item(job, file, index) for index, file in page["items"]]
+        return Response.json(200, page)
+
+    def _file_item(self, request: Request, match: re.Match[str], token: Token) -> Response:
+        job = self._job_of(match)
+        self._guard(job.extract)
+        index, file = self._file_of(job, match)
+        return Response.json(200, self._item(job, file, index))
+
+    def _content(self, request: Request, match: re.Match[str], token: Token) -> Response:
+        job = self._job_of(match)
+        self._guard(job.extract)
+        _, file = self._file_of(job, match)
+        size = file.digest().size
+        span = _byte_range(request.headers.get("range"), size)
+        start, stop = span or (0, size)
+        headers = {"Content-Type": file.content_type, "Accept-Ranges": "bytes"}
+        if span is not None:
+            headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+        drop_after = self._drop_point(job, file.name, stop - start)
+        return Response(206 if span else 200, file.read(start, stop), headers, stop - start, drop_after)
+
+    # Helpers.
+
+    def _guard(self, extract: str) -> None:
+        with self._lock:
+            state = self._extracts.get(extract)
+            fault = state.next_fault() if state is not None else None
+        if fault is not None:
+            raise Refusal(fault)
+
+    def _job_of(self, match: re.Match[str]) -> Job:
+        try:
+            return self.job(match["job"])
+        except KeyError:
+            raise Refusal(error(404, f"job request {match['job']} does not exist")) from None
+
+    def _files_of(self, job: Job) -> list[OutputFile]:
+        status = job.status
+        if status not in ("SUCCEEDED", "WARNING"):
+            raise Refusal(error(409, f"job request {job.id} has not succeeded: its status is {status}"))
+        with self._lock:
+            if job.id not in self._outputs:
+                self._outputs[job.id] = job_outputs(job)
+            return self._outputs[job.id]
+
+    def _file_of(self, job: Job, match: re.Match[str]) -> tuple[int, OutputFile]:
+        name = unquote(match["name"])
+        for index, file in enumerate(self._files_of(job)):
+            if file.name == name:
+                return index, file
+        raise Refusal(error(404, f"job request {job.id} has no output file {name!r}"))
+
+    def _item(self, job: Job, file: OutputFile, index: int) -> dict[str, Any]:
+        digest = file.digest()
+        checksum = digest.sha256
+        plan = job.scenario
+        first = index == 0
+        if first and plan.wrong_checksum:
+            checksum = checksum[:-1] + ("1" if checksum[-1] == "0" else "0")
+        base = self._base_url()
+        path = f"{FILES}/{job.id}/outputFiles/{quote(file.name, safe='')}"
+        enclosure = f"{base}{path}/content"
+        if first and plan.bad_link is not None:
+            enclosure = _bad_link(plan.bad_link, base, path)
+        return {
+            "fileName": file.name,
+            "fileSize": digest.size,
+            "timeCreated": _time_created(job.ended_at),
+            "checksum": f"sha-256={checksum}",
+            "$context": {"links": {"$self": {"href": f"{base}{path}"}, "enclosure": {"href": enclosure}}},
+        }
+
+    def _drop_point(self, job: Job, name: str, length: int) -> int | None:
+        """Where to cut this download, while the scenario still has drops to spend on this file."""
+        after = job.scenario.drop_download_after_bytes
+        if after is None or after >= length:
+            return None
+        with self._lock:
+            done = self._drops.get((job.id, name), 0)
+            if done >= job.scenario.drop_download_times:
+                return None
+            self._drops[(job.id, name)] = done + 1
+        return after
+
+
+def _bad_link(kind: BadLink, base: str, path: str) -> str:
+    if kind is BadLink.FOREIGN_HOST:
+        return f"{base.replace('127.0.0.1', 'localhost')}{path}/content"
+    if kind is BadLink.PLAIN_HTTP:
+        return f"{base.replace('https://', 'http://')}{path}/content"
+    return f"{base}{path.replace('/api/saas-batch/jobfilemanager/v1', '/download')}/content"
+
+
+def _time_created(moment: datetime) -> str:
+    moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d}"
+
+
+def _page(request: Request, items: list[Any], default_limit: int, max_limit: int) -> dict[str, Any]:
+    limit = _whole(request, "limit", default_limit, minimum=1)
+    offset = _whole(request, "offset", 0, minimum=0)
+    limit = min(limit, max_limit)
+    page = items[offset : offset + limit]
+    return {
+        "items": page,
+        "count": len(page),
+        "hasMore": offset + len(page) < len(items),
+        "limit": limit,
+        "offset": offset,
+        "totalItems": len(items),
+    }
+
+
+def _whole(request: Request, name: str, default: int, minimum: int) -> int:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or int(text) < minimum:
+        raise Refusal(error(400, f"query parameter {name} must be a whole number of at least {minimum}"))
+    return int(text)
+
+
+RANGE = re.compile(r"bytes=(\d*)-(\d*)|(\d+)-(\d+)/\d+")  # the second: Oracle's documented form
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """[start, stop) asked for by a single-range `Range` header; None to send the whole file.
+
+    RFC 9110 lets a server ignore a Range it cannot parse (or several ranges): it sends everything.
+    """
+    match = RANGE.fullmatch((header or "").strip())
+    if match is None:
+        return None
+    first, last = (match[1], match[2]) if match[3] is None else (match[3], match[4])
+    if first:
+        start, stop = int(first), size if not last else int(last) + 1
+        if stop <= start:
+            return None
+    elif last:  # a suffix: the last N bytes (none at all cannot be satisfied)
+        start, stop = (size - min(int(last), size), size) if int(last) else (size, size)
+    else:
+        return None
+    if start >= size:
+        unsatisfiable = {"Content-Range": f"bytes */{size}"}
+        raise Refusal(error(416, f"the range is outside the file's {size} bytes", unsatisfiable))
+    return start, min(stop, size)

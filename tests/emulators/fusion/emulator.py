@@ -1,0 +1,143 @@
+"""FusionEmulator: a Fusion pod (saas-batch) and its identity domain (IDCS), two HTTPS servers on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+from fusion_extract.clock import Clock, SystemClock
+
+from tests.emulators.fusion.batch import BatchApi
+from tests.emulators.fusion.faults import FailRules
+from tests.emulators.fusion.identity import IdentityDomain, OAuthClient
+from tests.emulators.fusion.jobs import Job
+from tests.emulators.fusion.scenario import ExtractScenario
+from tests.emulators.fusion.server import HttpsServer, Request, Response, ServedRequest
+from tests.emulators.fusion.tls import TlsFiles, create_tls_files
+
+
+class FusionEmulator:
+    """Start it (or use `with`), point a client at `base_url` / `idcs_url` trusting `ca_path`, stop it."""
+
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        workdir: Path | None = None,
+        *,
+        environment: str = "emu",
+        port: int = 0,
+        idcs_port: int = 0,
+        first_job_id: int = 44046,
+    ) -> None:
+        self.clock = clock or SystemClock()
+        self.scope = f"urn:opc:resource:fusion:{environment}:saas-batch/"
+        self.requests: list[ServedRequest] = []  # every request either server answered, in order
+        self._workdir = workdir
+        self._ports = (port, idcs_port)
+        self._temporary: Path | None = None
+        self._tls: TlsFiles | None = None
+        self._rules = FailRules()
+        self._identity = IdentityDomain(self.scope, self.clock)
+        self._fusion = HttpsServer("fusion", *self._serving(self._dispatch_fusion))
+        self._idcs = HttpsServer("idcs", *self._serving(self._dispatch_idcs))
+        self._batch = BatchApi(self.clock, self._identity, self._rules, lambda: self.base_url, first_job_id)
+
+    # Lifecycle.
+
+    def start(self) -> FusionEmulator:
+        if self._workdir is None:
+            self._temporary = Path(tempfile.mkdtemp(prefix="fusion-emulator-"))
+        self._tls = create_tls_files((self._workdir or self._temporary or Path()) / "fusion-emulator-tls")
+        context = self._tls.server_context()
+        self._fusion.start(context, self._ports[0])
+        try:
+            self._idcs.start(context, self._ports[1])
+        except OSError:
+            self._fusion.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self._fusion.stop()
+        self._idcs.stop()
+        if self._temporary is not None:
+            shutil.rmtree(self._temporary, ignore_errors=True)
+            self._temporary = None
+
+    def __enter__(self) -> FusionEmulator:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """The Fusion pod, e.g. https://127.0.0.1:40123."""
+        return self._fusion.url
+
+    @property
+    def idcs_url(self) -> str:
+        """The identity domain: another server, another port."""
+        return self._idcs.url
+
+    @property
+    def ca_path(self) -> Path:
+        """PEM of the throwaway CA that signed the servers' certificate (SANs 127.0.0.1, localhost)."""
+        if self._tls is None:
+            raise RuntimeError("the Fusion emulator is not started")
+        return self._tls.ca_path
+
+    # Set-up.
+
+    def add_client(
+        self,
+        client_id: str,
+        client_secret: str,
+        username: str | None = None,
+        password: str | None = None,
+        token_lifetime: int = 3600,
+    ) -> None:
+        """An OAuth client; with a username and password it may also use the password grant."""
+        self._identity.add_client(OAuthClient(client_id, client_secret, username, password, token_lifetime))
+
+    def define_extract(self, name: str, scenario: ExtractScenario | None = None) -> None:
+        """What jobs of this extract do from now on (fault counters start afresh)."""
+        self._batch.define(name, scenario or ExtractScenario())
+
+    def fail_next(
+        self, path_regex: str, status: int, count: int = 1, *, retry_after: int | None = None, method: str | None = None
+    ) -> None:
+        """Answer the next `count` requests whose path matches (re.search) with `status`, on either server."""
+        self._rules.add(path_regex, status, count, retry_after, method)
+
+    # Inspection.
+
+    @property
+    def jobs(self) -> list[Job]:
+        return self._batch.jobs()
+
+    def job(self, job_id: int | str) -> Job:
+        return self._batch.job(job_id)
+
+    def requests_to(self, server: str) -> list[ServedRequest]:
+        return [served for served in self.requests if served.server == server]
+
+    # Dispatch.
+
+    def _dispatch_fusion(self, request: Request) -> Response:
+        return self._batch.dispatch(request)
+
+    def _dispatch_idcs(self, request: Request) -> Response:
+        rule = self._rules.take(request)
+        if rule is not None:
+            retry = {"Retry-After": str(rule.retry_after)} if rule.retry_after is not None else {}
+            body = {"error": "temporarily_unavailable", "error_description": "injected failure"}
+            return Response.json(rule.status, body, retry)
+        return self._identity.dispatch(request)
+
+    def _serving(self, dispatch: Callable[[Request], Response]) -> tuple[...]:
+        ...

@@ -1,0 +1,137 @@
+"""Job status responses normalised into phases, whatever shape Fusion sends them in."""
+
+from typing import Any
+
+import pytest
+
+from fusion_extract.errors import UpstreamError
+from fusion_extract.fusion.models import Phase
+from fusion_extract.fusion.status import parse_job_status
+
+RUNNING, SUCCEEDED, FAILED, NEEDS_HUMAN = Phase.RUNNING, Phase.SUCCEEDED, Phase.FAILED, Phase.NEEDS_HUMAN
+
+
+def documented(status: str, completed: bool | None = None, message: str | None = None) -> dict[str, Any]:
+    """The shape of Oracle's documented status example: jobDetails object with jobProgress."""
+    progress: dict[str, Any] = {"jobRequestId": 44046, "status": status, "completedPercentage": "50"}
+    if completed is not None:
+        progress["completed"] = completed
+    if message is not None:
+        progress["message"] = message
+    return {"jobDetails": {"jobRequestId": 44046, "jobStatus": status, "jobProgress": progress}}
+
+
+@pytest.mark.parametrize(
+    ("status", "phase", "warning"),
+    [
+        ("SUCCEEDED", SUCCEEDED, False),
+        ("FINISHED", SUCCEEDED, False),
+        ("WARNING", SUCCEEDED, True),
+        ("ERROR", FAILED, False),
+        ("FAILED", FAILED, False),
+        ("EXPIRED", FAILED, False),
+        ("VALIDATION_FAILED", FAILED, False),
+        ("CANCELLED", FAILED, False),
+        ("CANCELED", FAILED, False),
+        ("ERROR_MANUAL_RECOVERY", NEEDS_HUMAN, False),
+        ("SCHEDULE_ENDED", NEEDS_HUMAN, False),
+        ("HOLD", RUNNING, False),
+        ("PAUSED", RUNNING, False),
+        ("COMPLETED", RUNNING, False),
+        ("WAIT", RUNNING, False),
+        ("READY", RUNNING, False),
+        ("PENDING_VALIDATION", RUNNING, False),
+        ("ENQUEUED", RUNNING, False),
+        ("RUNNING", RUNNING, False),
+        ("IN_PROGRESS", RUNNING, False),
+        ("BLOCKED", RUNNING, False),
+        ("CANCELLING", RUNNING, False),
+        ("ERROR_AUTO_RETRY", RUNNING, False),
+    ],
+)
+def test_parse_job_status_maps_each_scheduler_state_to_its_phase(status, phase, warning):
+    result = parse_job_status("44046", documented(status, completed=True))
+
+    assert (result.status, result.phase, result.warning, result.known) == (status, phase, warning, True)
+
+
+def test_parse_job_status_unknown_state_is_running_and_flagged_unknown():
+    result = parse_job_status("44046", documented("DREAMING"))
+
+    assert (result.phase, result.known, result.status) == (RUNNING, False, "DREAMING")
+
+
+@pytest.mark.parametrize("status", ["SUCCEEDED", "FINISHED", "WARNING"])
+def test_parse_job_status_success_not_marked_completed_is_still_running(status):
+    assert parse_job_status("44046", documented(status, completed=False)).phase is RUNNING
+
+
+def test_parse_job_status_success_without_completed_flag_is_success():
+    assert parse_job_status("44046", documented("SUCCEEDED")).phase is SUCCEEDED
+
+
+def test_parse_job_status_reads_progress_message_and_upper_cases_status():
+    result = parse_job_status(
+        "44046", documented(" succeeded ", completed=True, message="Job status is changed")
+    )
+
+    assert (result.status, result.phase, result.message) == ("SUCCEEDED", SUCCEEDED, "Job status is changed")
+
+
+def test_parse_job_status_prefers_top_level_job_status():
+    body = {"jobStatus": "FAILED", "jobDetails": {"jobStatus": "RUNNING"}}
+
+    assert parse_job_status("1", body).phase is FAILED
+
+
+def test_parse_job_status_falls_back_to_details_progress_status():
+    body = {"jobDetails": {"jobProgress": {"status": "ERROR"}}}
+
+    assert parse_job_status("1", body).phase is FAILED
+
+
+def test_parse_job_status_falls_back_to_top_level_progress_status():
+    body = {"jobProgress": {"status": "SUCCEEDED", "completed": True}}
+
+    assert parse_job_status("1", body).phase is SUCCEEDED
+
+
+def test_parse_job_status_details_list_uses_element_of_this_job():
+    # Given jobDetails as a list where this job is not the first element
+    body = {
+        "jobDetails": [
+            {"jobRequestId": 1, "jobStatus": "ERROR"},
+            {"jobRequestId": 2, "jobStatus": "SUCCEEDED", "jobProgress": {"completed": True}},
+        ]
+    }
+
+    # When job 2's status is read, Then its own element decides
+    assert parse_job_status("2", body).phase is SUCCEEDED
+
+
+def test_parse_job_status_details_list_without_match_uses_first_element():
+    body = {"jobDetails": [{"jobRequestId": 9, "jobStatus": "RUNNING"}, {"jobStatus": "ERROR"}]}
+
+    assert parse_job_status("2", body).phase is RUNNING
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"jobDetails": {}},
+        {"jobDetails": []},
+        {"jobStatus": ""},
+        {"jobStatus": 3},
+        {"jobDetails": {"jobProgress": {"status": None}}},
+    ],
+)
+def test_parse_job_status_without_status_raises_malformed_response(body):
+    with pytest.raises(UpstreamError, match="job 7: status response has no jobStatus"):
+        parse_job_status("7", body)
+
+
+@pytest.mark.parametrize("body", [None, [], "SUCCEEDED"])
+def test_parse_job_status_when_body_not_object_raises(body):
+    with pytest.raises(UpstreamError, match="not a JSON object"):
+        parse_job_status("7", body)

@@ -1,0 +1,328 @@
+"""Submitting DataExport jobs: the documented body, validation before sending, and never two jobs
+for one run token, even when the POST fails after it may have reached Fusion."""
+
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+import pytest
+import requests
+import responses
+from responses import matchers
+
+from fusion_extract.errors import MessageError, TransientError, UnsafeInputError, UpstreamError
+from fusion_extract.fusion.models import ExtractRequest, Mode, Phase, RunAtTimes
+from tests.unit.fusion_support import BASE, JOBS, add_token, json_body, stack
+
+TOKEN = "run-5f3a9c"
+CREATED = {"Location": JOBS + "/44046"}
+
+
+@pytest.fixture
+def fake():
+    with responses.RequestsMock() as mock:
+        yield mock
+
+
+def listing(*items: dict[str, Any], **paging: Any) -> dict[str, Any]:
+    return {"items": list(items), **paging}
+
+
+def job_item(job_id: int, description: str) -> dict[str, Any]:
+    return {
+        "jobRequestId": job_id,
+        "jobRequest": {"jobDefinitionName": "DataExport", "description": description},
+    }
+
+
+def posts(fake: responses.RequestsMock) -> list[Any]:
+    return [call for call in fake.calls if call.request.method == "POST" and call.request.url == JOBS]
+
+
+def test_submit_posts_documented_body_and_returns_id_from_location(fake):
+    # Given Fusion accepts the job
+    add_token(fake)
+    fake.add(responses.POST, JOBS, status=202, headers=CREATED)
+    client = stack()
+
+    # When an incremental extract is submitted
+    job_id = client.batch.submit(ExtractRequest("SalesExtract", Mode.INCREMENTAL), TOKEN)
+
+    # Then the body is the documented DataExport request, carrying the run token
+    assert job_id == "44046"
+    assert json_body(posts(fake)[0]) == {
+        "serviceName": "boss",
+        "jobDefinitionName": "DataExport",
+        "description": f"SalesExtract::incremental::{TOKEN}",
+        "requestParameters": {
+            "submit.argument1": "SalesExtract",
+            "submit.argument2": "Incremental Data Extract",
+        },
+    }
+
+
+def test_submit_with_run_at_times_sends_us_dates_and_hhmm_times(fake):
+    add_token(fake)
+    fake.add(responses.POST, JOBS, status=202, headers=CREATED)
+    window = RunAtTimes(1, "hour", date(2025, 12, 16), date(2025, 12, 17), "1930", "0230")
+
+    stack().batch.submit(ExtractRequest("SalesExtract", Mode.FULL, window), TOKEN)
+
+    body = json_body(posts(fake)[0])
+    assert body["requestParameters"]["submit.argument2"] == "Full Data Extract"
+    assert body["runAtTimes"] == {
+        "fixedInterval": {"interval": 1, "timeUnit": "HOUR"},
+        "startDate": "12/16/2025",
+        "endDate": "12/17/2025",
+        "startTime": "1930",
+        "endTime": "0230",
+    }
+
+
+def window(**changes: Any) -> RunAtTimes:
+    usual = RunAtTimes(1, "DAY", date(2026, 1, 1), date(2026, 1, 31), "0100", "0200")
+    return replace(usual, **changes)
+
+
+@pytest.mark.parametrize(
+    ("request_", "token", "problem"),
+    [
+        (ExtractRequest("", Mode.FULL), TOKEN, "extract name '' must be non-empty"),
+        (ExtractRequest("   ", Mode.FULL), TOKEN, "must be non-empty"),
+        (ExtractRequest("Sales\nExtract", Mode.FULL), TOKEN, "without control characters"),
+        (ExtractRequest("Sales", Mode.FULL), "", "run token '' must be"),
+        (ExtractRequest("Sales", Mode.FULL), "bad token::x", "run token 'bad token::x' must be"),
+        (ExtractRequest("Sales", Mode.FULL, window(interval=0)), TOKEN, "interval 0 must be a positive"),
+        (
+            ExtractRequest("Sales", Mode.FULL, window(interval=True)),
+            TOKEN,
+            "interval True must be a positive",
+        ),
+        (ExtractRequest("Sales", Mode.FULL, window(time_unit="FORTNIGHT")), TOKEN, "timeUnit 'FORTNIGHT'"),
+        (
+            ExtractRequest("Sales", Mode.FULL, window(start_time="2400")),
+            TOKEN,
+            "startTime '2400' must be HHMM",
+        ),
+        (ExtractRequest("Sales", Mode.FULL, window(end_time="12:30")), TOKEN, "endTime '12:30' must be HHMM"),
+        (ExtractRequest("Sales", Mode.FULL, window(end_time="0960")), TOKEN, "endTime '0960'"),
+        (
+            ExtractRequest("Sales", Mode.FULL, window(end_date=date(2025, 12, 31))),
+            TOKEN,
+            "the window ends before it starts",
+        ),
+        (
+            ExtractRequest("Sales", Mode.FULL, window(end_date=date(2026, 1, 1), end_time="0059")),
+            TOKEN,
+            "the window ends before it starts",
+        ),
+    ],
+)
+def test_submit_invalid_request_raises_message_error_before_any_call(fake, request_, token, problem):
+    with pytest.raises(MessageError, match=problem):
+        stack().batch.submit(request_, token)
+
+    assert len(fake.calls) == 0
+
+
+def test_submit_names_every_window_problem_at_once(fake):
+    bad = window(interval=-1, time_unit="YEAR", start_time="9999")
+
+    with pytest.raises(MessageError) as caught:
+        stack().batch.submit(ExtractRequest("Sales", Mode.FULL, bad), TOKEN)
+
+    assert str(caught.value).count(";") == 2
+
+
+def test_submit_when_post_times_out_finds_the_job_instead_of_posting_again(fake):
+    # Given the POST reaches Fusion but the answer is lost to a read timeout
+    add_token(fake)
+    fake.add(responses.POST, JOBS, body=requests.exceptions.ReadTimeout("read timed out"))
+    fake.add(
+        responses.GET,
+        JOBS,
+        json=listing(
+            job_item(44045, "Other::full::run-other"), job_item(44046, f"SalesExtract::full::{TOKEN}")
+        ),
+    )
+    client = stack()
+
+    # When the extract is submitted
+    job_id = client.batch.submit(ExtractRequest("SalesExtract", Mode.FULL), TOKEN)
+
+    # Then, after one backoff, the listing found the job by its run token, and no second POST went out
+    assert job_id == "44046"
+    assert len(posts(fake)) == 1
+    assert client.clock.sleeps == [0.5]
+
+
+def test_submit_when_5xx_and_no_job_listed_posts_again(fake):
+    # Given Fusion fails the first POST with 503 and created nothing
+    add_token(fake)
+    fake.add(responses.POST, JOBS, status=503, headers={"Retry-After": "5"})
+    fake.add(responses.GET, JOBS, json=listing())
+    fake.add(responses.POST, JOBS, status=202, headers=CREATED)
+    client = stack()
+
+    # When the extract is submitted
+    job_id = client.batch.submit(ExtractRequest("SalesExtract", Mode.FULL), TOKEN)
+
+    # Then it waited as asked, looked, found nothing, and posted once more
+    assert job_id == "44046"
+    assert len(posts(fake)) == 2
+    assert client.clock.sleeps == [5.0]
+
+
+def test_submit_when_every_post_fails_raises_transient_error(fake):
+    add_token(fake)
+    for _ in range(3):
+        fake.add(responses.POST, JOBS, body=requests.ConnectionError("connection reset"))
+    for _ in range(2):
+        fake.add(responses.GET, JOBS, json=listing())
+    client = stack(max_attempts=3)
+
+    with pytest.raises(TransientError, match=r"POST .* failed: ConnectionError"):
+        client.batch.submit(ExtractRequest("SalesExtract", Mode.FULL), TOKEN)
+
+    assert len(posts(fake)) == 3
+
+
+def test_submit_with_resume_returns_existing_job_without_posting(fake):
+    add_token(fake)
+    fake.add(responses.GET, JOBS, json=listing(job_item(44046, f"SalesExtract::full::{TOKEN}")))
+
+    job_id = stack().batch.submit(ExtractRequest("SalesExtract", Mode.FULL), TOKEN, resume=True)
+
+    assert job_id == "44046"
+    assert posts(fake) == []
+
+
+def test_submit_with_resume_and_no_job_posts(fake):
+    add_token(fake)
+    fake.add(responses.GET, JOBS, json=listing(job_item(1, "SalesExtract::full::run-older")))
+    fake.add(responses.POST, JOBS, status=202, headers=CREATED)
+
+    job_id = stack().batch.submit(ExtractRequest("SalesExtract", Mode.FULL), TOKEN, resume=True)
+
+    assert job_id == "44046"
+    assert len(posts(fake)) == 1
+
+
+@pytest.mark.parametrize(
+    ("location", "problem"),
+    [
+        ("https://evil.example.com/api/saas-batch/jobscheduler/v1/jobRequests/1", "not on the Fusion host"),
+        ("http://fa-abc.fa.example.com/api/saas-batch/jobscheduler/v1/jobRequests/1", "not https"),
+        (BASE + "/elsewhere/jobRequests/1", "not under /api/saas-batch/"),
+        (JOBS + "/..%2F..%2Fx", "not under /api/saas-batch/"),
+        (JOBS + "/a%20b", "refused job request id"),
+    ],
+)
+def test_submit_when_location_breaks_url_rules_raises_unsafe_input(fake, location, problem):
+    add_token(fake)
+    fake.add(responses.POST, JOBS, status=202, headers={"Location": location})
+
+    with pytest.raises(UnsafeInputError, match=problem):
+        stack().batch.submit(ExtractRequest("SalesExtract", Mode.FULL), TOKEN)
+
+
+def test_submit_relative_location_is_resolved_against_the_base(fake):
+    add_token(fake)
+    fake.add(
+        responses.POST,
+        JOBS,
+        status=202,
+        headers={"Location": "/api/saas-batch/jobscheduler/v1/jobRequests/7/"},
+    )
+
+    assert stack().batch.submit(ExtractRequest("SalesExtract", Mode.FULL), TOKEN) == "7"
+
+
+def test_submit_without_location_raises_upstream_error_suggesting_resume(fake):
+    add_token(fake)
+    fake.add(responses.POST, JOBS, status=202)
+
+    with pytest.raises(
+        UpstreamError, match="without a Location header; the job may exist: retry with resume"
+    ):
+        stack().batch.submit(ExtractRequest("SalesExtract", Mode.FULL), TOKEN)
+
+
+def test_submit_when_fusion_rejects_the_request_is_not_retried(fake):
+    add_token(fake)
+    fake.add(responses.POST, JOBS, status=400, json={"detail": "Extract SalesExtract not found"})
+
+    with pytest.raises(UpstreamError, match=r"answered 400: .*Extract SalesExtract not found"):
+        stack().batch.submit(ExtractRequest("SalesExtract", Mode.FULL), TOKEN)
+
+    assert len(posts(fake)) == 1
+
+
+def test_find_job_follows_pages_until_the_run_token_matches(fake):
+    # Given the job of this run is on the second page, with the description at the top level
+    add_token(fake)
+    fake.add(
+        responses.GET,
+        JOBS,
+        match=[matchers.query_param_matcher({})],
+        json=listing(job_item(1, "A::full::run-a"), job_item(2, "B::full::run-b"), hasMore=True, limit=2),
+    )
+    fake.add(
+        responses.GET,
+        JOBS,
+        match=[matchers.query_param_matcher({"offset": "2", "limit": "2"})],
+        json=listing({"jobRequestId": 3, "description": f"C::full::{TOKEN}"}, hasMore=False),
+    )
+
+    # When the job is looked up by run token
+    found = stack().batch.find_job(TOKEN)
+
+    # Then it is found on the second page
+    assert found == "3"
+
+
+def test_find_job_does_not_match_a_token_that_only_starts_the_same(fake):
+    add_token(fake)
+    fake.add(
+        responses.GET, JOBS, json=listing(job_item(1, f"A::full::{TOKEN}-later"), job_item(2, "no token"))
+    )
+
+    assert stack().batch.find_job(TOKEN) is None
+
+
+def test_find_job_match_without_job_id_raises_upstream_error(fake):
+    add_token(fake)
+    fake.add(responses.GET, JOBS, json=listing({"description": f"A::full::{TOKEN}"}))
+
+    with pytest.raises(UpstreamError, match="has no jobRequestId"):
+        stack().batch.find_job(TOKEN)
+
+
+def test_job_status_reads_the_job_request(fake):
+    add_token(fake)
+    fake.add(
+        responses.GET,
+        JOBS + "/44046",
+        json={
+            "jobDetails": {"jobRequestId": 44046, "jobProgress": {"status": "SUCCEEDED", "completed": True}}
+        },
+    )
+
+    status = stack().batch.job_status("44046")
+
+    assert (status.job_id, status.status, status.phase) == ("44046", "SUCCEEDED", Phase.SUCCEEDED)
+
+
+def test_job_status_of_unsafe_job_id_sends_nothing(fake):
+    with pytest.raises(UnsafeInputError, match="refused job request id"):
+        stack().batch.job_status("../../admin")
+
+    assert len(fake.calls) == 0
+
+
+def test_job_status_non_json_answer_raises_upstream_error(fake):
+    add_token(fake)
+    fake.add(responses.GET, JOBS + "/44046", body="<html>maintenance</html>")
+
+    with pytest.raises(UpstreamError, match="without a JSON object"):
+        stack().batch.job_status("44046")
