@@ -14,8 +14,8 @@ class CredentialSource(Protocol):
 
 
 class FusionApi(Protocol):
-    def submit(self, request: ExtractRequest, run_token: str) -> str:
-        """Submit once per run token (safe to call again after an ambiguous failure); returns job id."""
+    def submit(self, request: ExtractRequest, run_token: str, *, resume: bool = False) -> str:
+        """Submit once per run token; `resume` looks for the token's job first. Returns the job id."""
         ...
 
     def job_status(self, job_id: str) -> JobStatus: ...

@@ -258,6 +258,17 @@ def test_unpack_member_that_compresses_well_but_is_small_is_not_a_bomb():
     assert result.members[0].size == 2 * 2**20
 
 
+def test_unpack_large_member_arriving_in_one_big_chunk_is_not_mistaken_for_a_bomb():
+    # Given a 16 MB stored member (1:1) downloaded as a single chunk, so it is read ahead all at once
+    data = zip_bytes([("big.bin", bytes(16 * 2**20))], method=zipfile.ZIP_STORED)
+
+    # When it is unpacked
+    result = run([data])
+
+    # Then the ratio estimate does not count it as expanding from nothing
+    assert result.members[0].size == 16 * 2**20
+
+
 # --- the stage callback ---
 
 
@@ -275,10 +286,21 @@ def test_unpack_when_stage_reads_nothing_drains_and_still_verifies():
     ]
 
 
-def test_unpack_when_stage_swallows_the_refusal_still_raises():
-    # Given a stage that catches every error while reading a bomb
-    data = zip_bytes([("bomb.csv", bytes(BOMB_BYTES))])
+CORRUPT = zip_bytes([("a.csv", CSV), ("b.csv", CSV)], method=zipfile.ZIP_STORED).replace(
+    b"second", b"secane", 1
+)
 
+
+@pytest.mark.parametrize(
+    ("data", "error", "message"),
+    [
+        (zip_bytes([("bomb.csv", bytes(BOMB_BYTES))]), UnsafeInputError, "zip bomb"),
+        (CORRUPT, IntegrityError, "CRC-32"),
+    ],
+    ids=["bomb", "crc"],
+)
+def test_unpack_when_stage_swallows_the_error_still_raises(data, error, message):
+    # Given a stage that catches every error while reading
     def careless(path: str, chunks: Iterator[bytes]) -> None:
         try:
             for _ in chunks:
@@ -286,8 +308,8 @@ def test_unpack_when_stage_swallows_the_refusal_still_raises():
         except Exception:
             pass
 
-    # When it is unpacked, then the refusal still ends the archive
-    with pytest.raises(UnsafeInputError, match="zip bomb"):
+    # When it is unpacked, then the archive's error still ends it
+    with pytest.raises(error, match=message):
         run(data, careless)
 
 

@@ -156,7 +156,12 @@ def test_token_401_without_oauth_document_is_auth_error(fake):
 
 
 def test_token_endpoint_missing_points_at_idcs_url(fake):
-    fake.add(responses.POST, TOKEN_URL, status=404, json={"error": "not_found", "error_description": "no such path"})
+    fake.add(
+        responses.POST,
+        TOKEN_URL,
+        status=404,
+        json={"error": "not_found", "error_description": "no such path"},
+    )
 
     with pytest.raises(NotFoundError, match="check IDCS_URL"):
         stack().tokens.token()

@@ -29,6 +29,7 @@ import struct
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import NoReturn
 
 import stream_unzip as su
 
@@ -198,10 +199,7 @@ class _Reader:
             try:
                 entry = next(entries, None)
             except Exception as exc:
-                translated = _translate(exc, self._position())
-                if translated is exc:
-                    raise
-                raise translated from exc
+                _raise(_translate(exc, self._position()), exc)
             if entry is None:
                 return
             raw_name, _size, chunks = entry
@@ -223,9 +221,7 @@ class _Reader:
         try:
             self._stage(path, member.stream())
         except Exception as exc:
-            if member.failure is None or member.failure is exc:
-                raise
-            raise member.failure from exc  # stage wrapped our error: the archive's fault comes first
+            _raise(member.failure or exc, exc)  # if stage wrapped our error, the archive's fault comes first
         member.drain()
         self.members.append(member.result())
         if self.metadata is None and path.endswith("_metadata.json") and member.json is not None:
@@ -297,9 +293,7 @@ class _MemberStream:
             return chunk
         except Exception as exc:
             self.failure = _translate(exc, f"entry {self.path!r}")
-            if self.failure is exc:
-                raise
-            raise self.failure from exc
+            _raise(self.failure, exc)
 
     def _take(self, chunk: bytes) -> None:
         self._size += len(chunk)
@@ -370,6 +364,12 @@ def _translate(exc: Exception, where: str) -> Exception:
     if isinstance(exc, su.CRC32IntegrityError):
         return IntegrityError(f"archive {where} fails its CRC-32 check")
     return IntegrityError(f"archive is corrupt at {where}: {type(exc).__name__}")
+
+
+def _raise(error: Exception, cause: Exception) -> NoReturn:
+    if error is cause:
+        raise error
+    raise error from cause
 
 
 def _check_checksum(tee: _Tee, expected_sha256: str | None, expected_size: int | None) -> None:

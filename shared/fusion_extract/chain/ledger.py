@@ -11,6 +11,7 @@ re-reads. Documents are indented JSON so a person (and the operator CLI) can rea
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 from collections.abc import Iterator
@@ -192,11 +193,9 @@ class Ledger:
         if held.get("run_id") == run_id:
             return
         holder_active = self._run_active(str(held.get("run_id")))
-        taken_at = parse_iso(str(held.get("taken_at")))
-        if holder_active and now - taken_at < stale_after:
-            raise LeaseHeldError(
-                f"extract {extract!r} is already running (run {held.get('run_id')} since {held.get('taken_at')})"
-            )
+        holder, since = held.get("run_id"), str(held.get("taken_at"))
+        if holder_active and now - parse_iso(since) < stale_after:
+            raise LeaseHeldError(f"extract {extract!r} is already running (run {holder} since {since})")
         self.docs.replace(name, lease, etag)  # stale: take it over; a racing taker loses with ConflictError
 
     def release_lease(self, extract: str, run_id: str) -> None:
@@ -206,10 +205,9 @@ class Ledger:
         except NotFoundError:
             return
         if held.get("run_id") == run_id:
-            try:
+            # Taken over or released by a duplicate meanwhile: either way no longer ours.
+            with contextlib.suppress(ConflictError, NotFoundError):
                 self.docs.delete(name, etag)
-            except (ConflictError, NotFoundError):
-                pass  # taken over or released by a duplicate; either way not ours any more
 
     def lease_holder(self, extract: str) -> str | None:
         try:

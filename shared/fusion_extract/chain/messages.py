@@ -3,9 +3,9 @@
 Every way in has one type here. A malformed document raises MessageError naming the problem, before
 any side effect. Unknown fields are refused (a typo must not silently change behaviour).
 
-    run      {"extract": "Sales", "mode": "full"|"incremental", "runAtTimes": {...}}   schedules, fn invoke
-    rerun    {"kind": "rerun", "run_id": "..."}          resubmit a failed run's extract (event-driven or manual)
-    reland   {"kind": "reland", "extract": "Sales", "job_id": "123", "mode": "full"} land a succeeded job again
+    run      {"extract": "Sales", "mode": "full"|"incremental", "runAtTimes": {...}}  schedules, fn invoke
+    rerun    {"kind": "rerun", "run_id": "..."}          resubmit a failed run's extract (events, by hand)
+    reland   {"kind": "reland", "extract": "Sales", "job_id": "123", "mode": "full"}  land a job again
     poll     {"kind": "poll", "run_id": "...", "seq": 3}  one poll step of a run (continuations carry seq)
     sweep    {"kind": "sweep"}                            re-drive every run whose next step is overdue
     transfer {"kind": "transfer", "run_id": "...", "files": ["a.zip", ...]}  files to land, one per invocation
@@ -179,7 +179,7 @@ def _run_id(doc: Mapping[str, Any]) -> str:
 def _mode(doc: Mapping[str, Any]) -> Mode:
     value = doc.get("mode")
     try:
-        return Mode(value)
+        return Mode(str(value))
     except ValueError:
         raise MessageError(f"mode must be 'full' or 'incremental', got {value!r}") from None
 

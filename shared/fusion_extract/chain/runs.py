@@ -35,7 +35,7 @@ def alert(deps: Deps, event: str, run: Run, reason: str | None = None, **extra: 
 
 
 def end_run(deps: Deps, current: Versioned[Run], state: RunState, reason: str) -> Versioned[Run] | None:
-    """Move a run to FAILED or TIMED_OUT, release its lease and alert. None if another invocation got there first."""
+    """Move a run to FAILED or TIMED_OUT, release its lease, alert. None if another invocation was first."""
     now = deps.clock.now()
     try:
         saved = deps.ledger.save_run(current, current.value.but(state=state, reason=reason, updated_at=now))

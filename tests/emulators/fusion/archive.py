@@ -42,7 +42,7 @@ class _EntryInfo(zipfile.ZipInfo):
         self.external_attr = kind << 16
         self.claims_encryption = member.encrypted_flag
 
-    def _encodeFilenameFlags(self) -> tuple[bytes, int]:  # noqa: N802 (zipfile's name)
+    def _encodeFilenameFlags(self) -> tuple[bytes, int]:
         # zipfile resets flag_bits before writing; both headers take their flags from here.
         encoded, flags = super()._encodeFilenameFlags()  # type: ignore[misc]
         return encoded, flags | 0x01 if self.claims_encryption else flags

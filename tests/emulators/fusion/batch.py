@@ -21,9 +21,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from fusion_extract.clock import Clock
-
 from tests.emulators.fusion.archive import OutputFile
-from tests.emulators.fusion.faults import FailRules
 from tests.emulators.fusion.identity import IdentityDomain, Token
 from tests.emulators.fusion.jobs import Job
 from tests.emulators.fusion.outputs import job_outputs
@@ -72,7 +70,9 @@ class ExtractState:
             return error(429, "Too many requests", {"Retry-After": str(plan.retry_after)})
         if served < failed:
             return error(503, "The service is temporarily unavailable")
-        return error(401, "The access token has expired", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        return error(
+            401, "The access token has expired", {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        )
 
 
 Handler = Callable[[Request, "re.Match[str]", Token], Response]
@@ -80,11 +80,10 @@ Handler = Callable[[Request, "re.Match[str]", Token], Response]
 
 class BatchApi:
     def __init__(
-        self, clock: Clock, identity: IdentityDomain, rules: FailRules, base_url: Callable[[], str], first_job_id: int
+        self, clock: Clock, identity: IdentityDomain, base_url: Callable[[], str], first_job_id: int
     ) -> None:
         self._clock = clock
         self._identity = identity
-        self._rules = rules
         self._base_url = base_url
         self._ids = itertools.count(first_job_id)
         self._extracts: dict[str, ExtractState] = {}
@@ -129,10 +128,6 @@ class BatchApi:
         if token is None:
             bad_token = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
             return error(401, "a valid, unexpired bearer token is required", bad_token)
-        rule = self._rules.take(request)
-        if rule is not None:
-            retry = {"Retry-After": str(rule.retry_after)} if rule.retry_after is not None else None
-            return error(rule.status, f"injected failure ({rule.pattern.pattern})", retry)
         allowed = False
         for method, pattern, handler in self._routes:
             match = pattern.fullmatch(request.path)
@@ -184,7 +179,9 @@ class BatchApi:
                 "type": "BATCH",
             }
             outcome = "ERROR" if failure else scenario.outcome
-            job = Job(job_id, submission.extract, echo, self._clock.now(), scenario, outcome, failure, self._clock)
+            job = Job(
+                job_id, submission.extract, echo, self._clock.now(), scenario, outcome, failure, self._clock
+            )
             self._jobs[job_id] = job
             return job
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
 from fusion_extract.clock import Clock, SystemClock
-
-from tests.emulators.fusion.batch import BatchApi
+from tests.emulators.fusion.batch import BatchApi, error
 from tests.emulators.fusion.faults import FailRules
 from tests.emulators.fusion.identity import IdentityDomain, OAuthClient
 from tests.emulators.fusion.jobs import Job
 from tests.emulators.fusion.scenario import ExtractScenario
-from tests.emulators.fusion.server import HttpsServer, Request, Response, ServedRequest
+from tests.emulators.fusion.server import Dispatch, HttpsServer, Request, Response, ServedRequest
 from tests.emulators.fusion.tls import TlsFiles, create_tls_files
 
 
@@ -40,9 +40,13 @@ class FusionEmulator:
         self._tls: TlsFiles | None = None
         self._rules = FailRules()
         self._identity = IdentityDomain(self.scope, self.clock)
-        self._fusion = HttpsServer("fusion", *self._serving(self._dispatch_fusion))
-        self._idcs = HttpsServer("idcs", *self._serving(self._dispatch_idcs))
-        self._batch = BatchApi(self.clock, self._identity, self._rules, lambda: self.base_url, first_job_id)
+        self._batch = BatchApi(self.clock, self._identity, lambda: self.base_url, first_job_id)
+        self._fusion = HttpsServer(
+            "fusion", self._faulty(self._batch.dispatch, _fusion_error), self.requests.append
+        )
+        self._idcs = HttpsServer(
+            "idcs", self._faulty(self._identity.dispatch, _oauth_error), self.requests.append
+        )
 
     # Lifecycle.
 
@@ -109,7 +113,13 @@ class FusionEmulator:
         self._batch.define(name, scenario or ExtractScenario())
 
     def fail_next(
-        self, path_regex: str, status: int, count: int = 1, *, retry_after: int | None = None, method: str | None = None
+        self,
+        path_regex: str,
+        status: int,
+        count: int = 1,
+        *,
+        retry_after: int | None = None,
+        method: str | None = None,
     ) -> None:
         """Answer the next `count` requests whose path matches (re.search) with `status`, on either server."""
         self._rules.add(path_regex, status, count, retry_after, method)
@@ -128,16 +138,23 @@ class FusionEmulator:
 
     # Dispatch.
 
-    def _dispatch_fusion(self, request: Request) -> Response:
-        return self._batch.dispatch(request)
+    def _faulty(self, dispatch: Dispatch, failure: Callable[[int, dict[str, str]], Response]) -> Dispatch:
+        """`dispatch`, preceded by the faults armed with fail_next."""
 
-    def _dispatch_idcs(self, request: Request) -> Response:
-        rule = self._rules.take(request)
-        if rule is not None:
+        def serve(request: Request) -> Response:
+            rule = self._rules.take(request)
+            if rule is None:
+                return dispatch(request)
             retry = {"Retry-After": str(rule.retry_after)} if rule.retry_after is not None else {}
-            body = {"error": "temporarily_unavailable", "error_description": "injected failure"}
-            return Response.json(rule.status, body, retry)
-        return self._identity.dispatch(request)
+            return failure(rule.status, retry)
 
-    def _serving(self, dispatch: Callable[[Request], Response]) -> tuple[...]:
-        ...
+        return serve
+
+
+def _fusion_error(status: int, headers: dict[str, str]) -> Response:
+    return error(status, "injected failure", headers)
+
+
+def _oauth_error(status: int, headers: dict[str, str]) -> Response:
+    body = {"error": "temporarily_unavailable", "error_description": "injected failure"}
+    return Response.json(status, body, headers)

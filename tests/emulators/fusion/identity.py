@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qsl
 
 from fusion_extract.clock import Clock
-
 from tests.emulators.fusion.server import Request, Response
 
 TOKEN_PATH = "/oauth2/v1/token"

@@ -7,12 +7,11 @@ start times are set at submission, so a test advances a ManualClock instead of s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from fusion_extract.clock import Clock
-
 from tests.emulators.fusion.scenario import STUCK_STATUSES, SUCCESS_STATUSES, ExtractScenario
 
 MESSAGES = {

@@ -7,6 +7,7 @@ that many body bytes, as a flaky network would. The TLS handshake runs in the re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -71,18 +72,15 @@ Dispatch = Callable[[Request], Response]
 class HttpsServer:
     """Serves `dispatch` over TLS on 127.0.0.1 (port 0: any free port)."""
 
-    def __init__(
-        self, name: str, context: ssl.SSLContext, dispatch: Dispatch, record: Callable[[ServedRequest], None]
-    ) -> None:
+    def __init__(self, name: str, dispatch: Dispatch, record: Callable[[ServedRequest], None]) -> None:
         self.name = name
         self._dispatch = dispatch
         self._record = record
-        self._context = context
         self._server: _TlsHttpServer | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self, port: int = 0) -> None:
-        server = _TlsHttpServer(("127.0.0.1", port), self._handler_class(), self._context)
+    def start(self, context: ssl.SSLContext, port: int = 0) -> None:
+        server = _TlsHttpServer(("127.0.0.1", port), self._handler_class(), context)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, name=f"{self.name}-emulator", daemon=True
@@ -193,10 +191,8 @@ class _TlsHttpServer(ThreadingHTTPServer):
         with self._open_lock:
             sockets, self._open = list(self._open), set()
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):  # already closed by the client
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up or refuses the certificate is normal here; anything else is a bug.

@@ -42,14 +42,16 @@ def parse_submission(content_type: str | None, body: bytes) -> Submission:
     _check(document.get("serviceName") == "boss", "serviceName must be 'boss'")
     _check(document.get("jobDefinitionName") == "DataExport", "jobDefinitionName must be 'DataExport'")
     _check(isinstance(document.get("description", ""), str), "description must be a string")
-    parameters = document.get("requestParameters")
+    parameters: Any = document.get("requestParameters")
     _check(isinstance(parameters, dict), "requestParameters must be an object")
     extract = parameters.get("submit.argument1")
     _check(isinstance(extract, str) and bool(extract.strip()), "submit.argument1 must name the extract")
     _check(parameters.get("submit.argument2") in MODES, f"submit.argument2 must be one of {list(MODES)}")
     if "runAtTimes" in document:
         _check_run_at_times(document["runAtTimes"])
-    echo = {key: document[key] for key in ("description", "requestParameters", "runAtTimes") if key in document}
+    echo = {
+        key: document[key] for key in ("description", "requestParameters", "runAtTimes") if key in document
+    }
     echo.setdefault("description", "")
     return Submission(extract, echo)
 
@@ -63,7 +65,9 @@ def _check_run_at_times(window: Any) -> None:
         "runAtTimes.fixedInterval needs interval and timeUnit",
     )
     count = interval["interval"]
-    _check(isinstance(count, int) and not isinstance(count, bool) and count >= 1, "interval must be 1 or more")
+    _check(
+        isinstance(count, int) and not isinstance(count, bool) and count >= 1, "interval must be 1 or more"
+    )
     _check(interval["timeUnit"] in TIME_UNITS, f"timeUnit must be one of {list(TIME_UNITS)}")
     start, end = _date(window, "startDate"), _date(window, "endDate")
     _check(start <= end, "runAtTimes.endDate is before startDate")

@@ -10,12 +10,13 @@ from collections.abc import Iterator
 from email.message import Message
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 from urllib.parse import unquote
 
 from fusion_extract.clock import Clock, IdFactory, parse_iso
-from tests.emulators.oci.buckets import BucketStore, Conditions, ObjectMeta
-from tests.emulators.oci.http import Request, Response, Route, ServiceError
+from tests.emulators.oci.buckets import BucketStore, Conditions, ObjectMeta, check_object_name
+from tests.emulators.oci.http import Handler, Request, Response, Route, ServiceError
+from tests.emulators.oci.listing import list_page, parse_limit
 from tests.emulators.oci.multipart import CHUNK, Upload, Uploads
 
 STORED_HEADERS = (
@@ -25,13 +26,11 @@ STORED_HEADERS = (
     "content-disposition",
     "cache-control",
 )
-LIST_FIELDS = ("name", "size", "etag", "md5", "timeCreated", "timeModified", "storageTier", "archivalState")
-MAX_LIST = 1000
 _BUCKET = r"/n/(?P<ns>[^/]+)/b/(?P<bucket>[^/]+)"
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
-def _route(method: str, pattern: str, handler: Any) -> Route:
+def _route(method: str, pattern: str, handler: Handler) -> Route:
     return (method, re.compile(pattern), handler)
 
 
@@ -79,8 +78,7 @@ class ObjectStorage:
         )
 
     def _put_object(self, request: Request, match: re.Match[str]) -> Response:
-        bucket, name = self._bucket(match), _object_name(match)
-        self.store.data_path(bucket, name)  # refuse a bad name before reading the body
+        bucket, name = self._object(match)  # a bad name is refused before the body is read
         conditions = _conditions(request.headers)
         body = self.store.receive(request.stream())
         try:
@@ -101,8 +99,7 @@ class ObjectStorage:
         return Response(200, headers=_write_headers(meta))
 
     def _get_object(self, request: Request, match: re.Match[str]) -> Response:
-        bucket, name = self._bucket(match), _object_name(match)
-        self.store.data_path(bucket, name)
+        bucket, name = self._object(match)
         if request.method == "HEAD":
             meta = self.store.require(bucket, name)
             return _unmodified(request.headers, meta) or Response(
@@ -125,8 +122,7 @@ class ObjectStorage:
         return Response(status, _read_span(data, start, end), headers, length=end - start)
 
     def _delete_object(self, request: Request, match: re.Match[str]) -> Response:
-        bucket, name = self._bucket(match), _object_name(match)
-        self.store.data_path(bucket, name)
+        bucket, name = self._object(match)
         self.store.delete(bucket, name, _conditions(request.headers))
         return Response(204)
 
@@ -136,7 +132,8 @@ class ObjectStorage:
         if not isinstance(details, dict) or not details.get("sourceName") or not details.get("newName"):
             raise ServiceError(400, "InvalidParameter", "sourceName and newName are required")
         source, target = str(details["sourceName"]), str(details["newName"])
-        self.store.data_path(bucket, source)
+        check_object_name(source)
+        check_object_name(target)
         none_match = details.get("newObjIfNoneMatchETag")
         if none_match not in (None, "*"):
             raise ServiceError(400, "InvalidParameter", "newObjIfNoneMatchETag may only be '*'")
@@ -145,53 +142,7 @@ class ObjectStorage:
         return Response(200)
 
     def _list_objects(self, request: Request, match: re.Match[str]) -> Response:
-        bucket, query = self._bucket(match), request.query
-        limit = _limit(query.get("limit"))
-        if query.get("delimiter") not in (None, "/"):
-            raise ServiceError(400, "InvalidParameter", "delimiter may only be '/'")
-        fields = query.get("fields", "name").split(",")
-        unknown = set(fields) - set(LIST_FIELDS)
-        if unknown:
-            raise ServiceError(
-                400, "InvalidParameter", f"unknown fields {sorted(unknown)}; known: {LIST_FIELDS}"
-            )
-        objects: list[dict[str, Any]] = []
-        prefixes: list[str] = []
-        next_start = None
-        for entry, is_prefix in self._entries(bucket, query):
-            if len(objects) + len(prefixes) == limit:
-                next_start = entry
-                break
-            if is_prefix:
-                prefixes.append(entry)
-            elif (meta := self.store.head(bucket, entry)) is not None:
-                objects.append(_summary(entry, meta, fields))
-        page = {"objects": objects, "prefixes": prefixes}
-        if next_start is not None:
-            page["nextStartWith"] = next_start
-        return Response.json(200, page)
-
-    def _entries(self, bucket: str, query: dict[str, str]) -> Iterator[tuple[str, bool]]:
-        """Names in the requested window, in order; with delimiter '/' a folder comes once, as a prefix."""
-        prefix, start, end = query.get("prefix", ""), query.get("start"), query.get("end")
-        after, folders = query.get("startAfter"), "delimiter" in query
-        last_prefix = None
-        for name in self.store.names(bucket):
-            if (
-                not name.startswith(prefix)
-                or (start is not None and name < start)
-                or (after is not None and name <= after)
-                or (end is not None and name >= end)
-            ):
-                continue
-            rest = name[len(prefix) :]
-            if folders and "/" in rest:
-                folder = prefix + rest[: rest.index("/") + 1]
-                if folder != last_prefix:
-                    last_prefix = folder
-                    yield folder, True
-                continue
-            yield name, False
+        return Response.json(200, list_page(self.store, self._bucket(match), request.query))
 
     # -- multipart ---------------------------------------------------------------------------------
 
@@ -215,7 +166,7 @@ class ObjectStorage:
 
     def _list_uploads(self, request: Request, match: re.Match[str]) -> Response:
         bucket = self._bucket(match)
-        limit = _limit(request.query.get("limit"))
+        limit = parse_limit(request.query.get("limit"))
         return Response.json(200, [u.summary() for u in self.uploads.in_bucket(bucket)][:limit])
 
     def _upload_part(self, request: Request, match: re.Match[str]) -> Response:
@@ -246,7 +197,7 @@ class ObjectStorage:
 
     def _list_parts(self, request: Request, match: re.Match[str]) -> Response:
         upload = self._upload(request, match)
-        limit = _limit(request.query.get("limit"))
+        limit = parse_limit(request.query.get("limit"))
         after = int(request.query.get("page") or 0)
         parts = [p for n, p in sorted(upload.parts.items()) if n > after]
         headers = {"opc-next-page": str(parts[limit - 1].number)} if len(parts) > limit else {}
@@ -261,19 +212,22 @@ class ObjectStorage:
         self.store.require_bucket(bucket)
         return bucket
 
+    def _object(self, match: re.Match[str]) -> tuple[str, str]:
+        """The bucket and the decoded, validated object name."""
+        bucket = self._bucket(match)
+        try:
+            name = unquote(match["name"], errors="strict")
+        except UnicodeDecodeError:
+            raise ServiceError(400, "InvalidParameter", "the object name is not valid UTF-8") from None
+        check_object_name(name)
+        return bucket, name
+
     def _upload(self, request: Request, match: re.Match[str]) -> Upload:
-        bucket, name = self._bucket(match), _object_name(match)
+        bucket, name = self._object(match)
         return self.uploads.get(bucket, name, request.query.get("uploadId", ""))
 
 
 _CAMEL_HEADERS = ("contentType", "contentLanguage", "contentEncoding", "contentDisposition", "cacheControl")
-
-
-def _object_name(match: re.Match[str]) -> str:
-    try:
-        return unquote(match["name"], errors="strict")
-    except UnicodeDecodeError:
-        raise ServiceError(400, "InvalidParameter", "the object name is not valid UTF-8") from None
 
 
 def _conditions(headers: Message) -> Conditions:
@@ -348,25 +302,3 @@ def _read_headers(meta: ObjectMeta) -> dict[str, str]:
         "storage-tier": "Standard",
         **{f"opc-meta-{key}": value for key, value in meta.opc_meta.items()},
     }
-
-
-def _summary(name: str, meta: ObjectMeta, fields: list[str]) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "name": name,
-        "size": meta.size,
-        "etag": meta.etag,
-        "md5": meta.md5,
-        "timeCreated": meta.created,
-        "timeModified": meta.modified,
-        "storageTier": "Standard",
-        "archivalState": None,
-    }
-    return {key: values[key] for key in ("name", *fields) if key in values}
-
-
-def _limit(value: str | None) -> int:
-    if value is None:
-        return MAX_LIST
-    if not value.isdigit() or not 1 <= int(value) <= MAX_LIST:
-        raise ServiceError(400, "InvalidParameter", f"limit must be 1 to {MAX_LIST}, not {value!r}")
-    return int(value)

@@ -8,6 +8,7 @@ at-least-once delivery never starts a second polling loop.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -115,10 +116,8 @@ def _succeeded(deps: Deps, current: Versioned[Run], run: Run, status: JobStatus)
     now = deps.clock.now()
     plan = tuple(PlannedFile(f.name, f.size, f.sha256, f.url) for f in files)
     for planned in plan:
-        try:
+        with contextlib.suppress(ConflictError):  # planned by a duplicate of this step already
             deps.ledger.create_file(FileRecord(run.run_id, planned.name, FileState.PENDING, next_at=now))
-        except ConflictError:
-            pass  # planned by a duplicate of this step already
     transferring = run.but(state=RunState.TRANSFERRING, files=plan, updated_at=now, next_at=now)
     try:
         saved = deps.ledger.save_run(current, transferring)

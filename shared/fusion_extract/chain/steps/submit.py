@@ -1,7 +1,7 @@
 """submit: start a run (schedule, fn invoke), resubmit a failed one (rerun), or re-land a succeeded job.
 
 Under the extract's lease, so a scheduled and a manual run of one extract never run at once. The job
-is submitted once per attempt: the run token `<run_id>.<attempt>` travels in the job description and,
+is submitted once per attempt: the run token `<run_id>-a<attempt>` travels in the job description and,
 when a submit may have reached Fusion without us learning the job id, the client finds the job by it.
 """
 
@@ -100,7 +100,7 @@ def _reland(deps: Deps, message: RelandRequest) -> Outcome:
 def _submit_job(deps: Deps, current: Versioned[Run], resume: bool) -> Outcome:
     run = current.value
     request = ExtractRequest(run.extract, Mode(run.mode), _run_at(run.run_at_times))
-    token = f"{run.run_id}.{run.attempt}"
+    token = f"{run.run_id}-a{run.attempt}"
     try:
         job_id = deps.fusion.submit(request, token, resume=resume)
     except FusionExtractError as exc:

@@ -8,6 +8,7 @@ delivery skips it; a claim left by a crashed invocation goes stale and the sweep
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -18,14 +19,7 @@ from typing import Any
 from fusion_extract import __version__
 from fusion_extract import logging as jsonlog
 from fusion_extract.chain import messages
-from fusion_extract.chain.archive import (
-    Member,
-    ZipLimits,
-    cross_check_rows,
-    parse_fusion_manifest,
-    parse_metadata,
-    unpack,
-)
+from fusion_extract.chain.archive import Member, ZipLimits, unpack
 from fusion_extract.chain.deps import Deps
 from fusion_extract.chain.ledger import (
     FileRecord,
@@ -36,6 +30,7 @@ from fusion_extract.chain.ledger import (
     RunState,
     Versioned,
 )
+from fusion_extract.chain.manifest import ExtractMetadata, parse_manifest, row_disagreements
 from fusion_extract.chain.messages import TransferRequest
 from fusion_extract.chain.runs import alert, backoff, end_run
 from fusion_extract.errors import (
@@ -50,7 +45,7 @@ from fusion_extract.fusion.models import OutputFile
 log = logging.getLogger(__name__)
 
 Outcome = dict[str, Any]
-SMALL_FILE_LIMIT = 4 * 2**20  # a .mf manifest or metadata member is read into memory up to this size
+SMALL_FILE_LIMIT = 4 * 2**20  # a .mf manifest is read into memory up to this size
 
 
 def transfer(message: TransferRequest, deps: Deps) -> Outcome:
@@ -199,11 +194,8 @@ class _Lander:
         if deps.settings.keep_raw:
             store.upload_stream(raw_staged, chunks, content_type="application/zip")
             chunks = store.open(raw_staged)  # unpack the staged copy: one download, verified below
-        metadata: list[bytes] = []
 
         def stage(path: str, member: Iterator[bytes]) -> None:
-            if path.endswith("_metadata.json"):
-                member = _capture(member, metadata)
             store.upload_stream(f"{self._staging}/members/{path}", member)
 
         s = deps.settings
@@ -219,13 +211,13 @@ class _Lander:
             store.promote(f"{self._staging}/members/{member.path}", layout.member(self.run, member.path))
         if deps.settings.keep_raw:
             store.promote(raw_staged, layout.raw(self.run, self.planned.name))
-        parsed = parse_metadata(b"".join(metadata)) if metadata else None
-        return _Landed(result.archive_sha256, result.archive_size, list(result.members), metadata=parsed)
+        metadata = dataclasses.asdict(result.metadata) if result.metadata else None
+        return _Landed(result.archive_sha256, result.archive_size, list(result.members), metadata=metadata)
 
     def _land_manifest(self) -> _Landed:
         data = _read_small(self._source(), self.planned.name)
         digest = self._verify(data)
-        manifest = parse_fusion_manifest(data.decode("utf-8", errors="replace"))
+        manifest = parse_manifest(data.decode("utf-8", errors="replace"))
         staged = f"{self._staging}/{self.planned.name}"
         self.deps.store.put_bytes(staged, data, content_type="text/plain")
         self.deps.store.promote(staged, self.deps.layout.member(self.run, self.planned.name))
@@ -260,15 +252,6 @@ class _Lander:
             )
         if size != self.planned.size:
             raise IntegrityError(f"{self.planned.name}: {size} bytes, the listing said {self.planned.size}")
-
-
-def _capture(chunks: Iterator[bytes], sink: list[bytes]) -> Iterator[bytes]:
-    kept = 0
-    for chunk in chunks:
-        if kept + len(chunk) <= SMALL_FILE_LIMIT:
-            sink.append(chunk)
-            kept += len(chunk)
-        yield chunk
 
 
 def _read_small(chunks: Iterator[bytes], name: str) -> bytes:
@@ -330,10 +313,10 @@ def _cross_check(run: Run, records: list[FileRecord]) -> list[str]:
         problems.extend(
             f"{name} is missing from {record.name}" for name in zips if name not in record.manifest
         )
-    members = [m for r in records for m in r.members]
+    members = [Member(m.path, m.size, m.sha256, m.rows) for r in records for m in r.members]
     for record in records:
         if record.metadata is not None:
-            problems.extend(cross_check_rows(record.metadata, members))
+            problems.extend(row_disagreements(ExtractMetadata(**record.metadata), members))
     return problems
 
 

@@ -1,0 +1,242 @@
+"""The whole product on this machine: both emulators, and the three functions under the real fdk runtime,
+wired to topics and schedules the way Terraform wires them in the cloud. Same code; only endpoints differ.
+
+    with LocalChain(workdir, config={"POLL_BUDGET_SECONDS": "1"}) as chain:
+        chain.fusion.define_extract("Sales", ExtractScenario(chunks=3))
+        chain.schedule("Sales", "full", "FREQ=DAILY;BYHOUR=2;BYMINUTE=0")
+        chain.fire("Sales")                      # what Resource Scheduler does when the schedule comes due
+        run = chain.wait_for_final_run("Sales")  # follows the ledger in the bucket
+        chain.alerts                             # what people were told (the alerts topic's messages)
+
+Used by the end-to-end tests and by `make demo`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from fusion_extract.chain.ledger import Run, RunState
+from fusion_extract.errors import MessageError
+from tests.emulators.fdk_runtime import FdkFunction, FnResult
+from tests.emulators.fusion import FusionEmulator
+from tests.emulators.oci import OciEmulator
+from tests.emulators.oci.functions import FunctionsService
+from tests.emulators.oci.notifications import NotificationsService
+from tests.emulators.oci.scheduler import SchedulerService
+
+REPO = Path(__file__).resolve().parents[2]
+BUCKET = "fusion-landing"
+NAMESPACE = "emuns"
+CLIENT_ID, CLIENT_SECRET = "fusion-extract-client", "emulated-client-secret"
+FUNCTIONS = ("submit", "poll", "transfer")
+SWEEP = "sweep"
+
+
+def function_ocid(name: str) -> str:
+    return f"ocid1.fnfunc.oc1.emu.{name}"
+
+
+class AlertInbox:
+    """Subscribed to the alerts topic like a person's e-mail: keeps every alert it is sent."""
+
+    name = "alerts-inbox"
+
+    def __init__(self) -> None:
+        self.alerts: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def call(
+        self,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+        deadline_seconds: float = 300,
+        *,
+        on_sent: Callable[[], None] | None = None,
+    ) -> FnResult:
+        if on_sent is not None:
+            on_sent()
+        with self._lock:
+            self.alerts.append(json.loads(body))
+        return FnResult(200, {}, b"{}")
+
+
+class LocalChain:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        bucket_root: Path | None = None,
+        config: Mapping[str, str] | None = None,
+        retry_unit_seconds: float = 0.05,
+    ) -> None:
+        self.workdir = workdir
+        self.bucket_root = bucket_root or workdir / "bucket"
+        self.overrides = dict(config or {})
+        self.fusion = FusionEmulator(workdir=workdir / "fusion")
+        self.oci = OciEmulator(root=self.bucket_root, namespace=NAMESPACE)
+        self.functions = FunctionsService()
+        self.ons = NotificationsService(self.functions, retry_unit_seconds=retry_unit_seconds)
+        self.scheduler = SchedulerService(self.functions)
+        self.inbox = AlertInbox()
+        self.topics: dict[str, str] = {}
+        self.runtimes: dict[str, FdkFunction] = {}
+        self.env: dict[str, str] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> LocalChain:
+        self.fusion.start()
+        self.fusion.add_client(CLIENT_ID, CLIENT_SECRET)
+        self.oci.start()
+        self.oci.add_service(self.functions)
+        self.oci.add_service(self.ons)
+        self.oci.create_bucket(BUCKET)
+        secret = json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}).encode()
+        secret_id = self.oci.put_secret("fusion-extract-credentials", secret)
+        self.topics = {
+            name: self.ons.create_topic(f"fusion-extract-{name}")
+            for name in ("poll", "transfer", "rerun", "alerts")
+        }
+        (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+        self.env = {**self.config(secret_id), **self.oci.resource_principal_env(self.workdir / "principal")}
+        for name in FUNCTIONS:
+            runtime = FdkFunction(
+                REPO / "functions" / name,
+                self.env,
+                name=f"fusion-extract-{name}",
+                log_path=self.workdir / "logs" / f"{name}.log",
+                fn_id=function_ocid(name),
+            )
+            self.runtimes[name] = runtime.start()
+            self.functions.register(function_ocid(name), runtime)
+        self.functions.register(function_ocid("alerts"), self.inbox)
+        self.ons.subscribe(self.topics["poll"], function_ocid("poll"))
+        self.ons.subscribe(self.topics["transfer"], function_ocid("transfer"))
+        self.ons.subscribe(self.topics["rerun"], function_ocid("submit"))
+        self.ons.subscribe(self.topics["alerts"], function_ocid("alerts"))
+        self.scheduler.add_schedule(
+            SWEEP, function_ocid("poll"), "CRON", "*/5 * * * *", json.dumps({"kind": "sweep"})
+        )
+        return self
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+        self.ons.close()
+        for runtime in self.runtimes.values():
+            runtime.stop()
+        self.oci.stop()
+        self.fusion.stop()
+
+    def __enter__(self) -> LocalChain:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def config(self, secret_id: str) -> dict[str, str]:
+        """The function configuration, as Terraform would set it, pointed at the emulators."""
+        endpoint = self.oci.endpoint
+        return {
+            "FUSION_BASE_URL": self.fusion.base_url,
+            "IDCS_URL": self.fusion.idcs_url,
+            "FUSION_SCOPE": self.fusion.scope,
+            "CA_BUNDLE": str(self.fusion.ca_path),
+            "CREDENTIALS_SECRET_ID": secret_id,
+            "OCI_AUTH": "resource_principal",
+            "OCI_OBJECTSTORAGE_ENDPOINT": endpoint,
+            "OCI_SECRETS_ENDPOINT": endpoint,
+            "OCI_NOTIFICATIONS_ENDPOINT": endpoint,
+            "OCI_FUNCTIONS_ENDPOINT": endpoint,
+            "OCI_MONITORING_ENDPOINT": endpoint,
+            "BUCKET_NAME": BUCKET,
+            "BUCKET_NAMESPACE": NAMESPACE,
+            "POLL_TOPIC_ID": self.topics["poll"],
+            "TRANSFER_TOPIC_ID": self.topics["transfer"],
+            "RERUN_TOPIC_ID": self.topics["rerun"],
+            "ALERTS_TOPIC_ID": self.topics["alerts"],
+            "POLL_BUDGET_SECONDS": "1",
+            "POLL_MIN_INTERVAL": "0.2",
+            "POLL_MAX_INTERVAL": "0.5",
+            "RERUN_BACKOFF_SECONDS": "0",
+            "FILE_RETRY_SECONDS": "0",
+            "UPLOAD_PART_MB": "1",
+            "HTTP_MAX_RETRY_SECONDS": "10",
+            "LOG_LEVEL": "INFO",
+            **self.overrides,
+        }
+
+    # -- ways in ---------------------------------------------------------------------------------------
+
+    def schedule(self, extract: str, mode: str, ical: str = "FREQ=DAILY;BYHOUR=2;BYMINUTE=0") -> None:
+        """One Resource Scheduler schedule per extract, invoking submit with the extract as BODY."""
+        body = json.dumps({"extract": extract, "mode": mode})
+        self.scheduler.add_schedule(f"extract-{extract}", function_ocid("submit"), "ICAL", ical, body)
+
+    def fire(self, extract: str) -> None:
+        self.scheduler.fire_now(f"extract-{extract}")
+
+    def sweep(self) -> None:
+        self.scheduler.fire_now(SWEEP)
+
+    def invoke(self, function: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """`fn invoke fusion-extract <function>`: synchronous; raises MessageError with the error body."""
+        result = self.functions.invoke(function_ocid(function), json.dumps(payload).encode())
+        if result.status != 200:
+            raise MessageError(f"{function} answered {result.status}: {result.body.decode(errors='replace')}")
+        answer: dict[str, Any] = json.loads(result.body)
+        return answer
+
+    # -- what happened ---------------------------------------------------------------------------------
+
+    @property
+    def alerts(self) -> list[dict[str, Any]]:
+        return list(self.inbox.alerts)
+
+    def runs(self, extract: str | None = None) -> list[Run]:
+        from fusion_extract.chain.ledger import _decode
+
+        folder = self.oci.object_path(BUCKET, "_state/runs")
+        found = (
+            [_decode(Run, json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
+            if folder.is_dir()
+            else []
+        )
+        return [run for run in found if extract is None or run.extract == extract]
+
+    def landed_path(self, name: str) -> Path:
+        return self.oci.object_path(BUCKET, name)
+
+    def settle(self, timeout: float = 60) -> None:
+        """Wait until nothing is queued or running anywhere (bounded)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            quiet = self.ons.wait_idle(0.2) and self.functions.wait_idle(0.2)
+            if quiet and self.ons.wait_idle(0.05):
+                return
+        raise TimeoutError(f"the chain did not settle within {timeout} s")
+
+    def wait_for_final_run(self, extract: str, timeout: float = 90, count: int = 1) -> Run:
+        """Wait (bounded) until `count` runs of the extract reached a final state; the latest one."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            finals = [run for run in self.runs(extract) if run.state.final]
+            if len(finals) >= count:
+                self.settle(max(deadline - time.monotonic(), 1))
+                return sorted(self.runs(extract), key=lambda r: r.created_at)[-1]
+            self.functions.wait_idle(0.2)
+        states = {run.run_id: run.state.value for run in self.runs(extract)}
+        raise TimeoutError(
+            f"no final run of {extract} within {timeout} s; runs: {states}; logs in {self.workdir}"
+        )
+
+
+def is_landed(run: Run) -> bool:
+    return run.state is RunState.LANDED
