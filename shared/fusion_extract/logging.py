@@ -33,7 +33,7 @@ def register_secret(value: str | None) -> None:
 
 def mask(text: str) -> str:
     text = _BEARER.sub(lambda m: m.group(1) + MASK, text)
-    for secret in _secrets:
+    for secret in sorted(_secrets, key=len, reverse=True):  # longest first: a prefix must not unmask a tail
         text = text.replace(secret, MASK)
     return text
 

@@ -69,7 +69,9 @@ class Runtime:
     @cached_property
     def credentials(self) -> CredentialSource:
         s = self.settings
-        return VaultCredentials(self.oci.secrets, s.credentials_secret_id, self.clock, s.secret_ttl_seconds)
+        return VaultCredentials(
+            self.oci.secrets, s.credentials_secret_id, self.clock, s.secret_ttl_seconds, grant=s.fusion_grant
+        )
 
     @cached_property
     def fusion(self) -> FusionApi:

@@ -48,3 +48,81 @@ def test_chain_when_scheduled_full_extract_lands_every_chunk_with_manifest(make_
     assert_every_member_verifies(chain, manifest)
     assert [a["event"] for a in chain.alerts] == ["landed"]
     assert not list(chain.landed_path("_staging").rglob("*.csv"))
+
+
+def test_chain_when_incremental_run_invoked_by_hand_lands_json_members(make_chain):
+    # Given an incremental extract producing JSON
+    chain = make_chain()
+    chain.fusion.define_extract(
+        "Orders", ExtractScenario(chunks=2, rows_per_chunk=25, format="json", **QUICK)
+    )
+
+    # When an operator runs it with fn invoke
+    answer = chain.invoke("submit", {"extract": "Orders", "mode": "incremental"})
+    run = chain.wait_for_final_run("Orders")
+
+    # Then the job was an incremental one and its JSON members landed and verify
+    assert answer["outcome"] == "submitted"
+    assert run.state is RunState.LANDED and run.mode == "incremental"
+    job = chain.fusion.job(run.job_id)
+    assert "Incremental Data Extract" in json.dumps(job.request)
+    _, manifest = landed_manifest(chain, run)
+    assert manifest["totals"]["rows"] == 50
+    assert_every_member_verifies(chain, manifest)
+
+
+def test_chain_when_job_has_no_output_lands_an_empty_manifest(make_chain):
+    # Given an extract where nothing changed since the last run
+    chain = make_chain()
+    chain.fusion.define_extract("Quiet", ExtractScenario(zero_files=True, **QUICK))
+
+    # When it runs
+    chain.invoke("submit", {"extract": "Quiet", "mode": "incremental"})
+    run = chain.wait_for_final_run("Quiet")
+
+    # Then the run landed with an empty manifest and _SUCCESS
+    assert run.state is RunState.LANDED
+    folder, manifest = landed_manifest(chain, run)
+    assert manifest["files"] == [] and manifest["totals"]["files"] == 0
+    assert chain.landed_path(f"{folder}/_SUCCESS").exists()
+
+
+def test_chain_when_many_chunks_fans_out_in_batches_and_lands_all(make_chain):
+    # Given an extract of more chunks than the fan-out sends messages (batches travel together)
+    chain = make_chain()
+    chain.fusion.define_extract("Big", ExtractScenario(chunks=52, rows_per_chunk=3, page_size=10, **QUICK))
+
+    # When it runs
+    chain.invoke("submit", {"extract": "Big", "mode": "full"})
+    run = chain.wait_for_final_run("Big", timeout=240)
+
+    # Then all 52 archives and the Fusion manifest landed, each member once
+    assert run.state is RunState.LANDED
+    _, manifest = landed_manifest(chain, run)
+    zips = [f for f in manifest["files"] if f["name"].endswith(".zip")]
+    assert len(zips) == 52 and manifest["totals"]["rows"] == 156
+    transfer_messages = [d for d in chain.ons.deliveries if d.topic_id == chain.topics["transfer"]]
+    assert len({d.message_id for d in transfer_messages}) < 53 + 10
+    assert_every_member_verifies(chain, manifest)
+
+
+def test_chain_when_relanding_a_succeeded_job_lands_it_again_without_a_new_job(make_chain):
+    # Given a run that landed
+    chain = make_chain()
+    chain.fusion.define_extract("Sales", ExtractScenario(chunks=2, **QUICK))
+    chain.invoke("submit", {"extract": "Sales", "mode": "full"})
+    first = chain.wait_for_final_run("Sales")
+
+    # When an operator re-lands its job
+    answer = chain.invoke(
+        "submit", {"kind": "reland", "extract": "Sales", "job_id": first.job_id, "mode": "full"}
+    )
+    second = chain.wait_for_final_run("Sales", count=2)
+
+    # Then the files landed again under the same job folder, and Fusion ran no second job
+    assert answer["outcome"] == "relanding"
+    assert second.state is RunState.LANDED and second.reland and second.job_id == first.job_id
+    assert len(chain.fusion.jobs) == 1
+    _, manifest = landed_manifest(chain, second)
+    assert manifest["reland"] is True
+    assert_every_member_verifies(chain, manifest)

@@ -12,24 +12,25 @@ What it sets up, all on 127.0.0.1:
   transfer -> transfer), a sweep of poll every 5 minutes and a nightly run of `Sales`.
 
 .local/endpoints.json then holds every endpoint, OCID and path, plus `config`: the environment
-(fusion_extract.config keys) that points the product at these emulators from a shell (API key), and
-`function_config`: the same as the functions get it (resource principal).
+(fusion_extract.config keys) that points the product at these emulators from a shell (API key in
+.local/oci/config). The functions get the same with OCI_AUTH=resource_principal and a session of
+their own (.local/principals/<step>). `python -m tests.emulators --local DIR` keeps state elsewhere.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import secrets
 import signal
 import threading
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
 from fusion_extract.config import KEYS
 from tests.emulators.fdk_runtime import FdkFunction
+from tests.emulators.fusion import FusionEmulator
 from tests.emulators.oci import OciEmulator
 from tests.emulators.oci.functions import FunctionsService
 from tests.emulators.oci.notifications import NotificationsService
@@ -44,160 +45,145 @@ TOPICS = ("poll", "transfer", "rerun", "alerts")
 INVOKED_BY = {"submit": "rerun", "poll": "poll", "transfer": "transfer"}  # function -> its topic
 
 
-class FusionSide(Protocol):
-    """The planned API of tests/emulators/fusion that this entry point relies on."""
-
-    base_url: str
-    idcs_url: str
-    ca_path: Path
-    scope: str
-
-    def start(self) -> Any: ...
-
-    def stop(self) -> None: ...
-
-    def add_client(self, client_id: str, client_secret: str) -> None: ...
-
-    def define_extract(self, name: str) -> None: ...
-
-
-def start_fusion(workdir: Path, stack: ExitStack) -> tuple[FusionSide, dict[str, str]] | None:
-    """INTEGRATION POINT (lead): tests/emulators/fusion has no FusionEmulator yet. When it lands,
-    import it directly and check the calls below against its real signatures."""
-    emulator_class = getattr(importlib.import_module("tests.emulators.fusion"), "FusionEmulator", None)
-    if emulator_class is None:
-        return None
-    fusion: FusionSide = emulator_class(workdir=workdir)
-    fusion.start()
-    stack.callback(fusion.stop)
-    credentials = {"client_id": "fusion-extract-demo", "client_secret": secrets.token_urlsafe(24)}
-    fusion.add_client(credentials["client_id"], credentials["client_secret"])
-    fusion.define_extract(EXTRACT)
-    return fusion, credentials
+@dataclass(frozen=True)
+class LocalOci:
+    emulator: OciEmulator
+    functions: FunctionsService
+    ons: NotificationsService
+    scheduler: SchedulerService
+    topics: dict[str, str]  # poll, transfer, rerun, alerts -> topic OCID
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.emulators", description=__doc__.split("\n")[0])
     parser.add_argument("--local", type=Path, default=ROOT / ".local", help="state folder (default .local)")
     local = parser.parse_args().local.resolve()
-    for folder in ("bucket", "oci", "logs", "fusion", "principals"):
-        (local / folder).mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        emulator = OciEmulator(root=local / "bucket", namespace=NAMESPACE)
-        functions = FunctionsService()
-        ons = NotificationsService(functions)
-        scheduler = SchedulerService(functions)
-        for service in (functions, ons, scheduler):
-            emulator.add_service(service)
-        emulator.start()
-        stack.callback(emulator.stop)
-        stack.callback(ons.close)
-        stack.callback(scheduler.stop)
-
-        emulator.create_bucket(BUCKET)
-        topics = {name: ons.create_topic(f"fusion-extract-{name}") for name in TOPICS}
-        config_file = emulator.write_config_file(local / "oci" / "config")
-        config = {
-            "OCI_AUTH": "config_file",
-            "OCI_CONFIG_FILE": str(config_file),
-            "OCI_CONFIG_PROFILE": "DEFAULT",
-            "BUCKET_NAME": BUCKET,
-            "BUCKET_NAMESPACE": NAMESPACE,
-            **{f"{name.upper()}_TOPIC_ID": topic_id for name, topic_id in topics.items()},
-            **{
-                f"OCI_{service}_ENDPOINT": emulator.endpoint
-                for service in ("OBJECTSTORAGE", "SECRETS", "NOTIFICATIONS", "FUNCTIONS", "MONITORING")
+        cloud = start_oci(local, stack)
+        fusion = start_fusion(local, stack)
+        config = product_config(local, cloud, fusion)
+        function_ids = start_functions(local, cloud, config, stack)
+        cloud.scheduler.start()
+        endpoints = {
+            "oci": {
+                "endpoint": cloud.emulator.endpoint,
+                "namespace": NAMESPACE,
+                "region": cloud.emulator.region,
             },
-        }
-        fusion_facts: dict[str, str] | None = None
-        started = start_fusion(local / "fusion", stack)
-        if started is not None:
-            fusion, credentials = started
-            secret_id = emulator.put_secret("fusion-extract-credentials", json.dumps(credentials).encode())
-            fusion_facts = {
+            "fusion": {
                 "base_url": fusion.base_url,
                 "idcs_url": fusion.idcs_url,
                 "ca_path": str(fusion.ca_path),
                 "scope": fusion.scope,
-            }
-            config |= {
-                "FUSION_BASE_URL": fusion.base_url,
-                "IDCS_URL": fusion.idcs_url,
-                "FUSION_SCOPE": fusion.scope,
-                "CA_BUNDLE": str(fusion.ca_path),
-                "CREDENTIALS_SECRET_ID": secret_id,
-            }
-        unknown = set(config) - {key.env for key in KEYS}
-        assert not unknown, f"not fusion_extract config keys: {unknown}"
-
-        function_ids = start_functions(local, emulator, functions, ons, scheduler, config, topics, stack)
-        scheduler.start()
-        endpoints = {
-            "oci": {
-                "endpoint": emulator.endpoint,
-                "namespace": NAMESPACE,
-                "region": emulator.region,
-                "config_file": str(config_file),
-                "profile": "DEFAULT",
             },
-            "fusion": fusion_facts,
             "bucket": {"name": BUCKET, "folder": str(local / "bucket" / BUCKET)},
-            "topics": topics,
+            "topics": cloud.topics,
             "functions": function_ids,
             "config": config,
-            "function_config": {**config, "OCI_AUTH": "resource_principal"},
         }
         (local / "endpoints.json").write_text(json.dumps(endpoints, indent=2) + "\n")
-        print(f"OCI emulator    {emulator.endpoint}  (bucket folder {local / 'bucket' / BUCKET})")
-        print(f"Fusion emulator {fusion_facts['base_url'] if fusion_facts else 'not available yet'}")
+        print(f"OCI emulator    {cloud.emulator.endpoint}  (bucket folder {local / 'bucket' / BUCKET})")
+        print(f"Fusion emulator {fusion.base_url}  (token endpoint {fusion.idcs_url})")
         print(f"Functions       {', '.join(function_ids) or 'none found under functions/'}")
         print(f"Endpoints and config in {local / 'endpoints.json'}. Ctrl-C stops.", flush=True)
         wait_for_interrupt()
 
 
-def start_functions(
-    local: Path,
-    emulator: OciEmulator,
-    functions: FunctionsService,
-    ons: NotificationsService,
-    scheduler: SchedulerService,
-    config: dict[str, str],
-    topics: dict[str, str],
-    stack: ExitStack,
-) -> dict[str, str]:
-    """Run each step found under functions/ as OCI would, and wire its topic; returns name -> OCID."""
+def start_oci(local: Path, stack: ExitStack) -> LocalOci:
+    emulator = OciEmulator(root=local / "bucket", namespace=NAMESPACE)
+    functions = FunctionsService()
+    ons = NotificationsService(functions)
+    scheduler = SchedulerService(functions)
+    for service in (functions, ons, scheduler):
+        emulator.add_service(service)
+    emulator.start()
+    stack.callback(emulator.stop)
+    stack.callback(ons.close)
+    stack.callback(scheduler.stop)
+    emulator.create_bucket(BUCKET)
+    topics = {name: ons.create_topic(f"fusion-extract-{name}") for name in TOPICS}
+    return LocalOci(emulator, functions, ons, scheduler, topics)
+
+
+def start_fusion(local: Path, stack: ExitStack) -> FusionEmulator:
+    fusion = FusionEmulator(workdir=local / "fusion").start()
+    stack.callback(fusion.stop)
+    fusion.define_extract(EXTRACT)
+    return fusion
+
+
+def product_config(local: Path, cloud: LocalOci, fusion: FusionEmulator) -> dict[str, str]:
+    """The fusion_extract config that points the product at the emulators, from a shell (API key).
+    Registers an OAuth client with Fusion and keeps its credentials in Vault."""
+    credentials = {"client_id": "fusion-extract-demo", "client_secret": secrets.token_urlsafe(24)}
+    fusion.add_client(credentials["client_id"], credentials["client_secret"])
+    emulator = cloud.emulator
+    (local / "oci").mkdir(parents=True, exist_ok=True)
+    config_file = emulator.write_config_file(local / "oci" / "config")
+    config = {
+        "FUSION_BASE_URL": fusion.base_url,
+        "IDCS_URL": fusion.idcs_url,
+        "FUSION_SCOPE": fusion.scope,
+        "CA_BUNDLE": str(fusion.ca_path),
+        "CREDENTIALS_SECRET_ID": emulator.put_secret(
+            "fusion-extract-credentials", json.dumps(credentials).encode()
+        ),
+        "OCI_AUTH": "config_file",
+        "OCI_CONFIG_FILE": str(config_file),
+        "OCI_CONFIG_PROFILE": "DEFAULT",
+        "BUCKET_NAME": BUCKET,
+        "BUCKET_NAMESPACE": NAMESPACE,
+        **{f"{name.upper()}_TOPIC_ID": topic_id for name, topic_id in cloud.topics.items()},
+        **{
+            f"OCI_{service}_ENDPOINT": emulator.endpoint
+            for service in ("OBJECTSTORAGE", "SECRETS", "NOTIFICATIONS", "FUNCTIONS", "MONITORING")
+        },
+    }
+    unknown = set(config) - {key.env for key in KEYS}
+    assert not unknown, f"not fusion_extract config keys: {unknown}"
+    return config
+
+
+def start_functions(local: Path, cloud: LocalOci, config: dict[str, str], stack: ExitStack) -> dict[str, str]:
+    """Run each step found under functions/ as OCI would (resource principal, logs in .local/logs),
+    subscribe it to its topic and schedule it; returns step name -> function OCID."""
     function_ids: dict[str, str] = {}
     for step, topic in INVOKED_BY.items():
         func_dir = FUNCTIONS_DIR / step
         if not (func_dir / "func.py").is_file():
             continue
         function_id = f"ocid1.fnfunc.oc1..{step}"
-        principal = emulator.resource_principal_env(local / "principals" / step, resource_id=function_id)
+        principal = cloud.emulator.resource_principal_env(
+            local / "principals" / step, resource_id=function_id
+        )
         env = {**config, "OCI_AUTH": "resource_principal", **principal}
         del env["OCI_CONFIG_FILE"], env["OCI_CONFIG_PROFILE"]
+        (local / "logs").mkdir(parents=True, exist_ok=True)
         function = FdkFunction(
             func_dir, env, step, log_path=local / "logs" / f"{step}.log", fn_id=function_id
         )
-        function.start()
         stack.callback(function.stop)
-        functions.register(function_id, function)
-        ons.subscribe(topics[topic], function_id)
+        cloud.functions.register(function_id, function.start())
+        cloud.ons.subscribe(cloud.topics[topic], function_id)
         function_ids[step] = function_id
     if "poll" in function_ids:
-        scheduler.add_schedule("sweep", function_ids["poll"], "CRON", "*/5 * * * *", '{"kind": "sweep"}')
+        cloud.scheduler.add_schedule(
+            "sweep", function_ids["poll"], "CRON", "*/5 * * * *", '{"kind": "sweep"}'
+        )
     if "submit" in function_ids:
         nightly = json.dumps({"extract": EXTRACT, "mode": "incremental"})
-        scheduler.add_schedule(
+        cloud.scheduler.add_schedule(
             "nightly", function_ids["submit"], "ICAL", "FREQ=DAILY;BYHOUR=2;BYMINUTE=0", nightly
         )
     return function_ids
 
 
 def wait_for_interrupt() -> None:
+    """Until Ctrl-C or SIGTERM (handled explicitly: a shell's background job ignores SIGINT)."""
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with suppress(KeyboardInterrupt):
-        stop.wait()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from fusion_extract.errors import MessageError
 from tests.emulators.fdk_runtime import FdkFunction, FnResult
 from tests.emulators.fusion import FusionEmulator
 from tests.emulators.oci import OciEmulator
-from tests.emulators.oci.functions import FunctionsService
+from tests.emulators.oci.functions import FunctionsService, wait_settled
 from tests.emulators.oci.notifications import NotificationsService
 from tests.emulators.oci.scheduler import SchedulerService
 
@@ -216,12 +216,8 @@ class LocalChain:
 
     def settle(self, timeout: float = 60) -> None:
         """Wait until nothing is queued or running anywhere (bounded)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            quiet = self.ons.wait_idle(0.2) and self.functions.wait_idle(0.2)
-            if quiet and self.ons.wait_idle(0.05):
-                return
-        raise TimeoutError(f"the chain did not settle within {timeout} s")
+        if not wait_settled([self.ons, self.functions], timeout):
+            raise TimeoutError(f"the chain did not settle within {timeout} s")
 
     def wait_for_final_run(self, extract: str, timeout: float = 90, count: int = 1) -> Run:
         """Wait (bounded) until `count` runs of the extract reached a final state; the latest one."""

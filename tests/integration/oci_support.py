@@ -1,13 +1,13 @@
-"""Shared pieces of the OCI adapter tests: a recording clock, Settings and clients aimed at an emulator."""
+"""Shared pieces of the OCI adapter tests: Settings and clients aimed at an emulator."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fusion_extract.config import Settings
 from fusion_extract.oci.clients import OciClients
 from fusion_extract.oci.objects import OciObjectStore
+from tests.clocks import ManualClock
 from tests.emulators.oci import OciEmulator
 
 BUCKET = "landing"
@@ -24,21 +24,6 @@ REQUIRED_ENV = {
     "RERUN_TOPIC_ID": "ocid1.onstopic.oc1..rerun",
     "ALERTS_TOPIC_ID": "ocid1.onstopic.oc1..alerts",
 }
-
-
-class StepClock:
-    """A Clock whose time moves only when someone sleeps; it records every sleep."""
-
-    def __init__(self) -> None:
-        self.moment = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-        self.sleeps: list[float] = []
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.moment += timedelta(seconds=seconds)
 
 
 def emulator_env(emu: OciEmulator, directory: Path, **overrides: str) -> dict[str, str]:
@@ -58,10 +43,10 @@ def emulator_env(emu: OciEmulator, directory: Path, **overrides: str) -> dict[st
 
 
 def clients_for(
-    emu: OciEmulator, directory: Path, clock: StepClock | None = None, **overrides: str
+    emu: OciEmulator, directory: Path, clock: ManualClock | None = None, **overrides: str
 ) -> OciClients:
     settings = Settings.from_mapping(emulator_env(emu, directory, **overrides))
-    return OciClients(settings, clock or StepClock())
+    return OciClients(settings, clock or ManualClock())
 
 
 def store_for(clients: OciClients, **options: int) -> OciObjectStore:

@@ -5,8 +5,9 @@ import pytest
 from fusion_extract.config import Settings
 from fusion_extract.errors import ConfigError, UpstreamError
 from fusion_extract.oci.clients import OciClients
+from tests.clocks import ManualClock
 from tests.emulators.oci import OciEmulator
-from tests.integration.oci_support import NAMESPACE, StepClock, clients_for, emulator_env
+from tests.integration.oci_support import NAMESPACE, clients_for, emulator_env
 
 RP_VARIABLES = (
     "OCI_RESOURCE_PRINCIPAL_VERSION",
@@ -43,7 +44,7 @@ def test_resource_principal_auth_signs_requests_the_emulator_accepts(emu, tmp_pa
     env = emulator_env(emu, tmp_path, OCI_AUTH="resource_principal")
 
     # When the clients call Object Storage
-    namespace = OciClients(Settings.from_mapping(env), StepClock()).namespace
+    namespace = OciClients(Settings.from_mapping(env), ManualClock()).namespace
 
     # Then the request was signed with the resource principal session and accepted
     assert namespace == NAMESPACE
@@ -71,7 +72,7 @@ def test_requests_signed_by_an_unknown_key_are_refused(emu, tmp_path):
     (tmp_path / "other").mkdir()
     stranger = OciEmulator(root=tmp_path / "other" / "oci")
     env = emulator_env(stranger, tmp_path / "other", OCI_OBJECTSTORAGE_ENDPOINT=emu.endpoint)
-    clients = OciClients(Settings.from_mapping(env), StepClock())
+    clients = OciClients(Settings.from_mapping(env), ManualClock())
 
     with pytest.raises(UpstreamError, match="401 NotAuthenticated"):
         clients.namespace  # noqa: B018

@@ -108,7 +108,7 @@ def test_publish_to_an_unknown_topic_raises_not_found(clients):
 
 def test_publish_after_one_throttled_attempt_retries_once_and_succeeds(clients, ons, emu):
     topic = ons.create_topic("alerts")
-    emu._server.inject_fault("POST", r"/20181201/topics/.*/messages", 429, "TooManyRequests", times=1)
+    emu.inject_fault("POST", r"/20181201/topics/.*/messages", 429, "TooManyRequests", times=1)
 
     assert OciPublisher(clients.notifications).publish(topic, {"v": 1})
 
@@ -117,7 +117,7 @@ def test_publish_after_one_throttled_attempt_retries_once_and_succeeds(clients, 
 
 def test_publish_when_throttled_twice_gives_up_after_one_retry(clients, ons, emu):
     topic = ons.create_topic("alerts")
-    emu._server.inject_fault("POST", r"/20181201/topics/.*/messages", 429, "TooManyRequests", times=2)
+    emu.inject_fault("POST", r"/20181201/topics/.*/messages", 429, "TooManyRequests", times=2)
 
     with pytest.raises(TransientError, match="429"):
         OciPublisher(clients.notifications).publish(topic, {"v": 1})

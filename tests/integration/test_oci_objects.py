@@ -7,8 +7,9 @@ import pytest
 
 from fusion_extract.errors import ConflictError, NotFoundError, TransientError, UnsafeInputError
 from fusion_extract.oci.multipart import content_md5
+from tests.clocks import ManualClock
 from tests.emulators.oci import OciEmulator
-from tests.integration.oci_support import BUCKET, NAMESPACE, StepClock, clients_for, store_for
+from tests.integration.oci_support import BUCKET, NAMESPACE, clients_for, store_for
 
 
 @pytest.fixture
@@ -20,7 +21,7 @@ def emu(tmp_path):
 
 @pytest.fixture
 def clock():
-    return StepClock()
+    return ManualClock()
 
 
 @pytest.fixture
@@ -136,7 +137,7 @@ def test_calls_with_a_bad_name_are_refused_before_any_request(store, emu):
 
 def test_get_bytes_after_one_server_error_retries_and_succeeds(store, emu, clock):
     store.put_bytes("flaky.json", b"ok")
-    emu._server.inject_fault("GET", rf"/n/{NAMESPACE}/b/{BUCKET}/o/flaky.json", 503, "ServiceUnavailable")
+    emu.inject_fault("GET", rf"/n/{NAMESPACE}/b/{BUCKET}/o/flaky.json", 503, "ServiceUnavailable")
 
     assert store.get_bytes("flaky.json")[0] == b"ok"
 
@@ -146,7 +147,7 @@ def test_get_bytes_after_one_server_error_retries_and_succeeds(store, emu, clock
 def test_get_bytes_when_throttled_past_the_attempts_raises_transient(emu, tmp_path, clock):
     store = store_for(clients_for(emu, tmp_path, clock, HTTP_MAX_ATTEMPTS="2"))
     store.put_bytes("busy.json", b"ok")
-    emu._server.inject_fault("GET", r".*/o/busy.json", 429, "TooManyRequests", times=5)
+    emu.inject_fault("GET", r".*/o/busy.json", 429, "TooManyRequests", times=5)
 
     with pytest.raises(TransientError, match="429 TooManyRequests") as caught:
         store.get_bytes("busy.json")

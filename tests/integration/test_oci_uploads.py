@@ -110,7 +110,7 @@ def test_upload_stream_when_the_input_fails_midway_aborts_and_leaves_nothing(sto
 def test_upload_stream_when_a_part_keeps_failing_aborts_and_raises_transient(emu, tmp_path):
     clients = clients_for(emu, tmp_path, HTTP_MAX_ATTEMPTS="1")
     store = store_for(clients, part_size=PART, parallelism=2)
-    emu._server.inject_fault("PUT", rf"/n/{NAMESPACE}/b/{BUCKET}/u/.*", 500, "InternalServerError", times=1)
+    emu.inject_fault("PUT", rf"/n/{NAMESPACE}/b/{BUCKET}/u/.*", 500, "InternalServerError", times=1)
 
     with pytest.raises(TransientError, match="upload part"):
         store.upload_stream("_staging/unlucky.csv", generated(PART * 3))

@@ -1,14 +1,14 @@
 """VaultCredentials against the emulated Vault: decoding, caching, and errors that never show a value."""
 
 import json
-from datetime import timedelta
 
 import pytest
 
 from fusion_extract.errors import SecretError, TransientError
 from fusion_extract.oci.vault import VaultCredentials
+from tests.clocks import ManualClock
 from tests.emulators.oci import OciEmulator
-from tests.integration.oci_support import StepClock, clients_for
+from tests.integration.oci_support import clients_for
 
 SECRET_VALUE = "very-secret-value-42"
 
@@ -21,7 +21,7 @@ def emu(tmp_path):
 
 @pytest.fixture
 def clock():
-    return StepClock()
+    return ManualClock()
 
 
 @pytest.fixture
@@ -42,9 +42,9 @@ def test_credentials_read_the_json_secret_once_per_ttl(emu, secrets, clock):
 
     # When they are asked for twice within the TTL, and once after it
     first = source.credentials()
-    clock.moment += timedelta(seconds=299)
+    clock.advance(299)
     second = source.credentials()
-    clock.moment += timedelta(seconds=1)
+    clock.advance(1)
     third = source.credentials()
 
     # Then the Vault is read twice, and the values are the secret's
@@ -62,7 +62,7 @@ def test_credentials_after_rotation_and_ttl_return_the_new_version(emu, secrets,
     source.credentials()
 
     emu.put_secret("fusion", json.dumps({"client_id": "app", "client_secret": "new-secret"}).encode())
-    clock.moment += timedelta(seconds=61)
+    clock.advance(61)
 
     assert source.credentials().client_secret == "new-secret"
 
@@ -110,7 +110,7 @@ def test_credentials_when_the_secret_is_malformed_name_the_key_never_the_value(
 def test_credentials_when_vault_is_unavailable_raise_transient(emu, tmp_path, clock):
     secrets = clients_for(emu, tmp_path, clock, HTTP_MAX_ATTEMPTS="1").secrets
     secret_id = emu.put_secret("fusion", json.dumps({"client_id": "a", "client_secret": "b"}).encode())
-    emu._server.inject_fault("GET", r"/20190301/secretbundles/.*", 503, "ServiceUnavailable")
+    emu.inject_fault("GET", r"/20190301/secretbundles/.*", 503, "ServiceUnavailable")
 
     with pytest.raises(TransientError, match="503"):
         VaultCredentials(secrets, secret_id, clock, 300).credentials()

@@ -8,7 +8,7 @@ import pytest
 from fusion_extract.errors import ConflictError, NotFoundError, TransientError, UpstreamError
 from fusion_extract.oci.calls import BoundedRetry, product_error, translated
 from fusion_extract.retry import RetryPolicy
-from tests.integration.oci_support import StepClock
+from tests.clocks import ManualClock
 
 
 def service_error(status: int, code: str = "Code", headers: dict[str, str] | None = None) -> Exception:
@@ -30,7 +30,7 @@ class ScriptedCall:
         return "answer"
 
 
-def retry(clock: StepClock, attempts: int = 4, seconds: float = 120.0) -> BoundedRetry:
+def retry(clock: ManualClock, attempts: int = 4, seconds: float = 120.0) -> BoundedRetry:
     return BoundedRetry(RetryPolicy(clock, max_attempts=attempts, max_seconds=seconds, rand=lambda: 1.0))
 
 
@@ -45,7 +45,7 @@ def retry(clock: StepClock, attempts: int = 4, seconds: float = 120.0) -> Bounde
     ],
 )
 def test_bounded_retry_when_transient_failure_then_success_returns_answer(failure):
-    clock = StepClock()
+    clock = ManualClock()
     call = ScriptedCall(failure)
 
     assert retry(clock).make_retrying_call(call, body=b"bytes") == "answer"
@@ -59,7 +59,7 @@ def test_bounded_retry_when_transient_failure_then_success_returns_answer(failur
     [service_error(400), service_error(401), service_error(404), service_error(412), service_error(501)],
 )
 def test_bounded_retry_when_permanent_failure_raises_at_once(failure):
-    clock = StepClock()
+    clock = ManualClock()
     call = ScriptedCall(failure)
 
     with pytest.raises(oci.exceptions.ServiceError):
@@ -70,7 +70,7 @@ def test_bounded_retry_when_permanent_failure_raises_at_once(failure):
 
 
 def test_bounded_retry_when_failures_persist_stops_after_max_attempts_with_growing_waits():
-    clock = StepClock()
+    clock = ManualClock()
     call = ScriptedCall(*[service_error(503)] * 10)
 
     with pytest.raises(oci.exceptions.ServiceError):
@@ -81,7 +81,7 @@ def test_bounded_retry_when_failures_persist_stops_after_max_attempts_with_growi
 
 
 def test_bounded_retry_honours_retry_after_and_gives_up_past_the_time_budget():
-    clock = StepClock()
+    clock = ManualClock()
     call = ScriptedCall(
         service_error(429, headers={"retry-after": "7"}), service_error(429, headers={"retry-after": "100"})
     )
@@ -94,7 +94,7 @@ def test_bounded_retry_honours_retry_after_and_gives_up_past_the_time_budget():
 
 
 def test_bounded_retry_never_replays_a_stream_body():
-    clock = StepClock()
+    clock = ManualClock()
     call = ScriptedCall(service_error(503))
 
     with pytest.raises(oci.exceptions.ServiceError):

@@ -2,6 +2,7 @@
 
     <state>/runs/<run_id>.json            one per run: its state, job, plan, attempts (see README: run states)
     <state>/files/<run_id>/<file>.json    one per output file of a run: transfer state, landed members
+    <state>/landed/<run_id>/<file>        an empty marker per landed file: one listing tells if a run is done
     <state>/leases/<extract>.json         one per extract while a run of it is active
 
 Every write is create-only (`if-none-match: *`) or compare-and-swap on the ETag read, so a duplicate
@@ -174,6 +175,13 @@ class Ledger:
             doc, etag = self.docs.read(name)
             found.append(Versioned(_decode(FileRecord, doc), etag))
         return found
+
+    def mark_landed(self, run_id: str, name: str) -> None:
+        with contextlib.suppress(ConflictError):  # marked by a duplicate already
+            self.docs.create(f"{self.prefix}/landed/{run_id}/{name}", {})
+
+    def landed_count(self, run_id: str) -> int:
+        return sum(1 for _ in self.docs.list(f"{self.prefix}/landed/{run_id}/"))
 
     # leases
     def take_lease(self, extract: str, run_id: str, now: datetime, stale_after: timedelta) -> None:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import oci
+from oci._vendor.requests.exceptions import RequestException as HttpError
 
 from fusion_extract.errors import (
     ConflictError,
@@ -27,7 +28,9 @@ from fusion_extract.errors import (
 )
 from fusion_extract.retry import RetryPolicy, parse_retry_after
 
-CONNECTION_ERRORS = (oci.exceptions.RequestException, oci.exceptions.ConnectTimeout)
+# The SDK raises oci.exceptions.RequestException / ConnectTimeout for a failed request, but reading a
+# body later raises its vendored `requests` errors; both derive from the vendored RequestException.
+CONNECTION_ERRORS = (HttpError,)
 
 
 def is_transient(exc: BaseException) -> bool:

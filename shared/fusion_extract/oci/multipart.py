@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 def content_md5(data: bytes) -> str:
     """Base64 MD5, the form of Content-MD5 and opc-content-md5."""
-    return base64.b64encode(hashlib.md5(data).digest()).decode()
+    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
 
 
 def exact_parts(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:

@@ -7,16 +7,14 @@ Deletes are idempotent (a missing object is already deleted), so a retried delet
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import oci
 import urllib3
 from oci.object_storage.models import RenameObjectDetails
 
 from fusion_extract.errors import ConflictError, NotFoundError, TransientError
-from fusion_extract.oci.calls import translated
+from fusion_extract.oci.calls import CONNECTION_ERRORS, translated
 from fusion_extract.oci.multipart import MultipartUpload, content_md5, exact_parts
 from fusion_extract.oci.names import name_prefix, object_name
 from fusion_extract.ports import ObjectInfo
@@ -24,7 +22,6 @@ from fusion_extract.ports import ObjectInfo
 MiB = 2**20
 READ_CHUNK = MiB
 LIST_FIELDS = "name,size,etag,md5"
-log = logging.getLogger(__name__)
 
 
 class OciObjectStore:
@@ -175,7 +172,7 @@ def _chunks(response: Any, name: str) -> Iterator[bytes]:
     """The body in chunks of at most READ_CHUNK; a dropped connection is a TransientError."""
     try:
         yield from response.raw.stream(READ_CHUNK, decode_content=False)
-    except (urllib3.exceptions.HTTPError, OSError, oci.exceptions.RequestException) as exc:
+    except (urllib3.exceptions.HTTPError, OSError, *CONNECTION_ERRORS) as exc:
         raise TransientError(f"read object {name}: connection dropped ({type(exc).__name__})") from exc
     finally:
         response.close()

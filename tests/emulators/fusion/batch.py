@@ -1,11 +1,8 @@
 """The Batch Processing REST API (saas-batch): job scheduler and job file manager (reference 1).
 
-Every call needs a valid, unexpired bearer token (401 otherwise). Errors are JSON
-`{"type", "title", "status", "detail"}` (the ESS error shape: saas-batch's own is not published).
-Choices where Oracle documents nothing: lists page with `limit`/`offset` and answer `items`, `count`,
-`hasMore`, `limit`, `offset`, `totalItems`; jobs list oldest first; outputFiles before the job
-succeeded answers 409 (an empty list would look like "nothing changed"); `Range` takes `bytes=a-b`,
-`bytes=a-`, `bytes=-n` and the documented `a-b/size` form.
+Every call needs a valid, unexpired bearer token (401 otherwise). Our choices where Oracle documents
+nothing: the jobs list runs oldest first; outputFiles before the job succeeded answers 409 (an empty
+list would read as "nothing changed"); see rest.py for errors, paging and ranges.
 """
 
 from __future__ import annotations
@@ -16,7 +13,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -25,7 +21,8 @@ from tests.emulators.fusion.archive import OutputFile
 from tests.emulators.fusion.identity import IdentityDomain, Token
 from tests.emulators.fusion.jobs import Job
 from tests.emulators.fusion.outputs import job_outputs
-from tests.emulators.fusion.scenario import BadLink, ExtractScenario
+from tests.emulators.fusion.rest import Refusal, byte_range, error, page_of
+from tests.emulators.fusion.scenario import SUCCESS_STATUSES, BadLink, ExtractScenario
 from tests.emulators.fusion.server import Request, Response
 from tests.emulators.fusion.submission import InvalidSubmission, Submission, parse_submission
 
@@ -34,17 +31,6 @@ JOBS = "/api/saas-batch/jobscheduler/v1/jobRequests"
 FILES = "/api/saas-batch/jobfilemanager/v1/jobRequests"
 JOBS_PAGE = (25, 500)  # default and largest `limit` of the jobRequests list
 FEATURE_DISABLED = "The requested feature is not enabled"
-
-
-def error(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
-    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail}
-    return Response.json(status, body, headers)
-
-
-class Refusal(Exception):
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.status)
-        self.response = response
 
 
 @dataclass
@@ -75,7 +61,7 @@ class ExtractState:
         )
 
 
-Handler = Callable[[Request, "re.Match[str]", Token], Response]
+Handler = Callable[[Request, re.Match[str], Token], Response]
 
 
 class BatchApi:
@@ -187,7 +173,7 @@ class BatchApi:
 
     def _list_jobs(self, request: Request, match: re.Match[str], token: Token) -> Response:
         jobs = self.jobs()
-        return Response.json(200, _page(request, [job.summary() for job in jobs], *JOBS_PAGE))
+        return Response.json(200, page_of(request, [job.summary() for job in jobs], *JOBS_PAGE))
 
     def _job_status(self, request: Request, match: re.Match[str], token: Token) -> Response:
         job = self._job_of(match)
@@ -199,7 +185,7 @@ class BatchApi:
         self._guard(job.extract)
         files = self._files_of(job)
         size = job.scenario.page_size
-        page = _page(request, list(enumerate(files)), size, size)
+        page = page_of(request, list(enumerate(files)), size, size)
         page["items"] = [self._item(job, file, index) for index, file in page["items"]]
         return Response.json(200, page)
 
@@ -214,7 +200,7 @@ class BatchApi:
         self._guard(job.extract)
         _, file = self._file_of(job, match)
         size = file.digest().size
-        span = _byte_range(request.headers.get("range"), size)
+        span = byte_range(request.headers.get("range"), size)
         start, stop = span or (0, size)
         headers = {"Content-Type": file.content_type, "Accept-Ranges": "bytes"}
         if span is not None:
@@ -239,7 +225,7 @@ class BatchApi:
 
     def _files_of(self, job: Job) -> list[OutputFile]:
         status = job.status
-        if status not in ("SUCCEEDED", "WARNING"):
+        if status not in SUCCESS_STATUSES:
             raise Refusal(error(409, f"job request {job.id} has not succeeded: its status is {status}"))
         with self._lock:
             if job.id not in self._outputs:
@@ -297,53 +283,3 @@ def _bad_link(kind: BadLink, base: str, path: str) -> str:
 def _time_created(moment: datetime) -> str:
     moment = moment.astimezone(UTC)
     return f"{moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d}"
-
-
-def _page(request: Request, items: list[Any], default_limit: int, max_limit: int) -> dict[str, Any]:
-    limit = _whole(request, "limit", default_limit, minimum=1)
-    offset = _whole(request, "offset", 0, minimum=0)
-    limit = min(limit, max_limit)
-    page = items[offset : offset + limit]
-    return {
-        "items": page,
-        "count": len(page),
-        "hasMore": offset + len(page) < len(items),
-        "limit": limit,
-        "offset": offset,
-        "totalItems": len(items),
-    }
-
-
-def _whole(request: Request, name: str, default: int, minimum: int) -> int:
-    text = request.query.get(name)
-    if text is None:
-        return default
-    if not text.isdigit() or int(text) < minimum:
-        raise Refusal(error(400, f"query parameter {name} must be a whole number of at least {minimum}"))
-    return int(text)
-
-
-RANGE = re.compile(r"bytes=(\d*)-(\d*)|(\d+)-(\d+)/\d+")  # the second: Oracle's documented form
-
-
-def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """[start, stop) asked for by a single-range `Range` header; None to send the whole file.
-
-    RFC 9110 lets a server ignore a Range it cannot parse (or several ranges): it sends everything.
-    """
-    match = RANGE.fullmatch((header or "").strip())
-    if match is None:
-        return None
-    first, last = (match[1], match[2]) if match[3] is None else (match[3], match[4])
-    if first:
-        start, stop = int(first), size if not last else int(last) + 1
-        if stop <= start:
-            return None
-    elif last:  # a suffix: the last N bytes (none at all cannot be satisfied)
-        start, stop = (size - min(int(last), size), size) if int(last) else (size, size)
-    else:
-        return None
-    if start >= size:
-        unsatisfiable = {"Content-Range": f"bytes */{size}"}
-        raise Refusal(error(416, f"the range is outside the file's {size} bytes", unsatisfiable))
-    return start, min(stop, size)

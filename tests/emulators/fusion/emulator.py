@@ -9,10 +9,11 @@ from pathlib import Path
 from types import TracebackType
 
 from fusion_extract.clock import Clock, SystemClock
-from tests.emulators.fusion.batch import BatchApi, error
+from tests.emulators.fusion.batch import BatchApi
 from tests.emulators.fusion.faults import FailRules
 from tests.emulators.fusion.identity import IdentityDomain, OAuthClient
 from tests.emulators.fusion.jobs import Job
+from tests.emulators.fusion.rest import error
 from tests.emulators.fusion.scenario import ExtractScenario
 from tests.emulators.fusion.server import Dispatch, HttpsServer, Request, Response, ServedRequest
 from tests.emulators.fusion.tls import TlsFiles, create_tls_files
@@ -51,9 +52,10 @@ class FusionEmulator:
     # Lifecycle.
 
     def start(self) -> FusionEmulator:
-        if self._workdir is None:
-            self._temporary = Path(tempfile.mkdtemp(prefix="fusion-emulator-"))
-        self._tls = create_tls_files((self._workdir or self._temporary or Path()) / "fusion-emulator-tls")
+        directory = self._workdir
+        if directory is None:
+            directory = self._temporary = Path(tempfile.mkdtemp(prefix="fusion-emulator-"))
+        self._tls = create_tls_files(directory / "fusion-emulator-tls")
         context = self._tls.server_context()
         self._fusion.start(context, self._ports[0])
         try:

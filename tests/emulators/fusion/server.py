@@ -13,6 +13,7 @@ import socket
 import ssl
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from email.message import Message
@@ -22,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 SOCKET_TIMEOUT = 120.0  # seconds a silent client may hold a connection
+POLL_SECONDS = 0.05  # how often serve_forever looks for shutdown: stopping takes at most this long
 QUIET_ERRORS = (ConnectionError, TimeoutError, ssl.SSLError)
 
 
@@ -34,9 +36,9 @@ class Request:
     headers: dict[str, str]  # names lower-cased
     body: bytes
 
-    @property
-    def host(self) -> str:
-        return self.headers.get("host", "")
+    def served(self, status: int) -> ServedRequest:
+        host = self.headers.get("host", "")
+        return ServedRequest(self.server, self.method, self.path, self.query, self.headers, host, status)
 
 
 @dataclass
@@ -83,7 +85,7 @@ class HttpsServer:
         server = _TlsHttpServer(("127.0.0.1", port), self._handler_class(), context)
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, name=f"{self.name}-emulator", daemon=True
+            target=server.serve_forever, args=(POLL_SECONDS,), name=f"{self.name}-emulator", daemon=True
         )
         self._thread.start()
 
@@ -129,18 +131,12 @@ class HttpsServer:
                     headers={name.lower(): value for name, value in self.headers.items()},
                     body=_read_body(self.rfile, self.headers),
                 )
-                response = owner._dispatch(request)
-                owner._record(
-                    ServedRequest(
-                        request.server,
-                        request.method,
-                        request.path,
-                        request.query,
-                        request.headers,
-                        request.host,
-                        response.status,
-                    )
-                )
+                try:
+                    response = owner._dispatch(request)
+                except Exception as bug:  # an emulator bug: answer it plainly rather than drop the line
+                    traceback.print_exc()
+                    response = Response.json(500, {"title": "emulator error", "detail": repr(bug)})
+                owner._record(request.served(response.status))
                 self.send(response)
 
             def send(self, response: Response) -> None:

@@ -298,7 +298,10 @@ class NotificationsService:
                 pending = self._next_due()
             if pending is None:
                 return
-            status = self._attempt(pending)
+            try:
+                status = self._attempt(pending)
+            except Exception:  # a bug in the emulator: record a failed attempt rather than hang waiters
+                status = 500
             with self._changed:
                 self._settle(pending, status)
                 self._in_flight -= 1

@@ -113,6 +113,7 @@ def _land_file(deps: Deps, run: Run, planned: PlannedFile, current: Versioned[Fi
         return _retry_later(deps, run, current, exc)
     elapsed = max((deps.clock.now() - now).total_seconds(), 1e-6)
     deps.ledger.save_file(current, landed.record(current.value))
+    deps.ledger.mark_landed(run.run_id, planned.name)
     log.info(
         "file landed",
         extra={
@@ -269,7 +270,7 @@ def _read_small(chunks: Iterator[bytes], name: str) -> bytes:
 def finish_if_complete(deps: Deps, current: Versioned[Run]) -> Outcome | None:
     """When every file of the run landed: cross-check, write _manifest.json then _SUCCESS, mark LANDED."""
     run = current.value
-    if run.state is not RunState.TRANSFERRING:
+    if run.state is not RunState.TRANSFERRING or deps.ledger.landed_count(run.run_id) < len(run.files):
         return None
     records = [v.value for v in deps.ledger.files(run.run_id)]
     if len(records) < len(run.files) or any(r.state is not FileState.LANDED for r in records):
