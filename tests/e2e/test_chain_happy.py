@@ -1,32 +1,16 @@
 """End to end, through the fdk runtime and the emulators: runs that land."""
 
-import hashlib
 import json
+from dataclasses import replace
 
 from fusion_extract.chain.ledger import RunState
-from tests.emulators.fusion import ExtractScenario
-
-QUICK = {"seconds_enqueued": 0.2, "seconds_running": 0.6}
-
-
-def landed_manifest(chain, run):
-    folder = f"landing/{run.extract}/dt={run.created_at:%Y-%m-%d}/run={run.job_id}"
-    manifest = json.loads(chain.landed_path(f"{folder}/_manifest.json").read_text())
-    return folder, manifest
-
-
-def assert_every_member_verifies(chain, manifest):
-    for file in manifest["files"]:
-        for member in file["members"]:
-            data = chain.landed_path(member["object"]).read_bytes()
-            assert hashlib.sha256(data).hexdigest() == member["sha256"], member["object"]
-            assert len(data) == member["size"]
+from tests.e2e.landing import QUICK, assert_every_member_verifies, landed_manifest
 
 
 def test_chain_when_scheduled_full_extract_lands_every_chunk_with_manifest(make_chain):
     # Given an extract of three chunks and its schedule
     chain = make_chain()
-    chain.fusion.define_extract("Sales", ExtractScenario(chunks=3, rows_per_chunk=40, **QUICK))
+    chain.fusion.define_extract("Sales", replace(QUICK, chunks=3, rows_per_chunk=40))
     chain.schedule("Sales", "full")
 
     # When the schedule fires
@@ -53,9 +37,7 @@ def test_chain_when_scheduled_full_extract_lands_every_chunk_with_manifest(make_
 def test_chain_when_incremental_run_invoked_by_hand_lands_json_members(make_chain):
     # Given an incremental extract producing JSON
     chain = make_chain()
-    chain.fusion.define_extract(
-        "Orders", ExtractScenario(chunks=2, rows_per_chunk=25, format="json", **QUICK)
-    )
+    chain.fusion.define_extract("Orders", replace(QUICK, chunks=2, rows_per_chunk=25, format="json"))
 
     # When an operator runs it with fn invoke
     answer = chain.invoke("submit", {"extract": "Orders", "mode": "incremental"})
@@ -74,7 +56,7 @@ def test_chain_when_incremental_run_invoked_by_hand_lands_json_members(make_chai
 def test_chain_when_job_has_no_output_lands_an_empty_manifest(make_chain):
     # Given an extract where nothing changed since the last run
     chain = make_chain()
-    chain.fusion.define_extract("Quiet", ExtractScenario(zero_files=True, **QUICK))
+    chain.fusion.define_extract("Quiet", replace(QUICK, zero_files=True))
 
     # When it runs
     chain.invoke("submit", {"extract": "Quiet", "mode": "incremental"})
@@ -90,7 +72,7 @@ def test_chain_when_job_has_no_output_lands_an_empty_manifest(make_chain):
 def test_chain_when_many_chunks_fans_out_in_batches_and_lands_all(make_chain):
     # Given an extract of more chunks than the fan-out sends messages (batches travel together)
     chain = make_chain()
-    chain.fusion.define_extract("Big", ExtractScenario(chunks=52, rows_per_chunk=3, page_size=10, **QUICK))
+    chain.fusion.define_extract("Big", replace(QUICK, chunks=52, rows_per_chunk=3, page_size=10))
 
     # When it runs
     chain.invoke("submit", {"extract": "Big", "mode": "full"})
@@ -109,7 +91,7 @@ def test_chain_when_many_chunks_fans_out_in_batches_and_lands_all(make_chain):
 def test_chain_when_relanding_a_succeeded_job_lands_it_again_without_a_new_job(make_chain):
     # Given a run that landed
     chain = make_chain()
-    chain.fusion.define_extract("Sales", ExtractScenario(chunks=2, **QUICK))
+    chain.fusion.define_extract("Sales", replace(QUICK, chunks=2))
     chain.invoke("submit", {"extract": "Sales", "mode": "full"})
     first = chain.wait_for_final_run("Sales")
 

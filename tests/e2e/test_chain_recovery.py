@@ -2,24 +2,19 @@
 
 import json
 import threading
+from dataclasses import replace
 
 from fusion_extract.chain.ledger import RunState
-from tests.e2e.test_chain_happy import QUICK, assert_every_member_verifies, landed_manifest
+from tests.e2e.landing import QUICK, assert_every_member_verifies, landed_manifest, landed_objects
 from tests.emulators.chain import function_ocid
 from tests.emulators.fusion import ExtractScenario
-
-
-def landed_objects(chain, run):
-    folder, _ = landed_manifest(chain, run)
-    root = chain.landed_path(folder)
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
 def test_chain_when_every_message_delivered_twice_submits_once_and_lands_once(make_chain):
     # Given Notifications delivering every message twice
     chain = make_chain()
     chain.ons.duplicate = True
-    chain.fusion.define_extract("Sales", ExtractScenario(chunks=3, **QUICK))
+    chain.fusion.define_extract("Sales", replace(QUICK, chunks=3))
     chain.schedule("Sales", "full")
 
     # When the schedule fires
@@ -41,7 +36,7 @@ def test_chain_when_a_poll_continuation_is_lost_the_sweep_recovers_the_run(make_
     # Given a job that runs longer than one poll step, and the first continuation lost
     chain = make_chain(POLL_BUDGET_SECONDS="0.3", STEP_OVERDUE_SECONDS="0")
     chain.fusion.define_extract("Sales", ExtractScenario(chunks=1, seconds_enqueued=0.2, seconds_running=1.5))
-    lost = []
+    lost: list[str] = []
 
     def lose_first_continuation(message):
         body = json.loads(message.body)
@@ -70,7 +65,7 @@ def test_chain_when_a_poll_continuation_is_lost_the_sweep_recovers_the_run(make_
 def test_chain_when_job_ends_error_reruns_and_lands(make_chain):
     # Given an extract whose first job ends ERROR
     chain = make_chain()
-    chain.fusion.define_extract("Flaky", ExtractScenario(fail_first_jobs=1, chunks=2, **QUICK))
+    chain.fusion.define_extract("Flaky", replace(QUICK, fail_first_jobs=1, chunks=2))
 
     # When it runs
     chain.invoke("submit", {"extract": "Flaky", "mode": "full"})
@@ -86,7 +81,7 @@ def test_chain_when_job_ends_error_reruns_and_lands(make_chain):
 def test_chain_when_job_keeps_failing_fails_the_run_and_alerts(make_chain):
     # Given an extract that always fails and two attempts per run
     chain = make_chain(RUN_MAX_ATTEMPTS="2")
-    chain.fusion.define_extract("Broken", ExtractScenario(outcome="ERROR", **QUICK))
+    chain.fusion.define_extract("Broken", replace(QUICK, outcome="ERROR"))
 
     # When it runs
     chain.invoke("submit", {"extract": "Broken", "mode": "full"})
@@ -102,7 +97,7 @@ def test_chain_when_job_keeps_failing_fails_the_run_and_alerts(make_chain):
 def test_chain_when_transfer_dies_mid_file_retries_and_lands_nothing_twice(make_chain):
     # Given downloads that break off mid-file once per file, with no retry inside the call
     chain = make_chain(HTTP_MAX_ATTEMPTS="1")
-    scenario = ExtractScenario(chunks=2, rows_per_chunk=400, drop_download_after_bytes=3000, **QUICK)
+    scenario = replace(QUICK, chunks=2, rows_per_chunk=400, drop_download_after_bytes=3000)
     chain.fusion.define_extract("Sales", scenario)
 
     # When it runs

@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import Any
 
 from fusion_extract.clock import Clock
-from tests.emulators.fusion.scenario import STUCK_STATUSES, SUCCESS_STATUSES, ExtractScenario
+from tests.emulators.fusion.scenario import STUCK_STATUSES, ExtractScenario
 
 MESSAGES = {
     "ENQUEUED": "Job Request has been enqueued",
@@ -63,10 +63,6 @@ class Job:
     def status(self) -> str:
         return self._stage(self._elapsed()).status
 
-    @property
-    def succeeded(self) -> bool:
-        return self.status in SUCCESS_STATUSES
-
     def document(self) -> dict[str, Any]:
         """GET jobRequests/{id}, in the documented shape or the scenario's variant of it."""
         elapsed = self._elapsed()
@@ -105,7 +101,7 @@ class Job:
         }
 
     def _percent(self, elapsed: float) -> int:
-        running, passing = self.stages[1].starts, self.stages[2].starts
+        running, passing = self.stages[1].starts, self.stages[2].starts  # RUNNING, and what follows it
         if elapsed < running:
             return 0
         if elapsed >= passing:
@@ -113,7 +109,7 @@ class Job:
         return min(99, int(100 * (elapsed - running) / (passing - running)))
 
     def _elapsed(self) -> float:
-        return (self.clock.now() - self.submitted_at).total_seconds()
+        return max(0.0, (self.clock.now() - self.submitted_at).total_seconds())
 
     def _stage(self, elapsed: float) -> Stage:
         return [stage for stage in self.stages if stage.starts <= elapsed][-1]
