@@ -104,11 +104,14 @@ class LocalChain:
             for name in ("poll", "transfer", "rerun", "alerts")
         }
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
-        self.env = {**self.config(secret_id), **self.oci.resource_principal_env(self.workdir / "principal")}
+        self.env = self.config(secret_id)
         for name in FUNCTIONS:
+            principal = self.oci.resource_principal_env(
+                self.workdir / "principals" / name, resource_id=function_ocid(name)
+            )
             runtime = FdkFunction(
                 REPO / "functions" / name,
-                self.env,
+                {**self.env, **principal},
                 name=f"fusion-extract-{name}",
                 log_path=self.workdir / "logs" / f"{name}.log",
                 fn_id=function_ocid(name),
@@ -172,6 +175,28 @@ class LocalChain:
             "LOG_LEVEL": "INFO",
             **self.overrides,
         }
+
+    def write_endpoints(self, path: Path) -> dict[str, Any]:
+        """Every endpoint and OCID, and `config`: the product's configuration for a shell (API-key auth)."""
+        (self.workdir / "oci").mkdir(parents=True, exist_ok=True)
+        config_file = self.oci.write_config_file(self.workdir / "oci" / "config")
+        shell = {**self.env, "OCI_AUTH": "config_file", "OCI_CONFIG_FILE": str(config_file)}
+        endpoints = {
+            "oci": {"endpoint": self.oci.endpoint, "namespace": NAMESPACE},
+            "fusion": {
+                "base_url": self.fusion.base_url,
+                "idcs_url": self.fusion.idcs_url,
+                "ca_path": str(self.fusion.ca_path),
+                "scope": self.fusion.scope,
+            },
+            "bucket": {"name": BUCKET, "folder": str(self.bucket_root / BUCKET)},
+            "topics": self.topics,
+            "functions": {name: function_ocid(name) for name in FUNCTIONS},
+            "logs": str(self.workdir / "logs"),
+            "config": shell,
+        }
+        path.write_text(json.dumps(endpoints, indent=2) + "\n")
+        return endpoints
 
     # -- ways in ---------------------------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ class _EntryInfo(zipfile.ZipInfo):
     def _encodeFilenameFlags(self) -> tuple[bytes, int]:
         # zipfile resets flag_bits before writing; both headers take their flags from here.
         encoded, flags = super()._encodeFilenameFlags()  # type: ignore[misc]
-        return encoded, flags | 0x01 if self.claims_encryption else flags
+        return encoded, (flags | 0x01) if self.claims_encryption else flags
 
 
 def zip_stream(members: Iterable[Member], date_time: DateTime, level: int = 6) -> Iterator[bytes]:

@@ -122,9 +122,13 @@ class FusionEmulator:
         *,
         retry_after: int | None = None,
         method: str | None = None,
+        after_handling: bool = False,
     ) -> None:
-        """Answer the next `count` requests whose path matches (re.search) with `status`, on either server."""
-        self._rules.add(path_regex, status, count, retry_after, method)
+        """Answer the next `count` requests whose path matches (re.search) with `status`, on either server.
+
+        `after_handling`: handle the request first (a submit creates its job), then answer `status`.
+        """
+        self._rules.add(path_regex, status, count, retry_after, method, after_handling)
 
     # Inspection.
 
@@ -147,6 +151,8 @@ class FusionEmulator:
             rule = self._rules.take(request)
             if rule is None:
                 return dispatch(request)
+            if rule.after_handling:
+                dispatch(request)  # its effects stay; only the answer is lost
             retry = {"Retry-After": str(rule.retry_after)} if rule.retry_after is not None else {}
             return failure(rule.status, retry)
 

@@ -2,6 +2,8 @@
 
 A rule answers the next `count` requests whose raw path matches its pattern (and its method, when
 given) with its status, before any other handling; then it is spent. Rules fire in the order added.
+A rule armed `after_handling` lets the request take effect first and loses only its answer, as when a
+gateway times out after the backend acted (an ambiguous submit).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class FailRule:
     remaining: int
     retry_after: int | None = None
     method: str | None = None
+    after_handling: bool = False
 
     def matches(self, request: Request) -> bool:
         return (
@@ -35,12 +38,23 @@ class FailRules:
         self._lock = threading.Lock()
 
     def add(
-        self, path_regex: str, status: int, count: int, retry_after: int | None, method: str | None
+        self,
+        path_regex: str,
+        status: int,
+        count: int,
+        retry_after: int | None,
+        method: str | None,
+        after_handling: bool = False,
     ) -> None:
         if not 400 <= status <= 599 or count < 1:
             raise ValueError("fail_next needs an error status (4xx/5xx) and a count of at least 1")
         rule = FailRule(
-            re.compile(path_regex), status, count, retry_after, method.upper() if method else None
+            re.compile(path_regex),
+            status,
+            count,
+            retry_after,
+            method.upper() if method else None,
+            after_handling,
         )
         with self._lock:
             self._rules.append(rule)

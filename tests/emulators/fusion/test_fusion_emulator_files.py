@@ -15,6 +15,7 @@ import pytest
 
 from tests.clocks import ManualClock
 from tests.emulators.fusion import ExtractScenario, FusionEmulator
+from tests.emulators.fusion.archive import ZIP64_FROM, Member, zip_stream
 from tests.emulators.fusion.batch import FILES
 from tests.emulators.fusion.plain_client import PlainClient
 
@@ -243,3 +244,16 @@ def test_output_is_deterministic_across_emulators_with_the_same_clock(tmp_path: 
             client.session.close()
     # Then the files have the same names and bytes
     assert digests[0] == digests[1]
+
+
+def test_zip_stream_member_that_may_pass_4_gib_gets_zip64_headers_and_opens() -> None:
+    # Given a member announced as possibly larger than 2 GiB (its real size is small)
+    member = Member("big.csv", lambda: [b"ID\n", b"1\n"], size_hint=ZIP64_FROM)
+    # When the archive is streamed
+    body = b"".join(zip_stream([member], (2026, 3, 1, 8, 0, 0)))
+    # Then it carries ZIP64 extra fields from the start and still reads back
+    archive = zipfile.ZipFile(io.BytesIO(body))
+    assert archive.read("big.csv") == b"ID\n1\n"
+    name_end = 30 + len("big.csv")  # the local header is 30 fixed bytes, the name, then the extra fields
+    assert int.from_bytes(body[28:30], "little") > 0
+    assert body[name_end : name_end + 2] == b"\x01\x00"  # the ZIP64 extra field's id

@@ -4,7 +4,7 @@
     topic = ons.create_topic("poll")
     ons.subscribe(topic, "ocid1.fnfunc.oc1..poll")
     NotificationDataPlaneClient(..., service_endpoint=endpoint).publish_message(topic, MessageDetails(...))
-    ons.wait_idle(30); ons.deliveries
+    ons.wait_idle(30); ons.deliveries; ons.published   # published: every accepted message, by topic id
 
 Data plane over HTTP: `POST /20181201/topics/{topicId}/messages` with `{"title", "body"}` answers
 `{"messageId", "timeStamp"}`; 404 for an unknown topic, 400 for a malformed message or a body
@@ -177,6 +177,7 @@ class NotificationsService:
         self.drop_next = 0
         self.drop_if: Callable[[Message], bool] | None = None
         self.deliveries: list[Delivery] = []
+        self.published: list[Message] = []  # every message accepted, whether any subscriber gets it or not
         self.activity = 0  # messages ever queued; see functions.wait_settled
         self._new_id = new_id
         self._topics: dict[str, _Topic] = {}
@@ -219,6 +220,7 @@ class NotificationsService:
                 raise NotFoundError(f"topic {topic_id} not found", status=404)
             now = self.timer.now()
             message = Message(self._new_id(), topic_id, title, body, now)
+            self.published.append(message)
             if self._should_drop(message):
                 for function_id in self._subscriptions[topic_id]:
                     self.deliveries.append(
