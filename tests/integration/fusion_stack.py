@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -63,6 +64,19 @@ class FusionStack:
 
     def token_requests(self) -> list[ServedRequest]:
         return self.fusion.requests_to("idcs")
+
+    def bearers(self, path_end: str = "") -> list[str]:
+        """The Authorization header of each Fusion request whose path ends with `path_end`."""
+        return [served.headers.get("authorization", "") for served in self.to_fusion(path_end)]
+
+    def stray_requests(self) -> list[ServedRequest]:
+        """Fusion-side requests that did not go to the configured host's Batch Processing API."""
+        host = urlsplit(self.fusion.base_url).netloc
+        return [
+            served
+            for served in self.fusion.requests_to("fusion")
+            if served.host != host or not served.path.startswith(API_PREFIX)
+        ]
 
     def finished_job(self, run_token: str = "run-1") -> str:
         """Submit a job and let it reach its outcome."""

@@ -78,6 +78,7 @@ class Run:
     poll_seq: int = 0
     polls: int = 0  # status checks of the current job
     status: str | None = None  # last Fusion status seen
+    status_since: datetime | None = None  # when that status was first seen
     reason: str | None = None
     files: tuple[PlannedFile, ...] = ()
     landed_at: datetime | None = None

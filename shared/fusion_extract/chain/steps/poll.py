@@ -58,7 +58,8 @@ def _follow(deps: Deps, current: Versioned[Run]) -> Outcome:
     while True:
         status = deps.fusion.job_status(run.job_id)
         now = clock.now()
-        run = run.but(polls=run.polls + 1, status=status.status)
+        since = run.status_since if status.status == run.status else now
+        run = run.but(polls=run.polls + 1, status=status.status, status_since=since)
         if status.phase is Phase.SUCCEEDED:
             return _succeeded(deps, current, run, status)
         if status.phase is Phase.FAILED:
@@ -101,9 +102,12 @@ def _watch_for_humans(deps: Deps, run: Run, status: JobStatus, now: datetime) ->
         log.warning("unknown job status, treated as running", extra={"status": status.status})
         alert(deps, "unknown_status", run, f"Fusion reported an unknown status {status.status!r}")
         return run.but(alerts=(*run.alerts, "unknown_status"))
-    needs_human = status.phase is Phase.NEEDS_HUMAN or (
-        status.status == "HOLD" and now - run.updated_at >= HOLD_ALERT_AFTER
+    held_long = (
+        status.status == "HOLD"
+        and run.status_since is not None
+        and now - run.status_since >= HOLD_ALERT_AFTER
     )
+    needs_human = status.phase is Phase.NEEDS_HUMAN or held_long
     if needs_human and "needs_human" not in run.alerts:
         alert(deps, "needs_human", run, f"job {run.job_id} is {status.status}: it needs a person")
         return run.but(alerts=(*run.alerts, "needs_human"))

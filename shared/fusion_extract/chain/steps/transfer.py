@@ -21,6 +21,7 @@ from fusion_extract import logging as jsonlog
 from fusion_extract.chain import messages
 from fusion_extract.chain.archive import Member, ZipLimits, unpack
 from fusion_extract.chain.deps import Deps
+from fusion_extract.chain.layout import MANIFEST, SUCCESS
 from fusion_extract.chain.ledger import (
     FileRecord,
     FileState,
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 
 Outcome = dict[str, Any]
 SMALL_FILE_LIMIT = 4 * 2**20  # a .mf manifest is read into memory up to this size
+RESERVED = {MANIFEST, SUCCESS}  # the run folder's own files; `raw/` too
 
 
 def transfer(message: TransferRequest, deps: Deps) -> Outcome:
@@ -197,6 +199,10 @@ class _Lander:
             chunks = store.open(raw_staged)  # unpack the staged copy: one download, verified below
 
         def stage(path: str, member: Iterator[bytes]) -> None:
+            if path in RESERVED or path.startswith("raw/"):
+                raise UnsafeInputError(
+                    f"{self.planned.name}: member {path!r} would take a name the run reserves"
+                )
             store.upload_stream(f"{self._staging}/members/{path}", member)
 
         s = deps.settings
