@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import jwt
 import oci
 import pytest
 import requests
 
-from tests.clocks import ManualClock
-from tests.emulators.oci import TENANCY, OciEmulator
+from tests.emulators.oci import TENANCY
 from tests.emulators.oci.auth import new_private_key, private_pem
 
 ObjectStorageClient = oci.object_storage.ObjectStorageClient
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    # Starts at the real time: the real SDK dates its requests by the wall clock.
-    return ManualClock(datetime.now(UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-def emu(tmp_path, clock) -> Iterator[OciEmulator]:
-    with OciEmulator(tmp_path / "oci", "emuns", clock=clock) as emu:
-        yield emu
 
 
 def signer_for(config: dict[str, str]) -> oci.signer.Signer:

@@ -8,7 +8,6 @@ import io
 import itertools
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
@@ -21,17 +20,10 @@ from oci.object_storage.models import (
     RenameObjectDetails,
 )
 
-from tests.clocks import ManualClock
 from tests.emulators.oci import OciEmulator
 
 NS, BUCKET = "emuns", "landing"
 ObjectStorageClient = oci.object_storage.ObjectStorageClient
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    # Starts at the real time: the real SDK dates its requests by the wall clock.
-    return ManualClock(datetime.now(UTC).replace(microsecond=0))
 
 
 @pytest.fixture

@@ -3,28 +3,11 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import oci
 import pytest
 
-from tests.clocks import ManualClock
-from tests.emulators.oci import OciEmulator
-
 VAULT = "ocid1.vault.oc1..emu"
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    # Starts at the real time: the real SDK dates its requests by the wall clock.
-    return ManualClock(datetime.now(UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-def emu(tmp_path, clock) -> Iterator[OciEmulator]:
-    with OciEmulator(tmp_path / "oci", "emuns", clock=clock) as emu:
-        yield emu
 
 
 @pytest.fixture

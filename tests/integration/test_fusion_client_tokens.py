@@ -126,7 +126,7 @@ def test_token_password_grant_with_wrong_password_raises_auth_error_naming_the_f
     wrong = FusionCredentials(CLIENT_ID, CLIENT_SECRET, USERNAME, "wrong-password-5e1")
     with fusion_stack(tmp_path, credentials=wrong, FUSION_GRANT="password") as stack:
         # When a job is submitted
-        with pytest.raises(AuthError, match="invalid_grant.*check the username and password") as caught:
+        with pytest.raises(AuthError, match=r"invalid_grant.*check the username and password") as caught:
             stack.client.submit(FULL_SALES, "run-1")
 
         # Then IDCS was asked once and the error shows neither password

@@ -17,12 +17,6 @@ RP_VARIABLES = (
 )
 
 
-@pytest.fixture
-def emu(tmp_path):
-    with OciEmulator(root=tmp_path / "oci", namespace=NAMESPACE) as emulator:
-        yield emulator
-
-
 def test_config_file_auth_signs_requests_the_emulator_accepts(emu, tmp_path):
     clients = clients_for(emu, tmp_path)
 

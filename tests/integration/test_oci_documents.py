@@ -8,15 +8,7 @@ import pytest
 
 from fusion_extract.errors import ConflictError, IntegrityError, NotFoundError
 from fusion_extract.oci.documents import Documents
-from tests.emulators.oci import OciEmulator
-from tests.integration.oci_support import BUCKET, NAMESPACE, clients_for, store_for
-
-
-@pytest.fixture
-def emu(tmp_path):
-    with OciEmulator(root=tmp_path / "oci", namespace=NAMESPACE) as emulator:
-        emulator.create_bucket(BUCKET)
-        yield emulator
+from tests.integration.oci_support import BUCKET, clients_for, store_for
 
 
 @pytest.fixture

@@ -13,13 +13,6 @@ from tests.integration.oci_support import BUCKET, NAMESPACE, clients_for, store_
 
 
 @pytest.fixture
-def emu(tmp_path):
-    with OciEmulator(root=tmp_path / "oci", namespace=NAMESPACE) as emulator:
-        emulator.create_bucket(BUCKET)
-        yield emulator
-
-
-@pytest.fixture
 def clock():
     return ManualClock()
 

@@ -17,13 +17,6 @@ PART = 64 * 1024
 
 
 @pytest.fixture
-def emu(tmp_path):
-    with OciEmulator(root=tmp_path / "oci", namespace=NAMESPACE) as emulator:
-        emulator.create_bucket(BUCKET)
-        yield emulator
-
-
-@pytest.fixture
 def clients(emu, tmp_path):
     return clients_for(emu, tmp_path)
 

@@ -14,12 +14,6 @@ SECRET_VALUE = "very-secret-value-42"
 
 
 @pytest.fixture
-def emu(tmp_path):
-    with OciEmulator(root=tmp_path / "oci") as emulator:
-        yield emulator
-
-
-@pytest.fixture
 def clock():
     return ManualClock()
 
