@@ -14,19 +14,18 @@ Used by the end-to-end tests and by `make demo`.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from fusion_extract.chain.ledger import Run, RunState
 from fusion_extract.errors import MessageError
-from tests.emulators.fdk_runtime import FdkFunction, FnResult
+from tests.emulators.fdk_runtime import FdkFunction
 from tests.emulators.fusion import FusionEmulator
 from tests.emulators.oci import OciEmulator
-from tests.emulators.oci.functions import FunctionsService, wait_settled
+from tests.emulators.oci.functions import FunctionsService, RecordingFunction, wait_settled
 from tests.emulators.oci.notifications import NotificationsService
 from tests.emulators.oci.scheduler import SchedulerService
 
@@ -40,30 +39,6 @@ SWEEP = "sweep"
 
 def function_ocid(name: str) -> str:
     return f"ocid1.fnfunc.oc1.emu.{name}"
-
-
-class AlertInbox:
-    """Subscribed to the alerts topic like a person's e-mail: keeps every alert it is sent."""
-
-    name = "alerts-inbox"
-
-    def __init__(self) -> None:
-        self.alerts: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-
-    def call(
-        self,
-        body: bytes,
-        headers: Mapping[str, str] | None = None,
-        deadline_seconds: float = 300,
-        *,
-        on_sent: Callable[[], None] | None = None,
-    ) -> FnResult:
-        if on_sent is not None:
-            on_sent()
-        with self._lock:
-            self.alerts.append(json.loads(body))
-        return FnResult(200, {}, b"{}")
 
 
 class LocalChain:
@@ -83,7 +58,7 @@ class LocalChain:
         self.functions = FunctionsService()
         self.ons = NotificationsService(self.functions, retry_unit_seconds=retry_unit_seconds)
         self.scheduler = SchedulerService(self.functions)
-        self.inbox = AlertInbox()
+        self.inbox = RecordingFunction("alerts-inbox")  # subscribed to the alerts topic like an e-mail
         self.topics: dict[str, str] = {}
         self.runtimes: dict[str, FdkFunction] = {}
         self.env: dict[str, str] = {}
@@ -223,7 +198,7 @@ class LocalChain:
 
     @property
     def alerts(self) -> list[dict[str, Any]]:
-        return list(self.inbox.alerts)
+        return [json.loads(body) for body, _ in self.inbox.calls]
 
     def runs(self, extract: str | None = None) -> list[Run]:
         from fusion_extract.chain.ledger import _decode

@@ -1,52 +1,23 @@
 """OciPublisher and OciInvoker against the emulated Notifications and Functions services."""
 
 import json
-import threading
-from collections.abc import Callable, Mapping
 
 import pytest
 
 from fusion_extract.errors import MessageError, NotFoundError, TransientError
 from fusion_extract.oci.invoke import OciInvoker
 from fusion_extract.oci.notify import MAX_MESSAGE_BYTES, OciPublisher
-from tests.emulators.fdk_runtime import FnResult
 from tests.emulators.oci import OciEmulator
-from tests.emulators.oci.functions import FunctionsService
+from tests.emulators.oci.functions import FunctionsService, RecordingFunction
 from tests.emulators.oci.notifications import NotificationsService
 from tests.integration.oci_support import clients_for
 
 POLL_FUNCTION = "ocid1.fnfunc.oc1..poll"
 
 
-class RecordingFunction:
-    """A function that answers {"echo": <its input>} and remembers every call."""
-
-    name = "recorder"
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[bytes, dict[str, str]]] = []
-        self.lock = threading.Lock()
-
-    def call(
-        self,
-        body: bytes,
-        headers: Mapping[str, str] | None = None,
-        deadline_seconds: float = 300,
-        *,
-        on_sent: Callable[[], None] | None = None,
-    ) -> FnResult:
-        if on_sent is not None:
-            on_sent()
-        with self.lock:
-            self.calls.append((body, dict(headers or {})))
-        return FnResult(
-            200, {"content-type": "application/json"}, json.dumps({"echo": json.loads(body)}).encode()
-        )
-
-
 @pytest.fixture
 def function():
-    return RecordingFunction()
+    return RecordingFunction("recorder", lambda body: json.dumps({"echo": json.loads(body)}).encode())
 
 
 @pytest.fixture

@@ -54,6 +54,31 @@ class Invocable(Protocol):
     ) -> FnResult: ...
 
 
+class RecordingFunction:
+    """An in-process function that keeps every call: a stand-in for a subscriber such as an e-mail
+    inbox. It answers `answer(body)` (by default an empty JSON object)."""
+
+    def __init__(self, name: str, answer: Callable[[bytes], bytes] = lambda body: b"{}") -> None:
+        self.name = name
+        self.answer = answer
+        self.calls: list[tuple[bytes, dict[str, str]]] = []
+        self._lock = threading.Lock()
+
+    def call(
+        self,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+        deadline_seconds: float = 300,
+        *,
+        on_sent: Callable[[], None] | None = None,
+    ) -> FnResult:
+        if on_sent is not None:
+            on_sent()
+        with self._lock:
+            self.calls.append((body, dict(headers or {})))
+        return FnResult(200, {"content-type": "application/json"}, self.answer(body))
+
+
 @dataclass(frozen=True)
 class InvokeResult:
     """The Functions API's answer: 200/202 or an OCI error (body is then `{"code","message"}`)."""
