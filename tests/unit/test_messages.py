@@ -74,9 +74,9 @@ def test_parse_submit_when_malformed_names_the_problem(payload, problem):
 
 
 def test_parse_submit_when_rerun_or_reland_gives_their_requests():
-    assert messages.parse_submit(body(kind="rerun", run_id="20261129T010203Z-ab12")) == RerunRequest(
-        "20261129T010203Z-ab12"
-    )
+    assert messages.parse_submit(
+        body(kind="rerun", run_id="20261129T010203Z-ab12", attempt=2)
+    ) == RerunRequest("20261129T010203Z-ab12", 2)
     assert messages.parse_submit(
         body(kind="reland", extract="Sales", job_id=44046, mode="full")
     ) == RelandRequest("Sales", "44046", Mode.FULL)

@@ -4,7 +4,7 @@ Every way in has one type here. A malformed document raises MessageError naming 
 any side effect. Unknown fields are refused (a typo must not silently change behaviour).
 
     run      {"extract": "Sales", "mode": "full"|"incremental", "runAtTimes": {...}}  schedules, fn invoke
-    rerun    {"kind": "rerun", "run_id": "..."}          resubmit a failed run's extract (events, by hand)
+    rerun    {"kind": "rerun", "run_id": "...", "attempt": 2}  resubmit a failed run (chain, by hand)
     reland   {"kind": "reland", "extract": "Sales", "job_id": "123", "mode": "full"}  land a job again
     poll     {"kind": "poll", "run_id": "...", "seq": 3}  one poll step of a run (continuations carry seq)
     sweep    {"kind": "sweep"}                            re-drive every run whose next step is overdue
@@ -42,6 +42,7 @@ class RunRequest:
 @dataclass(frozen=True)
 class RerunRequest:
     run_id: str
+    attempt: int | None = None  # set by the chain: the attempt it asks for; None: an operator's rerun
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,11 @@ def parse_submit(body: bytes) -> SubmitMessage:
         run_at = _run_at_times(doc["runAtTimes"]) if "runAtTimes" in doc else None
         return RunRequest(ExtractRequest(extract, _mode(doc), run_at))
     if kind == "rerun":
-        _only(doc, "run_id")
-        return RerunRequest(_run_id(doc))
+        _only(doc, "run_id", "attempt")
+        attempt = doc.get("attempt")
+        if attempt is not None and (not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1):
+            raise MessageError("attempt must be a whole number >= 1")
+        return RerunRequest(_run_id(doc), attempt)
     if kind == "reland":
         _only(doc, "extract", "job_id", "mode")
         return RelandRequest(
@@ -134,8 +138,8 @@ def transfer_message(run_id: str, files: list[str]) -> dict[str, Any]:
     return encode("transfer", run_id=run_id, files=files)
 
 
-def rerun_message(run_id: str) -> dict[str, Any]:
-    return encode("rerun", run_id=run_id)
+def rerun_message(run_id: str, attempt: int) -> dict[str, Any]:
+    return encode("rerun", run_id=run_id, attempt=attempt)
 
 
 def _document(body: bytes) -> dict[str, Any]:

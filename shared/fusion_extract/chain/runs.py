@@ -43,9 +43,16 @@ def end_run(deps: Deps, current: Versioned[Run], state: RunState, reason: str) -
         log.info("run changed meanwhile; leaving it to the newer step")
         return None
     deps.ledger.release_lease(saved.value.extract, saved.value.run_id)
+    discard_staging(deps, saved.value)
     alert(deps, state.value.lower(), saved.value, reason)
     log.error("run ended", extra={"state": state.value, "reason": reason})
     return saved
+
+
+def discard_staging(deps: Deps, run: Run) -> None:
+    """Staged copies are private to a run and never visible; once the run is over they go."""
+    for leftover in list(deps.store.list(deps.layout.run_staging(run))):
+        deps.store.delete(leftover.name)
 
 
 def publish_transfers(deps: Deps, run_id: str, names: Sequence[str]) -> None:

@@ -152,7 +152,7 @@ def _failed(deps: Deps, current: Versioned[Run], run: Run, reason: str) -> Outco
         return {"outcome": "stale", "run_id": run.run_id}
     log.warning("job failed; rerun scheduled", extra={"reason": reason, "rerun_at": due.isoformat()})
     if due <= now:
-        deps.publisher.publish(settings.rerun_topic_id, messages.rerun_message(run.run_id))
+        deps.publisher.publish(settings.rerun_topic_id, messages.rerun_message(run.run_id, run.attempt + 1))
     return {"outcome": "rerun_scheduled", "run_id": run.run_id, "reason": reason}
 
 
@@ -171,9 +171,9 @@ class _Sweep:
         if run.state is RunState.RUNNING and late:
             return self._repoll(current)
         if run.state is RunState.SUBMITTING and late:
-            return self._publish_rerun(run)
+            return self._publish_rerun(run, run.attempt)  # resume the submit that died
         if run.state is RunState.RERUN_PENDING and self.now >= run.next_at:
-            return self._publish_rerun(run)
+            return self._publish_rerun(run, run.attempt + 1)
         if run.state is RunState.TRANSFERRING:
             return self._retransfer(run)
         return None
@@ -190,8 +190,9 @@ class _Sweep:
         )
         return "poll"
 
-    def _publish_rerun(self, run: Run) -> str:
-        self.deps.publisher.publish(self.deps.settings.rerun_topic_id, messages.rerun_message(run.run_id))
+    def _publish_rerun(self, run: Run, attempt: int) -> str:
+        message = messages.rerun_message(run.run_id, attempt)
+        self.deps.publisher.publish(self.deps.settings.rerun_topic_id, message)
         return "rerun"
 
     def _retransfer(self, run: Run) -> str | None:

@@ -36,7 +36,7 @@ def submit(message: SubmitMessage, deps: Deps) -> Outcome:
     if isinstance(message, RunRequest):
         return _start(deps, message.request, rerun_of=None)
     if isinstance(message, RerunRequest):
-        return _rerun(deps, message.run_id)
+        return _rerun(deps, message)
     return _reland(deps, message)
 
 
@@ -53,27 +53,29 @@ def _start(deps: Deps, request: ExtractRequest, rerun_of: str | None) -> Outcome
         return _submit_job(deps, current, resume=False)
 
 
-def _rerun(deps: Deps, run_id: str) -> Outcome:
+def _rerun(deps: Deps, message: RerunRequest) -> Outcome:
+    """The chain's reruns name the attempt they ask for, so a late duplicate of one finds nothing to do;
+    an operator's rerun (no attempt) of a run that failed for good starts a new run."""
     try:
-        current = deps.ledger.load_run(run_id)
+        current = deps.ledger.load_run(message.run_id)
     except NotFoundError:
-        raise MessageError(f"no run {run_id!r} to rerun") from None
-    run, now = current.value, deps.clock.now()
+        raise MessageError(f"no run {message.run_id!r} to rerun") from None
+    run, now, asked = current.value, deps.clock.now(), message.attempt
     with jsonlog.bind(run_id=run.run_id, extract=run.extract, job_id=run.job_id):
-        if run.state is RunState.RERUN_PENDING:
+        if run.state is RunState.RERUN_PENDING and asked in (None, run.attempt + 1):
             if now < run.next_at:
                 return _outcome("not_due", run, next_at=run.next_at.isoformat())
             claimed = _claim(deps, current, run.but(state=RunState.SUBMITTING, attempt=run.attempt + 1))
             return _submit_job(deps, claimed, resume=False) if claimed else _outcome("in_progress", run)
-        if run.state is RunState.SUBMITTING:
+        if run.state is RunState.SUBMITTING and asked in (None, run.attempt):
             if now - run.updated_at < timedelta(seconds=deps.settings.step_overdue_seconds):
                 return _outcome("in_progress", run)
             claimed = _claim(deps, current, run)  # a submit died midway: resume it, finding its job first
             return _submit_job(deps, claimed, resume=True) if claimed else _outcome("in_progress", run)
-        if run.state in (RunState.FAILED, RunState.TIMED_OUT) and not run.reland:
+        if asked is None and run.state in (RunState.FAILED, RunState.TIMED_OUT) and not run.reland:
             request = ExtractRequest(run.extract, Mode(run.mode), _run_at(run.run_at_times))
             return _start(deps, request, rerun_of=run.run_id)
-        return _outcome("nothing_to_do", run)
+        return _outcome("nothing_to_do", run, state=run.state.value)
 
 
 def _reland(deps: Deps, message: RelandRequest) -> Outcome:

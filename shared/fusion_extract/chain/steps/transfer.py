@@ -33,7 +33,7 @@ from fusion_extract.chain.ledger import (
 )
 from fusion_extract.chain.manifest import ExtractMetadata, parse_manifest, row_disagreements
 from fusion_extract.chain.messages import TransferRequest
-from fusion_extract.chain.runs import alert, backoff, end_run
+from fusion_extract.chain.runs import alert, backoff, discard_staging, end_run
 from fusion_extract.errors import (
     ConflictError,
     FusionExtractError,
@@ -298,8 +298,7 @@ def finish_if_complete(deps: Deps, current: Versioned[Run]) -> Outcome | None:
         except ConflictError:
             return None  # a duplicate finished it
         deps.ledger.release_lease(run.extract, run.run_id)
-        for leftover in list(deps.store.list(deps.layout.run_staging(run))):
-            deps.store.delete(leftover.name)
+        discard_staging(deps, run)
         totals = _totals(records)
         alert(deps, "landed", landed, None, folder=deps.layout.run_folder(run), **totals)
         log.info("run landed", extra=totals)
