@@ -14,55 +14,30 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import requests
 
+from tests.bench.support import MB, fusion_emulator, fusion_session, memory_mb
 from tests.emulators.fusion.archive import Member, OutputFile, zip_stream
 from tests.emulators.fusion.data import data_blocks
 
-MB = 1024 * 1024
 LEVEL = 1  # deflate level of the bench extract: the measure is memory, generation time is not
 SAMPLE_ROWS = 20_000
-ROOT = Path(__file__).resolve().parents[2]
 JOBS = "/api/saas-batch/jobscheduler/v1/jobRequests"
 FILES = "/api/saas-batch/jobfilemanager/v1/jobRequests"
 
 
 def measure(megabytes: int = 1024) -> dict[str, float]:
     rows = int(megabytes * MB / _zip_bytes_per_row())
-    extract = ["--extract", "Bench", "--chunks", "1", "--rows-per-chunk", str(rows)]
-    at_once = ["--compress-level", str(LEVEL), "--seconds-enqueued", "0", "--seconds-running", "0"]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tests.emulators.fusion", *extract, *at_once],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        endpoints = json.loads(server.stdout.readline())
-        return {"rows": rows, **_exercise(endpoints, server.pid)}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with fusion_emulator(rows, LEVEL) as (served, pid):
+        return {"rows": rows, **_exercise(served, pid)}
 
 
 def _exercise(endpoints: dict[str, Any], pid: int) -> dict[str, float]:
-    session = requests.Session()
-    session.verify = endpoints["ca_path"]
-    session.trust_env = False  # REQUESTS_CA_BUNDLE would override `verify` (tooling.md section 0)
-    token = session.post(
-        f"{endpoints['idcs_url']}/oauth2/v1/token",
-        data={"grant_type": "client_credentials", "scope": endpoints["scope"]},
-        auth=(endpoints["client_id"], endpoints["client_secret"]),
-    ).json()["access_token"]
-    session.headers["Authorization"] = f"Bearer {token}"
-    idle_mb = _memory(pid)["VmRSS"]
+    session = fusion_session(endpoints)
+    idle_mb = memory_mb(pid)["VmRSS"]
     submitted = session.post(
         f"{endpoints['base_url']}{JOBS}",
         json={
@@ -92,7 +67,7 @@ def _exercise(endpoints: dict[str, Any], pid: int) -> dict[str, float]:
         "download_seconds": round(download_seconds, 1),
         "download_mb_s": round(size / MB / download_seconds, 1),
         "server_idle_rss_mb": idle_mb,
-        "server_peak_rss_mb": _memory(pid)["VmHWM"],
+        "server_peak_rss_mb": memory_mb(pid)["VmHWM"],
     }
 
 
@@ -108,16 +83,6 @@ def _download(
             tail.update(piece[max(tail_from - position, 0) :])
             position += len(piece)
     return whole.hexdigest(), tail.hexdigest()
-
-
-def _memory(pid: int) -> dict[str, float]:
-    """VmRSS and VmHWM (peak) of a process, in MB."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            fields[name] = round(int(value.split()[0]) / 1024, 1)
-    return fields
 
 
 def _zip_bytes_per_row() -> float:

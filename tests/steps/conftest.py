@@ -15,17 +15,19 @@ import json
 import random
 import re
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fusion_extract.chain.ledger import FileRecord, Run
+from fusion_extract.chain.ledger import FileRecord, Run, RunState
 from fusion_extract.chain.messages import parse_poll, parse_submit, parse_transfer
 from fusion_extract.chain.steps.poll import poll
 from fusion_extract.chain.steps.submit import submit
 from fusion_extract.chain.steps.transfer import transfer
 from fusion_extract.config import Settings
+from fusion_extract.fusion.models import ExtractRequest, Mode
 from fusion_extract.runtime import Runtime
 from tests.clocks import ManualClock
 from tests.emulators.fusion import ExtractScenario, FusionEmulator
@@ -132,6 +134,23 @@ class Steps:
         run = self.start(extract)
         self.deliver("poll")
         return self.run(run.run_id)
+
+    def crashed_submit(self, extract: str = EXTRACT) -> tuple[Run, str]:
+        """A run whose submit reached Fusion but died before recording the job: SUBMITTING, lease held,
+        the job in Fusion under the run token. Returns the run and the job id."""
+        now = self.clock.now()
+        run = Run(
+            f"{now:%Y%m%dT%H%M%SZ}-crashed", extract, "full", RunState.SUBMITTING, now, now, now, attempt=1
+        )
+        settings = self.deps.settings
+        lease, grace = (
+            timedelta(seconds=settings.lease_seconds),
+            timedelta(seconds=settings.step_overdue_seconds),
+        )
+        self.deps.ledger.take_lease(extract, run.run_id, now, lease, grace)
+        self.deps.ledger.create_run(run)
+        job_id = self.deps.fusion.submit(ExtractRequest(extract, Mode.FULL), f"{run.run_id}-a1")
+        return run, job_id
 
     # -- what happened ---------------------------------------------------------------------------------
 

@@ -185,8 +185,14 @@ class Ledger:
         return sum(1 for _ in self.docs.list(f"{self.prefix}/landed/{run_id}/"))
 
     # leases
-    def take_lease(self, extract: str, run_id: str, now: datetime, stale_after: timedelta) -> None:
-        """Take the extract's lease, or take over a stale one; LeaseHeldError while another run holds it."""
+    def take_lease(
+        self, extract: str, run_id: str, now: datetime, stale_after: timedelta, missing_grace: timedelta
+    ) -> None:
+        """Take the extract's lease, or take over a stale one; LeaseHeldError while another run holds it.
+
+        A lease is stale when its run is final, when it is older than `stale_after`, or when its run
+        document is missing past `missing_grace` (a submit writes the lease just before the run).
+        """
         name = self._lease_name(extract)
         lease = {"extract": extract, "run_id": run_id, "taken_at": isoformat(now)}
         try:
@@ -199,11 +205,17 @@ class Ledger:
         except NotFoundError:
             self.docs.create(name, lease)  # released meanwhile; a second loser gets ConflictError
             return
-        if held.get("run_id") == run_id:
+        holder = held.get("run_id")
+        if holder == run_id:
             return
-        holder_active = self._run_active(str(held.get("run_id")))
-        holder, since = held.get("run_id"), str(held.get("taken_at"))
-        if holder_active and now - parse_iso(since) < stale_after:
+        try:
+            since = str(held["taken_at"])
+            age = now - parse_iso(since)
+        except (KeyError, ValueError) as exc:
+            raise IntegrityError(f"lease document {name} is malformed: {exc}") from exc
+        state = self._run_state(str(holder))
+        stale = state == "final" or age >= stale_after or (state == "missing" and age >= missing_grace)
+        if not stale:
             raise LeaseHeldError(f"extract {extract!r} is already running (run {holder} since {since})")
         self.docs.replace(name, lease, etag)  # stale: take it over; a racing taker loses with ConflictError
 
@@ -225,11 +237,11 @@ class Ledger:
             return None
         return str(held.get("run_id"))
 
-    def _run_active(self, run_id: str) -> bool:
+    def _run_state(self, run_id: str) -> str:
         try:
-            return not self.load_run(run_id).value.state.final
+            return "final" if self.load_run(run_id).value.state.final else "active"
         except NotFoundError:
-            return False
+            return "missing"
 
     def _run_name(self, run_id: str) -> str:
         return f"{self.prefix}/runs/{run_id}.json"
@@ -264,29 +276,45 @@ def _plain(value: Any) -> Any:
 
 def _decode(cls: type[T], doc: dict[str, Any]) -> T:
     """Rebuild a ledger document; a document that does not fit is an IntegrityError naming the field."""
-    kwargs: dict[str, Any] = {}
     try:
-        for f in dataclasses.fields(cls):
-            if f.name not in doc:
-                continue
-            raw = doc[f.name]
-            kwargs[f.name] = _typed(f.name, str(f.type), raw)
-        return cls(**kwargs)
+        built: T = _build(cls, doc)
+        return built
     except (TypeError, ValueError, KeyError) as exc:
         raise IntegrityError(f"ledger document for {cls.__name__} is malformed: {exc}") from exc
 
 
+def _build(cls: type[Any], doc: Any) -> Any:
+    if not isinstance(doc, dict):
+        raise TypeError(f"{cls.__name__} must be a JSON object")
+    fields = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+    return cls(**{name: _typed(name, fields[name], raw) for name, raw in doc.items() if name in fields})
+
+
+_SCALARS: dict[str, type[Any]] = {"str": str, "int": int, "bool": bool, "float": float}
+
+
 def _typed(name: str, annotation: str, raw: Any) -> Any:
+    """Check one field against its annotation (the few shapes ledger documents use) and convert it."""
+    base = annotation.removesuffix(" | None")
     if raw is None:
-        return None
-    if "datetime" in annotation:
-        return parse_iso(raw)
-    if annotation == "RunState":
-        return RunState(raw)
-    if annotation == "FileState":
-        return FileState(raw)
-    if name in _NESTED:
-        return tuple(_NESTED[name](**item) for item in raw)
-    if annotation.startswith("tuple"):
-        return tuple(raw)
+        if base != annotation:
+            return None
+        raise TypeError(f"{name} must not be null")
+    if base == "datetime":
+        return parse_iso(_expect(name, raw, str))
+    if base in ("RunState", "FileState"):
+        return (RunState if base == "RunState" else FileState)(raw)
+    if base.startswith("tuple["):
+        items = _expect(name, raw, list)
+        if name in _NESTED:
+            return tuple(_build(_NESTED[name], item) for item in items)
+        return tuple(_typed(name, base[len("tuple[") : -len(", ...]")], item) for item in items)
+    if base.startswith("dict["):
+        return _expect(name, raw, dict)
+    return _expect(name, raw, _SCALARS[base])
+
+
+def _expect(name: str, raw: Any, kind: type[Any]) -> Any:
+    if not isinstance(raw, kind) or (kind is int and isinstance(raw, bool)):
+        raise TypeError(f"{name} must be {kind.__name__}, got {type(raw).__name__}")
     return raw

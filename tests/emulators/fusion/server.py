@@ -110,6 +110,7 @@ class HttpsServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out separately: no delayed-ACK stall
             timeout = SOCKET_TIMEOUT
 
             def setup(self) -> None:

@@ -192,6 +192,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive and `Expect: 100-continue`, as the SDK expects
+    disable_nagle_algorithm = True  # headers and body go out separately: no 40 ms delayed-ACK stall
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:

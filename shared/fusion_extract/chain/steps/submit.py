@@ -141,7 +141,14 @@ def _claim(deps: Deps, current: Versioned[Run], run: Run) -> Versioned[Run] | No
 
 def _take_lease(deps: Deps, run: Run, now: datetime) -> Outcome | None:
     try:
-        deps.ledger.take_lease(run.extract, run.run_id, now, timedelta(seconds=deps.settings.lease_seconds))
+        settings = deps.settings
+        deps.ledger.take_lease(
+            run.extract,
+            run.run_id,
+            now,
+            stale_after=timedelta(seconds=settings.lease_seconds),
+            missing_grace=timedelta(seconds=settings.step_overdue_seconds),
+        )
     except (LeaseHeldError, ConflictError) as exc:
         log.warning("extract already running", extra={"detail": str(exc)})
         holder = deps.ledger.lease_holder(run.extract)

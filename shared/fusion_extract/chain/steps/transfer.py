@@ -20,6 +20,7 @@ from fusion_extract import __version__
 from fusion_extract import logging as jsonlog
 from fusion_extract.chain import messages
 from fusion_extract.chain.archive import Member, ZipLimits, unpack
+from fusion_extract.chain.archive_source import BucketArchives
 from fusion_extract.chain.deps import Deps
 from fusion_extract.chain.layout import MANIFEST, SUCCESS
 from fusion_extract.chain.ledger import (
@@ -185,10 +186,14 @@ class _Lander:
     def _staging(self) -> str:
         return self.deps.layout.staging(self.run, self.planned.name, self.attempt)
 
-    def _source(self) -> Iterator[bytes]:
+    @property
+    def _file(self) -> OutputFile:
         assert self.run.job_id is not None
         p = self.planned
-        return self.deps.archives.open(OutputFile(self.run.job_id, p.name, p.size, p.sha256, None, p.url))
+        return OutputFile(self.run.job_id, p.name, p.size, p.sha256, None, p.url)
+
+    def _source(self) -> Iterator[bytes]:
+        return self.deps.archives.open(self._file)
 
     def _land_archive(self) -> _Landed:
         deps, layout, store = self.deps, self.deps.layout, self.deps.store
@@ -196,7 +201,8 @@ class _Lander:
         raw_staged = f"{self._staging}/raw/{self.planned.name}"
         if deps.settings.keep_raw:
             store.upload_stream(raw_staged, chunks, content_type="application/zip")
-            chunks = store.open(raw_staged)  # unpack the staged copy: one download, verified below
+            # One download: the staged copy is now an archive in a bucket, unpacked and verified below.
+            chunks = BucketArchives(store).open(dataclasses.replace(self._file, url=raw_staged))
 
         def stage(path: str, member: Iterator[bytes]) -> None:
             if path in RESERVED or path.startswith("raw/"):

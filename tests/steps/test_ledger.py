@@ -1,0 +1,323 @@
+"""The run ledger: JSON documents in the bucket, changed only by conditional writes, and the extract lease."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+import pytest
+
+from fusion_extract.chain.ledger import FileRecord, FileState, Ledger, Run, RunState
+from fusion_extract.errors import ConflictError, IntegrityError, LeaseHeldError
+from tests.clocks import EPOCH
+from tests.steps.conftest import EXTRACT, Steps
+
+LEASE = timedelta(hours=12)
+GRACE = timedelta(minutes=15)  # a missing holder run counts only after this
+
+
+def a_run(run_id: str = "r1", state: RunState = RunState.RUNNING, extract: str = EXTRACT) -> Run:
+    return Run(run_id, extract, "full", state, created_at=EPOCH, updated_at=EPOCH, next_at=EPOCH, attempt=1)
+
+
+def race(*writers: Callable[[], object]) -> list[object]:
+    """Run the writers at the same moment, one thread each; each result is a value or the exception raised."""
+    start = threading.Barrier(len(writers))
+    results: list[object] = [None] * len(writers)
+
+    def run(index: int) -> None:
+        start.wait()
+        try:
+            results[index] = writers[index]()
+        except Exception as exc:
+            results[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(writers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results
+
+
+# -- runs: create, read, compare-and-swap ---------------------------------------------------------------
+
+
+def test_ledger_created_run_reads_back_equal_with_its_etag(ledger_steps: Steps) -> None:
+    # Given an empty ledger
+    ledger = ledger_steps.deps.ledger
+    run = a_run().but(
+        job_id="44046", job_ids=("44046",), alerts=("needs_human",), run_at_times={"interval": 1}
+    )
+
+    # When a run is created and read back
+    created = ledger.create_run(run)
+    loaded = ledger.load_run(run.run_id)
+
+    # Then it reads back field for field, with the ETag the create returned
+    assert loaded.value == run
+    assert loaded.etag == created.etag
+    assert ledger_steps.objects("_state/runs/") == ["_state/runs/r1.json"]
+
+
+def test_ledger_create_of_an_existing_run_raises_conflict_and_keeps_the_first(ledger_steps: Steps) -> None:
+    # Given a run in the ledger
+    ledger = ledger_steps.deps.ledger
+    ledger.create_run(a_run())
+
+    # When another create of the same run id happens (a duplicate delivery), Then it loses
+    with pytest.raises(ConflictError):
+        ledger.create_run(a_run(state=RunState.SUBMITTING))
+
+    # And the first version stays
+    assert ledger.load_run("r1").value.state is RunState.RUNNING
+
+
+def test_ledger_save_with_a_stale_etag_raises_conflict_and_keeps_the_newer_run(ledger_steps: Steps) -> None:
+    # Given a run read by two invocations, and the first one saved a change
+    ledger = ledger_steps.deps.ledger
+    ledger.create_run(a_run())
+    first, second = ledger.load_run("r1"), ledger.load_run("r1")
+    saved = ledger.save_run(first, first.value.but(state=RunState.TRANSFERRING))
+
+    # When the second saves over the version it read, Then it loses
+    with pytest.raises(ConflictError):
+        ledger.save_run(second, second.value.but(state=RunState.RERUN_PENDING))
+
+    # And the first one's change stays, under a new ETag
+    loaded = ledger.load_run("r1")
+    assert loaded.value.state is RunState.TRANSFERRING
+    assert loaded.etag == saved.etag != first.etag
+
+
+def test_ledger_two_writers_racing_on_one_run_exactly_one_wins(ledger_steps: Steps) -> None:
+    # Given two function containers (their own clients) that read the same version of a run
+    ledgers = [ledger_steps.container().ledger, ledger_steps.container().ledger]
+    ledgers[0].create_run(a_run())
+    for round_ in range(5):
+        read = [ledger.load_run("r1") for ledger in ledgers]
+        changes = [read[i].value.but(polls=round_ * 10 + i + 1) for i in range(2)]
+
+        # When both save their change at the same moment
+        results = race(*(partial(ledgers[i].save_run, read[i], changes[i]) for i in range(2)))
+
+        # Then exactly one wins, the other gets ConflictError, and the ledger holds the winner's change
+        winners = [i for i, result in enumerate(results) if not isinstance(result, Exception)]
+        assert len(winners) == 1, results
+        assert isinstance(results[1 - winners[0]], ConflictError)
+        assert ledgers[0].load_run("r1").value == changes[winners[0]]
+
+
+def test_ledger_runs_lists_every_run(ledger_steps: Steps) -> None:
+    # Given three runs
+    ledger = ledger_steps.deps.ledger
+    for run_id in ("r1", "r2", "r3"):
+        ledger.create_run(a_run(run_id))
+
+    # When the ledger is scanned (as the sweep does), Then it yields each once
+    assert sorted(current.value.run_id for current in ledger.runs()) == ["r1", "r2", "r3"]
+
+
+def test_ledger_file_records_read_back_and_compare_and_swap(ledger_steps: Steps) -> None:
+    # Given a planned file
+    ledger = ledger_steps.deps.ledger
+    record = FileRecord("r1", "a_1.zip", FileState.PENDING, next_at=EPOCH)
+    created = ledger.create_file(record)
+
+    # When one invocation claims it and a second tries with the version it read before
+    claimed = ledger.save_file(
+        created, record.but(state=FileState.TRANSFERRING, attempts=1, claimed_at=EPOCH)
+    )
+    with pytest.raises(ConflictError):
+        ledger.save_file(created, record.but(state=FileState.TRANSFERRING, attempts=1))
+
+    # Then the first claim stands
+    assert ledger.files("r1") == [claimed]
+
+
+# -- the extract lease ----------------------------------------------------------------------------------
+
+
+def test_ledger_lease_held_by_an_active_run_refuses_a_second_taker_naming_the_holder(
+    ledger_steps: Steps,
+) -> None:
+    # Given run r1 of Sales running and holding the lease
+    ledger = ledger_steps.deps.ledger
+    ledger.create_run(a_run("r1"))
+    ledger.take_lease(EXTRACT, "r1", EPOCH, LEASE, GRACE)
+
+    # When run r2 of Sales asks for it an hour later, Then it is refused, naming the holder
+    with pytest.raises(LeaseHeldError, match=r"Sales.*run r1"):
+        ledger.take_lease(EXTRACT, "r2", EPOCH + timedelta(hours=1), LEASE, GRACE)
+
+    # And the holder keeps it
+    assert ledger.lease_holder(EXTRACT) == "r1"
+
+
+def test_ledger_lease_taken_again_by_its_holder_is_kept(ledger_steps: Steps) -> None:
+    # Given r1 holding the lease
+    ledger = ledger_steps.deps.ledger
+    ledger.create_run(a_run("r1"))
+    ledger.take_lease(EXTRACT, "r1", EPOCH, LEASE, GRACE)
+
+    # When r1 takes it again (a duplicate delivery), Then nothing changes
+    ledger.take_lease(EXTRACT, "r1", EPOCH + timedelta(minutes=1), LEASE, GRACE)
+    assert ledger.lease_holder(EXTRACT) == "r1"
+
+
+def test_ledger_lease_older_than_lease_seconds_is_taken_over(ledger_steps: Steps) -> None:
+    # Given r1 still RUNNING in the ledger, holding the lease since EPOCH
+    ledger = ledger_steps.deps.ledger
+    ledger.create_run(a_run("r1"))
+    ledger.take_lease(EXTRACT, "r1", EPOCH, LEASE, GRACE)
+
+    # When r2 asks once the lease is older than LEASE_SECONDS
+    ledger.take_lease(EXTRACT, "r2", EPOCH + LEASE + timedelta(seconds=1), LEASE, GRACE)
+
+    # Then r2 holds it
+    assert ledger.lease_holder(EXTRACT) == "r2"
+
+
+@pytest.mark.parametrize("holder", ["landed", "failed", "timed_out", "missing"])
+def test_ledger_lease_whose_holder_run_is_final_or_missing_is_taken_over(
+    ledger_steps: Steps, holder: str
+) -> None:
+    # Given a lease held by r1, which has ended (or whose run document is gone past the grace)
+    ledger = ledger_steps.deps.ledger
+    if holder != "missing":
+        ledger.create_run(a_run("r1", state=RunState(holder.upper())))
+    ledger.take_lease(EXTRACT, "r1", EPOCH, LEASE, GRACE)
+
+    # When r2 asks once the grace has passed
+    ledger.take_lease(EXTRACT, "r2", EPOCH + GRACE, LEASE, GRACE)
+
+    # Then r2 holds it
+    assert ledger.lease_holder(EXTRACT) == "r2"
+
+
+def test_ledger_two_takers_racing_for_a_free_lease_exactly_one_gets_it(ledger_steps: Steps) -> None:
+    # Given two active runs of Sales in two containers, and no lease
+    ledgers = [ledger_steps.container().ledger, ledger_steps.container().ledger]
+    for run_id in ("r1", "r2"):
+        ledgers[0].create_run(a_run(run_id))
+
+    # When both take the lease at the same moment
+    results = race(
+        *(partial(ledgers[i].take_lease, EXTRACT, f"r{i + 1}", EPOCH, LEASE, GRACE) for i in range(2))
+    )
+
+    # Then one holds it and the other was refused
+    refused = [result for result in results if isinstance(result, Exception)]
+    assert len(refused) == 1 and isinstance(refused[0], LeaseHeldError | ConflictError), results
+    assert ledgers[0].lease_holder(EXTRACT) == f"r{results.index(None) + 1}"
+
+
+def test_ledger_lease_released_by_another_run_stays_with_its_holder(ledger_steps: Steps) -> None:
+    # Given r1 holding the lease
+    ledger = ledger_steps.deps.ledger
+    ledger.create_run(a_run("r1"))
+    ledger.take_lease(EXTRACT, "r1", EPOCH, LEASE, GRACE)
+
+    # When r2 releases it (a late step of an older run), Then r1 still holds it
+    ledger.release_lease(EXTRACT, "r2")
+    assert ledger.lease_holder(EXTRACT) == "r1"
+
+    # When r1 releases it, Then it is free
+    ledger.release_lease(EXTRACT, "r1")
+    assert ledger.lease_holder(EXTRACT) is None
+    assert ledger_steps.objects("_state/leases/") == []
+
+
+# -- malformed documents ----------------------------------------------------------------------------
+
+
+_DROP = object()  # a field left out of the document
+
+
+def _put_run_document(ledger_steps: Steps, body: bytes) -> None:
+    ledger_steps.deps.store.put_bytes("_state/runs/r1.json", body)
+
+
+def _encoded_run(**changes: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "run_id": "r1",
+        "extract": EXTRACT,
+        "mode": "full",
+        "state": "RUNNING",
+        "created_at": "2026-03-01T08:00:00.000000Z",
+        "updated_at": "2026-03-01T08:00:00.000000Z",
+        "next_at": "2026-03-01T08:00:00.000000Z",
+    }
+    doc.update(changes)
+    return {key: value for key, value in doc.items() if value is not _DROP}
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"state": "PAUSED"},
+        {"created_at": "yesterday"},
+        {"run_id": _DROP},
+        {"files": [{"name": "a.zip", "bytes": 3}]},
+    ],
+    ids=["unknown-state", "bad-date", "missing-field", "bad-planned-file"],
+)
+def test_ledger_malformed_run_document_raises_integrity_error_naming_the_class(
+    ledger_steps: Steps, changes: dict[str, Any]
+) -> None:
+    # Given a run document that does not fit a Run
+    _put_run_document(ledger_steps, json.dumps(_encoded_run(**changes)).encode())
+
+    # When it is loaded, Then IntegrityError names what it should have been
+    with pytest.raises(IntegrityError, match="ledger document for Run is malformed"):
+        ledger_steps.deps.ledger.load_run("r1")
+
+
+def test_ledger_run_document_that_is_not_json_raises_integrity_error_naming_it(ledger_steps: Steps) -> None:
+    # Given a run document cut short
+    _put_run_document(ledger_steps, b'{"run_id": "r1", "sta')
+
+    # When it is loaded, Then IntegrityError names the document
+    with pytest.raises(IntegrityError, match=r"_state/runs/r1\.json is not valid JSON"):
+        ledger_steps.deps.ledger.load_run("r1")
+
+
+def test_ledger_malformed_file_record_raises_integrity_error_naming_the_class(ledger_steps: Steps) -> None:
+    # Given a file record whose state is unknown
+    ledger_steps.deps.store.put_bytes(
+        "_state/files/r1/a_1.zip.json",
+        b'{"run_id": "r1", "name": "a_1.zip", "state": "LOST", "next_at": "2026-03-01T08:00:00Z"}',
+    )
+
+    # When it is loaded, Then IntegrityError names the class
+    with pytest.raises(IntegrityError, match="ledger document for FileRecord is malformed"):
+        ledger_steps.deps.ledger.load_file("r1", "a_1.zip")
+
+
+@pytest.mark.parametrize(
+    "changes", [{"attempt": "two"}, {"job_ids": "44046"}, {"poll_seq": None}], ids=["text", "string", "null"]
+)
+def test_ledger_run_document_with_a_wrongly_typed_field_raises_integrity_error(
+    ledger_steps: Steps, changes: dict[str, Any]
+) -> None:
+    # Given a run document whose field has the wrong JSON type
+    _put_run_document(ledger_steps, json.dumps(_encoded_run(**changes)).encode())
+
+    # When it is loaded, Then IntegrityError names the class
+    with pytest.raises(IntegrityError, match="ledger document for Run is malformed"):
+        ledger_steps.deps.ledger.load_run("r1")
+
+
+def test_ledger_malformed_lease_raises_integrity_error_naming_the_lease(ledger_steps: Steps) -> None:
+    # Given r1 running, and its lease document damaged
+    ledger: Ledger = ledger_steps.deps.ledger
+    ledger.create_run(a_run("r1"))
+    ledger_steps.deps.store.put_bytes("_state/leases/Sales.json", b'{"run_id": "r1", "taken_at": "soon"}')
+
+    # When r2 asks for the lease, Then IntegrityError names the lease document
+    with pytest.raises(IntegrityError, match="lease"):
+        ledger.take_lease(EXTRACT, "r2", EPOCH, LEASE, GRACE)
