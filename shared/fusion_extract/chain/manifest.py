@@ -13,15 +13,21 @@ import posixpath
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from fusion_extract.errors import IntegrityError
 
-if TYPE_CHECKING:
-    from fusion_extract.chain.archive import Member
-
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _DATA_SUFFIXES = (".csv", ".json")
+
+
+class Counted(Protocol):
+    """A landed data file as far as row checks go (archive.Member, ledger.LandedMember)."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def rows(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,7 @@ def parse_metadata(data: bytes | str) -> ExtractMetadata | None:
     )
 
 
-def row_disagreements(metadata: ExtractMetadata, members: Iterable[Member]) -> list[str]:
+def row_disagreements(metadata: ExtractMetadata, members: Iterable[Counted]) -> list[str]:
     """Where the members' row counts (all ZIPs of the run) disagree with the metadata; empty when they agree.
 
     A metadata file name matches a member by path, else by base name when that is unique. Members whose

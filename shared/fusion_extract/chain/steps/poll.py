@@ -17,10 +17,10 @@ from typing import Any
 from fusion_extract import logging as jsonlog
 from fusion_extract.chain import messages
 from fusion_extract.chain.deps import Deps
+from fusion_extract.chain.finish import finish_if_complete
 from fusion_extract.chain.ledger import FileRecord, FileState, PlannedFile, Run, RunState, Versioned
 from fusion_extract.chain.messages import PollMessage, PollRequest
 from fusion_extract.chain.runs import alert, backoff, end_run, publish_transfers
-from fusion_extract.chain.steps.transfer import finish_if_complete
 from fusion_extract.errors import ConflictError, NotFoundError
 from fusion_extract.fusion.models import JobStatus, Phase
 
