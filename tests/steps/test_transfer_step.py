@@ -260,3 +260,39 @@ def test_transfer_batch_lands_its_first_file_and_hands_the_rest_on(steps: Steps)
     assert steps.published("transfer")[-1]["files"] == names[1:]
     steps.deliver("transfer")
     assert steps.run(run.run_id).state is RunState.LANDED
+
+
+def test_transfer_of_a_job_that_ended_with_warnings_lands_it_and_says_so_in_the_manifest(
+    steps: Steps,
+) -> None:
+    # Given a job that ends WARNING (success, flagged)
+    assert steps.fusion is not None
+    steps.fusion.define_extract(EXTRACT, ExtractScenario(outcome="WARNING"))
+    run = steps.until_transferring()
+
+    # When every file lands
+    steps.deliver("transfer")
+
+    # Then the run landed, and its manifest records the job's status
+    after = steps.run(run.run_id)
+    assert after.state is RunState.LANDED
+    manifest = json.loads(steps.read(steps.deps.layout.manifest(after)))
+    assert manifest["job_status"] == "WARNING"
+
+
+def test_transfer_of_a_file_whose_retry_is_not_due_leaves_it_for_later(steps: Steps) -> None:
+    # Given a file whose first transfer failed, with its retry due in a minute
+    steps.fusion.define_extract(
+        EXTRACT, ExtractScenario(chunks=1, wrong_checksum=True)
+    ) if steps.fusion else None
+    run = steps.until_transferring()
+    first = next(f.name for f in run.files if is_zip(f.name))
+    assert steps.transfer(run.run_id, first)["outcome"] == "retry_scheduled"
+    assert steps.file(run.run_id, first).next_at > steps.clock.now()
+
+    # When a message naming it arrives before then
+    outcome = steps.transfer(run.run_id, first)
+
+    # Then it is left alone until due
+    assert outcome["outcome"] == "nothing_to_do"
+    assert steps.file(run.run_id, first).attempts == 1

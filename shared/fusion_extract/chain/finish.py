@@ -93,6 +93,7 @@ def _manifest(deps: Deps, run: Run, records: list[FileRecord]) -> bytes:
         "extract": run.extract,
         "mode": run.mode,
         "job_id": run.job_id,
+        "job_status": run.status,  # WARNING: Fusion finished with warnings
         "jobs_submitted": list(run.job_ids),
         "reland": run.reland,
         "window": {"started_at": run.created_at.isoformat(), "run_at_times": run.run_at_times},

@@ -77,7 +77,7 @@ def _land_next(deps: Deps, run: Run, planned: dict[str, PlannedFile], names: lis
     for index, name in enumerate(names):
         current = deps.ledger.load_file(run.run_id, name)
         record = current.value
-        claimable = record.state is FileState.PENDING or (
+        claimable = (record.state is FileState.PENDING and now >= record.next_at) or (
             record.state is FileState.TRANSFERRING
             and record.claimed_at is not None
             and (now - record.claimed_at).total_seconds() > stale_after
