@@ -10,11 +10,10 @@ import logging
 from typing import Any
 
 from fusion_extract import __version__
-from fusion_extract import logging as jsonlog
 from fusion_extract.chain.deps import Deps
 from fusion_extract.chain.ledger import FileRecord, FileState, Run, RunState, Versioned
 from fusion_extract.chain.manifest import ExtractMetadata, row_disagreements
-from fusion_extract.chain.runs import alert, discard_staging, end_run
+from fusion_extract.chain.runs import alert, discard_staging, end_run, logged
 from fusion_extract.errors import ConflictError
 
 log = logging.getLogger(__name__)
@@ -30,7 +29,7 @@ def finish_if_complete(deps: Deps, current: Versioned[Run]) -> Outcome | None:
     records = [v.value for v in deps.ledger.files(run.run_id)]
     if len(records) < len(run.files) or any(r.state is not FileState.LANDED for r in records):
         return None
-    with jsonlog.bind(run_id=run.run_id, extract=run.extract, job_id=run.job_id):
+    with logged(run):
         problems = _cross_check(run, records)
         if problems:
             end_run(deps, current, RunState.FAILED, "landed files do not verify: " + "; ".join(problems))

@@ -4,19 +4,35 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any
 
+from fusion_extract import logging as jsonlog
 from fusion_extract.chain import messages
 from fusion_extract.chain.deps import Deps
 from fusion_extract.chain.ledger import Run, RunState, Versioned
-from fusion_extract.errors import ConflictError
+from fusion_extract.errors import ConflictError, NotFoundError
 
 log = logging.getLogger(__name__)
 
 # Notifications accepts 60 messages a minute per topic: past this many files, files travel in batches
 # and each transfer invocation hands the rest of its batch on.
 FANOUT_MESSAGES = 50
+
+
+def logged(run: Run) -> AbstractContextManager[None]:
+    """Every log line inside carries the run's identity."""
+    return jsonlog.bind(run_id=run.run_id, extract=run.extract, job_id=run.job_id)
+
+
+def find_run(deps: Deps, run_id: str, step: str) -> Versioned[Run] | None:
+    """The run a message names, or None (logged): a message may outlive the ledger it points into."""
+    try:
+        return deps.ledger.load_run(run_id)
+    except NotFoundError:
+        log.warning(f"{step} for an unknown run ignored", extra={"run_id": run_id})
+        return None
 
 
 def alert(deps: Deps, event: str, run: Run, reason: str | None = None, **extra: Any) -> None:

@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from fusion_extract import logging as jsonlog
 from fusion_extract.chain import messages
 from fusion_extract.chain.deps import Deps
 from fusion_extract.chain.finish import finish_if_complete
 from fusion_extract.chain.ledger import FileRecord, FileState, PlannedFile, Run, RunState, Versioned
 from fusion_extract.chain.messages import PollMessage, PollRequest
-from fusion_extract.chain.runs import alert, backoff, end_run, publish_transfers
-from fusion_extract.errors import ConflictError, NotFoundError
+from fusion_extract.chain.runs import alert, backoff, end_run, find_run, logged, publish_transfers
+from fusion_extract.errors import ConflictError
 from fusion_extract.fusion.models import JobStatus, Phase
 
 log = logging.getLogger(__name__)
@@ -37,13 +36,11 @@ def poll(message: PollMessage, deps: Deps) -> Outcome:
 
 
 def _poll_run(deps: Deps, message: PollRequest) -> Outcome:
-    try:
-        current = deps.ledger.load_run(message.run_id)
-    except NotFoundError:
-        log.warning("poll for an unknown run ignored", extra={"run_id": message.run_id})
+    current = find_run(deps, message.run_id, "poll")
+    if current is None:
         return {"outcome": "unknown_run", "run_id": message.run_id}
     run = current.value
-    with jsonlog.bind(run_id=run.run_id, extract=run.extract, job_id=run.job_id):
+    with logged(run):
         if run.state is not RunState.RUNNING or message.seq != run.poll_seq or run.job_id is None:
             log.info("stale poll message ignored", extra={"seq": message.seq, "state": run.state.value})
             return {"outcome": "stale", "run_id": run.run_id, "state": run.state.value}
@@ -222,9 +219,7 @@ def sweep(deps: Deps) -> Outcome:
     for current in deps.ledger.runs():
         if current.value.state.final:
             continue
-        with jsonlog.bind(
-            run_id=current.value.run_id, extract=current.value.extract, job_id=current.value.job_id
-        ):
+        with logged(current.value):
             action = state.run(current)
         if action:
             redriven[current.value.run_id] = action

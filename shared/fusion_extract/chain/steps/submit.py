@@ -17,7 +17,7 @@ from fusion_extract.chain import messages
 from fusion_extract.chain.deps import Deps
 from fusion_extract.chain.ledger import Run, RunState, Versioned
 from fusion_extract.chain.messages import RelandRequest, RerunRequest, RunRequest, SubmitMessage
-from fusion_extract.chain.runs import end_run
+from fusion_extract.chain.runs import end_run, logged
 from fusion_extract.errors import (
     ConflictError,
     FusionExtractError,
@@ -44,7 +44,7 @@ def _start(deps: Deps, request: ExtractRequest, rerun_of: str | None) -> Outcome
     now = deps.clock.now()
     run = _new_run(deps, request.extract, request.mode, now, rerun_of=rerun_of)
     run = run.but(run_at_times=_run_at_doc(request.run_at_times), state=RunState.SUBMITTING, attempt=1)
-    with jsonlog.bind(run_id=run.run_id, extract=run.extract):
+    with logged(run):
         held = _take_lease(deps, run, now)
         if held is not None:
             return held
@@ -61,7 +61,7 @@ def _rerun(deps: Deps, message: RerunRequest) -> Outcome:
     except NotFoundError:
         raise MessageError(f"no run {message.run_id!r} to rerun") from None
     run, now, asked = current.value, deps.clock.now(), message.attempt
-    with jsonlog.bind(run_id=run.run_id, extract=run.extract, job_id=run.job_id):
+    with logged(run):
         if run.state is RunState.RERUN_PENDING and asked in (None, run.attempt + 1):
             if now < run.next_at:
                 return _outcome("not_due", run, next_at=run.next_at.isoformat())
@@ -89,7 +89,7 @@ def _reland(deps: Deps, message: RelandRequest) -> Outcome:
         deadline=now + timedelta(hours=deps.settings.run_deadline_hours),
         poll_seq=1,
     )
-    with jsonlog.bind(run_id=run.run_id, extract=run.extract, job_id=run.job_id):
+    with logged(run):
         held = _take_lease(deps, run, now)
         if held is not None:
             return held

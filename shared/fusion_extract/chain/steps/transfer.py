@@ -33,12 +33,11 @@ from fusion_extract.chain.ledger import (
 )
 from fusion_extract.chain.manifest import parse_manifest
 from fusion_extract.chain.messages import TransferRequest
-from fusion_extract.chain.runs import backoff, end_run
+from fusion_extract.chain.runs import backoff, end_run, find_run, logged
 from fusion_extract.errors import (
     ConflictError,
     FusionExtractError,
     IntegrityError,
-    NotFoundError,
     UnsafeInputError,
 )
 from fusion_extract.fusion.models import OutputFile
@@ -51,13 +50,11 @@ RESERVED = {MANIFEST, SUCCESS}  # the run folder's own files; `raw/` too
 
 
 def transfer(message: TransferRequest, deps: Deps) -> Outcome:
-    try:
-        current = deps.ledger.load_run(message.run_id)
-    except NotFoundError:
-        log.warning("transfer for an unknown run ignored", extra={"run_id": message.run_id})
+    current = find_run(deps, message.run_id, "transfer")
+    if current is None:
         return {"outcome": "unknown_run", "run_id": message.run_id}
     run = current.value
-    with jsonlog.bind(run_id=run.run_id, extract=run.extract, job_id=run.job_id):
+    with logged(run):
         if run.state is not RunState.TRANSFERRING:
             return {"outcome": "stale", "run_id": run.run_id, "state": run.state.value}
         planned = {f.name: f for f in run.files}
