@@ -11,23 +11,26 @@ import io
 import json
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fusion_extract import logging as jsonlog
 from fusion_extract.errors import FusionExtractError
-from fusion_extract.runtime import Runtime, runtime_for
+
+if TYPE_CHECKING:
+    from fusion_extract.runtime import Runtime
 
 log = logging.getLogger("fusion_extract.function")
 
 M = TypeVar("M")
-Step = Callable[[M, Runtime], dict[str, Any]]
+Step = Callable[[M, "Runtime"], dict[str, Any]]
 
 
 def serve(ctx: Any, data: io.BytesIO | None, name: str, parse: Callable[[bytes], M], step: Step[M]) -> Any:
-    from fdk import response  # imported here: fdk is the runtime's, and importing it reconfigures logging
+    from fdk import response  # the runtime's own; importing it reconfigures logging
 
     env = ctx.Config()
     jsonlog.configure(env.get("LOG_LEVEL", "INFO"))
+    from fusion_extract.runtime import runtime_for  # after configure: the SDK logs as it is imported
     headers = ctx.Headers() or {}
     with jsonlog.bind(function=name, call_id=ctx.CallID(), message_id=_header(headers, "x-oci-ns-messageid")):
         try:

@@ -5,6 +5,7 @@ from dataclasses import replace
 
 from fusion_extract.chain.ledger import RunState
 from tests.e2e.landing import QUICK, assert_every_member_verifies, landed_manifest
+from tests.emulators.chain import CLIENT_SECRET
 
 
 def test_chain_when_scheduled_full_extract_lands_every_chunk_with_manifest(make_chain):
@@ -108,3 +109,32 @@ def test_chain_when_relanding_a_succeeded_job_lands_it_again_without_a_new_job(m
     _, manifest = landed_manifest(chain, second)
     assert manifest["reland"] is True
     assert_every_member_verifies(chain, manifest)
+
+
+def test_chain_logs_are_json_with_the_run_identity_and_never_a_secret(make_chain):
+    # Given a run that landed
+    chain = make_chain()
+    chain.fusion.define_extract("Sales", replace(QUICK, chunks=2))
+    chain.invoke("submit", {"extract": "Sales", "mode": "full"})
+    run = chain.wait_for_final_run("Sales")
+
+    # When we read every line the three functions logged
+    lines = [line for log in (chain.workdir / "logs").glob("*.log") for line in log.read_text().splitlines()]
+    entries = [json.loads(line) for line in lines]  # every line is JSON
+
+    # Then the step lines carry the run's identity and the call id
+    landed = [e for e in entries if e["message"] == "file landed"]
+    assert landed and all(
+        (e["run_id"], e["extract"], e["job_id"], e["function"])
+        == (run.run_id, "Sales", run.job_id, "transfer")
+        and e["call_id"]
+        for e in landed
+    )
+    # And no line holds the client secret or any bearer token Fusion was shown
+    tokens = {
+        r.headers["authorization"].split()[-1]
+        for r in chain.fusion.requests
+        if r.headers.get("authorization", "").startswith("Bearer ")
+    }
+    text = "\n".join(lines)
+    assert tokens and not [secret for secret in {CLIENT_SECRET, *tokens} if secret in text]
