@@ -31,6 +31,7 @@ def serve(ctx: Any, data: io.BytesIO | None, name: str, parse: Callable[[bytes],
     env = ctx.Config()
     jsonlog.configure(env.get("LOG_LEVEL", "INFO"))
     from fusion_extract.runtime import runtime_for  # after configure: the SDK logs as it is imported
+
     headers = ctx.Headers() or {}
     with jsonlog.bind(function=name, call_id=ctx.CallID(), message_id=_header(headers, "x-oci-ns-messageid")):
         try:
