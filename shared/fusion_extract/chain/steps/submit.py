@@ -118,6 +118,7 @@ def _submit_job(deps: Deps, current: Versioned[Run], resume: bool) -> Outcome:
         poll_seq=run.poll_seq + 1,
         polls=0,
         status=None,
+        status_since=None,
         updated_at=now,
         next_at=now,
     )
