@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from fusion_extract.chain.ledger import Run, RunState
+from fusion_extract.chain.ledger import Run, read_run
 from fusion_extract.errors import MessageError
 from tests.emulators.fdk_runtime import FdkFunction
 from tests.emulators.fusion import FusionEmulator
@@ -201,11 +201,9 @@ class LocalChain:
         return [json.loads(body) for body, _ in self.inbox.calls]
 
     def runs(self, extract: str | None = None) -> list[Run]:
-        from fusion_extract.chain.ledger import _decode
-
         folder = self.oci.object_path(BUCKET, "_state/runs")
         found = (
-            [_decode(Run, json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
+            [read_run(json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
             if folder.is_dir()
             else []
         )
@@ -232,7 +230,3 @@ class LocalChain:
         raise TimeoutError(
             f"no final run of {extract} within {timeout} s; runs: {states}; logs in {self.workdir}"
         )
-
-
-def is_landed(run: Run) -> bool:
-    return run.state is RunState.LANDED

@@ -274,6 +274,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def read_run(doc: dict[str, Any]) -> Run:
+    """A run document as stored (for readers of the bucket: the operator CLI, tests)."""
+    return _decode(Run, doc)
+
+
 def _decode(cls: type[T], doc: dict[str, Any]) -> T:
     """Rebuild a ledger document; a document that does not fit is an IntegrityError naming the field."""
     try:
