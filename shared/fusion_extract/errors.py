@@ -62,7 +62,3 @@ class ConflictError(FusionExtractError):
 
 class LeaseHeldError(FusionExtractError):
     """Another run of the same extract holds the lease."""
-
-
-class JobFailedError(FusionExtractError):
-    """The Fusion job ended in a failure state."""
