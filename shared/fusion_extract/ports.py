@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fusion_extract.fusion.models import ExtractRequest, FusionCredentials, JobStatus, OutputFile
+from fusion_extract.models import ExtractRequest, FusionCredentials, JobStatus, OutputFile
 
 
 class CredentialSource(Protocol):

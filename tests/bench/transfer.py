@@ -35,7 +35,7 @@ from fusion_extract.chain.steps.poll import poll
 from fusion_extract.chain.steps.submit import submit
 from fusion_extract.chain.steps.transfer import transfer
 from fusion_extract.config import Settings
-from fusion_extract.fusion.models import ExtractRequest, Mode
+from fusion_extract.models import ExtractRequest, Mode
 from fusion_extract.runtime import Runtime
 from tests.bench.support import (
     BUCKET,

@@ -21,7 +21,7 @@ import requests
 
 from fusion_extract.config import Settings
 from fusion_extract.fusion.batch import BatchClient, build_batch_client
-from fusion_extract.fusion.models import ExtractRequest, FusionCredentials, Mode
+from fusion_extract.models import ExtractRequest, FusionCredentials, Mode
 from tests.clocks import ManualClock
 from tests.emulators.fusion import ExtractScenario, FusionEmulator, ServedRequest
 from tests.unit.fusion_support import StaticCredentials

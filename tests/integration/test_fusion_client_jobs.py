@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fusion_extract.errors import NotFoundError, TransientError
-from fusion_extract.fusion.models import ExtractRequest, Mode, Phase
+from fusion_extract.models import ExtractRequest, Mode, Phase
 from tests.emulators.fusion import ExtractScenario
 from tests.emulators.fusion.scenario import PASSING_STATUSES
 from tests.integration.fusion_stack import EXTRACT, FINISHED, FULL_SALES, fusion_stack

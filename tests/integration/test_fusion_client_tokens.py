@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from fusion_extract.errors import AuthError
-from fusion_extract.fusion.models import FusionCredentials
+from fusion_extract.models import FusionCredentials
 from tests.emulators.fusion import ExtractScenario
 from tests.integration.fusion_stack import (
     CLIENT_ID,

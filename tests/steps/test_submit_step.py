@@ -9,7 +9,7 @@ import pytest
 
 from fusion_extract.chain.ledger import RunState
 from fusion_extract.errors import AuthError, MessageError, TransientError
-from fusion_extract.fusion.models import ExtractRequest, Mode
+from fusion_extract.models import ExtractRequest, Mode
 from tests.emulators.fusion import ExtractScenario
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps
 

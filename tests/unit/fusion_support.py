@@ -13,8 +13,8 @@ import responses
 
 from fusion_extract.fusion.batch import BatchClient
 from fusion_extract.fusion.http import Bearer, HttpClient
-from fusion_extract.fusion.models import FusionCredentials
 from fusion_extract.fusion.tokens import TokenProvider
+from fusion_extract.models import FusionCredentials
 from fusion_extract.retry import RetryPolicy
 from tests.clocks import ManualClock
 

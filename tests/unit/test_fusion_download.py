@@ -6,7 +6,7 @@ import pytest
 import responses
 
 from fusion_extract.errors import IntegrityError, UnsafeInputError
-from fusion_extract.fusion.models import OutputFile
+from fusion_extract.models import OutputFile
 from tests.unit.fusion_support import FILES, DroppingBody, add_token, stack
 
 URL = FILES + "/44046/outputFiles/part_1.zip/content"

@@ -8,7 +8,7 @@ import responses
 from responses import matchers
 
 from fusion_extract.errors import UnsafeInputError, UpstreamError
-from fusion_extract.fusion.models import OutputFile
+from fusion_extract.models import OutputFile
 from tests.unit.fusion_support import BASE, FILES, add_token, stack
 
 LIST_URL = FILES + "/44046/outputFiles"

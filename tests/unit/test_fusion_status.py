@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 
 from fusion_extract.errors import UpstreamError
-from fusion_extract.fusion.models import Phase
 from fusion_extract.fusion.status import parse_job_status
+from fusion_extract.models import Phase
 
 RUNNING, SUCCEEDED, FAILED, NEEDS_HUMAN = Phase.RUNNING, Phase.SUCCEEDED, Phase.FAILED, Phase.NEEDS_HUMAN
 

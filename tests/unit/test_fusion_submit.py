@@ -11,7 +11,7 @@ import responses
 from responses import matchers
 
 from fusion_extract.errors import MessageError, TransientError, UnsafeInputError, UpstreamError
-from fusion_extract.fusion.models import ExtractRequest, Mode, Phase, RunAtTimes
+from fusion_extract.models import ExtractRequest, Mode, Phase, RunAtTimes
 from tests.unit.fusion_support import BASE, JOBS, add_token, json_body, stack
 
 TOKEN = "run-5f3a9c"

@@ -10,7 +10,7 @@ import requests
 import responses
 
 from fusion_extract.errors import AuthError, NotFoundError, SecretError, TransientError, UpstreamError
-from fusion_extract.fusion.models import FusionCredentials
+from fusion_extract.models import FusionCredentials
 from tests.unit.fusion_support import SCOPE, SECRET, TOKEN_URL, add_token, stack
 
 

@@ -15,7 +15,7 @@ from fusion_extract.chain.messages import (
     TransferRequest,
 )
 from fusion_extract.errors import MessageError
-from fusion_extract.fusion.models import Mode
+from fusion_extract.models import Mode
 
 
 def body(**doc):

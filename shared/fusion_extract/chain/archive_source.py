@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from fusion_extract.fusion.models import OutputFile
+from fusion_extract.models import OutputFile
 from fusion_extract.ports import FusionApi, ObjectStore
 
 

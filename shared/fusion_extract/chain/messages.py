@@ -24,7 +24,7 @@ from datetime import date
 from typing import Any
 
 from fusion_extract.errors import MessageError
-from fusion_extract.fusion.models import ExtractRequest, Mode, RunAtTimes
+from fusion_extract.models import ExtractRequest, Mode, RunAtTimes
 
 VERSION = 1
 MAX_TRANSFER_FILES = 500

@@ -23,9 +23,9 @@ from fusion_extract.config import Settings
 from fusion_extract.errors import IntegrityError, MessageError, UpstreamError
 from fusion_extract.fusion import urls
 from fusion_extract.fusion.http import Bearer, Failure, HttpClient
-from fusion_extract.fusion.models import ExtractRequest, JobStatus, OutputFile, RunAtTimes
 from fusion_extract.fusion.status import parse_job_status
 from fusion_extract.fusion.tokens import TokenProvider
+from fusion_extract.models import ExtractRequest, JobStatus, OutputFile, RunAtTimes
 from fusion_extract.ports import CredentialSource
 from fusion_extract.retry import RandomSource, RetryPolicy
 

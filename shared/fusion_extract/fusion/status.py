@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fusion_extract.errors import UpstreamError
-from fusion_extract.fusion.models import JobStatus, Phase
+from fusion_extract.models import JobStatus, Phase
 
 _PHASES: Mapping[str, Phase] = {
     **dict.fromkeys(("SUCCEEDED", "FINISHED", "WARNING"), Phase.SUCCEEDED),

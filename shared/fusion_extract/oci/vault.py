@@ -19,8 +19,8 @@ import oci
 
 from fusion_extract.clock import Clock
 from fusion_extract.errors import SecretError
-from fusion_extract.fusion.models import FusionCredentials
 from fusion_extract.logging import register_secret
+from fusion_extract.models import FusionCredentials
 from fusion_extract.oci.calls import is_transient, product_error
 
 FIELDS = ("client_id", "client_secret", "username", "password")

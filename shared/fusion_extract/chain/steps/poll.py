@@ -21,7 +21,7 @@ from fusion_extract.chain.ledger import FileRecord, FileState, PlannedFile, Run,
 from fusion_extract.chain.messages import PollMessage, PollRequest
 from fusion_extract.chain.runs import alert, backoff, end_run, find_run, logged, publish_transfers
 from fusion_extract.errors import ConflictError
-from fusion_extract.fusion.models import JobStatus, Phase
+from fusion_extract.models import JobStatus, Phase
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from fusion_extract.errors import (
     MessageError,
     NotFoundError,
 )
-from fusion_extract.fusion.models import ExtractRequest, Mode, RunAtTimes
+from fusion_extract.models import ExtractRequest, Mode, RunAtTimes
 
 log = logging.getLogger(__name__)
 

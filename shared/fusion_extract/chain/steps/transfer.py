@@ -40,7 +40,7 @@ from fusion_extract.errors import (
     IntegrityError,
     UnsafeInputError,
 )
-from fusion_extract.fusion.models import OutputFile
+from fusion_extract.models import OutputFile
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,7 @@
-"""Value types of the Fusion Batch Processing API, shared by the client, the chain and the tests."""
+"""The domain's value types: extracts, jobs, output files, credentials.
+
+Shared by every layer (chain, fusion, oci); imports nothing of ours.
+"""
 
 from __future__ import annotations
 
