@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CODE := shared functions tests
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test check fmt lint types unit e2e demo emulator bench lock clean
+.PHONY: help dev test check fmt lint types unit e2e demo emulator bench lock clean docs
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,6 +50,9 @@ emulator: $(STAMP) ## Run the Fusion and OCI emulators in the foreground; endpoi
 
 bench: $(STAMP) ## Benchmarks; figures in .local/bench.json
 	$(BIN)/python -m tests.bench
+
+docs: $(STAMP) ## Regenerate README's configuration table and each func.yaml from the settings
+	$(BIN)/python -m tests.generated
 
 lock: ## Re-resolve every pinned version into constraints.txt
 	rm -rf .local/lock && $(PYTHON) -m venv .local/lock

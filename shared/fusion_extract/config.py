@@ -1,22 +1,28 @@
-"""Function configuration: every key in one table, read and validated once.
+"""Function configuration: every key declared once, on the Settings field it fills; read and validated once.
 
 OCI Functions hands application and function config to the code as environment variables
-(`ctx.Config()` is `os.environ`). `Settings.from_mapping` reads them all and fails with one
-ConfigError naming every missing or invalid key. Secrets never live here: only the Vault
-secret OCID does. `KEYS` is the single source the README table and the Terraform checks read.
+(`ctx.Config()` is `os.environ`). `Settings.from_mapping` reads them all and fails with one ConfigError
+naming every missing or invalid key, and every name that looks like one of ours mistyped. Secrets never
+live here: only the Vault secret OCID does. `KEYS`, derived from the fields, is what README's table, each
+func.yaml and the Terraform checks are generated from or checked against.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
 from fusion_extract.errors import ConfigError
 
 OCID = re.compile(r"^ocid1\.[a-z0-9_]+\.[a-z0-9_-]*\.[a-z0-9_-]*\.[A-Za-z0-9_.-]+$")
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_TYPO_CUTOFF = 0.85  # how alike an unknown name must be to one of ours to be reported as its typo
+# Other programs' variables that live beside ours: the Fn platform, the OCI SDK and CLI.
+_FOREIGN_PREFIXES = ("FN_", "OCI_CLI_", "OCI_SDK_", "OCI_RESOURCE_PRINCIPAL_")
 
 
 def _text(value: str) -> str:
@@ -92,197 +98,146 @@ def _prefix(value: str) -> str:
 
 @dataclass(frozen=True)
 class Key:
-    """One configuration key: its environment name, parser, default (None = required) and meaning."""
+    """One configuration key: its environment name, parser, default (None: required unless optional)."""
 
     env: str
-    field: str
     parse: Callable[[str], Any]
     default: str | None
     doc: str
-    optional: bool = False  # absent means None (for endpoint overrides)
+    optional: bool = False  # absent means None (endpoint overrides and the like)
+    field: str = ""  # the Settings field it fills
+
+    @property
+    def required(self) -> bool:
+        return self.default is None and not self.optional
 
 
-KEYS: tuple[Key, ...] = (
-    # Fusion and IDCS
-    Key("FUSION_BASE_URL", "fusion_base_url", _https_url, None, "Fusion pod base URL (https)"),
-    Key("IDCS_URL", "idcs_url", _https_url, None, "Identity domain base URL; token at /oauth2/v1/token"),
-    Key(
-        "FUSION_SCOPE", "fusion_scope", _scope, None, "OAuth scope, urn:opc:resource:fusion:<env>:saas-batch/"
-    ),
-    Key(
-        "FUSION_GRANT",
-        "fusion_grant",
-        _choice("client_credentials", "password"),
-        "client_credentials",
-        "OAuth grant: client_credentials or password",
-    ),
-    Key(
-        "CREDENTIALS_SECRET_ID",
-        "credentials_secret_id",
-        _ocid,
-        None,
-        "Vault secret OCID of the JSON credentials",
-    ),
-    Key("CA_BUNDLE", "ca_bundle", _text, None, "CA bundle path to trust for Fusion/IDCS", optional=True),
-    Key("HTTP_CONNECT_TIMEOUT", "connect_timeout", _non_negative_float, "10", "Connect timeout, seconds"),
-    Key("HTTP_READ_TIMEOUT", "read_timeout", _non_negative_float, "60", "Read timeout, seconds"),
-    Key(
-        "HTTP_MAX_ATTEMPTS",
-        "http_max_attempts",
-        _positive_int,
-        "6",
-        "Attempts per HTTP call (transient errors)",
-    ),
-    Key(
-        "HTTP_MAX_RETRY_SECONDS", "http_max_retry_seconds", _non_negative_float, "120", "Retry time per call"
-    ),
-    # OCI
-    Key(
-        "OCI_AUTH", "oci_auth", _choice("resource_principal", "config_file"), "resource_principal", "OCI auth"
-    ),
-    Key("OCI_CONFIG_FILE", "oci_config_file", _text, "~/.oci/config", "OCI config file (config_file auth)"),
-    Key(
-        "OCI_CONFIG_PROFILE", "oci_config_profile", _text, "DEFAULT", "OCI config profile (config_file auth)"
-    ),
-    Key(
-        "OCI_OBJECTSTORAGE_ENDPOINT", "objectstorage_endpoint", _url, None, "Endpoint override", optional=True
-    ),
-    Key("OCI_SECRETS_ENDPOINT", "secrets_endpoint", _url, None, "Endpoint override", optional=True),
-    Key(
-        "OCI_NOTIFICATIONS_ENDPOINT", "notifications_endpoint", _url, None, "Endpoint override", optional=True
-    ),
-    Key("OCI_FUNCTIONS_ENDPOINT", "functions_endpoint", _url, None, "Endpoint override", optional=True),
-    Key("OCI_MONITORING_ENDPOINT", "monitoring_endpoint", _url, None, "Endpoint override", optional=True),
-    Key("BUCKET_NAME", "bucket", _text, None, "Landing bucket"),
-    Key(
-        "BUCKET_NAMESPACE",
-        "namespace",
-        _text,
-        None,
-        "Object Storage namespace (looked up if unset)",
-        optional=True,
-    ),
-    Key("POLL_TOPIC_ID", "poll_topic_id", _ocid, None, "Topic that invokes poll"),
-    Key("TRANSFER_TOPIC_ID", "transfer_topic_id", _ocid, None, "Topic that invokes transfer"),
-    Key("RERUN_TOPIC_ID", "rerun_topic_id", _ocid, None, "Topic that invokes submit for reruns"),
-    Key("ALERTS_TOPIC_ID", "alerts_topic_id", _ocid, None, "Topic for run landed / failed / overdue events"),
-    # Layout
-    Key("LANDING_PREFIX", "landing_prefix", _prefix, "landing", "Root prefix of landed data"),
-    Key(
-        "LANDING_TEMPLATE",
-        "landing_template",
-        _text,
-        "{prefix}/{extract}/dt={date}/run={job_id}",
-        "Run folder template: {prefix} {extract} {mode} {date} {job_id}",
-    ),
-    Key("STATE_PREFIX", "state_prefix", _prefix, "_state", "Prefix of the run ledger and leases"),
-    Key(
-        "STAGING_PREFIX", "staging_prefix", _prefix, "_staging", "Prefix where members wait before promotion"
-    ),
-    Key("KEEP_RAW_ZIPS", "keep_raw", _bool, "false", "Also keep each downloaded ZIP under raw/"),
-    # Behaviour
-    Key(
-        "RUN_DEADLINE_HOURS",
-        "run_deadline_hours",
-        _non_negative_float,
-        "10",
-        "Run deadline (Fusion job timeout)",
-    ),
-    Key(
-        "RUN_MAX_ATTEMPTS", "run_max_attempts", _positive_int, "3", "Jobs submitted per run before giving up"
-    ),
-    Key("RERUN_BACKOFF_SECONDS", "rerun_backoff_seconds", _non_negative_float, "300", "Wait before a rerun"),
-    Key("FILE_MAX_ATTEMPTS", "file_max_attempts", _positive_int, "3", "Transfers of one file before failing"),
-    Key(
-        "FILE_RETRY_SECONDS",
-        "file_retry_seconds",
-        _non_negative_float,
-        "60",
-        "Wait before a file retry (doubles)",
-    ),
-    Key(
-        "POLL_BUDGET_SECONDS", "poll_budget_seconds", _non_negative_float, "240", "Wait inside one poll step"
-    ),
-    Key("POLL_MIN_INTERVAL", "poll_min_interval", _non_negative_float, "15", "First interval between checks"),
-    Key(
-        "POLL_MAX_INTERVAL",
-        "poll_max_interval",
-        _non_negative_float,
-        "120",
-        "Longest interval between checks",
-    ),
-    Key(
-        "STEP_OVERDUE_SECONDS",
-        "step_overdue_seconds",
-        _non_negative_float,
-        "900",
-        "Sweep re-drives after this",
-    ),
-    Key("LEASE_SECONDS", "lease_seconds", _non_negative_float, "43200", "A lease older than this is stale"),
-    Key("UPLOAD_PART_MB", "upload_part_mb", _positive_int, "16", "Multipart part size, MiB"),
-    Key("UPLOAD_PARALLELISM", "upload_parallelism", _positive_int, "3", "Parts uploaded at once"),
-    Key("ZIP_MAX_ENTRIES", "zip_max_entries", _positive_int, "10000", "Most members in one archive"),
-    Key(
-        "ZIP_MAX_BYTES",
-        "zip_max_bytes",
-        _positive_int,
-        str(64 * 2**30),
-        "Most uncompressed bytes per archive",
-    ),
-    Key("ZIP_MAX_RATIO", "zip_max_ratio", _positive_int, "200", "Highest compression ratio per member"),
-    Key("SECRET_TTL_SECONDS", "secret_ttl_seconds", _non_negative_float, "300", "Credentials cache lifetime"),
-    Key("LOG_LEVEL", "log_level", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", "Log level"),
-)
+def _key(
+    env: str, parse: Callable[[str], Any], default: str | None, doc: str, *, optional: bool = False
+) -> Any:
+    return field(metadata={"key": Key(env, parse, default, doc, optional)})
 
 
 @dataclass(frozen=True)
 class Settings:
-    fusion_base_url: str
-    idcs_url: str
-    fusion_scope: str
-    fusion_grant: str
-    credentials_secret_id: str
-    ca_bundle: str | None
-    connect_timeout: float
-    read_timeout: float
-    http_max_attempts: int
-    http_max_retry_seconds: float
-    oci_auth: str
-    oci_config_file: str
-    oci_config_profile: str
-    objectstorage_endpoint: str | None
-    secrets_endpoint: str | None
-    notifications_endpoint: str | None
-    functions_endpoint: str | None
-    monitoring_endpoint: str | None
-    bucket: str
-    namespace: str | None
-    poll_topic_id: str
-    transfer_topic_id: str
-    rerun_topic_id: str
-    alerts_topic_id: str
-    landing_prefix: str
-    landing_template: str
-    state_prefix: str
-    staging_prefix: str
-    keep_raw: bool
-    run_deadline_hours: float
-    run_max_attempts: int
-    rerun_backoff_seconds: float
-    file_max_attempts: int
-    file_retry_seconds: float
-    poll_budget_seconds: float
-    poll_min_interval: float
-    poll_max_interval: float
-    step_overdue_seconds: float
-    lease_seconds: float
-    upload_part_mb: int
-    upload_parallelism: int
-    zip_max_entries: int
-    zip_max_bytes: int
-    zip_max_ratio: int
-    secret_ttl_seconds: float
-    log_level: str
+    # Fusion and IDCS
+    fusion_base_url: str = _key("FUSION_BASE_URL", _https_url, None, "Fusion pod base URL (https)")
+    idcs_url: str = _key("IDCS_URL", _https_url, None, "Identity domain base URL; token at /oauth2/v1/token")
+    fusion_scope: str = _key(
+        "FUSION_SCOPE", _scope, None, "OAuth scope, urn:opc:resource:fusion:<env>:saas-batch/"
+    )
+    fusion_grant: str = _key(
+        "FUSION_GRANT",
+        _choice("client_credentials", "password"),
+        "client_credentials",
+        "OAuth grant: client_credentials or password",
+    )
+    credentials_secret_id: str = _key(
+        "CREDENTIALS_SECRET_ID", _ocid, None, "Vault secret OCID of the JSON credentials"
+    )
+    ca_bundle: str | None = _key(
+        "CA_BUNDLE", _text, None, "CA bundle path to trust for Fusion/IDCS", optional=True
+    )
+    connect_timeout: float = _key(
+        "HTTP_CONNECT_TIMEOUT", _non_negative_float, "10", "Connect timeout, seconds"
+    )
+    read_timeout: float = _key("HTTP_READ_TIMEOUT", _non_negative_float, "60", "Read timeout, seconds")
+    http_max_attempts: int = _key(
+        "HTTP_MAX_ATTEMPTS", _positive_int, "6", "Attempts per HTTP call (transient errors)"
+    )
+    http_max_retry_seconds: float = _key(
+        "HTTP_MAX_RETRY_SECONDS", _non_negative_float, "120", "Retry time per call"
+    )
+    # OCI
+    oci_auth: str = _key(
+        "OCI_AUTH", _choice("resource_principal", "config_file"), "resource_principal", "OCI auth"
+    )
+    oci_config_file: str = _key(
+        "OCI_CONFIG_FILE", _text, "~/.oci/config", "OCI config file (config_file auth)"
+    )
+    oci_config_profile: str = _key(
+        "OCI_CONFIG_PROFILE", _text, "DEFAULT", "OCI config profile (config_file auth)"
+    )
+    objectstorage_endpoint: str | None = _key(
+        "OCI_OBJECTSTORAGE_ENDPOINT", _url, None, "Endpoint override", optional=True
+    )
+    secrets_endpoint: str | None = _key(
+        "OCI_SECRETS_ENDPOINT", _url, None, "Endpoint override", optional=True
+    )
+    notifications_endpoint: str | None = _key(
+        "OCI_NOTIFICATIONS_ENDPOINT", _url, None, "Endpoint override", optional=True
+    )
+    functions_endpoint: str | None = _key(
+        "OCI_FUNCTIONS_ENDPOINT", _url, None, "Endpoint override", optional=True
+    )
+    monitoring_endpoint: str | None = _key(
+        "OCI_MONITORING_ENDPOINT", _url, None, "Endpoint override", optional=True
+    )
+    bucket: str = _key("BUCKET_NAME", _text, None, "Landing bucket")
+    namespace: str | None = _key(
+        "BUCKET_NAMESPACE", _text, None, "Object Storage namespace (looked up if unset)", optional=True
+    )
+    poll_topic_id: str = _key("POLL_TOPIC_ID", _ocid, None, "Topic that invokes poll")
+    transfer_topic_id: str = _key("TRANSFER_TOPIC_ID", _ocid, None, "Topic that invokes transfer")
+    rerun_topic_id: str = _key("RERUN_TOPIC_ID", _ocid, None, "Topic that invokes submit for reruns")
+    alerts_topic_id: str = _key(
+        "ALERTS_TOPIC_ID", _ocid, None, "Topic for run landed / failed / overdue events"
+    )
+    # Layout
+    landing_prefix: str = _key("LANDING_PREFIX", _prefix, "landing", "Root prefix of landed data")
+    landing_template: str = _key(
+        "LANDING_TEMPLATE",
+        _text,
+        "{prefix}/{extract}/dt={date}/run={job_id}",
+        "Run folder template: {prefix} {extract} {mode} {date} {job_id}",
+    )
+    state_prefix: str = _key("STATE_PREFIX", _prefix, "_state", "Prefix of the run ledger and leases")
+    staging_prefix: str = _key(
+        "STAGING_PREFIX", _prefix, "_staging", "Prefix where members wait before promotion"
+    )
+    keep_raw: bool = _key("KEEP_RAW_ZIPS", _bool, "false", "Also keep each downloaded ZIP under raw/")
+    # Behaviour
+    run_deadline_hours: float = _key(
+        "RUN_DEADLINE_HOURS", _non_negative_float, "10", "Run deadline (Fusion job timeout)"
+    )
+    run_max_attempts: int = _key(
+        "RUN_MAX_ATTEMPTS", _positive_int, "3", "Jobs submitted per run before giving up"
+    )
+    rerun_backoff_seconds: float = _key(
+        "RERUN_BACKOFF_SECONDS", _non_negative_float, "300", "Wait before a rerun"
+    )
+    file_max_attempts: int = _key(
+        "FILE_MAX_ATTEMPTS", _positive_int, "3", "Transfers of one file before failing"
+    )
+    file_retry_seconds: float = _key(
+        "FILE_RETRY_SECONDS", _non_negative_float, "60", "Wait before a file retry (doubles)"
+    )
+    poll_budget_seconds: float = _key(
+        "POLL_BUDGET_SECONDS", _non_negative_float, "240", "Wait inside one poll step"
+    )
+    poll_min_interval: float = _key(
+        "POLL_MIN_INTERVAL", _non_negative_float, "15", "First interval between checks"
+    )
+    poll_max_interval: float = _key(
+        "POLL_MAX_INTERVAL", _non_negative_float, "120", "Longest interval between checks"
+    )
+    step_overdue_seconds: float = _key(
+        "STEP_OVERDUE_SECONDS", _non_negative_float, "900", "Sweep re-drives after this"
+    )
+    lease_seconds: float = _key(
+        "LEASE_SECONDS", _non_negative_float, "43200", "A lease older than this is stale"
+    )
+    upload_part_mb: int = _key("UPLOAD_PART_MB", _positive_int, "16", "Multipart part size, MiB")
+    upload_parallelism: int = _key("UPLOAD_PARALLELISM", _positive_int, "3", "Parts uploaded at once")
+    zip_max_entries: int = _key("ZIP_MAX_ENTRIES", _positive_int, "10000", "Most members in one archive")
+    zip_max_bytes: int = _key(
+        "ZIP_MAX_BYTES", _positive_int, str(64 * 2**30), "Most uncompressed bytes per archive"
+    )
+    zip_max_ratio: int = _key("ZIP_MAX_RATIO", _positive_int, "200", "Highest compression ratio per member")
+    secret_ttl_seconds: float = _key(
+        "SECRET_TTL_SECONDS", _non_negative_float, "300", "Credentials cache lifetime"
+    )
+    log_level: str = _key("LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", "Log level")
 
     @property
     def fusion_host(self) -> str:
@@ -292,7 +247,7 @@ class Settings:
     def from_mapping(cls, env: Mapping[str, str]) -> Settings:
         """Read every key; raise one ConfigError that names every problem."""
         values: dict[str, Any] = {}
-        problems: list[str] = []
+        problems = _typos(env)
         for key in KEYS:
             raw = env.get(key.env)
             if raw is None or raw.strip() == "":
@@ -312,6 +267,22 @@ class Settings:
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
         return cls(**values)
+
+
+KEYS: tuple[Key, ...] = tuple(replace(f.metadata["key"], field=f.name) for f in fields(Settings))
+
+
+def _typos(env: Mapping[str, str]) -> list[str]:
+    """Names in the environment that are not ours but look like one of ours mistyped."""
+    known = [key.env for key in KEYS]
+    problems = []
+    for name in sorted(env):
+        if name in known or not _ENV_NAME.match(name) or name.startswith(_FOREIGN_PREFIXES):
+            continue
+        near = difflib.get_close_matches(name, known, n=1, cutoff=_TYPO_CUTOFF)
+        if near:
+            problems.append(f"{name} is not a configuration key (did you mean {near[0]}?)")
+    return problems
 
 
 def _cross_checks(values: Mapping[str, Any]) -> list[str]:
