@@ -17,7 +17,6 @@ from fusion_extract.clock import Clock, IdFactory, SystemClock, new_id
 from fusion_extract.config import Settings
 from fusion_extract.fusion.batch import build_batch_client
 from fusion_extract.oci.clients import OciClients
-from fusion_extract.oci.documents import Documents
 from fusion_extract.oci.notify import OciPublisher
 from fusion_extract.oci.objects import OciObjectStore
 from fusion_extract.oci.vault import VaultCredentials
@@ -60,7 +59,7 @@ class Runtime:
 
     @cached_property
     def ledger(self) -> Ledger:
-        return Ledger(Documents(self.store), self.settings.state_prefix)
+        return Ledger(self.store, self.settings.state_prefix)
 
     @cached_property
     def publisher(self) -> Publisher:

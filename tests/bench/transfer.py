@@ -29,8 +29,8 @@ from typing import Any
 
 from stream_unzip import stream_unzip
 
-from fusion_extract.chain.ledger import PlannedFile, Run, RunState
 from fusion_extract.chain.messages import PollRequest, RunRequest, TransferRequest
+from fusion_extract.chain.records import PlannedFile, Run, RunState
 from fusion_extract.chain.steps.poll import poll
 from fusion_extract.chain.steps.submit import submit
 from fusion_extract.chain.steps.transfer import transfer

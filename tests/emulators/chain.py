@@ -20,7 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from fusion_extract.chain.ledger import Run, read_run
+from fusion_extract.chain.ledger import read_run
+from fusion_extract.chain.records import Run
 from fusion_extract.errors import MessageError
 from tests.emulators.fdk_runtime import FdkFunction
 from tests.emulators.fusion import FusionEmulator
@@ -202,11 +203,7 @@ class LocalChain:
 
     def runs(self, extract: str | None = None) -> list[Run]:
         folder = self.oci.object_path(BUCKET, "_state/runs")
-        found = (
-            [read_run(json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
-            if folder.is_dir()
-            else []
-        )
+        found = [read_run(p.read_bytes()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
         return [run for run in found if extract is None or run.extract == extract]
 
     def landed_path(self, name: str) -> Path:

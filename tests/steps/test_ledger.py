@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import partial
 from typing import Any
 
 import pytest
 
-from fusion_extract.chain.ledger import FileRecord, FileState, Ledger, Run, RunState
+from fusion_extract.chain.ledger import Ledger
+from fusion_extract.chain.records import FileRecord, FileState, Run, RunState
 from fusion_extract.errors import ConflictError, IntegrityError, LeaseHeldError
+from fusion_extract.models import RunAtTimes
 from tests.clocks import EPOCH
 from tests.steps.conftest import EXTRACT, Steps
 
@@ -51,7 +53,10 @@ def test_ledger_created_run_reads_back_equal_with_its_etag(ledger_steps: Steps) 
     # Given an empty ledger
     ledger = ledger_steps.deps.ledger
     run = a_run().but(
-        job_id="44046", job_ids=("44046",), alerts=("needs_human",), run_at_times={"interval": 1}
+        job_id="44046",
+        job_ids=("44046",),
+        alerts=("needs_human",),
+        run_at_times=RunAtTimes(1, "HOUR", date(2026, 3, 1), date(2026, 3, 2), "0800", "0900"),
     )
 
     # When a run is created and read back
@@ -257,24 +262,55 @@ def _encoded_run(**changes: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "changes",
+    ("changes", "field"),
     [
-        {"state": "PAUSED"},
-        {"created_at": "yesterday"},
-        {"run_id": _DROP},
-        {"files": [{"name": "a.zip", "bytes": 3}]},
+        ({"state": "PAUSED"}, "state"),
+        ({"created_at": "yesterday"}, "created_at"),
+        ({"run_id": _DROP}, "run_id"),
+        ({"files": [{"name": "a.zip", "bytes": 3}]}, r"files\[0\]: size"),
+        ({"v": 2}, "version"),
     ],
-    ids=["unknown-state", "bad-date", "missing-field", "bad-planned-file"],
+    ids=["unknown-state", "bad-date", "missing-field", "bad-planned-file", "newer-version"],
 )
-def test_ledger_malformed_run_document_raises_integrity_error_naming_the_class(
-    ledger_steps: Steps, changes: dict[str, Any]
+def test_ledger_malformed_run_document_raises_integrity_error_naming_the_field(
+    ledger_steps: Steps, changes: dict[str, Any], field: str
 ) -> None:
     # Given a run document that does not fit a Run
     _put_run_document(ledger_steps, json.dumps(_encoded_run(**changes)).encode())
 
-    # When it is loaded, Then IntegrityError names what it should have been
-    with pytest.raises(IntegrityError, match="ledger document for Run is malformed"):
+    # When it is loaded, Then IntegrityError names the document and the field
+    with pytest.raises(IntegrityError, match=rf"ledger document _state/runs/r1\.json.*{field}"):
         ledger_steps.deps.ledger.load_run("r1")
+
+
+def test_ledger_run_document_written_before_versions_reads_as_version_1(ledger_steps: Steps) -> None:
+    # Given a run document as the first release wrote it: no "v", optional fields left out
+    _put_run_document(ledger_steps, json.dumps(_encoded_run(attempt=2, job_id="44046")).encode())
+
+    # When it is loaded
+    run = ledger_steps.deps.ledger.load_run("r1").value
+
+    # Then it reads with every field the document has, and defaults for the rest
+    assert (run.run_id, run.state, run.attempt, run.job_id, run.job_ids) == (
+        "r1",
+        RunState.RUNNING,
+        2,
+        "44046",
+        (),
+    )
+
+
+def test_ledger_documents_are_stored_as_readable_versioned_json(ledger_steps: Steps) -> None:
+    # Given a run written by the ledger
+    ledger_steps.deps.ledger.create_run(a_run())
+
+    # When a person opens the object
+    stored = ledger_steps.read("_state/runs/r1.json").decode()
+
+    # Then it is indented, key-sorted JSON that says its version
+    doc = json.loads(stored)
+    assert doc["v"] == 1 and doc["state"] == "RUNNING"
+    assert stored == json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
 def test_ledger_run_document_that_is_not_json_raises_integrity_error_naming_it(ledger_steps: Steps) -> None:
@@ -286,15 +322,15 @@ def test_ledger_run_document_that_is_not_json_raises_integrity_error_naming_it(l
         ledger_steps.deps.ledger.load_run("r1")
 
 
-def test_ledger_malformed_file_record_raises_integrity_error_naming_the_class(ledger_steps: Steps) -> None:
+def test_ledger_malformed_file_record_raises_integrity_error_naming_the_field(ledger_steps: Steps) -> None:
     # Given a file record whose state is unknown
     ledger_steps.deps.store.put_bytes(
         "_state/files/r1/a_1.zip.json",
         b'{"run_id": "r1", "name": "a_1.zip", "state": "LOST", "next_at": "2026-03-01T08:00:00Z"}',
     )
 
-    # When it is loaded, Then IntegrityError names the class
-    with pytest.raises(IntegrityError, match="ledger document for FileRecord is malformed"):
+    # When it is loaded, Then IntegrityError names the document and the field
+    with pytest.raises(IntegrityError, match=r"_state/files/r1/a_1\.zip\.json: state"):
         ledger_steps.deps.ledger.load_file("r1", "a_1.zip")
 
 
@@ -307,8 +343,8 @@ def test_ledger_run_document_with_a_wrongly_typed_field_raises_integrity_error(
     # Given a run document whose field has the wrong JSON type
     _put_run_document(ledger_steps, json.dumps(_encoded_run(**changes)).encode())
 
-    # When it is loaded, Then IntegrityError names the class
-    with pytest.raises(IntegrityError, match="ledger document for Run is malformed"):
+    # When it is loaded, Then IntegrityError names the document
+    with pytest.raises(IntegrityError, match=r"ledger document _state/runs/r1\.json: "):
         ledger_steps.deps.ledger.load_run("r1")
 
 

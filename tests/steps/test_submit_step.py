@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from fusion_extract.chain.ledger import RunState
+from fusion_extract.chain.records import RunState
 from fusion_extract.errors import AuthError, MessageError, TransientError
 from fusion_extract.models import ExtractRequest, Mode
 from tests.emulators.fusion import ExtractScenario

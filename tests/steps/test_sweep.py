@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fusion_extract.chain.ledger import FileState, RunState
+from fusion_extract.chain.records import FileState, RunState
 from fusion_extract.errors import TransientError
 from tests.emulators.fusion import ExtractScenario
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps, is_zip

@@ -11,8 +11,8 @@ from typing import Any
 
 from fusion_extract import __version__
 from fusion_extract.chain.deps import Deps
-from fusion_extract.chain.ledger import FileRecord, FileState, Run, RunState, Versioned
 from fusion_extract.chain.manifest import ExtractMetadata, row_disagreements
+from fusion_extract.chain.records import FileRecord, FileState, Run, RunState, Versioned
 from fusion_extract.chain.runs import alert, discard_staging, end_run, logged
 from fusion_extract.errors import ConflictError
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fusion_extract.chain.ledger import Run
+from fusion_extract.chain.records import Run
 from fusion_extract.config import Settings
 
 MANIFEST = "_manifest.json"

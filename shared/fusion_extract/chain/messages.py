@@ -20,7 +20,6 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from fusion_extract.errors import MessageError
@@ -79,7 +78,7 @@ def parse_submit(body: bytes) -> SubmitMessage:
     if kind == "run":
         _only(doc, "extract", "mode", "runAtTimes")
         extract = _extract(doc)
-        run_at = _run_at_times(doc["runAtTimes"]) if "runAtTimes" in doc else None
+        run_at = RunAtTimes.from_fusion(doc["runAtTimes"]) if "runAtTimes" in doc else None
         return RunRequest(ExtractRequest(extract, _mode(doc), run_at))
     if kind == "rerun":
         _only(doc, "run_id", "attempt")
@@ -186,46 +185,3 @@ def _mode(doc: Mapping[str, Any]) -> Mode:
         return Mode(str(value))
     except ValueError:
         raise MessageError(f"mode must be 'full' or 'incremental', got {value!r}") from None
-
-
-_RUN_AT_KEYS = {"fixedInterval", "startDate", "endDate", "startTime", "endTime"}
-
-
-def _run_at_times(value: Any) -> RunAtTimes:
-    """Accepts Fusion's own shape; dates as MM/DD/YYYY (Fusion's) or YYYY-MM-DD, times as HHMM."""
-    if not isinstance(value, dict):
-        raise MessageError("runAtTimes must be an object")
-    _only(value, *_RUN_AT_KEYS)
-    missing = sorted(_RUN_AT_KEYS - set(value))
-    if missing:
-        raise MessageError(f"runAtTimes is missing {', '.join(missing)}")
-    interval = value["fixedInterval"]
-    if not isinstance(interval, dict) or set(interval) != {"interval", "timeUnit"}:
-        raise MessageError("runAtTimes.fixedInterval must be {interval, timeUnit}")
-    number, unit = interval["interval"], interval["timeUnit"]
-    if not isinstance(number, int) or isinstance(number, bool) or number <= 0:
-        raise MessageError("runAtTimes.fixedInterval.interval must be a positive whole number")
-    if not isinstance(unit, str):
-        raise MessageError("runAtTimes.fixedInterval.timeUnit must be a string")
-    start, end = _date(value, "startDate"), _date(value, "endDate")
-    times = [_hhmm(value, "startTime"), _hhmm(value, "endTime")]
-    return RunAtTimes(number, unit.upper(), start, end, times[0], times[1])
-
-
-def _date(doc: Mapping[str, Any], key: str) -> date:
-    text = doc[key]
-    if isinstance(text, str):
-        if m := re.fullmatch(r"(\d{2})/(\d{2})/(\d{4})", text):
-            text = f"{m[3]}-{m[1]}-{m[2]}"
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            pass
-    raise MessageError(f"runAtTimes.{key} must be a date (MM/DD/YYYY or YYYY-MM-DD), got {doc[key]!r}")
-
-
-def _hhmm(doc: Mapping[str, Any], key: str) -> str:
-    text = doc[key]
-    if not isinstance(text, str) or not re.fullmatch(r"([01]\d|2[0-3])[0-5]\d", text):
-        raise MessageError(f"runAtTimes.{key} must be a time HHMM (0000-2359), got {text!r}")
-    return text

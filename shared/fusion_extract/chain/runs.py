@@ -11,7 +11,7 @@ from typing import Any
 from fusion_extract import logging as jsonlog
 from fusion_extract.chain import messages
 from fusion_extract.chain.deps import Deps
-from fusion_extract.chain.ledger import Run, RunState, Versioned
+from fusion_extract.chain.records import Run, RunState, Versioned
 from fusion_extract.errors import ConflictError, NotFoundError
 
 log = logging.getLogger(__name__)

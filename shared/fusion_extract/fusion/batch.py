@@ -25,7 +25,7 @@ from fusion_extract.fusion import urls
 from fusion_extract.fusion.http import Bearer, Failure, HttpClient
 from fusion_extract.fusion.status import parse_job_status
 from fusion_extract.fusion.tokens import TokenProvider
-from fusion_extract.models import ExtractRequest, JobStatus, OutputFile, RunAtTimes
+from fusion_extract.models import ExtractRequest, JobStatus, OutputFile
 from fusion_extract.ports import CredentialSource
 from fusion_extract.retry import RandomSource, RetryPolicy
 
@@ -33,11 +33,9 @@ logger = logging.getLogger(__name__)
 
 JOBS = ("jobscheduler", "v1", "jobRequests")
 FILES = ("jobfilemanager", "v1", "jobRequests")
-TIME_UNITS = ("MINUTE", "HOUR", "DAY", "WEEK", "MONTH")
 CHUNK_SIZE = 64 * 1024  # a dropped connection loses at most the chunk in flight; resume starts after it
 MAX_PAGES = 10_000
 _RUN_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_HHMM = re.compile(r"^(?:[01]\d|2[0-3])[0-5]\d$")
 _CHECKSUM = re.compile(r"^sha-256=([0-9a-f]{64})$", re.I)
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 _STREAM_BROKEN = (requests.exceptions.ChunkedEncodingError, requests.ConnectionError, requests.Timeout)
@@ -262,31 +260,8 @@ def submission(request: ExtractRequest, run_token: str) -> dict[str, Any]:
         "requestParameters": {"submit.argument1": extract, "submit.argument2": request.mode.argument},
     }
     if request.run_at_times is not None:
-        body["runAtTimes"] = _run_at_times(request.run_at_times)
+        body["runAtTimes"] = request.run_at_times.to_fusion()
     return body
-
-
-def _run_at_times(window: RunAtTimes) -> dict[str, Any]:
-    problems = []
-    if isinstance(window.interval, bool) or not isinstance(window.interval, int) or window.interval <= 0:
-        problems.append(f"interval {window.interval!r} must be a positive whole number")
-    unit = window.time_unit.upper()
-    if unit not in TIME_UNITS:
-        problems.append(f"timeUnit {window.time_unit!r} must be one of {', '.join(TIME_UNITS)}")
-    for label, value in (("startTime", window.start_time), ("endTime", window.end_time)):
-        if not _HHMM.match(value):
-            problems.append(f"{label} {value!r} must be HHMM between 0000 and 2359")
-    if not problems and (window.end_date, window.end_time) < (window.start_date, window.start_time):
-        problems.append("the window ends before it starts")
-    if problems:
-        raise MessageError("invalid runAtTimes: " + "; ".join(problems))
-    return {
-        "fixedInterval": {"interval": window.interval, "timeUnit": unit},
-        "startDate": window.start_date.strftime("%m/%d/%Y"),
-        "endDate": window.end_date.strftime("%m/%d/%Y"),
-        "startTime": window.start_time,
-        "endTime": window.end_time,
-    }
 
 
 def _run_token(value: str) -> str:

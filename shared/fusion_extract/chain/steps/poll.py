@@ -17,8 +17,8 @@ from typing import Any
 from fusion_extract.chain import messages
 from fusion_extract.chain.deps import Deps
 from fusion_extract.chain.finish import finish_if_complete
-from fusion_extract.chain.ledger import FileRecord, FileState, PlannedFile, Run, RunState, Versioned
 from fusion_extract.chain.messages import PollMessage, PollRequest
+from fusion_extract.chain.records import FileRecord, FileState, PlannedFile, Run, RunState, Versioned
 from fusion_extract.chain.runs import alert, backoff, end_run, find_run, logged, publish_transfers
 from fusion_extract.errors import ConflictError
 from fusion_extract.models import JobStatus, Phase

@@ -8,15 +8,14 @@ when a submit may have reached Fusion without us learning the job id, the client
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fusion_extract import logging as jsonlog
 from fusion_extract.chain import messages
 from fusion_extract.chain.deps import Deps
-from fusion_extract.chain.ledger import Run, RunState, Versioned
 from fusion_extract.chain.messages import RelandRequest, RerunRequest, RunRequest, SubmitMessage
+from fusion_extract.chain.records import Run, RunState, Versioned
 from fusion_extract.chain.runs import end_run, logged
 from fusion_extract.errors import (
     ConflictError,
@@ -25,7 +24,7 @@ from fusion_extract.errors import (
     MessageError,
     NotFoundError,
 )
-from fusion_extract.models import ExtractRequest, Mode, RunAtTimes
+from fusion_extract.models import ExtractRequest, Mode
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,7 @@ def submit(message: SubmitMessage, deps: Deps) -> Outcome:
 def _start(deps: Deps, request: ExtractRequest, rerun_of: str | None) -> Outcome:
     now = deps.clock.now()
     run = _new_run(deps, request.extract, request.mode, now, rerun_of=rerun_of)
-    run = run.but(run_at_times=_run_at_doc(request.run_at_times), state=RunState.SUBMITTING, attempt=1)
+    run = run.but(run_at_times=request.run_at_times, state=RunState.SUBMITTING, attempt=1)
     with logged(run):
         held = _take_lease(deps, run, now)
         if held is not None:
@@ -73,7 +72,7 @@ def _rerun(deps: Deps, message: RerunRequest) -> Outcome:
             claimed = _claim(deps, current, run)  # a submit died midway: resume it, finding its job first
             return _submit_job(deps, claimed, resume=True) if claimed else _outcome("in_progress", run)
         if asked is None and run.state in (RunState.FAILED, RunState.TIMED_OUT) and not run.reland:
-            request = ExtractRequest(run.extract, Mode(run.mode), _run_at(run.run_at_times))
+            request = ExtractRequest(run.extract, Mode(run.mode), run.run_at_times)
             return _start(deps, request, rerun_of=run.run_id)
         return _outcome("nothing_to_do", run, state=run.state.value)
 
@@ -101,7 +100,7 @@ def _reland(deps: Deps, message: RelandRequest) -> Outcome:
 
 def _submit_job(deps: Deps, current: Versioned[Run], resume: bool) -> Outcome:
     run = current.value
-    request = ExtractRequest(run.extract, Mode(run.mode), _run_at(run.run_at_times))
+    request = ExtractRequest(run.extract, Mode(run.mode), run.run_at_times)
     token = f"{run.run_id}-a{run.attempt}"
     try:
         job_id = deps.fusion.submit(request, token, resume=resume)
@@ -173,24 +172,3 @@ def _new_run(deps: Deps, extract: str, mode: Mode, now: datetime, rerun_of: str 
 
 def _outcome(name: str, run: Run, **extra: Any) -> Outcome:
     return {"outcome": name, "run_id": run.run_id, "extract": run.extract, "job_id": run.job_id, **extra}
-
-
-def _run_at_doc(value: RunAtTimes | None) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    doc = asdict(value)
-    doc["start_date"], doc["end_date"] = value.start_date.isoformat(), value.end_date.isoformat()
-    return doc
-
-
-def _run_at(doc: dict[str, Any] | None) -> RunAtTimes | None:
-    if doc is None:
-        return None
-    return RunAtTimes(
-        doc["interval"],
-        doc["time_unit"],
-        date.fromisoformat(doc["start_date"]),
-        date.fromisoformat(doc["end_date"]),
-        doc["start_time"],
-        doc["end_time"],
-    )

@@ -22,7 +22,9 @@ from fusion_extract.chain.archive_source import BucketArchives
 from fusion_extract.chain.deps import Deps
 from fusion_extract.chain.finish import finish_if_complete
 from fusion_extract.chain.layout import MANIFEST, SUCCESS
-from fusion_extract.chain.ledger import (
+from fusion_extract.chain.manifest import parse_manifest
+from fusion_extract.chain.messages import TransferRequest
+from fusion_extract.chain.records import (
     FileRecord,
     FileState,
     LandedMember,
@@ -31,8 +33,6 @@ from fusion_extract.chain.ledger import (
     RunState,
     Versioned,
 )
-from fusion_extract.chain.manifest import parse_manifest
-from fusion_extract.chain.messages import TransferRequest
 from fusion_extract.chain.runs import backoff, end_run, find_run, logged
 from fusion_extract.errors import (
     ConflictError,

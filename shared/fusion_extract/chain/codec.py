@@ -1,0 +1,291 @@
+"""The ledger's documents, written and read field by field: explicit, versioned, and strict on read.
+
+Every document carries `"v": 1`. Documents written before the version field existed read as v1 (their
+fields are the same). A document that does not fit raises IntegrityError naming the document and field,
+so one bad document is reported, never half-read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from fusion_extract.chain.records import (
+    FileRecord,
+    FileState,
+    LandedMember,
+    Lease,
+    PlannedFile,
+    Run,
+    RunState,
+)
+from fusion_extract.clock import isoformat, parse_iso
+from fusion_extract.errors import IntegrityError, MessageError
+from fusion_extract.models import RunAtTimes
+
+VERSION = 1
+Doc = dict[str, Any]
+V = TypeVar("V")
+
+
+def run_to_doc(run: Run) -> Doc:
+    return {
+        "v": VERSION,
+        "run_id": run.run_id,
+        "extract": run.extract,
+        "mode": run.mode,
+        "state": run.state.value,
+        "created_at": isoformat(run.created_at),
+        "updated_at": isoformat(run.updated_at),
+        "next_at": isoformat(run.next_at),
+        "run_at_times": _run_at_to_doc(run.run_at_times),
+        "attempt": run.attempt,
+        "job_id": run.job_id,
+        "job_ids": list(run.job_ids),
+        "deadline": _time_or_none(run.deadline),
+        "poll_seq": run.poll_seq,
+        "polls": run.polls,
+        "status": run.status,
+        "status_since": _time_or_none(run.status_since),
+        "reason": run.reason,
+        "files": [{"name": f.name, "size": f.size, "sha256": f.sha256, "url": f.url} for f in run.files],
+        "landed_at": _time_or_none(run.landed_at),
+        "reland": run.reland,
+        "rerun_of": run.rerun_of,
+        "alerts": list(run.alerts),
+    }
+
+
+def run_from_doc(doc: Any, where: str = "run document") -> Run:
+    f = _Fields(doc, where)
+    return Run(
+        run_id=f.text("run_id"),
+        extract=f.text("extract"),
+        mode=f.text("mode"),
+        state=f.choice("state", RunState),
+        created_at=f.time("created_at"),
+        updated_at=f.time("updated_at"),
+        next_at=f.time("next_at"),
+        run_at_times=f.optional("run_at_times", _run_at_from_doc),
+        attempt=f.count("attempt", 0),
+        job_id=f.optional_text("job_id"),
+        job_ids=tuple(f.texts("job_ids")),
+        deadline=f.optional_time("deadline"),
+        poll_seq=f.count("poll_seq", 0),
+        polls=f.count("polls", 0),
+        status=f.optional_text("status"),
+        status_since=f.optional_time("status_since"),
+        reason=f.optional_text("reason"),
+        files=tuple(f.each("files", _planned_file)),
+        landed_at=f.optional_time("landed_at"),
+        reland=f.flag("reland"),
+        rerun_of=f.optional_text("rerun_of"),
+        alerts=tuple(f.texts("alerts")),
+    )
+
+
+def file_to_doc(record: FileRecord) -> Doc:
+    return {
+        "v": VERSION,
+        "run_id": record.run_id,
+        "name": record.name,
+        "state": record.state.value,
+        "next_at": isoformat(record.next_at),
+        "attempts": record.attempts,
+        "claimed_at": _time_or_none(record.claimed_at),
+        "reason": record.reason,
+        "sha256": record.sha256,
+        "size": record.size,
+        "members": [
+            {"path": m.path, "size": m.size, "sha256": m.sha256, "rows": m.rows} for m in record.members
+        ],
+        "metadata": record.metadata,
+        "manifest": record.manifest,
+    }
+
+
+def file_from_doc(doc: Any, where: str = "file document") -> FileRecord:
+    f = _Fields(doc, where)
+    return FileRecord(
+        run_id=f.text("run_id"),
+        name=f.text("name"),
+        state=f.choice("state", FileState),
+        next_at=f.time("next_at"),
+        attempts=f.count("attempts", 0),
+        claimed_at=f.optional_time("claimed_at"),
+        reason=f.optional_text("reason"),
+        sha256=f.optional_text("sha256"),
+        size=f.optional("size", _count),
+        members=tuple(f.each("members", _landed_member)),
+        metadata=f.optional("metadata", _object),
+        manifest=f.optional("manifest", _text_map),
+    )
+
+
+def lease_to_doc(lease: Lease) -> Doc:
+    return {
+        "v": VERSION,
+        "extract": lease.extract,
+        "run_id": lease.run_id,
+        "taken_at": isoformat(lease.taken_at),
+    }
+
+
+def lease_from_doc(doc: Any, where: str = "lease document") -> Lease:
+    f = _Fields(doc, where)
+    return Lease(extract=f.text("extract"), run_id=f.text("run_id"), taken_at=f.time("taken_at"))
+
+
+# -- the parts ------------------------------------------------------------------------------------------
+
+
+def _run_at_to_doc(window: RunAtTimes | None) -> Doc | None:
+    if window is None:
+        return None
+    return {
+        "interval": window.interval,
+        "time_unit": window.time_unit,
+        "start_date": window.start_date.isoformat(),
+        "end_date": window.end_date.isoformat(),
+        "start_time": window.start_time,
+        "end_time": window.end_time,
+    }
+
+
+def _run_at_from_doc(value: Any, where: str) -> RunAtTimes:
+    f = _Fields(value, where)
+    try:
+        return RunAtTimes(
+            interval=f.count("interval", None),
+            time_unit=f.text("time_unit"),
+            start_date=f.date("start_date"),
+            end_date=f.date("end_date"),
+            start_time=f.text("start_time"),
+            end_time=f.text("end_time"),
+        )
+    except MessageError as exc:
+        raise IntegrityError(f"{where}: {exc}") from None
+
+
+def _planned_file(value: Any, where: str) -> PlannedFile:
+    f = _Fields(value, where)
+    return PlannedFile(f.text("name"), f.count("size", None), f.optional_text("sha256"), f.text("url"))
+
+
+def _landed_member(value: Any, where: str) -> LandedMember:
+    f = _Fields(value, where)
+    return LandedMember(f.text("path"), f.count("size", None), f.text("sha256"), f.optional("rows", _count))
+
+
+def _time_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else isoformat(moment)
+
+
+def _count(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise IntegrityError(f"{where} must be a whole number >= 0, not {_shown(value)}")
+    return value
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise IntegrityError(f"{where} must be an object, not {_shown(value)}")
+    return value
+
+
+def _text_map(value: Any, where: str) -> dict[str, str]:
+    mapping = _object(value, where)
+    if not all(isinstance(v, str) for v in mapping.values()):
+        raise IntegrityError(f"{where} must map names to text")
+    return mapping
+
+
+def _shown(value: Any) -> str:
+    return repr(value)[:60]
+
+
+class _Fields:
+    """Typed reads of one document's fields; each failure names the document and the field."""
+
+    def __init__(self, doc: Any, where: str) -> None:
+        if not isinstance(doc, Mapping):
+            raise IntegrityError(f"{where} must be a JSON object")
+        version = doc.get("v", VERSION)
+        if version != VERSION:
+            raise IntegrityError(f"{where} has version {_shown(version)}; this build reads v{VERSION}")
+        self._doc = doc
+        self._where = where
+
+    def _at(self, key: str) -> str:
+        return f"{self._where}: {key}"
+
+    def _get(self, key: str) -> Any:
+        if key not in self._doc:
+            raise IntegrityError(f"{self._at(key)} is missing")
+        return self._doc[key]
+
+    def text(self, key: str) -> str:
+        value = self._get(key)
+        if not isinstance(value, str) or not value:
+            raise IntegrityError(f"{self._at(key)} must be non-empty text, not {_shown(value)}")
+        return value
+
+    def optional_text(self, key: str) -> str | None:
+        return None if self._doc.get(key) is None else self.text(key)
+
+    def count(self, key: str, default: int | None) -> int:
+        if key not in self._doc and default is not None:
+            return default
+        return _count(self._get(key), self._at(key))
+
+    def flag(self, key: str) -> bool:
+        value = self._doc.get(key, False)
+        if not isinstance(value, bool):
+            raise IntegrityError(f"{self._at(key)} must be true or false, not {_shown(value)}")
+        return value
+
+    def time(self, key: str) -> datetime:
+        value = self.text(key)
+        try:
+            return parse_iso(value)
+        except ValueError:
+            raise IntegrityError(f"{self._at(key)} is not a time: {_shown(value)}") from None
+
+    def optional_time(self, key: str) -> datetime | None:
+        return None if self._doc.get(key) is None else self.time(key)
+
+    def date(self, key: str) -> date:
+        value = self.text(key)
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise IntegrityError(f"{self._at(key)} is not a date: {_shown(value)}") from None
+
+    def choice(self, key: str, kind: Callable[[str], V]) -> V:
+        value = self.text(key)
+        try:
+            return kind(value)
+        except ValueError:
+            raise IntegrityError(f"{self._at(key)} has an unknown value {_shown(value)}") from None
+
+    def texts(self, key: str) -> list[str]:
+        return [self._item_text(key, index, item) for index, item in enumerate(self._list(key))]
+
+    def each(self, key: str, read: Callable[[Any, str], V]) -> list[V]:
+        return [read(item, f"{self._at(key)}[{index}]") for index, item in enumerate(self._list(key))]
+
+    def optional(self, key: str, read: Callable[[Any, str], V]) -> V | None:
+        value = self._doc.get(key)
+        return None if value is None else read(value, self._at(key))
+
+    def _list(self, key: str) -> list[Any]:
+        value = self._doc.get(key, [])
+        if not isinstance(value, list):
+            raise IntegrityError(f"{self._at(key)} must be a list, not {_shown(value)}")
+        return value
+
+    def _item_text(self, key: str, index: int, item: Any) -> str:
+        if not isinstance(item, str):
+            raise IntegrityError(f"{self._at(key)}[{index}] must be text, not {_shown(item)}")
+        return item

@@ -1,0 +1,116 @@
+"""What the run ledger records: runs, their output files, and the extract leases (see README: run states)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from fusion_extract.models import RunAtTimes
+
+
+class RunState(enum.StrEnum):
+    SUBMITTING = "SUBMITTING"  # lease taken, job being submitted
+    RUNNING = "RUNNING"  # job submitted; poll follows it
+    RERUN_PENDING = "RERUN_PENDING"  # job failed; a new job is submitted when next_at comes
+    TRANSFERRING = "TRANSFERRING"  # job succeeded; files planned and being landed
+    LANDED = "LANDED"  # every file landed, _manifest.json and _SUCCESS written
+    FAILED = "FAILED"  # attempts spent or a permanent error; alert sent
+    TIMED_OUT = "TIMED_OUT"  # the job passed its deadline; alert sent
+
+    @property
+    def final(self) -> bool:
+        return self in (RunState.LANDED, RunState.FAILED, RunState.TIMED_OUT)
+
+
+class FileState(enum.StrEnum):
+    PENDING = "PENDING"
+    TRANSFERRING = "TRANSFERRING"
+    LANDED = "LANDED"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    name: str
+    size: int
+    sha256: str | None
+    url: str  # where the archive is read from (checked against the URL rules when listed)
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    extract: str
+    mode: str
+    state: RunState
+    created_at: datetime
+    updated_at: datetime
+    next_at: datetime  # when the next step is due; the sweep re-drives runs well past it
+    run_at_times: RunAtTimes | None = None  # Fusion's recurrence window, kept for resubmits
+    attempt: int = 0  # jobs submitted for this run
+    job_id: str | None = None
+    job_ids: tuple[str, ...] = ()
+    deadline: datetime | None = None  # of the current job
+    poll_seq: int = 0
+    polls: int = 0  # status checks of the current job
+    status: str | None = None  # last Fusion status seen
+    status_since: datetime | None = None  # when that status was first seen
+    reason: str | None = None
+    files: tuple[PlannedFile, ...] = ()
+    landed_at: datetime | None = None
+    reland: bool = False
+    rerun_of: str | None = None
+    alerts: tuple[str, ...] = ()  # alert kinds already sent (sent once each)
+
+    def but(self, **changes: Any) -> Run:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class LandedMember:
+    path: str
+    size: int
+    sha256: str
+    rows: int | None = None
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    run_id: str
+    name: str
+    state: FileState
+    next_at: datetime
+    attempts: int = 0
+    claimed_at: datetime | None = None
+    reason: str | None = None
+    sha256: str | None = None  # verified archive digest
+    size: int | None = None
+    members: tuple[LandedMember, ...] = ()
+    metadata: dict[str, Any] | None = None  # Fusion's metadata member, when this archive carried it
+    manifest: dict[str, str] | None = None  # parsed .mf (zip name -> sha256), when this file is the manifest
+
+    def but(self, **changes: Any) -> FileRecord:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One extract's lease: the run that holds it, and since when."""
+
+    extract: str
+    run_id: str
+    taken_at: datetime
+
+
+T = TypeVar("T", Run, FileRecord, Lease)
+
+
+@dataclass(frozen=True)
+class Versioned(Generic[T]):
+    """A record as read, with the ETag a compare-and-swap write must match."""
+
+    value: T
+    etag: str
