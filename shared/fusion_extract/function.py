@@ -17,12 +17,13 @@ from fusion_extract import logging as jsonlog
 from fusion_extract.errors import FusionExtractError
 
 if TYPE_CHECKING:
-    from fusion_extract.runtime import Runtime
+    from fusion_extract.chain.deps import Deps
+    from fusion_extract.chain.outcomes import Outcome
 
 log = logging.getLogger("fusion_extract.function")
 
 M = TypeVar("M")
-Step = Callable[[M, "Runtime"], dict[str, Any]]
+Step = Callable[[M, "Deps"], "Outcome"]
 
 
 def serve(ctx: Any, data: io.BytesIO | None, name: str, parse: Callable[[bytes], M], step: Step[M]) -> Any:
@@ -41,9 +42,10 @@ def serve(ctx: Any, data: io.BytesIO | None, name: str, parse: Callable[[bytes],
         except FusionExtractError as exc:
             log.error("step failed", extra={"error_type": type(exc).__name__, "reason": str(exc)})
             raise
-        log.info("step done", extra={"outcome": outcome.get("outcome")})
+        answer = outcome.to_json()
+        log.info("step done", extra={"outcome": answer["outcome"]})
         return response.Response(
-            ctx, response_data=json.dumps(outcome), headers={"Content-Type": "application/json"}
+            ctx, response_data=json.dumps(answer), headers={"Content-Type": "application/json"}
         )
 
 

@@ -135,7 +135,8 @@ def _configuration(fusion: dict[str, Any], oci: OciProcess) -> dict[str, str]:
 
 def _submit_and_poll(runtime: Runtime) -> Run:
     """submit, then poll steps until the run holds its file plan; the run, TRANSFERRING."""
-    run_id = submit(RunRequest(ExtractRequest("Bench", Mode.FULL)), runtime)["run_id"]
+    run_id = submit(RunRequest(ExtractRequest("Bench", Mode.FULL)), runtime).run_id
+    assert run_id is not None
     for _ in range(MAX_POLLS):
         run = runtime.ledger.load_run(run_id).value
         if run.state is RunState.TRANSFERRING:
@@ -147,7 +148,7 @@ def _submit_and_poll(runtime: Runtime) -> Run:
 
 
 def _transfer(runtime: Runtime, run: Run, planned: PlannedFile) -> None:
-    outcome = transfer(TransferRequest(run.run_id, (planned.name,)), runtime)
+    outcome = transfer(TransferRequest(run.run_id, (planned.name,)), runtime).to_json()
     if outcome.get("outcome") != "landed":
         raise RuntimeError(f"transfer of {planned.name}: {outcome}")
 

@@ -81,18 +81,19 @@ class Steps:
 
     # -- ways in: one invocation each, through the message parsers of the function boundary ------------
 
+    # Each returns the step's answer as the function sends it back (its JSON form).
     def submit(self, **body: Any) -> Outcome:
-        return submit(parse_submit(_json(body)), self.deps)
+        return submit(parse_submit(_json(body)), self.deps).to_json()
 
     def poll(self, run_id: str, seq: int) -> Outcome:
-        return poll(parse_poll(_json({"kind": "poll", "run_id": run_id, "seq": seq})), self.deps)
+        return poll(parse_poll(_json({"kind": "poll", "run_id": run_id, "seq": seq})), self.deps).to_json()
 
     def sweep(self) -> Outcome:
-        return poll(parse_poll(_json({"kind": "sweep"})), self.deps)
+        return poll(parse_poll(_json({"kind": "sweep"})), self.deps).to_json()
 
     def transfer(self, run_id: str, *files: str) -> Outcome:
         message = {"kind": "transfer", "run_id": run_id, "files": list(files)}
-        return transfer(parse_transfer(_json(message)), self.deps)
+        return transfer(parse_transfer(_json(message)), self.deps).to_json()
 
     def deliver(self, topic: str, keep: Callable[[dict[str, Any]], bool] = lambda _: True) -> list[Outcome]:
         """Do what a subscription would: run each message published to the topic and not delivered yet
@@ -114,11 +115,11 @@ class Steps:
     def _invoke(self, topic: str, body: bytes) -> Outcome:
         """The function subscribed to the topic (alerts go to people, not to a step)."""
         if topic == "poll":
-            return poll(parse_poll(body), self.deps)
+            return poll(parse_poll(body), self.deps).to_json()
         if topic == "transfer":
-            return transfer(parse_transfer(body), self.deps)
+            return transfer(parse_transfer(body), self.deps).to_json()
         if topic == "rerun":
-            return submit(parse_submit(body), self.deps)
+            return submit(parse_submit(body), self.deps).to_json()
         raise AssertionError(f"no step is subscribed to {topic}")
 
     # -- the usual ways to a state ---------------------------------------------------------------------

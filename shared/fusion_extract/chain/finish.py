@@ -1,58 +1,19 @@
-"""Finishing a run: when every file landed, cross-check, write _manifest.json then _SUCCESS, mark LANDED.
-
-Called by transfer after each landed file and by the sweep when a finisher died midway.
-"""
+"""What finishing a run writes and checks: the cross-check of landed files against what Fusion said, the
+run's totals, and `_manifest.json` (the landing's proof of completeness; its schema is documented in README).
+Runs.finish_if_complete decides when, and writes them in order (_SUCCESS last)."""
 
 from __future__ import annotations
 
 import json
-import logging
-from typing import Any
 
 from fusion_extract import __version__
-from fusion_extract.chain.deps import Deps
+from fusion_extract.chain.layout import Layout
 from fusion_extract.chain.manifest import ExtractMetadata, row_disagreements
-from fusion_extract.chain.records import FileRecord, FileState, Run, RunState, Versioned
-from fusion_extract.chain.runs import alert, discard_staging, end_run, logged
-from fusion_extract.errors import ConflictError
-
-log = logging.getLogger(__name__)
-
-Outcome = dict[str, Any]
+from fusion_extract.chain.records import FileRecord, Run
 
 
-def finish_if_complete(deps: Deps, current: Versioned[Run]) -> Outcome | None:
-    """When every file of the run landed: cross-check, write _manifest.json then _SUCCESS, mark LANDED."""
-    run = current.value
-    if run.state is not RunState.TRANSFERRING or deps.ledger.landed_count(run.run_id) < len(run.files):
-        return None
-    records = [v.value for v in deps.ledger.files(run.run_id)]
-    if len(records) < len(run.files) or any(r.state is not FileState.LANDED for r in records):
-        return None
-    with logged(run):
-        problems = _cross_check(run, records)
-        if problems:
-            end_run(deps, current, RunState.FAILED, "landed files do not verify: " + "; ".join(problems))
-            return {"outcome": "failed", "run_id": run.run_id, "problems": problems}
-        now = deps.clock.now()
-        landed = run.but(state=RunState.LANDED, landed_at=now, updated_at=now, reason=None)
-        manifest = _manifest(deps, landed, records)
-        deps.store.put_bytes(deps.layout.manifest(run), manifest, content_type="application/json")
-        # _SUCCESS last: its presence says the run is complete.
-        deps.store.put_bytes(deps.layout.success(run), b"", content_type="text/plain")
-        try:
-            deps.ledger.save_run(current, landed)
-        except ConflictError:
-            return None  # a duplicate finished it
-        deps.ledger.release_lease(run.extract, run.run_id)
-        discard_staging(deps, run)
-        totals = _totals(records)
-        alert(deps, "landed", landed, None, folder=deps.layout.run_folder(run), **totals)
-        log.info("run landed", extra=totals)
-        return {"outcome": "landed", "run_id": run.run_id, **totals}
-
-
-def _cross_check(run: Run, records: list[FileRecord]) -> list[str]:
+def cross_check(records: list[FileRecord]) -> list[str]:
+    """Where the landed files disagree with Fusion's `.mf` manifest or its metadata row counts."""
     problems: list[str] = []
     zips = {r.name: r.sha256 for r in records if r.name.lower().endswith(".zip")}
     for record in records:
@@ -73,7 +34,7 @@ def _cross_check(run: Run, records: list[FileRecord]) -> list[str]:
     return problems
 
 
-def _totals(records: list[FileRecord]) -> dict[str, int]:
+def totals(records: list[FileRecord]) -> dict[str, int]:
     members = [m for r in records for m in r.members]
     return {
         "files": len(records),
@@ -83,8 +44,7 @@ def _totals(records: list[FileRecord]) -> dict[str, int]:
     }
 
 
-def _manifest(deps: Deps, run: Run, records: list[FileRecord]) -> bytes:
-    layout = deps.layout
+def manifest(run: Run, records: list[FileRecord], layout: Layout) -> bytes:
     doc = {
         "product": "fusion-extract",
         "version": __version__,
@@ -115,7 +75,7 @@ def _manifest(deps: Deps, run: Run, records: list[FileRecord]) -> bytes:
             }
             for r in sorted(records, key=lambda r: r.name)
         ],
-        "totals": _totals(records),
+        "totals": totals(records),
         "checks": {
             "fusion_manifest": "verified" if any(r.manifest is not None for r in records) else "absent",
             "row_counts": "verified" if any(r.metadata is not None for r in records) else "absent",

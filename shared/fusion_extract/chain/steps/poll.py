@@ -1,4 +1,4 @@
-"""poll: follow a job, one bounded step per invocation; and the sweep that re-drives overdue runs.
+"""poll: follow a job, one bounded step per invocation (the sweep, in sweep.py, shares the function).
 
 A poll step checks the job, waits an adaptive, jittered interval while its budget lasts, and if the job
 is still running hands on to the next step through the poll topic. Poll messages carry the run's
@@ -10,22 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from fusion_extract.chain import messages
 from fusion_extract.chain.deps import Deps
-from fusion_extract.chain.finish import finish_if_complete
 from fusion_extract.chain.messages import PollMessage, PollRequest
+from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.records import FileRecord, FileState, PlannedFile, Run, RunState, Versioned
-from fusion_extract.chain.runs import alert, backoff, end_run, find_run, logged, publish_transfers
+from fusion_extract.chain.runs import backoff, logged
+from fusion_extract.chain.steps.sweep import sweep
 from fusion_extract.errors import ConflictError
 from fusion_extract.models import JobStatus, Phase
 
 log = logging.getLogger(__name__)
 
-Outcome = dict[str, Any]
 HOLD_ALERT_AFTER = timedelta(hours=1)
 
 
@@ -36,14 +33,14 @@ def poll(message: PollMessage, deps: Deps) -> Outcome:
 
 
 def _poll_run(deps: Deps, message: PollRequest) -> Outcome:
-    current = find_run(deps, message.run_id, "poll")
+    current = deps.runs.find(message.run_id, "poll")
     if current is None:
-        return {"outcome": "unknown_run", "run_id": message.run_id}
+        return outcome(Result.UNKNOWN_RUN, message.run_id)
     run = current.value
     with logged(run):
         if run.state is not RunState.RUNNING or message.seq != run.poll_seq or run.job_id is None:
             log.info("stale poll message ignored", extra={"seq": message.seq, "state": run.state.value})
-            return {"outcome": "stale", "run_id": run.run_id, "state": run.state.value}
+            return outcome(Result.STALE, run.run_id, state=run.state.value)
         return _follow(deps, current)
 
 
@@ -64,10 +61,10 @@ def _follow(deps: Deps, current: Versioned[Run]) -> Outcome:
                 deps, current, run, f"job {run.job_id} ended {status.status}: {status.message or ''}"
             )
         if run.deadline is not None and now >= run.deadline:
-            end_run(
-                deps, current, RunState.TIMED_OUT, f"job {run.job_id} still {status.status} at the deadline"
+            deps.runs.end(
+                current, RunState.TIMED_OUT, f"job {run.job_id} still {status.status} at the deadline"
             )
-            return {"outcome": "timed_out", "run_id": run.run_id}
+            return outcome(Result.TIMED_OUT, run.run_id)
         run = _watch_for_humans(deps, run, status, now)
         interval = _interval(deps, run.polls)
         if (now - started).total_seconds() + interval > settings.poll_budget_seconds:
@@ -80,10 +77,10 @@ def _continue(deps: Deps, current: Versioned[Run], run: Run, now: datetime, inte
     try:
         deps.ledger.save_run(current, following)
     except ConflictError:
-        return {"outcome": "stale", "run_id": run.run_id}
-    deps.publisher.publish(deps.settings.poll_topic_id, messages.poll_message(run.run_id, following.poll_seq))
+        return outcome(Result.STALE, run.run_id)
+    deps.runs.publish_poll(run.run_id, following.poll_seq)
     log.info("job still running", extra={"status": run.status, "polls": run.polls})
-    return {"outcome": "running", "run_id": run.run_id, "status": run.status}
+    return outcome(Result.RUNNING, run.run_id, status=run.status)
 
 
 def _interval(deps: Deps, polls: int) -> float:
@@ -97,7 +94,7 @@ def _watch_for_humans(deps: Deps, run: Run, status: JobStatus, now: datetime) ->
     """ERROR_MANUAL_RECOVERY, a long HOLD and never-seen statuses are reported once; polling goes on."""
     if not status.known and "unknown_status" not in run.alerts:
         log.warning("unknown job status, treated as running", extra={"status": status.status})
-        alert(deps, "unknown_status", run, f"Fusion reported an unknown status {status.status!r}")
+        deps.runs.alert("unknown_status", run, f"Fusion reported an unknown status {status.status!r}")
         return run.but(alerts=(*run.alerts, "unknown_status"))
     held_long = (
         status.status == "HOLD"
@@ -106,7 +103,7 @@ def _watch_for_humans(deps: Deps, run: Run, status: JobStatus, now: datetime) ->
     )
     needs_human = status.phase is Phase.NEEDS_HUMAN or held_long
     if needs_human and "needs_human" not in run.alerts:
-        alert(deps, "needs_human", run, f"job {run.job_id} is {status.status}: it needs a person")
+        deps.runs.alert("needs_human", run, f"job {run.job_id} is {status.status}: it needs a person")
         return run.but(alerts=(*run.alerts, "needs_human"))
     return run
 
@@ -123,105 +120,28 @@ def _succeeded(deps: Deps, current: Versioned[Run], run: Run, status: JobStatus)
     try:
         saved = deps.ledger.save_run(current, transferring)
     except ConflictError:
-        return {"outcome": "stale", "run_id": run.run_id}
-    log.info(
-        "job succeeded",
-        extra={"status": status.status, "warning": status.warning, "files": len(plan)},
-    )
+        return outcome(Result.STALE, run.run_id)
+    log.info("job succeeded", extra={"status": status.status, "warning": status.warning, "files": len(plan)})
     if not plan:
-        finish_if_complete(deps, saved)
-    publish_transfers(deps, run.run_id, [f.name for f in plan])
-    return {"outcome": "transferring", "run_id": run.run_id, "files": len(plan), "warning": status.warning}
+        deps.runs.finish_if_complete(saved)
+    deps.runs.publish_transfers(run.run_id, [f.name for f in plan])
+    return outcome(Result.TRANSFERRING, run.run_id, files=len(plan), warning=status.warning)
 
 
 def _failed(deps: Deps, current: Versioned[Run], run: Run, reason: str) -> Outcome:
     settings = deps.settings
     retryable = run.status not in ("CANCELLED", "CANCELED") and not run.reland
     if not retryable or run.attempt >= settings.run_max_attempts:
-        end_run(deps, current, RunState.FAILED, reason)
-        return {"outcome": "failed", "run_id": run.run_id, "reason": reason}
+        deps.runs.end(current, RunState.FAILED, reason)
+        return outcome(Result.FAILED, run.run_id, reason=reason)
     now = deps.clock.now()
     due = now + backoff(settings.rerun_backoff_seconds, run.attempt)
     pending = run.but(state=RunState.RERUN_PENDING, reason=reason, updated_at=now, next_at=due)
     try:
         deps.ledger.save_run(current, pending)
     except ConflictError:
-        return {"outcome": "stale", "run_id": run.run_id}
+        return outcome(Result.STALE, run.run_id)
     log.warning("job failed; rerun scheduled", extra={"reason": reason, "rerun_at": due.isoformat()})
     if due <= now:
-        deps.publisher.publish(settings.rerun_topic_id, messages.rerun_message(run.run_id, run.attempt + 1))
-    return {"outcome": "rerun_scheduled", "run_id": run.run_id, "reason": reason}
-
-
-# --- sweep ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Sweep:
-    deps: Deps
-    now: datetime
-    overdue: timedelta
-
-    def run(self, current: Versioned[Run]) -> str | None:
-        run = current.value
-        late = self.now > run.next_at + self.overdue
-        if run.state is RunState.RUNNING and late:
-            return self._repoll(current)
-        if run.state is RunState.SUBMITTING and late:
-            return self._publish_rerun(run, run.attempt)  # resume the submit that died
-        if run.state is RunState.RERUN_PENDING and self.now >= run.next_at:
-            return self._publish_rerun(run, run.attempt + 1)
-        if run.state is RunState.TRANSFERRING:
-            return self._retransfer(run)
-        return None
-
-    def _repoll(self, current: Versioned[Run]) -> str | None:
-        run = current.value
-        following = run.but(poll_seq=run.poll_seq + 1, updated_at=self.now, next_at=self.now)
-        try:
-            self.deps.ledger.save_run(current, following)
-        except ConflictError:
-            return None
-        self.deps.publisher.publish(
-            self.deps.settings.poll_topic_id, messages.poll_message(run.run_id, following.poll_seq)
-        )
-        return "poll"
-
-    def _publish_rerun(self, run: Run, attempt: int) -> str:
-        message = messages.rerun_message(run.run_id, attempt)
-        self.deps.publisher.publish(self.deps.settings.rerun_topic_id, message)
-        return "rerun"
-
-    def _retransfer(self, run: Run) -> str | None:
-        records = [v.value for v in self.deps.ledger.files(run.run_id)]
-        if all(r.state is FileState.LANDED for r in records):
-            if self.now <= run.next_at + self.overdue:
-                return None
-            finish_if_complete(self.deps, self.deps.ledger.load_run(run.run_id))  # the finisher died midway
-            return "finish"
-        due = [r.name for r in records if self._file_due(r)]
-        publish_transfers(self.deps, run.run_id, due)
-        return f"transfer x{len(due)}" if due else None
-
-    def _file_due(self, record: FileRecord) -> bool:
-        if record.state is FileState.PENDING:
-            grace = self.overdue if record.attempts == 0 else timedelta(0)
-            return self.now >= record.next_at + grace
-        if record.state is FileState.TRANSFERRING and record.claimed_at is not None:
-            return self.now > record.claimed_at + self.overdue
-        return False
-
-
-def sweep(deps: Deps) -> Outcome:
-    """Re-drive every run whose next step is overdue (a lost message, a crashed invocation) or due."""
-    state = _Sweep(deps, deps.clock.now(), timedelta(seconds=deps.settings.step_overdue_seconds))
-    redriven: dict[str, str] = {}
-    for current in deps.ledger.runs():
-        if current.value.state.final:
-            continue
-        with logged(current.value):
-            action = state.run(current)
-        if action:
-            redriven[current.value.run_id] = action
-            log.info("sweep re-drove run", extra={"action": action, "run_id": current.value.run_id})
-    return {"outcome": "swept", "redriven": redriven}
+        deps.runs.publish_rerun(run.run_id, run.attempt + 1)
+    return outcome(Result.RERUN_SCHEDULED, run.run_id, reason=reason)

@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fusion_extract import logging as jsonlog
-from fusion_extract.chain import messages
 from fusion_extract.chain.deps import Deps
 from fusion_extract.chain.messages import RelandRequest, RerunRequest, RunRequest, SubmitMessage
+from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.records import Run, RunState, Versioned
-from fusion_extract.chain.runs import end_run, logged
+from fusion_extract.chain.runs import logged
 from fusion_extract.errors import (
     ConflictError,
     FusionExtractError,
@@ -27,8 +27,6 @@ from fusion_extract.errors import (
 from fusion_extract.models import ExtractRequest, Mode
 
 log = logging.getLogger(__name__)
-
-Outcome = dict[str, Any]
 
 
 def submit(message: SubmitMessage, deps: Deps) -> Outcome:
@@ -63,18 +61,18 @@ def _rerun(deps: Deps, message: RerunRequest) -> Outcome:
     with logged(run):
         if run.state is RunState.RERUN_PENDING and asked in (None, run.attempt + 1):
             if now < run.next_at:
-                return _outcome("not_due", run, next_at=run.next_at.isoformat())
+                return _answer(Result.NOT_DUE, run, next_at=run.next_at.isoformat())
             claimed = _claim(deps, current, run.but(state=RunState.SUBMITTING, attempt=run.attempt + 1))
-            return _submit_job(deps, claimed, resume=False) if claimed else _outcome("in_progress", run)
+            return _submit_job(deps, claimed, resume=False) if claimed else _answer(Result.IN_PROGRESS, run)
         if run.state is RunState.SUBMITTING and asked in (None, run.attempt):
             if now - run.updated_at < timedelta(seconds=deps.settings.step_overdue_seconds):
-                return _outcome("in_progress", run)
+                return _answer(Result.IN_PROGRESS, run)
             claimed = _claim(deps, current, run)  # a submit died midway: resume it, finding its job first
-            return _submit_job(deps, claimed, resume=True) if claimed else _outcome("in_progress", run)
+            return _submit_job(deps, claimed, resume=True) if claimed else _answer(Result.IN_PROGRESS, run)
         if asked is None and run.state in (RunState.FAILED, RunState.TIMED_OUT) and not run.reland:
             request = ExtractRequest(run.extract, Mode(run.mode), run.run_at_times)
             return _start(deps, request, rerun_of=run.run_id)
-        return _outcome("nothing_to_do", run, state=run.state.value)
+        return _answer(Result.NOTHING_TO_DO, run, state=run.state.value)
 
 
 def _reland(deps: Deps, message: RelandRequest) -> Outcome:
@@ -93,9 +91,9 @@ def _reland(deps: Deps, message: RelandRequest) -> Outcome:
         if held is not None:
             return held
         deps.ledger.create_run(run)
-        deps.publisher.publish(deps.settings.poll_topic_id, messages.poll_message(run.run_id, run.poll_seq))
+        deps.runs.publish_poll(run.run_id, run.poll_seq)
         log.info("re-land started")
-        return _outcome("relanding", run)
+        return _answer(Result.RELANDING, run)
 
 
 def _submit_job(deps: Deps, current: Versioned[Run], resume: bool) -> Outcome:
@@ -106,7 +104,7 @@ def _submit_job(deps: Deps, current: Versioned[Run], resume: bool) -> Outcome:
         job_id = deps.fusion.submit(request, token, resume=resume)
     except FusionExtractError as exc:
         if not exc.retryable:
-            end_run(deps, current, RunState.FAILED, f"submit refused: {exc}")
+            deps.runs.end(current, RunState.FAILED, f"submit refused: {exc}")
         raise  # transient: the run stays SUBMITTING and the sweep resumes it
     now = deps.clock.now()
     running = run.but(
@@ -123,11 +121,9 @@ def _submit_job(deps: Deps, current: Versioned[Run], resume: bool) -> Outcome:
     )
     with jsonlog.bind(job_id=job_id):
         deps.ledger.save_run(current, running)
-        deps.publisher.publish(
-            deps.settings.poll_topic_id, messages.poll_message(run.run_id, running.poll_seq)
-        )
+        deps.runs.publish_poll(run.run_id, running.poll_seq)
         log.info("job submitted", extra={"attempt": run.attempt})
-    return _outcome("submitted", running)
+    return _answer(Result.SUBMITTED, running)
 
 
 def _claim(deps: Deps, current: Versioned[Run], run: Run) -> Versioned[Run] | None:
@@ -152,7 +148,7 @@ def _take_lease(deps: Deps, run: Run, now: datetime) -> Outcome | None:
     except (LeaseHeldError, ConflictError) as exc:
         log.warning("extract already running", extra={"detail": str(exc)})
         holder = deps.ledger.lease_holder(run.extract)
-        return {"outcome": "already_running", "extract": run.extract, "run_id": holder, "detail": str(exc)}
+        return outcome(Result.ALREADY_RUNNING, holder, extract=run.extract, detail=str(exc))
     return None
 
 
@@ -170,5 +166,5 @@ def _new_run(deps: Deps, extract: str, mode: Mode, now: datetime, rerun_of: str 
     )
 
 
-def _outcome(name: str, run: Run, **extra: Any) -> Outcome:
-    return {"outcome": name, "run_id": run.run_id, "extract": run.extract, "job_id": run.job_id, **extra}
+def _answer(result: Result, run: Run, **extra: Any) -> Outcome:
+    return outcome(result, run.run_id, extract=run.extract, job_id=run.job_id, **extra)
