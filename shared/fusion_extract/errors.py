@@ -47,9 +47,20 @@ class UpstreamError(FusionExtractError):
 
 
 class TransientError(UpstreamError):
-    """Throttling, 5xx, timeouts, dropped connections: worth retrying later."""
+    """Throttling, 5xx, timeouts, dropped connections: worth retrying (after `retry_after` s, if given)."""
 
     retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.retry_after = retry_after
 
 
 class NotFoundError(UpstreamError):

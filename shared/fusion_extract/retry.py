@@ -1,28 +1,39 @@
-"""Backoff for transient failures: exponential with full jitter, honouring Retry-After, bounded twice.
+"""Retrying transient failures: the product's one retry loop, and the backoff budget it spends.
 
-One `Backoff` belongs to one logical call. It is bounded in attempts and in total time, and it waits
-through the injected Clock, so tests record the sleeps instead of sleeping.
+`RetryPolicy.call(operation)` runs the operation until it succeeds, fails permanently, or its budget is
+spent (attempts and total time, exponential backoff with full jitter, the server's Retry-After obeyed).
+Waits go through the injected Clock, so tests record the sleeps instead of sleeping.
 
-    backoff = policy.start()
-    while True:
-        try:
-            return do_it()
-        except SomethingTransient:
-            if not backoff.wait():
-                raise
+    response = policy.call(lambda: send_once(request))                 # our TransientError is retried
+    job = policy.call(post, before_retry=lambda: find_job(token))       # look before posting again
+    data = policy.call(sdk_call, is_transient=sdk_rule, retry_after=sdk_header)
 """
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import TypeVar
 
 from fusion_extract.clock import Clock
+from fusion_extract.errors import TransientError
+
+log = logging.getLogger(__name__)
 
 RandomSource = Callable[[], float]  # uniform in [0, 1), like random.random
+T = TypeVar("T")
+
+
+def _ours(exc: BaseException) -> bool:
+    return isinstance(exc, TransientError)
+
+
+def _our_retry_after(exc: BaseException) -> float | None:
+    return exc.retry_after if isinstance(exc, TransientError) else None
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,36 @@ class RetryPolicy:
 
     def start(self) -> Backoff:
         return Backoff(self)
+
+    def call(
+        self,
+        operation: Callable[[], T],
+        *,
+        is_transient: Callable[[BaseException], bool] = _ours,
+        retry_after: Callable[[BaseException], float | None] = _our_retry_after,
+        before_retry: Callable[[], T | None] | None = None,
+        backoff: Backoff | None = None,
+    ) -> T:
+        """The operation's result, retrying transient failures within the budget; else its last error.
+
+        `before_retry` runs before each new attempt; a result from it ends the call (a submit that may
+        have reached the server looks for what it created before posting again). `backoff` continues a
+        budget already begun.
+        """
+        backoff = backoff or self.start()
+        while True:
+            try:
+                return operation()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning(
+                    "transient failure", extra={"reason": str(exc)[:300], "attempt": backoff.failures + 1}
+                )
+                if not backoff.wait(retry_after(exc)):
+                    raise
+            if before_retry is not None and (found := before_retry()) is not None:
+                return found
 
 
 class Backoff:

@@ -5,6 +5,7 @@ from email.utils import format_datetime
 
 import pytest
 
+from fusion_extract.errors import TransientError, UpstreamError
 from fusion_extract.retry import RetryPolicy, parse_retry_after
 from tests.clocks import ManualClock
 
@@ -139,3 +140,59 @@ def test_parse_retry_after_date_without_zone_is_read_as_gmt():
     clock = ManualClock()
 
     assert parse_retry_after("Sun, 01 Mar 2026 08:00:30 -0000", clock.now()) == 30.0
+
+
+def test_call_retries_transient_failures_until_the_operation_succeeds():
+    # Given an operation that fails twice with a transient error (the second asks for 7 s), then succeeds
+    clock = ManualClock()
+    failures = iter([TransientError("busy"), TransientError("busy", retry_after=7.0)])
+
+    def operation() -> str:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return "done"
+
+    # When it is called under the policy
+    result = policy(clock).call(operation)
+
+    # Then it returns the success, after a jittered wait and the server's own
+    assert result == "done"
+    assert clock.sleeps == [0.5, 7.0]
+
+
+def test_call_raises_a_permanent_failure_at_once():
+    clock = ManualClock()
+
+    def operation() -> str:
+        raise UpstreamError("refused", status=400)
+
+    with pytest.raises(UpstreamError, match="refused"):
+        policy(clock).call(operation)
+    assert clock.sleeps == []
+
+
+def test_call_before_retry_can_end_the_call_with_what_it_found():
+    # Given an operation whose every try fails transiently, and a look-up that finds its effect
+    clock = ManualClock()
+    tries: list[int] = []
+
+    def operation() -> str:
+        tries.append(1)
+        raise TransientError("timed out after sending")
+
+    # When it is called with that look-up before each retry
+    result = policy(clock).call(operation, before_retry=lambda: "job-44046")
+
+    # Then the first look-up's finding is the result, and the operation ran once
+    assert result == "job-44046" and len(tries) == 1
+
+
+def test_call_when_the_budget_is_spent_raises_the_last_failure():
+    clock = ManualClock()
+
+    def operation() -> str:
+        raise TransientError(f"busy {len(clock.sleeps)}")
+
+    with pytest.raises(TransientError, match="busy 2"):
+        policy(clock, max_attempts=3).call(operation)

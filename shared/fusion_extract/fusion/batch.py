@@ -13,6 +13,7 @@ import logging
 import random
 import re
 from collections.abc import Generator, Iterator, Mapping
+from functools import partial
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -20,9 +21,9 @@ import requests
 
 from fusion_extract.clock import Clock
 from fusion_extract.config import Settings
-from fusion_extract.errors import IntegrityError, MessageError, UpstreamError
+from fusion_extract.errors import IntegrityError, MessageError, TransientError, UpstreamError
 from fusion_extract.fusion import urls
-from fusion_extract.fusion.http import Bearer, Failure, HttpClient
+from fusion_extract.fusion.http import Bearer, HttpClient
 from fusion_extract.fusion.status import parse_job_status
 from fusion_extract.fusion.tokens import TokenProvider
 from fusion_extract.models import ExtractRequest, JobStatus, OutputFile
@@ -54,20 +55,13 @@ class BatchClient:
             logger.info("job already submitted for this run", extra={"job_id": found, "run_token": run_token})
             return found
         url = urls.endpoint(self._base, *JOBS)
-        backoff = self._http.retry.start()
-        while True:
-            outcome = self._http.attempt("POST", url, json=body)
-            if not isinstance(outcome, Failure):
-                job = self._job_from_location(outcome)
-                logger.info("submitted job", extra={"job_id": job, "extract": request.extract})
-                return job
-            logger.warning("submit failed, the job may exist", extra={"reason": str(outcome.error)})
-            if not backoff.wait(outcome.retry_after):
-                raise outcome.error
-            # The POST may have reached Fusion before it failed: look before posting again.
-            if (found := self.find_job(run_token)) is not None:
-                logger.info("found the job of an ambiguous submit", extra={"job_id": found})
-                return found
+        # The POST may reach Fusion and still fail for us: before posting again, look for its job.
+        job = self._http.retry.call(
+            lambda: self._job_from_location(self._http.send_once("POST", url, json=body)),
+            before_retry=lambda: self.find_job(run_token),
+        )
+        logger.info("submitted job", extra={"job_id": job, "extract": request.extract})
+        return job
 
     def find_job(self, run_token: str) -> str | None:
         """The id of the job submitted with this run token, if Fusion lists one."""
@@ -98,45 +92,71 @@ class BatchClient:
     def download(self, file: OutputFile) -> Generator[bytes, None, None]:
         """The file's bytes in chunks; after a drop, resume from the bytes received so far.
 
-        Each try that makes progress earns a fresh retry budget (progress is bounded by the size, so
-        this ends). IntegrityError when the stream stays short of `file.size` or runs past it.
+        Each connection is opened (and its first chunk read) under the retry policy, so every stretch of
+        streaming makes progress; progress is bounded by the size, so this ends. IntegrityError when the
+        stream stays short of `file.size` or runs past it.
         """
         received = 0
         backoff = self._http.retry.start()
-        while True:
-            before = received
-            headers = {"Accept-Encoding": "identity"}  # byte offsets must be offsets in the file
-            if received:
-                headers["Range"] = f"bytes={received}-"
-            response = self._http.request("GET", file.url, headers=headers, stream=True)
-            problem = "the stream ended early"
+        while received < file.size or received == 0:
             try:
-                skip = _resume_skip(response, file, received)
-                for chunk in response.iter_content(self._chunk_size):
-                    if skip:  # the server ignored Range: drop what we already have
-                        chunk, skip = chunk[skip:], max(0, skip - len(chunk))
-                        if not chunk:
-                            continue
+                opening = partial(self._open_at, file, received)
+                response, chunks, first = self._http.retry.call(opening, backoff=backoff)
+            except TransientError as exc:
+                raise _truncated(file, received, str(exc)) from exc
+            try:
+                chunk: bytes | None = first
+                while chunk is not None:
                     received += len(chunk)
                     if received > file.size:
                         raise IntegrityError(f"{file.name}: more bytes than the listed {file.size}")
                     yield chunk
+                    chunk = next(chunks, None)
             except _STREAM_BROKEN as exc:
-                problem = f"the connection dropped ({type(exc).__name__})"
+                logger.warning(
+                    "download interrupted",
+                    extra={
+                        "file": file.name,
+                        "received": received,
+                        "size": file.size,
+                        "reason": type(exc).__name__,
+                    },
+                )
+                backoff = self._http.retry.start()  # the try that made progress opens a fresh budget
+                if not backoff.wait():
+                    raise _truncated(
+                        file, received, f"the connection dropped ({type(exc).__name__})"
+                    ) from exc
             finally:
                 response.close()
-            if received == file.size:
+            if file.size == 0:
                 return
-            if received > before:
-                backoff = self._http.retry.start()
-            logger.warning(
-                "download interrupted",
-                extra={"file": file.name, "received": received, "size": file.size, "reason": problem},
-            )
-            if not backoff.wait():
-                raise IntegrityError(
-                    f"{file.name} truncated: received {received} of {file.size} bytes ({problem})"
-                )
+
+    def _open_at(
+        self, file: OutputFile, offset: int
+    ) -> tuple[requests.Response, Iterator[bytes], bytes | None]:
+        """A response streaming the file from `offset`, and its first new chunk (None: the file is empty).
+
+        TransientError when no byte arrives (a drop, a short stream): the caller's retry policy decides.
+        """
+        headers = {"Accept-Encoding": "identity"}  # byte offsets must be offsets in the file
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        response = self._http.request("GET", file.url, headers=headers, stream=True)
+        try:
+            skip = _resume_skip(response, file, offset)
+            chunks = _skipping(response.iter_content(self._chunk_size), skip)
+            first = next(chunks, None)
+        except _STREAM_BROKEN as exc:
+            response.close()
+            raise TransientError(f"the connection dropped ({type(exc).__name__})") from exc
+        except BaseException:
+            response.close()
+            raise
+        if first is None and offset < file.size:
+            response.close()
+            raise TransientError("the stream ended early")
+        return response, chunks, first
 
     def _job_from_location(self, response: requests.Response) -> str:
         response.close()
@@ -281,6 +301,19 @@ def _sha256(value: Any, where: str) -> str | None:
     if match is None:
         raise UpstreamError(f"{where}: checksum {str(value)[:100]!r} is not sha-256=<64 hex digits>")
     return match.group(1).lower()
+
+
+def _truncated(file: OutputFile, received: int, problem: str) -> IntegrityError:
+    return IntegrityError(f"{file.name} truncated: received {received} of {file.size} bytes ({problem})")
+
+
+def _skipping(chunks: Iterator[bytes], skip: int) -> Iterator[bytes]:
+    """The chunks without their first `skip` bytes (a server that ignored Range sends them again)."""
+    for chunk in chunks:
+        if skip:
+            chunk, skip = chunk[skip:], max(0, skip - len(chunk))
+        if chunk:
+            yield chunk
 
 
 def _resume_skip(response: requests.Response, file: OutputFile, received: int) -> int:

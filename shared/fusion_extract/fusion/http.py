@@ -8,8 +8,8 @@
   token and one more try;
 - any other error answer becomes an error from errors.py with the status and a masked body excerpt.
 
-`attempt` is a single try that reports a transient failure instead of retrying it, for calls that are
-not idempotent (submit); `request` is the retried form everyone else uses.
+`send_once` is a single try that raises TransientError for a transient failure, for calls that are not
+idempotent (submit retries it itself, looking before it posts again); `request` is the retried form.
 """
 
 from __future__ import annotations
@@ -56,14 +56,6 @@ class Bearer:
 
     tokens: TokenSource
     base_url: str
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One attempt failed transiently: the error to raise if we stop, and the server's Retry-After."""
-
-    error: TransientError
-    retry_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -130,23 +122,9 @@ class HttpClient:
 
         `options` go to requests (params, data, json, auth, stream). TransientError once retries are spent.
         """
-        backoff = self.retry.start()
-        while True:
-            outcome = self.attempt(method, url, headers=headers, errors=errors, **options)
-            if not isinstance(outcome, Failure):
-                return outcome
-            logger.warning(
-                "transient failure",
-                extra={
-                    "http_call": f"{method} {url}",
-                    "reason": str(outcome.error),
-                    "attempt": backoff.failures + 1,
-                },
-            )
-            if not backoff.wait(outcome.retry_after):
-                raise outcome.error
+        return self.retry.call(lambda: self.send_once(method, url, headers=headers, errors=errors, **options))
 
-    def attempt(
+    def send_once(
         self,
         method: str,
         url: str,
@@ -154,8 +132,8 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         errors: ErrorMapper = fusion_error,
         **options: Any,
-    ) -> requests.Response | Failure:
-        """One try (plus one after a 401 with a fresh token): the 2xx response, a Failure, or raise."""
+    ) -> requests.Response:
+        """One try (plus one after a 401 with a fresh token): the 2xx response, or raise."""
         call = f"{method} {url}"
         try:
             response = self._send(method, url, headers, options)
@@ -166,19 +144,16 @@ class HttpClient:
         except requests.exceptions.SSLError as exc:
             raise UpstreamError(f"{call}: TLS verification failed; check CA_BUNDLE ({_reason(exc)})") from exc
         except _DROPPED as exc:
-            error = TransientError(f"{call} failed: {_reason(exc)}")
-            error.__cause__ = exc
-            return Failure(error)
+            raise TransientError(f"{call} failed: {_reason(exc)}") from exc
         if response.status_code < 300:
             return response
         rejection = Rejection(call, response.status_code, _body_start(response))
         if response.status_code == 429 or response.status_code >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self.retry.clock.now())
-            return Failure(
-                TransientError(
-                    f"{call} answered {rejection.status}: {rejection.excerpt}", status=rejection.status
-                ),
-                retry_after,
+            raise TransientError(
+                f"{call} answered {rejection.status}: {rejection.excerpt}",
+                status=rejection.status,
+                retry_after=retry_after,
             )
         if response.status_code < 400:
             raise _redirect_error(rejection, url, response.headers.get("Location", ""))

@@ -51,16 +51,13 @@ class BoundedRetry:
         """Called by the SDK; there is no breaker to notify (see the module docstring)."""
 
     def make_retrying_call(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        replayable = not _is_stream(kwargs.get("body"))
-        backoff = self.policy.start()
-        while True:
-            try:
-                return call(*args, **kwargs)
-            except Exception as exc:
-                if not (replayable and is_transient(exc) and backoff.wait(self._retry_after(exc))):
-                    raise
+        if _is_stream(kwargs.get("body")):
+            return call(*args, **kwargs)  # a replay would resend a half-read body
+        return self.policy.call(
+            lambda: call(*args, **kwargs), is_transient=is_transient, retry_after=self._retry_after
+        )
 
-    def _retry_after(self, exc: Exception) -> float | None:
+    def _retry_after(self, exc: BaseException) -> float | None:
         headers = getattr(exc, "headers", None) or {}
         return parse_retry_after(headers.get("retry-after"), self.policy.clock.now())
 
