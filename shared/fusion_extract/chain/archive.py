@@ -24,8 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import stat
-import struct
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -34,22 +32,16 @@ from typing import NoReturn
 import stream_unzip as su
 
 from fusion_extract.chain.manifest import ExtractMetadata, parse_metadata
+from fusion_extract.chain.zipdir import END_RECORDS, check_directory
 from fusion_extract.errors import ConfigError, FusionExtractError, IntegrityError, UnsafeInputError
 
 Stage = Callable[[str, Iterator[bytes]], object]
 
 SLICE = 64 * 1024  # the archive reaches stream-unzip in pieces this big: it bounds the ratio estimate's error
 JSON_COUNT_LIMIT = 4 * 1024 * 1024  # JSON members up to this size are parsed to count their items
-_END_RECORDS = 22 + 0xFFFF + 20 + 56  # end record with the longest comment, zip64 locator and end record
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_ENCRYPTED_FLAGS = 0x0001 | 0x0040  # traditional/AES encryption; strong encryption
-
-_EOCD = struct.Struct("<4s4H2LH")
-_ZIP64_LOCATOR = struct.Struct("<4sLQL")
-_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
-_CENTRAL_SIZE = 46
 
 
 @dataclass(frozen=True)
@@ -100,11 +92,11 @@ def unpack(
         raise IntegrityError(f"expected SHA-256 {expected_sha256!r} is not 64 hex digits")
     if expected_size is not None and expected_size < 0:
         raise IntegrityError(f"expected size {expected_size} is negative")
-    tee = _Tee(chunks, expected_size, limits.max_directory_bytes + _END_RECORDS)
+    tee = _Tee(chunks, expected_size, limits.max_directory_bytes + END_RECORDS)
     reader = _Reader(tee, limits, stage)
     reader.read_all()
     _check_checksum(tee, expected_sha256, expected_size)
-    _check_directory(tee.tail(), tee.size, reader.raw_names, limits.max_directory_bytes)
+    check_directory(tee.tail(), tee.size, reader.raw_names, limits.max_directory_bytes)
     return UnpackResult(tee.sha256, tee.size, reader.members, reader.metadata)
 
 
@@ -379,68 +371,3 @@ def _check_checksum(tee: _Tee, expected_sha256: str | None, expected_size: int |
         raise IntegrityError(
             f"archive SHA-256 mismatch: expected {expected_sha256.lower()}, got {tee.sha256}"
         )
-
-
-def _check_directory(tail: bytes, archive_size: int, stream_names: list[bytes], limit: int) -> None:
-    """The central directory must list exactly the entries streamed, none a symlink or encrypted."""
-    listed = []
-    for name, flags, attributes in _central_directory(tail, archive_size, limit):
-        entry = f"archive entry {_decode(name)!r} refused"
-        if stat.S_ISLNK(attributes >> 16):  # checked whatever the host system: refusing costs nothing
-            raise UnsafeInputError(f"{entry}: symbolic link")
-        if flags & _ENCRYPTED_FLAGS:
-            raise UnsafeInputError(f"{entry}: encrypted entry")
-        listed.append(name)
-    if sorted(listed) != sorted(stream_names):
-        raise UnsafeInputError(
-            "archive refused: its central directory lists other entries than its body holds"
-        )
-
-
-def _central_directory(tail: bytes, archive_size: int, limit: int) -> Iterator[tuple[bytes, int, int]]:
-    """(name, flags, external attributes) of each central directory entry, read from the archive's tail."""
-    base = archive_size - len(tail)  # archive offset of tail[0]
-    end = _find_end_record(tail)
-    _, disk, cd_disk, disk_entries, entries, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, end)
-    locator = end - _ZIP64_LOCATOR.size
-    if locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":
-        _, _, record_offset, _ = _ZIP64_LOCATOR.unpack_from(tail, locator)
-        end = record_offset - base
-        if not 0 <= end <= locator - _ZIP64_EOCD.size or tail[end : end + 4] != b"PK\x06\x06":
-            raise IntegrityError("archive's zip64 end record is missing or misplaced")
-        _, _, _, _, disk, cd_disk, disk_entries, entries, cd_size, cd_offset = _ZIP64_EOCD.unpack_from(
-            tail, end
-        )
-    if disk or cd_disk or disk_entries != entries:
-        raise IntegrityError("archive spans several disks, which is not supported")
-    if cd_offset + cd_size != base + end:
-        raise IntegrityError("archive's central directory is not where its end record says")
-    position = cd_offset - base
-    if cd_size > limit or position < 0:
-        raise UnsafeInputError(f"archive refused: central directory larger than {limit} bytes")
-    for _ in range(entries):
-        if position + _CENTRAL_SIZE > end:
-            raise IntegrityError("archive's central directory is shorter than its entry count")
-        if tail[position : position + 4] != b"PK\x01\x02":
-            raise IntegrityError("archive's central directory is corrupt")
-        # Fixed part (46 bytes): flags at 8, name/extra/comment lengths at 28, external attributes at 38.
-        (flags,) = struct.unpack_from("<H", tail, position + 8)
-        name_size, extra_size, comment_size = struct.unpack_from("<3H", tail, position + 28)
-        (attributes,) = struct.unpack_from("<L", tail, position + 38)
-        name_start = position + _CENTRAL_SIZE
-        yield tail[name_start : name_start + name_size], flags, attributes
-        position = name_start + name_size + extra_size + comment_size
-    if position != end:
-        raise IntegrityError("archive's central directory size disagrees with its entries")
-
-
-def _find_end_record(tail: bytes) -> int:
-    """Offset of the end-of-central-directory record whose comment ends exactly at the end of the archive."""
-    lowest = max(0, len(tail) - _EOCD.size - 0xFFFF)
-    stop = len(tail) - _EOCD.size + 4
-    while (found := tail.rfind(b"PK\x05\x06", lowest, stop)) >= 0:
-        (comment_size,) = struct.unpack_from("<H", tail, found + 20)
-        if found + _EOCD.size + comment_size == len(tail):
-            return found
-        stop = found + 3
-    raise IntegrityError("archive has no end record: truncated, not a ZIP, or bytes after its end")
