@@ -1,4 +1,4 @@
-"""Where the bearer token may go (DESIGN 4), against the emulated Fusion over HTTPS: links Fusion hands
+"""Where the bearer token may go (README: Security rules), against the emulated Fusion over HTTPS: links Fusion hands
 out that leave the configured host, drop TLS or leave /api/saas-batch/ are refused before any request,
 and the emulator's record shows the token reached nothing but the Batch Processing API."""
 

@@ -59,7 +59,7 @@ def test_unpack_hostile_archive_is_refused_before_anything_can_be_promoted(case:
 
 
 def test_hostile_catalogue_covers_every_rule():
-    # The security rules of DESIGN §4 for ZIPs, each with at least one archive
+    # README's security rules for ZIPs, each with at least one archive
     rules = {
         "absolute path",
         "'..' segment",

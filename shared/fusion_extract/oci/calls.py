@@ -1,6 +1,6 @@
 """How OCI SDK calls are retried, and how their failures become the product's errors.
 
-Retry policy, chosen on purpose (see tooling.md §1 for the measurements behind it):
+Retry policy, chosen on purpose:
 - The SDK default (8 attempts over up to 600 s) would outlive a function step, and the default circuit
   breaker is ONE process-wide object: ten failures of any service open it for every client. So clients get
   `BoundedRetry` and `NoCircuitBreakerStrategy` (see clients.py).

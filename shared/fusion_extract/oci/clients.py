@@ -8,7 +8,7 @@ Retry (see calls.py): Object Storage and Vault reads/writes get `BoundedRetry` b
 HTTP_MAX_ATTEMPTS / HTTP_MAX_RETRY_SECONDS; the adapters only ever hand bytes to these calls, never a
 stream or generator, because a retried stream body would be resent half-read. Publishing and invoking are
 not idempotent, so they get one retry only (a duplicate is deduped downstream; a lost message is not).
-No circuit breaker: the SDK default is one process-wide breaker shared by every client (tooling.md §1).
+No circuit breaker: the SDK default is one process-wide breaker shared by every client (calls.py).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ domain's token endpoint, each a stateful HTTPS server on 127.0.0.1 that real `re
 
 Standalone (the demo and `make emulator`): `python -m tests.emulators.fusion --help`.
 
-Behaviour (reference/fusion-api.md; where Oracle documents nothing, the choice is ours and stated):
+Behaviour (as Oracle documents it; where Oracle documents nothing, the choice is ours and stated):
 - IDCS `POST /oauth2/v1/token`: form body, HTTP Basic client authentication, grants client_credentials
   and password (clients given a user), scope must equal `fusion.scope`. RFC 6749 errors: invalid_client
   401; invalid_request, unsupported_grant_type, invalid_scope, unauthorized_client, invalid_grant 400.
