@@ -19,7 +19,9 @@ class PlainClient:
         self.fusion = fusion
         self.session = requests.Session()
         self.session.verify = str(fusion.ca_path)
-        self.session.trust_env = False  # REQUESTS_CA_BUNDLE would override `verify` (as README's Security rules say)
+        self.session.trust_env = (
+            False  # REQUESTS_CA_BUNDLE would override `verify` (as README's Security rules say)
+        )
 
     def token(
         self, form: dict[str, str] | None = None, auth: tuple[str, str] | None = None
