@@ -1,6 +1,6 @@
 """Where the bearer token may go (README: Security rules), against the emulated Fusion over HTTPS: links
-Fusion hands out that leave the configured host, drop TLS or leave /api/saas-batch/ are refused before any request,
-and the emulator's record shows the token reached nothing but the Batch Processing API."""
+Fusion hands out that leave the configured host, drop TLS or leave /api/saas-batch/ are refused before
+any request, and the emulator's record shows the token reached nothing but the Batch Processing API."""
 
 from pathlib import Path
 
