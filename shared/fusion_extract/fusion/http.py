@@ -109,20 +109,9 @@ class HttpClient:
         self._bearer = bearer
         self.retry = retry
 
-    def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        errors: ErrorMapper = fusion_error,
-        **options: Any,
-    ) -> requests.Response:
-        """Send, retrying transient failures; return the 2xx response or raise.
-
-        `options` go to requests (params, data, json, auth, stream). TransientError once retries are spent.
-        """
-        return self.retry.call(lambda: self.send_once(method, url, headers=headers, errors=errors, **options))
+    def request(self, method: str, url: str, **options: Any) -> requests.Response:
+        """`send_once`, retrying transient failures; TransientError once retries are spent."""
+        return self.retry.call(lambda: self.send_once(method, url, **options))
 
     def send_once(
         self,
@@ -133,7 +122,10 @@ class HttpClient:
         errors: ErrorMapper = fusion_error,
         **options: Any,
     ) -> requests.Response:
-        """One try (plus one after a 401 with a fresh token): the 2xx response, or raise."""
+        """One try (plus one after a 401 with a fresh token): the 2xx response, or raise.
+
+        `options` go to requests (params, data, json, auth, stream); `errors` maps a final error answer.
+        """
         call = f"{method} {url}"
         try:
             response = self._send(method, url, headers, options)
