@@ -227,6 +227,21 @@ class Settings:
     lease_seconds: float = _key(
         "LEASE_SECONDS", _non_negative_float, "43200", "A lease older than this is stale"
     )
+    stall_alert_after: int = _key(
+        "STALL_ALERT_AFTER",
+        _positive_int,
+        "5",
+        "Failed or re-driven steps in a row before a person is alerted",
+    )
+    malformed_tries: int = _key(
+        "MALFORMED_TRIES", _positive_int, "3", "Malformed Fusion answers in a row before a run fails"
+    )
+    defer_seconds: float = _key(
+        "DEFER_SECONDS",
+        _non_negative_float,
+        "60",
+        "Wait after a transient failure (doubles, at most an hour)",
+    )
     upload_part_mb: int = _key("UPLOAD_PART_MB", _positive_int, "16", "Multipart part size, MiB")
     upload_parallelism: int = _key("UPLOAD_PARALLELISM", _positive_int, "3", "Parts uploaded at once")
     zip_max_entries: int = _key("ZIP_MAX_ENTRIES", _positive_int, "10000", "Most members in one archive")

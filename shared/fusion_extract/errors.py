@@ -63,6 +63,10 @@ class TransientError(UpstreamError):
         self.retry_after = retry_after
 
 
+class MalformedResponseError(UpstreamError):
+    """A remote service answered something unreadable: not JSON, too large, or not the documented shape."""
+
+
 class NotFoundError(UpstreamError):
     """The remote resource does not exist."""
 

@@ -1,8 +1,9 @@
 """What every func.py shares: parse the body, bind the log context, run one step, map errors.
 
-fdk turns any status but 200/502/504 into 200, so failure is signalled by raising: the body of the
-resulting 502 is the error's message, which names the problem. Expected answers ("already running",
-"stale message") are successes with a JSON outcome.
+fdk keeps only 200, 502 and 504 (anything else becomes 200). A step that could not do its work answers
+502, the platform's "function failed", with the error's message as the body, which names the problem;
+the error is logged once, as one JSON line carrying the run it concerned. Expected answers ("already
+running", "stale message", "deferred") are successes with a JSON outcome.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ log = logging.getLogger("fusion_extract.function")
 
 M = TypeVar("M")
 Step = Callable[[M, "Deps"], "Outcome"]
+FAILED = 502
 
 
 def serve(ctx: Any, data: io.BytesIO | None, name: str, parse: Callable[[bytes], M], step: Step[M]) -> Any:
@@ -34,19 +36,21 @@ def serve(ctx: Any, data: io.BytesIO | None, name: str, parse: Callable[[bytes],
     from fusion_extract.runtime import runtime_for  # after configure: the SDK logs as it is imported
 
     headers = ctx.Headers() or {}
+    json_type = {"Content-Type": "application/json"}
     with jsonlog.bind(function=name, call_id=ctx.CallID(), message_id=_header(headers, "x-oci-ns-messageid")):
         try:
             runtime = runtime_for(env)
             message = parse(data.getvalue() if data is not None else b"")
             outcome = step(message, runtime)
-        except FusionExtractError as exc:
-            log.error("step failed", extra={"error_type": type(exc).__name__, "reason": str(exc)})
-            raise
+        except Exception as exc:
+            failure = str(exc) if isinstance(exc, FusionExtractError) else f"{type(exc).__name__}: {exc}"
+            with jsonlog.bind(**jsonlog.context_of(exc)):
+                log.error("step failed", extra={"error_type": type(exc).__name__, "reason": failure[:2000]})
+            body = json.dumps({"error": type(exc).__name__, "message": failure[:2000]})
+            return response.Response(ctx, response_data=body, headers=json_type, status_code=FAILED)
         answer = outcome.to_json()
         log.info("step done", extra={"outcome": answer["outcome"]})
-        return response.Response(
-            ctx, response_data=json.dumps(answer), headers={"Content-Type": "application/json"}
-        )
+        return response.Response(ctx, response_data=json.dumps(answer), headers=json_type)
 
 
 def _header(headers: Any, name: str) -> str | None:

@@ -23,6 +23,7 @@ _BEARER = re.compile(r"(?i)(bearer\s+|basic\s+|access_token\"?\s*[:=]\s*\"?)[A-Z
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 MASK = "***"
+_CARRIED = "_log_context"
 
 
 def register_secret(value: str | None) -> None:
@@ -67,10 +68,24 @@ def configure(level: str = "INFO") -> None:
 
 @contextmanager
 def bind(**fields: Any) -> Iterator[None]:
-    """Add fields to every log line inside the block (None values are left out)."""
+    """Add fields to every log line inside the block (None values are left out).
+
+    An exception leaving the block carries the innermost context with it (`context_of`), so the line
+    that finally reports it names the run it happened to.
+    """
     merged = {**_context.get(), **{k: v for k, v in fields.items() if v is not None}}
     token = _context.set(merged)
     try:
         yield
+    except BaseException as exc:
+        if _CARRIED not in vars(exc):
+            setattr(exc, _CARRIED, merged)
+        raise
     finally:
         _context.reset(token)
+
+
+def context_of(error: BaseException) -> Mapping[str, Any]:
+    """The log context that was bound where the error was raised."""
+    carried: Mapping[str, Any] = vars(error).get(_CARRIED, {})
+    return carried

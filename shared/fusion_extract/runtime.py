@@ -13,7 +13,7 @@ from functools import cached_property
 from fusion_extract.chain.archive_source import ArchiveSource, FusionArchives
 from fusion_extract.chain.layout import Layout
 from fusion_extract.chain.ledger import Ledger
-from fusion_extract.chain.runs import Runs, Topics
+from fusion_extract.chain.runs import Patience, Runs, Topics
 from fusion_extract.clock import Clock, IdFactory, SystemClock, new_id
 from fusion_extract.config import Settings
 from fusion_extract.fusion.batch import build_batch_client
@@ -66,7 +66,8 @@ class Runtime:
     def runs(self) -> Runs:
         s = self.settings
         topics = Topics(s.poll_topic_id, s.transfer_topic_id, s.rerun_topic_id, s.alerts_topic_id)
-        return Runs(self.ledger, self.store, self.layout, self.publisher, topics, self.clock)
+        patience = Patience(s.stall_alert_after, s.malformed_tries, s.defer_seconds)
+        return Runs(self.ledger, self.store, self.layout, self.publisher, topics, self.clock, patience)
 
     @cached_property
     def publisher(self) -> Publisher:

@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from fusion_extract.errors import ConflictError, IntegrityError, NotFoundError, TransientError
+from fusion_extract.errors import (
+    IntegrityError,
+    NotFoundError,
+    TransientError,
+    UnsafeInputError,
+)
 from fusion_extract.oci.clients import OciClients
 from fusion_extract.oci.multipart import content_md5
 from tests.emulators.oci import OciEmulator
@@ -149,7 +154,7 @@ def test_promote_refuses_to_overwrite_a_different_object_and_changes_nothing(sto
     store.put_bytes("landing/a.csv", b"the landed data")
     store.put_bytes("_staging/a.csv", b"something else")
 
-    with pytest.raises(ConflictError, match="refusing to overwrite a different object"):
+    with pytest.raises(UnsafeInputError, match="refusing to overwrite a different object"):
         store.promote("_staging/a.csv", "landing/a.csv")
 
     assert store.get_bytes("landing/a.csv")[0] == b"the landed data"

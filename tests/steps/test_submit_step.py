@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from fusion_extract.chain.records import RunState
-from fusion_extract.errors import AuthError, MessageError, TransientError
+from fusion_extract.errors import MessageError
 from fusion_extract.models import ExtractRequest, Mode
 from tests.emulators.fusion import ExtractScenario
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps
@@ -178,14 +178,14 @@ def test_submit_permanent_refusal_by_fusion_ends_the_run_failed_with_an_alert_an
     unknown = json.dumps({"client_id": "stranger", "client_secret": "guess"}).encode()
     steps = make_steps(CREDENTIALS_SECRET_ID=probe.oci.put_secret("other-credentials", unknown))
 
-    # When a run request arrives, Then the step fails with AuthError
-    with pytest.raises(AuthError, match="invalid_client"):
-        steps.submit(extract=EXTRACT, mode="full")
+    # When a run request arrives
+    answer = steps.submit(extract=EXTRACT, mode="full")
 
-    # And the run ended FAILED with the reason, people were told, and the lease is free
+    # Then the run ended FAILED with the reason, people were told, and the lease is free
     [run] = steps.runs()
+    assert answer["outcome"] == "failed" and "invalid_client" in answer["reason"]
     assert run.state is RunState.FAILED
-    assert run.reason is not None and run.reason.startswith("submit refused: ")
+    assert run.reason is not None and run.reason.startswith("submit: IDCS refused the token request")
     assert [(a["event"], a["run_id"]) for a in steps.published("alerts")] == [("failed", run.run_id)]
     assert steps.deps.ledger.lease_holder(EXTRACT) is None
     assert steps.fusion is not None and steps.fusion.jobs == []
@@ -198,13 +198,14 @@ def test_submit_transient_failure_leaves_the_run_submitting_under_its_lease(make
     assert steps.fusion is not None
     steps.fusion.fail_next(r"/jobRequests$", 503, method="POST")
 
-    # When a run request arrives, Then the step fails with a TransientError
-    with pytest.raises(TransientError):
-        steps.submit(extract=EXTRACT, mode="full")
+    # When a run request arrives
+    answer = steps.submit(extract=EXTRACT, mode="full")
 
-    # And the run waits in SUBMITTING under its lease, for the sweep to resume it; no alert
+    # Then the run waits in SUBMITTING under its lease, for the sweep to resume it after a delay; no alert
     [run] = steps.runs()
-    assert run.state is RunState.SUBMITTING
+    assert answer["outcome"] == "deferred" and "503" in answer["reason"]
+    assert run.state is RunState.SUBMITTING and run.failures == 1
+    assert run.next_at == steps.clock.now() + timedelta(seconds=60)
     assert steps.deps.ledger.lease_holder(EXTRACT) == run.run_id
     assert steps.alerts() == [] and steps.published("poll") == []
 

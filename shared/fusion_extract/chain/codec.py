@@ -54,6 +54,10 @@ def run_to_doc(run: Run) -> Doc:
         "reland": run.reland,
         "rerun_of": run.rerun_of,
         "alerts": list(run.alerts),
+        "failures": run.failures,
+        "problem": run.problem,
+        "redrives": run.redrives,
+        "progress": run.progress,
     }
 
 
@@ -82,6 +86,10 @@ def run_from_doc(doc: Any, where: str = "run document") -> Run:
         reland=f.flag("reland"),
         rerun_of=f.optional_text("rerun_of"),
         alerts=tuple(f.texts("alerts")),
+        failures=f.count("failures", 0),
+        problem=f.optional_text("problem"),
+        redrives=f.count("redrives", 0),
+        progress=f.count("progress", 0),
     )
 
 
@@ -93,6 +101,7 @@ def file_to_doc(record: FileRecord) -> Doc:
         "state": record.state.value,
         "next_at": isoformat(record.next_at),
         "attempts": record.attempts,
+        "retries": record.retries,
         "claimed_at": _time_or_none(record.claimed_at),
         "reason": record.reason,
         "sha256": record.sha256,
@@ -113,6 +122,7 @@ def file_from_doc(doc: Any, where: str = "file document") -> FileRecord:
         state=f.choice("state", FileState),
         next_at=f.time("next_at"),
         attempts=f.count("attempts", 0),
+        retries=f.count("retries", 0),
         claimed_at=f.optional_time("claimed_at"),
         reason=f.optional_text("reason"),
         sha256=f.optional_text("sha256"),

@@ -4,18 +4,23 @@
     <state>/files/<run_id>/<file>.json    one per output file of a run: transfer state, landed members
     <state>/landed/<run_id>/<file>        an empty marker per landed file: one listing tells if a run is done
     <state>/leases/<extract>.json         one per extract while a run of it is active
+    <state>/active/<run_id>               an empty marker per run not yet final: the sweep lists only these
+    <state>/quarantine/...                documents that could not be read, moved aside (and alerted)
 
 Every write is create-only (`if-none-match: *`) or compare-and-swap on the ETag read (`if-match`), so a
 duplicate delivery or a racing invocation can never move a run backwards: the loser gets ConflictError and
-re-reads. A retried write whose first attempt landed also reports ConflictError; re-reading shows the
-caller its own write. Documents are indented, key-sorted JSON (codec.py) so a person can read them.
+re-reads. A write retried after its first attempt took effect (a 503 that was not a failure) meets its own
+document: that is recognised and counts as success, never as a lost race. Documents are indented,
+key-sorted JSON (codec.py) so a person can read them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -34,6 +39,15 @@ from fusion_extract.ports import ObjectStore
 
 JSON = "application/json"
 R = TypeVar("R", Run, FileRecord, Lease)
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A run document that could not be read: where it was, and why."""
+
+    name: str
+    problem: str
 
 
 class Ledger:
@@ -43,6 +57,7 @@ class Ledger:
 
     # runs
     def create_run(self, run: Run) -> Versioned[Run]:
+        self._mark_active(run.run_id)  # first: an active run is never missing from the index
         return Versioned(run, self._create(self._run_name(run.run_id), run_to_doc(run)))
 
     def load_run(self, run_id: str) -> Versioned[Run]:
@@ -50,12 +65,48 @@ class Ledger:
 
     def save_run(self, current: Versioned[Run], run: Run) -> Versioned[Run]:
         """Compare-and-swap: ConflictError if the run changed since `current` was read."""
-        return Versioned(run, self._replace(self._run_name(run.run_id), run_to_doc(run), current.etag))
+        saved = Versioned(run, self._replace(self._run_name(run.run_id), run_to_doc(run), current.etag))
+        if run.state.final:
+            self.store.delete(self._active_name(run.run_id))
+        return saved
 
     def runs(self) -> Iterator[Versioned[Run]]:
+        """Every run ever recorded (for operators; the sweep reads `active_runs`)."""
         for info in self.store.list(f"{self.prefix}/runs/"):
             if info.name.endswith(".json"):
                 yield self._read(info.name, run_from_doc)
+
+    def active_runs(self) -> Iterator[Versioned[Run] | Unreadable]:
+        """Every run not yet final, from the index: the cost follows the active runs, not the history.
+
+        A run document that cannot be read is yielded as Unreadable, so one bad document never stops the
+        others. Markers left by a run that went final meanwhile are cleared as they are met.
+        """
+        self._index_once()
+        for info in self.store.list(f"{self.prefix}/active/"):
+            run_id = info.name.rsplit("/", 1)[-1]
+            try:
+                current = self.load_run(run_id)
+            except NotFoundError:
+                continue  # a submit between its marker and its run document, or a quarantined run
+            except IntegrityError as exc:
+                yield Unreadable(self._run_name(run_id), str(exc))
+                continue
+            if current.value.state.final:
+                self.store.delete(info.name)
+                continue
+            yield current
+
+    def quarantine(self, name: str) -> str:
+        """Move an unreadable document aside (kept for a person to read), so it stops blocking anything."""
+        data, etag = self.store.get_bytes(name)
+        moved = f"{self.prefix}/quarantine/{name.removeprefix(self.prefix + '/')}"
+        self.store.put_bytes(moved, data)
+        self.store.delete(name, if_match=etag)
+        run_id = name.rsplit("/", 1)[-1].removesuffix(".json")
+        self.store.delete(self._active_name(run_id))
+        log.warning("ledger document quarantined", extra={"document": name, "moved_to": moved})
+        return moved
 
     # files
     def create_file(self, record: FileRecord) -> Versioned[FileRecord]:
@@ -102,6 +153,11 @@ class Ledger:
         except NotFoundError:
             self._create(name, lease)  # released meanwhile; a second loser gets ConflictError
             return
+        except IntegrityError as exc:
+            # A lease nobody can read protects nothing; left alone it would refuse every later run.
+            log.warning("unreadable lease replaced", extra={"lease": name, "problem": str(exc)})
+            self._replace(name, lease, self.store.get_bytes(name)[1])
+            return
         holder = held.value
         if holder.run_id == run_id:
             return
@@ -119,8 +175,8 @@ class Ledger:
         name = self._lease_name(extract)
         try:
             held = self._read(name, lease_from_doc)
-        except NotFoundError:
-            return
+        except (NotFoundError, IntegrityError):
+            return  # nothing of ours to release (an unreadable lease is replaced by the next taker)
         if held.value.run_id == run_id:
             # Taken over or released by a duplicate meanwhile: either way no longer ours.
             with contextlib.suppress(ConflictError, NotFoundError):
@@ -129,7 +185,7 @@ class Ledger:
     def lease_holder(self, extract: str) -> str | None:
         try:
             return self._read(self._lease_name(extract), lease_from_doc).value.run_id
-        except NotFoundError:
+        except (NotFoundError, IntegrityError):
             return None
 
     def _run_state(self, run_id: str) -> str:
@@ -138,14 +194,54 @@ class Ledger:
         except NotFoundError:
             return "missing"
 
+    # the index of active runs
+    def _mark_active(self, run_id: str) -> None:
+        with contextlib.suppress(ConflictError):
+            self.store.put_bytes(self._active_name(run_id), b"", if_none_match=True)
+
+    def _index_once(self) -> None:
+        """Ledgers written before the index existed: index their active runs once."""
+        done = f"{self.prefix}/active.indexed"
+        if self.store.head(done) is not None:
+            return
+        for info in self.store.list(f"{self.prefix}/runs/"):
+            run_id = info.name.rsplit("/", 1)[-1].removesuffix(".json")
+            try:
+                final = self.load_run(run_id).value.state.final
+            except (NotFoundError, IntegrityError):
+                final = False  # let the sweep meet it, and quarantine it if it cannot be read
+            if not final:
+                self._mark_active(run_id)
+        with contextlib.suppress(ConflictError):
+            self.store.put_bytes(done, b"", if_none_match=True)
+
     # documents
     def _create(self, name: str, doc: Doc) -> str:
-        """Write a new document; ConflictError if one exists already. Returns its ETag."""
-        return self.store.put_bytes(name, encode(doc), if_none_match=True, content_type=JSON)
+        """Write a new document; ConflictError if another exists already. Returns its ETag."""
+        data = encode(doc)
+        try:
+            return self.store.put_bytes(name, data, if_none_match=True, content_type=JSON)
+        except ConflictError:
+            return self._own_write(name, data)
 
     def _replace(self, name: str, doc: Doc, etag: str) -> str:
         """Overwrite the version read as `etag`; ConflictError if it changed since. Returns the new ETag."""
-        return self.store.put_bytes(name, encode(doc), if_match=etag, content_type=JSON)
+        data = encode(doc)
+        try:
+            return self.store.put_bytes(name, data, if_match=etag, content_type=JSON)
+        except ConflictError:
+            return self._own_write(name, data)
+
+    def _own_write(self, name: str, data: bytes) -> str:
+        """After a conflict: the ETag if the document now holds exactly `data` (our own write took effect
+        before the answer was lost); else the conflict stands."""
+        try:
+            stored, etag = self.store.get_bytes(name)
+        except NotFoundError:
+            raise ConflictError(f"{name} changed meanwhile") from None
+        if stored != data:
+            raise ConflictError(f"{name} changed meanwhile")
+        return etag
 
     def _read(self, name: str, decode: Callable[[Any, str], R]) -> Versioned[R]:
         """The record and its ETag; NotFoundError if absent, IntegrityError if it does not decode."""
@@ -164,6 +260,9 @@ class Ledger:
 
     def _lease_name(self, extract: str) -> str:
         return f"{self.prefix}/leases/{extract}.json"
+
+    def _active_name(self, run_id: str) -> str:
+        return f"{self.prefix}/active/{run_id}"
 
 
 def encode(doc: Doc) -> bytes:

@@ -68,7 +68,15 @@ class TransferRequest:
     files: tuple[str, ...]
 
 
-SubmitMessage = RunRequest | RerunRequest | RelandRequest
+@dataclass(frozen=True)
+class CancelRequest:
+    """Cancel one run, or the active run of one extract (exactly one of the two is given)."""
+
+    run_id: str | None = None
+    extract: str | None = None
+
+
+SubmitMessage = RunRequest | RerunRequest | RelandRequest | CancelRequest
 PollMessage = PollRequest | SweepRequest
 
 
@@ -91,7 +99,12 @@ def parse_submit(body: bytes) -> SubmitMessage:
         return RelandRequest(
             _extract(doc), _match(doc, "job_id", _JOB_ID, "a numeric job request id"), _mode(doc)
         )
-    raise MessageError(f"submit does not accept kind {kind!r} (run, rerun or reland)")
+    if kind == "cancel":
+        _only(doc, "run_id", "extract")
+        if ("run_id" in doc) == ("extract" in doc):
+            raise MessageError("cancel needs exactly one of run_id and extract")
+        return CancelRequest(_run_id(doc)) if "run_id" in doc else CancelRequest(extract=_extract(doc))
+    raise MessageError(f"submit does not accept kind {kind!r} (run, rerun, reland or cancel)")
 
 
 def parse_poll(body: bytes) -> PollMessage:

@@ -28,6 +28,8 @@ class Result(enum.StrEnum):
     LANDED = "landed"  # a file landed, or (with totals) the whole run
     FAILED = "failed"  # the run ended FAILED
     TIMED_OUT = "timed_out"  # the run ended TIMED_OUT
+    CANCELLED = "cancelled"  # the run ended CANCELLED
+    DEFERRED = "deferred"  # a transient failure: the run waits, and the sweep tries again
     SWEPT = "swept"  # the sweep looked at every active run
 
 

@@ -16,13 +16,15 @@ class RunState(enum.StrEnum):
     RUNNING = "RUNNING"  # job submitted; poll follows it
     RERUN_PENDING = "RERUN_PENDING"  # job failed; a new job is submitted when next_at comes
     TRANSFERRING = "TRANSFERRING"  # job succeeded; files planned and being landed
+    FINISHING = "FINISHING"  # every file landed; one finisher writes _manifest.json, then _SUCCESS
     LANDED = "LANDED"  # every file landed, _manifest.json and _SUCCESS written
     FAILED = "FAILED"  # attempts spent or a permanent error; alert sent
     TIMED_OUT = "TIMED_OUT"  # the job passed its deadline; alert sent
+    CANCELLED = "CANCELLED"  # an operator cancelled it; alert sent
 
     @property
     def final(self) -> bool:
-        return self in (RunState.LANDED, RunState.FAILED, RunState.TIMED_OUT)
+        return self in (RunState.LANDED, RunState.FAILED, RunState.TIMED_OUT, RunState.CANCELLED)
 
 
 class FileState(enum.StrEnum):
@@ -64,6 +66,10 @@ class Run:
     reland: bool = False
     rerun_of: str | None = None
     alerts: tuple[str, ...] = ()  # alert kinds already sent (sent once each)
+    failures: int = 0  # invocations in a row that failed transiently (reset by progress)
+    problem: str | None = None  # the latest of those failures, for the operator
+    redrives: int = 0  # sweeps in a row that had to re-drive the run (reset by progress)
+    progress: int = 0  # files landed when the sweep last looked (TRANSFERRING)
 
     def but(self, **changes: Any) -> Run:
         return dataclasses.replace(self, **changes)
@@ -83,7 +89,8 @@ class FileRecord:
     name: str
     state: FileState
     next_at: datetime
-    attempts: int = 0
+    attempts: int = 0  # transfers that failed for a reason of the file's own (transient outages not counted)
+    retries: int = 0  # transfers put off by a transient failure
     claimed_at: datetime | None = None
     reason: str | None = None
     sha256: str | None = None  # verified archive digest

@@ -15,9 +15,10 @@ from fusion_extract.chain import finish, messages
 from fusion_extract.chain.layout import Layout
 from fusion_extract.chain.ledger import Ledger
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
+from fusion_extract.chain.policy import Kind, classify, describe
 from fusion_extract.chain.records import FileState, Run, RunState, Versioned
 from fusion_extract.clock import Clock
-from fusion_extract.errors import ConflictError, NotFoundError
+from fusion_extract.errors import ConflictError, FusionExtractError, NotFoundError
 from fusion_extract.ports import ObjectStore, Publisher
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,19 @@ class Topics:
     transfer: str
     rerun: str
     alerts: str
+
+
+@dataclass(frozen=True)
+class Patience:
+    """How long a run may struggle before it fails or a person is told (policy.py)."""
+
+    stall_alert_after: int = 5  # failures or re-drives in a row
+    malformed_tries: int = 3
+    defer_seconds: float = 60.0  # the first wait after a transient failure; doubles
+    longest_wait: float = 3600.0
+
+    def delay(self, failures: int) -> timedelta:
+        return min(backoff(self.defer_seconds, failures), timedelta(seconds=self.longest_wait))
 
 
 def logged(run: Run) -> AbstractContextManager[None]:
@@ -54,6 +68,7 @@ class Runs:
         publisher: Publisher,
         topics: Topics,
         clock: Clock,
+        patience: Patience | None = None,
     ) -> None:
         self.ledger = ledger
         self.store = store
@@ -61,6 +76,7 @@ class Runs:
         self.publisher = publisher
         self.topics = topics
         self.clock = clock
+        self.patience = patience or Patience()
 
     def find(self, run_id: str, step: str) -> Versioned[Run] | None:
         """The run a message names, or None (logged): a message may outlive the ledger it points into."""
@@ -71,18 +87,60 @@ class Runs:
             return None
 
     def alert(self, event: str, run: Run, reason: str | None = None, **extra: Any) -> None:
-        """Tell people (alerts topic): landed, failed, timed_out, needs_human, unknown_status."""
-        message = messages.encode(
-            "alert",
-            event=event,
-            run_id=run.run_id,
-            extract=run.extract,
-            job_id=run.job_id,
-            reason=reason,
-            **extra,
-        )
-        self.publisher.publish(self.topics.alerts, message)
-        log.info("alert sent", extra={"event": event, "reason": reason})
+        """Tell people (alerts topic) about a run: landed, failed, timed_out, cancelled, needs_human,
+        unknown_status, stuck, overdue."""
+        self.notify(event, run_id=run.run_id, extract=run.extract, job_id=run.job_id, reason=reason, **extra)
+
+    def notify(self, event: str, **fields: Any) -> None:
+        """Publish one alert (also for what is not a run: an unreadable ledger document)."""
+        self.publisher.publish(self.topics.alerts, messages.encode("alert", event=event, **fields))
+        log.info("alert sent", extra={"event": event, "reason": fields.get("reason")})
+
+    def alert_once(self, current: Versioned[Run], event: str, reason: str) -> Versioned[Run]:
+        """Alert about this run unless this kind of alert went out already; the run as saved."""
+        run = current.value
+        if event in run.alerts:
+            return current
+        self.alert(event, run, reason)
+        try:
+            return self.ledger.save_run(current, run.but(alerts=(*run.alerts, event)))
+        except ConflictError:
+            return self.ledger.load_run(run.run_id)
+
+    def setback(self, run_id: str, exc: BaseException, step: str) -> Outcome:
+        """Apply the failure policy to an error that stopped a step's work on a run (policy.py)."""
+        reason = f"{step}: {describe(exc)}"
+        try:
+            current = self.ledger.load_run(run_id)
+        except FusionExtractError:
+            raise exc from None  # the run cannot even be read: the invocation fails as it is
+        run, kind = current.value, classify(exc)
+        if run.state.final:
+            return outcome(Result.STALE, run_id, state=run.state.value)
+        failures = run.failures + 1
+        if kind is Kind.PERMANENT or (kind is Kind.MALFORMED and failures >= self.patience.malformed_tries):
+            self.end(current, RunState.FAILED, reason)
+            return outcome(Result.FAILED, run_id, reason=reason)
+        now = self.clock.now()
+        retry_at = now + self.patience.delay(failures)
+        waiting = run.but(failures=failures, problem=reason, next_at=retry_at, updated_at=now)
+        try:
+            current = self.ledger.save_run(current, waiting)
+        except ConflictError:
+            return outcome(Result.STALE, run_id)  # another step moved the run on meanwhile
+        log.warning("step failed; the sweep tries again", extra={"reason": reason, "failures": failures})
+        if failures >= self.patience.stall_alert_after:
+            self.alert_once(current, "stuck", f"{failures} failures in a row; the latest: {reason}")
+        return outcome(Result.DEFERRED, run_id, reason=reason, retry_at=retry_at.isoformat())
+
+    def cancel(self, current: Versioned[Run], by: str) -> Outcome:
+        """End a run CANCELLED: its lease is released and every late message for it does nothing."""
+        run = current.value
+        if run.state.final:
+            return outcome(Result.NOTHING_TO_DO, run.run_id, state=run.state.value)
+        if self.end(current, RunState.CANCELLED, f"cancelled by {by}") is None:
+            return outcome(Result.IN_PROGRESS, run.run_id)
+        return outcome(Result.CANCELLED, run.run_id, extract=run.extract, job_id=run.job_id)
 
     def end(self, current: Versioned[Run], state: RunState, reason: str) -> Versioned[Run] | None:
         """Move a run to a final state, release its lease, alert. None if another invocation was first."""
@@ -97,7 +155,8 @@ class Runs:
         self.ledger.release_lease(saved.value.extract, saved.value.run_id)
         self.discard_staging(saved.value)
         self.alert(state.value.lower(), saved.value, reason)
-        log.error("run ended", extra={"state": state.value, "reason": reason})
+        logger = log.info if state is RunState.CANCELLED else log.error
+        logger("run ended", extra={"state": state.value, "reason": reason})
         return saved
 
     def discard_staging(self, run: Run) -> None:
@@ -125,9 +184,13 @@ class Runs:
         """The rest of a batch, in one message, for the next transfer invocation."""
         self.publisher.publish(self.topics.transfer, messages.transfer_message(run_id, list(names)))
 
-    def finish_if_complete(self, current: Versioned[Run]) -> Outcome | None:
-        """When every file of the run landed: cross-check, write _manifest.json then _SUCCESS, mark LANDED."""
+    def finish_if_complete(self, current: Versioned[Run], *, resume: bool = False) -> Outcome | None:
+        """When every file of the run landed: claim the finish (FINISHING, landed_at fixed), write
+        _manifest.json, then _SUCCESS, then mark LANDED. Only the claimant writes; the sweep resumes a
+        finish whose claimant died (`resume`), writing the very same bytes."""
         run = current.value
+        if run.state is RunState.FINISHING and resume:
+            return self._finish(current)
         if run.state is not RunState.TRANSFERRING or self.ledger.landed_count(run.run_id) < len(run.files):
             return None
         records = [v.value for v in self.ledger.files(run.run_id)]
@@ -139,18 +202,29 @@ class Runs:
                 self.end(current, RunState.FAILED, "landed files do not verify: " + "; ".join(problems))
                 return outcome(Result.FAILED, run.run_id, problems=problems)
             now = self.clock.now()
-            landed = run.but(state=RunState.LANDED, landed_at=now, updated_at=now, reason=None)
-            document = finish.manifest(landed, records, self.layout)
+            claim = run.but(state=RunState.FINISHING, landed_at=now, updated_at=now, next_at=now, reason=None)
+            try:
+                claimed = self.ledger.save_run(current, claim)
+            except ConflictError:
+                return None  # another invocation is finishing it
+            return self._finish(claimed)
+
+    def _finish(self, current: Versioned[Run]) -> Outcome | None:
+        run = current.value
+        records = [v.value for v in self.ledger.files(run.run_id)]
+        with logged(run):
+            document = finish.manifest(run.but(state=RunState.LANDED), records, self.layout)
             self.store.put_bytes(self.layout.manifest(run), document, content_type="application/json")
             # _SUCCESS last: its presence says the run is complete.
             self.store.put_bytes(self.layout.success(run), b"", content_type="text/plain")
+            now = self.clock.now()
             try:
-                self.ledger.save_run(current, landed)
+                landed = self.ledger.save_run(current, run.but(state=RunState.LANDED, updated_at=now))
             except ConflictError:
-                return None  # a duplicate finished it
+                return None  # a duplicate resumed the finish and completed it
             self.ledger.release_lease(run.extract, run.run_id)
             self.discard_staging(run)
             totals = finish.totals(records)
-            self.alert("landed", landed, None, folder=self.layout.run_folder(run), **totals)
+            self.alert("landed", landed.value, None, folder=self.layout.run_folder(run), **totals)
             log.info("run landed", extra=totals)
             return outcome(Result.LANDED, run.run_id, **totals)

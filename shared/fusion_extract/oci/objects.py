@@ -13,7 +13,7 @@ from typing import Any
 import urllib3
 from oci.object_storage.models import RenameObjectDetails
 
-from fusion_extract.errors import ConflictError, NotFoundError, TransientError
+from fusion_extract.errors import ConflictError, NotFoundError, TransientError, UnsafeInputError
 from fusion_extract.oci.calls import CONNECTION_ERRORS, translated
 from fusion_extract.oci.multipart import MultipartUpload, content_md5, exact_parts
 from fusion_extract.oci.names import name_prefix, object_name
@@ -125,7 +125,7 @@ class OciObjectStore:
             if existing is None:
                 raise  # the staged object changed or vanished under us
             if not _same_content(staged, existing):
-                raise ConflictError(
+                raise UnsafeInputError(
                     f"refusing to overwrite a different object: {target} exists with other content"
                 ) from None
             self.delete(source, if_match=staged.etag)

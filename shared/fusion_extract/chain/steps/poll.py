@@ -41,7 +41,10 @@ def _poll_run(deps: Deps, message: PollRequest) -> Outcome:
         if run.state is not RunState.RUNNING or message.seq != run.poll_seq or run.job_id is None:
             log.info("stale poll message ignored", extra={"seq": message.seq, "state": run.state.value})
             return outcome(Result.STALE, run.run_id, state=run.state.value)
-        return _follow(deps, current)
+        try:
+            return _follow(deps, current)
+        except Exception as exc:  # every error has a meaning for the run: the failure policy decides it
+            return deps.runs.setback(run.run_id, exc, "poll")
 
 
 def _follow(deps: Deps, current: Versioned[Run]) -> Outcome:
@@ -73,7 +76,8 @@ def _follow(deps: Deps, current: Versioned[Run]) -> Outcome:
 
 
 def _continue(deps: Deps, current: Versioned[Run], run: Run, now: datetime, interval: float) -> Outcome:
-    following = run.but(poll_seq=run.poll_seq + 1, updated_at=now, next_at=now + timedelta(seconds=interval))
+    due = now + timedelta(seconds=interval)
+    following = run.but(poll_seq=run.poll_seq + 1, updated_at=now, next_at=due, redrives=0)
     try:
         deps.ledger.save_run(current, following)
     except ConflictError:

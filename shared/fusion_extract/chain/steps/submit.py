@@ -13,18 +13,23 @@ from typing import Any
 
 from fusion_extract import logging as jsonlog
 from fusion_extract.chain.deps import Deps
-from fusion_extract.chain.messages import RelandRequest, RerunRequest, RunRequest, SubmitMessage
+from fusion_extract.chain.messages import (
+    CancelRequest,
+    RelandRequest,
+    RerunRequest,
+    RunRequest,
+    SubmitMessage,
+)
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.records import Run, RunState, Versioned
 from fusion_extract.chain.runs import logged
 from fusion_extract.errors import (
     ConflictError,
-    FusionExtractError,
     LeaseHeldError,
     MessageError,
     NotFoundError,
 )
-from fusion_extract.models import ExtractRequest, Mode
+from fusion_extract.models import ExtractRequest, Mode, Phase
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +39,16 @@ def submit(message: SubmitMessage, deps: Deps) -> Outcome:
         return _start(deps, message.request, rerun_of=None)
     if isinstance(message, RerunRequest):
         return _rerun(deps, message)
+    if isinstance(message, CancelRequest):
+        return _cancel(deps, message)
     return _reland(deps, message)
 
 
 def _start(deps: Deps, request: ExtractRequest, rerun_of: str | None) -> Outcome:
     now = deps.clock.now()
     run = _new_run(deps, request.extract, request.mode, now, rerun_of=rerun_of)
-    run = run.but(run_at_times=request.run_at_times, state=RunState.SUBMITTING, attempt=1)
+    deadline = now + timedelta(hours=deps.settings.run_deadline_hours)
+    run = run.but(run_at_times=request.run_at_times, state=RunState.SUBMITTING, attempt=1, deadline=deadline)
     with logged(run):
         held = _take_lease(deps, run, now)
         if held is not None:
@@ -65,7 +73,11 @@ def _rerun(deps: Deps, message: RerunRequest) -> Outcome:
             claimed = _claim(deps, current, run.but(state=RunState.SUBMITTING, attempt=run.attempt + 1))
             return _submit_job(deps, claimed, resume=False) if claimed else _answer(Result.IN_PROGRESS, run)
         if run.state is RunState.SUBMITTING and asked in (None, run.attempt):
-            if now - run.updated_at < timedelta(seconds=deps.settings.step_overdue_seconds):
+            if run.failures and now < run.next_at:
+                return _answer(Result.NOT_DUE, run, next_at=run.next_at.isoformat())
+            if not run.failures and now - run.updated_at < timedelta(
+                seconds=deps.settings.step_overdue_seconds
+            ):
                 return _answer(Result.IN_PROGRESS, run)
             claimed = _claim(deps, current, run)  # a submit died midway: resume it, finding its job first
             return _submit_job(deps, claimed, resume=True) if claimed else _answer(Result.IN_PROGRESS, run)
@@ -75,7 +87,27 @@ def _rerun(deps: Deps, message: RerunRequest) -> Outcome:
         return _answer(Result.NOTHING_TO_DO, run, state=run.state.value)
 
 
+def _cancel(deps: Deps, message: CancelRequest) -> Outcome:
+    """Cancel a run by its id, or the active run of an extract (the one holding its lease)."""
+    run_id = message.run_id or deps.ledger.lease_holder(message.extract or "")
+    if run_id is None:
+        raise MessageError(f"extract {message.extract!r} has no active run to cancel")
+    try:
+        current = deps.ledger.load_run(run_id)
+    except NotFoundError:
+        raise MessageError(f"no run {run_id!r} to cancel") from None
+    with logged(current.value):
+        return deps.runs.cancel(current, by="an operator")
+
+
 def _reland(deps: Deps, message: RelandRequest) -> Outcome:
+    # The job must exist and have succeeded before anything is held or recorded for it.
+    try:
+        status = deps.fusion.job_status(message.job_id)
+    except NotFoundError:
+        raise MessageError(f"job {message.job_id} does not exist in Fusion: nothing to re-land") from None
+    if status.phase is not Phase.SUCCEEDED:
+        raise MessageError(f"job {message.job_id} is {status.status}, not succeeded: nothing to re-land")
     now = deps.clock.now()
     run = _new_run(deps, message.extract, message.mode, now, rerun_of=None)
     run = run.but(
@@ -102,10 +134,8 @@ def _submit_job(deps: Deps, current: Versioned[Run], resume: bool) -> Outcome:
     token = f"{run.run_id}-a{run.attempt}"
     try:
         job_id = deps.fusion.submit(request, token, resume=resume)
-    except FusionExtractError as exc:
-        if not exc.retryable:
-            deps.runs.end(current, RunState.FAILED, f"submit refused: {exc}")
-        raise  # transient: the run stays SUBMITTING and the sweep resumes it
+    except Exception as exc:  # permanent: FAILED and alerted; transient: SUBMITTING, resumed by the sweep
+        return deps.runs.setback(run.run_id, exc, "submit")
     now = deps.clock.now()
     running = run.but(
         state=RunState.RUNNING,
@@ -118,6 +148,9 @@ def _submit_job(deps: Deps, current: Versioned[Run], resume: bool) -> Outcome:
         status_since=None,
         updated_at=now,
         next_at=now,
+        failures=0,
+        problem=None,
+        redrives=0,
     )
     with jsonlog.bind(job_id=job_id):
         deps.ledger.save_run(current, running)

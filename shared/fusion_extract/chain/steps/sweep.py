@@ -1,5 +1,11 @@
-"""The sweep (poll function, `{"kind": "sweep"}` on a schedule): re-drive every run whose next step is
-overdue (a lost message, a crashed invocation) or due (a rerun after its backoff)."""
+"""The sweep (poll function, `{"kind": "sweep"}` on a schedule): re-drive every active run whose next step
+is overdue (a lost message, a crashed invocation) or due (a rerun after its backoff, a retry after a
+transient failure); end runs past their deadline without asking Fusion anything; tell a person about a
+run it had to re-drive STALL_ALERT_AFTER times without progress, and about any ledger document that
+cannot be read (moved aside, so it never stops the sweep for the other runs).
+
+It reads only the index of active runs, so its cost follows the runs in flight, not the history.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fusion_extract.chain.deps import Deps
+from fusion_extract.chain.ledger import Unreadable
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.records import FileRecord, FileState, Run, RunState, Versioned
 from fusion_extract.chain.runs import logged
-from fusion_extract.errors import ConflictError
+from fusion_extract.chain.steps.deadline import past_deadline, time_out
+from fusion_extract.errors import ConflictError, FusionExtractError
 
 log = logging.getLogger(__name__)
 
@@ -19,14 +27,18 @@ log = logging.getLogger(__name__)
 def sweep(deps: Deps) -> Outcome:
     state = _Sweep(deps, deps.clock.now(), timedelta(seconds=deps.settings.step_overdue_seconds))
     redriven: dict[str, str] = {}
-    for current in deps.ledger.runs():
-        if current.value.state.final:
+    for found in deps.ledger.active_runs():
+        if isinstance(found, Unreadable):
+            redriven[found.name] = state.quarantine(found)
             continue
-        with logged(current.value):
-            action = state.run(current)
+        with logged(found.value):
+            try:
+                action = state.run(found)
+            except Exception as exc:  # one run's trouble must not stop the sweep for the others
+                action = deps.runs.setback(found.value.run_id, exc, "sweep").result.value
         if action:
-            redriven[current.value.run_id] = action
-            log.info("sweep re-drove run", extra={"action": action, "run_id": current.value.run_id})
+            redriven[found.value.run_id] = action
+            log.info("sweep re-drove run", extra={"action": action, "run_id": found.value.run_id})
     return outcome(Result.SWEPT, redriven=redriven)
 
 
@@ -38,45 +50,84 @@ class _Sweep:
 
     def run(self, current: Versioned[Run]) -> str | None:
         run = current.value
-        late = self.now > run.next_at + self.overdue
+        waiting = run.state in (RunState.SUBMITTING, RunState.RUNNING, RunState.RERUN_PENDING)
+        if waiting and past_deadline(run, self.now):
+            return time_out(self.deps, current).result.value
+        # A run that failed transiently is due at its retry time; one whose message went missing, later.
+        late = self.now >= run.next_at if run.failures else self.now > run.next_at + self.overdue
         if run.state is RunState.RUNNING and late:
             return self._repoll(current)
         if run.state is RunState.SUBMITTING and late:
             self.deps.runs.publish_rerun(run.run_id, run.attempt)  # resume the submit that died
-            return "rerun"
+            return self._redriven(current, "rerun")
         if run.state is RunState.RERUN_PENDING and self.now >= run.next_at:
             self.deps.runs.publish_rerun(run.run_id, run.attempt + 1)
-            return "rerun"
+            return self._redriven(current, "rerun")
         if run.state is RunState.TRANSFERRING:
-            return self._retransfer(run)
+            return self._retransfer(current)
+        if run.state is RunState.FINISHING and late:
+            self.deps.runs.finish_if_complete(current, resume=True)  # its finisher died midway
+            return "finish"
         return None
+
+    def quarantine(self, found: Unreadable) -> str:
+        try:
+            moved = self.deps.ledger.quarantine(found.name)
+        except FusionExtractError as exc:
+            log.error("unreadable ledger document could not be moved", extra={"document": found.name})
+            return f"unreadable ({exc})"
+        reason = f"{found.problem}; moved to {moved}"
+        self.deps.runs.notify("unreadable_document", document=found.name, reason=reason)
+        return "quarantined"
 
     def _repoll(self, current: Versioned[Run]) -> str | None:
         run = current.value
-        following = run.but(poll_seq=run.poll_seq + 1, updated_at=self.now, next_at=self.now)
+        following = run.but(poll_seq=run.poll_seq + 1, next_at=self.now)
         try:
-            self.deps.ledger.save_run(current, following)
+            current = self.deps.ledger.save_run(current, following)
         except ConflictError:
             return None
         self.deps.runs.publish_poll(run.run_id, following.poll_seq)
-        return "poll"
+        return self._redriven(current, "poll")
 
-    def _retransfer(self, run: Run) -> str | None:
+    def _retransfer(self, current: Versioned[Run]) -> str | None:
+        run = current.value
         records = [v.value for v in self.deps.ledger.files(run.run_id)]
-        if all(r.state is FileState.LANDED for r in records):
+        landed = sum(1 for r in records if r.state is FileState.LANDED)
+        if landed > run.progress:  # files landed since the last sweep: the run is moving
+            try:
+                current = self.deps.ledger.save_run(current, run.but(progress=landed, redrives=0))
+            except ConflictError:
+                return None
+        if records and landed == len(records) == len(run.files):
             if self.now <= run.next_at + self.overdue:
                 return None
-            self.deps.runs.finish_if_complete(
-                self.deps.ledger.load_run(run.run_id)
-            )  # the finisher died midway
+            for record in records:  # a transfer that died between its record and its marker
+                self.deps.ledger.mark_landed(run.run_id, record.name)
+            self.deps.runs.finish_if_complete(current)
             return "finish"
         due = [r.name for r in records if self._file_due(r)]
+        if not due:
+            return None
         self.deps.runs.publish_transfers(run.run_id, due)
-        return f"transfer x{len(due)}" if due else None
+        return self._redriven(current, f"transfer x{len(due)}")
+
+    def _redriven(self, current: Versioned[Run], action: str) -> str:
+        """Count a re-drive without progress; the STALL_ALERT_AFTER-th tells a person, once."""
+        run = current.value
+        redrives = run.redrives + 1
+        try:
+            current = self.deps.ledger.save_run(current, run.but(redrives=redrives))
+        except ConflictError:
+            return action  # the run moved meanwhile: that is progress
+        if redrives >= self.deps.runs.patience.stall_alert_after:
+            reason = f"the sweep re-drove it {redrives} times without progress (state {run.state.value})"
+            self.deps.runs.alert_once(current, "overdue", reason)
+        return action
 
     def _file_due(self, record: FileRecord) -> bool:
         if record.state is FileState.PENDING:
-            grace = self.overdue if record.attempts == 0 else timedelta(0)
+            grace = self.overdue if record.attempts == 0 and record.retries == 0 else timedelta(0)
             return self.now >= record.next_at + grace
         if record.state is FileState.TRANSFERRING and record.claimed_at is not None:
             return self.now > record.claimed_at + self.overdue

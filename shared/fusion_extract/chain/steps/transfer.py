@@ -8,15 +8,17 @@ Notifications can carry one by one) lands its first file that needs it and hands
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from fusion_extract import logging as jsonlog
 from fusion_extract.chain.deps import Deps
 from fusion_extract.chain.landing import Lander
 from fusion_extract.chain.messages import TransferRequest
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
+from fusion_extract.chain.policy import Kind, classify, describe
 from fusion_extract.chain.records import FileRecord, FileState, PlannedFile, Run, RunState, Versioned
 from fusion_extract.chain.runs import backoff, logged
-from fusion_extract.errors import ConflictError, FusionExtractError, UnsafeInputError
+from fusion_extract.errors import ConflictError, UnsafeInputError
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,10 @@ def transfer(message: TransferRequest, deps: Deps) -> Outcome:
             log.warning("files not in the run's plan ignored", extra={"files": unknown})
         names = [name for name in message.files if name in planned]
         answer = _land_next(deps, run, planned, names)
-        deps.runs.finish_if_complete(deps.ledger.load_run(run.run_id))
+        try:
+            deps.runs.finish_if_complete(deps.ledger.load_run(run.run_id))
+        except Exception as exc:  # the files landed; finishing failed: the policy decides when it resumes
+            return deps.runs.setback(run.run_id, exc, "finish")
         return answer
 
 
@@ -75,12 +80,8 @@ def _land_file(deps: Deps, run: Run, planned: PlannedFile, current: Versioned[Fi
     lander = Lander(deps.settings, deps.layout, deps.store, deps.archives, run, planned, attempt)
     try:
         landed = lander.land()
-    except (UnsafeInputError, ConflictError) as exc:
-        return _give_up(deps, run, current, f"{planned.name}: {exc}")
-    except FusionExtractError as exc:
-        if attempt >= deps.settings.file_max_attempts:
-            return _give_up(deps, run, current, f"{planned.name}: {exc} (after {attempt} attempts)")
-        return _retry_later(deps, run, current, exc)
+    except Exception as exc:
+        return _failed(deps, run, current, exc)
     elapsed = max((deps.clock.now() - now).total_seconds(), 1e-6)
     deps.ledger.save_file(current, landed.record(current.value))
     deps.ledger.mark_landed(run.run_id, planned.name)
@@ -91,15 +92,39 @@ def _land_file(deps: Deps, run: Run, planned: PlannedFile, current: Versioned[Fi
     )
 
 
-def _retry_later(deps: Deps, run: Run, current: Versioned[FileRecord], exc: FusionExtractError) -> Outcome:
-    now = deps.clock.now()
+def _failed(deps: Deps, run: Run, current: Versioned[FileRecord], exc: Exception) -> Outcome:
+    """The failure policy for one file: a security rule fails the run at once; a transient failure waits
+    (an outage is not the file's fault: it does not count against its attempts); anything else is tried
+    FILE_MAX_ATTEMPTS times."""
+    name, attempt = current.value.name, current.value.attempts
+    kind = classify(exc)
+    if isinstance(exc, UnsafeInputError) or (
+        kind is Kind.PERMANENT and attempt >= deps.settings.file_max_attempts
+    ):
+        suffix = "" if isinstance(exc, UnsafeInputError) else f" (after {attempt} attempts)"
+        return _give_up(deps, run, current, f"{name}: {describe(exc)}{suffix}")
     record = current.value
-    due = now + backoff(deps.settings.file_retry_seconds, record.attempts)
-    deps.ledger.save_file(current, record.but(state=FileState.PENDING, next_at=due, reason=str(exc)))
-    log.warning("transfer failed; retry scheduled", extra={"reason": str(exc), "retry_at": due.isoformat()})
+    if kind is Kind.PERMANENT:
+        delay = backoff(deps.settings.file_retry_seconds, record.attempts)
+    else:
+        record = record.but(attempts=record.attempts - 1, retries=record.retries + 1)
+        delay = deps.runs.patience.delay(record.retries)
+    return _retry_later(deps, run, current, record, delay, describe(exc))
+
+
+def _retry_later(
+    deps: Deps, run: Run, current: Versioned[FileRecord], record: FileRecord, delay: timedelta, reason: str
+) -> Outcome:
+    now = deps.clock.now()
+    due = now + delay
+    deps.ledger.save_file(current, record.but(state=FileState.PENDING, next_at=due, reason=reason))
+    log.warning("transfer failed; retry scheduled", extra={"reason": reason, "retry_at": due.isoformat()})
+    if record.retries >= deps.runs.patience.stall_alert_after:
+        stuck = f"{record.name}: {record.retries} transient failures in a row; the latest: {reason}"
+        deps.runs.alert_once(deps.ledger.load_run(run.run_id), "stuck", stuck)
     if due <= now:
         deps.runs.publish_transfers(run.run_id, [record.name])
-    return outcome(Result.RETRY_SCHEDULED, run.run_id, file=record.name, reason=str(exc))
+    return outcome(Result.RETRY_SCHEDULED, run.run_id, file=record.name, reason=reason)
 
 
 def _give_up(deps: Deps, run: Run, current: Versioned[FileRecord], reason: str) -> Outcome:

@@ -1,0 +1,21 @@
+"""A run's deadline (RUN_DEADLINE_HOURS, Fusion's own job timeout), checked before any Fusion call by poll
+and by the sweep, so a run whose calls keep failing still ends TIMED_OUT on time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fusion_extract.chain.deps import Deps
+from fusion_extract.chain.outcomes import Outcome, Result, outcome
+from fusion_extract.chain.records import Run, RunState, Versioned
+
+
+def past_deadline(run: Run, now: datetime) -> bool:
+    return run.deadline is not None and now >= run.deadline
+
+
+def time_out(deps: Deps, current: Versioned[Run]) -> Outcome:
+    run = current.value
+    what = f"job {run.job_id}" if run.job_id else "the job's submission"
+    deps.runs.end(current, RunState.TIMED_OUT, f"{what} still {run.status or 'not done'} at the deadline")
+    return outcome(Result.TIMED_OUT, run.run_id)
