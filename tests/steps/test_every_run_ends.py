@@ -1,0 +1,312 @@
+"""Every run ends, and says why: the failure policy, deadlines, cancel, and the cases once seen to hang.
+
+Each of these once left a run RUNNING or TRANSFERRING for ever, with no alert and the extract's lease held
+(README: failure policy). The end state is asserted: the run's state, the alert, the lease, the objects.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fusion_extract.chain.records import FileState, Run, RunState
+from fusion_extract.errors import ConflictError, MessageError, TransientError
+from tests.emulators.fusion import BadLink, ExtractScenario
+from tests.steps.conftest import EXTRACT, MakeSteps, Steps, is_zip
+
+OVERDUE = 900.0  # STEP_OVERDUE_SECONDS, the default
+DEADLINE = 10 * 3600.0  # RUN_DEADLINE_HOURS, the default
+
+
+def status_calls(steps: Steps) -> int:
+    return steps.fusion_calls(r"/jobscheduler/v1/jobRequests/\d+$")
+
+
+# -- permanent errors end the run, at once, with an alert and the lease free ---------------------------
+
+
+def test_poll_when_a_download_link_leaves_the_api_fails_the_run_and_frees_the_lease(steps: Steps) -> None:
+    # Given a job whose output listing links a file outside /api/saas-batch/ (a URL rule)
+    assert steps.fusion is not None
+    steps.fusion.define_extract(EXTRACT, ExtractScenario(bad_link=BadLink.OUTSIDE_API, seconds_running=1))
+    run = steps.start()
+
+    # When the job is followed to its end
+    steps.clock.advance(10)
+    outcomes = steps.deliver("poll")
+
+    # Then the run failed naming the rule, people were told, the lease is free, and no transfer was asked
+    final = steps.run(run.run_id)
+    assert outcomes[-1]["outcome"] == "failed"
+    assert final.state is RunState.FAILED and final.reason is not None and "refused URL" in final.reason
+    assert steps.alerts() == ["failed"]
+    assert steps.deps.ledger.lease_holder(EXTRACT) is None
+    assert steps.published("transfer") == []
+
+
+def test_reland_of_a_job_fusion_does_not_know_is_refused_holding_nothing(steps: Steps) -> None:
+    # Given no job 99999 in Fusion
+
+    # When an operator asks to re-land it, Then the request is refused with a clear error
+    with pytest.raises(MessageError, match="job 99999 does not exist in Fusion"):
+        steps.submit(kind="reland", extract=EXTRACT, job_id="99999", mode="full")
+
+    # And nothing was recorded or held
+    assert steps.runs() == [] and steps.deps.ledger.lease_holder(EXTRACT) is None
+
+
+# -- transient errors wait and retry; deadlines and people's attention bound them -----------------------
+
+
+def test_poll_whose_status_calls_keep_failing_ends_timed_out_at_the_deadline_without_asking_fusion(
+    make_steps: MakeSteps,
+) -> None:
+    # Given a running job whose every status call answers 503 (one try per call)
+    steps = make_steps(HTTP_MAX_ATTEMPTS="1")
+    assert steps.fusion is not None
+    steps.fusion.define_extract(EXTRACT, ExtractScenario(seconds_running=DEADLINE * 2))
+    run = steps.start()
+    steps.fusion.fail_next(r"/jobRequests/\d+$", 503, count=10_000, method="GET")
+
+    # When poll runs, Then the run waits for a retry instead of failing or hanging
+    assert steps.deliver("poll")[-1]["outcome"] == "deferred"
+    assert steps.run(run.run_id).state is RunState.RUNNING and steps.run(run.run_id).failures == 1
+
+    # When the deadline passes and the sweep runs
+    steps.clock.advance(DEADLINE)
+    calls_before = status_calls(steps)
+    swept = steps.sweep()
+
+    # Then the run ended TIMED_OUT without another status call, people were told, the lease is free
+    assert swept["redriven"] == {run.run_id: "timed_out"}
+    assert status_calls(steps) == calls_before
+    assert steps.run(run.run_id).state is RunState.TIMED_OUT
+    assert "timed_out" in steps.alerts()
+    assert steps.deps.ledger.lease_holder(EXTRACT) is None
+
+
+def test_transfer_transient_failures_do_not_count_against_the_file(make_steps: MakeSteps) -> None:
+    # Given Object Storage refusing uploads with 503 for longer than FILE_MAX_ATTEMPTS transfers
+    steps = make_steps(HTTP_MAX_ATTEMPTS="1", FILE_MAX_ATTEMPTS="2", DEFER_SECONDS="0")
+    run = steps.until_transferring()
+    first = next(f.name for f in run.files if is_zip(f.name))
+    steps.oci.inject_fault("PUT", r"/n/[^/]+/b/[^/]+/o/_staging.*", 503, "ServiceUnavailable", times=4)
+
+    # When that file is transferred five times
+    outcomes = [steps.transfer(run.run_id, first)["outcome"] for _ in range(5)]
+
+    # Then the outage was waited out, the file landed, and its attempts count only the real one
+    assert outcomes == ["retry_scheduled"] * 4 + ["landed"]
+    record = steps.file(run.run_id, first)
+    assert record.state is FileState.LANDED and record.attempts == 1 and record.retries == 4
+    assert steps.run(run.run_id).state is not RunState.FAILED
+
+
+def test_sweep_tells_a_person_once_when_it_keeps_re_driving_a_run_without_progress(
+    make_steps: MakeSteps,
+) -> None:
+    # Given a long job whose poll messages are all lost
+    steps = make_steps(STALL_ALERT_AFTER="3")
+    assert steps.fusion is not None
+    steps.fusion.define_extract(EXTRACT, ExtractScenario(seconds_running=DEADLINE / 2))
+    run = steps.start()
+
+    # When the sweep re-drives it five times, each message lost again
+    for _ in range(5):
+        steps.forget("poll")
+        steps.clock.advance(OVERDUE + 1)
+        steps.sweep()
+
+    # Then exactly one "overdue" alert went out, naming the re-drives, and the run still waits
+    overdue = [a for a in steps.published("alerts") if a["event"] == "overdue"]
+    assert len(overdue) == 1 and "re-drove it 3 times" in overdue[0]["reason"]
+    assert steps.run(run.run_id).state is RunState.RUNNING
+
+
+# -- the ledger and the finish survive crashes and lost answers ------------------------------------------
+
+
+def test_sweep_quarantines_an_unreadable_run_document_alerts_and_sweeps_the_others(steps: Steps) -> None:
+    # Given one run whose poll message was lost, and another run whose document is corrupt
+    assert steps.fusion is not None
+    steps.fusion.define_extract(EXTRACT, ExtractScenario(seconds_running=36_000))
+    steps.fusion.define_extract("Payroll", ExtractScenario(seconds_running=36_000))
+    good = steps.start()
+    bad = steps.start("Payroll")
+    steps.forget("poll")
+    steps.deps.store.put_bytes(f"_state/runs/{bad.run_id}.json", b'{"run_id": "half a docu')
+
+    # When the sweep runs once the poll is overdue
+    steps.clock.advance(OVERDUE + 1)
+    swept = steps.sweep()
+
+    # Then the good run was re-driven, the bad document moved aside, and a person told
+    assert swept["redriven"] == {good.run_id: "poll", f"_state/runs/{bad.run_id}.json": "quarantined"}
+    assert steps.objects(f"_state/quarantine/runs/{bad.run_id}") == [
+        f"_state/quarantine/runs/{bad.run_id}.json"
+    ]
+    [alert] = [a for a in steps.published("alerts") if a["event"] == "unreadable_document"]
+    assert alert["document"] == f"_state/runs/{bad.run_id}.json"
+    # And the next sweep is clean, and Payroll's lease no longer blocks a new run
+    assert steps.sweep()["redriven"] == {}
+    steps.clock.advance(OVERDUE)
+    assert steps.submit(extract="Payroll", mode="full")["outcome"] == "submitted"
+
+
+def test_sweep_finishes_a_run_whose_transfer_died_between_its_record_and_its_marker(
+    make_steps: MakeSteps,
+) -> None:
+    # Given every file landed, but writing the last file's landed marker failed after its record was saved
+    steps = make_steps(HTTP_MAX_ATTEMPTS="1")
+    run = steps.until_transferring()
+    *others, last = [f.name for f in run.files]
+    for name in others:
+        steps.transfer(run.run_id, name)
+    steps.oci.inject_fault("PUT", r"/n/[^/]+/b/[^/]+/o/_state%2Flanded%2F.*", 503, "ServiceUnavailable")
+    with pytest.raises(TransientError):
+        steps.transfer(run.run_id, last)
+    assert steps.file(run.run_id, last).state is FileState.LANDED
+    assert steps.run(run.run_id).state is RunState.TRANSFERRING
+
+    # When the sweep runs once the run is overdue
+    steps.clock.advance(OVERDUE + 1)
+    swept = steps.sweep()
+
+    # Then the marker was repaired and the run finished: LANDED, _SUCCESS written, lease free, people told
+    assert swept["redriven"] == {run.run_id: "finish"}
+    assert steps.run(run.run_id).state is RunState.LANDED
+    assert "_SUCCESS" in steps.landed(run)
+    assert steps.deps.ledger.lease_holder(EXTRACT) is None
+    assert steps.alerts() == ["landed"]
+
+
+def test_finish_claimed_by_one_finisher_is_not_written_again_by_another(steps: Steps) -> None:
+    # Given a run whose files all landed
+    run = steps.until_transferring()
+    for name in [f.name for f in run.files]:
+        steps.deps.ledger.save_file(
+            steps.deps.ledger.load_file(run.run_id, name),
+            steps.file(run.run_id, name).but(state=FileState.LANDED),
+        )
+        steps.deps.ledger.mark_landed(run.run_id, name)
+    current = steps.deps.ledger.load_run(run.run_id)
+
+    # When two finishers start from the same version of the run
+    first = steps.deps.runs.finish_if_complete(current)
+    manifest = steps.read(steps.deps.layout.manifest(run))
+    second = steps.deps.runs.finish_if_complete(current)
+
+    # Then only the first finished; the manifest is the first's, and one "landed" alert went out
+    assert first is not None and first.result.value == "landed" and second is None
+    assert steps.read(steps.deps.layout.manifest(run)) == manifest
+    assert steps.alerts() == ["landed"]
+
+
+def test_ledger_save_that_meets_its_own_applied_write_succeeds(ledger_steps: Steps) -> None:
+    # Given a run, and a save of it that took effect although its answer was lost (a 503 after the write)
+    ledger = ledger_steps.deps.ledger
+    now = ledger_steps.clock.now()
+    created = ledger.create_run(Run("r1", EXTRACT, "full", RunState.RUNNING, now, now, now, attempt=1))
+    changed = created.value.but(state=RunState.TRANSFERRING)
+    ledger.save_run(created, changed)
+
+    # When the save is retried from the version read before it
+    again = ledger.save_run(created, changed)
+
+    # Then it counts as done (not as a lost race), with the stored version's ETag
+    assert again.value == changed and again.etag == ledger.load_run("r1").etag
+
+    # And a save of other content from that old version still loses
+    with pytest.raises(ConflictError):
+        ledger.save_run(created, changed.but(state=RunState.FAILED))
+
+
+# -- cancel ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("by", ["run_id", "extract"])
+def test_cancel_ends_the_run_frees_the_lease_alerts_and_makes_late_messages_no_ops(
+    steps: Steps, by: str
+) -> None:
+    # Given a running job with its next poll on its way
+    assert steps.fusion is not None
+    steps.fusion.define_extract(EXTRACT, ExtractScenario(seconds_running=36_000))
+    run = steps.start()
+
+    # When an operator cancels it, by its id or by its extract
+    answer = steps.submit(
+        kind="cancel", **({"run_id": run.run_id} if by == "run_id" else {"extract": EXTRACT})
+    )
+
+    # Then it is CANCELLED, people were told, the extract is free, and the late poll does nothing
+    assert answer["outcome"] == "cancelled" and answer["run_id"] == run.run_id
+    assert steps.run(run.run_id).state is RunState.CANCELLED
+    assert steps.alerts() == ["cancelled"]
+    assert steps.deps.ledger.lease_holder(EXTRACT) is None
+    assert [o["outcome"] for o in steps.deliver("poll")] == ["stale"]
+    assert steps.submit(extract=EXTRACT, mode="full")["outcome"] == "submitted"
+
+
+def test_cancel_of_a_finished_run_changes_nothing(steps: Steps) -> None:
+    # Given a run that landed
+    run = steps.until_transferring()
+    steps.deliver("transfer")
+
+    # When it is cancelled, Then nothing changes and nobody is told again
+    assert steps.submit(kind="cancel", run_id=run.run_id)["outcome"] == "nothing_to_do"
+    assert steps.run(run.run_id).state is RunState.LANDED and steps.alerts() == ["landed"]
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ({"run_id": "20260301T080000Z-none"}, "no run '20260301T080000Z-none' to cancel"),
+        ({"extract": "Idle"}, "extract 'Idle' has no active run to cancel"),
+    ],
+)
+def test_cancel_of_nothing_is_refused_with_a_clear_error(
+    steps: Steps, body: dict[str, str], problem: str
+) -> None:
+    with pytest.raises(MessageError, match=problem):
+        steps.submit(kind="cancel", **body)
+
+
+# -- the sweep's cost follows the active runs ------------------------------------------------------------
+
+
+def test_sweep_reads_only_the_active_runs_however_long_the_history(steps: Steps) -> None:
+    # Given 30 runs that ended long ago and one that runs now
+    assert steps.fusion is not None
+    for _ in range(30):
+        run = steps.start()
+        steps.submit(kind="cancel", run_id=run.run_id)
+    steps.fusion.define_extract(EXTRACT, ExtractScenario(seconds_running=36_000))
+    active = steps.start()
+    steps.sweep()  # the first sweep indexes a ledger written before the index existed, once
+    served = len(steps.oci.served)
+
+    # When the sweep runs
+    steps.sweep()
+
+    # Then it read one run document, the active one
+    reads = [
+        path
+        for method, path, _ in steps.oci.served[served:]
+        if method == "GET" and "_state%2Fruns%2F" in path
+    ]
+    assert reads == [f"/n/emuns/b/landing/o/_state%2Fruns%2F{active.run_id}.json"]
+
+
+def test_sweep_indexes_runs_recorded_before_the_index_existed(steps: Steps) -> None:
+    # Given a running run whose poll was lost, recorded by a release that kept no index of active runs
+    assert steps.fusion is not None
+    steps.fusion.define_extract(EXTRACT, ExtractScenario(seconds_running=36_000))
+    run = steps.start()
+    steps.forget("poll")
+    steps.deps.store.delete(f"_state/active/{run.run_id}")
+
+    # When the sweep runs once the poll is overdue
+    steps.clock.advance(OVERDUE + 1)
+
+    # Then it found the run all the same, and indexed it
+    assert steps.sweep()["redriven"] == {run.run_id: "poll"}
+    assert steps.objects("_state/active/") == [f"_state/active/{run.run_id}"]
