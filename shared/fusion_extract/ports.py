@@ -78,6 +78,10 @@ class ObjectStore(Protocol):
         """Every object under the prefix, all pages, in name order."""
         ...
 
+    def abort_uploads(self, prefix: str) -> int:
+        """Abort every unfinished multipart upload of an object under the prefix; how many."""
+        ...
+
 
 class Publisher(Protocol):
     def publish(self, topic_id: str, message: Mapping[str, Any]) -> str:

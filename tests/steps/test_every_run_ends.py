@@ -7,6 +7,7 @@ Each of these once left a run RUNNING or TRANSFERRING for ever, with no alert an
 from __future__ import annotations
 
 import pytest
+from oci.object_storage.models import CreateMultipartUploadDetails
 
 from fusion_extract.chain.records import FileState, Run, RunState
 from fusion_extract.errors import ConflictError, MessageError, TransientError
@@ -310,3 +311,24 @@ def test_sweep_indexes_runs_recorded_before_the_index_existed(steps: Steps) -> N
     # Then it found the run all the same, and indexed it
     assert steps.sweep()["redriven"] == {run.run_id: "poll"}
     assert steps.objects("_state/active/") == [f"_state/active/{run.run_id}"]
+
+
+def test_transfer_after_a_killed_attempt_aborts_the_upload_it_left_open(steps: Steps) -> None:
+    # Given a file whose first transfer was killed mid-upload: claimed, its multipart upload left open
+    run = steps.until_transferring()
+    name = next(f.name for f in run.files if is_zip(f.name))
+    current = steps.deps.ledger.load_file(run.run_id, name)
+    claimed = current.value.but(state=FileState.TRANSFERRING, attempts=1, claimed_at=steps.clock.now())
+    steps.deps.ledger.save_file(current, claimed)
+    client = steps.deps.oci.object_storage
+    details = CreateMultipartUploadDetails(object=f"_staging/{run.run_id}/{name}/1/members/part.csv")
+    client.create_multipart_upload("emuns", "landing", details)
+
+    # When the sweep hands the file out again and it is transferred
+    steps.clock.advance(OVERDUE + 1)
+    steps.sweep()
+    outcomes = steps.deliver("transfer")
+
+    # Then it landed, and no upload is left open
+    assert outcomes[0]["outcome"] == "landed"
+    assert client.list_multipart_uploads("emuns", "landing").data == []

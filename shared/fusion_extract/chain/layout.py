@@ -45,7 +45,11 @@ class Layout:
 
     def staging(self, run: Run, file_name: str, attempt: int) -> str:
         """A private folder per transfer attempt, so a retry never mixes with a dead attempt's leftovers."""
-        return f"{self.staging_prefix}/{run.run_id}/{file_name}/{attempt}"
+        return f"{self.file_staging(run, file_name)}{attempt}"
+
+    def file_staging(self, run: Run, file_name: str) -> str:
+        """Every attempt's folder of one file."""
+        return f"{self.staging_prefix}/{run.run_id}/{file_name}/"
 
     def run_staging(self, run: Run) -> str:
         return f"{self.staging_prefix}/{run.run_id}/"

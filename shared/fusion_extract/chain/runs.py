@@ -163,6 +163,7 @@ class Runs:
         """Staged copies are private to a run and never visible; once the run is over they go."""
         for leftover in list(self.store.list(self.layout.run_staging(run))):
             self.store.delete(leftover.name)
+        self.store.abort_uploads(self.layout.run_staging(run))
 
     def publish_poll(self, run_id: str, seq: int) -> None:
         self.publisher.publish(self.topics.poll, messages.poll_message(run_id, seq))

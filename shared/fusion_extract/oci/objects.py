@@ -7,6 +7,7 @@ Deletes are idempotent (a missing object is already deleted), so a retried delet
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -139,6 +140,29 @@ class OciObjectStore:
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         return self._pages(name_prefix(prefix))
+
+    def abort_uploads(self, prefix: str) -> int:
+        """Abort every unfinished multipart upload of an object under the prefix; how many there were.
+
+        A transfer killed mid-upload leaves its upload open (and billed) until someone aborts it.
+        """
+        name_prefix(prefix)
+        aborted, page = 0, None
+        while True:
+            with translated("list multipart uploads"):
+                response = self.client.list_multipart_uploads(
+                    self.namespace, self.bucket, limit=1000, page=page
+                )
+            for upload in response.data:
+                if upload.object.startswith(prefix):
+                    with contextlib.suppress(NotFoundError), translated(f"abort upload of {upload.object}"):
+                        self.client.abort_multipart_upload(
+                            self.namespace, self.bucket, upload.object, upload.upload_id
+                        )
+                    aborted += 1
+            page = response.headers.get("opc-next-page")
+            if not page:
+                return aborted
 
     def _pages(self, prefix: str) -> Iterator[ObjectInfo]:
         start: str | None = None

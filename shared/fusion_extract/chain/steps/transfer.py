@@ -77,6 +77,8 @@ def _land_file(deps: Deps, run: Run, planned: PlannedFile, current: Versioned[Fi
     except ConflictError:
         return outcome(Result.IN_PROGRESS, run.run_id, file=planned.name)
     log.info("transfer started", extra={"attempt": attempt, "size": planned.size})
+    if attempt + current.value.retries > 1:  # an earlier attempt may have died mid-upload
+        deps.store.abort_uploads(deps.layout.file_staging(run, planned.name))
     lander = Lander(deps.settings, deps.layout, deps.store, deps.archives, run, planned, attempt)
     try:
         landed = lander.land()
