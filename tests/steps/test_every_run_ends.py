@@ -324,11 +324,10 @@ def test_transfer_after_a_killed_attempt_aborts_the_upload_it_left_open(steps: S
     details = CreateMultipartUploadDetails(object=f"_staging/{run.run_id}/{name}/1/members/part.csv")
     client.create_multipart_upload("emuns", "landing", details)
 
-    # When the sweep hands the file out again and it is transferred
+    # When, its claim gone stale, the file is transferred again (the run's other files still to come)
     steps.clock.advance(OVERDUE + 1)
-    steps.sweep()
-    outcomes = steps.deliver("transfer")
+    answer = steps.transfer(run.run_id, name)
 
-    # Then it landed, and no upload is left open
-    assert outcomes[0]["outcome"] == "landed"
+    # Then it landed, and the dead attempt's upload is no longer open
+    assert answer["outcome"] == "landed" and steps.run(run.run_id).state is RunState.TRANSFERRING
     assert client.list_multipart_uploads("emuns", "landing").data == []
