@@ -19,7 +19,8 @@ from typing import Any
 
 _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("log_context", default={})  # noqa: B039
 _secrets: set[str] = set()
-_BEARER = re.compile(r"(?i)(bearer\s+|basic\s+|access_token\"?\s*[:=]\s*\"?)[A-Za-z0-9._~+/=-]+")
+# A credential after its keyword; quotes may be escaped (a message inside the JSON line is itself quoted).
+_BEARER = re.compile(r"(?i)(bearer\s+|basic\s+|access_token\\?\"?\s*[:=]\s*\\?\"?)[A-Za-z0-9._~+/=-]+")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 MASK = "***"

@@ -14,7 +14,7 @@ from fusion_extract.errors import (
     UnsafeInputError,
 )
 from fusion_extract.oci.clients import OciClients
-from fusion_extract.oci.multipart import content_md5
+from fusion_extract.oci.multipart import MultipartUpload, content_md5
 from tests.emulators.oci import OciEmulator
 from tests.integration.oci_support import BUCKET, NAMESPACE, clients_for, store_for
 
@@ -173,3 +173,17 @@ def test_promote_when_already_promoted_by_an_earlier_run_is_done(store):
 def test_promote_when_neither_source_nor_target_exists_raises_not_found(store):
     with pytest.raises(NotFoundError, match=r"cannot promote _staging/ghost\.csv"):
         store.promote("_staging/ghost.csv", "landing/ghost.csv")
+
+
+def test_multipart_upload_needing_more_parts_than_allowed_is_refused_and_aborted(clients, emu):
+    # Given an upload allowed 3 parts, and 4 parts' worth of data
+    upload = MultipartUpload(clients.object_storage, NAMESPACE, BUCKET, "big.csv", parallelism=2, max_parts=3)
+    parts = iter([content(PART)] * 4)
+
+    # When it runs, Then it is refused naming the limit and the fix
+    with pytest.raises(UnsafeInputError, match="needs more than 3 parts; raise UPLOAD_PART_MB"):
+        upload.run(parts, "text/csv")
+
+    # And nothing is left: no object, no open upload
+    assert not emu.object_path(BUCKET, "big.csv").exists()
+    assert clients.object_storage.list_multipart_uploads(NAMESPACE, BUCKET).data == []

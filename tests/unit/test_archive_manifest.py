@@ -7,8 +7,11 @@ import json
 import pytest
 
 from fusion_extract.chain.archive import Member
+from fusion_extract.chain.finish import cross_check
 from fusion_extract.chain.manifest import ExtractMetadata, parse_manifest, parse_metadata, row_disagreements
+from fusion_extract.chain.records import FileRecord, FileState, LandedMember
 from fusion_extract.errors import IntegrityError
+from tests.clocks import EPOCH
 
 SHA_A = "a" * 64
 SHA_B = "0123456789ABCDEF" * 4
@@ -173,3 +176,23 @@ def test_row_disagreements_ambiguous_base_name_does_not_match():
         row_disagreements(meta, members)[0]
         == "metadata lists 'a.csv' (1 rows) but no such file was extracted"
     )
+
+
+def test_finish_cross_check_fails_a_run_whose_row_counts_disagree_with_the_metadata():
+    # Given a landed archive whose metadata says 3 rows where its data file has 2
+    metadata = {"extract": "Sales", "view": "v", "format": "csv", "files": {"v_1.csv": 3}, "total_rows": 3}
+    landed = FileRecord(
+        "r1",
+        "a_1.zip",
+        FileState.LANDED,
+        EPOCH,
+        sha256="a" * 64,
+        members=(LandedMember("v_1.csv", 10, "b" * 64, rows=2), LandedMember("v_metadata.json", 5, "c" * 64)),
+        metadata=metadata,
+    )
+
+    # When the run's files are cross-checked, Then the disagreement is named
+    assert cross_check([landed]) == ["'v_1.csv': metadata says 3 rows, the file has 2"]
+    # And when the counts agree, there is nothing to say
+    agreeing = landed.but(metadata={**metadata, "files": {"v_1.csv": 2}, "total_rows": 2})
+    assert cross_check([agreeing]) == []

@@ -103,3 +103,13 @@ def test_parse_transfer_round_trips_what_the_chain_publishes():
     assert messages.parse_transfer(json.dumps(published).encode()) == TransferRequest(
         "r-1", ("a_1.zip", "a_2.zip")
     )
+
+
+@pytest.mark.parametrize("name", ["..", ".", "../a.zip", "a/../b.zip", "..\\\\a.zip"])
+def test_parse_transfer_when_a_file_name_climbs_or_is_a_dot_refuses(name):
+    # Given a transfer message naming a file that is not one plain name
+    payload = json.dumps({"kind": "transfer", "run_id": "r1", "files": ["ok_1.zip", name]}).encode()
+
+    # When it is parsed, Then it is refused before anything is looked up
+    with pytest.raises(MessageError, match="files holds an invalid file name"):
+        messages.parse_transfer(payload)

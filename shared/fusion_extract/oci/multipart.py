@@ -64,12 +64,15 @@ def _drain(pieces: list[memoryview]) -> bytes:
 class MultipartUpload:
     """One multipart upload of `name` (bucket and client from the store that starts it)."""
 
-    def __init__(self, client: Any, namespace: str, bucket: str, name: str, parallelism: int) -> None:
+    def __init__(
+        self, client: Any, namespace: str, bucket: str, name: str, parallelism: int, max_parts: int = MAX_PARTS
+    ) -> None:
         self.client = client
         self.namespace = namespace
         self.bucket = bucket
         self.name = name
         self.parallelism = parallelism
+        self.max_parts = max_parts  # Object Storage's limit; lower only in tests
 
     def run(self, parts: Iterator[bytes], content_type: str) -> ObjectInfo:
         details = CreateMultipartUploadDetails(object=self.name, content_type=content_type)
@@ -103,9 +106,9 @@ class MultipartUpload:
                     if part is None:
                         break
                     number += 1
-                    if number > MAX_PARTS:
+                    if number > self.max_parts:
                         raise UnsafeInputError(
-                            f"{self.name} needs more than {MAX_PARTS} parts; raise UPLOAD_PART_MB"
+                            f"{self.name} needs more than {self.max_parts} parts; raise UPLOAD_PART_MB"
                         )
                     size += len(part)
                     pending.add(pool.submit(self._upload_part, upload_id, number, part))

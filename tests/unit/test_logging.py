@@ -1,0 +1,76 @@
+"""JSON log lines: they carry the bound context (and an error carries it to the line that reports it), and
+no registered secret or bearer credential survives in any line."""
+
+import io
+import json
+import logging
+
+import pytest
+
+from fusion_extract import logging as jsonlog
+
+
+@pytest.fixture
+def lines():
+    """A logger writing through the product's formatter into a buffer; the lines as JSON documents."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(jsonlog.JsonFormatter())
+    logger = logging.getLogger("tests.logging")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield logger, lambda: [json.loads(line) for line in buffer.getvalue().splitlines()]
+    logger.removeHandler(handler)
+
+
+def test_log_line_carries_every_field_bound_around_it(lines):
+    # Given a run's context bound inside a function's
+    logger, read = lines
+    with jsonlog.bind(function="poll", call_id="c1"), jsonlog.bind(run_id="r1", extract="Sales", job_id=None):
+        # When a line is logged with its own fields
+        logger.info("job still running", extra={"status": "RUNNING"})
+    logger.info("outside")
+
+    # Then the line has the message, its fields and the context (None values left out); later lines do not
+    inside, outside = read()
+    assert {k: inside[k] for k in ("message", "function", "call_id", "run_id", "extract", "status")} == {
+        "message": "job still running",
+        "function": "poll",
+        "call_id": "c1",
+        "run_id": "r1",
+        "extract": "Sales",
+        "status": "RUNNING",
+    }
+    assert "job_id" not in inside and "run_id" not in outside
+
+
+def test_error_leaving_a_bound_block_carries_its_context_to_the_line_that_reports_it():
+    # Given an error raised inside a run's context
+    with pytest.raises(ValueError) as caught, jsonlog.bind(function="submit"), jsonlog.bind(run_id="r1"):
+        raise ValueError("boom")
+
+    # Then the context it was raised in travels with it
+    assert jsonlog.context_of(caught.value) == {"function": "submit", "run_id": "r1"}
+    assert jsonlog.context_of(ValueError("elsewhere")) == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("Authorization: Bearer eyJhbGciOi.J9.sig", "Authorization: Bearer ***"),
+        ("auth=Basic Zm9vOmJhcg==", "auth=Basic ***"),
+        ('{"access_token": "tok-123-xyz"}', '{"access_token": "***"}'),
+        ("the secret is s3cr3t-value in the middle", "the secret is *** in the middle"),
+    ],
+)
+def test_log_line_masks_secrets_and_bearer_credentials(lines, text, shown):
+    # Given a secret value registered (as the Vault adapter does on reading it)
+    logger, read = lines
+    jsonlog.register_secret("s3cr3t-value")
+
+    # When a line carries a credential, in its message or in a field
+    logger.info(text, extra={"detail": text})
+
+    # Then neither place shows it
+    [line] = read()
+    assert line["message"] == shown and line["detail"] == shown
