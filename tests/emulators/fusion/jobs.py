@@ -85,7 +85,7 @@ class Job:
         return {"jobRequestId": self.id, "jobRequest": self.request, "jobStatus": self.status}
 
     def _progress(self, status: str, elapsed: float) -> dict[str, Any]:
-        final = elapsed >= self.stages[-1].starts
+        final = elapsed >= self.stages[-1].starts and not self._held()
         running_from = self.stages[1].starts
         message = MESSAGES.get(status, f"Job status is changed to {status}")
         if final and self.failure:
@@ -111,8 +111,14 @@ class Job:
     def _elapsed(self) -> float:
         return max(0.0, (self.clock.now() - self.submitted_at).total_seconds())
 
+    def _held(self) -> bool:
+        """Held by the test: RUNNING (once enqueued) until it sets the scenario's event."""
+        hold = self.scenario.hold
+        return hold is not None and not hold.is_set()
+
     def _stage(self, elapsed: float) -> Stage:
-        return [stage for stage in self.stages if stage.starts <= elapsed][-1]
+        reached = [stage for stage in self.stages if stage.starts <= elapsed]
+        return reached[:2][-1] if self._held() else reached[-1]
 
 
 def _iso(start: datetime, seconds: float) -> str:

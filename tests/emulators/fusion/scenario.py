@@ -8,7 +8,8 @@ with each definition and fire in order, never at random.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 SUCCESS_STATUSES = frozenset({"SUCCEEDED", "WARNING"})  # the job produced its output files
 STUCK_STATUSES = frozenset({"ERROR_MANUAL_RECOVERY", "HOLD"})  # final here, yet `completed` stays false
@@ -74,6 +75,8 @@ class ExtractScenario:
     bomb_bytes: int = 16 * 1024 * 1024
     bad_link: BadLink | None = None  # on the first file's enclosure link
     location_foreign_host: bool = False  # submit answers with a Location on https://localhost:<port>
+    # Held RUNNING (whatever the clock says) until the test sets this event: no test waits on wall time.
+    hold: threading.Event | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         problems = self._problems()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -264,3 +265,24 @@ def test_unsupported_method_returns_405_and_unknown_path_404(client: PlainClient
     # Then 405 and 404
     assert deleted.status_code == 405
     assert unknown.status_code == 404
+
+
+def test_status_of_a_held_job_stays_running_until_the_test_releases_it(
+    fusion: FusionEmulator, client: PlainClient, clock: ManualClock
+) -> None:
+    # Given an extract whose jobs are held, and a job of it long past its planned end
+    release = threading.Event()
+    fusion.define_extract("Sales", ExtractScenario(seconds_enqueued=0, seconds_running=0, hold=release))
+    client.authorize()
+    client.submit("Sales")
+    job_id = fusion.jobs[0].id
+    clock.advance(600)
+
+    # When its status is read before and after the release
+    held = client.status(job_id).json()["jobDetails"]
+    release.set()
+    released = client.status(job_id).json()["jobDetails"]
+
+    # Then it was RUNNING, not completed, while held; then it ended as planned
+    assert (held["jobStatus"], held["jobProgress"]["completed"]) == ("RUNNING", False)
+    assert (released["jobStatus"], released["jobProgress"]["completed"]) == ("SUCCEEDED", True)
