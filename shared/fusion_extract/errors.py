@@ -75,5 +75,9 @@ class ConflictError(FusionExtractError):
     """A conditional write lost: the document changed or already exists. Callers re-read and decide."""
 
 
+class SupersededError(FusionExtractError):
+    """The work is no longer wanted: its run ended (cancelled, failed) while it was under way."""
+
+
 class LeaseHeldError(FusionExtractError):
     """Another run of the same extract holds the lease."""

@@ -6,11 +6,16 @@ Each of these once left a run RUNNING or TRANSFERRING for ever, with no alert an
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 import pytest
 from oci.object_storage.models import CreateMultipartUploadDetails
 
+from fusion_extract.chain.archive_source import ArchiveSource
 from fusion_extract.chain.records import FileState, Run, RunState
 from fusion_extract.errors import ConflictError, MessageError, TransientError
+from fusion_extract.models import OutputFile
 from tests.emulators.fusion import BadLink, ExtractScenario
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps, is_zip
 
@@ -331,3 +336,35 @@ def test_transfer_after_a_killed_attempt_aborts_the_upload_it_left_open(steps: S
     # Then it landed, and the dead attempt's upload is no longer open
     assert answer["outcome"] == "landed" and steps.run(run.run_id).state is RunState.TRANSFERRING
     assert client.list_multipart_uploads("emuns", "landing").data == []
+
+
+@dataclass
+class CancellingSource:
+    """An archive source that cancels the run as the first bytes arrive (an operator, mid-transfer)."""
+
+    inner: ArchiveSource
+    steps: Steps
+    run_id: str
+
+    def open(self, file: OutputFile) -> Iterator[bytes]:
+        chunks = self.inner.open(file)
+        yield next(chunks)
+        self.steps.submit(kind="cancel", run_id=self.run_id)
+        yield from chunks
+
+
+def test_transfer_when_the_run_is_cancelled_mid_download_lands_nothing_and_leaves_nothing(
+    steps: Steps,
+) -> None:
+    # Given a run whose file is being downloaded when an operator cancels the run
+    run = steps.until_transferring()
+    name = next(f.name for f in run.files if is_zip(f.name))
+    steps.deps.archives = CancellingSource(steps.deps.archives, steps, run.run_id)
+
+    # When the transfer finishes its download
+    answer = steps.transfer(run.run_id, name)
+
+    # Then nothing became visible and nothing is left staged; the run stays CANCELLED
+    assert answer["outcome"] == "stale"
+    assert steps.landed(run) == [] and steps.objects("_staging/") == []
+    assert steps.run(run.run_id).state is RunState.CANCELLED

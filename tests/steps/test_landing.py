@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+from dataclasses import replace
 
 import pytest
 
 from fusion_extract.chain.archive_source import BucketArchives
 from fusion_extract.chain.landing import Lander
 from fusion_extract.chain.records import PlannedFile, Run, RunState
-from fusion_extract.errors import IntegrityError, UnsafeInputError
+from fusion_extract.errors import IntegrityError, SupersededError, UnsafeInputError
 from tests.steps.conftest import EXTRACT, Steps
 
 
@@ -80,4 +81,19 @@ def test_landing_a_plain_file_whose_checksum_disagrees_leaves_it_invisible(ledge
     # When it is landed, Then it is refused, and it never became visible
     with pytest.raises(IntegrityError, match="does not match the listed"):
         lander(ledger_steps, planned).land()
+    assert ledger_steps.objects("landing/") == []
+
+
+def test_landing_when_the_run_ended_meanwhile_makes_nothing_visible(ledger_steps: Steps) -> None:
+    # Given a verified archive whose run was cancelled while it downloaded
+    planned = offered(ledger_steps, "a_1.zip", zipped(**{"data.csv": b"h\n1\n"}))
+    deps = ledger_steps.deps
+    gone = Lander(
+        deps.settings, deps.layout, deps.store, BucketArchives(deps.store), a_run(ledger_steps), planned, 1
+    )
+    gone = replace(gone, still_wanted=lambda: False)
+
+    # When it would be promoted, Then it is abandoned, and nothing of it is visible
+    with pytest.raises(SupersededError, match="the run ended meanwhile"):
+        gone.land()
     assert ledger_steps.objects("landing/") == []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from fusion_extract.chain.layout import MANIFEST, SUCCESS, Layout
 from fusion_extract.chain.manifest import parse_manifest
 from fusion_extract.chain.records import FileRecord, FileState, LandedMember, PlannedFile, Run
 from fusion_extract.config import Settings
-from fusion_extract.errors import IntegrityError, UnsafeInputError
+from fusion_extract.errors import IntegrityError, SupersededError, UnsafeInputError
 from fusion_extract.models import OutputFile
 from fusion_extract.ports import ObjectStore
 
@@ -57,6 +57,7 @@ class Lander:
     run: Run
     planned: PlannedFile
     attempt: int
+    still_wanted: Callable[[], bool] = lambda: True  # asked once, just before anything becomes visible
 
     def land(self) -> Landed:
         name = self.planned.name
@@ -104,6 +105,7 @@ class Lander:
             stage=stage,
         )
         # The whole archive verified: only now does any of it become visible.
+        self._check_wanted()
         for member in result.members:
             store.promote(f"{self._staging}/members/{member.path}", layout.member(self.run, member.path))
         if self.settings.keep_raw:
@@ -117,6 +119,7 @@ class Lander:
         manifest = parse_manifest(data.decode("utf-8", errors="replace"))
         staged = f"{self._staging}/{self.planned.name}"
         self.store.put_bytes(staged, data, content_type="text/plain")
+        self._check_wanted()
         self.store.promote(staged, self.layout.member(self.run, self.planned.name))
         return Landed(digest, len(data), manifest=manifest)
 
@@ -133,9 +136,14 @@ class Lander:
         staged = f"{self._staging}/{self.planned.name}"
         self.store.upload_stream(staged, counted())
         self._check(hasher.hexdigest(), size[0])
+        self._check_wanted()
         self.store.promote(staged, self.layout.member(self.run, self.planned.name))
         member = Member(self.planned.name, size[0], hasher.hexdigest(), None)
         return Landed(hasher.hexdigest(), size[0], [member])
+
+    def _check_wanted(self) -> None:
+        if not self.still_wanted():
+            raise SupersededError(f"{self.planned.name}: the run ended meanwhile; nothing of it is landed")
 
     def _verify(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()

@@ -65,7 +65,13 @@ class MultipartUpload:
     """One multipart upload of `name` (bucket and client from the store that starts it)."""
 
     def __init__(
-        self, client: Any, namespace: str, bucket: str, name: str, parallelism: int, max_parts: int = MAX_PARTS
+        self,
+        client: Any,
+        namespace: str,
+        bucket: str,
+        name: str,
+        parallelism: int,
+        max_parts: int = MAX_PARTS,
     ) -> None:
         self.client = client
         self.namespace = namespace

@@ -18,7 +18,7 @@ from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.policy import Kind, classify, describe
 from fusion_extract.chain.records import FileRecord, FileState, PlannedFile, Run, RunState, Versioned
 from fusion_extract.chain.runs import backoff, logged
-from fusion_extract.errors import ConflictError, UnsafeInputError
+from fusion_extract.errors import ConflictError, SupersededError, UnsafeInputError
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +79,19 @@ def _land_file(deps: Deps, run: Run, planned: PlannedFile, current: Versioned[Fi
     log.info("transfer started", extra={"attempt": attempt, "size": planned.size})
     if attempt + current.value.retries > 1:  # an earlier attempt may have died mid-upload
         deps.store.abort_uploads(deps.layout.file_staging(run, planned.name))
-    lander = Lander(deps.settings, deps.layout, deps.store, deps.archives, run, planned, attempt)
+
+    def still_wanted() -> bool:
+        return deps.ledger.load_run(run.run_id).value.state is RunState.TRANSFERRING
+
+    lander = Lander(
+        deps.settings, deps.layout, deps.store, deps.archives, run, planned, attempt, still_wanted
+    )
     try:
         landed = lander.land()
+    except SupersededError as exc:  # cancelled or failed meanwhile: leave nothing of this attempt behind
+        deps.runs.discard_staging(run)
+        log.info("transfer abandoned", extra={"reason": str(exc)})
+        return outcome(Result.STALE, run.run_id, file=planned.name)
     except Exception as exc:
         return _failed(deps, run, current, exc)
     elapsed = max((deps.clock.now() - now).total_seconds(), 1e-6)
