@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     missing = sorted((resources_used - set(schema["resources"])) | (data_used - set(schema["data_sources"])))
     args.output.write_text(json.dumps(schema, indent=1, sort_keys=True) + "\n")
-    print(f"oci provider {version}: {len(schema['resources'])} resources, {len(schema['data_sources'])} data sources")
+    counts = f"{len(schema['resources'])} resources, {len(schema['data_sources'])} data sources"
+    print(f"oci provider {version}: {counts}")
     if missing:
         print(f"not in the provider binding: {', '.join(missing)}", file=sys.stderr)
     return 0

@@ -129,38 +129,44 @@ def _is_block_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, dict) and v.get("__is_block__") for v in value)
 
 
+def _check_dynamic(where: str, value: Any, blocks: Mapping[str, Any], present: set[str]) -> list[str]:
+    problems: list[str] = []
+    for dynamic in value:
+        for label, generator in dynamic.items():
+            if label.startswith("__"):
+                continue
+            present.add(label)
+            if label not in blocks:
+                problems.append(f"{where}: unknown block '{label}' (dynamic)")
+                continue
+            for content in generator.get("content", []):
+                problems += _check_body(f"{where}.{label}", content, blocks[label], False)
+    return problems
+
+
+def _check_entry(where: str, key: str, value: Any, spec: Mapping[str, Any]) -> list[str]:
+    arguments, blocks = spec["arguments"], spec["blocks"]
+    if key in blocks:
+        if not _is_block_list(value):
+            return [f"{where}: '{key}' is a block, written as an argument"]
+        return [p for item in value for p in _check_body(f"{where}.{key}", item, blocks[key], False)]
+    if key in arguments:
+        return [f"{where}: '{key}' is an argument, written as a block"] if _is_block_list(value) else []
+    return [f"{where}: unknown argument or block '{key}'"]
+
+
 def _check_body(where: str, body: Mapping[str, Any], spec: Mapping[str, Any], top: bool) -> list[str]:
     problems: list[str] = []
-    arguments, blocks = spec["arguments"], spec["blocks"]
     present: set[str] = set()
     for key, value in body.items():
         if key.startswith("__") or (top and key in META_ARGUMENTS):
             continue
         if key == "dynamic":
-            for dynamic in value:
-                for label, generator in dynamic.items():
-                    if label.startswith("__"):
-                        continue
-                    present.add(label)
-                    if label not in blocks:
-                        problems.append(f"{where}: unknown block '{label}' (dynamic)")
-                        continue
-                    for content in generator.get("content", []):
-                        problems += _check_body(f"{where}.{label}", content, blocks[label], False)
-            continue
-        present.add(key)
-        if key in blocks:
-            if not _is_block_list(value):
-                problems.append(f"{where}: '{key}' is a block, written as an argument")
-                continue
-            for item in value:
-                problems += _check_body(f"{where}.{key}", item, blocks[key], False)
-        elif key in arguments:
-            if _is_block_list(value):
-                problems.append(f"{where}: '{key}' is an argument, written as a block")
+            problems += _check_dynamic(where, value, spec["blocks"], present)
         else:
-            problems.append(f"{where}: unknown argument or block '{key}'")
-    for name, argument in {**arguments, **blocks}.items():
+            present.add(key)
+            problems += _check_entry(where, key, value, spec)
+    for name, argument in {**spec["arguments"], **spec["blocks"]}.items():
         if argument["required"] and name not in present:
             problems.append(f"{where}: missing required '{name}'")
     return problems
@@ -211,10 +217,14 @@ def _check_references(
                 elif attribute and attribute not in schema[kind].get(type_name, {}).get("attributes", []):
                     problems.append(f"{file}: reference {ref}.{attribute}: {type_name} has no '{attribute}'")
             problems += [
-                f"{file}: reference var.{v}: no such variable" for v in VARIABLE.findall(text) if v not in variables
+                f"{file}: reference var.{v}: no such variable"
+                for v in VARIABLE.findall(text)
+                if v not in variables
             ]
             problems += [
-                f"{file}: reference local.{v}: no such local" for v in LOCAL.findall(text) if v not in local_names
+                f"{file}: reference local.{v}: no such local"
+                for v in LOCAL.findall(text)
+                if v not in local_names
             ]
     return sorted(set(problems))
 
@@ -274,7 +284,9 @@ def hcl_string_literals(text: str, start: str) -> list[str]:
 
 def policy_statements(config: Config) -> list[tuple[str, str]]:
     """(file, statement) of every `Allow ...` string in the configuration, with string locals expanded."""
-    local_strings = {k: v for k, v in config.locals().items() if isinstance(v, str) and not v.startswith("${")}
+    local_strings = {
+        k: v for k, v in config.locals().items() if isinstance(v, str) and not v.startswith("${")
+    }
     out = []
     for file, text in config.texts.items():
         for statement in hcl_string_literals(text, "Allow "):
@@ -297,13 +309,15 @@ def check_statement(statement: str) -> list[str]:
     elif resource not in SUBJECTS[subject]:
         problems.append(f"{subject!r} may not be granted {resource!r}: {statement!r}")
     if parsed["scope"] != OUR_SCOPE:
-        problems.append(f"scope must be our compartment ({OUR_SCOPE}), got {parsed['scope']!r}: {statement!r}")
+        problems.append(
+            f"scope must be our compartment ({OUR_SCOPE}), got {parsed['scope']!r}: {statement!r}"
+        )
     if resource not in OURS:
         problems.append(f"resource type {resource!r} is not one this product needs: {statement!r}")
     elif not OURS[resource].match(where):
         problems.append(f"where-clause does not name our {resource}: {statement!r}")
     allowed_verb = VERBS.get(resource)
-    if allowed_verb and verb != allowed_verb or not allowed_verb and verb not in ("read", "use"):
+    if verb != allowed_verb if allowed_verb else verb not in ("read", "use"):
         problems.append(f"verb {verb!r} is broader than {resource!r} needs: {statement!r}")
     return problems
 
@@ -313,19 +327,23 @@ def check_policies(config: Config) -> list[str]:
     matches our three functions by OCID and nothing else."""
     problems = [f"{file}: {p}" for file, s in policy_statements(config) for p in check_statement(s)]
     for _, type_name, name, body in config.blocks("resource"):
-        if type_name in ("oci_identity_policy", "oci_identity_dynamic_group"):
-            if body.get("provider") != "${oci.home}":
-                problems.append(f"{type_name}.{name}: identity resources must use provider = oci.home")
+        identity = type_name in ("oci_identity_policy", "oci_identity_dynamic_group")
+        if identity and body.get("provider") != "${oci.home}":
+            problems.append(f"{type_name}.{name}: identity resources must use provider = oci.home")
         if type_name == "oci_identity_policy":
             statements = body.get("statements", "")
-            if not (isinstance(statements, str) and re.fullmatch(r"\$\{local\.[a-z_]+_statements\}", statements)):
+            if not (
+                isinstance(statements, str) and re.fullmatch(r"\$\{local\.[a-z_]+_statements\}", statements)
+            ):
                 problems.append(f"{type_name}.{name}: statements must come from a checked *_statements local")
         if type_name == "oci_identity_dynamic_group":
             rule = body.get("matching_rule", "")
             expected = (
-                "ANY {${join(\", \", [for name in keys(local.functions) : "
+                'ANY {${join(", ", [for name in keys(local.functions) : '
                 "\"resource.id = '${oci_functions_function.this[name].id}'\"])}}"
             )
             if rule != expected:
-                problems.append(f"{type_name}.{name}: matching rule must name exactly our functions' OCIDs: {rule}")
+                problems.append(
+                    f"{type_name}.{name}: matching rule must name exactly our functions' OCIDs: {rule}"
+                )
     return problems
