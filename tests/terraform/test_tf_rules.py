@@ -354,3 +354,36 @@ def test_no_tf_file_outside_the_module_root():
 
     # Then every .tf file is one the checks read
     assert stray == []
+
+
+# -- the deploy guide ---------------------------------------------------------------------------------------
+
+PLACEHOLDERS = {
+    "${oci_identity_dynamic_group.functions.name}": "fusion-extract-functions",
+    "${var.compartment_ocid}": "<compartment OCID>",
+    "${local.bucket_name}": "<bucket>",
+    "${oci_vault_secret.credentials.id}": "<secret OCID>",
+    "${var.region}": "<region>",
+    "${oci_kms_key.this.id}": "<key OCID>",
+    "${id}": "<schedule OCID>",
+}
+TOPIC = "${oci_ons_notification_topic.this[name].id}"
+
+
+def _rendered(config: tfcheck.Config) -> set[str]:
+    statements = set()
+    for _, template in tfcheck.policy_statements(config):
+        for placeholder, text in PLACEHOLDERS.items():
+            template = template.replace(placeholder, text)
+        topics = ["alerts", "poll", "rerun", "transfer"] if TOPIC in template else [""]
+        statements |= {template.replace(TOPIC, f"<{topic} topic OCID>") for topic in topics}
+    return statements
+
+
+def test_deploy_guide_lists_exactly_the_statements_terraform_grants(config):
+    # Given the IAM statements in the deploy guide, for people who cannot use Terraform
+    guide = (TERRAFORM.parent / "docs" / "deploy.md").read_text()
+    documented = {line.strip() for line in guide.splitlines() if line.startswith("Allow ")}
+
+    # Then they are Terraform's statements with placeholders, no more and no fewer
+    assert documented == _rendered(config)
