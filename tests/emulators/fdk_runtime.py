@@ -4,7 +4,8 @@
         result = fn.call(b'{"v": 1}', headers={"X-OCI-NS-MessageId": "m1"})
         result.status, result.headers["content-type"], result.body
 
-`start()` spawns `fdk <func_dir>/func.py handler` (the console script of this virtualenv) with the
+`start()` spawns `fdk <func_dir>/func.py handler` (the console script of this virtualenv, or the
+`fdk_script` given, e.g. that of a clean environment built from a staged folder's requirements) with the
 platform's variables (FN_FORMAT=http-stream, FN_LISTENER=unix:<abs path>, FN_APP_*, FN_FN_*) plus
 the function config as environment variables, and waits until fdk publishes its socket symlink.
 `call()` POSTs /call over the unix socket with a chunked body, Fn-Call-Id and Fn-Deadline, as the Go
@@ -86,8 +87,10 @@ class FdkFunction:
         new_call_id: IdFactory = new_id,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         start_timeout: float = 30.0,
+        fdk_script: Path = FDK_SCRIPT,
     ) -> None:
         self.func_dir = Path(func_dir).resolve()
+        self.fdk_script = fdk_script
         self.env = dict(env)
         self.name = name
         self.log_path = log_path
@@ -216,7 +219,7 @@ class FdkFunction:
         log_file = self.log_path or self._socket_dir / "fn.log"
         self._log = log_file.open("ab")
         self._process = subprocess.Popen(
-            [str(FDK_SCRIPT), str(func_py), "handler"],
+            [str(self.fdk_script), str(func_py), "handler"],
             cwd=self.func_dir,
             env=self._child_env(socket_path),
             stdin=subprocess.DEVNULL,

@@ -1,0 +1,62 @@
+locals {
+  bucket_name = coalesce(var.bucket_name, "${var.name_prefix}-landing")
+  topics      = toset(["poll", "transfer", "rerun", "alerts"])
+
+  # The three functions, stamped from one block. Memory and the sync timeout come from each
+  # function's func.yaml (one source of truth with fn); the detached timeout is not a func.yaml field.
+  functions = {
+    for name in ["submit", "poll", "transfer"] : name => {
+      display_name     = "${var.name_prefix}-${name}"
+      spec             = yamldecode(file("${path.module}/../functions/${name}/func.yaml"))
+      detached_timeout = var.detached_timeout_seconds[name]
+      image            = var.images[name].image
+      image_digest     = var.images[name].digest
+    }
+  }
+
+  # Function configuration, keyed by the exact environment names the code reads
+  # (fusion_extract.config.KEYS; tests/terraform checks the two against each other).
+  # A null value is left out, so the product's own default applies.
+  function_config_all = {
+    FUSION_BASE_URL        = var.fusion_base_url
+    IDCS_URL               = var.idcs_url
+    FUSION_SCOPE           = var.fusion_scope
+    FUSION_GRANT           = var.fusion_grant
+    CREDENTIALS_SECRET_ID  = oci_vault_secret.credentials.id
+    BUCKET_NAME            = oci_objectstorage_bucket.landing.name
+    BUCKET_NAMESPACE       = data.oci_objectstorage_namespace.this.namespace
+    POLL_TOPIC_ID          = oci_ons_notification_topic.this["poll"].id
+    TRANSFER_TOPIC_ID      = oci_ons_notification_topic.this["transfer"].id
+    RERUN_TOPIC_ID         = oci_ons_notification_topic.this["rerun"].id
+    ALERTS_TOPIC_ID        = oci_ons_notification_topic.this["alerts"].id
+    LANDING_PREFIX         = var.landing_prefix
+    LANDING_TEMPLATE       = var.landing_template
+    STATE_PREFIX           = var.state_prefix
+    STAGING_PREFIX         = var.staging_prefix
+    KEEP_RAW_ZIPS          = tostring(var.keep_raw_zips)
+    LOG_LEVEL              = var.log_level
+    HTTP_CONNECT_TIMEOUT   = var.tuning.http_connect_timeout
+    HTTP_READ_TIMEOUT      = var.tuning.http_read_timeout
+    HTTP_MAX_ATTEMPTS      = var.tuning.http_max_attempts
+    HTTP_MAX_RETRY_SECONDS = var.tuning.http_max_retry_seconds
+    RUN_DEADLINE_HOURS     = var.tuning.run_deadline_hours
+    RUN_MAX_ATTEMPTS       = var.tuning.run_max_attempts
+    RERUN_BACKOFF_SECONDS  = var.tuning.rerun_backoff_seconds
+    FILE_MAX_ATTEMPTS      = var.tuning.file_max_attempts
+    FILE_RETRY_SECONDS     = var.tuning.file_retry_seconds
+    POLL_BUDGET_SECONDS    = var.tuning.poll_budget_seconds
+    POLL_MIN_INTERVAL      = var.tuning.poll_min_interval
+    POLL_MAX_INTERVAL      = var.tuning.poll_max_interval
+    STEP_OVERDUE_SECONDS   = var.tuning.step_overdue_seconds
+    LEASE_SECONDS          = var.tuning.lease_seconds
+    UPLOAD_PART_MB         = var.tuning.upload_part_mb
+    UPLOAD_PARALLELISM     = var.tuning.upload_parallelism
+    ZIP_MAX_ENTRIES        = var.tuning.zip_max_entries
+    ZIP_MAX_BYTES          = var.tuning.zip_max_bytes
+    ZIP_MAX_RATIO          = var.tuning.zip_max_ratio
+    SECRET_TTL_SECONDS     = var.tuning.secret_ttl_seconds
+  }
+  function_config = { for key, value in local.function_config_all : key => tostring(value) if value != null }
+
+  subnet_ids = var.create_network ? [oci_core_subnet.functions[0].id] : var.subnet_ids
+}

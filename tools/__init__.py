@@ -1,0 +1,1 @@
+"""Build and deploy helpers run by the Makefile (not part of the product package)."""
