@@ -148,6 +148,18 @@ class Settings:
     http_max_retry_seconds: float = _key(
         "HTTP_MAX_RETRY_SECONDS", _non_negative_float, "120", "Retry time per call"
     )
+    max_json_bytes: int = _key(
+        "FUSION_MAX_JSON_BYTES",
+        _positive_int,
+        str(2**20),
+        "Largest JSON body read from Fusion or IDCS (job status, token), bytes",
+    )
+    max_listing_bytes: int = _key(
+        "FUSION_MAX_LISTING_BYTES",
+        _positive_int,
+        str(16 * 2**20),
+        "Largest listing page read from Fusion, bytes",
+    )
     # OCI
     oci_auth: str = _key(
         "OCI_AUTH", _choice("resource_principal", "config_file"), "resource_principal", "OCI auth"

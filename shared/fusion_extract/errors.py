@@ -46,6 +46,13 @@ class UpstreamError(FusionExtractError):
         self.code = code
 
 
+class MalformedResponseError(UpstreamError):
+    """A remote answer we cannot read: larger than its cap, not JSON, or JSON of the wrong shape.
+
+    Permanent here; the chain may give a few polls' grace before it treats it so (a proxy's error page).
+    """
+
+
 class TransientError(UpstreamError):
     """Throttling, 5xx, timeouts, dropped connections: worth retrying (after `retry_after` s, if given)."""
 

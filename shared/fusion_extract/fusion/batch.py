@@ -21,7 +21,13 @@ import requests
 
 from fusion_extract.clock import Clock
 from fusion_extract.config import Settings
-from fusion_extract.errors import IntegrityError, MessageError, TransientError, UpstreamError
+from fusion_extract.errors import (
+    IntegrityError,
+    MalformedResponseError,
+    MessageError,
+    TransientError,
+    UpstreamError,
+)
 from fusion_extract.fusion import urls
 from fusion_extract.fusion.http import Bearer, HttpClient
 from fusion_extract.fusion.status import parse_job_status
@@ -35,6 +41,8 @@ logger = logging.getLogger(__name__)
 JOBS = ("jobscheduler", "v1", "jobRequests")
 FILES = ("jobfilemanager", "v1", "jobRequests")
 CHUNK_SIZE = 64 * 1024  # a dropped connection loses at most the chunk in flight; resume starts after it
+MAX_JSON_BYTES = 2**20  # a job status (FUSION_MAX_JSON_BYTES)
+MAX_LISTING_BYTES = 16 * 2**20  # one page of a listing (FUSION_MAX_LISTING_BYTES)
 MAX_PAGES = 10_000
 _RUN_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CHECKSUM = re.compile(r"^sha-256=([0-9a-f]{64})$", re.I)
@@ -43,10 +51,20 @@ _STREAM_BROKEN = (requests.exceptions.ChunkedEncodingError, requests.ConnectionE
 
 
 class BatchClient:
-    def __init__(self, http: HttpClient, *, base_url: str, chunk_size: int = CHUNK_SIZE) -> None:
+    def __init__(
+        self,
+        http: HttpClient,
+        *,
+        base_url: str,
+        chunk_size: int = CHUNK_SIZE,
+        max_json_bytes: int = MAX_JSON_BYTES,
+        max_listing_bytes: int = MAX_LISTING_BYTES,
+    ) -> None:
         self._http = http
         self._base = base_url.rstrip("/")
         self._chunk_size = chunk_size
+        self._max_json = max_json_bytes
+        self._max_listing = max_listing_bytes
 
     def submit(self, request: ExtractRequest, run_token: str, *, resume: bool = False) -> str:
         """Submit the DataExport job for this run token; the job id. `resume`: look for it first."""
@@ -78,7 +96,7 @@ class BatchClient:
 
     def job_status(self, job_id: str) -> JobStatus:
         job = urls.job_id(job_id)
-        return parse_job_status(job, self._get_json(urls.endpoint(self._base, *JOBS, job)))
+        return parse_job_status(job, self._get_json(urls.endpoint(self._base, *JOBS, job), self._max_json))
 
     def output_files(self, job_id: str) -> list[OutputFile]:
         job = urls.job_id(job_id)
@@ -203,15 +221,15 @@ class BatchClient:
         seen = 0
         previous: list[Any] = []
         for _ in range(MAX_PAGES):
-            body = self._get_json(url, params)
+            body = self._get_json(url, self._max_listing, params)
             items = body.get("items", [])
             if not isinstance(items, list):
-                raise UpstreamError(f"GET {url}: items is not a list")
+                raise MalformedResponseError(f"GET {url}: items is not a list")
             if items and items == previous:
                 raise UpstreamError(f"GET {url}: a page repeated the previous one (paging not honoured)")
             for position, item in enumerate(items):
                 if not isinstance(item, Mapping):
-                    raise UpstreamError(f"GET {url}: item #{seen + position} is not an object")
+                    raise MalformedResponseError(f"GET {url}: item #{seen + position} is not an object")
                 yield item
             seen, previous = seen + len(items), items
             next_link = _next_link(body)
@@ -224,16 +242,12 @@ class BatchClient:
                 return
         raise UpstreamError(f"GET {url}: more than {MAX_PAGES} pages")
 
-    def _get_json(self, url: str, params: Mapping[str, int] | None = None) -> Mapping[str, Any]:
-        response = self._http.request(
-            "GET", url, params=params or None, headers={"Accept": "application/json"}
+    def _get_json(self, url: str, limit: int, params: Mapping[str, int] | None = None) -> Mapping[str, Any]:
+        body = self._http.get_json(
+            "GET", url, limit=limit, params=params or None, headers={"Accept": "application/json"}
         )
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
         if not isinstance(body, Mapping):
-            raise UpstreamError(f"GET {url} answered {response.status_code} without a JSON object")
+            raise MalformedResponseError(f"GET {url} answered without a JSON object (JSON of another type)")
         return body
 
 
@@ -262,10 +276,16 @@ def build_batch_client(
         grant=settings.fusion_grant,
         credentials=credentials,
         clock=clock,
+        max_json_bytes=settings.max_json_bytes,
     )
     bearer = Bearer(tokens, settings.fusion_base_url)
     fusion = HttpClient(session, timeout=timeout, ca_bundle=settings.ca_bundle, retry=retry, bearer=bearer)
-    return BatchClient(fusion, base_url=settings.fusion_base_url)
+    return BatchClient(
+        fusion,
+        base_url=settings.fusion_base_url,
+        max_json_bytes=settings.max_json_bytes,
+        max_listing_bytes=settings.max_listing_bytes,
+    )
 
 
 def submission(request: ExtractRequest, run_token: str) -> dict[str, Any]:

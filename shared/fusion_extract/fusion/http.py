@@ -10,10 +10,13 @@
 
 `send_once` is a single try that raises TransientError for a transient failure, for calls that are not
 idempotent (submit retries it itself, looking before it posts again); `request` is the retried form.
+`get_json` is `request` for a JSON answer: the body is streamed through a size cap and parsed, and one that
+is too large, not JSON or cut short raises (MalformedResponseError; TransientError for a drop, retried).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -26,6 +29,7 @@ import requests
 from fusion_extract.errors import (
     AuthError,
     FusionExtractError,
+    MalformedResponseError,
     NotFoundError,
     TransientError,
     UnsafeInputError,
@@ -39,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 _BODY_READ = 4096  # bytes of an error body we read, at most
 _EXCERPT = 300  # characters of it we quote
+_JSON_READ = 64 * 1024  # bytes of a JSON body read at a time
+_PREFIX = 60  # characters of a body that is not JSON we quote
 _NOT_ENABLED = re.compile(r"not\s+(?:been\s+)?(?:enabled|provisioned|subscribed|licensed)|disabled", re.I)
 # Exceptions after which the request may or may not have reached the server; all worth another try.
 _DROPPED = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
@@ -113,6 +119,19 @@ class HttpClient:
         """`send_once`, retrying transient failures; TransientError once retries are spent."""
         return self.retry.call(lambda: self.send_once(method, url, **options))
 
+    def get_json(
+        self, method: str, url: str, *, limit: int, errors: ErrorMapper = fusion_error, **options: Any
+    ) -> Any:
+        """The JSON document of a 2xx answer, its body read in pieces up to `limit` bytes; retried like
+        `request`, a body cut short included. MalformedResponseError when too large or not JSON."""
+        call = f"{method} {url}"
+
+        def once() -> Any:
+            response = self.send_once(method, url, errors=errors, stream=True, **options)
+            return read_json(response, call, limit)
+
+        return self.retry.call(once)
+
     def send_once(
         self,
         method: str,
@@ -181,6 +200,47 @@ def _redirect_error(rejection: Rejection, url: str, location: str) -> FusionExtr
 def _origin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.scheme, parts.netloc.lower()
+
+
+def read_json(response: requests.Response, call: str, limit: int) -> Any:
+    """The response's JSON body, read `_JSON_READ` bytes at a time and never past `limit`; closes it.
+
+    A Content-Length over the cap is refused before any byte is read; a body without one stops being
+    read at the cap. Too large, not UTF-8 JSON, or nested too deep to parse: MalformedResponseError,
+    quoting at most a short masked prefix. A connection dropped mid-body: TransientError.
+    """
+    status = response.status_code
+    data = bytearray()
+    try:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise MalformedResponseError(
+                f"{call}: the body declares {declared} bytes, more than the {limit} allowed", status=status
+            )
+        for chunk in response.iter_content(min(_JSON_READ, limit + 1)):
+            data += chunk
+            if len(data) > limit:
+                raise MalformedResponseError(
+                    f"{call}: the body is larger than {limit} bytes (the most allowed)", status=status
+                )
+    except _DROPPED as exc:
+        raise TransientError(f"{call}: the connection dropped mid-body ({_reason(exc)})") from exc
+    finally:
+        response.close()
+    try:
+        return json.loads(bytes(data))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; deep nesting recurses
+        raise MalformedResponseError(
+            f"{call} answered {status} without a JSON object (the body is not JSON): {prefix(data)}",
+            status=status,
+        ) from None
+
+
+def prefix(data: bytes | str) -> str:
+    """The start of a remote value, masked and quoted, for an error message."""
+    text = data[: _PREFIX * 4].decode("utf-8", "replace") if isinstance(data, bytes | bytearray) else data
+    shown = mask(text[:_PREFIX])
+    return repr(shown) + ("..." if len(text) > _PREFIX else "")
 
 
 def _body_start(response: requests.Response) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fusion_extract.errors import UpstreamError
+from fusion_extract.errors import MalformedResponseError
 from fusion_extract.models import JobStatus, Phase
 
 _PHASES: Mapping[str, Phase] = {
@@ -45,12 +45,12 @@ _PHASES: Mapping[str, Phase] = {
 def parse_job_status(job_id: str, body: Any) -> JobStatus:
     """Normalise a GET jobRequests/{id} body; UpstreamError when it carries no status."""
     if not isinstance(body, Mapping):
-        raise UpstreamError(f"job {job_id}: status response is not a JSON object")
+        raise MalformedResponseError(f"job {job_id}: status response is not a JSON object")
     details = _details(job_id, body.get("jobDetails"))
     progress = _mapping(details.get("jobProgress")) or _mapping(body.get("jobProgress"))
     raw = body.get("jobStatus") or details.get("jobStatus") or progress.get("status")
     if not isinstance(raw, str) or not raw.strip():
-        raise UpstreamError(f"job {job_id}: status response has no jobStatus (malformed response)")
+        raise MalformedResponseError(f"job {job_id}: status response has no jobStatus (malformed response)")
     status = raw.strip().upper()
     phase = _PHASES.get(status, Phase.RUNNING)
     if phase is Phase.SUCCEEDED and str(progress.get("completed", True)).lower() != "true":
