@@ -236,9 +236,9 @@ def read_json(response: requests.Response, call: str, limit: int) -> Any:
         ) from None
 
 
-def prefix(data: bytes | str) -> str:
+def prefix(data: bytes | bytearray | str) -> str:
     """The start of a remote value, masked and quoted, for an error message."""
-    text = data[: _PREFIX * 4].decode("utf-8", "replace") if isinstance(data, bytes | bytearray) else data
+    text = data[: _PREFIX * 4].decode("utf-8", "replace") if not isinstance(data, str) else data
     shown = mask(text[:_PREFIX])
     return repr(shown) + ("..." if len(text) > _PREFIX else "")
 
