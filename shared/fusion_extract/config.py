@@ -233,6 +233,12 @@ class Settings:
     poll_max_interval: float = _key(
         "POLL_MAX_INTERVAL", _non_negative_float, "120", "Longest interval between checks"
     )
+    completed_grace_seconds: float = _key(
+        "COMPLETED_GRACE_SECONDS",
+        _non_negative_float,
+        "1800",
+        "A job COMPLETED but unconfirmed this long counts as succeeded if its files are listed",
+    )
     step_overdue_seconds: float = _key(
         "STEP_OVERDUE_SECONDS", _non_negative_float, "900", "Sweep re-drives after this"
     )

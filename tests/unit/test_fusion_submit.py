@@ -219,6 +219,20 @@ def test_submit_when_fusion_rejects_the_request_is_not_retried(fake):
     assert len(posts(fake)) == 1
 
 
+@pytest.mark.parametrize("status", [400, 404, 422])
+def test_submit_of_an_extract_fusion_refuses_is_permanent_and_posted_once(fake, status):
+    # Given a pod that refuses a mistyped extract at submit, instead of failing the job later
+    add_token(fake)
+    fake.add(responses.POST, JOBS, status=status, json={"detail": "extract definition Slaes does not exist"})
+
+    # When it is submitted, Then the error is permanent and nothing was posted again
+    with pytest.raises(UpstreamError, match=f"answered {status}: .*Slaes does not exist") as caught:
+        stack().batch.submit(ExtractRequest("Slaes", Mode.FULL), TOKEN)
+
+    assert not caught.value.retryable
+    assert len(posts(fake)) == 1
+
+
 def test_find_job_follows_pages_until_the_run_token_matches(fake):
     # Given the job of this run is on the second page, with the description at the top level
     add_token(fake)

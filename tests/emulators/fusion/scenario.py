@@ -10,7 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-SUCCESS_STATUSES = frozenset({"SUCCEEDED", "WARNING"})  # the job produced its output files
+# The job produced its output files (COMPLETED as an outcome: post-processing ended there, reference 1.4).
+SUCCESS_STATUSES = frozenset({"SUCCEEDED", "WARNING", "COMPLETED"})
 STUCK_STATUSES = frozenset({"ERROR_MANUAL_RECOVERY", "HOLD"})  # final here, yet `completed` stays false
 OUTCOMES = SUCCESS_STATUSES | STUCK_STATUSES | {"ERROR", "FAILED", "CANCELLED", "CANCELED", "EXPIRED"}
 PASSING_STATUSES = frozenset(
@@ -44,6 +45,9 @@ class BadLink(enum.StrEnum):
 class ExtractScenario:
     # The job: ENQUEUED, then RUNNING, then each of `passes_through`, then `outcome`.
     outcome: str = "SUCCEEDED"
+    completed_flag: bool | None = (
+        True  # jobProgress.completed once a COMPLETED outcome is reached (None: absent)
+    )
     fail_first_jobs: int = 0  # the first N jobs of this extract end ERROR whatever `outcome` says
     seconds_enqueued: float = 1.0
     seconds_running: float = 4.0
