@@ -25,7 +25,7 @@ def test_submit_sends_the_documented_request_and_returns_the_new_job_id(tmp_path
         # Then Fusion holds exactly that job, its description carrying the run token
         (created,) = stack.fusion.jobs
         assert job == str(created.id)
-        assert created.request["description"] == f"{EXTRACT}::full::run-1"
+        assert created.request["description"] == f"fusion-extract-run-1::{EXTRACT}::Full::Immediate"
         assert created.request["requestParameters"] == {
             "submit.argument1": EXTRACT,
             "submit.argument2": "Full Data Extract",

@@ -11,6 +11,7 @@ from responses import matchers
 
 from fusion_extract.errors import MessageError, TransientError, UnsafeInputError, UpstreamError
 from fusion_extract.models import ExtractRequest, Mode, Phase, RunAtTimes
+from fusion_extract.fusion.batch import DESCRIPTION_LIMIT
 from tests.unit.fusion_support import BASE, JOBS, add_token, json_body, stack
 
 TOKEN = "run-5f3a9c"
@@ -52,7 +53,7 @@ def test_submit_posts_documented_body_and_returns_id_from_location(fake):
     assert json_body(posts(fake)[0]) == {
         "serviceName": "boss",
         "jobDefinitionName": "DataExport",
-        "description": f"SalesExtract::incremental::{TOKEN}",
+        "description": f"fusion-extract-{TOKEN}::SalesExtract::Incremental::Immediate",
         "requestParameters": {
             "submit.argument1": "SalesExtract",
             "submit.argument2": "Incremental Data Extract",
@@ -79,11 +80,41 @@ def test_submit_with_run_at_times_sends_us_dates_and_hhmm_times(fake):
 
 
 @pytest.mark.parametrize(
+    ("unit", "word"), [("MINUTE", "Minutely"), ("HOUR", "Hourly"), ("DAY", "Daily"), ("WEEK", "Weekly")]
+)
+def test_submit_recurring_job_names_its_recurrence_in_the_fourth_part(fake, unit, word):
+    add_token(fake)
+    fake.add(responses.POST, JOBS, status=202, headers=CREATED)
+    window = RunAtTimes(2, unit, date(2025, 12, 16), date(2025, 12, 17), "1930", "0230")
+
+    stack().batch.submit(ExtractRequest("SalesExtract", Mode.FULL, window), TOKEN)
+
+    assert json_body(posts(fake)[0])["description"] == f"fusion-extract-{TOKEN}::SalesExtract::Full::{word}"
+
+
+def test_submit_description_of_the_longest_names_stays_within_the_limit(fake):
+    # Given the longest run token and an extract name of 100 characters (what messages allow)
+    add_token(fake)
+    fake.add(responses.POST, JOBS, status=202, headers=CREATED)
+    token, extract = "t" * 64, "E" * 100
+
+    # When it is submitted
+    stack().batch.submit(ExtractRequest(extract, Mode.INCREMENTAL), token)
+
+    # Then the four-part description fits
+    description = json_body(posts(fake)[0])["description"]
+    assert description.split("::") == [f"fusion-extract-{token}", extract, "Incremental", "Immediate"]
+    assert len(description) <= DESCRIPTION_LIMIT
+
+
+@pytest.mark.parametrize(
     ("request_", "token", "problem"),
     [
         (ExtractRequest("", Mode.FULL), TOKEN, "extract name '' must be non-empty"),
         (ExtractRequest("   ", Mode.FULL), TOKEN, "must be non-empty"),
         (ExtractRequest("Sales\nExtract", Mode.FULL), TOKEN, "without control characters"),
+        (ExtractRequest("Sales::x", Mode.FULL), TOKEN, "must not contain '::'"),
+        (ExtractRequest("E" * 200, Mode.FULL), TOKEN, "too long for the job description"),
         (ExtractRequest("Sales", Mode.FULL), "", "run token '' must be"),
         (ExtractRequest("Sales", Mode.FULL), "bad token::x", "run token 'bad token::x' must be"),
     ],
@@ -254,6 +285,44 @@ def test_find_job_follows_pages_until_the_run_token_matches(fake):
 
     # Then it is found on the second page
     assert found == "3"
+
+
+def test_find_job_finds_the_token_in_the_first_part_of_a_documented_description(fake):
+    add_token(fake)
+    fake.add(
+        responses.GET,
+        JOBS,
+        json=listing(
+            job_item(1, "fusion-extract-run-other::SalesExtract::Full::Immediate"),
+            job_item(2, f"fusion-extract-{TOKEN}::SalesExtract::Full::Immediate"),
+        ),
+    )
+
+    assert stack().batch.find_job(TOKEN) == "2"
+
+
+def test_find_job_still_finds_a_job_submitted_by_the_previous_release(fake):
+    # Given a job described the old way, the token as the last part
+    add_token(fake)
+    fake.add(responses.GET, JOBS, json=listing(job_item(7, f"SalesExtract::full::{TOKEN}")))
+
+    assert stack().batch.find_job(TOKEN) == "7"
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        f"fusion-extract-{TOKEN}-later::SalesExtract::Full::Immediate",
+        f"fusion-extract-x{TOKEN}::SalesExtract::Full::Immediate",
+        f"{TOKEN}::SalesExtract::Full::Immediate",
+        f"nightly::{TOKEN}::Full::Immediate",
+    ],
+)
+def test_find_job_does_not_match_the_token_elsewhere_or_partly(fake, description):
+    add_token(fake)
+    fake.add(responses.GET, JOBS, json=listing(job_item(1, description)))
+
+    assert stack().batch.find_job(TOKEN) is None
 
 
 def test_find_job_does_not_match_a_token_that_only_starts_the_same(fake):

@@ -1,6 +1,7 @@
 """The Batch Processing REST API client (ports.FusionApi): submit, find, status, output files, download.
 
-Submit is not idempotent, so the job carries the run token in its `description`, and after any failure
+Submit is not idempotent, so the job carries the run token in its `description` (the documented four-part
+form, the token in the schedule name: `fusion-extract-<token>::<extract>::Full::Immediate`), and after any failure
 that may have happened after Fusion received the POST we look the job up by that token before posting
 again: one run token never creates two jobs. Listings follow every page whatever paging style Fusion
 uses (`links` rel=next, `hasMore` with offset/limit, or `totalItems`). Downloads stream in bounded
@@ -45,6 +46,11 @@ MAX_JSON_BYTES = 2**20  # a job status (FUSION_MAX_JSON_BYTES)
 MAX_LISTING_BYTES = 16 * 2**20  # one page of a listing (FUSION_MAX_LISTING_BYTES)
 MAX_PAGES = 10_000
 _RUN_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SCHEDULE_PREFIX = "fusion-extract-"  # the description's first part: this prefix and the run token
+# Oracle documents no limit on `description`; we keep it within 240 characters (a common width of Oracle
+# description columns), our choice. The longest run token (64) and extract name (100) fit with room.
+DESCRIPTION_LIMIT = 240
+_RECURRENCE = {"MINUTE": "Minutely", "HOUR": "Hourly", "DAY": "Daily", "WEEK": "Weekly", "MONTH": "Monthly"}
 _CHECKSUM = re.compile(r"^sha-256=([0-9a-f]{64})$", re.I)
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 _STREAM_BROKEN = (requests.exceptions.ChunkedEncodingError, requests.ConnectionError, requests.Timeout)
@@ -87,7 +93,7 @@ class BatchClient:
         for item in self._items(urls.endpoint(self._base, *JOBS)):
             request = _mapping(item.get("jobRequest"))
             descriptions = (item.get("description"), request.get("description"))
-            if any(isinstance(text, str) and _token_of(text) == token for text in descriptions):
+            if any(isinstance(text, str) and token in _tokens_of(text) for text in descriptions):
                 job = item.get("jobRequestId", request.get("jobRequestId"))
                 if job is None or isinstance(job, bool | dict | list):
                     raise UpstreamError(f"job request listing: the job of run {token} has no jobRequestId")
@@ -292,16 +298,35 @@ def submission(request: ExtractRequest, run_token: str) -> dict[str, Any]:
     """The POST jobRequests body, validated first: MessageError names every problem."""
     extract = request.extract
     if not extract.strip() or any(not ch.isprintable() for ch in extract):
-        raise MessageError(f"extract name {extract!r} must be non-empty text without control characters")
+        raise MessageError(f"extract name {extract[:60]!r} must be non-empty text without control characters")
     body: dict[str, Any] = {
         "serviceName": "boss",
         "jobDefinitionName": "DataExport",
-        "description": f"{extract}::{request.mode.value}::{_run_token(run_token)}",
+        "description": description(request, run_token),
         "requestParameters": {"submit.argument1": extract, "submit.argument2": request.mode.argument},
     }
     if request.run_at_times is not None:
         body["runAtTimes"] = request.run_at_times.to_fusion()
     return body
+
+
+def description(request: ExtractRequest, run_token: str) -> str:
+    """The documented four-part form `<schedule name>::<extract>::<Full|Incremental>::<recurrence>`, whose
+    schedule name carries the run token: `fusion-extract-<run token>::Sales::Full::Immediate`."""
+    extract = request.extract
+    if "::" in extract:
+        raise MessageError(
+            f"extract name {extract[:60]!r} must not contain '::' (the description's separator)"
+        )
+    window = request.run_at_times
+    recurrence = "Immediate" if window is None else _RECURRENCE[window.time_unit]
+    text = f"{SCHEDULE_PREFIX}{_run_token(run_token)}::{extract}::{request.mode.label}::{recurrence}"
+    if len(text) > DESCRIPTION_LIMIT:
+        raise MessageError(
+            f"extract name {extract[:60]!r}... is too long for the job description "
+            f"({len(text)} of at most {DESCRIPTION_LIMIT} characters)"
+        )
+    return text
 
 
 def _run_token(value: str) -> str:
@@ -310,8 +335,11 @@ def _run_token(value: str) -> str:
     return value
 
 
-def _token_of(description: str) -> str:
-    return description.rsplit("::", 1)[-1]
+def _tokens_of(description: str) -> tuple[str | None, str]:
+    """The run token of our schedule name (first part), and the last part (the previous release put the
+    token there: `<extract>::<mode>::<token>`)."""
+    first, last = description.split("::", 1)[0], description.rsplit("::", 1)[-1]
+    return (first.removeprefix(SCHEDULE_PREFIX) if first.startswith(SCHEDULE_PREFIX) else None), last
 
 
 def _sha256(value: Any, where: str) -> str | None:
