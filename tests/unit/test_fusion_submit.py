@@ -10,8 +10,8 @@ import responses
 from responses import matchers
 
 from fusion_extract.errors import MessageError, TransientError, UnsafeInputError, UpstreamError
-from fusion_extract.models import ExtractRequest, Mode, Phase, RunAtTimes
 from fusion_extract.fusion.batch import DESCRIPTION_LIMIT
+from fusion_extract.models import ExtractRequest, Mode, Phase, RunAtTimes
 from tests.unit.fusion_support import BASE, JOBS, add_token, json_body, stack
 
 TOKEN = "run-5f3a9c"
