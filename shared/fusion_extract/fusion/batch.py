@@ -4,8 +4,8 @@ Submit is not idempotent, so the job carries the run token in its `description` 
 four-part form, the token in the schedule name: `fusion-extract-<token>::<extract>::Full::Immediate`),
 and after any failure that may have happened after Fusion received the POST we look the job up by that
 token before posting again: one run token never creates two jobs. Listings follow every page whatever
-paging style Fusion uses (`links` rel=next, `hasMore` with offset/limit, or `totalItems`). Downloads stream in bounded
-memory and resume with Range after a dropped connection.
+paging style Fusion uses (`links` rel=next, `hasMore` with offset/limit, or `totalItems`). Downloads
+stream in bounded memory and resume with Range after a dropped connection.
 """
 
 from __future__ import annotations
