@@ -12,9 +12,10 @@ from responses import matchers
 from fusion_extract.errors import MessageError, TransientError, UnsafeInputError, UpstreamError
 from fusion_extract.fusion.batch import DESCRIPTION_LIMIT
 from fusion_extract.models import ExtractRequest, Mode, Phase, RunAtTimes
-from tests.unit.fusion_support import BASE, JOBS, add_token, json_body, stack
+from tests.unit.fusion_support import BASE, IDCS, JOBS, add_token, json_body, stack
 
 TOKEN = "run-5f3a9c"
+IDCS_PREFIX = IDCS + "/"
 CREATED = {"Location": JOBS + "/44046"}
 
 
@@ -201,20 +202,37 @@ def test_submit_with_resume_and_no_job_posts(fake):
 
 
 @pytest.mark.parametrize(
-    ("location", "problem"),
+    "location",
     [
-        ("https://evil.example.com/api/saas-batch/jobscheduler/v1/jobRequests/1", "not on the Fusion host"),
-        ("http://fa-abc.fa.example.com/api/saas-batch/jobscheduler/v1/jobRequests/1", "not https"),
-        (BASE + "/elsewhere/jobRequests/1", "not under /api/saas-batch/"),
-        (JOBS + "/..%2F..%2Fx", "not under /api/saas-batch/"),
-        (JOBS + "/a%20b", "refused job request id"),
+        "https://evil.example.com/api/saas-batch/jobscheduler/v1/jobRequests/44046",
+        "http://fa-abc.fa.example.com/api/saas-batch/jobscheduler/v1/jobRequests/44046",
+        "https://internal-lb.example.net:8443/elsewhere/jobRequests/44046/",
     ],
 )
-def test_submit_when_location_breaks_url_rules_raises_unsafe_input(fake, location, problem):
+def test_submit_takes_the_job_id_from_any_location_and_sends_nothing_to_its_host(fake, location):
+    # Given Fusion answers the submit with a Location on another host, scheme or path
+    add_token(fake)
+    fake.add(responses.POST, JOBS, status=202, headers={"Location": location})
+    fake.add(responses.GET, JOBS + "/44046", json={"jobDetails": {"jobStatus": "RUNNING"}})
+    client = stack()
+
+    # When a job is submitted and its status read
+    job_id = client.batch.submit(ExtractRequest("SalesExtract", Mode.FULL), TOKEN)
+    client.batch.job_status(job_id)
+
+    # Then the id came from the Location's last path segment, and every call went to the configured host
+    assert job_id == "44046"
+    assert all(call.request.url.startswith((BASE + "/", IDCS_PREFIX)) for call in fake.calls)
+
+
+@pytest.mark.parametrize(
+    "location", [JOBS + "/..%2F..%2Fx", JOBS + "/a%20b", JOBS + "/a b", "https://evil.example.com/"]
+)
+def test_submit_when_location_has_no_plain_job_id_raises_unsafe_input(fake, location):
     add_token(fake)
     fake.add(responses.POST, JOBS, status=202, headers={"Location": location})
 
-    with pytest.raises(UnsafeInputError, match=problem):
+    with pytest.raises(UnsafeInputError, match="refused"):
         stack().batch.submit(ExtractRequest("SalesExtract", Mode.FULL), TOKEN)
 
 

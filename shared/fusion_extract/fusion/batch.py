@@ -16,7 +16,6 @@ import re
 from collections.abc import Generator, Iterator, Mapping
 from functools import partial
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import requests
 
@@ -191,8 +190,7 @@ class BatchClient:
                 "the job may exist: retry with resume",
                 status=response.status_code,
             )
-        path = urlsplit(urls.api_url(self._base, location)).path
-        return urls.job_id(unquote(path.rstrip("/").rsplit("/", 1)[-1]))
+        return urls.job_id_from_location(location)
 
     def _output_file(self, job: str, position: int, item: Mapping[str, Any]) -> OutputFile:
         where = f"job {job} output file #{position}"
@@ -218,7 +216,7 @@ class BatchClient:
             size=size,
             sha256=_sha256(item.get("checksum"), where),
             time_created=created,
-            url=urls.api_url(self._base, link),
+            url=urls.rebased_api_url(self._base, link),
         )
 
     def _items(self, url: str) -> Iterator[Mapping[str, Any]]:

@@ -277,7 +277,10 @@ def _bad_link(kind: BadLink, base: str, path: str) -> str:
         return f"{base.replace('127.0.0.1', 'localhost')}{path}/content"
     if kind is BadLink.PLAIN_HTTP:
         return f"{base.replace('https://', 'http://')}{path}/content"
-    return f"{base}{path.replace('/api/saas-batch/jobfilemanager/v1', '/download')}/content"
+    outside = f"{path.replace('/api/saas-batch/jobfilemanager/v1', '/download')}/content"
+    if kind is BadLink.FOREIGN_OUTSIDE_API:
+        return base.replace("127.0.0.1", "localhost") + outside
+    return base + outside
 
 
 def _time_created(moment: datetime) -> str:

@@ -36,9 +36,10 @@ class Hostile(enum.StrEnum):
 class BadLink(enum.StrEnum):
     """A download (`enclosure`) link that must not receive the bearer token."""
 
-    FOREIGN_HOST = "foreign_host"  # https://localhost:<port>/...: reaches us, so a leak is recorded
-    PLAIN_HTTP = "plain_http"  # http://127.0.0.1:<port>/...
+    FOREIGN_HOST = "foreign_host"  # https://localhost:<port>/api/saas-batch/...: rebuilt on the Fusion host
+    PLAIN_HTTP = "plain_http"  # http://127.0.0.1:<port>/api/saas-batch/...: rebuilt over https
     OUTSIDE_API = "outside_api"  # https://127.0.0.1:<port>/download/... (outside /api/saas-batch/)
+    FOREIGN_OUTSIDE_API = "foreign_outside_api"  # https://localhost:<port>/download/...: refused
 
 
 @dataclass(frozen=True)
