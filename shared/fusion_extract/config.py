@@ -89,6 +89,22 @@ def _scope(value: str) -> str:
     return value.strip()
 
 
+_HOST = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?(?::(\d{1,5}))?$")
+
+
+def _hosts(value: str) -> tuple[tuple[str, int], ...]:
+    """A comma-separated list of `host` or `host:port` (443 when left out): (host, port) pairs."""
+    hosts = []
+    for entry in (part.strip().lower() for part in value.split(",")):
+        if not entry:
+            continue
+        match = _HOST.match(entry)
+        if match is None or not 0 < int(match[1] or 443) < 65536:
+            raise ValueError(f"entry {entry[:60]!r} must be host or host:port")
+        hosts.append((entry.split(":")[0], int(match[1] or 443)))
+    return tuple(hosts)
+
+
 def _prefix(value: str) -> str:
     cleaned = value.strip().strip("/")
     if not cleaned or ".." in cleaned.split("/"):
@@ -159,6 +175,12 @@ class Settings:
         _positive_int,
         str(16 * 2**20),
         "Largest listing page read from Fusion, bytes",
+    )
+    download_hosts: tuple[tuple[str, int], ...] = _key(
+        "DOWNLOAD_HOSTS",
+        _hosts,
+        "",
+        "Hosts (host or host:port, comma-separated) a download may be redirected to, without the token",
     )
     # OCI
     oci_auth: str = _key(

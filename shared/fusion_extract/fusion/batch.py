@@ -165,7 +165,7 @@ class BatchClient:
         headers = {"Accept-Encoding": "identity"}  # byte offsets must be offsets in the file
         if offset:
             headers["Range"] = f"bytes={offset}-"
-        response = self._http.request("GET", file.url, headers=headers, stream=True)
+        response = self._http.request("GET", file.url, headers=headers, stream=True, follow_redirects=True)
         try:
             skip = _resume_skip(response, file, offset)
             chunks = _skipping(response.iter_content(self._chunk_size), skip)
@@ -283,7 +283,14 @@ def build_batch_client(
         max_json_bytes=settings.max_json_bytes,
     )
     bearer = Bearer(tokens, settings.fusion_base_url)
-    fusion = HttpClient(session, timeout=timeout, ca_bundle=settings.ca_bundle, retry=retry, bearer=bearer)
+    fusion = HttpClient(
+        session,
+        timeout=timeout,
+        ca_bundle=settings.ca_bundle,
+        retry=retry,
+        bearer=bearer,
+        download_hosts=settings.download_hosts,
+    )
     return BatchClient(
         fusion,
         base_url=settings.fusion_base_url,

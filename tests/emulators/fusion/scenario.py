@@ -42,6 +42,14 @@ class BadLink(enum.StrEnum):
     FOREIGN_OUTSIDE_API = "foreign_outside_api"  # https://localhost:<port>/download/...: refused
 
 
+class Redirect(enum.StrEnum):
+    """How `.../content` answers instead of the file (whether Fusion redirects downloads is unknown)."""
+
+    SAME_HOST = "same_host"  # 307 to the same API URL with ?hop=1 (then the file)
+    OTHER_HOST = "other_host"  # 302 to https://localhost:<port>/storage/<job>/<name>, served without a token
+    LOOP = "loop"  # 302 to itself with ?hop=<n+1>, for ever
+
+
 @dataclass(frozen=True)
 class ExtractScenario:
     # The job: ENQUEUED, then RUNNING, then each of `passes_through`, then `outcome`.
@@ -79,6 +87,7 @@ class ExtractScenario:
     bomb_bytes: int = 16 * 1024 * 1024
     bad_link: BadLink | None = None  # on the first file's enclosure link
     location_foreign_host: bool = False  # submit answers with a Location on https://localhost:<port>
+    redirect_downloads: Redirect | None = None
 
     def __post_init__(self) -> None:
         problems = self._problems()
