@@ -13,7 +13,7 @@ import requests
 
 from fusion_extract.errors import UnsafeInputError, UpstreamError
 from fusion_extract.fusion.batch import BatchClient, build_batch_client
-from tests.emulators.fusion import ExtractScenario, Redirect
+from tests.emulators.fusion import ExtractScenario, Redirect, ServedRequest
 from tests.integration.fusion_stack import FusionStack, fusion_stack, settings_for
 
 
@@ -27,7 +27,7 @@ def localhost(stack: FusionStack) -> str:
     return f"localhost:{urlsplit(stack.fusion.base_url).port}"
 
 
-def storage_requests(stack: FusionStack) -> list:
+def storage_requests(stack: FusionStack) -> list[ServedRequest]:
     return [served for served in stack.fusion.requests_to("fusion") if served.path.startswith("/storage/")]
 
 
