@@ -155,6 +155,12 @@ class OutputFile:
     sha256: str | None  # lower-case hex, from `checksum: sha-256=<hex>`
     time_created: str | None
     url: str  # the download (`enclosure`) link, already checked against the URL rules
+    listed_name: str | None = None  # the name exactly as Fusion listed it (what its `.mf` manifest names)
+
+    @property
+    def raw_name(self) -> str:
+        """The name as listed, falling back to the safe name when the listing's is not known."""
+        return self.listed_name if self.listed_name is not None else self.name
 
 
 @dataclass(frozen=True)

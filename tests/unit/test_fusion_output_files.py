@@ -61,6 +61,7 @@ def test_output_files_reads_the_documented_item(fake):
             sha256=HEX,
             time_created="2025-12-18 07:42:13.287",
             url=f"{LIST_URL}/{NAME}/content",
+            listed_name=NAME,
         )
     ]
 
@@ -159,6 +160,7 @@ def test_output_files_reduces_hostile_names_and_keeps_the_checked_link(fake):
     [file] = stack().batch.output_files("44046")
 
     assert (file.name, file.url) == ("evil.zip", f"{LIST_URL}/evil.zip/content")
+    assert file.listed_name == "../../etc/cron.d/evil.zip"  # as listed: what a manifest would name
 
 
 def test_output_files_hostile_name_without_link_is_refused(fake):

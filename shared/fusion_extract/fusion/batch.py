@@ -217,6 +217,7 @@ class BatchClient:
             sha256=_sha256(item.get("checksum"), where),
             time_created=created,
             url=urls.rebased_api_url(self._base, link),
+            listed_name=name,
         )
 
     def _items(self, url: str) -> Iterator[Mapping[str, Any]]:
