@@ -89,6 +89,22 @@ def _scope(value: str) -> str:
     return value.strip()
 
 
+_HOST = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?(?::(\d{1,5}))?$")
+
+
+def _hosts(value: str) -> tuple[tuple[str, int], ...]:
+    """A comma-separated list of `host` or `host:port` (443 when left out): (host, port) pairs."""
+    hosts = []
+    for entry in (part.strip().lower() for part in value.split(",")):
+        if not entry:
+            continue
+        match = _HOST.match(entry)
+        if match is None or not 0 < int(match[1] or 443) < 65536:
+            raise ValueError(f"entry {entry[:60]!r} must be host or host:port")
+        hosts.append((entry.split(":")[0], int(match[1] or 443)))
+    return tuple(hosts)
+
+
 def _prefix(value: str) -> str:
     cleaned = value.strip().strip("/")
     if not cleaned or ".." in cleaned.split("/"):
@@ -147,6 +163,24 @@ class Settings:
     )
     http_max_retry_seconds: float = _key(
         "HTTP_MAX_RETRY_SECONDS", _non_negative_float, "120", "Retry time per call"
+    )
+    max_json_bytes: int = _key(
+        "FUSION_MAX_JSON_BYTES",
+        _positive_int,
+        str(2**20),
+        "Largest JSON body read from Fusion or IDCS (job status, token), bytes",
+    )
+    max_listing_bytes: int = _key(
+        "FUSION_MAX_LISTING_BYTES",
+        _positive_int,
+        str(16 * 2**20),
+        "Largest listing page read from Fusion, bytes",
+    )
+    download_hosts: tuple[tuple[str, int], ...] = _key(
+        "DOWNLOAD_HOSTS",
+        _hosts,
+        "",
+        "Hosts (host or host:port, comma-separated) a download may be redirected to, without the token",
     )
     # OCI
     oci_auth: str = _key(
@@ -220,6 +254,12 @@ class Settings:
     )
     poll_max_interval: float = _key(
         "POLL_MAX_INTERVAL", _non_negative_float, "120", "Longest interval between checks"
+    )
+    completed_grace_seconds: float = _key(
+        "COMPLETED_GRACE_SECONDS",
+        _non_negative_float,
+        "1800",
+        "A job COMPLETED but unconfirmed this long counts as succeeded if its files are listed",
     )
     step_overdue_seconds: float = _key(
         "STEP_OVERDUE_SECONDS", _non_negative_float, "900", "Sweep re-drives after this"

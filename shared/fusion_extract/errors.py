@@ -46,6 +46,14 @@ class UpstreamError(FusionExtractError):
         self.code = code
 
 
+class MalformedResponseError(UpstreamError):
+    """A remote answer we cannot read: larger than its cap, not JSON, or JSON of the wrong shape.
+
+    The chain's failure policy (chain/policy.py) gives it MALFORMED_TRIES invocations before it fails a run:
+    one proxy's error page should not end a run that is otherwise fine.
+    """
+
+
 class TransientError(UpstreamError):
     """Throttling, 5xx, timeouts, dropped connections: worth retrying (after `retry_after` s, if given)."""
 
@@ -61,10 +69,6 @@ class TransientError(UpstreamError):
     ) -> None:
         super().__init__(message, status=status, code=code)
         self.retry_after = retry_after
-
-
-class MalformedResponseError(UpstreamError):
-    """A remote service answered something unreadable: not JSON, too large, or not the documented shape."""
 
 
 class NotFoundError(UpstreamError):

@@ -19,6 +19,11 @@ class Mode(enum.StrEnum):
     INCREMENTAL = "incremental"
 
     @property
+    def label(self) -> str:
+        """The word Fusion's job descriptions use: Full or Incremental."""
+        return "Full" if self is Mode.FULL else "Incremental"
+
+    @property
     def argument(self) -> str:
         """The value Fusion expects in `submit.argument2`."""
         return "Full Data Extract" if self is Mode.FULL else "Incremental Data Extract"
@@ -130,6 +135,14 @@ class JobStatus:
     warning: bool = False  # succeeded with warnings
     known: bool = True  # False: a status string we have never seen (treated as running)
     message: str | None = None
+    completed: bool | None = None  # jobProgress.completed, when Fusion reports it
+    # Finished by its status, yet not confirmed by jobProgress.completed (COMPLETED without completed=true,
+    # or a success with completed=false). Phase stays RUNNING; after COMPLETED_GRACE_SECONDS of this the
+    # chain may take output files being listed as success ("assumed complete").
+    unconfirmed: bool = False
+    # A failure resubmitting cannot fix: VALIDATION_FAILED, or ERROR because the extract definition does not
+    # exist (a mistyped extract name). The chain must not rerun it.
+    validation_failed: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,6 +155,12 @@ class OutputFile:
     sha256: str | None  # lower-case hex, from `checksum: sha-256=<hex>`
     time_created: str | None
     url: str  # the download (`enclosure`) link, already checked against the URL rules
+    listed_name: str | None = None  # the name exactly as Fusion listed it (what its `.mf` manifest names)
+
+    @property
+    def raw_name(self) -> str:
+        """The name as listed, falling back to the safe name when the listing's is not known."""
+        return self.listed_name if self.listed_name is not None else self.name
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ def test_submit_sends_the_documented_request_and_returns_the_new_job_id(tmp_path
         # Then Fusion holds exactly that job, its description carrying the run token
         (created,) = stack.fusion.jobs
         assert job == str(created.id)
-        assert created.request["description"] == f"{EXTRACT}::full::run-1"
+        assert created.request["description"] == f"fusion-extract-run-1::{EXTRACT}::Full::Immediate"
         assert created.request["requestParameters"] == {
             "submit.argument1": EXTRACT,
             "submit.argument2": "Full Data Extract",
@@ -201,9 +201,41 @@ def test_job_status_of_an_extract_fusion_does_not_know_is_failed_with_the_reason
         # When its status is read
         status = stack.client.job_status(job)
 
-        # Then it failed, and Fusion's message says why
+        # Then it failed, Fusion's message says why, and it is marked as a failure a rerun cannot fix
         assert status.phase is Phase.FAILED
         assert status.message is not None and "'Unknown' does not exist" in status.message
+        assert status.validation_failed
+
+
+def test_job_status_completed_and_confirmed_by_progress_is_success(tmp_path: Path) -> None:
+    # Given a job that ends COMPLETED with jobProgress.completed true
+    with fusion_stack(tmp_path, ExtractScenario(outcome="COMPLETED", completed_flag=True)) as stack:
+        job = stack.finished_job()
+
+        # When its status is read, Then it succeeded
+        status = stack.client.job_status(job)
+        assert (status.status, status.phase, status.completed, status.unconfirmed) == (
+            "COMPLETED",
+            Phase.SUCCEEDED,
+            True,
+            False,
+        )
+
+
+@pytest.mark.parametrize("flag", [False, None], ids=["completed-false", "completed-absent"])
+def test_job_status_completed_unconfirmed_is_running_flagged_and_its_files_are_listed(
+    tmp_path: Path, flag: bool | None
+) -> None:
+    # Given a job that stays COMPLETED without jobProgress.completed true
+    with fusion_stack(tmp_path, ExtractScenario(outcome="COMPLETED", completed_flag=flag)) as stack:
+        job = stack.finished_job()
+
+        # When its status is read
+        status = stack.client.job_status(job)
+
+        # Then it is still running but flagged, and its output files can be listed (the chain's grace rule)
+        assert (status.phase, status.completed, status.unconfirmed) == (Phase.RUNNING, flag, True)
+        assert len(stack.client.output_files(job)) == 3
 
 
 def test_job_status_when_throttled_sleeps_each_retry_after_then_reads_it(tmp_path: Path) -> None:

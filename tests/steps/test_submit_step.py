@@ -29,7 +29,7 @@ def test_submit_run_request_creates_run_lease_job_and_first_poll(steps: Steps) -
     run_id = outcome["run_id"]
     assert steps.fusion is not None and len(steps.fusion.jobs) == 1
     job = steps.fusion.jobs[0]
-    assert job.request["description"] == f"{EXTRACT}::full::{run_id}-a1"
+    assert job.request["description"] == f"fusion-extract-{run_id}-a1::{EXTRACT}::Full::Immediate"
     # And the run is RUNNING with that job, under the lease, due for its first poll
     run = steps.run(run_id)
     assert (run.state, run.attempt, run.job_id, run.job_ids) == (
@@ -85,7 +85,7 @@ def test_submit_rerun_of_rerun_pending_run_waits_for_next_at_then_submits_attemp
     assert due["outcome"] == "submitted"
     assert len(steps.fusion.jobs) == 2
     second = steps.fusion.jobs[1]
-    assert second.request["description"] == f"{EXTRACT}::full::{run.run_id}-a2"
+    assert second.request["description"] == f"fusion-extract-{run.run_id}-a2::{EXTRACT}::Full::Immediate"
     rerun = steps.run(run.run_id)
     assert (rerun.state, rerun.attempt, rerun.job_id) == (RunState.RUNNING, 2, str(second.id))
     assert rerun.job_ids == (pending.job_id, str(second.id))

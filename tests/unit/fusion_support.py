@@ -58,18 +58,33 @@ def stack(
     max_attempts: int = 4,
     max_seconds: float = 300.0,
     chunk_size: int = 1 << 20,
+    max_json_bytes: int = 1 << 20,
+    max_listing_bytes: int = 16 << 20,
 ) -> Stack:
     clock = ManualClock()
     credentials = StaticCredentials()
     retry = RetryPolicy(clock, max_attempts=max_attempts, max_seconds=max_seconds, rand=lambda: 0.5)
     idcs = HttpClient(requests.Session(), timeout=TIMEOUT, ca_bundle=ca_bundle, retry=retry)
     tokens = TokenProvider(
-        idcs, idcs_url=IDCS, scope=SCOPE, grant=grant, credentials=credentials, clock=clock
+        idcs,
+        idcs_url=IDCS,
+        scope=SCOPE,
+        grant=grant,
+        credentials=credentials,
+        clock=clock,
+        max_json_bytes=max_json_bytes,
     )
     http = HttpClient(
         requests.Session(), timeout=TIMEOUT, ca_bundle=ca_bundle, retry=retry, bearer=Bearer(tokens, BASE)
     )
-    return Stack(clock, credentials, tokens, http, BatchClient(http, base_url=BASE, chunk_size=chunk_size))
+    batch = BatchClient(
+        http,
+        base_url=BASE,
+        chunk_size=chunk_size,
+        max_json_bytes=max_json_bytes,
+        max_listing_bytes=max_listing_bytes,
+    )
+    return Stack(clock, credentials, tokens, http, batch)
 
 
 def add_token(fake: responses.RequestsMock, token: str = "token-1", expires_in: Any = 3600) -> None:
@@ -102,6 +117,33 @@ class DroppingBody(io.RawIOBase):
         count = min(len(buffer), min(self._drop_after, len(self._data)) - self._position)
         buffer[:count] = self._data[self._position : self._position + count]
         self._position += count
+        return count
+
+    def as_body(self) -> io.BufferedReader:
+        return io.BufferedReader(self)
+
+
+class EndlessBody(io.RawIOBase):
+    """`prefix`, then `filler` bytes for as long as anyone reads, up to `size`; counts what was read,
+    so a test can show a client stopped early without the body ever existing in memory."""
+
+    def __init__(self, prefix: bytes, size: int, filler: bytes = b"x") -> None:
+        self._prefix = prefix
+        self._size = size
+        self._filler = filler
+        self.served = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = min(len(buffer), self._size - self.served)
+        if count <= 0:
+            return 0
+        head = self._prefix[self.served : self.served + count]
+        buffer[: len(head)] = head
+        buffer[len(head) : count] = self._filler * (count - len(head))
+        self.served += count
         return count
 
     def as_body(self) -> io.BufferedReader:

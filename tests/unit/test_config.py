@@ -121,3 +121,10 @@ def test_settings_when_a_value_is_bad_name_the_key_and_the_rule(key, value, comp
 def test_key_table_declares_each_environment_name_once():
     assert len({k.env for k in KEYS}) == len(KEYS)
     assert all(k.field and k.doc for k in KEYS)
+
+
+def test_settings_grace_and_caps_have_their_documented_defaults():
+    settings = Settings.from_mapping(VALID)
+
+    assert settings.completed_grace_seconds == 1800
+    assert (settings.max_json_bytes, settings.max_listing_bytes) == (2**20, 16 * 2**20)

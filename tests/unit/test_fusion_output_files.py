@@ -61,6 +61,7 @@ def test_output_files_reads_the_documented_item(fake):
             sha256=HEX,
             time_created="2025-12-18 07:42:13.287",
             url=f"{LIST_URL}/{NAME}/content",
+            listed_name=NAME,
         )
     ]
 
@@ -159,6 +160,7 @@ def test_output_files_reduces_hostile_names_and_keeps_the_checked_link(fake):
     [file] = stack().batch.output_files("44046")
 
     assert (file.name, file.url) == ("evil.zip", f"{LIST_URL}/evil.zip/content")
+    assert file.listed_name == "../../etc/cron.d/evil.zip"  # as listed: what a manifest would name
 
 
 def test_output_files_hostile_name_without_link_is_refused(fake):
@@ -169,10 +171,35 @@ def test_output_files_hostile_name_without_link_is_refused(fake):
 
 
 @pytest.mark.parametrize(
+    "href",
+    [
+        "https://evil.example.com/api/saas-batch/jobfilemanager/v1/jobRequests/44046/outputFiles/f/content",
+        "http://fa-abc.fa.example.com/api/saas-batch/jobfilemanager/v1/jobRequests/44046/outputFiles/f/content",
+        "http://node7.internal:8080/api/saas-batch/jobfilemanager/v1/jobRequests/44046/outputFiles/f/content",
+    ],
+)
+def test_output_files_download_link_with_an_api_path_elsewhere_is_rebuilt_on_the_fusion_host(fake, href):
+    # Given a download link on another host, or over http, whose path is a Batch Processing API path
+    fake.add(
+        responses.GET,
+        LIST_URL,
+        json={"items": [item(link=False) | {"$context": {"links": {"enclosure": {"href": href}}}}]},
+    )
+
+    # When the output files are listed
+    [file] = stack().batch.output_files("44046")
+
+    # Then the link is the same path on the configured https host
+    assert file.url == LIST_URL + "/f/content"
+
+
+@pytest.mark.parametrize(
     ("href", "problem"),
     [
-        ("https://evil.example.com/api/saas-batch/f/content", "not on the Fusion host"),
-        ("http://fa-abc.fa.example.com/api/saas-batch/f/content", "not https"),
+        ("https://evil.example.com/download/f.zip", "not on the Fusion host"),
+        ("http://evil.example.com/content/f.zip", "not https"),
+        ("https://evil.example.com/api/saas-batch/../../admin", "not on the Fusion host"),
+        ("ftp://fa-abc.fa.example.com/api/saas-batch/f/content", "not https"),
         (BASE + "/content/f.zip", "not under /api/saas-batch/"),
     ],
 )

@@ -37,7 +37,7 @@ def documented(status: str, completed: bool | None = None, message: str | None =
         ("SCHEDULE_ENDED", NEEDS_HUMAN, False),
         ("HOLD", RUNNING, False),
         ("PAUSED", RUNNING, False),
-        ("COMPLETED", RUNNING, False),
+        ("COMPLETED", SUCCEEDED, False),  # with jobProgress.completed true
         ("WAIT", RUNNING, False),
         ("READY", RUNNING, False),
         ("PENDING_VALIDATION", RUNNING, False),
@@ -135,3 +135,69 @@ def test_parse_job_status_without_status_raises_malformed_response(body):
 def test_parse_job_status_when_body_not_object_raises(body):
     with pytest.raises(UpstreamError, match="not a JSON object"):
         parse_job_status("7", body)
+
+
+# --- COMPLETED and jobProgress.completed (the chain's grace rule reads `unconfirmed`) ---
+
+
+def test_parse_job_status_completed_confirmed_by_progress_is_success():
+    result = parse_job_status("44046", documented("COMPLETED", completed=True))
+
+    assert (result.phase, result.completed, result.unconfirmed) == (SUCCEEDED, True, False)
+
+
+@pytest.mark.parametrize("completed", [False, None])
+def test_parse_job_status_completed_without_confirmation_is_running_and_flagged_unconfirmed(completed):
+    # Given COMPLETED (ESS: post-processing has started) without jobProgress.completed == true
+    result = parse_job_status("44046", documented("COMPLETED", completed=completed))
+
+    # Then polling goes on, and the chain can tell it apart from an ordinary RUNNING
+    assert (result.phase, result.completed, result.unconfirmed) == (RUNNING, completed, True)
+
+
+def test_parse_job_status_success_with_completed_false_is_flagged_unconfirmed():
+    result = parse_job_status("44046", documented("SUCCEEDED", completed=False))
+
+    assert (result.phase, result.unconfirmed) == (RUNNING, True)
+
+
+@pytest.mark.parametrize("status", ["RUNNING", "PAUSED", "ERROR"])
+def test_parse_job_status_other_states_are_never_unconfirmed(status):
+    assert parse_job_status("44046", documented(status, completed=False)).unconfirmed is False
+
+
+@pytest.mark.parametrize(("value", "expected"), [("true", True), ("FALSE", False), ("yes", None), (1, None)])
+def test_parse_job_status_completed_reads_text_booleans_only(value, expected):
+    body = {"jobDetails": {"jobStatus": "RUNNING", "jobProgress": {"completed": value}}}
+
+    assert parse_job_status("1", body).completed is expected
+
+
+# --- failures that resubmitting will not fix ---
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        ("VALIDATION_FAILED", None),
+        ("ERROR", "Job status is changed to ERROR: extract definition 'Slaes' does not exist"),
+        ("ERROR", "The extract definition Slaes was not found"),
+    ],
+)
+def test_parse_job_status_failure_of_a_missing_definition_is_a_validation_failure(status, message):
+    result = parse_job_status("44046", documented(status, completed=True, message=message))
+
+    assert (result.phase, result.validation_failed) == (FAILED, True)
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        ("ERROR", "Job status is changed to ERROR: the extract failed"),
+        ("ERROR", None),
+        ("CANCELLED", "definition does not exist"),
+        ("RUNNING", "definition does not exist"),
+    ],
+)
+def test_parse_job_status_other_failures_are_not_validation_failures(status, message):
+    assert parse_job_status("44046", documented(status, message=message)).validation_failed is False

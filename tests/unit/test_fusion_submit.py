@@ -10,10 +10,12 @@ import responses
 from responses import matchers
 
 from fusion_extract.errors import MessageError, TransientError, UnsafeInputError, UpstreamError
+from fusion_extract.fusion.batch import DESCRIPTION_LIMIT
 from fusion_extract.models import ExtractRequest, Mode, Phase, RunAtTimes
-from tests.unit.fusion_support import BASE, JOBS, add_token, json_body, stack
+from tests.unit.fusion_support import BASE, IDCS, JOBS, add_token, json_body, stack
 
 TOKEN = "run-5f3a9c"
+IDCS_PREFIX = IDCS + "/"
 CREATED = {"Location": JOBS + "/44046"}
 
 
@@ -52,7 +54,7 @@ def test_submit_posts_documented_body_and_returns_id_from_location(fake):
     assert json_body(posts(fake)[0]) == {
         "serviceName": "boss",
         "jobDefinitionName": "DataExport",
-        "description": f"SalesExtract::incremental::{TOKEN}",
+        "description": f"fusion-extract-{TOKEN}::SalesExtract::Incremental::Immediate",
         "requestParameters": {
             "submit.argument1": "SalesExtract",
             "submit.argument2": "Incremental Data Extract",
@@ -79,11 +81,41 @@ def test_submit_with_run_at_times_sends_us_dates_and_hhmm_times(fake):
 
 
 @pytest.mark.parametrize(
+    ("unit", "word"), [("MINUTE", "Minutely"), ("HOUR", "Hourly"), ("DAY", "Daily"), ("WEEK", "Weekly")]
+)
+def test_submit_recurring_job_names_its_recurrence_in_the_fourth_part(fake, unit, word):
+    add_token(fake)
+    fake.add(responses.POST, JOBS, status=202, headers=CREATED)
+    window = RunAtTimes(2, unit, date(2025, 12, 16), date(2025, 12, 17), "1930", "0230")
+
+    stack().batch.submit(ExtractRequest("SalesExtract", Mode.FULL, window), TOKEN)
+
+    assert json_body(posts(fake)[0])["description"] == f"fusion-extract-{TOKEN}::SalesExtract::Full::{word}"
+
+
+def test_submit_description_of_the_longest_names_stays_within_the_limit(fake):
+    # Given the longest run token and an extract name of 100 characters (what messages allow)
+    add_token(fake)
+    fake.add(responses.POST, JOBS, status=202, headers=CREATED)
+    token, extract = "t" * 64, "E" * 100
+
+    # When it is submitted
+    stack().batch.submit(ExtractRequest(extract, Mode.INCREMENTAL), token)
+
+    # Then the four-part description fits
+    description = json_body(posts(fake)[0])["description"]
+    assert description.split("::") == [f"fusion-extract-{token}", extract, "Incremental", "Immediate"]
+    assert len(description) <= DESCRIPTION_LIMIT
+
+
+@pytest.mark.parametrize(
     ("request_", "token", "problem"),
     [
         (ExtractRequest("", Mode.FULL), TOKEN, "extract name '' must be non-empty"),
         (ExtractRequest("   ", Mode.FULL), TOKEN, "must be non-empty"),
         (ExtractRequest("Sales\nExtract", Mode.FULL), TOKEN, "without control characters"),
+        (ExtractRequest("Sales::x", Mode.FULL), TOKEN, "must not contain '::'"),
+        (ExtractRequest("E" * 200, Mode.FULL), TOKEN, "too long for the job description"),
         (ExtractRequest("Sales", Mode.FULL), "", "run token '' must be"),
         (ExtractRequest("Sales", Mode.FULL), "bad token::x", "run token 'bad token::x' must be"),
     ],
@@ -170,20 +202,37 @@ def test_submit_with_resume_and_no_job_posts(fake):
 
 
 @pytest.mark.parametrize(
-    ("location", "problem"),
+    "location",
     [
-        ("https://evil.example.com/api/saas-batch/jobscheduler/v1/jobRequests/1", "not on the Fusion host"),
-        ("http://fa-abc.fa.example.com/api/saas-batch/jobscheduler/v1/jobRequests/1", "not https"),
-        (BASE + "/elsewhere/jobRequests/1", "not under /api/saas-batch/"),
-        (JOBS + "/..%2F..%2Fx", "not under /api/saas-batch/"),
-        (JOBS + "/a%20b", "refused job request id"),
+        "https://evil.example.com/api/saas-batch/jobscheduler/v1/jobRequests/44046",
+        "http://fa-abc.fa.example.com/api/saas-batch/jobscheduler/v1/jobRequests/44046",
+        "https://internal-lb.example.net:8443/elsewhere/jobRequests/44046/",
     ],
 )
-def test_submit_when_location_breaks_url_rules_raises_unsafe_input(fake, location, problem):
+def test_submit_takes_the_job_id_from_any_location_and_sends_nothing_to_its_host(fake, location):
+    # Given Fusion answers the submit with a Location on another host, scheme or path
+    add_token(fake)
+    fake.add(responses.POST, JOBS, status=202, headers={"Location": location})
+    fake.add(responses.GET, JOBS + "/44046", json={"jobDetails": {"jobStatus": "RUNNING"}})
+    client = stack()
+
+    # When a job is submitted and its status read
+    job_id = client.batch.submit(ExtractRequest("SalesExtract", Mode.FULL), TOKEN)
+    client.batch.job_status(job_id)
+
+    # Then the id came from the Location's last path segment, and every call went to the configured host
+    assert job_id == "44046"
+    assert all(call.request.url.startswith((BASE + "/", IDCS_PREFIX)) for call in fake.calls)
+
+
+@pytest.mark.parametrize(
+    "location", [JOBS + "/..%2F..%2Fx", JOBS + "/a%20b", JOBS + "/a b", "https://evil.example.com/"]
+)
+def test_submit_when_location_has_no_plain_job_id_raises_unsafe_input(fake, location):
     add_token(fake)
     fake.add(responses.POST, JOBS, status=202, headers={"Location": location})
 
-    with pytest.raises(UnsafeInputError, match=problem):
+    with pytest.raises(UnsafeInputError, match="refused"):
         stack().batch.submit(ExtractRequest("SalesExtract", Mode.FULL), TOKEN)
 
 
@@ -219,6 +268,20 @@ def test_submit_when_fusion_rejects_the_request_is_not_retried(fake):
     assert len(posts(fake)) == 1
 
 
+@pytest.mark.parametrize("status", [400, 404, 422])
+def test_submit_of_an_extract_fusion_refuses_is_permanent_and_posted_once(fake, status):
+    # Given a pod that refuses a mistyped extract at submit, instead of failing the job later
+    add_token(fake)
+    fake.add(responses.POST, JOBS, status=status, json={"detail": "extract definition Slaes does not exist"})
+
+    # When it is submitted, Then the error is permanent and nothing was posted again
+    with pytest.raises(UpstreamError, match=f"answered {status}: .*Slaes does not exist") as caught:
+        stack().batch.submit(ExtractRequest("Slaes", Mode.FULL), TOKEN)
+
+    assert not caught.value.retryable
+    assert len(posts(fake)) == 1
+
+
 def test_find_job_follows_pages_until_the_run_token_matches(fake):
     # Given the job of this run is on the second page, with the description at the top level
     add_token(fake)
@@ -240,6 +303,44 @@ def test_find_job_follows_pages_until_the_run_token_matches(fake):
 
     # Then it is found on the second page
     assert found == "3"
+
+
+def test_find_job_finds_the_token_in_the_first_part_of_a_documented_description(fake):
+    add_token(fake)
+    fake.add(
+        responses.GET,
+        JOBS,
+        json=listing(
+            job_item(1, "fusion-extract-run-other::SalesExtract::Full::Immediate"),
+            job_item(2, f"fusion-extract-{TOKEN}::SalesExtract::Full::Immediate"),
+        ),
+    )
+
+    assert stack().batch.find_job(TOKEN) == "2"
+
+
+def test_find_job_still_finds_a_job_submitted_by_the_previous_release(fake):
+    # Given a job described the old way, the token as the last part
+    add_token(fake)
+    fake.add(responses.GET, JOBS, json=listing(job_item(7, f"SalesExtract::full::{TOKEN}")))
+
+    assert stack().batch.find_job(TOKEN) == "7"
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        f"fusion-extract-{TOKEN}-later::SalesExtract::Full::Immediate",
+        f"fusion-extract-x{TOKEN}::SalesExtract::Full::Immediate",
+        f"{TOKEN}::SalesExtract::Full::Immediate",
+        f"nightly::{TOKEN}::Full::Immediate",
+    ],
+)
+def test_find_job_does_not_match_the_token_elsewhere_or_partly(fake, description):
+    add_token(fake)
+    fake.add(responses.GET, JOBS, json=listing(job_item(1, description)))
+
+    assert stack().batch.find_job(TOKEN) is None
 
 
 def test_find_job_does_not_match_a_token_that_only_starts_the_same(fake):

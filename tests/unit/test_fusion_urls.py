@@ -4,7 +4,14 @@ and remote names become safe single path segments."""
 import pytest
 
 from fusion_extract.errors import UnsafeInputError
-from fusion_extract.fusion.urls import api_url, endpoint, job_id, safe_file_name
+from fusion_extract.fusion.urls import (
+    api_url,
+    endpoint,
+    job_id,
+    job_id_from_location,
+    rebased_api_url,
+    safe_file_name,
+)
 
 BASE = "https://fa-abc.fa.example.com"
 
@@ -95,3 +102,54 @@ def test_job_id_when_plain_accepts(value):
 def test_job_id_when_not_plain_refuses_naming_it(value):
     with pytest.raises(UnsafeInputError, match="refused job request id"):
         job_id(value)
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        (BASE + "/api/saas-batch/jobscheduler/v1/jobRequests/44046", "44046"),
+        ("https://other.example.com:8443/api/saas-batch/jobscheduler/v1/jobRequests/44046/", "44046"),
+        ("http://lb/x/44046?trace=1#f", "44046"),
+        ("/api/saas-batch/jobscheduler/v1/jobRequests/7", "7"),
+        ("jobRequests/job-1_a.b", "job-1_a.b"),
+    ],
+)
+def test_job_id_from_location_takes_the_last_path_segment_whatever_the_host(location, expected):
+    assert job_id_from_location(location) == expected
+
+
+@pytest.mark.parametrize(
+    "location", ["", "https://h/", "https://h/x/..%2Fadmin", "https://h/x/a%20b", "https://h/x/a\r\nb"]
+)
+def test_job_id_from_location_without_a_plain_last_segment_refuses(location):
+    with pytest.raises(UnsafeInputError, match="refused"):
+        job_id_from_location(location)
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://evil.example.com/api/saas-batch/a/b?x=1",
+        "http://fa-abc.fa.example.com/api/saas-batch/a/b?x=1",
+        "https://user:pw@evil.example.com:9/api/saas-batch/a/b?x=1#frag",
+        BASE + "/api/saas-batch/a/b?x=1",
+    ],
+)
+def test_rebased_api_url_moves_an_api_path_onto_the_fusion_host(link):
+    assert rebased_api_url(BASE, link) == BASE + "/api/saas-batch/a/b?x=1"
+
+
+@pytest.mark.parametrize(
+    ("link", "reason"),
+    [
+        ("https://evil.example.com/download/a", "not on the Fusion host"),
+        ("https://evil.example.com/api/saas-batch/../admin", "not on the Fusion host"),
+        ("https://evil.example.com/api/saas-batch/%2e%2e/admin", "not on the Fusion host"),
+        ("ftp://evil.example.com/api/saas-batch/a", "not https"),
+        (BASE + "/elsewhere", "not under /api/saas-batch/"),
+        ("https://evil.example.com/api/saas-batch/a b", "spaces or control characters"),
+    ],
+)
+def test_rebased_api_url_refuses_what_is_not_an_api_path(link, reason):
+    with pytest.raises(UnsafeInputError, match=reason):
+        rebased_api_url(BASE, link)

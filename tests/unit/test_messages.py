@@ -7,6 +7,7 @@ import pytest
 
 from fusion_extract.chain import messages
 from fusion_extract.chain.messages import (
+    CancelRequest,
     PollRequest,
     RelandRequest,
     RerunRequest,
@@ -78,7 +79,7 @@ def test_parse_submit_when_rerun_or_reland_gives_their_requests():
         body(kind="rerun", run_id="20261129T010203Z-ab12", attempt=2)
     ) == RerunRequest("20261129T010203Z-ab12", 2)
     assert messages.parse_submit(
-        body(kind="reland", extract="Sales", job_id=44046, mode="full")
+        body(kind="reland", extract="Sales", job_id="44046", mode="full")
     ) == RelandRequest("Sales", "44046", Mode.FULL)
 
 
@@ -113,3 +114,131 @@ def test_parse_transfer_when_a_file_name_climbs_or_is_a_dot_refuses(name):
     # When it is parsed, Then it is refused before anything is looked up
     with pytest.raises(MessageError, match="files holds an invalid file name"):
         messages.parse_transfer(payload)
+
+
+# --- strict types, bounded size and depth, short quotes ---
+
+
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        (body(extract=5, mode="full"), "extract must be"),
+        (body(extract="Sales", mode=1), "mode must be 'full' or 'incremental'"),
+        (body(extract="Sales", mode=["full"]), "mode must be 'full' or 'incremental'"),
+        (body(kind="reland", extract="Sales", job_id=44046, mode="full"), "job_id must be"),
+        (body(kind="rerun", run_id=7), "run_id must be"),
+        (body(kind=["run"], extract="Sales", mode="full"), "kind must be text"),
+        (body(v=True, extract="Sales", mode="full"), "unsupported message version"),
+        (body(v="1", extract="Sales", mode="full"), "unsupported message version"),
+        (body(kind="rerun", run_id="r-1", attempt=2.0), "attempt must be"),
+        (body(kind="poll", run_id="r-1", seq="3"), "seq must be"),
+    ],
+)
+def test_parse_when_a_field_has_the_wrong_json_type_refuses_without_coercion(payload, problem):
+    parse = messages.parse_poll if b'"poll"' in payload else messages.parse_submit
+
+    with pytest.raises(MessageError, match=problem):
+        parse(payload)
+
+
+def test_parse_submit_bad_value_is_quoted_by_a_short_prefix_only():
+    # Given an extract name of 5 MiB
+    huge = "A" + "x" * (5 * 2**20)
+
+    # When it is parsed (inside the size cap it would be refused anyway; here the cap is lifted)
+    with pytest.raises(MessageError) as caught:
+        messages.parse_submit(body(extract=huge, mode="full"), max_bytes=10 * 2**20)
+
+    # Then the error quotes at most about 60 characters of it
+    assert len(str(caught.value)) < 200
+    assert "'Axxxx" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        body(extract="Sales", mode="full", **{"x" * 5000: 1}),
+        body(kind="transfer", run_id="r-1", files=["../" + "a" * 5000]),
+        body(kind="d" * 5000),
+    ],
+)
+def test_parse_errors_never_quote_long_values_whole(payload):
+    parse = messages.parse_transfer if b'"transfer"' in payload else messages.parse_submit
+
+    with pytest.raises(MessageError) as caught:
+        parse(payload)
+
+    assert len(str(caught.value)) < 300
+
+
+def test_parse_submit_body_over_64_kib_is_refused():
+    payload = body(extract="Sales", mode="full", pad="x" * 70_000)
+
+    with pytest.raises(MessageError, match="larger than 65536 bytes"):
+        messages.parse_submit(payload)
+
+
+@pytest.mark.parametrize("depth", [21, 100_000])
+def test_parse_deeply_nested_json_is_a_message_error_not_a_recursion_error(depth):
+    payload = b'{"extract": "Sales", "mode": "full", "x": ' + b"[" * depth + b"]" * depth + b"}"
+
+    with pytest.raises(MessageError, match="nested deeper than 20"):
+        messages.parse_submit(payload, max_bytes=1 << 20)
+
+
+def test_parse_brackets_inside_strings_do_not_count_as_nesting():
+    # Given text full of brackets and an escaped quote, at the top level
+    payload = body(kind="rerun", run_id="r-1", note='\\"' + "[" * 50)
+
+    # When it is parsed, Then the depth check passes and the field is judged on its own
+    with pytest.raises(MessageError, match=r"unknown field\(s\): note"):
+        messages.parse_submit(payload)
+
+
+# --- a schedule's BODY as a JSON string holding the object ---
+
+
+def test_parse_submit_body_as_a_json_string_of_the_object_is_read_as_the_object():
+    # Given Resource Scheduler delivered the BODY as a quoted JSON string
+    payload = json.dumps(json.dumps({"extract": "Sales", "mode": "full"})).encode()
+
+    # When it is parsed, Then it is the run request inside
+    message = messages.parse_submit(payload)
+    assert isinstance(message, RunRequest) and message.request.extract == "Sales"
+
+
+@pytest.mark.parametrize(
+    "inner", [json.dumps(json.dumps({"extract": "Sales", "mode": "full"})), "not json", "[1]", '"x"']
+)
+def test_parse_submit_string_is_unwrapped_once_only(inner):
+    with pytest.raises(MessageError, match="must be a JSON object"):
+        messages.parse_submit(json.dumps(inner).encode())
+
+
+# --- cancel ---
+
+
+def test_parse_submit_cancel_by_run_id_or_extract():
+    assert messages.parse_submit(body(kind="cancel", run_id="r-1")) == CancelRequest(
+        run_id="r-1", extract=None
+    )
+    assert messages.parse_submit(body(kind="cancel", extract="Sales")) == CancelRequest(
+        run_id=None, extract="Sales"
+    )
+
+
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        (body(kind="cancel"), "exactly one of run_id or extract"),
+        (body(kind="cancel", run_id="r-1", extract="Sales"), "exactly one of run_id or extract"),
+        (body(kind="cancel", run_id=None), "exactly one of run_id or extract"),
+        (body(kind="cancel", run_id="../x"), "run_id must be"),
+        (body(kind="cancel", extract="Sales", mode="full"), "unknown field(s): mode"),
+    ],
+)
+def test_parse_submit_cancel_malformed_names_the_problem(payload, problem):
+    with pytest.raises(MessageError) as caught:
+        messages.parse_submit(payload)
+
+    assert problem in str(caught.value)

@@ -1,7 +1,10 @@
 """What Fusion says about its output: the `.mf` manifest and the `<view>_metadata.json` member.
 
 The manifest format is documented (one line per ZIP: `<zip file name>;<docid>;<sha-256 hex>`), so its parser
-is strict. The metadata member's format is not documented by Oracle; we read the shape our emulator writes,
+is strict about those lines; it skips blank lines, `#` comments and `KEY=value` header lines (BICC manifests
+begin with `PLV_KEY=...`). `manifest_disagreements` compares a manifest with the listing.
+
+The metadata member's format is not documented by Oracle; we read the shape our emulator writes,
 `{"extract", "view", "format", "files": [{"name", "rows"}], "totalRows"}`, and return None for any other
 shape, so an unknown format skips the row cross-check instead of failing a good run.
 """
@@ -16,8 +19,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fusion_extract.errors import IntegrityError
+from fusion_extract.models import OutputFile
 
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_HEADER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*=[^;]*$")  # e.g. PLV_KEY=FUSION_10_0
 _DATA_SUFFIXES = (".csv", ".json")
 
 
@@ -39,11 +44,26 @@ class ExtractMetadata:
     total_rows: int | None
 
 
+@dataclass(frozen=True)
+class ManifestDisagreements:
+    """Where the manifest and the listing differ. `checksums`: fatal (a listed checksum disagrees);
+    `names`: a file on one side only, to be recorded and alerted, not fatal."""
+
+    checksums: tuple[str, ...]
+    names: tuple[str, ...]
+
+    @property
+    def fatal(self) -> bool:
+        return bool(self.checksums)
+
+
 def parse_manifest(text: str) -> dict[str, str]:
-    """ZIP file name -> lower-case SHA-256 hex. Blank lines are ignored; a bad line is an IntegrityError."""
+    """ZIP file name -> lower-case SHA-256 hex. Blank, comment (#) and KEY=value header lines are skipped;
+    any other bad line is an IntegrityError."""
     checksums: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or _HEADER.match(stripped):
             continue
         fields = [field.strip() for field in line.split(";")]
         if len(fields) != 3 or not fields[0] or not _SHA256.match(fields[2]):
@@ -53,6 +73,25 @@ def parse_manifest(text: str) -> dict[str, str]:
             raise IntegrityError(f"manifest line {number} lists {name!r} a second time")
         checksums[name] = sha256.lower()
     return checksums
+
+
+def manifest_disagreements(
+    manifest: Mapping[str, str], listed: Iterable[OutputFile]
+) -> ManifestDisagreements:
+    """Compare a parsed manifest with the listed files (by the names as Fusion listed them, and their
+    listed SHA-256). Listed `.mf` files are not expected in a manifest; a file listed without a checksum
+    cannot disagree on one."""
+    files = {file.raw_name: file for file in listed if not file.raw_name.lower().endswith(".mf")}
+    checksums = tuple(
+        f"{name!r}: the manifest says {sha256}, the listing says {files[name].sha256}"
+        for name, sha256 in manifest.items()
+        if name in files and files[name].sha256 is not None and files[name].sha256 != sha256
+    )
+    names = tuple(
+        [f"{name!r} is in the manifest but not listed" for name in manifest if name not in files]
+        + [f"{name!r} is listed but not in the manifest" for name in files if name not in manifest]
+    )
+    return ManifestDisagreements(checksums, names)
 
 
 def parse_metadata(data: bytes | str) -> ExtractMetadata | None:

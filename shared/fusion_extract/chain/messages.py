@@ -1,11 +1,16 @@
 """The chain's messages: small versioned JSON documents, validated strictly at the function boundary.
 
 Every way in has one type here. A malformed document raises MessageError naming the problem, before
-any side effect. Unknown fields are refused (a typo must not silently change behaviour).
+any side effect. Unknown fields are refused (a typo must not silently change behaviour); every field has
+exactly its documented JSON type (no coercion: a number is not a job id); a body is at most 64 KiB and
+nested at most 20 deep (checked before parsing); errors quote at most a short prefix of a bad value.
+A body that is a JSON string holding a JSON object is read as that object, once (how Resource Scheduler
+encodes a schedule's BODY is not documented).
 
     run      {"extract": "Sales", "mode": "full"|"incremental", "runAtTimes": {...}}  schedules, fn invoke
     rerun    {"kind": "rerun", "run_id": "...", "attempt": 2}  resubmit a failed run (chain, by hand)
     reland   {"kind": "reland", "extract": "Sales", "job_id": "123", "mode": "full"}  land a job again
+    cancel   {"kind": "cancel", "run_id": "..."} or {"kind": "cancel", "extract": "Sales"}  (exactly one)
     poll     {"kind": "poll", "run_id": "...", "seq": 3}  one poll step of a run (continuations carry seq)
     sweep    {"kind": "sweep"}                            re-drive every run whose next step is overdue
     transfer {"kind": "transfer", "run_id": "...", "files": ["a.zip", ...]}  files to land, one per invocation
@@ -27,6 +32,9 @@ from fusion_extract.models import ExtractRequest, Mode, RunAtTimes
 
 VERSION = 1
 MAX_TRANSFER_FILES = 500
+MAX_BYTES = 64 * 1024  # a message body
+MAX_DEPTH = 20  # nesting of objects and arrays
+SHOWN = 60  # characters of a bad value quoted in an error
 _EXTRACT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,159}$")
 _JOB_ID = re.compile(r"^[0-9]{1,20}$")
@@ -52,6 +60,14 @@ class RelandRequest:
 
 
 @dataclass(frozen=True)
+class CancelRequest:
+    """Cancel a run: by its id, or the extract's current run (exactly one is set)."""
+
+    run_id: str | None
+    extract: str | None
+
+
+@dataclass(frozen=True)
 class PollRequest:
     run_id: str
     seq: int
@@ -68,21 +84,21 @@ class TransferRequest:
     files: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class CancelRequest:
-    """Cancel one run, or the active run of one extract (exactly one of the two is given)."""
-
-    run_id: str | None = None
-    extract: str | None = None
-
-
 SubmitMessage = RunRequest | RerunRequest | RelandRequest | CancelRequest
 PollMessage = PollRequest | SweepRequest
 
 
-def parse_submit(body: bytes) -> SubmitMessage:
-    doc = _document(body)
-    kind = doc.pop("kind", "run")
+def parse_submit(body: bytes, *, max_bytes: int = MAX_BYTES) -> SubmitMessage:
+    """Every message the submit function accepts: run, rerun, reland, cancel."""
+    doc = _document(body, max_bytes)
+    kind = _kind(doc, "run")
+    if kind == "cancel":
+        _only(doc, "run_id", "extract")
+        if sum(doc.get(key) is not None for key in ("run_id", "extract")) != 1:
+            raise MessageError("cancel needs exactly one of run_id or extract")
+        return CancelRequest(
+            _run_id(doc) if "run_id" in doc else None, _extract(doc) if "extract" in doc else None
+        )
     if kind == "run":
         _only(doc, "extract", "mode", "runAtTimes")
         extract = _extract(doc)
@@ -99,17 +115,12 @@ def parse_submit(body: bytes) -> SubmitMessage:
         return RelandRequest(
             _extract(doc), _match(doc, "job_id", _JOB_ID, "a numeric job request id"), _mode(doc)
         )
-    if kind == "cancel":
-        _only(doc, "run_id", "extract")
-        if ("run_id" in doc) == ("extract" in doc):
-            raise MessageError("cancel needs exactly one of run_id and extract")
-        return CancelRequest(_run_id(doc)) if "run_id" in doc else CancelRequest(extract=_extract(doc))
-    raise MessageError(f"submit does not accept kind {kind!r} (run, rerun, reland or cancel)")
+    raise MessageError(f"submit does not accept kind {_shown(kind)} (run, rerun, reland or cancel)")
 
 
 def parse_poll(body: bytes) -> PollMessage:
     doc = _document(body)
-    kind = doc.pop("kind", None)
+    kind = _kind(doc, None)
     if kind == "sweep":
         _only(doc)
         return SweepRequest()
@@ -119,21 +130,21 @@ def parse_poll(body: bytes) -> PollMessage:
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
             raise MessageError("seq must be a whole number >= 0")
         return PollRequest(_run_id(doc), seq)
-    raise MessageError(f"poll does not accept kind {kind!r} (poll or sweep)")
+    raise MessageError(f"poll does not accept kind {_shown(kind)} (poll or sweep)")
 
 
 def parse_transfer(body: bytes) -> TransferRequest:
     doc = _document(body)
-    kind = doc.pop("kind", None)
+    kind = _kind(doc, None)
     if kind != "transfer":
-        raise MessageError(f"transfer does not accept kind {kind!r} (transfer)")
+        raise MessageError(f"transfer does not accept kind {_shown(kind)} (transfer)")
     _only(doc, "run_id", "files")
     files = doc.get("files")
     if not isinstance(files, list) or not 1 <= len(files) <= MAX_TRANSFER_FILES:
         raise MessageError(f"files must be a list of 1 to {MAX_TRANSFER_FILES} file names")
     for name in files:
         if not isinstance(name, str) or not _FILE.match(name) or name in (".", ".."):
-            raise MessageError(f"files holds an invalid file name: {name!r}")
+            raise MessageError(f"files holds an invalid file name: {_shown(name)}")
     return TransferRequest(_run_id(doc), tuple(files))
 
 
@@ -154,33 +165,79 @@ def rerun_message(run_id: str, attempt: int) -> dict[str, Any]:
     return encode("rerun", run_id=run_id, attempt=attempt)
 
 
-def _document(body: bytes) -> dict[str, Any]:
-    try:
-        doc = json.loads(body or b"")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MessageError(f"message is not JSON: {exc}") from exc
+def _document(body: bytes, max_bytes: int = MAX_BYTES) -> dict[str, Any]:
+    doc = _json(body or b"", max_bytes)
+    if isinstance(doc, str):  # a schedule's BODY delivered as a JSON string: its content, once
+        doc = _json(doc.encode(), max_bytes, "message must be a JSON object (a string not holding one)")
     if not isinstance(doc, dict):
         raise MessageError("message must be a JSON object")
     version = doc.pop("v", VERSION)
-    if version != VERSION:
-        raise MessageError(f"unsupported message version {version!r} (this build reads v{VERSION})")
+    if type(version) is not int or version != VERSION:
+        raise MessageError(f"unsupported message version {_shown(version)} (this build reads v{VERSION})")
     return doc
+
+
+def _json(body: bytes, max_bytes: int, not_json: str = "message is not JSON") -> Any:
+    if len(body) > max_bytes:
+        raise MessageError(f"message is larger than {max_bytes} bytes ({len(body)})")
+    _check_depth(body)
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MessageError(f"{not_json}: {str(exc)[: SHOWN * 2]}") from exc
+
+
+def _check_depth(body: bytes) -> None:
+    """MessageError when objects and arrays nest deeper than MAX_DEPTH; brackets inside strings do not
+    count. Checked before parsing, so deep nesting never reaches the parser's recursion."""
+    depth, in_string, escaped = 0, False, False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise MessageError(f"message is nested deeper than {MAX_DEPTH} levels")
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+
+
+def _kind(doc: dict[str, Any], default: str | None) -> str | None:
+    kind = doc.pop("kind", default)
+    if kind is not None and not isinstance(kind, str):
+        raise MessageError("kind must be text")
+    return kind
+
+
+def _shown(value: Any) -> str:
+    """A bad value as an error quotes it: a short prefix of text, else its JSON type."""
+    if isinstance(value, str):
+        return repr(value[:SHOWN]) + ("..." if len(value) > SHOWN else "")
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)[:SHOWN]
+    return f"a JSON {'object' if isinstance(value, dict) else 'array'}"
 
 
 def _only(doc: Mapping[str, Any], *allowed: str) -> None:
     unknown = sorted(set(doc) - set(allowed))
     if unknown:
-        raise MessageError(f"unknown field(s): {', '.join(unknown)}")
+        shown = ", ".join(name[:SHOWN] for name in unknown[:5])
+        raise MessageError(f"unknown field(s): {shown}" + (" ..." if len(unknown) > 5 else ""))
 
 
 def _match(doc: Mapping[str, Any], key: str, pattern: re.Pattern[str], what: str) -> str:
     value = doc.get(key)
     if value is None:
         raise MessageError(f"{key} is missing")
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
     if not isinstance(value, str) or not pattern.match(value):
-        raise MessageError(f"{key} must be {what}, got {value!r}")
+        raise MessageError(f"{key} must be {what} (text), got {_shown(value)}")
     return value
 
 
@@ -194,7 +251,6 @@ def _run_id(doc: Mapping[str, Any]) -> str:
 
 def _mode(doc: Mapping[str, Any]) -> Mode:
     value = doc.get("mode")
-    try:
-        return Mode(str(value))
-    except ValueError:
-        raise MessageError(f"mode must be 'full' or 'incremental', got {value!r}") from None
+    if isinstance(value, str) and value in (Mode.FULL.value, Mode.INCREMENTAL.value):
+        return Mode(value)
+    raise MessageError(f"mode must be 'full' or 'incremental', got {_shown(value)}")

@@ -1,10 +1,11 @@
 """The Batch Processing REST API client (ports.FusionApi): submit, find, status, output files, download.
 
-Submit is not idempotent, so the job carries the run token in its `description`, and after any failure
-that may have happened after Fusion received the POST we look the job up by that token before posting
-again: one run token never creates two jobs. Listings follow every page whatever paging style Fusion
-uses (`links` rel=next, `hasMore` with offset/limit, or `totalItems`). Downloads stream in bounded
-memory and resume with Range after a dropped connection.
+Submit is not idempotent, so the job carries the run token in its `description` (the documented
+four-part form, the token in the schedule name: `fusion-extract-<token>::<extract>::Full::Immediate`),
+and after any failure that may have happened after Fusion received the POST we look the job up by that
+token before posting again: one run token never creates two jobs. Listings follow every page whatever
+paging style Fusion uses (`links` rel=next, `hasMore` with offset/limit, or `totalItems`). Downloads
+stream in bounded memory and resume with Range after a dropped connection.
 """
 
 from __future__ import annotations
@@ -15,13 +16,18 @@ import re
 from collections.abc import Generator, Iterator, Mapping
 from functools import partial
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import requests
 
 from fusion_extract.clock import Clock
 from fusion_extract.config import Settings
-from fusion_extract.errors import IntegrityError, MessageError, TransientError, UpstreamError
+from fusion_extract.errors import (
+    IntegrityError,
+    MalformedResponseError,
+    MessageError,
+    TransientError,
+    UpstreamError,
+)
 from fusion_extract.fusion import urls
 from fusion_extract.fusion.http import Bearer, HttpClient
 from fusion_extract.fusion.status import parse_job_status
@@ -35,18 +41,35 @@ logger = logging.getLogger(__name__)
 JOBS = ("jobscheduler", "v1", "jobRequests")
 FILES = ("jobfilemanager", "v1", "jobRequests")
 CHUNK_SIZE = 64 * 1024  # a dropped connection loses at most the chunk in flight; resume starts after it
+MAX_JSON_BYTES = 2**20  # a job status (FUSION_MAX_JSON_BYTES)
+MAX_LISTING_BYTES = 16 * 2**20  # one page of a listing (FUSION_MAX_LISTING_BYTES)
 MAX_PAGES = 10_000
 _RUN_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SCHEDULE_PREFIX = "fusion-extract-"  # the description's first part: this prefix and the run token
+# Oracle documents no limit on `description`; we keep it within 240 characters (a common width of Oracle
+# description columns), our choice. The longest run token (64) and extract name (100) fit with room.
+DESCRIPTION_LIMIT = 240
+_RECURRENCE = {"MINUTE": "Minutely", "HOUR": "Hourly", "DAY": "Daily", "WEEK": "Weekly", "MONTH": "Monthly"}
 _CHECKSUM = re.compile(r"^sha-256=([0-9a-f]{64})$", re.I)
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 _STREAM_BROKEN = (requests.exceptions.ChunkedEncodingError, requests.ConnectionError, requests.Timeout)
 
 
 class BatchClient:
-    def __init__(self, http: HttpClient, *, base_url: str, chunk_size: int = CHUNK_SIZE) -> None:
+    def __init__(
+        self,
+        http: HttpClient,
+        *,
+        base_url: str,
+        chunk_size: int = CHUNK_SIZE,
+        max_json_bytes: int = MAX_JSON_BYTES,
+        max_listing_bytes: int = MAX_LISTING_BYTES,
+    ) -> None:
         self._http = http
         self._base = base_url.rstrip("/")
         self._chunk_size = chunk_size
+        self._max_json = max_json_bytes
+        self._max_listing = max_listing_bytes
 
     def submit(self, request: ExtractRequest, run_token: str, *, resume: bool = False) -> str:
         """Submit the DataExport job for this run token; the job id. `resume`: look for it first."""
@@ -69,7 +92,7 @@ class BatchClient:
         for item in self._items(urls.endpoint(self._base, *JOBS)):
             request = _mapping(item.get("jobRequest"))
             descriptions = (item.get("description"), request.get("description"))
-            if any(isinstance(text, str) and _token_of(text) == token for text in descriptions):
+            if any(isinstance(text, str) and token in _tokens_of(text) for text in descriptions):
                 job = item.get("jobRequestId", request.get("jobRequestId"))
                 if job is None or isinstance(job, bool | dict | list):
                     raise UpstreamError(f"job request listing: the job of run {token} has no jobRequestId")
@@ -78,7 +101,7 @@ class BatchClient:
 
     def job_status(self, job_id: str) -> JobStatus:
         job = urls.job_id(job_id)
-        return parse_job_status(job, self._get_json(urls.endpoint(self._base, *JOBS, job)))
+        return parse_job_status(job, self._get_json(urls.endpoint(self._base, *JOBS, job), self._max_json))
 
     def output_files(self, job_id: str) -> list[OutputFile]:
         job = urls.job_id(job_id)
@@ -142,7 +165,7 @@ class BatchClient:
         headers = {"Accept-Encoding": "identity"}  # byte offsets must be offsets in the file
         if offset:
             headers["Range"] = f"bytes={offset}-"
-        response = self._http.request("GET", file.url, headers=headers, stream=True)
+        response = self._http.request("GET", file.url, headers=headers, stream=True, follow_redirects=True)
         try:
             skip = _resume_skip(response, file, offset)
             chunks = _skipping(response.iter_content(self._chunk_size), skip)
@@ -167,8 +190,7 @@ class BatchClient:
                 "the job may exist: retry with resume",
                 status=response.status_code,
             )
-        path = urlsplit(urls.api_url(self._base, location)).path
-        return urls.job_id(unquote(path.rstrip("/").rsplit("/", 1)[-1]))
+        return urls.job_id_from_location(location)
 
     def _output_file(self, job: str, position: int, item: Mapping[str, Any]) -> OutputFile:
         where = f"job {job} output file #{position}"
@@ -194,7 +216,8 @@ class BatchClient:
             size=size,
             sha256=_sha256(item.get("checksum"), where),
             time_created=created,
-            url=urls.api_url(self._base, link),
+            url=urls.rebased_api_url(self._base, link),
+            listed_name=name,
         )
 
     def _items(self, url: str) -> Iterator[Mapping[str, Any]]:
@@ -203,15 +226,15 @@ class BatchClient:
         seen = 0
         previous: list[Any] = []
         for _ in range(MAX_PAGES):
-            body = self._get_json(url, params)
+            body = self._get_json(url, self._max_listing, params)
             items = body.get("items", [])
             if not isinstance(items, list):
-                raise UpstreamError(f"GET {url}: items is not a list")
+                raise MalformedResponseError(f"GET {url}: items is not a list")
             if items and items == previous:
                 raise UpstreamError(f"GET {url}: a page repeated the previous one (paging not honoured)")
             for position, item in enumerate(items):
                 if not isinstance(item, Mapping):
-                    raise UpstreamError(f"GET {url}: item #{seen + position} is not an object")
+                    raise MalformedResponseError(f"GET {url}: item #{seen + position} is not an object")
                 yield item
             seen, previous = seen + len(items), items
             next_link = _next_link(body)
@@ -224,16 +247,12 @@ class BatchClient:
                 return
         raise UpstreamError(f"GET {url}: more than {MAX_PAGES} pages")
 
-    def _get_json(self, url: str, params: Mapping[str, int] | None = None) -> Mapping[str, Any]:
-        response = self._http.request(
-            "GET", url, params=params or None, headers={"Accept": "application/json"}
+    def _get_json(self, url: str, limit: int, params: Mapping[str, int] | None = None) -> Mapping[str, Any]:
+        body = self._http.get_json(
+            "GET", url, limit=limit, params=params or None, headers={"Accept": "application/json"}
         )
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
         if not isinstance(body, Mapping):
-            raise UpstreamError(f"GET {url} answered {response.status_code} without a JSON object")
+            raise MalformedResponseError(f"GET {url} answered without a JSON object (JSON of another type)")
         return body
 
 
@@ -262,26 +281,58 @@ def build_batch_client(
         grant=settings.fusion_grant,
         credentials=credentials,
         clock=clock,
+        max_json_bytes=settings.max_json_bytes,
     )
     bearer = Bearer(tokens, settings.fusion_base_url)
-    fusion = HttpClient(session, timeout=timeout, ca_bundle=settings.ca_bundle, retry=retry, bearer=bearer)
-    return BatchClient(fusion, base_url=settings.fusion_base_url)
+    fusion = HttpClient(
+        session,
+        timeout=timeout,
+        ca_bundle=settings.ca_bundle,
+        retry=retry,
+        bearer=bearer,
+        download_hosts=settings.download_hosts,
+    )
+    return BatchClient(
+        fusion,
+        base_url=settings.fusion_base_url,
+        max_json_bytes=settings.max_json_bytes,
+        max_listing_bytes=settings.max_listing_bytes,
+    )
 
 
 def submission(request: ExtractRequest, run_token: str) -> dict[str, Any]:
     """The POST jobRequests body, validated first: MessageError names every problem."""
     extract = request.extract
     if not extract.strip() or any(not ch.isprintable() for ch in extract):
-        raise MessageError(f"extract name {extract!r} must be non-empty text without control characters")
+        raise MessageError(f"extract name {extract[:60]!r} must be non-empty text without control characters")
     body: dict[str, Any] = {
         "serviceName": "boss",
         "jobDefinitionName": "DataExport",
-        "description": f"{extract}::{request.mode.value}::{_run_token(run_token)}",
+        "description": description(request, run_token),
         "requestParameters": {"submit.argument1": extract, "submit.argument2": request.mode.argument},
     }
     if request.run_at_times is not None:
         body["runAtTimes"] = request.run_at_times.to_fusion()
     return body
+
+
+def description(request: ExtractRequest, run_token: str) -> str:
+    """The documented four-part form `<schedule name>::<extract>::<Full|Incremental>::<recurrence>`, whose
+    schedule name carries the run token: `fusion-extract-<run token>::Sales::Full::Immediate`."""
+    extract = request.extract
+    if "::" in extract:
+        raise MessageError(
+            f"extract name {extract[:60]!r} must not contain '::' (the description's separator)"
+        )
+    window = request.run_at_times
+    recurrence = "Immediate" if window is None else _RECURRENCE[window.time_unit]
+    text = f"{SCHEDULE_PREFIX}{_run_token(run_token)}::{extract}::{request.mode.label}::{recurrence}"
+    if len(text) > DESCRIPTION_LIMIT:
+        raise MessageError(
+            f"extract name {extract[:60]!r}... is too long for the job description "
+            f"({len(text)} of at most {DESCRIPTION_LIMIT} characters)"
+        )
+    return text
 
 
 def _run_token(value: str) -> str:
@@ -290,8 +341,11 @@ def _run_token(value: str) -> str:
     return value
 
 
-def _token_of(description: str) -> str:
-    return description.rsplit("::", 1)[-1]
+def _tokens_of(description: str) -> tuple[str | None, str]:
+    """The run token of our schedule name (first part), and the last part (the previous release put the
+    token there: `<extract>::<mode>::<token>`)."""
+    first, last = description.split("::", 1)[0], description.rsplit("::", 1)[-1]
+    return (first.removeprefix(SCHEDULE_PREFIX) if first.startswith(SCHEDULE_PREFIX) else None), last
 
 
 def _sha256(value: Any, where: str) -> str | None:

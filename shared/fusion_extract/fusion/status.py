@@ -5,14 +5,19 @@ The status string comes from the first of: `jobStatus`, `jobDetails.jobStatus`,
 a list in some clients, so both are read. The scheduler states follow the Enterprise Scheduler enum
 (README: run states): COMPLETED and PAUSED are NOT final, and a success only counts once
 `jobProgress.completed` is true wherever Fusion reports it.
+
+COMPLETED counts as success only with `jobProgress.completed == true`; without it (and a success status
+with `completed` false) the job is RUNNING but `unconfirmed`, so the chain can apply its grace rule.
+`validation_failed` marks the failures a rerun cannot fix.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from fusion_extract.errors import UpstreamError
+from fusion_extract.errors import MalformedResponseError
 from fusion_extract.models import JobStatus, Phase
 
 _PHASES: Mapping[str, Phase] = {
@@ -42,28 +47,55 @@ _PHASES: Mapping[str, Phase] = {
 }
 
 
+# The failure message of a job whose extract definition does not exist. Fusion documents no failure
+# messages; this is what our emulator says for an unknown extract and what such a message plausibly says.
+# A real pod may refuse the POST instead (a 4xx, permanent in the client). Kept to one small pattern.
+_NO_DEFINITION = re.compile(r"\bdefinition\b.*\b(?:does not exist|not found)\b", re.I)
+_CONFIRMABLE = frozenset({"COMPLETED", "SUCCEEDED", "FINISHED", "WARNING"})
+
+
 def parse_job_status(job_id: str, body: Any) -> JobStatus:
     """Normalise a GET jobRequests/{id} body; UpstreamError when it carries no status."""
     if not isinstance(body, Mapping):
-        raise UpstreamError(f"job {job_id}: status response is not a JSON object")
+        raise MalformedResponseError(f"job {job_id}: status response is not a JSON object")
     details = _details(job_id, body.get("jobDetails"))
     progress = _mapping(details.get("jobProgress")) or _mapping(body.get("jobProgress"))
     raw = body.get("jobStatus") or details.get("jobStatus") or progress.get("status")
     if not isinstance(raw, str) or not raw.strip():
-        raise UpstreamError(f"job {job_id}: status response has no jobStatus (malformed response)")
+        raise MalformedResponseError(f"job {job_id}: status response has no jobStatus (malformed response)")
     status = raw.strip().upper()
+    completed = _flag(progress.get("completed"))
     phase = _PHASES.get(status, Phase.RUNNING)
-    if phase is Phase.SUCCEEDED and str(progress.get("completed", True)).lower() != "true":
+    if status == "COMPLETED" and completed is True:
+        phase = Phase.SUCCEEDED  # post-processing done, and Fusion says so
+    if phase is Phase.SUCCEEDED and completed is False:
         phase = Phase.RUNNING  # Fusion says it is still finishing
-    message = progress.get("message")
+    unconfirmed = status in _CONFIRMABLE and phase is Phase.RUNNING
+    raw_message = progress.get("message")
+    message = raw_message if isinstance(raw_message, str) else None
+    validation_failed = status == "VALIDATION_FAILED" or (
+        status == "ERROR" and message is not None and _NO_DEFINITION.search(message) is not None
+    )
     return JobStatus(
         job_id=job_id,
         status=status,
         phase=phase,
         warning=status == "WARNING",
         known=status in _PHASES,
-        message=message if isinstance(message, str) else None,
+        message=message,
+        completed=completed,
+        unconfirmed=unconfirmed,
+        validation_failed=validation_failed,
     )
+
+
+def _flag(value: Any) -> bool | None:
+    """jobProgress.completed: a JSON boolean or the text true/false; anything else is not reported."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return None
 
 
 def _details(job_id: str, value: Any) -> Mapping[str, Any]:

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import requests
-
 from fusion_extract.clock import Clock
 from fusion_extract.errors import (
     AuthError,
     ConfigError,
     FusionExtractError,
+    MalformedResponseError,
     NotFoundError,
     SecretError,
     UpstreamError,
@@ -35,6 +34,7 @@ TOKEN_PATH = "/oauth2/v1/token"
 GRANTS = ("client_credentials", "password")
 DEFAULT_LIFETIME = 3600.0  # IDCS default when a response leaves expires_in out
 _MAX_LIFETIME = 366 * 86400.0  # IDCS allows up to a year
+MAX_JSON_BYTES = 2**20  # the token response (FUSION_MAX_JSON_BYTES)
 _HINTS = {
     "invalid_client": "check the client id and secret in the credentials secret",
     "invalid_grant": "check the username and password, or FUSION_GRANT",
@@ -61,6 +61,7 @@ class TokenProvider:
         credentials: CredentialSource,
         clock: Clock,
         refresh_margin: float = 60.0,
+        max_json_bytes: int = MAX_JSON_BYTES,
     ) -> None:
         if grant not in GRANTS:
             raise ConfigError(f"FUSION_GRANT must be one of {', '.join(GRANTS)}, not {grant!r}")
@@ -71,6 +72,7 @@ class TokenProvider:
         self._credentials = credentials
         self._clock = clock
         self._margin = refresh_margin
+        self._max_json = max_json_bytes
         self._cached: _Token | None = None
 
     def token(self) -> str:
@@ -95,15 +97,16 @@ class TokenProvider:
                     "the credentials secret lacks username or password, which FUSION_GRANT=password needs"
                 )
             form |= {"username": credentials.username, "password": credentials.password}
-        response = self._http.request(
+        body = self._http.get_json(
             "POST",
             self._url,
+            limit=self._max_json,
             data=form,
             auth=(credentials.client_id, credentials.client_secret),
             headers={"Accept": "application/json"},
             errors=oauth_error,
         )
-        value, lifetime = _read_token(response, self._url)
+        value, lifetime = _read_token(body, self._url)
         register_secret(value)
         logger.info("fetched an access token", extra={"grant": self._grant, "expires_in": lifetime})
         # Refresh a little early, so a token never expires between our check and Fusion's.
@@ -135,23 +138,21 @@ def _oauth_fields(body: str) -> tuple[str | None, str]:
     return document["error"], description if isinstance(description, str) else ""
 
 
-def _read_token(response: requests.Response, url: str) -> tuple[str, float]:
-    try:
-        body: Any = response.json()
-    except ValueError:
-        body = None
+def _read_token(body: Any, url: str) -> tuple[str, float]:
     if not isinstance(body, dict):
-        raise UpstreamError(f"POST {url} answered {response.status_code} without a JSON object")
+        raise MalformedResponseError(f"POST {url} answered without a JSON object (JSON of another type)")
     value = body.get("access_token")
     if not isinstance(value, str) or not value:
-        raise UpstreamError(f"POST {url}: the token response has no access_token")
+        raise MalformedResponseError(f"POST {url}: the token response has no access_token")
     token_type = body.get("token_type", "Bearer")
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
-        raise UpstreamError(f"POST {url}: token_type {token_type!r} is not Bearer")
+        raise MalformedResponseError(f"POST {url}: token_type {repr(token_type)[:60]} is not Bearer")
     lifetime = body.get("expires_in", DEFAULT_LIFETIME)
     seconds = _seconds(lifetime)
     if seconds is None:
-        raise UpstreamError(f"POST {url}: expires_in {lifetime!r} is not a number of seconds up to a year")
+        raise MalformedResponseError(
+            f"POST {url}: expires_in {repr(lifetime)[:60]} is not a number of seconds up to a year"
+        )
     return value, seconds
 
 

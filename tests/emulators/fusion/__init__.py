@@ -34,12 +34,14 @@ Behaviour (as Oracle documents it; where Oracle documents nothing, the choice is
   (`extract`, `view`, `format`, `files[{name, rows}]`, `totalRows`); then the manifest
   `MANIFEST_EXTRACT_<ts>-SCHEDULE_<id>_REQUEST_<id>_<essId>.mf` (plain text). No files, no manifest,
   when the scenario has zero_files. Data come from a seed, streamed: no size costs memory or disk.
+- `.../content` may redirect (scenario `redirect_downloads`): once on the same host, to
+  `https://localhost:<port>/storage/<job>/<name>` (served without a token), or for ever.
 - `.../content` serves `Range` (`bytes=a-b`, `bytes=a-`, `bytes=-n`, Oracle's `a-b/size`) with 206 and
   Content-Range, 416 when unsatisfiable.
 """
 
 from tests.emulators.fusion.emulator import FusionEmulator
-from tests.emulators.fusion.scenario import BadLink, ExtractScenario, Hostile
+from tests.emulators.fusion.scenario import BadLink, ExtractScenario, Hostile, Redirect
 from tests.emulators.fusion.server import ServedRequest
 
-__all__ = ["BadLink", "ExtractScenario", "FusionEmulator", "Hostile", "ServedRequest"]
+__all__ = ["BadLink", "ExtractScenario", "FusionEmulator", "Hostile", "Redirect", "ServedRequest"]

@@ -22,13 +22,15 @@ from tests.emulators.fusion.identity import IdentityDomain, Token
 from tests.emulators.fusion.jobs import Job
 from tests.emulators.fusion.outputs import job_outputs
 from tests.emulators.fusion.rest import Refusal, byte_range, error, page_of
-from tests.emulators.fusion.scenario import SUCCESS_STATUSES, BadLink, ExtractScenario
+from tests.emulators.fusion.scenario import SUCCESS_STATUSES, BadLink, ExtractScenario, Redirect
 from tests.emulators.fusion.server import Request, Response
 from tests.emulators.fusion.submission import InvalidSubmission, Submission, parse_submission
 
 API = "/api/saas-batch/"
 JOBS = "/api/saas-batch/jobscheduler/v1/jobRequests"
 FILES = "/api/saas-batch/jobfilemanager/v1/jobRequests"
+# Where Redirect.OTHER_HOST sends downloads: a pre-authenticated location that needs no token (our choice).
+STORAGE = re.compile(r"/storage/(?P<job>[^/]+)/(?P<name>[^/]+)")
 JOBS_PAGE = (25, 500)  # default and largest `limit` of the jobRequests list
 FEATURE_DISABLED = "The requested feature is not enabled"
 
@@ -108,6 +110,13 @@ class BatchApi:
     # HTTP.
 
     def dispatch(self, request: Request) -> Response:
+        storage = STORAGE.fullmatch(request.path)
+        if storage is not None:
+            try:
+                job = self._job_of(storage)
+                return self._serve_file(request, job, self._file_of(job, storage)[1])
+            except Refusal as refusal:
+                return refusal.response
         if not request.path.startswith(API):
             return error(404, f"no resource at {request.path}")
         token = self._identity.bearer(request.headers.get("authorization"))
@@ -199,6 +208,18 @@ class BatchApi:
         job = self._job_of(match)
         self._guard(job.extract)
         _, file = self._file_of(job, match)
+        redirect = job.scenario.redirect_downloads
+        hop = int(request.query.get("hop", "0") or 0)
+        if redirect is Redirect.SAME_HOST and hop == 0:
+            return Response(307, b"", {"Location": f"{request.path}?hop=1"})
+        if redirect is Redirect.LOOP:
+            return Response(302, b"", {"Location": f"{request.path}?hop={hop + 1}"})
+        if redirect is Redirect.OTHER_HOST:
+            other = self._base_url().replace("127.0.0.1", "localhost")
+            return Response(302, b"", {"Location": f"{other}/storage/{job.id}/{quote(file.name, safe='')}"})
+        return self._serve_file(request, job, file)
+
+    def _serve_file(self, request: Request, job: Job, file: OutputFile) -> Response:
         size = file.digest().size
         span = byte_range(request.headers.get("range"), size)
         start, stop = span or (0, size)
@@ -277,7 +298,10 @@ def _bad_link(kind: BadLink, base: str, path: str) -> str:
         return f"{base.replace('127.0.0.1', 'localhost')}{path}/content"
     if kind is BadLink.PLAIN_HTTP:
         return f"{base.replace('https://', 'http://')}{path}/content"
-    return f"{base}{path.replace('/api/saas-batch/jobfilemanager/v1', '/download')}/content"
+    outside = f"{path.replace('/api/saas-batch/jobfilemanager/v1', '/download')}/content"
+    if kind is BadLink.FOREIGN_OUTSIDE_API:
+        return base.replace("127.0.0.1", "localhost") + outside
+    return base + outside
 
 
 def _time_created(moment: datetime) -> str:

@@ -90,7 +90,7 @@ class Job:
         message = MESSAGES.get(status, f"Job status is changed to {status}")
         if final and self.failure:
             message = f"{message}: {self.failure}"
-        return {
+        progress = {
             "jobRequestId": self.id,
             "status": status,
             "message": message,
@@ -99,6 +99,11 @@ class Job:
             "completedPercentage": str(self._percent(elapsed)),
             "completed": final and status not in STUCK_STATUSES,
         }
+        if final and status == "COMPLETED":
+            progress["completed"] = self.scenario.completed_flag
+            if self.scenario.completed_flag is None:
+                del progress["completed"]
+        return progress
 
     def _percent(self, elapsed: float) -> int:
         running, passing = self.stages[1].starts, self.stages[2].starts  # RUNNING, and what follows it

@@ -11,7 +11,8 @@ import enum
 import threading
 from dataclasses import dataclass, field
 
-SUCCESS_STATUSES = frozenset({"SUCCEEDED", "WARNING"})  # the job produced its output files
+# The job produced its output files (COMPLETED as an outcome: post-processing ended there, reference 1.4).
+SUCCESS_STATUSES = frozenset({"SUCCEEDED", "WARNING", "COMPLETED"})
 STUCK_STATUSES = frozenset({"ERROR_MANUAL_RECOVERY", "HOLD"})  # final here, yet `completed` stays false
 OUTCOMES = SUCCESS_STATUSES | STUCK_STATUSES | {"ERROR", "FAILED", "CANCELLED", "CANCELED", "EXPIRED"}
 PASSING_STATUSES = frozenset(
@@ -36,15 +37,27 @@ class Hostile(enum.StrEnum):
 class BadLink(enum.StrEnum):
     """A download (`enclosure`) link that must not receive the bearer token."""
 
-    FOREIGN_HOST = "foreign_host"  # https://localhost:<port>/...: reaches us, so a leak is recorded
-    PLAIN_HTTP = "plain_http"  # http://127.0.0.1:<port>/...
+    FOREIGN_HOST = "foreign_host"  # https://localhost:<port>/api/saas-batch/...: rebuilt on the Fusion host
+    PLAIN_HTTP = "plain_http"  # http://127.0.0.1:<port>/api/saas-batch/...: rebuilt over https
     OUTSIDE_API = "outside_api"  # https://127.0.0.1:<port>/download/... (outside /api/saas-batch/)
+    FOREIGN_OUTSIDE_API = "foreign_outside_api"  # https://localhost:<port>/download/...: refused
+
+
+class Redirect(enum.StrEnum):
+    """How `.../content` answers instead of the file (whether Fusion redirects downloads is unknown)."""
+
+    SAME_HOST = "same_host"  # 307 to the same API URL with ?hop=1 (then the file)
+    OTHER_HOST = "other_host"  # 302 to https://localhost:<port>/storage/<job>/<name>, served without a token
+    LOOP = "loop"  # 302 to itself with ?hop=<n+1>, for ever
 
 
 @dataclass(frozen=True)
 class ExtractScenario:
     # The job: ENQUEUED, then RUNNING, then each of `passes_through`, then `outcome`.
     outcome: str = "SUCCEEDED"
+    completed_flag: bool | None = (
+        True  # jobProgress.completed once a COMPLETED outcome is reached (None: absent)
+    )
     fail_first_jobs: int = 0  # the first N jobs of this extract end ERROR whatever `outcome` says
     seconds_enqueued: float = 1.0
     seconds_running: float = 4.0
@@ -75,6 +88,7 @@ class ExtractScenario:
     bomb_bytes: int = 16 * 1024 * 1024
     bad_link: BadLink | None = None  # on the first file's enclosure link
     location_foreign_host: bool = False  # submit answers with a Location on https://localhost:<port>
+    redirect_downloads: Redirect | None = None
     # Held RUNNING (whatever the clock says) until the test sets this event: no test waits on wall time.
     hold: threading.Event | None = field(default=None, compare=False)
 
