@@ -6,8 +6,10 @@ Each of these once left a run RUNNING or TRANSFERRING for ever, with no alert an
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from oci.object_storage.models import CreateMultipartUploadDetails
@@ -368,3 +370,67 @@ def test_transfer_when_the_run_is_cancelled_mid_download_lands_nothing_and_leave
     assert answer["outcome"] == "stale"
     assert steps.landed(run) == [] and steps.objects("_staging/") == []
     assert steps.run(run.run_id).state is RunState.CANCELLED
+
+
+# -- the real service's quirks ----------------------------------------------------------------------------
+
+
+def test_poll_takes_completed_without_confirmation_as_success_after_the_grace_and_says_so(
+    steps: Steps,
+) -> None:
+    # Given a job that ends COMPLETED and never sets jobProgress.completed
+    assert steps.fusion is not None
+    steps.fusion.define_extract(
+        EXTRACT, ExtractScenario(outcome="COMPLETED", completed_flag=None, seconds_running=1, chunks=1)
+    )
+    run = steps.start()
+
+    ended = steps.clock.now() + timedelta(seconds=2)  # 1 s enqueued, 1 s running
+
+    # When poll follows it (one step hands on to the next as long as the job runs)
+    outcomes = steps.deliver("poll")
+
+    # Then it kept polling through the grace (COMPLETED_GRACE_SECONDS, 30 minutes), then took the files
+    assert outcomes[0]["outcome"] == "running" and outcomes[-1]["outcome"] == "transferring"
+    assert steps.clock.now() - ended >= timedelta(seconds=1800)
+    steps.deliver("transfer")
+    landed = steps.run(run.run_id)
+    assert landed.state is RunState.LANDED and landed.assumed_complete
+    manifest = json.loads(steps.read(steps.deps.layout.manifest(landed)))
+    assert manifest["job_completion"] == "assumed"
+    assert steps.alerts() == ["assumed_complete", "landed"]
+
+
+def test_poll_when_the_extract_definition_does_not_exist_fails_after_one_job(steps: Steps) -> None:
+    # Given a mistyped extract name (Fusion runs the job and fails it: the definition does not exist)
+
+    # When it is submitted and followed
+    run = steps.start("Salse")
+    steps.clock.advance(10)
+    steps.deliver("poll")
+    steps.deliver("rerun")
+
+    # Then the run failed for good after one job, naming the validation failure
+    final = steps.run(run.run_id)
+    assert final.state is RunState.FAILED and final.reason is not None and "does not exist" in final.reason
+    assert steps.fusion is not None and len(steps.fusion.jobs) == 1
+    assert steps.alerts() == ["failed"]
+
+
+def test_poll_when_status_answers_are_not_json_fails_after_malformed_tries(make_steps: MakeSteps) -> None:
+    # Given a proxy answering every status call with an HTML page, and two tries allowed
+    steps = make_steps(MALFORMED_TRIES="2", DEFER_SECONDS="0")
+    assert steps.fusion is not None
+    run = steps.start()
+    steps.fusion.fail_next(r"/jobRequests/\d+$", 200, count=100, method="GET", body=b"<html>gateway</html>")
+
+    # When poll runs, and the sweep brings it back
+    first = steps.deliver("poll")
+    steps.sweep()
+    second = steps.deliver("poll")
+
+    # Then the first was put off, the second failed the run, naming the problem; the lease is free
+    assert first[-1]["outcome"] == "deferred" and second[-1]["outcome"] == "failed"
+    final = steps.run(run.run_id)
+    assert final.state is RunState.FAILED and final.reason is not None and "not JSON" in final.reason
+    assert steps.deps.ledger.lease_holder(EXTRACT) is None

@@ -186,7 +186,7 @@ def test_transfer_of_the_last_file_writes_the_manifest_then_success_and_lands_th
     expected = sorted([*(m["path"] for m in members), manifest_file(after), "_SUCCESS", "_manifest.json"])
     assert steps.landed(after) == expected
     assert manifest["totals"]["rows"] == 100 and manifest["totals"]["files"] == 3
-    assert manifest["checks"] == {"fusion_manifest": "verified", "row_counts": "verified"}
+    assert manifest["checks"] == {"fusion_manifest": "verified", "row_counts": "verified", "notes": []}
     # And the lease is free, staging is empty, and people were told once
     assert steps.deps.ledger.lease_holder(EXTRACT) is None
     assert steps.objects("_staging/") == []

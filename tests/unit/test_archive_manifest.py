@@ -7,7 +7,7 @@ import json
 import pytest
 
 from fusion_extract.chain.archive import Member
-from fusion_extract.chain.finish import cross_check
+from fusion_extract.chain.finish import Checks, cross_check
 from fusion_extract.chain.manifest import (
     ExtractMetadata,
     ManifestDisagreements,
@@ -16,7 +16,7 @@ from fusion_extract.chain.manifest import (
     parse_metadata,
     row_disagreements,
 )
-from fusion_extract.chain.records import FileRecord, FileState, LandedMember
+from fusion_extract.chain.records import FileRecord, FileState, LandedMember, PlannedFile, Run, RunState
 from fusion_extract.errors import IntegrityError
 from fusion_extract.models import OutputFile
 from tests.clocks import EPOCH
@@ -258,8 +258,30 @@ def test_finish_cross_check_fails_a_run_whose_row_counts_disagree_with_the_metad
         metadata=metadata,
     )
 
-    # When the run's files are cross-checked, Then the disagreement is named
-    assert cross_check([landed]) == ["'v_1.csv': metadata says 3 rows, the file has 2"]
+    run = Run("r1", "Sales", "full", RunState.FINISHING, EPOCH, EPOCH, EPOCH, job_id="44046")
+
+    # When the run's files are cross-checked, Then the disagreement fails the run, naming it
+    assert cross_check(run, [landed]).problems == ["'v_1.csv': metadata says 3 rows, the file has 2"]
     # And when the counts agree, there is nothing to say
     agreeing = landed.but(metadata={**metadata, "files": {"v_1.csv": 2}, "total_rows": 2})
-    assert cross_check([agreeing]) == []
+    assert cross_check(run, [agreeing]) == Checks([], [])
+
+
+def test_finish_cross_check_fails_on_a_manifest_checksum_and_notes_a_name_on_one_side_only():
+    # Given a plan of two ZIPs (one listed under a name that is not a safe name) and a manifest that
+    # gives the first another checksum, and names a third file nobody listed
+    plan = (
+        PlannedFile("a_1.zip", 10, SHA_A, "u1"),
+        PlannedFile("b_2.zip", 10, SHA_A, "u2", listed_name="b 2.zip"),
+        PlannedFile("m.mf", 100, None, "u3"),
+    )
+    run = Run("r1", "Sales", "full", RunState.FINISHING, EPOCH, EPOCH, EPOCH, job_id="44046", files=plan)
+    manifest = {"a_1.zip": "c" * 64, "b 2.zip": SHA_A, "c_3.zip": SHA_A}
+    record = FileRecord("r1", "m.mf", FileState.LANDED, EPOCH, manifest=manifest)
+
+    # When the run is cross-checked
+    checks = cross_check(run, [record])
+
+    # Then the checksum fails the run, the unlisted name is a note, and the raw name matched
+    assert len(checks.problems) == 1 and "'a_1.zip'" in checks.problems[0]
+    assert checks.notes == ["m.mf: 'c_3.zip' is in the manifest but not listed"]

@@ -49,7 +49,7 @@ def run_to_doc(run: Run) -> Doc:
         "status": run.status,
         "status_since": _time_or_none(run.status_since),
         "reason": run.reason,
-        "files": [{"name": f.name, "size": f.size, "sha256": f.sha256, "url": f.url} for f in run.files],
+        "files": [_planned_to_doc(f) for f in run.files],
         "landed_at": _time_or_none(run.landed_at),
         "reland": run.reland,
         "rerun_of": run.rerun_of,
@@ -58,6 +58,7 @@ def run_to_doc(run: Run) -> Doc:
         "problem": run.problem,
         "redrives": run.redrives,
         "progress": run.progress,
+        "assumed_complete": run.assumed_complete,
     }
 
 
@@ -90,6 +91,7 @@ def run_from_doc(doc: Any, where: str = "run document") -> Run:
         problem=f.optional_text("problem"),
         redrives=f.count("redrives", 0),
         progress=f.count("progress", 0),
+        assumed_complete=f.flag("assumed_complete"),
     )
 
 
@@ -178,9 +180,17 @@ def _run_at_from_doc(value: Any, where: str) -> RunAtTimes:
         raise IntegrityError(f"{where}: {exc}") from None
 
 
+def _planned_to_doc(file: PlannedFile) -> Doc:
+    doc: Doc = {"name": file.name, "size": file.size, "sha256": file.sha256, "url": file.url}
+    if file.listed_name is not None:
+        doc["listed_name"] = file.listed_name
+    return doc
+
+
 def _planned_file(value: Any, where: str) -> PlannedFile:
     f = _Fields(value, where)
-    return PlannedFile(f.text("name"), f.count("size", None), f.optional_text("sha256"), f.text("url"))
+    name, size, sha256 = f.text("name"), f.count("size", None), f.optional_text("sha256")
+    return PlannedFile(name, size, sha256, f.text("url"), f.optional_text("listed_name"))
 
 
 def _landed_member(value: Any, where: str) -> LandedMember:

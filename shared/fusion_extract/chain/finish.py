@@ -5,33 +5,45 @@ Runs.finish_if_complete decides when, and writes them in order (_SUCCESS last)."
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import Any
 
 from fusion_extract import __version__
 from fusion_extract.chain.layout import Layout
-from fusion_extract.chain.manifest import ExtractMetadata, row_disagreements
+from fusion_extract.chain.manifest import ExtractMetadata, manifest_disagreements, row_disagreements
 from fusion_extract.chain.records import FileRecord, Run
+from fusion_extract.models import OutputFile
+
+SCHEMA = 1  # of _manifest.json: a field's meaning never changes; new fields may come
 
 
-def cross_check(records: list[FileRecord]) -> list[str]:
-    """Where the landed files disagree with Fusion's `.mf` manifest or its metadata row counts."""
+@dataclass(frozen=True)
+class Checks:
+    """What the cross-check found: `problems` fail the run; `notes` are recorded and alerted."""
+
+    problems: list[str]
+    notes: list[str]
+
+
+def cross_check(run: Run, records: list[FileRecord]) -> Checks:
+    """Fusion's `.mf` manifest against the listing (a checksum that disagrees fails the run; a name on one
+    side only is a note), and the metadata's row counts against the landed files (they must agree)."""
+    listed = [
+        OutputFile(run.job_id or "", p.name, p.size, p.sha256, None, p.url, listed_name=p.listed_name)
+        for p in run.files
+    ]
     problems: list[str] = []
-    zips = {r.name: r.sha256 for r in records if r.name.lower().endswith(".zip")}
+    notes: list[str] = []
     for record in records:
-        if record.manifest is None:
-            continue
-        for name, digest in record.manifest.items():
-            if name not in zips:
-                problems.append(f"{record.name} lists {name}, which the job did not output")
-            elif zips[name] != digest:
-                problems.append(f"{name} has SHA-256 {zips[name]}, {record.name} says {digest}")
-        problems.extend(
-            f"{name} is missing from {record.name}" for name in zips if name not in record.manifest
-        )
+        if record.manifest is not None:
+            found = manifest_disagreements(record.manifest, listed)
+            problems.extend(f"{record.name}: {text}" for text in found.checksums)
+            notes.extend(f"{record.name}: {text}" for text in found.names)
     members = [m for r in records for m in r.members]
     for record in records:
         if record.metadata is not None:
             problems.extend(row_disagreements(ExtractMetadata(**record.metadata), members))
-    return problems
+    return Checks(problems, notes)
 
 
 def totals(records: list[FileRecord]) -> dict[str, int]:
@@ -44,8 +56,9 @@ def totals(records: list[FileRecord]) -> dict[str, int]:
     }
 
 
-def manifest(run: Run, records: list[FileRecord], layout: Layout) -> bytes:
-    doc = {
+def manifest(run: Run, records: list[FileRecord], layout: Layout, notes: list[str]) -> bytes:
+    doc: dict[str, Any] = {
+        "schema": SCHEMA,
         "product": "fusion-extract",
         "version": __version__,
         "run_id": run.run_id,
@@ -53,9 +66,13 @@ def manifest(run: Run, records: list[FileRecord], layout: Layout) -> bytes:
         "mode": run.mode,
         "job_id": run.job_id,
         "job_status": run.status,  # WARNING: Fusion finished with warnings
+        "job_completion": "assumed" if run.assumed_complete else "confirmed",
         "jobs_submitted": list(run.job_ids),
         "reland": run.reland,
-        "window": {"started_at": run.created_at.isoformat(), "run_at_times": run.run_at_times},
+        "window": {
+            "started_at": run.created_at.isoformat(),
+            "run_at_times": run.run_at_times.to_fusion() if run.run_at_times else None,
+        },
         "landed_at": run.landed_at.isoformat() if run.landed_at else None,
         "files": [
             {
@@ -77,8 +94,15 @@ def manifest(run: Run, records: list[FileRecord], layout: Layout) -> bytes:
         ],
         "totals": totals(records),
         "checks": {
-            "fusion_manifest": "verified" if any(r.manifest is not None for r in records) else "absent",
+            "fusion_manifest": _manifest_check(records, notes),
             "row_counts": "verified" if any(r.metadata is not None for r in records) else "absent",
+            "notes": notes,
         },
     }
     return json.dumps(doc, indent=2).encode()
+
+
+def _manifest_check(records: list[FileRecord], notes: list[str]) -> str:
+    if not any(r.manifest is not None for r in records):
+        return "absent"
+    return "disagrees on names (see notes)" if notes else "verified"

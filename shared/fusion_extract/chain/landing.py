@@ -75,7 +75,7 @@ class Lander:
     def _file(self) -> OutputFile:
         assert self.run.job_id is not None
         p = self.planned
-        return OutputFile(self.run.job_id, p.name, p.size, p.sha256, None, p.url)
+        return OutputFile(self.run.job_id, p.name, p.size, p.sha256, None, p.url, listed_name=p.listed_name)
 
     def _source(self) -> Iterator[bytes]:
         return self.archives.open(self._file)

@@ -40,6 +40,7 @@ class PlannedFile:
     size: int
     sha256: str | None
     url: str  # where the archive is read from (checked against the URL rules when listed)
+    listed_name: str | None = None  # as Fusion listed it, when that is not a safe name (its .mf uses it)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class Run:
     problem: str | None = None  # the latest of those failures, for the operator
     redrives: int = 0  # sweeps in a row that had to re-drive the run (reset by progress)
     progress: int = 0  # files landed when the sweep last looked (TRANSFERRING)
+    assumed_complete: bool = False  # COMPLETED never confirmed; taken as success after the grace
 
     def but(self, **changes: Any) -> Run:
         return dataclasses.replace(self, **changes)

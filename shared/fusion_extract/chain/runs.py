@@ -198,10 +198,12 @@ class Runs:
         if len(records) < len(run.files) or any(r.state is not FileState.LANDED for r in records):
             return None
         with logged(run):
-            problems = finish.cross_check(records)
-            if problems:
-                self.end(current, RunState.FAILED, "landed files do not verify: " + "; ".join(problems))
-                return outcome(Result.FAILED, run.run_id, problems=problems)
+            checks = finish.cross_check(run, records)
+            if checks.problems:
+                self.end(
+                    current, RunState.FAILED, "landed files do not verify: " + "; ".join(checks.problems)
+                )
+                return outcome(Result.FAILED, run.run_id, problems=checks.problems)
             now = self.clock.now()
             claim = run.but(state=RunState.FINISHING, landed_at=now, updated_at=now, next_at=now, reason=None)
             try:
@@ -213,8 +215,9 @@ class Runs:
     def _finish(self, current: Versioned[Run]) -> Outcome | None:
         run = current.value
         records = [v.value for v in self.ledger.files(run.run_id)]
+        notes = finish.cross_check(run, records).notes
         with logged(run):
-            document = finish.manifest(run.but(state=RunState.LANDED), records, self.layout)
+            document = finish.manifest(run.but(state=RunState.LANDED), records, self.layout, notes)
             self.store.put_bytes(self.layout.manifest(run), document, content_type="application/json")
             # _SUCCESS last: its presence says the run is complete.
             self.store.put_bytes(self.layout.success(run), b"", content_type="text/plain")
@@ -227,5 +230,8 @@ class Runs:
             self.discard_staging(run)
             totals = finish.totals(records)
             self.alert("landed", landed.value, None, folder=self.layout.run_folder(run), **totals)
+            if notes:
+                reason = "Fusion's manifest and its listing disagree on names: " + "; ".join(notes)
+                self.alert("manifest_disagrees", landed.value, reason[:2000])
             log.info("run landed", extra=totals)
             return outcome(Result.LANDED, run.run_id, **totals)

@@ -123,12 +123,14 @@ class FusionEmulator:
         retry_after: int | None = None,
         method: str | None = None,
         after_handling: bool = False,
+        body: bytes | None = None,
     ) -> None:
         """Answer the next `count` requests whose path matches (re.search) with `status`, on either server.
 
         `after_handling`: handle the request first (a submit creates its job), then answer `status`.
+        `body`: answer these bytes (as text/html) instead of an error document, whatever the status.
         """
-        self._rules.add(path_regex, status, count, retry_after, method, after_handling)
+        self._rules.add(path_regex, status, count, retry_after, method, after_handling, body)
 
     # Inspection.
 
@@ -153,6 +155,8 @@ class FusionEmulator:
                 return dispatch(request)
             if rule.after_handling:
                 dispatch(request)  # its effects stay; only the answer is lost
+            if rule.body is not None:
+                return Response(rule.status, rule.body, {"Content-Type": "text/html"})
             retry = {"Retry-After": str(rule.retry_after)} if rule.retry_after is not None else {}
             return failure(rule.status, retry)
 

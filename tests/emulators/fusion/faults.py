@@ -3,7 +3,8 @@
 A rule answers the next `count` requests whose raw path matches its pattern (and its method, when
 given) with its status, before any other handling; then it is spent. Rules fire in the order added.
 A rule armed `after_handling` lets the request take effect first and loses only its answer, as when a
-gateway times out after the backend acted (an ambiguous submit).
+gateway times out after the backend acted (an ambiguous submit). A rule with a `body` answers that body
+instead, whatever the status (a proxy's HTML page where JSON was due).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class FailRule:
     retry_after: int | None = None
     method: str | None = None
     after_handling: bool = False
+    body: bytes | None = None
 
     def matches(self, request: Request) -> bool:
         return (
@@ -45,9 +47,10 @@ class FailRules:
         retry_after: int | None,
         method: str | None,
         after_handling: bool = False,
+        body: bytes | None = None,
     ) -> None:
-        if not 400 <= status <= 599 or count < 1:
-            raise ValueError("fail_next needs an error status (4xx/5xx) and a count of at least 1")
+        if (body is None and not 400 <= status <= 599) or count < 1:
+            raise ValueError("fail_next needs an error status (4xx/5xx) or a body, and a count of at least 1")
         rule = FailRule(
             re.compile(path_regex),
             status,
@@ -55,6 +58,7 @@ class FailRules:
             retry_after,
             method.upper() if method else None,
             after_handling,
+            body,
         )
         with self._lock:
             self._rules.append(rule)

@@ -17,9 +17,10 @@ from fusion_extract.chain.messages import PollMessage, PollRequest
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.records import FileRecord, FileState, PlannedFile, Run, RunState, Versioned
 from fusion_extract.chain.runs import backoff, logged
+from fusion_extract.chain.steps.deadline import past_deadline, time_out
 from fusion_extract.chain.steps.sweep import sweep
-from fusion_extract.errors import ConflictError
-from fusion_extract.models import JobStatus, Phase
+from fusion_extract.errors import ConflictError, FusionExtractError
+from fusion_extract.models import JobStatus, OutputFile, Phase
 
 log = logging.getLogger(__name__)
 
@@ -51,23 +52,28 @@ def _follow(deps: Deps, current: Versioned[Run]) -> Outcome:
     settings, clock = deps.settings, deps.clock
     started = clock.now()
     run = current.value
-    assert run.job_id is not None
+    job_id = run.job_id
+    assert job_id is not None
     while True:
-        status = deps.fusion.job_status(run.job_id)
+        if past_deadline(run, clock.now()):  # before any call: a Fusion that keeps failing cannot delay it
+            return time_out(deps, current)
+        status = deps.fusion.job_status(job_id)
         now = clock.now()
         since = run.status_since if status.status == run.status else now
-        run = run.but(polls=run.polls + 1, status=status.status, status_since=since)
+        run = run.but(polls=run.polls + 1, status=status.status, status_since=since, failures=0, problem=None)
         if status.phase is Phase.SUCCEEDED:
-            return _succeeded(deps, current, run, status)
+            return _succeeded(deps, current, run, status, deps.fusion.output_files(job_id))
         if status.phase is Phase.FAILED:
-            return _failed(
-                deps, current, run, f"job {run.job_id} ended {status.status}: {status.message or ''}"
-            )
-        if run.deadline is not None and now >= run.deadline:
-            deps.runs.end(
-                current, RunState.TIMED_OUT, f"job {run.job_id} still {status.status} at the deadline"
-            )
-            return outcome(Result.TIMED_OUT, run.run_id)
+            return _failed(deps, current, run, status)
+        if status.unconfirmed and since is not None and now - since >= _grace(deps):
+            files = _listed_yet(deps, job_id)
+            if files:  # done by every sign but the flag: say so, and land it
+                reason = (
+                    f"job {run.job_id} is {status.status} without jobProgress.completed; its files are listed"
+                )
+                deps.runs.alert("assumed_complete", run, reason)
+                run = run.but(assumed_complete=True, alerts=(*run.alerts, "assumed_complete"))
+                return _succeeded(deps, current, run, status, files)
         run = _watch_for_humans(deps, run, status, now)
         interval = _interval(deps, run.polls)
         if (now - started).total_seconds() + interval > settings.poll_budget_seconds:
@@ -112,11 +118,25 @@ def _watch_for_humans(deps: Deps, run: Run, status: JobStatus, now: datetime) ->
     return run
 
 
-def _succeeded(deps: Deps, current: Versioned[Run], run: Run, status: JobStatus) -> Outcome:
-    assert run.job_id is not None
-    files = deps.fusion.output_files(run.job_id)
+def _grace(deps: Deps) -> timedelta:
+    return timedelta(seconds=deps.settings.completed_grace_seconds)
+
+
+def _listed_yet(deps: Deps, job_id: str) -> list[OutputFile]:
+    """The job's output files if Fusion lists them already; none while it refuses (not finished)."""
+    try:
+        return deps.fusion.output_files(job_id)
+    except FusionExtractError as exc:
+        if exc.retryable:
+            raise
+        return []
+
+
+def _succeeded(
+    deps: Deps, current: Versioned[Run], run: Run, status: JobStatus, files: list[OutputFile]
+) -> Outcome:
     now = deps.clock.now()
-    plan = tuple(PlannedFile(f.name, f.size, f.sha256, f.url) for f in files)
+    plan = tuple(PlannedFile(f.name, f.size, f.sha256, f.url, f.listed_name) for f in files)
     for planned in plan:
         with contextlib.suppress(ConflictError):  # planned by a duplicate of this step already
             deps.ledger.create_file(FileRecord(run.run_id, planned.name, FileState.PENDING, next_at=now))
@@ -132,9 +152,16 @@ def _succeeded(deps: Deps, current: Versioned[Run], run: Run, status: JobStatus)
     return outcome(Result.TRANSFERRING, run.run_id, files=len(plan), warning=status.warning)
 
 
-def _failed(deps: Deps, current: Versioned[Run], run: Run, reason: str) -> Outcome:
+def _failed(deps: Deps, current: Versioned[Run], run: Run, status: JobStatus) -> Outcome:
+    """The job failed: rerun it while attempts remain, unless another job cannot fare better (cancelled in
+    Fusion, refused by validation such as a definition that does not exist, or a re-land)."""
     settings = deps.settings
-    retryable = run.status not in ("CANCELLED", "CANCELED") and not run.reland
+    reason = f"job {run.job_id} ended {status.status}: {status.message or ''}"
+    if status.validation_failed:
+        reason += " (a validation failure: a new job would fail the same way)"
+    retryable = (
+        status.status not in ("CANCELLED", "CANCELED") and not status.validation_failed and not run.reland
+    )
     if not retryable or run.attempt >= settings.run_max_attempts:
         deps.runs.end(current, RunState.FAILED, reason)
         return outcome(Result.FAILED, run.run_id, reason=reason)
