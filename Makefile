@@ -4,6 +4,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_VENV := .local/bench-venv
+BENCH_STAMP := $(BENCH_VENV)/.installed
+BENCH_ARGS ?=
 CODE := shared functions tests
 
 .DEFAULT_GOAL := help
@@ -48,8 +51,13 @@ demo: $(STAMP) ## Run the whole chain locally against the emulators; bucket left
 emulator: $(STAMP) ## Run the Fusion and OCI emulators in the foreground; endpoints in .local/endpoints.json
 	$(BIN)/python -m tests.emulators
 
-bench: $(STAMP) ## Benchmarks; figures in .local/bench.json
-	$(BIN)/python -m tests.bench
+$(BENCH_STAMP): requirements-bench.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet -r requirements-bench.txt
+	touch $(BENCH_STAMP)
+
+bench: $(STAMP) $(BENCH_STAMP) ## Transfer vs blog pipeline, poll cost, cold start: .local/bench.json + .png (BENCH_ARGS="--quick")
+	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 lock: ## Re-resolve every pinned version into constraints.txt
 	rm -rf .local/lock && $(PYTHON) -m venv .local/lock

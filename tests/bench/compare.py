@@ -176,7 +176,13 @@ def _round(
     common = {"name": zip_name, "url": zip_url, "zip": str(archive.path), "zip_bytes": archive.size}
     params = {
         "ours": {"env": env, "run_id": run_id, "name": zip_name},
-        "blog": {**common, "fusion": fusion, "oci": storage, "tmp": str(oci.workdir / "tmp"), "prefix": "blog/"},
+        "blog": {
+            **common,
+            "fusion": fusion,
+            "oci": storage,
+            "tmp": str(oci.workdir / "tmp"),
+            "prefix": "blog/",
+        },
         "download": {**common, "fusion": fusion},
         "inflate_stream_unzip": common,
         "inflate_zipfile": common,

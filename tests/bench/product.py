@@ -40,7 +40,9 @@ def prepare_run(env: Mapping[str, str], extract: str) -> tuple[str, list[tuple[s
     for _ in range(MAX_POLLS):
         run = runtime.ledger.load_run(run_id).value
         if run.state is RunState.TRANSFERRING:
-            files = sorted(((f.name, f.url) for f in run.files), key=lambda file: not file[0].endswith(".zip"))
+            files = sorted(
+                ((f.name, f.url) for f in run.files), key=lambda file: not file[0].endswith(".zip")
+            )
             return run_id, files
         if run.state is not RunState.RUNNING:
             raise RuntimeError(f"run {run_id} ended {run.state.value}: {run.reason}")
