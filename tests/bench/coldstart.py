@@ -4,7 +4,8 @@ the OCI SDK, requests, stream-unzip).
 
 For each function, REPEATS fresh interpreters (in the function's folder, as fdk runs it) report: the time
 to load func.py, the time of the first call's imports on top, and the resident memory after each; the
-medians are kept. `interpreter_ms` is a bare interpreter's start, for scale. `by_package_ms`: where the
+medians are kept. `cpu_ms` is the CPU time of both (less disturbed by a busy machine).
+`interpreter_ms` is a bare interpreter's start, for scale. `by_package_ms`: where the
 import time goes (self time per top-level package, `python -X importtime`, heaviest first).
 
     .venv/bin/python -m tests.bench.coldstart [--repeats 5]
@@ -33,14 +34,15 @@ def rss():
         if line.startswith('VmRSS:'):
             return int(line.split()[1]) / 1024
 print({MARK!r}, file=sys.stderr)
-started = time.perf_counter()
+started, started_cpu = time.perf_counter(), time.process_time()
 spec = importlib.util.spec_from_file_location('func', 'func.py')
 spec.loader.exec_module(importlib.util.module_from_spec(spec))
-loaded, loaded_rss = time.perf_counter(), rss()
+loaded, loaded_cpu, loaded_rss = time.perf_counter(), time.process_time(), rss()
 for name in {FIRST_CALL!r}:
     importlib.import_module(name)
-called = time.perf_counter()
+called, called_cpu = time.perf_counter(), time.process_time()
 print(json.dumps({{"func_py_ms": (loaded - started) * 1000, "first_call_ms": (called - loaded) * 1000,
+                  "cpu_ms": (called_cpu - started_cpu) * 1000,
                   "func_py_rss_mib": loaded_rss, "first_call_rss_mib": rss()}}))
 """
 

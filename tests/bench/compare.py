@@ -174,7 +174,7 @@ def _round(
     (zip_name, zip_url), others = files[0], files[1:]
     storage = {**oci.served, "bucket": BUCKET}
     common = {"name": zip_name, "url": zip_url, "zip": str(archive.path), "zip_bytes": archive.size}
-    params = {
+    params: dict[str, dict[str, Any]] = {
         "ours": {"env": env, "run_id": run_id, "name": zip_name},
         "blog": {
             **common,

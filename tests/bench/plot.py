@@ -20,7 +20,7 @@ PANELS = (
     ("cpu_s_per_gb", "client CPU s per GB"),
     ("peak_rss_mib", "client peak RSS, MiB"),
 )
-STYLES = {"ours": "tab:blue", "blog": "tab:orange", "download": "tab:gray"}
+STYLES = {"ours": "tab:blue", "blog": "tab:orange"}
 PROFILE_MARKERS = {"loopback": "o", "wan40": "s", "wan5": "^"}
 
 
@@ -35,14 +35,14 @@ def series(document: dict[str, Any]) -> dict[tuple[str, str, int], list[tuple[in
 
 
 def main() -> None:
-    import matplotlib
+    import matplotlib  # type: ignore[import-not-found]  # only in the plotting venv
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # type: ignore[import-not-found]
 
     source, target = Path(sys.argv[1]), Path(sys.argv[2])
     document = json.loads(source.read_text())
-    figure, axes = plt.subplots(1, len(PANELS), figsize=(16, 5))
+    figure, axes = plt.subplots(1, len(PANELS), figsize=(19, 5))
     for (profile, name, members), points in sorted(series(document).items()):
         sizes = [size for size, _ in points]
         for axis, (key, _title) in zip(axes, PANELS, strict=True):
@@ -61,10 +61,11 @@ def main() -> None:
         axis.grid(True, alpha=0.3)
         if key == "peak_rss_mib":
             axis.axhline(128, color="red", linewidth=0.8, linestyle=":", label="target 128 MiB")
-    axes[-1].legend(fontsize=7, loc="best")
+    handles, labels = axes[-1].get_legend_handles_labels()
+    figure.legend(handles, labels, fontsize=8, loc="center right")
     when = document.get("when", "")
     figure.suptitle(f"fusion-extract transfer vs blog pipeline ({when}; solid: 1 member, dashed: many)")
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 0.85, 1))
     figure.savefig(target, dpi=110)
 
 

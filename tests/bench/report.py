@@ -178,7 +178,8 @@ def _cold_rows(document: Mapping[str, Any]) -> list[str]:
         c = cold[function]
         rows.append(
             f"{'':<24}{function:<9}{c['func_py_ms']:>7.0f} +{c['first_call_ms']:>5.0f} ="
-            f" {c['total_ms']:>5.0f} ms  {c['first_call_rss_mib']:>5.0f} MiB  top: {c['by_package_ms']}"
+            f" {c['total_ms']:>5.0f} ms (CPU {c['cpu_ms']:>4.0f} ms) {c['first_call_rss_mib']:>4.0f} MiB"
+            f"  top: {c['by_package_ms']}"
         )
     return rows
 
