@@ -74,9 +74,11 @@ def profile(spec: Spec, pipeline: str, output: Path) -> None:
 
 
 def summarise(collapsed: Path, top: int) -> str:
-    """Self time per function and time per package from py-spy's collapsed stacks (`a;b;c count`)."""
+    """Self time per function, and inclusive time per package and per function, from py-spy's collapsed
+    stacks (`frame;frame;... count`). Samples taken while importing count as `(imports)`."""
     own: Counter[str] = Counter()
     packages: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
     total = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -84,32 +86,36 @@ def summarise(collapsed: Path, top: int) -> str:
         frames = stack.split(";")
         total += count
         own[_short(frames[-1])] += count
-        for package in {_package(frame) for frame in frames}:
+        importing = any(frame.startswith("_find_and_load ") for frame in frames)
+        for package in {"(imports)"} if importing else {_package(frame) for frame in frames}:
             packages[package] += count
+        for name in {_short(frame) for frame in frames}:
+            inclusive[name] += count
     rows = [f"{total} samples; self time by function:"]
     rows += [f"  {100 * n / total:5.1f}%  {name}" for name, n in own.most_common(top)]
-    rows.append("time by package (inclusive):")
+    rows.append("inclusive time by package (a sample counts once for each package on its stack):")
     rows += [f"  {100 * n / total:5.1f}%  {name}" for name, n in packages.most_common(top)]
+    rows.append("inclusive time by function:")
+    rows += [f"  {100 * n / total:5.1f}%  {name}" for name, n in inclusive.most_common(top)]
     return "\n".join(rows)
 
 
+def _where(frame: str) -> str:
+    return frame.partition(" (")[2].rstrip(")").rsplit(":", 1)[0]
+
+
 def _short(frame: str) -> str:
-    """`function (path/to/module.py:line)` -> `function (module.py)`."""
-    name, _, where = frame.partition(" (")
-    return f"{name} ({Path(where.rstrip(')').rsplit(':', 1)[0]).name})"
+    """`function (path/to/module.py:line)` -> `function (path/to/module.py)`."""
+    return f"{frame.partition(' (')[0]} ({_where(frame)})"
 
 
 def _package(frame: str) -> str:
-    where = frame.partition(" (")[2]
-    for marker in ("site-packages/", "/shared/", "/lib/python3.11/"):
-        if marker in where:
-            rest = where.split(marker, 1)[1]
-            return (
-                rest.split("/", 1)[0].split(".py")[0]
-                if marker != "/lib/python3.11/"
-                else f"stdlib {rest.split('/')[0].split('.py')[0]}"
-            )
-    return "other"
+    """The top-level package (or stdlib module) of a frame; py-spy names files relative to sys.path."""
+    path = _where(frame)
+    if path.startswith("<frozen "):
+        return path.removeprefix("<frozen ").split(".")[0].rstrip(">")
+    top = path.split("/", 1)[0]
+    return top.removesuffix(".py")
 
 
 def main() -> None:
