@@ -41,7 +41,6 @@ from tests.bench.proxy import Profile
 from tests.bench.servers import REPO, Child
 
 OUTPUT = REPO / ".local" / "bench.json"
-CHART = REPO / ".local" / "bench.png"
 PLOTTER = REPO / ".local" / "bench-venv" / "bin" / "python"
 PROFILES = {
     "loopback": Profile("loopback", None, 0.0),
@@ -77,6 +76,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--wan5-sizes", type=_sizes, default=[100], help="MiB on 5 MB/s (default 100)")
     parser.add_argument("--skip-poll", action="store_true")
     parser.add_argument("--skip-coldstart", action="store_true")
+    parser.add_argument(
+        "--output", type=Path, default=OUTPUT, help="the JSON; the chart goes beside it (.png)"
+    )
     options = parser.parse_args()
     if options.quick:
         options.sizes = options.wan40_sizes = options.wan5_sizes = [16]
@@ -173,24 +175,25 @@ def main() -> None:
         document["coldstart"] = _module("tests.bench.coldstart", "--repeats", "2" if options.quick else "5")
     document["targets"] = report.targets(document)
     document["took_seconds"] = round(time.perf_counter() - started)
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    partial = OUTPUT.with_suffix(".json.partial")
+    output = options.output.resolve()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_suffix(".json.partial")
     partial.write_text(json.dumps(document, indent=1) + "\n")
-    partial.replace(OUTPUT)  # never a half-written report
+    partial.replace(output)  # never a half-written report
     print(report.table(document))
-    print(f"figures in {OUTPUT.relative_to(REPO)}")
-    _chart()
+    print(f"figures in {output}")
+    _chart(output, output.with_suffix(".png"))
     if any(not record.get("ok") for record in records):
         sys.exit(1)
 
 
-def _chart() -> None:
+def _chart(source: Path, chart: Path) -> None:
     if not PLOTTER.exists():
         print("no chart: the plotting venv is missing (make bench builds it)")
         return
-    done = subprocess.run([str(PLOTTER), "-m", "tests.bench.plot", str(OUTPUT), str(CHART)], cwd=REPO)
+    done = subprocess.run([str(PLOTTER), "-m", "tests.bench.plot", str(source), str(chart)], cwd=REPO)
     if done.returncode == 0:
-        print(f"chart in {CHART.relative_to(REPO)}")
+        print(f"chart in {chart}")
 
 
 if __name__ == "__main__":
