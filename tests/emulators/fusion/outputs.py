@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from datetime import UTC
 from functools import partial
+from pathlib import Path
 
 from tests.emulators.fusion.archive import Member, OutputFile, zip_stream
 from tests.emulators.fusion.data import data_blocks, epoch_of, member_name, metadata_document, metadata_name
 from tests.emulators.fusion.hostile import hostile_members
 from tests.emulators.fusion.jobs import Job
+from tests.emulators.fusion.prebuilt import PrebuiltFile
 
 MAX_ROW_BYTES = 512  # generous bound of one generated row, to decide on ZIP64 up front
 RECORDS_BEGIN_DAYS = 1000  # generated records start this many days before the job
@@ -22,15 +24,24 @@ def job_outputs(job: Job) -> list[OutputFile]:
     plan = job.scenario
     if plan.zero_files or plan.chunks == 0:
         return []
+    if plan.prebuilt_zip is not None:
+        archives: list[OutputFile] = [PrebuiltFile(_archive_name(job, 1), Path(plan.prebuilt_zip))]
+        return [*archives, _manifest(job, archives)]
     archives = [_archive(job, chunk) for chunk in range(1, plan.chunks + 1)]
     return [*archives, _manifest(job, archives)]
+
+
+def _archive_name(job: Job, chunk: int) -> str:
+    ended = job.ended_at.astimezone(UTC)
+    submitted_ms = int(job.submitted_at.timestamp() * 1000)
+    view = job.scenario.view
+    return f"{job.ess_id}_S_{job.extract}_{view}_{submitted_ms}_{ended:%Y%m%d_%H%M%S.%f}_{chunk}.zip"
 
 
 def _archive(job: Job, chunk: int) -> OutputFile:
     plan = job.scenario
     ended = job.ended_at.astimezone(UTC)
-    submitted_ms = int(job.submitted_at.timestamp() * 1000)
-    name = f"{job.ess_id}_S_{job.extract}_{plan.view}_{submitted_ms}_{ended:%Y%m%d_%H%M%S.%f}_{chunk}.zip"
+    name = _archive_name(job, chunk)
     data_member = member_name(plan.view, chunk, plan.format)
     blocks = partial(
         data_blocks,

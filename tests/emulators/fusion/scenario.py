@@ -72,6 +72,7 @@ class ExtractScenario:
     zero_files: bool = False  # success with no output (nothing changed since the last run)
     compress_level: int = 6
     page_size: int = 25  # the most outputFiles items one page returns
+    prebuilt_zip: str | None = None  # serve this ZIP file from disk as the only archive (benchmarks)
     # Response shapes seen in third-party clients (reference 1.3).
     jobdetails_as_list: bool = False
     status_at_top_level: bool = False  # `jobStatus` only at the top, none inside jobDetails

@@ -1,0 +1,93 @@
+"""Cold start as a function container pays it: a fresh interpreter loads func.py (what fdk does first),
+then the first call imports what the handler imports lazily (fdk.response, the Runtime and through it
+the OCI SDK, requests, stream-unzip).
+
+For each function, REPEATS fresh interpreters (in the function's folder, as fdk runs it) report: the time
+to load func.py, the time of the first call's imports on top, and the resident memory after each; the
+medians are kept. `cpu_ms` is the CPU time of both (less disturbed by a busy machine).
+`interpreter_ms` is a bare interpreter's start, for scale. `by_package_ms`: where the
+import time goes (self time per top-level package, `python -X importtime`, heaviest first).
+
+    .venv/bin/python -m tests.bench.coldstart [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+from tests.bench.servers import REPO
+
+FUNCTIONS = ("submit", "poll", "transfer")
+FIRST_CALL = ("fdk", "fdk.response", "fusion_extract.runtime", "oci", "requests", "stream_unzip")
+MARK = "-- func.py --"
+PROBE = f"""
+import importlib, importlib.util, json, sys, time
+def rss():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmRSS:'):
+            return int(line.split()[1]) / 1024
+print({MARK!r}, file=sys.stderr)
+started, started_cpu = time.perf_counter(), time.process_time()
+spec = importlib.util.spec_from_file_location('func', 'func.py')
+spec.loader.exec_module(importlib.util.module_from_spec(spec))
+loaded, loaded_cpu, loaded_rss = time.perf_counter(), time.process_time(), rss()
+for name in {FIRST_CALL!r}:
+    importlib.import_module(name)
+called, called_cpu = time.perf_counter(), time.process_time()
+print(json.dumps({{"func_py_ms": (loaded - started) * 1000, "first_call_ms": (called - loaded) * 1000,
+                  "cpu_ms": (called_cpu - started_cpu) * 1000,
+                  "func_py_rss_mib": loaded_rss, "first_call_rss_mib": rss()}}))
+"""
+
+
+def _run(function: str, *options: str, code: str = PROBE) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *options, "-c", code],
+        cwd=REPO / "functions" / function,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+
+def measure(repeats: int = 5) -> dict[str, Any]:
+    interpreter = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        _run("submit", code="pass")
+        interpreter.append((time.perf_counter() - started) * 1000)
+    results: dict[str, Any] = {"interpreter_ms": round(statistics.median(interpreter)), "repeats": repeats}
+    for function in FUNCTIONS:
+        _run(function)  # warm: bytecode compiled, files in the page cache
+        samples = [json.loads(_run(function).stdout) for _ in range(repeats)]
+        figures = {key: round(statistics.median(s[key] for s in samples), 1) for key in samples[0]}
+        figures["total_ms"] = round(figures["func_py_ms"] + figures["first_call_ms"], 1)
+        results[function] = {**figures, "by_package_ms": _by_package(function)}
+    return results
+
+
+def _by_package(function: str, top: int = 5) -> dict[str, float]:
+    report = _run(function, "-X", "importtime").stderr
+    totals: Counter[str] = Counter()
+    for line in report.partition(MARK)[2].splitlines():
+        if line.startswith("import time:") and "|" in line and "self [us]" not in line:
+            self_us, _cumulative, name = line.removeprefix("import time:").split("|")
+            totals[name.strip().split(".")[0]] += int(self_us)
+    return {package: round(us / 1000, 1) for package, us in totals.most_common(top)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    print(json.dumps(measure(parser.parse_args().repeats)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""Our transfer against the blog pipeline and the limits, side by side, in rotated rounds.
+
+For one network profile: the OCI emulator (shared by the profiles), a Fusion emulator serving the cached
+archives from disk, and for a throttled profile the proxy in front of it (Fusion's links then name the
+proxy). For each archive and round, every pipeline runs once in its own process, in an order rotated by
+the round; the run is prepared (a submitted job, its files planned) and closed (the `.mf` transferred, the
+run LANDED, the bucket emptied) outside the measured processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.bench import stats
+from tests.bench.datagen import Built
+from tests.bench.product import finish_run, prepare_run
+from tests.bench.proxy import Profile
+from tests.bench.servers import BUCKET, REPO, Child
+
+LIMITS_ALONE = ("download", "inflate_stream_unzip", "inflate_zipfile", "upload")
+NETWORK_PIPELINES = ("ours", "blog", "download")  # what a throttled profile changes
+PURGED = ("landing", "_staging", "blog", "upload")  # bucket prefixes emptied after each round
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One archive under one profile, and the pipelines to run on it."""
+
+    profile: Profile
+    archive: Built
+    pipelines: tuple[str, ...]
+
+    @property
+    def extract(self) -> str:
+        return f"Bench{self.archive.spec.megabytes}x{self.archive.spec.members}"
+
+
+@dataclass
+class Oci:
+    """The shared OCI emulator child and what clients need to reach it."""
+
+    child: Child
+    workdir: Path
+    secret_id: str = ""
+
+    @property
+    def served(self) -> dict[str, Any]:
+        return dict(self.child.ready)
+
+    def requests_since(self, count: int) -> dict[str, Any]:
+        return dict(self.child.ask(f"served {count}"))
+
+    def purge(self) -> None:
+        root = Path(self.served["root"])
+        for prefix in PURGED:
+            shutil.rmtree(root / BUCKET / prefix, ignore_errors=True)
+            shutil.rmtree(root / ".meta" / BUCKET / prefix, ignore_errors=True)
+
+
+@dataclass
+class Runs:
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
+def child_environment() -> dict[str, str]:
+    """The harness's environment without the SDK switches tests set: each pipeline configures its SDK."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("OCI_SDK_")}
+
+
+def run_pipeline(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """One pipeline in its own process: its report plus the process's CPU, wall and peak RSS (wait4)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.bench.pipelines", name],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=child_environment(),
+        text=True,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(json.dumps(params))
+    process.stdin.close()
+    output = process.stdout.read()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+    process.stdout.close()
+    figures: dict[str, Any] = {
+        "process_wall_s": time.perf_counter() - started,
+        "process_cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mib": None,  # the child's own VmHWM (ru_maxrss here would include our size at fork)
+    }
+    lines = output.strip().splitlines()
+    if process.returncode != 0 or not lines:
+        return {**figures, "ok": False, "error": f"{name} exited with status {process.returncode}"}
+    return {**figures, **json.loads(lines[-1])}
+
+
+def product_env(fusion: dict[str, Any], oci: Oci) -> dict[str, str]:
+    """The transfer function's configuration, aimed at the emulators; the product's defaults otherwise."""
+    served = oci.served
+    return {
+        "FUSION_BASE_URL": fusion["base_url"],
+        "IDCS_URL": fusion["idcs_url"],
+        "FUSION_SCOPE": fusion["scope"],
+        "CA_BUNDLE": fusion["ca_path"],
+        "CREDENTIALS_SECRET_ID": oci.secret_id,
+        "OCI_AUTH": "config_file",
+        "OCI_CONFIG_FILE": served["config_file"],
+        **{f"OCI_{s}_ENDPOINT": served["endpoint"] for s in ("OBJECTSTORAGE", "SECRETS", "NOTIFICATIONS")},
+        "BUCKET_NAME": BUCKET,
+        "BUCKET_NAMESPACE": served["namespace"],
+        **{f"{name.upper()}_TOPIC_ID": topic for name, topic in served["topics"].items()},
+        "POLL_MIN_INTERVAL": "0.1",  # set-up only: the job has succeeded by the first check
+        "HTTP_READ_TIMEOUT": "600",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def run_profile(profile: Profile, cases: list[Case], rounds: int, oci: Oci, log: Log) -> list[dict[str, Any]]:
+    """Every case of one profile, `rounds` rounds each; one record per pipeline run."""
+    proxy = Child("tests.bench.proxy", *_proxy_args(profile)) if profile.rate_mb_s or profile.rtt_ms else None
+    spec = {
+        "extracts": {case.extract: {"zip": str(case.archive.path)} for case in cases},
+        "advertise_port": proxy.ready["port"] if proxy else None,
+    }
+    fusion_child = Child("tests.bench.servers", "fusion", json.dumps(spec))
+    records: list[dict[str, Any]] = []
+    try:
+        fusion = dict(fusion_child.ready)
+        if proxy:
+            proxy.tell(fusion["upstream"])
+        credentials = json.dumps({"client_id": fusion["client_id"], "client_secret": fusion["client_secret"]})
+        oci.secret_id = oci.child.ask(f"secret bench-credentials {credentials}")["secret_id"]
+        env = product_env(fusion, oci)
+        for case in cases:
+            _warm(case.archive.path)
+            for round_index in range(rounds):
+                records += _round(case, round_index, env, fusion, oci, log)
+    finally:
+        fusion_child.stop()
+        if proxy:
+            proxy.stop()
+    return records
+
+
+def _proxy_args(profile: Profile) -> list[str]:
+    args = ["--rtt-ms", str(profile.rtt_ms)]
+    return args + (["--rate-mb-s", str(profile.rate_mb_s)] if profile.rate_mb_s else [])
+
+
+def _warm(path: Path) -> None:
+    """Read the archive once, so every round finds it in the page cache (the server reads it from there)."""
+    with path.open("rb") as data:
+        while data.read(16 * 2**20):
+            pass
+
+
+def _round(
+    case: Case, round_index: int, env: dict[str, str], fusion: dict[str, Any], oci: Oci, log: Log
+) -> list[dict[str, Any]]:
+    archive = case.archive
+    run_id, files = prepare_run(env, case.extract)
+    (zip_name, zip_url), others = files[0], files[1:]
+    storage = {**oci.served, "bucket": BUCKET}
+    common = {"name": zip_name, "url": zip_url, "zip": str(archive.path), "zip_bytes": archive.size}
+    params: dict[str, dict[str, Any]] = {
+        "ours": {"env": env, "run_id": run_id, "name": zip_name},
+        "blog": {
+            **common,
+            "fusion": fusion,
+            "oci": storage,
+            "tmp": str(oci.workdir / "tmp"),
+            "prefix": "blog/",
+        },
+        "download": {**common, "fusion": fusion},
+        "inflate_stream_unzip": common,
+        "inflate_zipfile": common,
+        "upload": {"oci": storage, "prefix": "upload/", "member_sizes": [m["size"] for m in archive.members]},
+    }
+    (oci.workdir / "tmp").mkdir(exist_ok=True)
+    records = []
+    for position, name in enumerate(stats.rotated(case.pipelines, round_index)):
+        before = oci.requests_since(0)["count"]
+        figures = run_pipeline(name, {**params[name], "uncompressed": archive.uncompressed})
+        calls = oci.requests_since(before)["kinds"]
+        record = {
+            "profile": case.profile.name,
+            "archive": archive.spec.key,
+            "megabytes": archive.spec.megabytes,
+            "members": archive.spec.members,
+            "pipeline": name,
+            "round": round_index,
+            "position": position,
+            **figures,
+            "oci_calls": calls,
+        }
+        records.append(record)
+        log(_line(record))
+    landed = finish_run(env, run_id, [name for name, _url in others])
+    expected = {m["name"]: m["size"] for m in archive.members}
+    if landed["state"] != "LANDED" or landed["members"] != {**expected, **_mf(landed, others)}:
+        for record in records:
+            if record["pipeline"] == "ours":
+                record["ok"] = False
+                record["error"] = f"run {run_id}: {landed['state']} {landed['reason']}"
+    oci.purge()
+    return records
+
+
+def _mf(landed: dict[str, Any], others: list[tuple[str, str]]) -> dict[str, int]:
+    """The .mf files landed beside the members (they count as landed members of their own file)."""
+    names = {name for name, _url in others}
+    return {path: size for path, size in landed["members"].items() if path in names}
+
+
+def _line(record: dict[str, Any]) -> str:
+    state = "ok" if record.get("ok") else f"FAILED {record.get('error') or record.get('outcome')}"
+    return (
+        f"  {record['profile']:<9} {record['archive']:<20} r{record['round']} {record['pipeline']:<21}"
+        f" wall {record.get('wall_s', 0):7.2f}s cpu {record.get('cpu_s', 0):7.2f}s"
+        f" rss {record['peak_rss_mib']:6.0f}MiB disk {record.get('disk_write_bytes', 0) / 2**20:7.1f}MiB"
+        f" calls {sum(record['oci_calls'].values()):4d}  {state}"
+    )
