@@ -20,6 +20,7 @@ from oci.object_storage.models import (
     RenameObjectDetails,
 )
 
+from fusion_extract.oci.multipart import integrity
 from tests.emulators.oci import OciEmulator
 
 NS, BUCKET = "emuns", "landing"
@@ -510,3 +511,20 @@ def test_injected_fault_answers_next_matching_request_then_clears(emu, client):
     # Then the first read fails as injected and the second succeeds
     assert (error.status, error.code) == (503, "ServiceUnavailable")
     assert client.get_object(NS, BUCKET, "f.bin").data.content == b"x"
+
+
+@pytest.mark.parametrize("part", [False, True], ids=["object", "part"])
+def test_put_with_a_crc32c_that_disagrees_is_400_and_one_that_agrees_is_stored(emu, client, part):
+    # Given the CRC32C of other bytes, and of the right ones
+    wrong, right = integrity(b"other"), integrity(b"data")
+
+    def put(checksum):
+        if not part:
+            return client.put_object(NS, BUCKET, "c.bin", b"data", **checksum)
+        upload = client.create_multipart_upload(NS, BUCKET, CreateMultipartUploadDetails(object="c.bin")).data
+        return client.upload_part(NS, BUCKET, "c.bin", upload.upload_id, 1, b"data", **checksum)
+
+    # When each is sent with the body, Then the wrong one is refused and the right one accepted
+    error = service_error(put, wrong)
+    assert (error.status, error.code) == (400, "UnmatchedContentCRC32C")
+    assert put(right).status == 200

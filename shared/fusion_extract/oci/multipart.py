@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+import crc32c
 from oci.object_storage.models import (
     CommitMultipartUploadDetails,
     CommitMultipartUploadPartDetails,
@@ -33,6 +34,13 @@ log = logging.getLogger(__name__)
 def content_md5(data: bytes) -> str:
     """Base64 MD5, the form of Content-MD5 and opc-content-md5."""
     return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+
+
+def integrity(data: bytes) -> dict[str, str]:
+    """The request options that make Object Storage check a body on arrival: a CRC32C (opc-content-crc32c),
+    a fraction of the CPU of an MD5 over every byte; the service still computes its own MD5 to report."""
+    checksum = crc32c.crc32c(data).to_bytes(4, "big")
+    return {"opc_checksum_algorithm": "CRC32C", "opc_content_crc32c": base64.b64encode(checksum).decode()}
 
 
 def exact_parts(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
@@ -136,7 +144,7 @@ class MultipartUpload:
                 number,
                 part,
                 content_length=len(part),
-                content_md5=content_md5(part),
+                **integrity(part),
             )
         return number, str(response.headers["etag"])
 

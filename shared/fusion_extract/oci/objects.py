@@ -8,7 +8,7 @@ Deletes are idempotent (a missing object is already deleted), so a retried delet
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import urllib3
@@ -16,7 +16,7 @@ from oci.object_storage.models import RenameObjectDetails
 
 from fusion_extract.errors import ConflictError, NotFoundError, TransientError, UnsafeInputError
 from fusion_extract.oci.calls import CONNECTION_ERRORS, translated
-from fusion_extract.oci.multipart import MultipartUpload, content_md5, exact_parts
+from fusion_extract.oci.multipart import MultipartUpload, exact_parts, integrity
 from fusion_extract.oci.names import name_prefix, object_name
 from fusion_extract.ports import ObjectInfo
 
@@ -76,6 +76,11 @@ class OciObjectStore:
         if_none_match: bool = False,
         content_type: str = "application/octet-stream",
     ) -> str:
+        return str(self._put(name, data, if_match, if_none_match, content_type)["etag"])
+
+    def _put(
+        self, name: str, data: bytes, if_match: str | None, if_none_match: bool, content_type: str
+    ) -> Mapping[str, str]:
         with translated(f"put object {object_name(name)}"):
             response = self.client.put_object(
                 self.namespace,
@@ -83,12 +88,13 @@ class OciObjectStore:
                 name,
                 data,
                 content_length=len(data),
-                content_md5=content_md5(data),
                 content_type=content_type,
                 if_match=if_match,
                 if_none_match="*" if if_none_match else None,
+                **integrity(data),
             )
-        return str(response.headers["etag"])
+        headers: Mapping[str, str] = response.headers
+        return headers
 
     def upload_stream(
         self, name: str, chunks: Iterable[bytes], *, content_type: str = "application/octet-stream"
@@ -99,8 +105,8 @@ class OciObjectStore:
         held = [next(parts, b"")]  # a list, so that the multipart path can take the part out of this frame
         if len(held[0]) < self.part_size:
             data = held.pop()
-            etag = self.put_bytes(name, data, content_type=content_type)
-            return ObjectInfo(name, len(data), etag, content_md5(data))
+            headers = self._put(name, data, None, False, content_type)
+            return ObjectInfo(name, len(data), str(headers["etag"]), headers.get("opc-content-md5"))
         upload = MultipartUpload(self.client, self.namespace, self.bucket, name, self.parallelism)
         return upload.run(_prepend(held, parts), content_type)
 

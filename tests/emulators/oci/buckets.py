@@ -19,8 +19,11 @@ import tempfile
 import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from email.message import Message
 from pathlib import Path
 from typing import BinaryIO
+
+import crc32c
 
 from fusion_extract.clock import Clock, IdFactory, isoformat
 from tests.emulators.oci.http import ServiceError
@@ -63,10 +66,32 @@ class Received:
     path: Path
     size: int
     md5: bytes
+    crc32c: int = 0
 
     @property
     def md5_base64(self) -> str:
         return base64.b64encode(self.md5).decode()
+
+    @property
+    def crc32c_base64(self) -> str:
+        """As opc-content-crc32c carries it: base64 of the 4 big-endian bytes."""
+        return base64.b64encode(self.crc32c.to_bytes(4, "big")).decode()
+
+    def verify(self, headers: Message) -> None:
+        """The body against the checksums its request declared (Content-MD5, opc-content-crc32c), as
+        Object Storage checks them: 400 and nothing stored when one does not match."""
+        expected_md5 = headers.get("content-md5")
+        if expected_md5 is not None and expected_md5 != self.md5_base64:
+            raise ServiceError(400, "UnmatchedContentMD5", "Content-MD5 does not match the body received")
+        algorithm = (headers.get("opc-checksum-algorithm") or "").upper()
+        expected_crc = headers.get("opc-content-crc32c")
+        if algorithm == "CRC32C" and expected_crc is not None and expected_crc != self.crc32c_base64:
+            raise ServiceError(
+                400,
+                "UnmatchedContentCRC32C",
+                f"The computed CRC32C of the request body ({self.crc32c_base64}) does not match "
+                f"the opc-content-crc32c header ({expected_crc})",
+            )
 
 
 def check_object_name(name: str) -> None:
@@ -153,18 +178,19 @@ class BucketStore:
     def receive(self, chunks: Iterable[bytes]) -> Received:
         """Write a body to a scratch file, hashing it on the way; the caller moves it or deletes it."""
         md5 = hashlib.md5()
-        size = 0
+        crc = size = 0
         handle, name = tempfile.mkstemp(dir=self._scratch)
         try:
             with os.fdopen(handle, "wb") as out:
                 for chunk in chunks:
                     md5.update(chunk)
+                    crc = crc32c.crc32c(chunk, crc)
                     size += len(chunk)
                     out.write(chunk)
         except BaseException:
             Path(name).unlink(missing_ok=True)
             raise
-        return Received(Path(name), size, md5.digest())
+        return Received(Path(name), size, md5.digest(), crc)
 
     def commit(
         self,

@@ -12,6 +12,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -108,15 +109,17 @@ class Uploads:
         with self._lock:
             return sorted((u for u in self._uploads.values() if u.bucket == bucket), key=lambda u: u.name)
 
-    def put_part(self, upload: Upload, number: int, chunks: Iterator[bytes], content_md5: str | None) -> Part:
+    def put_part(self, upload: Upload, number: int, chunks: Iterator[bytes], headers: Message) -> Part:
         if not 1 <= number <= MAX_PARTS:
             raise ServiceError(
                 400, "InvalidParameter", f"uploadPartNum must be 1 to {MAX_PARTS}, not {number}"
             )
         received = self.store.receive(chunks)
-        if content_md5 is not None and content_md5 != received.md5_base64:
+        try:
+            received.verify(headers)
+        except ServiceError:
             received.path.unlink()
-            raise ServiceError(400, "UnmatchedContentMD5", "Content-MD5 does not match the part's bytes")
+            raise
         part = Part(
             number,
             self.store.new_etag(),

@@ -82,9 +82,7 @@ class ObjectStorage:
         conditions = _conditions(request.headers)
         body = self.store.receive(request.stream())
         try:
-            expected = request.headers.get("content-md5")
-            if expected is not None and expected != body.md5_base64:
-                raise ServiceError(400, "UnmatchedContentMD5", "Content-MD5 does not match the body received")
+            body.verify(request.headers)
             meta = self.store.commit(
                 bucket,
                 name,
@@ -174,9 +172,7 @@ class ObjectStorage:
         number = request.query.get("uploadPartNum", "")
         if not number.isdigit():
             raise ServiceError(400, "InvalidParameter", "uploadPartNum must be a number")
-        part = self.uploads.put_part(
-            upload, int(number), request.stream(), request.headers.get("content-md5")
-        )
+        part = self.uploads.put_part(upload, int(number), request.stream(), request.headers)
         return Response(200, headers={"etag": part.etag, "opc-content-md5": part.summary()["md5"]})
 
     def _commit_upload(self, request: Request, match: re.Match[str]) -> Response:
