@@ -68,8 +68,11 @@ class ObjectStore(Protocol):
         """Upload a stream of unknown length with bounded memory (multipart)."""
         ...
 
-    def promote(self, source: str, target: str) -> None:
-        """Make a staged object visible under its final name; never overwrites a different object."""
+    def promote(self, source: str, target: str, staged: ObjectInfo | None = None) -> None:
+        """Make a staged object visible under its final name; never overwrites a different object.
+
+        `staged`: what uploading `source` returned, if the caller has it (spares a lookup).
+        """
         ...
 
     def delete(self, name: str, *, if_match: str | None = None) -> None: ...

@@ -97,3 +97,22 @@ def test_landing_when_the_run_ended_meanwhile_makes_nothing_visible(ledger_steps
     with pytest.raises(SupersededError, match="the run ended meanwhile"):
         gone.land()
     assert ledger_steps.objects("landing/") == []
+
+
+def test_landing_an_archive_costs_two_store_calls_per_small_member(ledger_steps: Steps) -> None:
+    # Given an archive of twelve small members
+    members = {f"part_{n:02}.csv": b"ID\n%d\n" % n for n in range(12)}
+    planned = offered(ledger_steps, "a_1.zip", zipped(**members))
+    served = len(ledger_steps.oci.served)
+
+    # When it is landed
+    lander(ledger_steps, planned).land()
+
+    # Then each member cost one upload and one rename: nothing was looked up again
+    calls = [(method, path) for method, path, _ in ledger_steps.oci.served[served:]]
+    uploads = [c for c in calls if c[0] == "PUT" and "_staging" in c[1]]
+    renames = [c for c in calls if c[1].endswith("/actions/renameObject")]
+    heads = [c for c in calls if c[0] == "HEAD"]
+    assert (len(uploads), len(renames), len(heads)) == (12, 12, 0)
+    folder = ledger_steps.deps.layout.run_folder(a_run(ledger_steps))
+    assert ledger_steps.objects("landing/") == [f"{folder}/{name}" for name in sorted(members)]

@@ -17,6 +17,7 @@ from fusion_extract.chain.archive_source import ArchiveSource, BucketArchives
 from fusion_extract.chain.layout import MANIFEST, SUCCESS, Layout
 from fusion_extract.chain.manifest import parse_manifest
 from fusion_extract.chain.records import FileRecord, FileState, LandedMember, PlannedFile, Run
+from fusion_extract.chain.staging import Stager
 from fusion_extract.config import Settings
 from fusion_extract.errors import IntegrityError, SupersededError, UnsafeInputError
 from fusion_extract.models import OutputFile
@@ -94,20 +95,23 @@ class Lander:
                 raise UnsafeInputError(
                     f"{self.planned.name}: member {path!r} would take a name the run reserves"
                 )
-            store.upload_stream(f"{self._staging}/members/{path}", member)
+            stager.stage(f"{self._staging}/members/{path}", member)
 
         s = self.settings
-        result = unpack(
-            chunks,
-            expected_sha256=self.planned.sha256,
-            expected_size=self.planned.size,
-            limits=ZipLimits(s.zip_max_entries, s.zip_max_bytes, s.zip_max_ratio),
-            stage=stage,
-        )
-        # The whole archive verified: only now does any of it become visible.
-        self._check_wanted()
-        for member in result.members:
-            store.promote(f"{self._staging}/members/{member.path}", layout.member(self.run, member.path))
+        with Stager(store, s.upload_part_mb * 2**20, s.upload_parallelism) as stager:
+            result = unpack(
+                chunks,
+                expected_sha256=self.planned.sha256,
+                expected_size=self.planned.size,
+                limits=ZipLimits(s.zip_max_entries, s.zip_max_bytes, s.zip_max_ratio),
+                stage=stage,
+            )
+            # The whole archive verified: only now does any of it become visible.
+            self._check_wanted()
+            moves = [
+                (f"{self._staging}/members/{m.path}", layout.member(self.run, m.path)) for m in result.members
+            ]
+            stager.promote(moves)
         if self.settings.keep_raw:
             store.promote(raw_staged, layout.raw(self.run, self.planned.name))
         metadata = dataclasses.asdict(result.metadata) if result.metadata else None

@@ -110,10 +110,13 @@ class OciObjectStore:
         upload = MultipartUpload(self.client, self.namespace, self.bucket, name, self.parallelism)
         return upload.run(_prepend(held, parts), content_type)
 
-    def promote(self, source: str, target: str) -> None:
-        """Rename create-only; a re-run finding its own content already there just drops the staged copy."""
+    def promote(self, source: str, target: str, staged: ObjectInfo | None = None) -> None:
+        """Rename create-only; a re-run finding its own content already there just drops the staged copy.
+
+        `staged`: what the upload of `source` returned, which spares looking it up again.
+        """
         object_name(target)
-        staged = self.head(source)
+        staged = staged or self.head(source)
         if staged is None:
             if self.head(target) is not None:
                 return  # promoted by an earlier run
