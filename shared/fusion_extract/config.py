@@ -253,7 +253,10 @@ class Settings:
         "POLL_MIN_INTERVAL", _non_negative_float, "15", "First interval between checks"
     )
     poll_max_interval: float = _key(
-        "POLL_MAX_INTERVAL", _non_negative_float, "120", "Longest interval between checks"
+        "POLL_MAX_INTERVAL",
+        _non_negative_float,
+        "1200",
+        "Longest interval between checks (longer than POLL_BUDGET_SECONDS: the sweep brings the next check)",
     )
     completed_grace_seconds: float = _key(
         "COMPLETED_GRACE_SECONDS",

@@ -155,7 +155,7 @@ def test_chain_when_manual_and_scheduled_submit_race_only_one_runs(make_chain):
 
 def test_chain_when_job_outlives_the_deadline_times_out_and_alerts(make_chain):
     # Given a run deadline of about two seconds and a job that takes a minute
-    chain = make_chain(RUN_DEADLINE_HOURS="0.0005", POLL_BUDGET_SECONDS="0.5")
+    chain = make_chain(RUN_DEADLINE_HOURS="0.0005", POLL_BUDGET_SECONDS="1")
     chain.fusion.define_extract("Slow", ExtractScenario(seconds_running=60))
 
     # When it runs

@@ -108,6 +108,19 @@ class Steps:
                 outcomes.append(self._invoke(topic, _json(pending[0])))
         raise AssertionError(f"{topic} kept publishing: a loop that never settles")
 
+    def follow(self, run_id: str) -> list[Outcome]:
+        """Poll the run's job as the chain would until it is no longer RUNNING: deliver each poll, and when
+        poll parked a long wait, let time pass to its next check and run the sweep that brings it back."""
+        outcomes = self.deliver("poll")
+        for _ in range(1000):
+            run = self.run(run_id)
+            if run.state is not RunState.RUNNING or not run.parked:
+                return outcomes
+            self.clock.advance(max((run.next_at - self.clock.now()).total_seconds(), 0))
+            self.sweep()
+            outcomes += self.deliver("poll")
+        raise AssertionError("the job was followed 1000 times and still runs")
+
     def forget(self, topic: str) -> None:
         """Lose every message published to the topic so far."""
         self._delivered[topic] = len(self.published(topic))

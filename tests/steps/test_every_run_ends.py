@@ -388,7 +388,7 @@ def test_poll_takes_completed_without_confirmation_as_success_after_the_grace_an
     ended = steps.clock.now() + timedelta(seconds=2)  # 1 s enqueued, 1 s running
 
     # When poll follows it (one step hands on to the next as long as the job runs)
-    outcomes = steps.deliver("poll")
+    outcomes = steps.follow(run.run_id)
 
     # Then it kept polling through the grace (COMPLETED_GRACE_SECONDS, 30 minutes), then took the files
     assert outcomes[0]["outcome"] == "running" and outcomes[-1]["outcome"] == "transferring"

@@ -45,7 +45,9 @@ def test_poll_for_an_unknown_run_is_ignored(steps: Steps) -> None:
     assert steps.runs() == [] and steps.ons.published == []
 
 
-def test_poll_running_job_publishes_a_continuation_with_the_next_seq(make_steps: MakeSteps) -> None:
+def test_poll_running_job_with_no_time_to_wait_parks_until_the_sweep_brings_its_next_check(
+    make_steps: MakeSteps,
+) -> None:
     # Given a job that keeps running, and no time to wait inside a step
     steps = make_steps(POLL_BUDGET_SECONDS="0")
     assert steps.fusion is not None
@@ -56,15 +58,43 @@ def test_poll_running_job_publishes_a_continuation_with_the_next_seq(make_steps:
     # When poll step seq 1 runs
     outcome = steps.poll(run.run_id, 1)
 
-    # Then it checked once, did not wait, and handed on to seq 2, due after the first interval (15 s +-20 %)
-    assert outcome == {"outcome": "running", "run_id": run.run_id, "status": "RUNNING"}
-    assert steps.clock.sleeps == []
+    # Then it checked once, did not wait, and parked the run as seq 2, due after the first interval
+    # (15 s +-20 %), publishing nothing: no invocation is spent on the wait
     after = steps.run(run.run_id)
-    assert (after.state, after.poll_seq, after.polls, after.status) == (RunState.RUNNING, 2, 1, "RUNNING")
+    assert outcome["outcome"] == "running" and outcome["next_at"] == after.next_at.isoformat()
+    assert steps.clock.sleeps == []
+    assert (after.state, after.poll_seq, after.polls, after.parked) == (RunState.RUNNING, 2, 1, True)
     wait = (after.next_at - steps.clock.now()).total_seconds()
     assert 12 <= wait <= 18
-    assert steps.published("poll")[-1] == {"v": 1, "kind": "poll", "run_id": run.run_id, "seq": 2}
-    assert len(steps.published("poll")) == 2
+    assert len(steps.published("poll")) == 1
+
+    # When the sweep runs before and at the time of the next check
+    early = steps.sweep()
+    steps.clock.advance(wait)
+    due = steps.sweep()
+
+    # Then only the second brought it back, as seq 3, with no count against the run's progress
+    assert early["redriven"] == {} and due["redriven"] == {run.run_id: "poll"}
+    assert steps.published("poll")[-1] == {"v": 1, "kind": "poll", "run_id": run.run_id, "seq": 3}
+    assert steps.run(run.run_id).redrives == 0
+
+
+def test_poll_continuation_waits_out_its_interval_before_it_checks(make_steps: MakeSteps) -> None:
+    # Given a job that keeps running, and a budget that holds a few checks
+    steps = make_steps(POLL_BUDGET_SECONDS="100", POLL_MIN_INTERVAL="15", POLL_MAX_INTERVAL="60")
+    assert steps.fusion is not None
+    steps.fusion.define_extract(EXTRACT, LONG_JOB)
+    run = steps.start()
+
+    # When the first step hands on to a continuation, and the continuation runs at once
+    assert steps.poll(run.run_id, 1)["outcome"] == "running"
+    handed = steps.run(run.run_id)
+    assert not handed.parked and steps.published("poll")[-1]["seq"] == 2
+    slept_before, arrived = len(steps.clock.sleeps), steps.clock.now()
+    steps.poll(run.run_id, 2)
+
+    # Then it first slept until the time it was given, and checked only then
+    assert steps.clock.sleeps[slept_before] == (handed.next_at - arrived).total_seconds() > 0
 
 
 def test_poll_waits_growing_jittered_intervals_while_its_budget_lasts(make_steps: MakeSteps) -> None:
@@ -280,7 +310,7 @@ def test_poll_error_manual_recovery_alerts_needs_human_once_and_keeps_polling(ma
     assert steps.alerts() == ["needs_human"]
     after = steps.run(run.run_id)
     assert (after.state, after.poll_seq, after.alerts) == (RunState.RUNNING, 3, ("needs_human",))
-    assert [m["seq"] for m in steps.published("poll")] == [1, 2, 3]
+    assert after.parked  # no time to wait in a step: the sweep brings the next check
 
 
 def test_poll_job_on_hold_for_an_hour_alerts_needs_human_once(make_steps: MakeSteps) -> None:
@@ -306,4 +336,4 @@ def test_poll_job_on_hold_for_an_hour_alerts_needs_human_once(make_steps: MakeSt
     # Then people were told once, and polling goes on
     assert steps.alerts() == ["needs_human"]
     assert steps.run(run.run_id).state is RunState.RUNNING
-    assert steps.published("poll")[-1]["seq"] == 5
+    assert steps.run(run.run_id).poll_seq == 5

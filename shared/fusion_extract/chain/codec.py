@@ -59,6 +59,7 @@ def run_to_doc(run: Run) -> Doc:
         "redrives": run.redrives,
         "progress": run.progress,
         "assumed_complete": run.assumed_complete,
+        "parked": run.parked,
     }
 
 
@@ -92,6 +93,7 @@ def run_from_doc(doc: Any, where: str = "run document") -> Run:
         redrives=f.count("redrives", 0),
         progress=f.count("progress", 0),
         assumed_complete=f.flag("assumed_complete"),
+        parked=f.flag("parked"),
     )
 
 

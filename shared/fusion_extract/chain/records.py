@@ -72,6 +72,7 @@ class Run:
     redrives: int = 0  # sweeps in a row that had to re-drive the run (reset by progress)
     progress: int = 0  # files landed when the sweep last looked (TRANSFERRING)
     assumed_complete: bool = False  # COMPLETED never confirmed; taken as success after the grace
+    parked: bool = False  # poll's next check is longer off than a step: the sweep brings it at next_at
 
     def but(self, **changes: Any) -> Run:
         return dataclasses.replace(self, **changes)

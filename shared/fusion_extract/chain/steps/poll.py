@@ -54,6 +54,9 @@ def _follow(deps: Deps, current: Versioned[Run]) -> Outcome:
     run = current.value
     job_id = run.job_id
     assert job_id is not None
+    early = (run.next_at - started).total_seconds()
+    if 0 < early <= settings.poll_budget_seconds:  # a continuation keeps the interval it was given
+        clock.sleep(early)
     while True:
         if past_deadline(run, clock.now()):  # before any call: a Fusion that keeps failing cannot delay it
             return time_out(deps, current)
@@ -82,15 +85,22 @@ def _follow(deps: Deps, current: Versioned[Run]) -> Outcome:
 
 
 def _continue(deps: Deps, current: Versioned[Run], run: Run, now: datetime, interval: float) -> Outcome:
+    """Hand on: a wait that fits in one step goes to a continuation (which waits it out, then checks);
+    a longer one is parked, and the sweep brings the run back when it is due, so a long job costs no
+    invocation while it waits."""
+    parked = interval > deps.settings.poll_budget_seconds
     due = now + timedelta(seconds=interval)
-    following = run.but(poll_seq=run.poll_seq + 1, updated_at=now, next_at=due, redrives=0)
+    following = run.but(poll_seq=run.poll_seq + 1, updated_at=now, next_at=due, redrives=0, parked=parked)
     try:
         deps.ledger.save_run(current, following)
     except ConflictError:
         return outcome(Result.STALE, run.run_id)
-    deps.runs.publish_poll(run.run_id, following.poll_seq)
-    log.info("job still running", extra={"status": run.status, "polls": run.polls})
-    return outcome(Result.RUNNING, run.run_id, status=run.status)
+    if not parked:
+        deps.runs.publish_poll(run.run_id, following.poll_seq)
+    log.info(
+        "job still running", extra={"status": run.status, "polls": run.polls, "next_at": due.isoformat()}
+    )
+    return outcome(Result.RUNNING, run.run_id, status=run.status, next_at=due.isoformat())
 
 
 def _interval(deps: Deps, polls: int) -> float:

@@ -53,8 +53,10 @@ class _Sweep:
         waiting = run.state in (RunState.SUBMITTING, RunState.RUNNING, RunState.RERUN_PENDING)
         if waiting and past_deadline(run, self.now):
             return time_out(self.deps, current).result.value
-        # A run that failed transiently is due at its retry time; one whose message went missing, later.
-        late = self.now >= run.next_at if run.failures else self.now > run.next_at + self.overdue
+        # A run that failed transiently, or parked for a long wait, is due at next_at; one whose message
+        # went missing, later.
+        due = run.failures or run.parked
+        late = self.now >= run.next_at if due else self.now > run.next_at + self.overdue
         if run.state is RunState.RUNNING and late:
             return self._repoll(current)
         if run.state is RunState.SUBMITTING and late:
@@ -82,13 +84,13 @@ class _Sweep:
 
     def _repoll(self, current: Versioned[Run]) -> str | None:
         run = current.value
-        following = run.but(poll_seq=run.poll_seq + 1, next_at=self.now)
+        following = run.but(poll_seq=run.poll_seq + 1, next_at=self.now, parked=False)
         try:
             current = self.deps.ledger.save_run(current, following)
         except ConflictError:
             return None
         self.deps.runs.publish_poll(run.run_id, following.poll_seq)
-        return self._redriven(current, "poll")
+        return "poll" if run.parked else self._redriven(current, "poll")
 
     def _retransfer(self, current: Versioned[Run]) -> str | None:
         run = current.value
