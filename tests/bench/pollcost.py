@@ -40,6 +40,7 @@ from tests.emulators.oci.notifications import NotificationsService
 STATUS_PATH = re.compile(r"/jobscheduler/v1/jobRequests/\d+$")
 BUCKET = "landing"
 TOPICS = ("poll", "transfer", "rerun", "alerts")
+SWEEP_PERIOD = 300.0  # the sweep schedule (Terraform's default: every 5 minutes)
 MAX_INVOCATIONS = 5000
 
 
@@ -92,13 +93,22 @@ def _follow(
     run_id = submit(RunRequest(ExtractRequest("Sales", Mode.FULL)), runtime).run_id
     assert run_id is not None
     job = fusion.jobs[-1]
-    invocations = 0
+    invocations = delivered = sweeps = 0
     while invocations < MAX_INVOCATIONS:
-        pending = published("poll")[invocations:]
-        if not pending:
+        pending = published("poll")[delivered:]
+        if pending:
+            delivered += 1
+            invocations += 1
+            poll(parse_poll(pending[0]), runtime)
+            continue
+        run = runtime.ledger.load_run(run_id).value
+        if run.state is not RunState.RUNNING or not run.parked:
             break
-        invocations += 1
-        poll(parse_poll(pending[0]), runtime)
+        # A parked run waits for the sweep schedule (every SWEEP_PERIOD s) that comes after its next check.
+        wait = max((run.next_at - clock.now()).total_seconds(), 0)
+        clock.advance(wait + (-(clock.now().timestamp() + wait)) % SWEEP_PERIOD)
+        sweeps += 1
+        poll(parse_poll(b'{"kind": "sweep"}'), runtime)
     run = runtime.ledger.load_run(run_id).value
     detected = clock.now()
     landed_at = None
@@ -112,6 +122,7 @@ def _follow(
         "state": run.state.value,
         "status_calls": status_calls,
         "poll_invocations": invocations,
+        "sweeps_waited_for": sweeps,  # the sweep runs on its schedule anyway, for every run at once
         "token_requests": sum(1 for served in fusion.requests if served.server == "idcs"),
         "detect_delay_s": round((detected - job.ended_at).total_seconds(), 1),
         "first_landed_delay_s": (
