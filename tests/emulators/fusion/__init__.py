@@ -40,6 +40,6 @@ Behaviour (reference/fusion-api.md; where Oracle documents nothing, the choice i
 
 from tests.emulators.fusion.emulator import FusionEmulator
 from tests.emulators.fusion.scenario import BadLink, ExtractScenario, Hostile
-from tests.emulators.fusion.server import ServedRequest
+from tests.emulators.loopback import ServedRequest
 
 __all__ = ["BadLink", "ExtractScenario", "FusionEmulator", "Hostile", "ServedRequest"]
