@@ -194,7 +194,10 @@ class _Server(ThreadingHTTPServer):
     def wake_to_stop(self) -> None:
         """Let the accept loop end: flag it, then knock once so that it looks at the flag."""
         self._stopping.set()
-        with contextlib.suppress(OSError), socket.create_connection((HOST, self.server_address[1]), timeout=5):
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection((HOST, self.server_address[1]), timeout=5),
+        ):
             pass
 
     def get_request(self) -> tuple[socket.socket, Any]:

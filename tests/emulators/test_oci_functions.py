@@ -11,8 +11,9 @@ from typing import Any
 import oci
 import pytest
 
+from tests.emulators import pool
 from tests.emulators.fdk_runtime import FdkFunction
-from tests.emulators.oci import OciEmulator, OciHttpServer
+from tests.emulators.oci import OciHttpServer
 from tests.emulators.oci.functions import FunctionsService
 from tests.emulators.test_fdk_runtime import ECHO, RAISES, write_function
 
@@ -35,7 +36,8 @@ def functions(tmp_path: Path) -> Iterator[FunctionsService]:
 
 @pytest.fixture
 def client(tmp_path: Path, functions: FunctionsService) -> Iterator[Any]:
-    with OciEmulator(root=tmp_path / "oci") as emulator:
+    with pool.OCI.lend() as emulator:
+        emulator.reset(tmp_path / "oci")
         emulator.add_service(functions)
         yield oci.functions.FunctionsInvokeClient(
             emulator.api_key_config(), service_endpoint=emulator.endpoint

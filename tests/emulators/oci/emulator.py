@@ -46,18 +46,25 @@ class OciEmulator:
         clock: Clock | None = None,
         new_etag: IdFactory = _uuid,
     ) -> None:
-        self.namespace = namespace
         self.region = region
         self._keys: dict[str, rsa.RSAPrivateKey] = {}  # borrowed from KEYS, given back by stop()
         self._routes: list[Route] = []
         self._server = OciHttpServer(self._routes, authenticate=self._authenticate)
-        self.reset(root, clock=clock, new_etag=new_etag)
+        self.reset(root, namespace, clock=clock, new_etag=new_etag)
 
-    def reset(self, root: Path, *, clock: Clock | None = None, new_etag: IdFactory = _uuid) -> OciEmulator:
+    def reset(
+        self,
+        root: Path,
+        namespace: str = "emuns",
+        *,
+        clock: Clock | None = None,
+        new_etag: IdFactory = _uuid,
+    ) -> OciEmulator:
         """Start afresh on the running server (same endpoint, same keys), as a new emulator would: Object
         Storage empty under `root`, no secret, no metric, no other service plugged in, no fault, nothing
         served, signatures checked, no identity trusted yet, on `clock` (real time by default)."""
         self.root = Path(root)
+        self.namespace = namespace
         self.clock = clock or SystemClock()
         self.reject_unsigned = True
         self.verifier = RequestVerifier(self.clock, issuer_key=lambda: self._key("issuer"))
