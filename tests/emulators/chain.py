@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -66,6 +67,14 @@ class LocalChain:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> LocalChain:
+        """Start everything; on failure, stop what was started and raise."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> LocalChain:
         self.fusion.start()
         self.fusion.add_client(CLIENT_ID, CLIENT_SECRET)
         self.oci.start()
@@ -84,14 +93,15 @@ class LocalChain:
             principal = self.oci.resource_principal_env(
                 self.workdir / "principals" / name, resource_id=function_ocid(name)
             )
-            runtime = FdkFunction(
+            self.runtimes[name] = FdkFunction(
                 REPO / "functions" / name,
                 {**self.env, **principal},
                 name=f"fusion-extract-{name}",
                 log_path=self.workdir / "logs" / f"{name}.log",
                 fn_id=function_ocid(name),
             )
-            self.runtimes[name] = runtime.start()
+        _all_at_once(FdkFunction.start, self.runtimes.values())  # three processes, each its own start-up
+        for name, runtime in self.runtimes.items():
             self.functions.register(function_ocid(name), runtime)
         self.functions.register(function_ocid("alerts"), self.inbox)
         self.ons.subscribe(self.topics["poll"], function_ocid("poll"))
@@ -106,8 +116,7 @@ class LocalChain:
     def stop(self) -> None:
         self.scheduler.stop()
         self.ons.close()
-        for runtime in self.runtimes.values():
-            runtime.stop()
+        _all_at_once(FdkFunction.stop, self.runtimes.values())
         self.oci.stop()
         self.fusion.stop()
 
@@ -230,3 +239,11 @@ class LocalChain:
         raise TimeoutError(
             f"no final run of {extract} within {timeout} s; runs: {states}; logs in {self.workdir}"
         )
+
+
+def _all_at_once(action: Callable[[FdkFunction], object], runtimes: Iterable[FdkFunction]) -> None:
+    """Run `action` on every runtime in parallel threads; raise the first failure once all ended."""
+    with ThreadPoolExecutor(max_workers=len(FUNCTIONS)) as pool:
+        futures = [pool.submit(action, runtime) for runtime in runtimes]
+    for future in futures:
+        future.result()
