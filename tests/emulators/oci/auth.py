@@ -45,7 +45,7 @@ class KeyPool:
     Making a 2048-bit key costs tens of milliseconds (far more on a loaded machine), and every test used
     to make several. An emulator borrows the keys it needs and gives them back when it stops: a session
     makes only as many keys as are in use at once, and two running emulators never share a key, so one
-    emulator's identities stay strangers to another."""
+    emulator's identities stay strangers to another. (A key given back may serve a later emulator.)"""
 
     def __init__(self) -> None:
         self._free: list[rsa.RSAPrivateKey] = []

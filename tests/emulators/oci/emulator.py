@@ -4,6 +4,7 @@ services are plugged in, behind OCI request-signature checks, for the real `oci`
 from __future__ import annotations
 
 import configparser
+import threading
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -48,6 +49,7 @@ class OciEmulator:
     ) -> None:
         self.region = region
         self._keys: dict[str, rsa.RSAPrivateKey] = {}  # borrowed from KEYS, given back by stop()
+        self._keys_lock = threading.Lock()
         self._routes: list[Route] = []
         self._server = OciHttpServer(self._routes, authenticate=self._authenticate)
         self.reset(root, namespace, clock=clock, new_etag=new_etag)
@@ -62,7 +64,8 @@ class OciEmulator:
     ) -> OciEmulator:
         """Start afresh on the running server (same endpoint, same keys), as a new emulator would: Object
         Storage empty under `root`, no secret, no metric, no other service plugged in, no fault, nothing
-        served, signatures checked, no identity trusted yet, on `clock` (real time by default)."""
+        served, signatures checked, no API key trusted yet, on `clock` (real time by default). The keys stay
+        the emulator's, so a resource-principal token it issued before still verifies until it expires."""
         self.root = Path(root)
         self.namespace = namespace
         self.clock = clock or SystemClock()
@@ -90,8 +93,9 @@ class OciEmulator:
 
     def stop(self) -> None:
         self._server.stop()
-        KEYS.give_back(self._keys.values())
-        self._keys = {}
+        with self._keys_lock:
+            keys, self._keys = list(self._keys.values()), {}
+        KEYS.give_back(keys)
 
     def __enter__(self) -> OciEmulator:
         return self.start()
@@ -193,9 +197,10 @@ class OciEmulator:
 
     def _key(self, purpose: str) -> rsa.RSAPrivateKey:
         """This emulator's key for a purpose: the API key, the RPST issuer's, the session key."""
-        if purpose not in self._keys:
-            self._keys[purpose] = KEYS.borrow()
-        return self._keys[purpose]
+        with self._keys_lock:
+            if purpose not in self._keys:
+                self._keys[purpose] = KEYS.borrow()
+            return self._keys[purpose]
 
     def _authenticate(self, request: Request) -> str | None:
         return self.verifier.verify(request) if self.reject_unsigned else None
