@@ -33,12 +33,13 @@ def test_chain_when_every_message_delivered_twice_submits_once_and_lands_once(ma
 
 
 def test_chain_when_a_poll_continuation_is_lost_the_sweep_recovers_the_run(make_chain):
-    # Given a job that runs longer than one poll step, and the first continuation lost
+    # Given a job that runs until the test lets it end (so it outlives a poll step however slow the
+    # machine), and the first continuation lost
     # (no wait between checks, so the lost step is due, and overdue, the moment it is lost)
     chain = make_chain(
         POLL_BUDGET_SECONDS="0.3", POLL_MIN_INTERVAL="0", POLL_MAX_INTERVAL="0", STEP_OVERDUE_SECONDS="0"
     )
-    chain.fusion.define_extract("Sales", ExtractScenario(chunks=1, seconds_enqueued=0.2, seconds_running=1.5))
+    chain.fusion.define_extract("Sales", ExtractScenario(chunks=1, seconds_enqueued=0.2, seconds_running=600))
     lost: list[str] = []
 
     def lose_first_continuation(message):
@@ -53,7 +54,8 @@ def test_chain_when_a_poll_continuation_is_lost_the_sweep_recovers_the_run(make_
     chain.settle()
     assert lost and chain.runs("Sales")[0].state is RunState.RUNNING  # stalled
 
-    # When the sweep schedule fires
+    # When the job has ended meanwhile and the sweep schedule fires
+    chain.fusion_clock.advance(600)
     chain.sweep()
 
     # Then the run landed

@@ -23,6 +23,7 @@ from typing import Any
 
 from fusion_extract.chain.ledger import Run, read_run
 from fusion_extract.errors import MessageError
+from tests.clocks import ShiftedClock
 from tests.emulators.fdk_runtime import FdkFunction
 from tests.emulators.fusion import FusionEmulator
 from tests.emulators.oci import OciEmulator
@@ -54,7 +55,8 @@ class LocalChain:
         self.workdir = workdir
         self.bucket_root = bucket_root or workdir / "bucket"
         self.overrides = dict(config or {})
-        self.fusion = FusionEmulator(workdir=workdir / "fusion")
+        self.fusion_clock = ShiftedClock()  # real time, unless a test moves Fusion's jobs on
+        self.fusion = FusionEmulator(clock=self.fusion_clock, workdir=workdir / "fusion")
         self.oci = OciEmulator(root=self.bucket_root, namespace=NAMESPACE)
         self.functions = FunctionsService()
         self.ons = NotificationsService(self.functions, retry_unit_seconds=retry_unit_seconds)
