@@ -1,22 +1,33 @@
-"""Every end-to-end test gets its own chain: emulators, three fdk runtimes, topics and schedules."""
+"""Every end-to-end test gets its own chain: emulators, three fdk runtimes, topics and schedules.
+
+Chains come from a session-wide supply that starts the next one while a test runs and stops a test's
+chain after it in the background (tests.emulators.chain_supply); each is used by one test only.
+"""
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.emulators.chain import LocalChain
+from tests.emulators.chain_supply import ChainSupply
+
+
+@pytest.fixture(scope="session")
+def chain_supply(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainSupply]:
+    supply = ChainSupply(lambda: tmp_path_factory.mktemp("chain"))
+    yield supply
+    supply.close()
 
 
 @pytest.fixture
-def make_chain(tmp_path: Path) -> Iterator[object]:
+def make_chain(chain_supply: ChainSupply) -> Iterator[object]:
     chains: list[LocalChain] = []
 
     def make(**config: str) -> LocalChain:
-        chain = LocalChain(tmp_path / f"chain{len(chains)}", config=config).start()
+        chain = chain_supply.take(config)
         chains.append(chain)
         return chain
 
     yield make
     for chain in chains:
-        chain.stop()
+        chain_supply.give_back(chain)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 from fusion_extract.chain.ledger import read_run
 from fusion_extract.chain.records import Run
 from fusion_extract.errors import MessageError
+from tests.clocks import ShiftedClock
 from tests.emulators.fdk_runtime import FDK_SCRIPT, FdkFunction
 from tests.emulators.fusion import FusionEmulator
 from tests.emulators.oci import OciEmulator
@@ -58,7 +60,8 @@ class LocalChain:
         self.fdk_script = fdk_script  # or the fdk of a clean environment built for the staged folders
         self.bucket_root = bucket_root or workdir / "bucket"
         self.overrides = dict(config or {})
-        self.fusion = FusionEmulator(workdir=workdir / "fusion")
+        self.fusion_clock = ShiftedClock()  # real time, unless a test moves Fusion's jobs on
+        self.fusion = FusionEmulator(clock=self.fusion_clock, workdir=workdir / "fusion")
         self.oci = OciEmulator(root=self.bucket_root, namespace=NAMESPACE)
         self.functions = FunctionsService()
         self.ons = NotificationsService(self.functions, retry_unit_seconds=retry_unit_seconds)
@@ -71,6 +74,14 @@ class LocalChain:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> LocalChain:
+        """Start everything; on failure, stop what was started and raise."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> LocalChain:
         self.fusion.start()
         self.fusion.add_client(CLIENT_ID, CLIENT_SECRET)
         self.oci.start()
@@ -89,7 +100,7 @@ class LocalChain:
             principal = self.oci.resource_principal_env(
                 self.workdir / "principals" / name, resource_id=function_ocid(name)
             )
-            runtime = FdkFunction(
+            self.runtimes[name] = FdkFunction(
                 self.functions_root / name,
                 {**self.env, **principal},
                 name=f"fusion-extract-{name}",
@@ -97,7 +108,8 @@ class LocalChain:
                 fn_id=function_ocid(name),
                 fdk_script=self.fdk_script,
             )
-            self.runtimes[name] = runtime.start()
+        _all_at_once(FdkFunction.start, self.runtimes.values())  # three processes, each its own start-up
+        for name, runtime in self.runtimes.items():
             self.functions.register(function_ocid(name), runtime)
         self.functions.register(function_ocid("alerts"), self.inbox)
         self.ons.subscribe(self.topics["poll"], function_ocid("poll"))
@@ -112,8 +124,7 @@ class LocalChain:
     def stop(self) -> None:
         self.scheduler.stop()
         self.ons.close()
-        for runtime in self.runtimes.values():
-            runtime.stop()
+        _all_at_once(FdkFunction.stop, self.runtimes.values())
         self.oci.stop()
         self.fusion.stop()
 
@@ -232,3 +243,11 @@ class LocalChain:
         raise TimeoutError(
             f"no final run of {extract} within {timeout} s; runs: {states}; logs in {self.workdir}"
         )
+
+
+def _all_at_once(action: Callable[[FdkFunction], object], runtimes: Iterable[FdkFunction]) -> None:
+    """Run `action` on every runtime in parallel threads; raise the first failure once all ended."""
+    with ThreadPoolExecutor(max_workers=len(FUNCTIONS)) as pool:
+        futures = [pool.submit(action, runtime) for runtime in runtimes]
+    for future in futures:
+        future.result()

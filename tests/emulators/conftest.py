@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.clocks import ManualClock
+from tests.emulators import pool
 from tests.emulators.oci import OciEmulator
 
 
@@ -18,5 +19,5 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def emu(tmp_path: Path, clock: ManualClock) -> Iterator[OciEmulator]:
-    with OciEmulator(tmp_path / "oci", "emuns", clock=clock) as emulator:
-        yield emulator
+    with pool.OCI.lend() as emulator:
+        yield emulator.reset(tmp_path / "oci", "emuns", clock=clock)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import http.client
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import oci
 import pytest
 
+from tests.emulators import pool
 from tests.emulators.fdk_runtime import FdkFunction
-from tests.emulators.oci import OciEmulator, OciHttpServer
+from tests.emulators.oci import OciHttpServer
 from tests.emulators.oci.functions import FunctionsService
 from tests.emulators.test_fdk_runtime import ECHO, RAISES, write_function
 
@@ -20,22 +22,35 @@ ECHO_ID = "ocid1.fnfunc.oc1..echo"
 RAISES_ID = "ocid1.fnfunc.oc1..raises"
 
 
+@pytest.fixture(scope="module")
+def runtimes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FdkFunction, FdkFunction]]:
+    """The echo and raises functions, started once for the module: they keep no state between calls,
+    and each test gets its own FunctionsService (and so its own record of invocations)."""
+    directory = tmp_path_factory.mktemp("functions")
+    echo = FdkFunction(write_function(directory / "echo", ECHO), env={}, name="echo")
+    raises = FdkFunction(write_function(directory / "raises", RAISES), env={}, name="raises")
+    with ThreadPoolExecutor(max_workers=2) as starting:  # two processes start side by side
+        starts = [starting.submit(function.start) for function in (echo, raises)]
+    with echo, raises:  # started already (a no-op then), or started again; both stopped at the end
+        for start in starts:
+            start.result()
+        yield echo, raises
+
+
 @pytest.fixture
-def functions(tmp_path: Path) -> Iterator[FunctionsService]:
+def functions(runtimes: tuple[FdkFunction, FdkFunction]) -> Iterator[FunctionsService]:
     service = FunctionsService()
-    with (
-        FdkFunction(write_function(tmp_path / "echo", ECHO), env={}, name="echo") as echo,
-        FdkFunction(write_function(tmp_path / "raises", RAISES), env={}, name="raises") as raises,
-    ):
-        service.register(ECHO_ID, echo)
-        service.register(RAISES_ID, raises)
-        yield service
-        assert service.wait_idle(30)
+    echo, raises = runtimes
+    service.register(ECHO_ID, echo)
+    service.register(RAISES_ID, raises)
+    yield service
+    assert service.wait_idle(30)
 
 
 @pytest.fixture
 def client(tmp_path: Path, functions: FunctionsService) -> Iterator[Any]:
-    with OciEmulator(root=tmp_path / "oci") as emulator:
+    with pool.OCI.lend() as emulator:
+        emulator.reset(tmp_path / "oci")
         emulator.add_service(functions)
         yield oci.functions.FunctionsInvokeClient(
             emulator.api_key_config(), service_endpoint=emulator.endpoint

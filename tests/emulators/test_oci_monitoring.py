@@ -9,6 +9,7 @@ import oci
 import pytest
 from oci.monitoring.models import Datapoint, MetricDataDetails, PostMetricDataDetails
 
+from tests.emulators import pool
 from tests.emulators.oci import COMPARTMENT, OciEmulator
 
 WHEN = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
@@ -16,8 +17,8 @@ WHEN = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
 @pytest.fixture
 def emu(tmp_path) -> Iterator[OciEmulator]:
-    with OciEmulator(tmp_path / "oci", "emuns") as emu:
-        yield emu
+    with pool.OCI.lend() as emu:
+        yield emu.reset(tmp_path / "oci", "emuns")
 
 
 @pytest.fixture

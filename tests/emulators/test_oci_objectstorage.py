@@ -21,6 +21,7 @@ from oci.object_storage.models import (
 )
 
 from fusion_extract.oci.multipart import integrity
+from tests.emulators import pool
 from tests.emulators.oci import OciEmulator
 
 NS, BUCKET = "emuns", "landing"
@@ -30,7 +31,8 @@ ObjectStorageClient = oci.object_storage.ObjectStorageClient
 @pytest.fixture
 def emu(tmp_path, clock) -> Iterator[OciEmulator]:
     etags = (f"etag-{n}" for n in itertools.count(1))
-    with OciEmulator(tmp_path / "oci", NS, clock=clock, new_etag=lambda: next(etags)) as emu:
+    with pool.OCI.lend() as emu:
+        emu.reset(tmp_path / "oci", NS, clock=clock, new_etag=lambda: next(etags))
         emu.create_bucket(BUCKET)
         yield emu
 

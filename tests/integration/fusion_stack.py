@@ -23,6 +23,7 @@ from fusion_extract.config import Settings
 from fusion_extract.fusion.batch import BatchClient, build_batch_client
 from fusion_extract.models import ExtractRequest, FusionCredentials, Mode
 from tests.clocks import ManualClock
+from tests.emulators import pool
 from tests.emulators.fusion import ExtractScenario, FusionEmulator, ServedRequest
 from tests.unit.fusion_support import StaticCredentials
 
@@ -107,10 +108,12 @@ def fusion_stack(
     token_lifetime: int = 3600,
     **config: str,
 ) -> Iterator[FusionStack]:
-    """A started emulator (one OAuth client with a user, the extract Sales) and the client aimed at it;
-    both stopped on exit. `config`: extra configuration keys, e.g. FUSION_GRANT="password"."""
+    """An emulator (one OAuth client with a user, the extract Sales) and the client aimed at it. The
+    emulator is borrowed from the session's pool and reset, so `workdir` holds nothing of it.
+    `config`: extra configuration keys, e.g. FUSION_GRANT="password"."""
     clock = ManualClock()
-    with FusionEmulator(clock=clock, workdir=workdir) as fusion, requests.Session() as session:
+    with pool.FUSION.lend() as fusion, requests.Session() as session:
+        fusion.reset(clock)
         fusion.add_client(CLIENT_ID, CLIENT_SECRET, USERNAME, PASSWORD, token_lifetime)
         fusion.define_extract(EXTRACT, scenario or ExtractScenario())
         source = StaticCredentials(credentials)

@@ -7,7 +7,7 @@ import pytest
 from fusion_extract.errors import MessageError, NotFoundError, TransientError
 from fusion_extract.oci.invoke import OciInvoker
 from fusion_extract.oci.notify import MAX_MESSAGE_BYTES, OciPublisher
-from tests.emulators.oci import OciEmulator
+from tests.emulators import pool
 from tests.emulators.oci.functions import FunctionsService, RecordingFunction
 from tests.emulators.oci.notifications import NotificationsService
 from tests.integration.oci_support import clients_for
@@ -35,7 +35,8 @@ def ons(functions):
 
 @pytest.fixture
 def emu(tmp_path, functions, ons):
-    with OciEmulator(root=tmp_path / "oci") as emulator:
+    with pool.OCI.lend() as emulator:
+        emulator.reset(tmp_path / "oci")
         emulator.add_service(functions)
         emulator.add_service(ons)
         yield emulator

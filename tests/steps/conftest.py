@@ -30,6 +30,7 @@ from fusion_extract.config import Settings
 from fusion_extract.models import ExtractRequest, Mode
 from fusion_extract.runtime import Runtime
 from tests.clocks import ManualClock
+from tests.emulators import pool
 from tests.emulators.fusion import ExtractScenario, FusionEmulator
 from tests.emulators.oci import OciEmulator
 from tests.emulators.oci.functions import FunctionsService
@@ -252,7 +253,8 @@ def clock() -> ManualClock:
 @pytest.fixture
 def oci(tmp_path: Path) -> Iterator[OciEmulator]:
     """Object Storage, Vault and Notifications on real time, with the bucket and the credentials secret."""
-    with OciEmulator(root=tmp_path / "oci", namespace=NAMESPACE) as emulator:
+    with pool.OCI.lend() as emulator:
+        emulator.reset(tmp_path / "oci", NAMESPACE)
         emulator.create_bucket(BUCKET)
         yield emulator
 
@@ -273,7 +275,8 @@ def topics(ons: NotificationsService) -> dict[str, str]:
 @pytest.fixture
 def fusion(clock: ManualClock, tmp_path: Path) -> Iterator[FusionEmulator]:
     """Fusion on the chain's clock, with our client and the extract Sales (2 ZIPs of 50 rows, 5 s to run)."""
-    with FusionEmulator(clock=clock, workdir=tmp_path / "fusion") as emulator:
+    with pool.FUSION.lend() as emulator:
+        emulator.reset(clock)
         emulator.add_client(CLIENT_ID, CLIENT_SECRET)
         emulator.define_extract(EXTRACT, ExtractScenario())
         yield emulator

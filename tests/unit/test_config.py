@@ -99,7 +99,7 @@ BAD_VALUES = [
     ("LOG_LEVEL", "TRACE", "must be one of DEBUG, INFO, WARNING, ERROR"),
     ("LANDING_TEMPLATE", "{prefix}/{extract}", "must contain {job_id}"),
     ("LANDING_TEMPLATE", "{prefix}/{job_id}/{owner}", "unknown placeholder"),
-    ("POLL_MIN_INTERVAL", "500", "POLL_MIN_INTERVAL must not exceed POLL_MAX_INTERVAL"),
+    ("POLL_MIN_INTERVAL", "1500", "POLL_MIN_INTERVAL must not exceed POLL_MAX_INTERVAL"),
 ]
 
 

@@ -42,6 +42,6 @@ Behaviour (as Oracle documents it; where Oracle documents nothing, the choice is
 
 from tests.emulators.fusion.emulator import FusionEmulator
 from tests.emulators.fusion.scenario import BadLink, ExtractScenario, Hostile, Redirect
-from tests.emulators.fusion.server import ServedRequest
+from tests.emulators.loopback import ServedRequest
 
 __all__ = ["BadLink", "ExtractScenario", "FusionEmulator", "Hostile", "Redirect", "ServedRequest"]

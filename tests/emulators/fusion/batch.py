@@ -23,8 +23,8 @@ from tests.emulators.fusion.jobs import Job
 from tests.emulators.fusion.outputs import job_outputs
 from tests.emulators.fusion.rest import Refusal, byte_range, error, page_of
 from tests.emulators.fusion.scenario import SUCCESS_STATUSES, BadLink, ExtractScenario, Redirect
-from tests.emulators.fusion.server import Request, Response
 from tests.emulators.fusion.submission import InvalidSubmission, Submission, parse_submission
+from tests.emulators.loopback import Request, Response
 
 API = "/api/saas-batch/"
 JOBS = "/api/saas-batch/jobscheduler/v1/jobRequests"

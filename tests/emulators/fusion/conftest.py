@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.clocks import ManualClock
+from tests.emulators import pool
 from tests.emulators.fusion import ExtractScenario, FusionEmulator
 from tests.emulators.fusion.plain_client import CLIENT_ID, CLIENT_SECRET, PlainClient
 
@@ -20,7 +21,8 @@ def clock() -> ManualClock:
 @pytest.fixture
 def fusion(clock: ManualClock, tmp_path: Path) -> Iterator[FusionEmulator]:
     """Started, with one client and the extract "Sales" (2 chunks of 50 rows, 1 s enqueued, 4 s running)."""
-    with FusionEmulator(clock=clock, workdir=tmp_path) as emulator:
+    with pool.FUSION.lend() as emulator:
+        emulator.reset(clock)
         emulator.add_client(CLIENT_ID, CLIENT_SECRET)
         emulator.define_extract("Sales", ExtractScenario())
         yield emulator

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -15,12 +16,17 @@ from tests.emulators.fusion.identity import IdentityDomain, OAuthClient
 from tests.emulators.fusion.jobs import Job
 from tests.emulators.fusion.rest import error
 from tests.emulators.fusion.scenario import ExtractScenario
-from tests.emulators.fusion.server import Dispatch, HttpsServer, Request, Response, ServedRequest
-from tests.emulators.fusion.tls import TlsFiles, create_tls_files
+from tests.emulators.fusion.tls import TlsFiles, write_tls_files
+from tests.emulators.loopback import LoopbackServer, Request, Response, ServedRequest
+
+Dispatch = Callable[[Request], Response]
 
 
 class FusionEmulator:
-    """Start it (or use `with`), point a client at `base_url` / `idcs_url` trusting `ca_path`, stop it."""
+    """Start it (or use `with`), point a client at `base_url` / `idcs_url` trusting `ca_path`, stop it.
+
+    `reset()` forgets everything a test did while the servers keep running, so that one emulator can
+    serve test after test (see tests.emulators.pool)."""
 
     def __init__(
         self,
@@ -32,22 +38,26 @@ class FusionEmulator:
         idcs_port: int = 0,
         first_job_id: int = 44046,
     ) -> None:
-        self.clock = clock or SystemClock()
         self.scope = f"urn:opc:resource:fusion:{environment}:saas-batch/"
         self.requests: list[ServedRequest] = []  # every request either server answered, in order
         self._workdir = workdir
         self._ports = (port, idcs_port)
+        self._first_job_id = first_job_id
         self._temporary: Path | None = None
         self._tls: TlsFiles | None = None
+        self._servers: tuple[LoopbackServer, LoopbackServer] | None = None
+        self.reset(clock)
+
+    def reset(self, clock: Clock | None = None) -> FusionEmulator:
+        """Start afresh, as a new emulator would, on the running servers (same URLs, same CA): no client,
+        token, extract, job or armed fault; job ids from the first again; no request recorded; time from
+        `clock` (real time by default)."""
+        self.clock = clock or SystemClock()
         self._rules = FailRules()
         self._identity = IdentityDomain(self.scope, self.clock)
-        self._batch = BatchApi(self.clock, self._identity, lambda: self.base_url, first_job_id)
-        self._fusion = HttpsServer(
-            "fusion", self._faulty(self._batch.dispatch, _fusion_error), self.requests.append
-        )
-        self._idcs = HttpsServer(
-            "idcs", self._faulty(self._identity.dispatch, _oauth_error), self.requests.append
-        )
+        self._batch = BatchApi(self.clock, self._identity, lambda: self.base_url, self._first_job_id)
+        self.requests.clear()
+        return self
 
     # Lifecycle.
 
@@ -55,19 +65,26 @@ class FusionEmulator:
         directory = self._workdir
         if directory is None:
             directory = self._temporary = Path(tempfile.mkdtemp(prefix="fusion-emulator-"))
-        self._tls = create_tls_files(directory / "fusion-emulator-tls")
+        self._tls = write_tls_files(directory / "fusion-emulator-tls")
         context = self._tls.server_context()
-        self._fusion.start(context, self._ports[0])
+        record = self.requests.append
+        fusion = LoopbackServer(
+            "fusion", self._serve_fusion, on_served=record, tls=context, port=self._ports[0]
+        )
         try:
-            self._idcs.start(context, self._ports[1])
+            idcs = LoopbackServer(
+                "idcs", self._serve_idcs, on_served=record, tls=context, port=self._ports[1]
+            )
         except OSError:
-            self._fusion.stop()
+            fusion.stop()
             raise
+        self._servers = (fusion.start(), idcs.start())
         return self
 
     def stop(self) -> None:
-        self._fusion.stop()
-        self._idcs.stop()
+        servers, self._servers = self._servers, None
+        for server in servers or ():
+            server.stop()
         if self._temporary is not None:
             shutil.rmtree(self._temporary, ignore_errors=True)
             self._temporary = None
@@ -83,12 +100,12 @@ class FusionEmulator:
     @property
     def base_url(self) -> str:
         """The Fusion pod, e.g. https://127.0.0.1:40123."""
-        return self._fusion.url
+        return self._running()[0].url
 
     @property
     def idcs_url(self) -> str:
         """The identity domain: another server, another port."""
-        return self._idcs.url
+        return self._running()[1].url
 
     @property
     def ca_path(self) -> Path:
@@ -146,21 +163,34 @@ class FusionEmulator:
 
     # Dispatch.
 
-    def _faulty(self, dispatch: Dispatch, failure: Callable[[int, dict[str, str]], Response]) -> Dispatch:
-        """`dispatch`, preceded by the faults armed with fail_next."""
+    def _running(self) -> tuple[LoopbackServer, LoopbackServer]:
+        if self._servers is None:
+            raise RuntimeError("the Fusion emulator is not running")
+        return self._servers
 
-        def serve(request: Request) -> Response:
+    def _serve_fusion(self, request: Request) -> Response:
+        return self._faulty(request, self._batch.dispatch, _fusion_error)
+
+    def _serve_idcs(self, request: Request) -> Response:
+        return self._faulty(request, self._identity.dispatch, _oauth_error)
+
+    def _faulty(
+        self, request: Request, dispatch: Dispatch, failure: Callable[[int, dict[str, str]], Response]
+    ) -> Response:
+        """`dispatch`, preceded by the faults armed with fail_next."""
+        try:
             rule = self._rules.take(request)
             if rule is None:
                 return dispatch(request)
             if rule.after_handling:
                 dispatch(request)  # its effects stay; only the answer is lost
-            if rule.body is not None:
-                return Response(rule.status, rule.body, {"Content-Type": "text/html"})
-            retry = {"Retry-After": str(rule.retry_after)} if rule.retry_after is not None else {}
-            return failure(rule.status, retry)
-
-        return serve
+        except Exception as bug:  # an emulator bug: answer it plainly rather than drop the line
+            traceback.print_exc()
+            return Response.json(500, {"title": "emulator error", "detail": repr(bug)})
+        if rule.body is not None:
+            return Response(rule.status, rule.body, {"Content-Type": "text/html"})
+        retry = {"Retry-After": str(rule.retry_after)} if rule.retry_after is not None else {}
+        return failure(rule.status, retry)
 
 
 def _fusion_error(status: int, headers: dict[str, str]) -> Response:

@@ -13,7 +13,7 @@ import re
 import threading
 from dataclasses import dataclass
 
-from tests.emulators.fusion.server import Request
+from tests.emulators.loopback import Request
 
 
 @dataclass

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qsl
 
 from fusion_extract.clock import Clock
-from tests.emulators.fusion.server import Request, Response
+from tests.emulators.loopback import Request, Response
 
 TOKEN_PATH = "/oauth2/v1/token"
 FORM = "application/x-www-form-urlencoded"

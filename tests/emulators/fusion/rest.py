@@ -12,7 +12,7 @@ import re
 from http import HTTPStatus
 from typing import Any
 
-from tests.emulators.fusion.server import Request, Response
+from tests.emulators.loopback import Request, Response
 
 RANGE = re.compile(r"bytes=(\d*)-(\d*)|(\d+)-(\d+)/\d+")  # bytes=a-b, bytes=a-, bytes=-n; or a-b/size
 

@@ -3,6 +3,9 @@
 Verifiers refuse a self-signed leaf, so a separate CA (BasicConstraints ca=True) signs a leaf
 whose SANs are 127.0.0.1 and localhost. Clients trust the emulator with `verify=<ca_path>`.
 Certificates use real time, not the emulator clock: TLS verification reads the wall clock.
+
+The keys and certificates are made once per process (a test session) and written for each emulator:
+making them buys no confidence after the first time.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import ipaddress
 import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 
 from cryptography import x509
@@ -34,25 +38,30 @@ class TlsFiles:
         return context
 
 
-def create_tls_files(directory: Path) -> TlsFiles:
-    """Write a fresh CA and a server certificate it signed into `directory`."""
+def write_tls_files(directory: Path) -> TlsFiles:
+    """Write the process's CA and the server certificate it signed into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
+    ca_pem, cert_pem, key_pem = _material()
+    files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    files.ca_path.write_bytes(ca_pem)
+    files.cert_path.write_bytes(cert_pem)
+    files.key_path.touch(mode=0o600)
+    files.key_path.write_bytes(key_pem)
+    return files
+
+
+@cache
+def _material() -> tuple[bytes, bytes, bytes]:
+    """A fresh CA, and a server certificate it signed: PEM of the CA, the certificate and its key."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = _ca_certificate(ca_key)
     server_key = ec.generate_private_key(ec.SECP256R1())
     server_cert = _server_certificate(server_key, ca_key, ca_cert)
-    files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
-    files.ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    files.cert_path.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
-    files.key_path.touch(mode=0o600)
-    files.key_path.write_bytes(
-        server_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+    key_pem = server_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    return files
+    pem = serialization.Encoding.PEM
+    return ca_cert.public_bytes(pem), server_cert.public_bytes(pem), key_pem
 
 
 def _builder(

@@ -12,6 +12,8 @@ import base64
 import hashlib
 import json
 import re
+import threading
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import cached_property
@@ -24,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from jwt.algorithms import RSAAlgorithm
 
 from fusion_extract.clock import Clock
-from tests.emulators.oci.http import Request
+from tests.emulators.loopback import Request
 
 BASE_HEADERS = ("date", "(request-target)", "host")
 BODY_HEADERS = ("content-length", "content-type", "x-content-sha256")
@@ -35,6 +37,32 @@ _PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 def new_private_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class KeyPool:
+    """RSA keys lent to emulators for as long as they run.
+
+    Making a 2048-bit key costs tens of milliseconds (far more on a loaded machine), and every test used
+    to make several. An emulator borrows the keys it needs and gives them back when it stops: a session
+    makes only as many keys as are in use at once, and two running emulators never share a key, so one
+    emulator's identities stay strangers to another. (A key given back may serve a later emulator.)"""
+
+    def __init__(self) -> None:
+        self._free: list[rsa.RSAPrivateKey] = []
+        self._lock = threading.Lock()
+
+    def borrow(self) -> rsa.RSAPrivateKey:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        return new_private_key()
+
+    def give_back(self, keys: Iterable[rsa.RSAPrivateKey]) -> None:
+        with self._lock:
+            self._free.extend(keys)
+
+
+KEYS = KeyPool()
 
 
 def private_pem(key: rsa.RSAPrivateKey) -> str:
@@ -55,14 +83,21 @@ class Refused(Exception):
 
 
 class RequestVerifier:
-    def __init__(self, clock: Clock, max_skew: timedelta = timedelta(minutes=5)) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        max_skew: timedelta = timedelta(minutes=5),
+        issuer_key: Callable[[], rsa.RSAPrivateKey] = new_private_key,
+    ) -> None:
+        """`issuer_key` gives the key that signs resource-principal session tokens (asked for once)."""
         self.clock = clock
         self.max_skew = max_skew
         self._api_keys: dict[str, rsa.RSAPublicKey] = {}
+        self._new_issuer_key = issuer_key
 
     @cached_property
     def _issuer_key(self) -> rsa.RSAPrivateKey:
-        return new_private_key()
+        return self._new_issuer_key()
 
     def trust_api_key(self, tenancy: str, user: str, key: rsa.RSAPublicKey) -> str:
         """Register an API key; returns its fingerprint."""

@@ -4,14 +4,17 @@ services are plugged in, behind OCI request-signature checks, for the real `oci`
 from __future__ import annotations
 
 import configparser
+import threading
 import uuid
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from fusion_extract.clock import Clock, IdFactory, SystemClock
-from tests.emulators.oci.auth import RequestVerifier, new_private_key, private_pem
+from tests.emulators.oci.auth import KEYS, RequestVerifier, private_pem
 from tests.emulators.oci.http import OciHttpServer, Request, Route
 from tests.emulators.oci.monitoring import Monitoring
 from tests.emulators.oci.objectstorage import ObjectStorage
@@ -44,20 +47,39 @@ class OciEmulator:
         clock: Clock | None = None,
         new_etag: IdFactory = _uuid,
     ) -> None:
-        self.root = Path(root)
-        self.namespace = namespace
         self.region = region
-        self.clock = clock or SystemClock()
-        self.reject_unsigned = True
-        self.verifier = RequestVerifier(self.clock)
-        self.objectstorage = ObjectStorage(self.root, namespace, self.clock, new_etag)
-        self.vault = Vault(self.clock)
-        self.monitoring = Monitoring()
+        self._keys: dict[str, rsa.RSAPrivateKey] = {}  # borrowed from KEYS, given back by stop()
+        self._keys_lock = threading.Lock()
         self._routes: list[Route] = []
         self._server = OciHttpServer(self._routes, authenticate=self._authenticate)
+        self.reset(root, namespace, clock=clock, new_etag=new_etag)
+
+    def reset(
+        self,
+        root: Path,
+        namespace: str = "emuns",
+        *,
+        clock: Clock | None = None,
+        new_etag: IdFactory = _uuid,
+    ) -> OciEmulator:
+        """Start afresh on the running server (same endpoint, same keys), as a new emulator would: Object
+        Storage empty under `root`, no secret, no metric, no other service plugged in, no fault, nothing
+        served, signatures checked, no API key trusted yet, on `clock` (real time by default). The keys stay
+        the emulator's, so a resource-principal token it issued before still verifies until it expires."""
+        self.root = Path(root)
+        self.namespace = namespace
+        self.clock = clock or SystemClock()
+        self.reject_unsigned = True
+        self.verifier = RequestVerifier(self.clock, issuer_key=lambda: self._key("issuer"))
+        self.objectstorage = ObjectStorage(self.root, self.namespace, self.clock, new_etag)
+        self.vault = Vault(self.clock)
+        self.monitoring = Monitoring()
         self._api_key: dict[str, str] | None = None
+        self._routes.clear()
+        self._server.reset()
         for service in (self.objectstorage, self.vault, self.monitoring):
             self.add_service(service)
+        return self
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -71,6 +93,9 @@ class OciEmulator:
 
     def stop(self) -> None:
         self._server.stop()
+        with self._keys_lock:
+            keys, self._keys = list(self._keys.values()), {}
+        KEYS.give_back(keys)
 
     def __enter__(self) -> OciEmulator:
         return self.start()
@@ -116,7 +141,7 @@ class OciEmulator:
     def api_key_config(self) -> dict[str, str]:
         """An OCI config dict (API key) whose key the emulator trusts."""
         if self._api_key is None:
-            key = new_private_key()
+            key = self._key("api")
             fingerprint = self.verifier.trust_api_key(TENANCY, USER, key.public_key())
             self._api_key = {
                 "user": USER,
@@ -151,7 +176,7 @@ class OciEmulator:
         """Env vars for `oci.auth.signers.get_resource_principals_signer()` (version 2.2, file mode)
         holding a session key and an RPST this emulator issued and trusts until it expires."""
         directory.mkdir(parents=True, exist_ok=True)
-        session_key = new_private_key()
+        session_key = self._key("session")
         rpst = self.verifier.issue_rpst(
             session_key.public_key(),
             tenancy=TENANCY,
@@ -169,6 +194,13 @@ class OciEmulator:
             "OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM": str(pem_file),
             "OCI_RESOURCE_PRINCIPAL_REGION": self.region,
         }
+
+    def _key(self, purpose: str) -> rsa.RSAPrivateKey:
+        """This emulator's key for a purpose: the API key, the RPST issuer's, the session key."""
+        with self._keys_lock:
+            if purpose not in self._keys:
+                self._keys[purpose] = KEYS.borrow()
+            return self._keys[purpose]
 
     def _authenticate(self, request: Request) -> str | None:
         return self.verifier.verify(request) if self.reject_unsigned else None
