@@ -179,3 +179,26 @@ def test_chain_when_message_malformed_answers_the_problem_and_changes_nothing(ma
     assert result.status == 502
     assert b"unknown field(s): mood" in result.body
     assert chain.runs() == [] and chain.fusion.jobs == []
+
+
+def test_chain_failed_step_logs_one_json_line_naming_its_run_and_the_sweep_recovers(make_chain):
+    # Given a transfer whose landed marker cannot be written (Object Storage 503, one try per call)
+    chain = make_chain(HTTP_MAX_ATTEMPTS="1", STEP_OVERDUE_SECONDS="0")
+    chain.fusion.define_extract("Sales", replace(QUICK, chunks=1))
+    chain.oci.inject_fault("PUT", r"/n/[^/]+/b/[^/]+/o/_state%2Flanded%2F.*", 503, "ServiceUnavailable")
+
+    # When the run goes through the chain
+    chain.invoke("submit", {"extract": "Sales", "mode": "full"})
+    chain.settle()
+
+    # Then the transfer that failed logged it once, as one JSON line that names the run, extract and job
+    lines = [json.loads(line) for line in (chain.workdir / "logs" / "transfer.log").read_text().splitlines()]
+    [failure] = [e for e in lines if e["level"] == "ERROR"]
+    [run] = chain.runs("Sales")
+    assert failure["message"] == "step failed" and failure["error_type"] == "TransientError"
+    assert (failure["run_id"], failure["extract"], failure["job_id"]) == (run.run_id, "Sales", run.job_id)
+    assert failure["call_id"] and "503" in failure["reason"]
+
+    # And when the sweep schedule fires, the run lands
+    chain.sweep()
+    assert chain.wait_for_final_run("Sales").state is RunState.LANDED
