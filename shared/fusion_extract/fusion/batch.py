@@ -13,8 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import Generator, Iterator, Mapping
-from functools import partial
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import requests
@@ -22,13 +21,12 @@ import requests
 from fusion_extract.clock import Clock
 from fusion_extract.config import Settings
 from fusion_extract.errors import (
-    IntegrityError,
     MalformedResponseError,
     MessageError,
-    TransientError,
     UpstreamError,
 )
 from fusion_extract.fusion import urls
+from fusion_extract.fusion.download import CHUNK_SIZE, download
 from fusion_extract.fusion.http import Bearer, HttpClient
 from fusion_extract.fusion.status import parse_job_status
 from fusion_extract.fusion.tokens import TokenProvider
@@ -40,7 +38,6 @@ logger = logging.getLogger(__name__)
 
 JOBS = ("jobscheduler", "v1", "jobRequests")
 FILES = ("jobfilemanager", "v1", "jobRequests")
-CHUNK_SIZE = 64 * 1024  # a dropped connection loses at most the chunk in flight; resume starts after it
 MAX_JSON_BYTES = 2**20  # a job status (FUSION_MAX_JSON_BYTES)
 MAX_LISTING_BYTES = 16 * 2**20  # one page of a listing (FUSION_MAX_LISTING_BYTES)
 MAX_PAGES = 10_000
@@ -51,8 +48,6 @@ SCHEDULE_PREFIX = "fusion-extract-"  # the description's first part: this prefix
 DESCRIPTION_LIMIT = 240
 _RECURRENCE = {"MINUTE": "Minutely", "HOUR": "Hourly", "DAY": "Daily", "WEEK": "Weekly", "MONTH": "Monthly"}
 _CHECKSUM = re.compile(r"^sha-256=([0-9a-f]{64})$", re.I)
-_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
-_STREAM_BROKEN = (requests.exceptions.ChunkedEncodingError, requests.ConnectionError, requests.Timeout)
 
 
 class BatchClient:
@@ -112,74 +107,9 @@ class BatchClient:
             raise UpstreamError(f"job {job}: output file names listed twice (as safe names): {duplicates}")
         return files
 
-    def download(self, file: OutputFile) -> Generator[bytes, None, None]:
-        """The file's bytes in chunks; after a drop, resume from the bytes received so far.
-
-        Each connection is opened (and its first chunk read) under the retry policy, so every stretch of
-        streaming makes progress; progress is bounded by the size, so this ends. IntegrityError when the
-        stream stays short of `file.size` or runs past it.
-        """
-        received = 0
-        backoff = self._http.retry.start()
-        while received < file.size or received == 0:
-            try:
-                opening = partial(self._open_at, file, received)
-                response, chunks, first = self._http.retry.call(opening, backoff=backoff)
-            except TransientError as exc:
-                raise _truncated(file, received, str(exc)) from exc
-            try:
-                chunk: bytes | None = first
-                while chunk is not None:
-                    received += len(chunk)
-                    if received > file.size:
-                        raise IntegrityError(f"{file.name}: more bytes than the listed {file.size}")
-                    yield chunk
-                    chunk = next(chunks, None)
-            except _STREAM_BROKEN as exc:
-                logger.warning(
-                    "download interrupted",
-                    extra={
-                        "file": file.name,
-                        "received": received,
-                        "size": file.size,
-                        "reason": type(exc).__name__,
-                    },
-                )
-                backoff = self._http.retry.start()  # the try that made progress opens a fresh budget
-                if not backoff.wait():
-                    raise _truncated(
-                        file, received, f"the connection dropped ({type(exc).__name__})"
-                    ) from exc
-            finally:
-                response.close()
-            if file.size == 0:
-                return
-
-    def _open_at(
-        self, file: OutputFile, offset: int
-    ) -> tuple[requests.Response, Iterator[bytes], bytes | None]:
-        """A response streaming the file from `offset`, and its first new chunk (None: the file is empty).
-
-        TransientError when no byte arrives (a drop, a short stream): the caller's retry policy decides.
-        """
-        headers = {"Accept-Encoding": "identity"}  # byte offsets must be offsets in the file
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
-        response = self._http.request("GET", file.url, headers=headers, stream=True, follow_redirects=True)
-        try:
-            skip = _resume_skip(response, file, offset)
-            chunks = _skipping(response.iter_content(self._chunk_size), skip)
-            first = next(chunks, None)
-        except _STREAM_BROKEN as exc:
-            response.close()
-            raise TransientError(f"the connection dropped ({type(exc).__name__})") from exc
-        except BaseException:
-            response.close()
-            raise
-        if first is None and offset < file.size:
-            response.close()
-            raise TransientError("the stream ended early")
-        return response, chunks, first
+    def download(self, file: OutputFile) -> Iterator[bytes]:
+        """The file's bytes in bounded chunks, resumed with Range after a dropped connection (download.py)."""
+        return download(self._http, file, self._chunk_size)
 
     def _job_from_location(self, response: requests.Response) -> str:
         response.close()
@@ -355,35 +285,6 @@ def _sha256(value: Any, where: str) -> str | None:
     if match is None:
         raise UpstreamError(f"{where}: checksum {str(value)[:100]!r} is not sha-256=<64 hex digits>")
     return match.group(1).lower()
-
-
-def _truncated(file: OutputFile, received: int, problem: str) -> IntegrityError:
-    return IntegrityError(f"{file.name} truncated: received {received} of {file.size} bytes ({problem})")
-
-
-def _skipping(chunks: Iterator[bytes], skip: int) -> Iterator[bytes]:
-    """The chunks without their first `skip` bytes (a server that ignored Range sends them again)."""
-    for chunk in chunks:
-        if skip:
-            chunk, skip = chunk[skip:], max(0, skip - len(chunk))
-        if chunk:
-            yield chunk
-
-
-def _resume_skip(response: requests.Response, file: OutputFile, received: int) -> int:
-    """How many leading bytes of this response we already have."""
-    if received == 0:
-        return 0
-    if response.status_code == 200:
-        return received  # Range ignored: the whole file again
-    header = response.headers.get("Content-Range", "")
-    match = _CONTENT_RANGE.match(header)
-    if response.status_code != 206 or match is None:
-        raise IntegrityError(f"{file.name}: resume got {response.status_code} with Content-Range {header!r}")
-    start, total = int(match.group(1)), match.group(3)
-    if start != received or (total != "*" and int(total) != file.size):
-        raise IntegrityError(f"{file.name}: resume from byte {received} got Content-Range {header!r}")
-    return 0
 
 
 def _next_link(body: Mapping[str, Any]) -> str | None:
