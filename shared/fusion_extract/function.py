@@ -38,6 +38,7 @@ def serve(ctx: Any, data: io.BytesIO | None, name: str, parse: Callable[[bytes],
     headers = ctx.Headers() or {}
     json_type = {"Content-Type": "application/json"}
     with jsonlog.bind(function=name, call_id=ctx.CallID(), message_id=_header(headers, "x-oci-ns-messageid")):
+        runtime = None
         try:
             runtime = runtime_for(env)
             message = parse(data.getvalue() if data is not None else b"")
@@ -48,6 +49,9 @@ def serve(ctx: Any, data: io.BytesIO | None, name: str, parse: Callable[[bytes],
                 log.error("step failed", extra={"error_type": type(exc).__name__, "reason": failure[:2000]})
             body = json.dumps({"error": type(exc).__name__, "message": failure[:2000]})
             return response.Response(ctx, response_data=body, headers=json_type, status_code=FAILED)
+        finally:
+            if runtime is not None and "metrics" in vars(runtime):  # built: something was recorded
+                runtime.metrics.flush()  # never raises
         answer = outcome.to_json()
         log.info("step done", extra={"outcome": answer["outcome"]})
         return response.Response(ctx, response_data=json.dumps(answer), headers=json_type)

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from fusion_extract.chain.alerts import read_alert
 from fusion_extract.chain.ledger import read_run
 from fusion_extract.chain.records import Run
 from fusion_extract.errors import MessageError
@@ -204,7 +205,7 @@ class LocalChain:
 
     @property
     def alerts(self) -> list[dict[str, Any]]:
-        return [json.loads(body) for body, _ in self.inbox.calls]
+        return [read_alert(body.decode()) for body, _ in self.inbox.calls]
 
     def runs(self, extract: str | None = None) -> list[Run]:
         folder = self.oci.object_path(BUCKET, "_state/runs")

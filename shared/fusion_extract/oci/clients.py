@@ -104,6 +104,24 @@ class OciClients:
         )
 
     @cached_property
+    def monitoring(self) -> Any:
+        """PostMetricData goes to the telemetry-ingestion endpoint, not the SDK's default telemetry one."""
+        endpoint = (
+            self.settings.monitoring_endpoint or f"https://telemetry-ingestion.{self.region}.oraclecloud.com"
+        )
+        return self._client(oci.monitoring.MonitoringClient, endpoint, SEND_ONCE_ATTEMPTS)
+
+    @cached_property
+    def region(self) -> str:
+        config, signer = self._auth
+        region = config.get("region") or getattr(signer, "region", None)
+        if not region:
+            raise ConfigError(
+                "the OCI region is unknown (neither the config file nor the principal names one)"
+            )
+        return str(region)
+
+    @cached_property
     def namespace(self) -> str:
         """BUCKET_NAMESPACE, or the tenancy's namespace looked up once."""
         if self.settings.namespace:
