@@ -42,7 +42,8 @@ def serve(ctx: Any, data: io.BytesIO | None, name: str, parse: Callable[[bytes],
         try:
             runtime = runtime_for(env)
             message = parse(data.getvalue() if data is not None else b"")
-            outcome = step(message, runtime)
+            with jsonlog.bind(step=type(message).__name__.removesuffix("Request").lower()):
+                outcome = step(message, runtime)
         except Exception as exc:
             failure = str(exc) if isinstance(exc, FusionExtractError) else f"{type(exc).__name__}: {exc}"
             with jsonlog.bind(**jsonlog.context_of(exc)):
