@@ -185,7 +185,10 @@ class Settings:
     )
     # OCI
     oci_auth: str = _key(
-        "OCI_AUTH", _choice("resource_principal", "config_file"), "resource_principal", "OCI auth"
+        "OCI_AUTH",
+        _choice("resource_principal", "instance_principal", "config_file"),
+        "resource_principal",
+        "OCI auth: resource_principal (functions), instance_principal or config_file (the CLI)",
     )
     oci_config_file: str = _key(
         "OCI_CONFIG_FILE", _text, "~/.oci/config", "OCI config file (config_file auth)"

@@ -38,6 +38,13 @@ def signer_and_config(settings: Settings) -> tuple[dict[str, Any], Any]:
             raise ConfigError(
                 f"OCI_AUTH=resource_principal but no resource principal is usable: {exc}"
             ) from exc
+    if settings.oci_auth == "instance_principal":
+        try:
+            return {}, oci.auth.signers.InstancePrincipalsSecurityTokenSigner()
+        except Exception as exc:  # the metadata service is unreachable off an OCI instance
+            raise ConfigError(
+                f"OCI_AUTH=instance_principal but no instance principal is usable: {exc}"
+            ) from exc
     path = str(Path(settings.oci_config_file).expanduser())
     try:
         config = oci.config.from_file(path, settings.oci_config_profile)
