@@ -10,19 +10,19 @@ locals {
 resource "oci_monitoring_alarm" "runs" {
   for_each = local.alarms
 
-  compartment_id        = var.compartment_ocid
-  metric_compartment_id = var.compartment_ocid
-  display_name          = "${var.name_prefix}-run-${replace(each.key, "_", "-")}"
-  namespace             = "fusion_extract"
-  query                 = "${each.value}[5m]{deployment = \"fusion-extract\"}.groupBy(extract).sum() > 0"
-  severity              = "CRITICAL"
-  body                  = "A fusion-extract run ended ${upper(each.key)}. The alert on the alerts topic names the run and the reason; README: Runbook."
-  destinations          = local.alarm_destination
-  is_enabled            = true
-  pending_duration      = "PT1M"
+  compartment_id               = var.compartment_ocid
+  metric_compartment_id        = var.compartment_ocid
+  display_name                 = "${var.name_prefix}-run-${replace(each.key, "_", "-")}"
+  namespace                    = "fusion_extract"
+  query                        = "${each.value}[5m]{deployment = \"fusion-extract\"}.groupBy(extract).sum() > 0"
+  severity                     = "CRITICAL"
+  body                         = "A fusion-extract run ended ${upper(each.key)}. The alert on the alerts topic names the run and the reason; README: Runbook."
+  destinations                 = local.alarm_destination
+  is_enabled                   = true
+  pending_duration             = "PT1M"
   repeat_notification_duration = "PT24H"
-  message_format        = "ONS_OPTIMIZED"
-  freeform_tags         = var.freeform_tags
+  message_format               = "ONS_OPTIMIZED"
+  freeform_tags                = var.freeform_tags
 }
 
 resource "oci_monitoring_alarm" "missed_schedule" {
