@@ -29,7 +29,7 @@ def test_chain_when_scheduled_full_extract_lands_every_chunk_with_manifest(make_
         "3.zip",
     ]
     assert manifest["totals"]["rows"] == 120
-    assert manifest["checks"] == {"fusion_manifest": "verified", "row_counts": "verified"}
+    assert manifest["checks"] == {"fusion_manifest": "verified", "row_counts": "verified", "notes": []}
     assert_every_member_verifies(chain, manifest)
     assert [a["event"] for a in chain.alerts] == ["landed"]
     assert not list(chain.landed_path("_staging").rglob("*.csv"))
