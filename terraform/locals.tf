@@ -55,7 +55,18 @@ locals {
     ZIP_MAX_BYTES          = var.tuning.zip_max_bytes
     ZIP_MAX_RATIO          = var.tuning.zip_max_ratio
     SECRET_TTL_SECONDS     = var.tuning.secret_ttl_seconds
+    EXTRACT_CATALOG        = local.extract_catalog
+    METRICS_COMPARTMENT_ID = var.compartment_ocid
   }
+
+  # The catalog the functions and the CLI read (fusion_extract.catalog), from the same map as the
+  # schedules. Function configuration is limited to 4 KB in all: 20 extracts fit.
+  extract_catalog = jsonencode({
+    for name, e in var.extracts : name => merge(
+      { mode = e.mode, schedule = e.recurrence, recurrence_type = e.recurrence_type, time_zone = e.time_zone, enabled = e.enabled },
+      e.landing_template == null ? {} : { landing_template = e.landing_template },
+    )
+  })
   function_config = { for key, value in local.function_config_all : key => tostring(value) if value != null }
 
   subnet_ids = var.create_network ? [oci_core_subnet.functions[0].id] : var.subnet_ids

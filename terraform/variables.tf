@@ -369,8 +369,12 @@ variable "extracts" {
     recurrence_type = optional(string, "ICAL")
     time_zone       = optional(string, "UTC")
     enabled         = optional(bool, true)
+    # The extract's own run folder template (LANDING_TEMPLATE's placeholders); null: LANDING_TEMPLATE.
+    landing_template = optional(string)
+    # The missed-schedule alarm fires when no run of the extract landed for this long (1 to 72 hours).
+    expected_within_hours = optional(number, 26)
   }))
-  description = "One schedule per extract, keyed by the extract's name as defined in Fusion: mode (full|incremental), recurrence (an RFC 5545 RRULE such as FREQ=DAILY;BYHOUR=2;BYMINUTE=0, or a cron expression with recurrence_type = CRON), IANA time_zone, enabled."
+  description = "The extract catalog: one entry per extract this deployment runs, keyed by its name as defined in Fusion: mode (full|incremental), recurrence (an RFC 5545 RRULE such as FREQ=DAILY;BYHOUR=2;BYMINUTE=0, or a cron expression with recurrence_type = CRON), IANA time_zone, enabled, landing_template, expected_within_hours. It builds the schedules, the missed-schedule alarms and EXTRACT_CATALOG, which submit checks every request against."
   default     = {}
 
   validation {
@@ -384,6 +388,14 @@ variable "extracts" {
   validation {
     condition     = alltrue([for e in values(var.extracts) : contains(["ICAL", "CRON"], e.recurrence_type)])
     error_message = "Each extract's recurrence_type must be ICAL or CRON."
+  }
+  validation {
+    condition     = alltrue([for e in values(var.extracts) : e.expected_within_hours >= 1 && e.expected_within_hours <= 72])
+    error_message = "Each extract's expected_within_hours must be within 1 to 72 (Monitoring's longest absence detection period)."
+  }
+  validation {
+    condition     = alltrue([for e in values(var.extracts) : e.landing_template == null || can(regex("\\{job_id\\}", e.landing_template))])
+    error_message = "A landing_template must contain {job_id}, so that runs never share a folder."
   }
   validation {
     condition     = length(var.extracts) <= 20
@@ -411,4 +423,10 @@ variable "alert_emails" {
     condition     = alltrue([for e in var.alert_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
     error_message = "alert_emails must hold e-mail addresses."
   }
+}
+
+variable "alarms_enabled" {
+  type        = bool
+  description = "Create the Monitoring alarms (failed and timed-out runs, a missed schedule per extract), routed to the alerts topic."
+  default     = true
 }

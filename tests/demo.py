@@ -20,7 +20,8 @@ from typing import Any
 from tests.emulators.chain import BUCKET, REPO, LocalChain
 from tests.emulators.fusion import ExtractScenario
 
-LOCAL = REPO / ".local"
+LOCAL = REPO / ".local" / "demo"  # apart from `make emulator`'s .local/emulator: one never wipes the other
+
 EXTRACTS = {
     "Sales": ("full", ExtractScenario(chunks=4, rows_per_chunk=60_000, seconds_running=3)),
     "Orders": ("incremental", ExtractScenario(chunks=2, rows_per_chunk=5_000, format="json", view="orders")),
@@ -29,6 +30,7 @@ EXTRACTS = {
         ExtractScenario(chunks=2, rows_per_chunk=20_000, fail_first_jobs=1, view="invoices"),
     ),
 }
+CATALOG = json.dumps({name: {"mode": mode} for name, (mode, _) in EXTRACTS.items()})
 SHOWN = {
     "run started": "run started ({mode})",
     "job submitted": "job {job_id} submitted (attempt {attempt})",
@@ -86,6 +88,7 @@ def main() -> int:
         "POLL_MIN_INTERVAL": "0.5",
         "POLL_MAX_INTERVAL": "1",
         "UPLOAD_PART_MB": "8",
+        "EXTRACT_CATALOG": CATALOG,
     }
     with LocalChain(LOCAL, bucket_root=LOCAL / "bucket", config=config) as chain:
         chain.write_endpoints(LOCAL / "endpoints.json")
@@ -126,6 +129,12 @@ def report(chain: LocalChain) -> int:
                 print(f"    {path.relative_to(chain.landed_path(folder))!s:<78} {path.stat().st_size:>12,}")
         failures.extend(verify(chain, manifest))
     print(f"\nAlerts sent: {[a['event'] + ':' + a['extract'] for a in chain.alerts]}")
+    posted = sorted({m["name"] for m in chain.oci.metrics})
+    print(
+        f"Metrics posted to Monitoring: {len(chain.oci.metrics)} datapoints of {', '.join(posted) or 'none'}"
+    )
+    if "RunsLanded" not in posted:
+        failures.append("no RunsLanded metric reached Monitoring")
     if failures:
         print("\nFAILED:\n  " + "\n  ".join(failures))
         return 1

@@ -89,7 +89,9 @@ def stage(dest: Path, constraints: Path = REPO / "constraints.txt") -> list[Path
         folder.joinpath("func.yaml").write_text(HEADER + "".join(body))
         shutil.copy2(source / "func.py", folder / "func.py")
         folder.joinpath("requirements.txt").write_text(text)
-        shutil.copytree(PACKAGE, folder / "fusion_extract", ignore=shutil.ignore_patterns("__pycache__"))
+        # Not the operator's CLI (the [cli] extra): no function imports it.
+        skip = shutil.ignore_patterns("__pycache__", "cli")
+        shutil.copytree(PACKAGE, folder / "fusion_extract", ignore=skip)
         folders.append(folder)
     return folders
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from fusion_extract.catalog import Catalog, parse_catalog
 from fusion_extract.errors import ConfigError
 
 OCID = re.compile(r"^ocid1\.[a-z0-9_]+\.[a-z0-9_-]*\.[a-z0-9_-]*\.[A-Za-z0-9_.-]+$")
@@ -184,7 +185,10 @@ class Settings:
     )
     # OCI
     oci_auth: str = _key(
-        "OCI_AUTH", _choice("resource_principal", "config_file"), "resource_principal", "OCI auth"
+        "OCI_AUTH",
+        _choice("resource_principal", "instance_principal", "config_file"),
+        "resource_principal",
+        "OCI auth: resource_principal (functions), instance_principal or config_file (the CLI)",
     )
     oci_config_file: str = _key(
         "OCI_CONFIG_FILE", _text, "~/.oci/config", "OCI config file (config_file auth)"
@@ -202,10 +206,25 @@ class Settings:
         "OCI_NOTIFICATIONS_ENDPOINT", _url, None, "Endpoint override", optional=True
     )
     functions_endpoint: str | None = _key(
-        "OCI_FUNCTIONS_ENDPOINT", _url, None, "Endpoint override", optional=True
+        "OCI_FUNCTIONS_ENDPOINT",
+        _url,
+        None,
+        "Functions invoke endpoint (the CLI's invoke and the runbook; looked up with GetFunction if unset)",
+        optional=True,
     )
     monitoring_endpoint: str | None = _key(
-        "OCI_MONITORING_ENDPOINT", _url, None, "Endpoint override", optional=True
+        "OCI_MONITORING_ENDPOINT",
+        _url,
+        None,
+        "Monitoring telemetry-ingestion endpoint override (custom metrics; the region's by default)",
+        optional=True,
+    )
+    metrics_compartment_id: str | None = _key(
+        "METRICS_COMPARTMENT_ID",
+        _ocid,
+        None,
+        "Compartment the custom metrics are posted to; unset: no metrics are posted",
+        optional=True,
     )
     bucket: str = _key("BUCKET_NAME", _text, None, "Landing bucket")
     namespace: str | None = _key(
@@ -228,6 +247,13 @@ class Settings:
     state_prefix: str = _key("STATE_PREFIX", _prefix, "_state", "Prefix of the run ledger and leases")
     staging_prefix: str = _key(
         "STAGING_PREFIX", _prefix, "_staging", "Prefix where members wait before promotion"
+    )
+    extract_catalog: Catalog = _key(
+        "EXTRACT_CATALOG",
+        parse_catalog,
+        "{}",
+        "The extracts this deployment runs, as JSON (name: mode, schedule, landing_template); "
+        "submit refuses any other. `{}` refuses nothing",
     )
     keep_raw: bool = _key("KEEP_RAW_ZIPS", _bool, "false", "Also keep each downloaded ZIP under raw/")
     # Behaviour

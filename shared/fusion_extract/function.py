@@ -38,16 +38,21 @@ def serve(ctx: Any, data: io.BytesIO | None, name: str, parse: Callable[[bytes],
     headers = ctx.Headers() or {}
     json_type = {"Content-Type": "application/json"}
     with jsonlog.bind(function=name, call_id=ctx.CallID(), message_id=_header(headers, "x-oci-ns-messageid")):
+        runtime = None
         try:
             runtime = runtime_for(env)
             message = parse(data.getvalue() if data is not None else b"")
-            outcome = step(message, runtime)
+            with jsonlog.bind(step=type(message).__name__.removesuffix("Request").lower()):
+                outcome = step(message, runtime)
         except Exception as exc:
             failure = str(exc) if isinstance(exc, FusionExtractError) else f"{type(exc).__name__}: {exc}"
             with jsonlog.bind(**jsonlog.context_of(exc)):
                 log.error("step failed", extra={"error_type": type(exc).__name__, "reason": failure[:2000]})
             body = json.dumps({"error": type(exc).__name__, "message": failure[:2000]})
             return response.Response(ctx, response_data=body, headers=json_type, status_code=FAILED)
+        finally:
+            if runtime is not None and "metrics" in vars(runtime):  # built: something was recorded
+                runtime.metrics.flush()  # never raises
         answer = outcome.to_json()
         log.info("step done", extra={"outcome": answer["outcome"]})
         return response.Response(ctx, response_data=json.dumps(answer), headers=json_type)

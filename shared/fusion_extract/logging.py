@@ -3,7 +3,9 @@
 Importing fdk sets the root logger to DEBUG with a plain-text handler; `configure` replaces the
 formatter of the existing handlers (or adds one) and sets the level from config, so SDK debug
 noise stays out. Context fields (run_id, job_id, extract, call_id, function) are bound per
-invocation with `bind` and appear on every line. Known secret values are masked wherever they appear.
+invocation with `bind` and appear on every line, after `timestamp` (UTC), `level`, `logger` and `message`;
+`function` is the function (submit, poll, transfer) and `step` the kind of message it serves (run, rerun,
+reland, cancel, poll, sweep, transfer). Known secret values are masked wherever they appear.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("log_context", default={})  # noqa: B039
@@ -43,6 +46,7 @@ def mask(text: str) -> str:
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
+            "timestamp": _timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -54,6 +58,12 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return mask(json.dumps(entry, default=str, sort_keys=False))
+
+
+def _timestamp(created: float) -> str:
+    """ISO 8601 UTC with milliseconds: `2026-11-29T02:00:00.123Z`."""
+    moment = datetime.fromtimestamp(created, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def configure(level: str = "INFO") -> None:

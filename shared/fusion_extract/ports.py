@@ -90,3 +90,25 @@ class Publisher(Protocol):
     def publish(self, topic_id: str, message: Mapping[str, Any]) -> str:
         """Publish one JSON message; returns the message id."""
         ...
+
+    def publish_text(self, topic_id: str, title: str, body: str) -> str:
+        """Publish a message for people (the alerts topic): a title and a text body."""
+        ...
+
+
+class Metrics(Protocol):
+    """Custom metrics: recorded during a step, posted at its end; never a reason for a step to fail."""
+
+    def record(self, name: str, value: float, **dimensions: str) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+class NoMetrics:
+    """Metrics that go nowhere (no compartment configured; tests of other things)."""
+
+    def record(self, name: str, value: float, **dimensions: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass

@@ -18,10 +18,11 @@ from fusion_extract.clock import Clock, IdFactory, SystemClock, new_id
 from fusion_extract.config import Settings
 from fusion_extract.fusion.batch import build_batch_client
 from fusion_extract.oci.clients import OciClients
+from fusion_extract.oci.metrics import OciMetrics
 from fusion_extract.oci.notify import OciPublisher
 from fusion_extract.oci.objects import OciObjectStore
 from fusion_extract.oci.vault import VaultCredentials
-from fusion_extract.ports import CredentialSource, FusionApi, ObjectStore, Publisher
+from fusion_extract.ports import CredentialSource, FusionApi, Metrics, NoMetrics, ObjectStore, Publisher
 
 
 class Runtime:
@@ -67,7 +68,17 @@ class Runtime:
         s = self.settings
         topics = Topics(s.poll_topic_id, s.transfer_topic_id, s.rerun_topic_id, s.alerts_topic_id)
         patience = Patience(s.stall_alert_after, s.malformed_tries, s.defer_seconds)
-        return Runs(self.ledger, self.store, self.layout, self.publisher, topics, self.clock, patience)
+        return Runs(
+            self.ledger, self.store, self.layout, self.publisher, topics, self.clock, patience, self.metrics
+        )
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        """Custom metrics when METRICS_COMPARTMENT_ID is set; else nothing is posted."""
+        compartment = self.settings.metrics_compartment_id
+        if compartment is None:
+            return NoMetrics()
+        return OciMetrics(lambda: self.oci.monitoring, compartment, self.clock)
 
     @cached_property
     def publisher(self) -> Publisher:

@@ -3,12 +3,16 @@
 Both emulators and the three functions under the real fdk runtime, wired as in the cloud (see
 tests/emulators/chain.py), with the Resource Scheduler ticking on the wall clock: a sweep every 5
 minutes and a nightly run of the extract `Sales`. The bucket is the folder .local/bucket/fusion-landing;
-function logs are in .local/logs. .local/endpoints.json holds every endpoint and OCID, plus `config`:
-the product's configuration for a shell (API key in .local/oci/config). Ctrl-C stops.
+function logs are in .local/emulator/logs; the bucket is .local/emulator/bucket/fusion-landing (never
+touched by `make demo`, which keeps its own .local/demo/). .local/endpoints.json holds every endpoint and
+OCID, plus `config`: the product's configuration for a shell (API key in .local/emulator/oci/config).
+Job ids never repeat across restarts: each start reserves a block of ids in .local/emulator/next-job-id.
+Ctrl-C stops.
 
-Start a run by hand as `fn invoke` would, from another shell:
-    .venv/bin/python -c 'import json,oci; e=json.load(open(".local/endpoints.json")); ...'
-or simply let the schedule fire; `make demo` shows a whole session.
+From another shell, the operator's CLI works against it as against the cloud:
+    .venv/bin/fusion-extract --local doctor
+    .venv/bin/fusion-extract --local submit Sales --mode full
+    .venv/bin/fusion-extract --local runs
 """
 
 from __future__ import annotations
@@ -24,13 +28,22 @@ from tests.emulators.fusion import ExtractScenario
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.emulators", description=__doc__.split("\n")[0])
-    parser.add_argument("--local", type=Path, default=REPO / ".local", help="state folder (default .local)")
-    local = parser.parse_args().local.resolve()
-    with LocalChain(local, bucket_root=local / "bucket", config={"POLL_BUDGET_SECONDS": "20"}) as chain:
+    parser.add_argument(
+        "--state", type=Path, default=REPO / ".local" / "emulator", help="state folder (.local/emulator)"
+    )
+    parser.add_argument(
+        "--endpoints", type=Path, default=REPO / ".local" / "endpoints.json", help="endpoints file to write"
+    )
+    args = parser.parse_args()
+    local, endpoints_file = args.state.resolve(), args.endpoints.resolve()
+    config = {"POLL_BUDGET_SECONDS": "20", "EXTRACT_CATALOG": CATALOG}
+    first_job_id = reserve_job_ids(local / "next-job-id")
+    with LocalChain(local, bucket_root=local / "bucket", config=config, first_job_id=first_job_id) as chain:
         chain.fusion.define_extract("Sales", ExtractScenario(chunks=3, rows_per_chunk=1000))
-        chain.schedule("Sales", "incremental")
+        chain.fusion.define_extract("Orders", ExtractScenario(chunks=2, rows_per_chunk=500, view="orders"))
+        chain.schedule_catalog()
         chain.scheduler.start()
-        endpoints = chain.write_endpoints(local / "endpoints.json")
+        endpoints = chain.write_endpoints(endpoints_file)
         print(
             f"OCI emulator    {endpoints['oci']['endpoint']}  (bucket folder {endpoints['bucket']['folder']})"
         )
@@ -38,8 +51,27 @@ def main() -> None:
             f"Fusion emulator {endpoints['fusion']['base_url']}  (tokens {endpoints['fusion']['idcs_url']})"
         )
         print(f"Functions       submit, poll, transfer (logs in {endpoints['logs']})")
-        print(f"Endpoints and config in {local / 'endpoints.json'}. Ctrl-C stops.", flush=True)
+        print(
+            f"Job ids from {first_job_id}; endpoints and config in {endpoints_file}. Ctrl-C stops.",
+            flush=True,
+        )
         wait_for_interrupt()
+
+
+CATALOG = (
+    '{"Sales": {"mode": "incremental", "schedule": "FREQ=DAILY;BYHOUR=2;BYMINUTE=0"},'
+    ' "Orders": {"mode": "full", "schedule": "FREQ=DAILY;BYHOUR=3;BYMINUTE=0"}}'
+)
+JOB_ID_BLOCK = 100_000  # ids one emulator session may use; the next start begins past them
+
+
+def reserve_job_ids(path: Path, first: int = 44046) -> int:
+    """The first job id of this session; the file then holds the first id of the next one, so an id is
+    never given twice however the session ends."""
+    start = max(first, int(path.read_text().strip() or first)) if path.exists() else first
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{start + JOB_ID_BLOCK}\n")
+    return start
 
 
 def wait_for_interrupt() -> None:

@@ -21,14 +21,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from fusion_extract.catalog import parse_catalog
+from fusion_extract.chain.alerts import read_alert
 from fusion_extract.chain.ledger import read_run
 from fusion_extract.chain.records import Run
 from fusion_extract.errors import MessageError
 from tests.clocks import ShiftedClock
 from tests.emulators.fdk_runtime import FDK_SCRIPT, FdkFunction
 from tests.emulators.fusion import FusionEmulator
-from tests.emulators.oci import OciEmulator
+from tests.emulators.oci import COMPARTMENT, OciEmulator
 from tests.emulators.oci.functions import FunctionsService, RecordingFunction, wait_settled
+from tests.emulators.oci.management import APPLICATION, APPLICATION_NAME, Management
 from tests.emulators.oci.notifications import NotificationsService
 from tests.emulators.oci.scheduler import SchedulerService
 
@@ -54,6 +57,7 @@ class LocalChain:
         retry_unit_seconds: float = 0.05,
         functions_root: Path = REPO / "functions",
         fdk_script: Path = FDK_SCRIPT,
+        first_job_id: int = 44046,
     ) -> None:
         self.workdir = workdir
         self.functions_root = functions_root  # or folders staged by `make stage`
@@ -61,11 +65,15 @@ class LocalChain:
         self.bucket_root = bucket_root or workdir / "bucket"
         self.overrides = dict(config or {})
         self.fusion_clock = ShiftedClock()  # real time, unless a test moves Fusion's jobs on
-        self.fusion = FusionEmulator(clock=self.fusion_clock, workdir=workdir / "fusion")
+        self.fusion = FusionEmulator(
+            clock=self.fusion_clock, workdir=workdir / "fusion", first_job_id=first_job_id
+        )
         self.oci = OciEmulator(root=self.bucket_root, namespace=NAMESPACE)
         self.functions = FunctionsService()
         self.ons = NotificationsService(self.functions, retry_unit_seconds=retry_unit_seconds)
         self.scheduler = SchedulerService(self.functions)
+        # What operators' tools read first: GetFunction (oci fn function invoke), GetTopic, ListSchedules.
+        self.management = Management(self.functions, self.ons, self.scheduler, compartment=COMPARTMENT)
         self.inbox = RecordingFunction("alerts-inbox")  # subscribed to the alerts topic like an e-mail
         self.topics: dict[str, str] = {}
         self.runtimes: dict[str, FdkFunction] = {}
@@ -87,6 +95,7 @@ class LocalChain:
         self.oci.start()
         self.oci.add_service(self.functions)
         self.oci.add_service(self.ons)
+        self.oci.add_service(self.management)
         self.oci.create_bucket(BUCKET)
         secret = json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}).encode()
         secret_id = self.oci.put_secret("fusion-extract-credentials", secret)
@@ -151,6 +160,7 @@ class LocalChain:
             "OCI_NOTIFICATIONS_ENDPOINT": endpoint,
             "OCI_FUNCTIONS_ENDPOINT": endpoint,
             "OCI_MONITORING_ENDPOINT": endpoint,
+            "METRICS_COMPARTMENT_ID": COMPARTMENT,
             "BUCKET_NAME": BUCKET,
             "BUCKET_NAMESPACE": NAMESPACE,
             "POLL_TOPIC_ID": self.topics["poll"],
@@ -184,6 +194,8 @@ class LocalChain:
             "bucket": {"name": BUCKET, "folder": str(self.bucket_root / BUCKET)},
             "topics": self.topics,
             "functions": {name: function_ocid(name) for name in FUNCTIONS},
+            "application": {"id": APPLICATION, "name": APPLICATION_NAME},
+            "compartment": COMPARTMENT,
             "logs": str(self.workdir / "logs"),
             "config": shell,
         }
@@ -192,10 +204,25 @@ class LocalChain:
 
     # -- ways in ---------------------------------------------------------------------------------------
 
-    def schedule(self, extract: str, mode: str, ical: str = "FREQ=DAILY;BYHOUR=2;BYMINUTE=0") -> None:
+    def schedule(
+        self,
+        extract: str,
+        mode: str,
+        ical: str = "FREQ=DAILY;BYHOUR=2;BYMINUTE=0",
+        recurrence_type: str = "ICAL",
+    ) -> None:
         """One Resource Scheduler schedule per extract, invoking submit with the extract as BODY."""
         body = json.dumps({"extract": extract, "mode": mode})
-        self.scheduler.add_schedule(f"extract-{extract}", function_ocid("submit"), "ICAL", ical, body)
+        self.scheduler.add_schedule(
+            f"extract-{extract}", function_ocid("submit"), recurrence_type, ical, body
+        )
+
+    def schedule_catalog(self) -> None:
+        """A schedule per enabled extract of EXTRACT_CATALOG, as Terraform builds them from `extracts`."""
+        for entry in parse_catalog(self.env.get("EXTRACT_CATALOG", "{}")):
+            if entry.enabled:
+                rule = entry.schedule or "FREQ=DAILY;BYHOUR=2;BYMINUTE=0"
+                self.schedule(entry.name, entry.mode.value, rule, entry.recurrence_type)
 
     def fire(self, extract: str) -> None:
         self.scheduler.fire_now(f"extract-{extract}")
@@ -215,7 +242,7 @@ class LocalChain:
 
     @property
     def alerts(self) -> list[dict[str, Any]]:
-        return [json.loads(body) for body, _ in self.inbox.calls]
+        return [read_alert(body.decode()) for body, _ in self.inbox.calls]
 
     def runs(self, extract: str | None = None) -> list[Run]:
         folder = self.oci.object_path(BUCKET, "_state/runs")

@@ -161,11 +161,14 @@ def test_security_token_not_issued_by_emulator_is_refused(emu, tmp_path):
     assert "not issued by this emulator" in error.message
 
 
-def test_unknown_path_is_404_in_oci_error_shape(emu):
+def test_unknown_operation_is_501_naming_it_in_oci_error_shape(emu):
     # Given a correctly signed request to a path no service serves
     signer = signer_for(emu.api_key_config())
     # When it is sent
     answer = requests.get(f"{emu.endpoint}/20990101/nothing", auth=signer, timeout=5)
-    # Then 404 with OCI's JSON error
-    assert answer.status_code == 404
-    assert set(answer.json()) == {"code", "message"}
+    # Then 501 NotImplemented naming the operation (a 404 would read like an authorization failure)
+    assert answer.status_code == 501
+    assert answer.json() == {
+        "code": "NotImplemented",
+        "message": "the OCI emulator does not implement GET /20990101/nothing",
+    }

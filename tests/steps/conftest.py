@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from fusion_extract.chain.alerts import read_alert
 from fusion_extract.chain.messages import parse_poll, parse_submit, parse_transfer
 from fusion_extract.chain.records import FileRecord, Run, RunState
 from fusion_extract.chain.steps.poll import poll
@@ -171,7 +172,8 @@ class Steps:
 
     def published(self, topic: str) -> list[dict[str, Any]]:
         topic_id = self.topics[topic]
-        return [json.loads(m.body) for m in self.ons.published if m.topic_id == topic_id]
+        # An alert's body is text for people ending in its JSON; every other message is bare JSON.
+        return [read_alert(m.body) for m in self.ons.published if m.topic_id == topic_id]
 
     def alerts(self) -> list[str]:
         return [alert["event"] for alert in self.published("alerts")]

@@ -387,3 +387,40 @@ def test_deploy_guide_lists_exactly_the_statements_terraform_grants(config):
 
     # Then they are Terraform's statements with placeholders, no more and no fewer
     assert documented == _rendered(config)
+
+
+# -- operating: the catalog and the alarms ----------------------------------------------------------------
+
+
+def test_catalog_is_built_from_the_extracts_map_that_builds_the_schedules(config):
+    # Given the function configuration and the extract schedules
+    keys = _config_keys(config)
+    catalog = config.locals()["extract_catalog"]
+    schedules = config.resource("oci_resource_scheduler_schedule", "extract")
+
+    # Then EXTRACT_CATALOG is encoded from var.extracts, the same map the schedules iterate
+    assert keys["EXTRACT_CATALOG"] == "${local.extract_catalog}"
+    assert (
+        "var.extracts" in catalog and "landing_template" in catalog and "schedule = e.recurrence" in catalog
+    )
+    assert schedules["for_each"] == "${var.extracts}"
+    # And metrics go to the deployment's compartment
+    assert keys["METRICS_COMPARTMENT_ID"] == "${var.compartment_ocid}"
+
+
+def test_alarms_watch_failures_and_missed_schedules_and_reach_the_alerts_topic(config):
+    # Given the alarms
+    runs = config.resource("oci_monitoring_alarm", "runs")
+    missed = config.resource("oci_monitoring_alarm", "missed_schedule")
+
+    # Then failures and timeouts are counted, a missed schedule is an absence per extract, and both
+    # notify the alerts topic in the product's metric namespace
+    assert "RunsFailed" in config.locals()["alarms"] and "RunsTimedOut" in config.locals()["alarms"]
+    assert "${each.value}[5m]" in runs["query"]
+    assert (
+        "RunsLanded[1h]{extract" in missed["query"]
+        and ".absent(${each.value.expected_within_hours}h)" in missed["query"]
+    )
+    assert runs["destinations"] == missed["destinations"] == "${local.alarm_destination}"
+    assert config.locals()["alarm_destination"] == ['${oci_ons_notification_topic.this["alerts"].id}']
+    assert runs["namespace"] == missed["namespace"] == "fusion_extract"

@@ -87,7 +87,7 @@ BAD_VALUES = [
     ("CREDENTIALS_SECRET_ID", "my-secret", "must be an OCID"),
     ("POLL_TOPIC_ID", "ocid1..", "must be an OCID"),
     ("OCI_OBJECTSTORAGE_ENDPOINT", "ftp://127.0.0.1", "must be an http(s):// URL"),
-    ("OCI_AUTH", "instance_principal", "must be one of resource_principal, config_file"),
+    ("OCI_AUTH", "api_key", "must be one of resource_principal, instance_principal, config_file"),
     ("BUCKET_NAME", "   ", "is missing"),
     ("LANDING_PREFIX", "landing/../etc", "without '..'"),
     ("STATE_PREFIX", "/", "must be a non-empty object name prefix"),

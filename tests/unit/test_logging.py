@@ -4,10 +4,12 @@ no registered secret or bearer credential survives in any line."""
 import io
 import json
 import logging
+import re
 
 import pytest
 
 from fusion_extract import logging as jsonlog
+from fusion_extract.chain.landing import progress
 
 
 @pytest.fixture
@@ -74,3 +76,33 @@ def test_log_line_masks_secrets_and_bearer_credentials(lines, text, shown):
     # Then neither place shows it
     [line] = read()
     assert line["message"] == shown and line["detail"] == shown
+
+
+def test_log_line_starts_with_a_utc_timestamp_and_the_level(lines):
+    # Given the product's formatter, When a line is logged
+    logger, read = lines
+    logger.warning("something")
+
+    # Then its first fields are an ISO 8601 UTC timestamp with milliseconds, then the level
+    (line,) = read()
+    assert list(line)[:2] == ["timestamp", "level"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["timestamp"])
+    assert line["level"] == "WARNING"
+
+
+def test_transfer_progress_is_logged_at_intervals_with_bytes_percent_and_rate(caplog):
+    # Given a download of 4 chunks of 1 MB, 10 s apart on a fake clock, logged every 15 s
+    ticks = iter([0.0, 10.0, 20.0, 30.0, 40.0])
+    chunks = [b"x" * 1_000_000] * 4
+
+    # When it is streamed through the progress wrapper
+    with caplog.at_level(logging.INFO, logger="fusion_extract.chain.landing"):
+        out = list(progress(iter(chunks), "a_1.zip", 4_000_000, every=15, monotonic=lambda: next(ticks)))
+
+    # Then the bytes pass untouched, and progress was logged twice (at 20 s and at 40 s)
+    assert out == chunks
+    logged = [r for r in caplog.records if r.getMessage() == "transfer progress"]
+    assert [(r.bytes, r.percent, r.mb_per_s) for r in logged] == [
+        (2_000_000, 50.0, 0.1),
+        (4_000_000, 100.0, 0.1),
+    ]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +25,8 @@ from fusion_extract.errors import IntegrityError, SupersededError, UnsafeInputEr
 from fusion_extract.models import OutputFile
 from fusion_extract.ports import ObjectStore
 
+log = logging.getLogger(__name__)
+PROGRESS_SECONDS = 15.0  # a download's progress is logged at most this often
 SMALL_FILE_LIMIT = 4 * 2**20  # a .mf manifest is read into memory up to this size
 RESERVED = {MANIFEST, SUCCESS}  # the run folder's own files; `raw/` too
 
@@ -79,7 +83,7 @@ class Lander:
         return OutputFile(self.run.job_id, p.name, p.size, p.sha256, None, p.url, listed_name=p.listed_name)
 
     def _source(self) -> Iterator[bytes]:
-        return self.archives.open(self._file)
+        return progress(self.archives.open(self._file), self.planned.name, self.planned.size)
 
     def _land_archive(self) -> Landed:
         layout, store = self.layout, self.store
@@ -161,6 +165,33 @@ class Lander:
             )
         if size != self.planned.size:
             raise IntegrityError(f"{self.planned.name}: {size} bytes, the listing said {self.planned.size}")
+
+
+def progress(
+    chunks: Iterator[bytes],
+    name: str,
+    total: int | None,
+    *,
+    every: float = PROGRESS_SECONDS,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Iterator[bytes]:
+    """The chunks as they come, logging `transfer progress` (bytes, percent, MB/s) every `every` seconds."""
+    started = last = monotonic()
+    done = 0
+    for chunk in chunks:
+        done += len(chunk)
+        now = monotonic()
+        if now - last >= every:
+            last = now
+            extra: dict[str, Any] = {
+                "file": name,
+                "bytes": done,
+                "mb_per_s": round(done / 1e6 / (now - started), 2),
+            }
+            if total:
+                extra["percent"] = round(100 * done / total, 1)
+            log.info("transfer progress", extra=extra)
+        yield chunk
 
 
 def _read_small(chunks: Iterator[bytes], name: str) -> bytes:

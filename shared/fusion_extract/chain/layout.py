@@ -16,14 +16,18 @@ class Layout:
     landing_prefix: str
     template: str
     staging_prefix: str
+    templates: tuple[tuple[str, str], ...] = ()  # (extract, template): the catalog's own templates
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Layout:
-        return cls(settings.landing_prefix, settings.landing_template, settings.staging_prefix)
+        own = tuple(sorted(settings.extract_catalog.templates().items()))
+        return cls(settings.landing_prefix, settings.landing_template, settings.staging_prefix, own)
 
     def run_folder(self, run: Run) -> str:
-        """`<prefix>/<extract>/dt=<YYYY-MM-DD>/run=<jobRequestId>` by default (LANDING_TEMPLATE)."""
-        return self.template.format(
+        """`<prefix>/<extract>/dt=<YYYY-MM-DD>/run=<jobRequestId>` by default (LANDING_TEMPLATE, or the
+        extract's landing_template in the catalog)."""
+        template = dict(self.templates).get(run.extract, self.template)
+        return template.format(
             prefix=self.landing_prefix,
             extract=run.extract,
             mode=run.mode,

@@ -6,6 +6,7 @@
     <state>/leases/<extract>.json         one per extract while a run of it is active
     <state>/active/<run_id>               an empty marker per run not yet final: the sweep lists only these
     <state>/quarantine/...                documents that could not be read, moved aside (and alerted)
+    <state>/last-landed/<extract>.json    the extract's latest landed run (a hint for metrics and people)
 
 Every write is create-only (`if-none-match: *`) or compare-and-swap on the ETag read (`if-match`), so a
 duplicate delivery or a racing invocation can never move a run backwards: the loser gets ConflictError and
@@ -34,6 +35,7 @@ from fusion_extract.chain.codec import (
     run_to_doc,
 )
 from fusion_extract.chain.records import FileRecord, Lease, Run, Versioned
+from fusion_extract.clock import isoformat, parse_iso
 from fusion_extract.errors import ConflictError, IntegrityError, LeaseHeldError, NotFoundError
 from fusion_extract.ports import ObjectStore
 
@@ -181,6 +183,19 @@ class Ledger:
             # Taken over or released by a duplicate meanwhile: either way no longer ours.
             with contextlib.suppress(ConflictError, NotFoundError):
                 self.store.delete(name, if_match=held.etag)
+
+    # the latest landing of each extract (Monitoring's HoursSinceLanded; the CLI)
+    def note_landed(self, extract: str, run_id: str, landed_at: datetime) -> None:
+        """Remember the extract's latest landed run (last writer wins: it is a hint, not a record)."""
+        doc = {"v": 1, "extract": extract, "run_id": run_id, "landed_at": isoformat(landed_at)}
+        self.store.put_bytes(f"{self.prefix}/last-landed/{extract}.json", encode(doc), content_type=JSON)
+
+    def last_landed(self, extract: str) -> datetime | None:
+        try:
+            data, _ = self.store.get_bytes(f"{self.prefix}/last-landed/{extract}.json")
+            return parse_iso(str(json.loads(data)["landed_at"]))
+        except (NotFoundError, ValueError, KeyError, TypeError):
+            return None
 
     def lease_holder(self, extract: str) -> str | None:
         try:

@@ -7,11 +7,11 @@ import logging
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fusion_extract import logging as jsonlog
-from fusion_extract.chain import finish, messages
+from fusion_extract.chain import alerts, finish, messages
 from fusion_extract.chain.layout import Layout
 from fusion_extract.chain.ledger import Ledger
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
@@ -19,7 +19,7 @@ from fusion_extract.chain.policy import Kind, classify, describe
 from fusion_extract.chain.records import FileState, Run, RunState, Versioned
 from fusion_extract.clock import Clock
 from fusion_extract.errors import ConflictError, FusionExtractError, NotFoundError
-from fusion_extract.ports import ObjectStore, Publisher
+from fusion_extract.ports import Metrics, NoMetrics, ObjectStore, Publisher
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,14 @@ class Patience:
         return min(backoff(self.defer_seconds, failures), timedelta(seconds=self.longest_wait))
 
 
+_ENDINGS = {
+    "landed": "RunsLanded",
+    "failed": "RunsFailed",
+    "timed_out": "RunsTimedOut",
+    "cancelled": "RunsCancelled",
+}
+
+
 def logged(run: Run) -> AbstractContextManager[None]:
     """Every log line inside carries the run's identity."""
     return jsonlog.bind(run_id=run.run_id, extract=run.extract, job_id=run.job_id)
@@ -69,6 +77,7 @@ class Runs:
         topics: Topics,
         clock: Clock,
         patience: Patience | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.ledger = ledger
         self.store = store
@@ -77,6 +86,7 @@ class Runs:
         self.topics = topics
         self.clock = clock
         self.patience = patience or Patience()
+        self.metrics = metrics or NoMetrics()
 
     def find(self, run_id: str, step: str) -> Versioned[Run] | None:
         """The run a message names, or None (logged): a message may outlive the ledger it points into."""
@@ -90,11 +100,53 @@ class Runs:
         """Tell people (alerts topic) about a run: landed, failed, timed_out, cancelled, needs_human,
         unknown_status, stuck, overdue."""
         self.notify(event, run_id=run.run_id, extract=run.extract, job_id=run.job_id, reason=reason, **extra)
+        self._count(event, run, extra)
 
     def notify(self, event: str, **fields: Any) -> None:
-        """Publish one alert (also for what is not a run: an unreadable ledger document)."""
-        self.publisher.publish(self.topics.alerts, messages.encode("alert", event=event, **fields))
+        """Publish one alert (also for what is not a run: an unreadable ledger document), titled for people
+        (`FAILED Sales <run id>`), its body readable text ending in the alert's JSON (chain/alerts.py)."""
+        alert = messages.encode("alert", event=event, **fields)
+        self.publisher.publish_text(self.topics.alerts, alerts.title(alert), alerts.body(alert))
         log.info("alert sent", extra={"event": event, "reason": fields.get("reason")})
+
+    def started(self, run: Run) -> None:
+        """A run began (submit): counted for Monitoring."""
+        self.metrics.record("RunsStarted", 1, extract=run.extract, mode=run.mode)
+
+    def _note_landed(self, run: Run, now: datetime) -> None:
+        try:
+            self.ledger.note_landed(run.extract, run.run_id, now)
+        except FusionExtractError as exc:  # a hint only: the run landed all the same
+            log.warning("latest landing not noted", extra={"problem": str(exc)[:500]})
+
+    def freshness(self, extracts: Sequence[str]) -> None:
+        """HoursSinceLanded for each extract that ever landed (the sweep, every few minutes); the missed
+        schedule alarm itself watches RunsLanded being absent, which needs no landing at all."""
+        now = self.clock.now()
+        for extract in extracts:
+            try:
+                landed = self.ledger.last_landed(extract)
+            except FusionExtractError:
+                continue
+            if landed is not None:
+                self.metrics.record(
+                    "HoursSinceLanded", (now - landed).total_seconds() / 3600, extract=extract
+                )
+
+    def _count(self, event: str, run: Run, extra: dict[str, Any]) -> None:
+        """The metrics a run's ending is worth (oci/metrics.py names them)."""
+        name = _ENDINGS.get(event)
+        if name is None:
+            return
+        self.metrics.record(name, 1, extract=run.extract, mode=run.mode)
+        if event != "landed":
+            return
+        for key, metric in (("bytes", "BytesLanded"), ("files", "FilesLanded"), ("rows", "RowsLanded")):
+            if isinstance(extra.get(key), int):
+                self.metrics.record(metric, extra[key], extract=run.extract)
+        took = (self.clock.now() - run.created_at).total_seconds()
+        self.metrics.record("RunDurationSeconds", took, extract=run.extract, mode=run.mode)
+        self.metrics.record("HoursSinceLanded", 0, extract=run.extract)
 
     def alert_once(self, current: Versioned[Run], event: str, reason: str) -> Versioned[Run]:
         """Alert about this run unless this kind of alert went out already; the run as saved."""
@@ -228,6 +280,7 @@ class Runs:
                 return None  # a duplicate resumed the finish and completed it
             self.ledger.release_lease(run.extract, run.run_id)
             self.discard_staging(run)
+            self._note_landed(run, now)
             totals = finish.totals(records)
             self.alert("landed", landed.value, None, folder=self.layout.run_folder(run), **totals)
             if notes:

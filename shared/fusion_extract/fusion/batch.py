@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from typing import Any
 
 import requests
@@ -107,7 +107,7 @@ class BatchClient:
             raise UpstreamError(f"job {job}: output file names listed twice (as safe names): {duplicates}")
         return files
 
-    def download(self, file: OutputFile) -> Iterator[bytes]:
+    def download(self, file: OutputFile) -> Generator[bytes, None, None]:
         """The file's bytes in bounded chunks, resumed with Range after a dropped connection (download.py)."""
         return download(self._http, file, self._chunk_size)
 

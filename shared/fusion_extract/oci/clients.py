@@ -38,6 +38,13 @@ def signer_and_config(settings: Settings) -> tuple[dict[str, Any], Any]:
             raise ConfigError(
                 f"OCI_AUTH=resource_principal but no resource principal is usable: {exc}"
             ) from exc
+    if settings.oci_auth == "instance_principal":
+        try:
+            return {}, oci.auth.signers.InstancePrincipalsSecurityTokenSigner()
+        except Exception as exc:  # the metadata service is unreachable off an OCI instance
+            raise ConfigError(
+                f"OCI_AUTH=instance_principal but no instance principal is usable: {exc}"
+            ) from exc
     path = str(Path(settings.oci_config_file).expanduser())
     try:
         config = oci.config.from_file(path, settings.oci_config_profile)
@@ -102,6 +109,24 @@ class OciClients:
         return self._client(
             oci.functions.FunctionsInvokeClient, self.settings.functions_endpoint, SEND_ONCE_ATTEMPTS
         )
+
+    @cached_property
+    def monitoring(self) -> Any:
+        """PostMetricData goes to the telemetry-ingestion endpoint, not the SDK's default telemetry one."""
+        endpoint = (
+            self.settings.monitoring_endpoint or f"https://telemetry-ingestion.{self.region}.oraclecloud.com"
+        )
+        return self._client(oci.monitoring.MonitoringClient, endpoint, SEND_ONCE_ATTEMPTS)
+
+    @cached_property
+    def region(self) -> str:
+        config, signer = self._auth
+        region = config.get("region") or getattr(signer, "region", None)
+        if not region:
+            raise ConfigError(
+                "the OCI region is unknown (neither the config file nor the principal names one)"
+            )
+        return str(region)
 
     @cached_property
     def namespace(self) -> str:

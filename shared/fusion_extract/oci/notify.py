@@ -1,6 +1,7 @@
 """ports.Publisher over OCI Notifications.
 
-A message is compact JSON in MessageDetails.body. ONS refuses messages over 64 KB, so the size is checked
+A message is compact JSON in MessageDetails.body; an alert (publish_text) is text for people ending in
+its JSON (chain/alerts.py). ONS refuses messages over 64 KB, so the size is checked
 before anything is sent. Publishing is not idempotent: the client (clients.py) retries it once only, on
 throttling, a 5xx or a failed connection. A duplicate is harmless (every step dedupes); a message lost
 for good would stall a run until the sweep re-drives it.
@@ -28,6 +29,10 @@ class OciPublisher:
     def publish(self, topic_id: str, message: Mapping[str, Any], *, title: str = DEFAULT_TITLE) -> str:
         """Publish one JSON message; returns the message id. MessageError if it exceeds 64 KB."""
         body = json.dumps(message, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+        return self.publish_text(topic_id, title, body)
+
+    def publish_text(self, topic_id: str, title: str, body: str) -> str:
+        """Publish a title and a text body as they are (alerts: read by people)."""
         size = len(body.encode()) + len(title.encode())
         if size > MAX_MESSAGE_BYTES:
             raise MessageError(

@@ -29,9 +29,10 @@ default), else 401 NotAuthenticated. Identities the emulator trusts:
   _REGION, as file paths) so that `oci.auth.signers.get_resource_principals_signer()` works, e.g. inside
   a function process. The RPST is a JWT the emulator signed, carrying the session public key (`jwk`).
 
-Errors are OCI's JSON `{"code", "message"}`; unknown paths get 404. `emu.served` lists every request
-as (method, raw path, status). `emu.inject_fault("GET", r"/n/.*/o/x[.]json", 503, "ServiceUnavailable",
-times=1)` answers the next matching (signed) requests with that error.
+Errors are OCI's JSON `{"code", "message"}`; an operation the emulator does not serve gets 501
+NotImplemented. `emu.served` lists every request as (method, raw path, status).
+`emu.inject_fault("GET", r"/n/.*/o/x[.]json", 503, "ServiceUnavailable", times=1)` answers the next
+matching (signed) requests with that error.
 
 Determinism: pass `clock=` (a fusion_extract.clock.Clock, e.g. tests.clocks.ManualClock) and `new_etag=`.
 Start a manual clock at the real time (`ManualClock(datetime.now(UTC))`): the SDK dates requests by the

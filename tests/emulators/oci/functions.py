@@ -148,6 +148,11 @@ class FunctionsService:
         with self._changed:
             self._functions[function_id] = _Registration(function, timeout_seconds, detached_timeout_seconds)
 
+    def registered(self) -> dict[str, str]:
+        """Every invocable function: OCID -> name (GetFunction and ListFunctions, management.py)."""
+        with self._changed:
+            return {fid: reg.function.name for fid, reg in self._functions.items()}
+
     def invoke(
         self,
         function_id: str,

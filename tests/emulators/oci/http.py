@@ -118,7 +118,11 @@ class OciHttpServer:
                 return error(500, "InternalServerError", f"emulator failure: {exc!r}")
         if allowed:
             return error(405, "MethodNotAllowed", f"{request.method} not allowed on {request.path}")
-        return error(404, "NotAuthorizedOrNotFound", f"no such resource: {request.path}")
+        # Not a missing resource but an operation this emulator does not serve: say so (a 404 would read
+        # like an authorization failure to the SDK and the CLI).
+        return error(
+            501, "NotImplemented", f"the OCI emulator does not implement {request.method} {request.path}"
+        )
 
     def inject_fault(self, method: str, path: str, status: int, code: str, times: int = 1) -> None:
         """Make the next `times` requests whose raw path fully matches the regex `path` fail."""

@@ -204,6 +204,12 @@ class NotificationsService:
             self._subscriptions[topic_id] = []
         return topic_id
 
+    def topic_name(self, topic_id: str) -> str | None:
+        """The topic's name, or None if there is no such topic (GetTopic, management.py)."""
+        with self._changed:
+            topic = self._topics.get(topic_id)
+        return None if topic is None else topic.name
+
     def subscribe(self, topic_id: str, function_id: str) -> None:
         """An ORACLE_FUNCTIONS subscription (active at once: functions need no confirmation)."""
         with self._changed:

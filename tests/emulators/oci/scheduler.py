@@ -304,6 +304,11 @@ class SchedulerService:
             self._next_due[schedule_id] = recurrence.next_after(start - timedelta(microseconds=1))
         return schedule
 
+    def schedules(self) -> list[Schedule]:
+        """Every schedule (ListSchedules, management.py)."""
+        with self._lock:
+            return list(self._schedules.values())
+
     def next_run(self, schedule_id: str, after: datetime) -> datetime | None:
         """When the schedule fires next after `after` (None: never again). Pure."""
         return self._schedule(schedule_id).recurrence.next_after(after)

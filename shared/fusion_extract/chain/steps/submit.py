@@ -45,6 +45,7 @@ def submit(message: SubmitMessage, deps: Deps) -> Outcome:
 
 
 def _start(deps: Deps, request: ExtractRequest, rerun_of: str | None) -> Outcome:
+    _in_catalog(deps, request.extract)
     now = deps.clock.now()
     run = _new_run(deps, request.extract, request.mode, now, rerun_of=rerun_of)
     deadline = now + timedelta(hours=deps.settings.run_deadline_hours)
@@ -54,6 +55,7 @@ def _start(deps: Deps, request: ExtractRequest, rerun_of: str | None) -> Outcome
         if held is not None:
             return held
         current = deps.ledger.create_run(run)
+        deps.runs.started(run)
         log.info("run started", extra={"mode": run.mode, "rerun_of": rerun_of})
         return _submit_job(deps, current, resume=False)
 
@@ -100,7 +102,15 @@ def _cancel(deps: Deps, message: CancelRequest) -> Outcome:
         return deps.runs.cancel(current, by="an operator")
 
 
+def _in_catalog(deps: Deps, extract: str) -> None:
+    """A name the catalog does not declare (a typo) costs no Fusion job: refused before anything."""
+    refusal = deps.settings.extract_catalog.refusal(extract)
+    if refusal is not None:
+        raise MessageError(refusal)
+
+
 def _reland(deps: Deps, message: RelandRequest) -> Outcome:
+    _in_catalog(deps, message.extract)
     # The job must exist and have succeeded before anything is held or recorded for it.
     try:
         status = deps.fusion.job_status(message.job_id)

@@ -39,6 +39,7 @@ def sweep(deps: Deps) -> Outcome:
         if action:
             redriven[found.value.run_id] = action
             log.info("sweep re-drove run", extra={"action": action, "run_id": found.value.run_id})
+    deps.runs.freshness(deps.settings.extract_catalog.names)
     return outcome(Result.SWEPT, redriven=redriven)
 
 

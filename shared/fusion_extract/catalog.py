@@ -1,0 +1,149 @@
+"""The extract catalog: the one declaration of the extracts this deployment runs.
+
+Held as JSON in the `EXTRACT_CATALOG` configuration key, which Terraform writes from the same `extracts`
+map that builds the schedules, so the functions, the CLI and the schedules read one list:
+
+    {"Sales": {"mode": "full", "schedule": "FREQ=DAILY;BYHOUR=2;BYMINUTE=0"},
+     "Orders": {"mode": "incremental", "schedule": "0 * * * *", "recurrence_type": "CRON",
+                "landing_template": "{prefix}/orders/{date}/{job_id}", "enabled": false}}
+
+Only `mode` is required. An empty catalog (`{}`, the default) declares nothing and refuses nothing: submit
+then takes any extract name, as before the catalog existed. A catalog that does not parse is a ConfigError
+naming the extract and field, like every other key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fusion_extract.models import Mode
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")  # the same rule as a message's extract name
+RECURRENCE_TYPES = ("ICAL", "CRON")
+_FIELDS = {"mode", "schedule", "recurrence_type", "time_zone", "landing_template", "enabled"}
+_PLACEHOLDERS = {"prefix": "p", "extract": "e", "mode": "full", "date": "d", "job_id": "1"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    mode: Mode
+    schedule: str | None = None  # an RFC 5545 RRULE, or a cron expression with recurrence_type CRON
+    recurrence_type: str = "ICAL"
+    time_zone: str = "UTC"
+    landing_template: str | None = None  # this extract's own LANDING_TEMPLATE
+    enabled: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"mode": self.mode.value}
+        if self.schedule is not None:
+            doc["schedule"] = self.schedule
+        if self.recurrence_type != "ICAL":
+            doc["recurrence_type"] = self.recurrence_type
+        if self.time_zone != "UTC":
+            doc["time_zone"] = self.time_zone
+        if self.landing_template is not None:
+            doc["landing_template"] = self.landing_template
+        if not self.enabled:
+            doc["enabled"] = False
+        return doc
+
+
+@dataclass(frozen=True)
+class Catalog:
+    entries: tuple[Entry, ...] = field(default=())
+
+    def __bool__(self) -> bool:
+        return bool(self.entries)
+
+    def __contains__(self, name: object) -> bool:
+        return any(entry.name == name for entry in self.entries)
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def get(self, name: str) -> Entry | None:
+        return next((entry for entry in self.entries if entry.name == name), None)
+
+    @property
+    def names(self) -> list[str]:
+        return [entry.name for entry in self.entries]
+
+    def templates(self) -> dict[str, str]:
+        """Each extract's own landing template, where it has one."""
+        return {e.name: e.landing_template for e in self.entries if e.landing_template is not None}
+
+    def refusal(self, extract: str) -> str | None:
+        """Why a run of `extract` must not be submitted, or None (an empty catalog refuses nothing)."""
+        if not self.entries or extract in self:
+            return None
+        return (
+            f"extract {extract!r} is not in the catalog (EXTRACT_CATALOG): "
+            f"known extracts are {', '.join(sorted(self.names))}; nothing was submitted"
+        )
+
+    def to_json(self) -> str:
+        return json.dumps({e.name: e.to_json() for e in self.entries}, separators=(",", ":"), sort_keys=True)
+
+
+def parse_catalog(text: str) -> Catalog:
+    """The catalog from its JSON text; ValueError naming the extract and the field that is wrong."""
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"must be a JSON object of extracts ({exc})") from None
+    if not isinstance(doc, dict):
+        raise ValueError("must be a JSON object of extracts, keyed by name")
+    return Catalog(tuple(_entry(name, value) for name, value in sorted(doc.items())))
+
+
+def _entry(name: str, value: Any) -> Entry:
+    where = f"extract {name[:60]!r}"
+    if not NAME.match(name):
+        raise ValueError(f"{where}: a name holds letters, digits, space, _ . - (up to 100)")
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where} must be an object with at least a mode")
+    if unknown := sorted(set(value) - _FIELDS):
+        raise ValueError(f"{where} has unknown field(s) {', '.join(k[:40] for k in unknown)}")
+    mode = value.get("mode")
+    if mode not in (Mode.FULL.value, Mode.INCREMENTAL.value):
+        raise ValueError(f"{where}: mode must be full or incremental")
+    recurrence_type = value.get("recurrence_type", "ICAL")
+    if recurrence_type not in RECURRENCE_TYPES:
+        raise ValueError(f"{where}: recurrence_type must be ICAL or CRON")
+    for text_field in ("schedule", "time_zone", "landing_template"):
+        if value.get(text_field) is not None and not isinstance(value[text_field], str):
+            raise ValueError(f"{where}: {text_field} must be text")
+    enabled = value.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ValueError(f"{where}: enabled must be true or false")
+    template = value.get("landing_template")
+    if template is not None:
+        _check_template(where, template)
+    return Entry(
+        name=name,
+        mode=Mode(mode),
+        schedule=value.get("schedule"),
+        recurrence_type=recurrence_type,
+        time_zone=value.get("time_zone") or "UTC",
+        landing_template=template,
+        enabled=enabled,
+    )
+
+
+def _check_template(where: str, template: str) -> None:
+    if "{job_id}" not in template:
+        raise ValueError(
+            f"{where}: landing_template must contain {{job_id}} so that runs never share a folder"
+        )
+    try:
+        template.format(**_PLACEHOLDERS)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"{where}: landing_template has an unknown placeholder ({exc})") from None

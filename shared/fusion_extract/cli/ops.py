@@ -1,0 +1,193 @@
+"""What the CLI does, apart from how it shows it: read the ledger, invoke the functions, summarise runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+import oci
+
+from fusion_extract.chain.codec import run_to_doc
+from fusion_extract.chain.records import FileRecord, FileState, Run
+from fusion_extract.cli.target import Target
+from fusion_extract.clock import isoformat
+from fusion_extract.config import Settings
+from fusion_extract.errors import NotFoundError
+from fusion_extract.oci.clients import signer_and_config
+from fusion_extract.oci.invoke import OciInvoker
+from fusion_extract.runtime import Runtime
+
+SYNC_READ_TIMEOUT = 330.0  # a sync invocation may take the function's whole 300 s
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A function's answer: 200/202 with its body, or the error it (or the platform) gave."""
+
+    ok: bool
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One run as `runs` lists it."""
+
+    run: Run
+    files: list[FileRecord]
+
+    @property
+    def landed_files(self) -> int:
+        return sum(1 for f in self.files if f.state is FileState.LANDED)
+
+    @property
+    def bytes(self) -> int:
+        return sum(m.size for f in self.files for m in f.members)
+
+    @property
+    def rows(self) -> int:
+        return sum(m.rows or 0 for f in self.files for m in f.members)
+
+    @property
+    def archive_bytes(self) -> tuple[int, int]:
+        """Archive bytes landed, of the bytes planned (what `watch` shows)."""
+        landed = {f.name for f in self.files if f.state is FileState.LANDED}
+        total = sum(p.size for p in self.run.files)
+        return sum(p.size for p in self.run.files if p.name in landed), total
+
+    def took(self, now: datetime) -> float:
+        end = self.run.updated_at if self.run.state.final else now
+        return max((end - self.run.created_at).total_seconds(), 0.0)
+
+    def to_json(self, now: datetime) -> dict[str, Any]:
+        run = self.run
+        return {
+            "run_id": run.run_id,
+            "extract": run.extract,
+            "mode": run.mode,
+            "state": run.state.value,
+            "job_id": run.job_id,
+            "files": len(run.files),
+            "files_landed": self.landed_files,
+            "bytes": self.bytes,
+            "rows": self.rows,
+            "started": isoformat(run.created_at),
+            "took_seconds": round(self.took(now), 3),
+            "reason": run.reason,
+        }
+
+
+def timeline(run: Run, files: Iterable[FileRecord]) -> list[tuple[datetime, str]]:
+    """What happened to a run and when, from the times its documents record."""
+    events = [
+        (
+            run.created_at,
+            f"run created ({run.mode}){' as a rerun of ' + run.rerun_of if run.rerun_of else ''}",
+        )
+    ]
+    if run.status_since is not None:
+        events.append((run.status_since, f"job {run.job_id} first seen {run.status}"))
+    for record in files:
+        if record.claimed_at is not None:
+            events.append((record.claimed_at, f"{record.name} claimed for transfer"))
+    if run.landed_at is not None:
+        events.append((run.landed_at, "every file landed; finishing"))
+    events.append(
+        (run.updated_at, f"last change: {run.state.value}" + (f" ({run.reason})" if run.reason else ""))
+    )
+    if not run.state.final:
+        events.append((run.next_at, "next step due"))
+        if run.deadline is not None:
+            events.append((run.deadline, "deadline"))
+    return sorted(events, key=lambda event: event[0])
+
+
+def run_document(run: Run) -> dict[str, Any]:
+    return run_to_doc(run)
+
+
+class Ops:
+    def __init__(self, target: Target) -> None:
+        self.target = target
+
+    @cached_property
+    def settings(self) -> Settings:
+        return Settings.from_mapping(self.target.env)
+
+    @cached_property
+    def runtime(self) -> Runtime:
+        return Runtime(self.settings)
+
+    # -- the ledger ---------------------------------------------------------------------------------------
+
+    def summaries(self, extract: str | None, state: str | None, limit: int) -> list[Summary]:
+        runs = [v.value for v in self.runtime.ledger.runs()]
+        runs = [r for r in runs if extract in (None, r.extract) and state in (None, r.state.value)]
+        runs.sort(key=lambda r: r.created_at, reverse=True)
+        return [self.summary(run) for run in runs[:limit]]
+
+    def summary(self, run: Run) -> Summary:
+        return Summary(run, [v.value for v in self.runtime.ledger.files(run.run_id)])
+
+    def load(self, run_id: str) -> Summary:
+        """NotFoundError naming the run when the ledger has none of that id."""
+        try:
+            run = self.runtime.ledger.load_run(run_id).value
+        except NotFoundError:
+            raise NotFoundError(
+                f"no run {run_id!r} in the ledger ({self.settings.state_prefix}/runs/)"
+            ) from None
+        return self.summary(run)
+
+    # -- the functions ---------------------------------------------------------------------------------
+
+    def invoke(self, step: str, payload: dict[str, Any], *, detached: bool = False) -> Answer:
+        """Invoke a deployed function through the Functions API, as `fn invoke` does."""
+        function_id = self.target.function_id(step)
+        invoker = OciInvoker(self._invoke_client(function_id))
+        try:
+            if detached:
+                request_id = invoker.invoke_detached(function_id, payload)
+                return Answer(True, 202, {"accepted": True, "opc_request_id": request_id})
+            body = invoker.invoke(function_id, payload)
+        except Exception as exc:
+            return _failure(exc)
+        try:
+            answer = json.loads(body) if body else {}
+        except ValueError:
+            answer = {"text": body.decode(errors="replace")}
+        return Answer(True, 200, answer if isinstance(answer, dict) else {"answer": answer})
+
+    def _invoke_client(self, function_id: str) -> Any:
+        settings = self.settings
+        config, signer = signer_and_config(settings)
+        endpoint = settings.functions_endpoint
+        if endpoint is None:  # the function's own invoke endpoint, as `oci fn function invoke` finds it
+            management = oci.functions.FunctionsManagementClient(config, signer=signer)
+            endpoint = management.get_function(function_id).data.invoke_endpoint
+        return oci.functions.FunctionsInvokeClient(
+            config,
+            signer=signer,
+            service_endpoint=endpoint,
+            timeout=(settings.connect_timeout, SYNC_READ_TIMEOUT),
+            retry_strategy=oci.retry.NoneRetryStrategy(),
+            circuit_breaker_strategy=oci.circuit_breaker.NoCircuitBreakerStrategy(),
+        )
+
+
+def _failure(exc: Exception) -> Answer:
+    """The function's own error document when it answered one (502 with `{"error", "message"}`)."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, oci.exceptions.ServiceError) else exc
+    if isinstance(cause, oci.exceptions.ServiceError):
+        try:
+            inner = json.loads(cause.message)
+        except (TypeError, ValueError):
+            inner = None
+        if isinstance(inner, dict) and "message" in inner:
+            return Answer(False, int(cause.status), inner)
+        return Answer(False, int(cause.status), {"error": str(cause.code), "message": str(cause.message)})
+    return Answer(False, 0, {"error": type(exc).__name__, "message": str(exc)})

@@ -1,0 +1,296 @@
+"""`fusion-extract`: every command against the emulators, through the real SDK and the functions under fdk."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.operate.conftest import Operated
+
+
+def _landed_sales(operated: Operated) -> dict[str, Any]:
+    """A Sales run, submitted through the CLI and followed to its end."""
+    answer = operated.cli_json("submit", "Sales", "--mode", "full")
+    assert answer["outcome"] in ("submitted", "already_running"), answer
+    run = operated.chain.wait_for_final_run("Sales")
+    return {"run_id": run.run_id, "job_id": run.job_id}
+
+
+@pytest.fixture(scope="module")
+def sales(operated: Operated) -> dict[str, Any]:
+    return _landed_sales(operated)
+
+
+# -- doctor -----------------------------------------------------------------------------------------------
+
+
+def test_doctor_against_the_emulators_passes_every_check(operated: Operated) -> None:
+    # Given the local chain as `make emulator` runs it, When the doctor runs
+    result = operated.cli("--json", "doctor")
+
+    # Then every check passes, in order, and the exit code is 0
+    report = json.loads(result.output)
+    assert [(c["check"], c["status"]) for c in report["checks"]] == [
+        (name, "pass") for name in ("config", "vault", "token", "batch", "bucket", "topics", "schedules")
+    ]
+    assert result.exit_code == 0 and report["ok"] is True
+
+
+def _doctor(operated: Operated, endpoints: Path) -> tuple[int, dict[str, dict[str, str]]]:
+    result = operated.cli("--json", "doctor", endpoints=endpoints)
+    return result.exit_code, {c["check"]: c for c in json.loads(result.output)["checks"]}
+
+
+def test_doctor_when_a_required_key_is_missing_fails_config_and_skips_the_rest(
+    operated: Operated, tmp_path: Path
+) -> None:
+    # Given a configuration without BUCKET_NAME
+    endpoints = operated.broken(tmp_path, lambda doc: doc["config"].pop("BUCKET_NAME"))
+
+    # When the doctor runs, Then config fails naming the key, with its fix, and the rest is skipped
+    code, checks = _doctor(operated, endpoints)
+    assert code == 1
+    assert "BUCKET_NAME is missing" in checks["config"]["detail"] and checks["config"]["fix"]
+    assert {checks[name]["status"] for name in checks if name != "config"} == {"skipped"}
+
+
+def test_doctor_when_the_secret_is_not_json_fails_vault(operated: Operated, tmp_path: Path) -> None:
+    # Given a credentials secret that is not the JSON the functions read
+    secret_id = operated.chain.oci.put_secret("doctor-not-json", b"client_id=x")
+    endpoints = operated.broken(tmp_path, lambda doc: doc["config"].update(CREDENTIALS_SECRET_ID=secret_id))
+
+    # When the doctor runs, Then vault fails with the fix, and the token and Batch checks are skipped
+    code, checks = _doctor(operated, endpoints)
+    assert code == 1 and checks["vault"]["status"] == "fail"
+    assert "client_id, client_secret" in checks["vault"]["fix"]
+    assert (checks["token"]["status"], checks["batch"]["status"], checks["bucket"]["status"]) == (
+        "skipped",
+        "skipped",
+        "pass",
+    )
+
+
+def test_doctor_when_idcs_refuses_the_client_fails_token(operated: Operated, tmp_path: Path) -> None:
+    # Given well-formed credentials IDCS does not know
+    wrong = json.dumps({"client_id": "fusion-extract-client", "client_secret": "not-the-secret"}).encode()
+    secret_id = operated.chain.oci.put_secret("doctor-wrong-secret", wrong)
+    endpoints = operated.broken(tmp_path, lambda doc: doc["config"].update(CREDENTIALS_SECRET_ID=secret_id))
+
+    # When the doctor runs, Then vault passes and token fails with its fix
+    code, checks = _doctor(operated, endpoints)
+    assert code == 1 and checks["vault"]["status"] == "pass"
+    assert checks["token"]["status"] == "fail" and "client's id and secret" in checks["token"]["fix"]
+
+
+def test_doctor_when_batch_processing_is_not_enabled_says_so(operated: Operated) -> None:
+    # Given a pod whose Batch Processing API answers 404 "not enabled"
+    operated.chain.fusion.fail_next(
+        r"/jobRequests", 404, count=4, body=b"The requested feature is not enabled"
+    )
+
+    # When the doctor runs
+    code, checks = _doctor(operated, operated.endpoints)
+
+    # Then the batch check fails with the not-enabled message and its own fix
+    assert code == 1 and checks["batch"]["status"] == "fail"
+    assert "not enabled on this pod" in checks["batch"]["detail"]
+    assert "enable Data Extraction in Setup Manager" in checks["batch"]["fix"]
+
+
+def test_doctor_when_the_bucket_refuses_writes_fails_bucket(operated: Operated) -> None:
+    # Given Object Storage refusing the probe's write (a policy without write)
+    operated.chain.oci.inject_fault(
+        "PUT", r"/n/[^/]+/b/[^/]+/o/_state%2Fdoctor%2F.*", 404, "NotAuthorizedOrNotFound"
+    )
+
+    # When the doctor runs, Then bucket fails naming the probe, with the policy fix
+    code, checks = _doctor(operated, operated.endpoints)
+    assert code == 1 and checks["bucket"]["status"] == "fail"
+    assert (
+        "_state/doctor/probe-" in checks["bucket"]["detail"] and "manage objects" in checks["bucket"]["fix"]
+    )
+
+
+def test_doctor_when_a_topic_does_not_exist_fails_topics_without_publishing(
+    operated: Operated, tmp_path: Path
+) -> None:
+    # Given an alerts topic OCID that names no topic
+    missing = "ocid1.onstopic.oc1.emu.doesnotexist"
+    endpoints = operated.broken(tmp_path, lambda doc: doc["config"].update(ALERTS_TOPIC_ID=missing))
+    published = len(operated.chain.ons.published)
+
+    # When the doctor runs, Then topics fails naming the key, and nothing was published anywhere
+    code, checks = _doctor(operated, endpoints)
+    assert code == 1 and checks["topics"]["status"] == "fail"
+    assert "ALERTS_TOPIC_ID" in checks["topics"]["detail"]
+    assert len(operated.chain.ons.published) == published
+
+
+def test_doctor_when_a_catalog_extract_has_no_schedule_fails_schedules(
+    operated: Operated, tmp_path: Path
+) -> None:
+    # Given a catalog naming an extract no schedule starts
+    def add(doc: dict[str, Any]) -> None:
+        catalog = json.loads(doc["config"]["EXTRACT_CATALOG"])
+        doc["config"]["EXTRACT_CATALOG"] = json.dumps({**catalog, "Invoices": {"mode": "full"}})
+
+    endpoints = operated.broken(tmp_path, add)
+
+    # When the doctor runs, Then schedules fails naming it, with the Terraform fix
+    code, checks = _doctor(operated, endpoints)
+    assert code == 1 and checks["schedules"]["detail"] == "no schedule starts Invoices"
+    assert "`extracts` variable" in checks["schedules"]["fix"]
+
+
+def test_doctor_in_text_form_prints_each_check_and_its_fix(operated: Operated, tmp_path: Path) -> None:
+    # Given a configuration without BUCKET_NAME, When the doctor prints for a person
+    endpoints = operated.broken(tmp_path, lambda doc: doc["config"].pop("BUCKET_NAME"))
+    result = operated.cli("doctor", endpoints=endpoints)
+
+    # Then a line per check, the failure's fix below it
+    assert result.exit_code == 1
+    assert "FAIL  config" in result.output and "fix: set the keys named" in result.output
+    assert "skip  vault" in result.output
+
+
+# -- runs, show, watch --------------------------------------------------------------------------------------
+
+
+def test_submit_then_watch_follows_the_run_until_it_landed(operated: Operated) -> None:
+    # Given a Sales run submitted through the CLI (sync: the answer is submit's outcome)
+    answer = operated.cli_json("submit", "Sales", "--mode", "full")
+    assert (answer["status"], answer["outcome"]) == (200, "submitted")
+
+    # When it is watched
+    result = operated.cli("watch", answer["run_id"], "--interval", "0.2", "--timeout", "120")
+
+    # Then the watch ends when the run is final, LANDED, with exit 0 and its bars shown
+    assert result.exit_code == 0, result.output
+    assert f"{answer['run_id']} LANDED" in result.output
+    assert "files" in result.output and "bytes" in result.output
+
+
+def test_runs_lists_recent_runs_with_their_totals_and_filters(
+    operated: Operated, sales: dict[str, Any]
+) -> None:
+    # Given a landed Sales run, When runs are listed as JSON, for Sales and LANDED
+    listed = operated.cli_json("runs", "--extract", "Sales", "--state", "landed", "--limit", "5")
+
+    # Then the run is there with its job, files, bytes and rows
+    (row,) = [r for r in listed if r["run_id"] == sales["run_id"]]
+    assert (row["extract"], row["mode"], row["state"], row["job_id"]) == (
+        "Sales",
+        "full",
+        "LANDED",
+        sales["job_id"],
+    )
+    assert row["files"] == row["files_landed"] > 0 and row["bytes"] > 0 and row["rows"] == 100
+    assert all(r["extract"] == "Sales" and r["state"] == "LANDED" for r in listed) and len(listed) <= 5
+    # And the table form shows it too
+    table = operated.cli("runs", "--extract", "Sales")
+    assert table.exit_code == 0 and sales["run_id"][:12] in table.output
+
+
+def test_show_gives_the_record_files_and_timeline(operated: Operated, sales: dict[str, Any]) -> None:
+    # Given a landed run, When it is shown
+    shown = operated.cli_json("show", sales["run_id"])
+
+    # Then the whole record, each file LANDED, and a timeline from creation to the landing
+    assert shown["run"]["state"] == "LANDED" and shown["run"]["job_id"] == sales["job_id"]
+    assert shown["files"] and {f["state"] for f in shown["files"]} == {"LANDED"}
+    events = [e["event"] for e in shown["timeline"]]
+    assert events[0].startswith("run created") and "every file landed; finishing" in events
+    text = operated.cli("show", sales["run_id"])
+    assert text.exit_code == 0 and "timeline" in text.output
+
+
+def test_show_when_the_run_is_unknown_exits_4(operated: Operated) -> None:
+    # Given no such run, When it is shown, Then exit 4 naming it
+    result = operated.cli("show", "20990101T000000Z-nothing")
+    assert result.exit_code == 4 and "no run '20990101T000000Z-nothing'" in result.output
+
+
+# -- submit, cancel, rerun, reland, invoke ----------------------------------------------------------------
+
+
+def test_submit_when_extract_not_in_catalog_exits_1_and_starts_nothing(operated: Operated) -> None:
+    # Given the catalog of Sales, Orders and Broken; When a typo is submitted
+    jobs = len(operated.chain.fusion.jobs)
+    result = operated.cli("submit", "Salse", "--mode", "full")
+
+    # Then the refusal is shown, exit 1, and no job was submitted
+    assert result.exit_code == 1 and "'Salse' is not in the catalog" in result.output
+    assert len(operated.chain.fusion.jobs) == jobs
+
+
+def test_cancel_by_extract_ends_its_active_run_and_frees_the_lease(operated: Operated) -> None:
+    # Given an Orders run whose job runs on
+    started = operated.cli_json("submit", "Orders", "--mode", "incremental")
+    assert started["outcome"] == "submitted"
+
+    # When its extract's run is cancelled
+    answer = operated.cli_json("cancel", "--extract", "Orders")
+
+    # Then it ended CANCELLED and another run of Orders may start
+    assert (answer["outcome"], answer["run_id"]) == ("cancelled", started["run_id"])
+    assert operated.cli_json("show", started["run_id"])["run"]["state"] == "CANCELLED"
+    again = operated.cli_json("submit", "Orders", "--mode", "incremental", "--detached")
+    assert again["status"] == 202  # accepted; the run appears once submit ran
+    deadline = time.monotonic() + 60
+    while len(operated.chain.runs("Orders")) < 2 and time.monotonic() < deadline:
+        operated.chain.functions.wait_idle(0.2)
+    assert operated.cli("cancel", "--extract", "Orders").exit_code == 0
+
+
+def test_cancel_needs_a_run_or_an_extract(operated: Operated) -> None:
+    # When neither is given, Then it is a usage error (exit 2)
+    assert operated.cli("cancel").exit_code == 2
+
+
+def test_rerun_of_a_failed_run_starts_a_new_run_linked_to_it(operated: Operated) -> None:
+    # Given a Broken run that FAILED (its job fails; one attempt allowed)
+    operated.cli_json("submit", "Broken", "--mode", "full")
+    failed = operated.chain.wait_for_final_run("Broken")
+    assert failed.state.value == "FAILED"
+
+    # When it is rerun through the CLI
+    answer = operated.cli_json("rerun", failed.run_id)
+
+    # Then a new run started, linked by rerun_of
+    assert answer["outcome"] == "submitted" and answer["run_id"] != failed.run_id
+    assert operated.cli_json("show", answer["run_id"])["run"]["rerun_of"] == failed.run_id
+    operated.chain.wait_for_final_run("Broken", count=2)
+
+
+def test_reland_of_a_succeeded_job_lands_it_again(operated: Operated, sales: dict[str, Any]) -> None:
+    # Given the job of a landed Sales run, When it is re-landed through the CLI
+    answer = operated.cli_json("reland", sales["job_id"], "--extract", "Sales", "--mode", "full")
+
+    # Then a re-landing run of that job started and lands
+    assert answer["outcome"] == "relanding" and answer["job_id"] == sales["job_id"]
+    watched = operated.cli("watch", answer["run_id"], "--interval", "0.2", "--timeout", "120")
+    assert watched.exit_code == 0, watched.output
+
+
+def test_invoke_runs_a_step_with_a_payload_and_prints_its_answer(operated: Operated) -> None:
+    # Given the poll function, When it is invoked with the sweep message (from stdin)
+    answer = operated.cli("--json", "invoke", "poll", "-", stdin='{"kind": "sweep"}')
+
+    # Then its answer is the step's outcome
+    assert answer.exit_code == 0 and json.loads(answer.output)["outcome"] == "swept"
+
+
+def test_invoke_when_the_function_fails_exits_1_with_its_message(operated: Operated) -> None:
+    # Given a malformed message, When it is invoked, Then the function's own message is shown, exit 1
+    result = operated.cli("invoke", "submit", '{"kind": "rerun"}')
+    assert result.exit_code == 1 and "submit answered 502: run_id is missing" in result.output
+
+
+def test_cli_when_the_endpoints_file_is_missing_exits_3(operated: Operated, tmp_path: Path) -> None:
+    # Given no emulator running (no endpoints file), When any command runs, Then exit 3 with the fix
+    result = operated.cli("runs", endpoints=tmp_path / "absent.json")
+    assert result.exit_code == 3 and "make emulator" in result.output

@@ -1,0 +1,138 @@
+"""Operating the chain: the catalog refuses unknown names, alerts are titled for people, metrics posted."""
+
+from __future__ import annotations
+
+import pytest
+
+from fusion_extract.chain.alerts import read_alert
+from fusion_extract.errors import MessageError
+from fusion_extract.models import Mode
+from tests.emulators.oci import OciEmulator
+from tests.emulators.oci.emulator import COMPARTMENT
+from tests.steps.conftest import EXTRACT, MakeSteps, Steps
+
+CATALOG = '{"Sales": {"mode": "full", "landing_template": "{prefix}/own/{extract}/{job_id}"}}'
+
+
+def test_submit_when_extract_not_in_catalog_refuses_and_submits_nothing(make_steps: MakeSteps) -> None:
+    # Given a catalog that declares Sales only
+    steps = make_steps(EXTRACT_CATALOG=CATALOG)
+
+    # When a run of a mistyped extract is asked for
+    with pytest.raises(MessageError, match=r"'Salse' is not in the catalog .*known extracts are Sales"):
+        steps.submit(extract="Salse", mode="full")
+
+    # Then no job, no run, no lease, no message
+    assert steps.fusion is not None and steps.fusion.jobs == []
+    assert steps.runs() == [] and steps.deps.ledger.lease_holder("Salse") is None
+    assert steps.published("poll") == []
+
+
+def test_submit_reland_when_extract_not_in_catalog_refuses_before_asking_fusion(
+    make_steps: MakeSteps,
+) -> None:
+    # Given a catalog of Sales
+    steps = make_steps(EXTRACT_CATALOG=CATALOG)
+
+    # When a re-land names another extract, Then it is refused and Fusion was not asked
+    with pytest.raises(MessageError, match="not in the catalog"):
+        steps.submit(kind="reland", extract="Orders", job_id="44046", mode="full")
+    assert steps.fusion_calls(r"/api/saas-batch/.*") == 0
+
+
+def test_submit_when_catalog_empty_takes_any_extract(steps: Steps) -> None:
+    # Given the default (empty) catalog, When any extract is asked for, Then it is submitted as before
+    assert steps.submit(extract=EXTRACT, mode="full")["outcome"] == "submitted"
+
+
+def test_transfer_when_catalog_gives_a_landing_template_lands_under_it(make_steps: MakeSteps) -> None:
+    # Given Sales with its own landing template in the catalog
+    steps = make_steps(EXTRACT_CATALOG=CATALOG)
+
+    # When a run of it lands
+    run = steps.until_transferring()
+    steps.deliver("transfer")
+
+    # Then its folder follows the extract's template, not LANDING_TEMPLATE
+    landed = steps.run(run.run_id)
+    assert steps.deps.layout.run_folder(landed) == f"landing/own/Sales/{landed.job_id}"
+    assert "_SUCCESS" in steps.landed(landed)
+
+
+def test_alert_when_run_fails_is_titled_with_event_extract_and_run(steps: Steps) -> None:
+    # Given a running run
+    run = steps.start()
+
+    # When an operator cancels it
+    steps.submit(kind="cancel", run_id=run.run_id)
+
+    # Then the alert's title names the event, extract and run, and its body ends in the alert's JSON
+    message = next(m for m in steps.ons.published if m.topic_id == steps.topics["alerts"])
+    assert message.title == f"CANCELLED {EXTRACT} {run.run_id}"
+    assert message.body.startswith(f"CANCELLED {EXTRACT} {run.run_id}\nAn operator cancelled the run")
+    assert read_alert(message.body)["event"] == "cancelled"
+
+
+def test_metrics_when_run_lands_are_posted_to_monitoring_once_flushed(
+    make_steps: MakeSteps, oci: OciEmulator
+) -> None:
+    # Given metrics enabled for the compartment, Monitoring at the emulator
+    steps = make_steps(METRICS_COMPARTMENT_ID=COMPARTMENT, OCI_MONITORING_ENDPOINT=oci.endpoint)
+
+    # When a run starts and lands, and the step's metrics are flushed (function.serve does it)
+    run = steps.until_transferring()
+    steps.deliver("transfer")
+    steps.deps.metrics.flush()
+
+    # Then Monitoring recorded the start, the landing and its totals, per extract
+    posted = {m["name"]: m for m in steps.oci.metrics}
+    assert {
+        "RunsStarted",
+        "RunsLanded",
+        "BytesLanded",
+        "FilesLanded",
+        "RowsLanded",
+        "RunDurationSeconds",
+    } <= set(posted)
+    assert posted["RunsLanded"]["dimensions"] == {
+        "deployment": "fusion-extract",
+        "extract": EXTRACT,
+        "mode": "full",
+    }
+    assert posted["RunsLanded"]["namespace"] == "fusion_extract"
+    assert posted["FilesLanded"]["datapoints"][0]["value"] == len(steps.deps.ledger.files(run.run_id))
+
+
+def test_metrics_when_monitoring_fails_never_fail_the_step(make_steps: MakeSteps) -> None:
+    # Given Monitoring nowhere to be reached
+    steps = make_steps(METRICS_COMPARTMENT_ID=COMPARTMENT, OCI_MONITORING_ENDPOINT="http://127.0.0.1:9")
+
+    # When a run starts and its metrics are flushed against an endpoint nobody answers
+    outcome = steps.submit(extract=EXTRACT, mode=Mode.FULL.value)
+    steps.deps.metrics.flush()
+
+    # Then the step succeeded and nothing was recorded
+    assert outcome["outcome"] == "submitted"
+    assert steps.oci.metrics == []
+
+
+def test_sweep_reports_hours_since_the_last_landing_of_each_catalog_extract(
+    make_steps: MakeSteps, oci: OciEmulator
+) -> None:
+    # Given Sales in the catalog, a run of it landed, and an hour gone by
+    steps = make_steps(
+        EXTRACT_CATALOG=CATALOG, METRICS_COMPARTMENT_ID=COMPARTMENT, OCI_MONITORING_ENDPOINT=oci.endpoint
+    )
+    steps.until_transferring()
+    steps.deliver("transfer")
+    steps.deps.metrics.flush()
+    steps.clock.advance(3600)
+
+    # When the sweep runs
+    steps.sweep()
+    steps.deps.metrics.flush()
+
+    # Then HoursSinceLanded for Sales is about one
+    hours = [m for m in steps.oci.metrics if m["name"] == "HoursSinceLanded"]
+    assert hours[-1]["dimensions"]["extract"] == EXTRACT
+    assert 0.99 < hours[-1]["datapoints"][0]["value"] < 1.1
