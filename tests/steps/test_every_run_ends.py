@@ -10,14 +10,17 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from oci.object_storage.models import CreateMultipartUploadDetails
 
 from fusion_extract.chain.archive_source import ArchiveSource
+from fusion_extract.chain.ledger import Ledger
 from fusion_extract.chain.records import FileState, Run, RunState
 from fusion_extract.errors import ConflictError, MessageError, TransientError
 from fusion_extract.models import OutputFile
+from fusion_extract.ports import ObjectStore
 from tests.emulators.fusion import BadLink, ExtractScenario
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps, is_zip
 
@@ -209,23 +212,45 @@ def test_finish_claimed_by_one_finisher_is_not_written_again_by_another(steps: S
     assert steps.alerts() == ["landed"]
 
 
-def test_ledger_save_that_meets_its_own_applied_write_succeeds(ledger_steps: Steps) -> None:
-    # Given a run, and a save of it that took effect although its answer was lost (a 503 after the write)
-    ledger = ledger_steps.deps.ledger
+class AnswerLost:
+    """An ObjectStore whose next conditional write takes effect, but whose answer is lost on the way back:
+    the retry then meets its own write, as the SDK's retry of a 503 does (Object Storage answers 412)."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self._store = store
+        self.lose_next = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def put_bytes(self, name: str, data: bytes, **conditions: Any) -> str:
+        etag = self._store.put_bytes(name, data, **conditions)
+        if self.lose_next and (conditions.get("if_match") or conditions.get("if_none_match")):
+            self.lose_next = False
+            return self._store.put_bytes(name, data, **conditions)  # the retry: 412, ConflictError
+        return etag
+
+
+def test_ledger_write_whose_answer_was_lost_counts_as_done_but_another_writer_still_loses(
+    ledger_steps: Steps,
+) -> None:
+    # Given a run, and a store that loses the answer to the next conditional write
+    store = AnswerLost(ledger_steps.deps.store)
+    ledger = Ledger(store, "_state")
     now = ledger_steps.clock.now()
     created = ledger.create_run(Run("r1", EXTRACT, "full", RunState.RUNNING, now, now, now, attempt=1))
     changed = created.value.but(state=RunState.TRANSFERRING)
-    ledger.save_run(created, changed)
 
-    # When the save is retried from the version read before it
-    again = ledger.save_run(created, changed)
+    # When a save takes effect but its retry meets the document it wrote
+    store.lose_next = True
+    saved = ledger.save_run(created, changed)
 
     # Then it counts as done (not as a lost race), with the stored version's ETag
-    assert again.value == changed and again.etag == ledger.load_run("r1").etag
+    assert saved.value == changed and saved.etag == ledger.load_run("r1").etag
 
-    # And a save of other content from that old version still loses
+    # And a second writer of the very same content from the old version still loses: it is not that write
     with pytest.raises(ConflictError):
-        ledger.save_run(created, changed.but(state=RunState.FAILED))
+        ledger.save_run(created, changed)
 
 
 # -- cancel ----------------------------------------------------------------------------------------------

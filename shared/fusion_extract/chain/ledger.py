@@ -11,8 +11,8 @@
 Every write is create-only (`if-none-match: *`) or compare-and-swap on the ETag read (`if-match`), so a
 duplicate delivery or a racing invocation can never move a run backwards: the loser gets ConflictError and
 re-reads. A write retried after its first attempt took effect (a 503 that was not a failure) meets its own
-document: that is recognised and counts as success, never as a lost race. Documents are indented,
-key-sorted JSON (codec.py) so a person can read them.
+document: each write carries a tag of its own (`write`), so that is recognised and counts as success, while
+another writer of the same content still loses. Documents are indented, key-sorted JSON (codec.py).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from fusion_extract.chain.codec import (
     run_to_doc,
 )
 from fusion_extract.chain.records import FileRecord, Lease, Run, Versioned
-from fusion_extract.clock import isoformat, parse_iso
+from fusion_extract.clock import isoformat, new_id, parse_iso
 from fusion_extract.errors import ConflictError, IntegrityError, LeaseHeldError, NotFoundError
 from fusion_extract.ports import ObjectStore
 
@@ -53,9 +53,10 @@ class Unreadable:
 
 
 class Ledger:
-    def __init__(self, store: ObjectStore, prefix: str) -> None:
+    def __init__(self, store: ObjectStore, prefix: str, new_write: Callable[[], str] = new_id) -> None:
         self.store = store
         self.prefix = prefix
+        self._new_write = new_write
 
     # runs
     def create_run(self, run: Run) -> Versioned[Run]:
@@ -233,7 +234,7 @@ class Ledger:
     # documents
     def _create(self, name: str, doc: Doc) -> str:
         """Write a new document; ConflictError if another exists already. Returns its ETag."""
-        data = encode(doc)
+        data = encode(doc, write=self._new_write())
         try:
             return self.store.put_bytes(name, data, if_none_match=True, content_type=JSON)
         except ConflictError:
@@ -241,7 +242,7 @@ class Ledger:
 
     def _replace(self, name: str, doc: Doc, etag: str) -> str:
         """Overwrite the version read as `etag`; ConflictError if it changed since. Returns the new ETag."""
-        data = encode(doc)
+        data = encode(doc, write=self._new_write())
         try:
             return self.store.put_bytes(name, data, if_match=etag, content_type=JSON)
         except ConflictError:
@@ -280,8 +281,11 @@ class Ledger:
         return f"{self.prefix}/active/{run_id}"
 
 
-def encode(doc: Doc) -> bytes:
-    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+def encode(doc: Doc, *, write: str | None = None) -> bytes:
+    """Indented, key-sorted JSON; `write` tags this one write, so that two writers of the same content stay
+    two writers (only a retry of the very same write finds its own bytes)."""
+    tagged = doc if write is None else {**doc, "write": write}
+    return (json.dumps(tagged, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
 def read_run(data: bytes) -> Run:
