@@ -4,7 +4,9 @@ Chains come from a session-wide supply that starts the next one while a test run
 chain after it in the background (tests.emulators.chain_supply); each is used by one test only.
 """
 
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +16,8 @@ from tests.emulators.chain_supply import ChainSupply
 
 @pytest.fixture(scope="session")
 def chain_supply(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainSupply]:
-    supply = ChainSupply(lambda: tmp_path_factory.mktemp("chain"))
+    root = tmp_path_factory.mktemp("chains")  # here, not from the supply's threads: pytest's is not theirs
+    supply = ChainSupply(lambda: Path(tempfile.mkdtemp(prefix="chain-", dir=root)))
     yield supply
     supply.close()
 
