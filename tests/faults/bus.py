@@ -39,6 +39,7 @@ class Bus:
     steps: Steps
     faults: dict[str, Faults] = field(default_factory=dict)
     seed: int = 0
+    runtimes: dict[str, Any] = field(default_factory=dict)  # topic -> the Runtime (container) serving it
     invocations: int = 0
     failed: list[str] = field(default_factory=list)  # invocations that raised (answered 502)
     _seen: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SUBSCRIBED, 0))
@@ -77,6 +78,8 @@ class Bus:
 
     def deliver(self, topic: str, message: dict[str, Any]) -> dict[str, Any] | None:
         self.invocations += 1
+        own = self.steps.deps
+        self.steps.deps = self.runtimes.get(topic, own)
         try:
             return invoke(self.steps, topic, message)
         except MessageError:
@@ -84,6 +87,8 @@ class Bus:
         except Exception as exc:
             self.failed.append(f"{topic}: {type(exc).__name__}: {exc}")
             return None
+        finally:
+            self.steps.deps = own
 
     def next_due(self) -> float | None:
         return min((at for at, _, _ in self._queue), default=None)
