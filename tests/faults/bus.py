@@ -48,6 +48,10 @@ class Bus:
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
 
+    def forget(self, topic: str) -> None:
+        """Lose every message published to the topic so far."""
+        self._seen[topic] = len(self.steps.published(topic))
+
     def collect(self) -> None:
         """Take in what was published since, applying each topic's faults."""
         now = self.steps.clock.now().timestamp()
