@@ -203,10 +203,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if found is None:
         return
     key = f"{found[0]:<8} {found[1]}"
-    if hasattr(report, "wasxfail"):
-        outcome = "xfailed" if report.skipped else "failed"  # an XPASS(strict) fails
-    else:
-        outcome = report.outcome
+    # An xfail is a product bug on record; an XPASS(strict) fails.
+    outcome = ("xfailed" if report.skipped else "failed") if hasattr(report, "wasxfail") else report.outcome
     if report.when != "call" and outcome == "passed":
         _TABLE.rows.setdefault(key, "passed")
         return

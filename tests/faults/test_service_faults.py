@@ -14,11 +14,11 @@ from fusion_extract.config import Settings
 from fusion_extract.runtime import Runtime
 from tests.clocks import ManualClock
 from tests.emulators.fusion import ExtractScenario
+from tests.emulators.oci.http import error as oci_error
 from tests.faults.bus import Bus, drive, invoke, start
 from tests.faults.conftest import LANDED, Expect, assert_end_state
-from tests.emulators.oci.http import error as oci_error
 from tests.faults.storms import Cut, Storm, Truncate
-from tests.steps.conftest import CLIENT_ID, CLIENT_SECRET, EXTRACT, MakeSteps, Steps
+from tests.steps.conftest import CLIENT_ID, CLIENT_SECRET, EXTRACT, MakeSteps, Outcome, Steps
 
 QUICK = {"STEP_OVERDUE_SECONDS": "60", "RERUN_BACKOFF_SECONDS": "0", "FILE_RETRY_SECONDS": "0"}
 SAAS = r"/api/saas-batch/"
@@ -252,7 +252,7 @@ def test_two_sweeps_at_once_re_drive_a_run_once_and_it_lands(make_steps: MakeSte
 
     # When two sweeps run at the same moment, in two containers
     containers = [steps.container(), steps.container()]
-    answers: list[dict] = []
+    answers: list[Outcome] = []
 
     def sweep(deps: Runtime) -> None:
         answers.append(invoke_with(steps, deps, "poll", {"kind": "sweep"}))
@@ -268,7 +268,7 @@ def test_two_sweeps_at_once_re_drive_a_run_once_and_it_lands(make_steps: MakeSte
     assert_end_state(steps, drive(steps, run_id))
 
 
-def invoke_with(steps: Steps, deps: Runtime, topic: str, message: dict) -> dict:
+def invoke_with(steps: Steps, deps: Runtime, topic: str, message: Outcome) -> Outcome:
     own, steps.deps = steps.deps, deps
     try:
         return invoke(steps, topic, message)
@@ -281,12 +281,12 @@ def test_manual_and_scheduled_submit_racing_20_times_start_one_run_each_time(mak
     for _round in range(20):
         # Given a schedule firing while an operator submits the same extract, in two containers
         containers = [steps.container(), steps.container()]
-        answers: list[dict] = []
+        answers: list[Outcome] = []
 
-        def submit(deps: Runtime) -> None:
+        def submit(deps: Runtime, answers: list[Outcome]) -> None:
             answers.append(invoke_with(steps, deps, "submit", {"extract": EXTRACT, "mode": "full"}))
 
-        threads = [threading.Thread(target=submit, args=(deps,)) for deps in containers]
+        threads = [threading.Thread(target=submit, args=(deps, answers)) for deps in containers]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -312,7 +312,7 @@ def test_twenty_extracts_at_once_all_land_once(make_steps: MakeSteps) -> None:
     extracts = [f"Extract{n:02}" for n in range(20)]
     for name in extracts:
         steps.fusion.define_extract(name, ExtractScenario(chunks=1, rows_per_chunk=10))
-    answers: list[dict] = []
+    answers: list[Outcome] = []
     containers = [steps.container() for _ in extracts]
 
     def submit(name: str, deps: Runtime) -> None:
