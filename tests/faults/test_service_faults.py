@@ -3,6 +3,7 @@ races, and the job statuses that never end by themselves. Every scenario ends by
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 from datetime import datetime, timedelta
@@ -14,10 +15,11 @@ from fusion_extract.config import Settings
 from fusion_extract.runtime import Runtime
 from tests.clocks import ManualClock
 from tests.emulators.fusion import ExtractScenario
+from tests.emulators.loopback import Request, Response
 from tests.emulators.oci.http import error as oci_error
 from tests.faults.bus import Bus, drive, invoke, start
 from tests.faults.conftest import LANDED, Expect, assert_end_state
-from tests.faults.storms import Cut, Storm, Truncate
+from tests.faults.storms import Cut, Serve, Storm, Truncate
 from tests.steps.conftest import CLIENT_ID, CLIENT_SECRET, EXTRACT, MakeSteps, Outcome, Steps
 
 QUICK = {"STEP_OVERDUE_SECONDS": "60", "RERUN_BACKOFF_SECONDS": "0", "FILE_RETRY_SECONDS": "0"}
@@ -258,7 +260,8 @@ def test_two_sweeps_at_once_re_drive_a_run_once_and_it_lands(make_steps: MakeSte
     steps.forget("poll")
     steps.clock.advance(61)
 
-    # When two sweeps run at the same moment, in two containers
+    # When two sweeps run at the same moment, in two containers (both read before either writes)
+    meet_before_writing(steps)
     containers = [steps.container(), steps.container()]
     answers: list[Outcome] = []
 
@@ -284,7 +287,9 @@ def test_two_reruns_of_a_dead_submit_at_once_submit_one_job(make_steps: MakeStep
     assert steps.fusion is not None
     steps.clock.advance(61)
 
-    # When the sweep's rerun message is delivered twice at the same moment, to two containers
+    # When the sweep's rerun message is delivered twice at the same moment, to two containers (both read
+    # the run before either writes)
+    meet_before_writing(steps)
     message = {"kind": "rerun", "run_id": run.run_id, "attempt": 1}
     answers: list[Outcome] = []
     containers = [steps.container(), steps.container()]
@@ -300,6 +305,20 @@ def test_two_reruns_of_a_dead_submit_at_once_submit_one_job(make_steps: MakeStep
     # Then only one of them claimed the resume (the other stands down), and the run lands
     assert sorted(a["outcome"] for a in answers) == ["in_progress", "submitted"], answers
     assert_end_state(steps, drive(steps, run.run_id))
+
+
+def meet_before_writing(steps: Steps) -> None:
+    """Hold the next two writes of a run document until both arrived: both writers read the same version."""
+    barrier, gated = threading.Barrier(2, timeout=10), [0]
+
+    def hook(request: Request, serve: Serve) -> Response:
+        gated[0] += 1
+        if gated[0] <= 2:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()
+        return serve(request)
+
+    steps.oci.intercept("PUT", r"/n/[^/]+/b/[^/]+/o/_state%2Fruns%2F.*", hook)
 
 
 def invoke_with(steps: Steps, deps: Runtime, topic: str, message: Outcome) -> Outcome:
