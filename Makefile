@@ -20,7 +20,7 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test check fmt lint types unit e2e demo emulator bench lock clean docs tf-check tf-schema stage wheels image-size oci-cli
+.PHONY: help dev test check fmt lint types unit e2e faults demo emulator bench lock clean docs tf-check tf-schema stage wheels image-size oci-cli
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -97,6 +97,9 @@ unit: $(STAMP) ## Fast tests only (no end-to-end chain)
 
 e2e: $(STAMP) ## End-to-end chain tests through fdk and the emulators
 	$(BIN)/pytest tests/e2e
+
+faults: $(STAMP) ## Fault and hostile-input scenarios, each judged by its end state; ends with a table
+	$(BIN)/pytest tests/faults
 
 demo: $(STAMP) ## Run the whole chain locally against the emulators; bucket left in .local/demo/bucket/
 	$(BIN)/python -m tests.demo

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import traceback
@@ -20,6 +21,9 @@ from tests.emulators.fusion.tls import TlsFiles, write_tls_files
 from tests.emulators.loopback import LoopbackServer, Request, Response, ServedRequest
 
 Dispatch = Callable[[Request], Response]
+# A test's hook around matching requests: called with the request and `serve` (the emulator's own
+# handling, fail_next faults included); it may answer instead, or run a callback before answering.
+Intercept = Callable[[Request, Dispatch], Response]
 
 
 class FusionEmulator:
@@ -54,6 +58,7 @@ class FusionEmulator:
         `clock` (real time by default)."""
         self.clock = clock or SystemClock()
         self._rules = FailRules()
+        self._intercepts: list[tuple[str | None, re.Pattern[str], Intercept]] = []
         self._identity = IdentityDomain(self.scope, self.clock)
         self._batch = BatchApi(self.clock, self._identity, lambda: self.base_url, self._first_job_id)
         self.requests.clear()
@@ -149,6 +154,24 @@ class FusionEmulator:
         """
         self._rules.add(path_regex, status, count, retry_after, method, after_handling, body)
 
+    def intercept(self, path_regex: str, hook: Intercept, *, method: str | None = None) -> None:
+        """Hand every request (either server) whose path matches (re.search) to `hook(request, serve)`
+        until reset: a seeded storm of errors, or a callback (kill a process) before the answer."""
+        self._intercepts.append((method.upper() if method else None, re.compile(path_regex), hook))
+
+    def restart(self) -> None:
+        """Stop both servers (open connections cut) and start them again on the same ports and the same
+        certificate, keeping clients, tokens and jobs: the pod restarted, its database did not."""
+        assert self._tls is not None
+        old = self._running()
+        ports = tuple(int(server.url.rsplit(":", 1)[1]) for server in old)
+        for server in old:
+            server.stop()
+        context, record = self._tls.server_context(), self.requests.append
+        fusion = LoopbackServer("fusion", self._serve_fusion, on_served=record, tls=context, port=ports[0])
+        idcs = LoopbackServer("idcs", self._serve_idcs, on_served=record, tls=context, port=ports[1])
+        self._servers = (fusion.start(), idcs.start())
+
     # Inspection.
 
     @property
@@ -157,6 +180,11 @@ class FusionEmulator:
 
     def job(self, job_id: int | str) -> Job:
         return self._batch.job(job_id)
+
+    @property
+    def issued_tokens(self) -> list[str]:
+        """Every access token the identity domain minted since the last reset."""
+        return self._identity.issued()
 
     def requests_to(self, server: str) -> list[ServedRequest]:
         return [served for served in self.requests if served.server == server]
@@ -169,10 +197,16 @@ class FusionEmulator:
         return self._servers
 
     def _serve_fusion(self, request: Request) -> Response:
-        return self._faulty(request, self._batch.dispatch, _fusion_error)
+        return self._intercepted(request, lambda r: self._faulty(r, self._batch.dispatch, _fusion_error))
 
     def _serve_idcs(self, request: Request) -> Response:
-        return self._faulty(request, self._identity.dispatch, _oauth_error)
+        return self._intercepted(request, lambda r: self._faulty(r, self._identity.dispatch, _oauth_error))
+
+    def _intercepted(self, request: Request, serve: Dispatch) -> Response:
+        for method, pattern, hook in list(self._intercepts):
+            if method in (None, request.method) and pattern.search(request.path):
+                return hook(request, serve)
+        return serve(request)
 
     def _faulty(
         self, request: Request, dispatch: Dispatch, failure: Callable[[int, dict[str, str]], Response]

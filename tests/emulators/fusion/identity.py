@@ -84,6 +84,11 @@ class IdentityDomain:
             return None
         return token
 
+    def issued(self) -> list[str]:
+        """Every token value minted so far (tests scan logs for them)."""
+        with self._lock:
+            return list(self._tokens)
+
     def dispatch(self, request: Request) -> Response:
         if request.path != TOKEN_PATH:
             return Response.json(

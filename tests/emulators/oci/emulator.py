@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fusion_extract.clock import Clock, IdFactory, SystemClock
 from tests.emulators.oci.auth import KEYS, RequestVerifier, private_pem
-from tests.emulators.oci.http import OciHttpServer, Request, Route
+from tests.emulators.oci.http import Intercept, OciHttpServer, Request, Route
 from tests.emulators.oci.monitoring import Monitoring
 from tests.emulators.oci.objectstorage import ObjectStorage
 from tests.emulators.oci.vault import DEFAULT_VAULT_ID, Vault
@@ -109,9 +109,26 @@ class OciEmulator:
         """Serve another service's routes too (before or after start)."""
         self._routes.extend(service.routes)
 
-    def inject_fault(self, method: str, path: str, status: int, code: str, times: int = 1) -> None:
-        """Answer the next `times` signed requests matching method and raw-path regex with an error."""
-        self._server.inject_fault(method, path, status, code, times)
+    def inject_fault(
+        self, method: str, path: str, status: int, code: str, times: int = 1, *, after_handling: bool = False
+    ) -> None:
+        """Answer the next `times` signed requests matching method and raw-path regex with an error;
+        `after_handling`: apply each request first, then answer the error (a write that took effect)."""
+        self._server.inject_fault(method, path, status, code, times, after_handling=after_handling)
+
+    def intercept(self, method: str | None, path: str, hook: Intercept) -> None:
+        """Call `hook(request, serve)` for every signed request matching method (None: any) and raw-path
+        regex, until reset: it may answer an error instead, serve then answer an error, or run a callback
+        (kill a process) before answering."""
+        self._server.intercept(method, path, hook)
+
+    def restart_objectstorage(self) -> None:
+        """Object Storage as after a restart of the emulator's process: what is on disk (objects, their
+        metadata) stays, what was only in memory (open multipart uploads' bookkeeping) is gone."""
+        old = self.objectstorage
+        self.objectstorage = ObjectStorage(self.root, self.namespace, self.clock, old.store.new_etag)
+        self._routes[:] = [route for route in self._routes if route not in old.routes]
+        self.add_service(self.objectstorage)
 
     @property
     def served(self) -> list[tuple[str, str, int]]:

@@ -24,6 +24,7 @@ __all__ = [
     "Authenticator",
     "Fault",
     "Handler",
+    "Intercept",
     "OciHttpServer",
     "Request",
     "Response",
@@ -48,6 +49,9 @@ class ServiceError(Exception):
 
 Handler = Callable[[Request, "re.Match[str]"], Response]
 Route = tuple[str, "re.Pattern[str]", Handler]
+# A test's hook around matching requests: called with the request and `serve` (the emulator's own
+# handling, faults included); it answers whatever it likes, before or after serving, or instead of it.
+Intercept = Callable[[Request, Callable[[Request], Response]], Response]
 Authenticator = Callable[[Request], str | None]  # None = accepted; else the reason it is refused
 
 
@@ -60,6 +64,7 @@ class Fault:
     status: int
     code: str
     times: int = 1
+    after_handling: bool = False  # serve the request first (its effect stays), then answer the error
 
 
 class OciHttpServer:
@@ -70,6 +75,7 @@ class OciHttpServer:
         self.authenticate = authenticate
         self.served: list[tuple[str, str, int]] = []  # (method, path, status)
         self.faults: list[Fault] = []
+        self.intercepts: list[tuple[str | None, re.Pattern[str], Intercept]] = []
         self._faults_lock = threading.Lock()
         self.request_ids = itertools.count(1)
         self._shell = LoopbackServer("oci", self._answer, on_served=self._record)
@@ -89,6 +95,7 @@ class OciHttpServer:
         """Forget what was served and the faults not spent yet (the routes are the owner's)."""
         with self._faults_lock:
             self.faults.clear()
+            self.intercepts.clear()
         self.served.clear()
         self.request_ids = itertools.count(1)
 
@@ -97,9 +104,27 @@ class OciHttpServer:
             refused = self.authenticate(request)
             if refused is not None:
                 return error(401, "NotAuthenticated", refused)
+        with self._faults_lock:
+            intercepts = list(self.intercepts)
+        for method, pattern, intercept in intercepts:
+            if method in (None, request.method) and pattern.fullmatch(request.path):
+                return intercept(request, self._serve)
+        return self._serve(request)
+
+    def _serve(self, request: Request) -> Response:
+        """The request after authentication: injected faults first, then its route."""
         fault = self._take_fault(request)
         if fault is not None:
-            return error(fault.status, fault.code, f"injected fault on {request.method} {request.path}")
+            answer = error(fault.status, fault.code, f"injected fault on {request.method} {request.path}")
+            if fault.after_handling:
+                served = self._route(request)
+                if served.status >= 300:  # it did not take effect: answer what the service said
+                    return served
+                _discard(served)
+            return answer
+        return self._route(request)
+
+    def _route(self, request: Request) -> Response:
         allowed = False
         for method, pattern, handler in list(self.routes):
             match = pattern.fullmatch(request.path)
@@ -124,10 +149,19 @@ class OciHttpServer:
             501, "NotImplemented", f"the OCI emulator does not implement {request.method} {request.path}"
         )
 
-    def inject_fault(self, method: str, path: str, status: int, code: str, times: int = 1) -> None:
-        """Make the next `times` requests whose raw path fully matches the regex `path` fail."""
+    def inject_fault(
+        self, method: str, path: str, status: int, code: str, times: int = 1, *, after_handling: bool = False
+    ) -> None:
+        """Make the next `times` requests whose raw path fully matches the regex `path` fail; with
+        `after_handling`, each takes effect first and only its answer is the error (a 503 after the write)."""
         with self._faults_lock:
-            self.faults.append(Fault(method, re.compile(path), status, code, times))
+            self.faults.append(Fault(method, re.compile(path), status, code, times, after_handling))
+
+    def intercept(self, method: str | None, path: str, hook: Intercept) -> None:
+        """Hand every signed request whose raw path fully matches `path` (and method, unless None) to
+        `hook(request, serve)` until `reset`; the first matching hook wins."""
+        with self._faults_lock:
+            self.intercepts.append((method, re.compile(path), hook))
 
     def _answer(self, request: Request) -> Response:
         response = self.dispatch(request)
@@ -146,3 +180,10 @@ class OciHttpServer:
                         self.faults.remove(fault)
                     return fault
         return None
+
+
+def _discard(response: Response) -> None:
+    """Let go of an answer never sent (an open object read is closed)."""
+    close = getattr(response.body, "close", None)
+    if callable(close):
+        close()
