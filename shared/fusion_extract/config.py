@@ -311,7 +311,7 @@ class Settings:
         "60",
         "Wait after a transient failure (doubles, at most an hour)",
     )
-    upload_part_mb: int = _key("UPLOAD_PART_MB", _positive_int, "16", "Multipart part size, MiB")
+    upload_part_mb: int = _key("UPLOAD_PART_MB", _positive_int, "8", "Multipart part size, MiB")
     upload_parallelism: int = _key("UPLOAD_PARALLELISM", _positive_int, "3", "Parts uploaded at once")
     zip_max_entries: int = _key("ZIP_MAX_ENTRIES", _positive_int, "10000", "Most members in one archive")
     zip_max_bytes: int = _key(
