@@ -51,6 +51,22 @@ class Stack:
     batch: BatchClient
 
 
+def settings_env(**overrides: str) -> dict[str, str]:
+    """A complete, valid function configuration for this Fusion, with the keys given changed."""
+    return {
+        "FUSION_BASE_URL": BASE,
+        "IDCS_URL": IDCS,
+        "FUSION_SCOPE": SCOPE,
+        "CREDENTIALS_SECRET_ID": "ocid1.vaultsecret.oc1.eu-frankfurt-1.amaaaaaa",
+        "BUCKET_NAME": "landing",
+        "POLL_TOPIC_ID": "ocid1.onstopic.oc1.eu-frankfurt-1.poll",
+        "TRANSFER_TOPIC_ID": "ocid1.onstopic.oc1.eu-frankfurt-1.transfer",
+        "RERUN_TOPIC_ID": "ocid1.onstopic.oc1.eu-frankfurt-1.rerun",
+        "ALERTS_TOPIC_ID": "ocid1.onstopic.oc1.eu-frankfurt-1.alerts",
+        **overrides,
+    }
+
+
 def stack(
     *,
     grant: str = "client_credentials",

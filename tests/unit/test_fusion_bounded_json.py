@@ -14,15 +14,13 @@ from fusion_extract.errors import MalformedResponseError, TransientError, Upstre
 from fusion_extract.fusion.batch import build_batch_client
 from tests.clocks import ManualClock
 from tests.unit.fusion_support import (
-    BASE,
     FILES,
-    IDCS,
     JOBS,
-    SCOPE,
     TOKEN_URL,
     EndlessBody,
     StaticCredentials,
     add_token,
+    settings_env,
     stack,
 )
 
@@ -183,18 +181,7 @@ def test_listing_items_not_a_list_is_malformed(fake):
 
 def test_factory_reads_the_caps_from_configuration(fake):
     # Given FUSION_MAX_JSON_BYTES=100 and a status body of 200 bytes
-    env = {
-        "FUSION_BASE_URL": BASE,
-        "IDCS_URL": IDCS,
-        "FUSION_SCOPE": SCOPE,
-        "CREDENTIALS_SECRET_ID": "ocid1.vaultsecret.oc1.eu-frankfurt-1.amaaaaaa",
-        "BUCKET_NAME": "landing",
-        "POLL_TOPIC_ID": "ocid1.onstopic.oc1.eu-frankfurt-1.poll",
-        "TRANSFER_TOPIC_ID": "ocid1.onstopic.oc1.eu-frankfurt-1.transfer",
-        "RERUN_TOPIC_ID": "ocid1.onstopic.oc1.eu-frankfurt-1.rerun",
-        "ALERTS_TOPIC_ID": "ocid1.onstopic.oc1.eu-frankfurt-1.alerts",
-        "FUSION_MAX_JSON_BYTES": "100",
-    }
+    env = settings_env(FUSION_MAX_JSON_BYTES="100")
     settings = Settings.from_mapping(env)
     fake.add(responses.POST, TOKEN_URL, json={"access_token": "t", "expires_in": 3600})
     fake.add(responses.GET, JOB_URL, body=json.dumps(STATUS | {"pad": "x" * 150}))

@@ -17,15 +17,14 @@ from fusion_extract.fusion.batch import build_batch_client
 from tests.clocks import ManualClock
 from tests.unit.fusion_support import (
     BASE,
-    IDCS,
     JOBS,
-    SCOPE,
     SECRET,
     TIMEOUT,
     TOKEN_URL,
     StaticCredentials,
     add_token,
     bearer_of,
+    settings_env,
     stack,
 )
 
@@ -55,20 +54,7 @@ def test_request_with_ca_bundle_passes_verify_and_timeouts_on_every_call(fake):
 
 def test_factory_wires_settings_into_every_call(fake):
     # Given configuration with a CA bundle and timeouts
-    env = {
-        "FUSION_BASE_URL": BASE,
-        "IDCS_URL": IDCS,
-        "FUSION_SCOPE": SCOPE,
-        "CREDENTIALS_SECRET_ID": "ocid1.vaultsecret.oc1.eu-frankfurt-1.amaaaaaa",
-        "BUCKET_NAME": "landing",
-        "POLL_TOPIC_ID": "ocid1.onstopic.oc1.eu-frankfurt-1.poll",
-        "TRANSFER_TOPIC_ID": "ocid1.onstopic.oc1.eu-frankfurt-1.transfer",
-        "RERUN_TOPIC_ID": "ocid1.onstopic.oc1.eu-frankfurt-1.rerun",
-        "ALERTS_TOPIC_ID": "ocid1.onstopic.oc1.eu-frankfurt-1.alerts",
-        "CA_BUNDLE": "/etc/ca.pem",
-        "HTTP_CONNECT_TIMEOUT": "4",
-        "HTTP_READ_TIMEOUT": "30",
-    }
+    env = settings_env(CA_BUNDLE="/etc/ca.pem", HTTP_CONNECT_TIMEOUT="4", HTTP_READ_TIMEOUT="30")
     add_token(fake, "wired-token")
     fake.add(responses.GET, JOB_URL, json=STATUS)
     client = build_batch_client(Settings.from_mapping(env), StaticCredentials(), ManualClock())

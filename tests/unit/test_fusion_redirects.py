@@ -13,7 +13,7 @@ from fusion_extract.fusion.batch import BatchClient
 from fusion_extract.fusion.http import Bearer, HttpClient
 from fusion_extract.models import OutputFile
 from fusion_extract.retry import RetryPolicy
-from tests.unit.fusion_support import BASE, FILES, TIMEOUT, add_token, bearer_of, stack
+from tests.unit.fusion_support import BASE, FILES, TIMEOUT, add_token, bearer_of, settings_env, stack
 
 URL = FILES + "/44046/outputFiles/part_1.zip/content"
 OTHER = FILES + "/44046/outputFiles/part_1.zip/content?node=2"
@@ -150,17 +150,7 @@ def test_status_reads_still_never_follow_redirects(fake):
 
 
 def test_settings_download_hosts_read_as_host_and_port():
-    env = {
-        "FUSION_BASE_URL": BASE,
-        "IDCS_URL": "https://idcs.example.com",
-        "FUSION_SCOPE": "urn:opc:resource:fusion:abc:saas-batch/",
-        "CREDENTIALS_SECRET_ID": "ocid1.vaultsecret.oc1.eu-frankfurt-1.amaaaaaa",
-        "BUCKET_NAME": "landing",
-        "POLL_TOPIC_ID": "ocid1.onstopic.oc1.eu-frankfurt-1.poll",
-        "TRANSFER_TOPIC_ID": "ocid1.onstopic.oc1.eu-frankfurt-1.transfer",
-        "RERUN_TOPIC_ID": "ocid1.onstopic.oc1.eu-frankfurt-1.rerun",
-        "ALERTS_TOPIC_ID": "ocid1.onstopic.oc1.eu-frankfurt-1.alerts",
-    }
+    env = settings_env()
 
     assert Settings.from_mapping(env).download_hosts == ()
     hosts = Settings.from_mapping(env | {"DOWNLOAD_HOSTS": " Storage.Example.com, files.example.net:8443,"})
