@@ -23,7 +23,7 @@ from typing import Any
 
 from fusion_extract.catalog import parse_catalog
 from fusion_extract.chain.alerts import read_alert
-from fusion_extract.chain.ledger import read_run
+from fusion_extract.chain.codec import run_from_doc
 from fusion_extract.chain.records import Run
 from fusion_extract.errors import MessageError
 from tests.clocks import ShiftedClock
@@ -246,7 +246,11 @@ class LocalChain:
 
     def runs(self, extract: str | None = None) -> list[Run]:
         folder = self.oci.object_path(BUCKET, "_state/runs")
-        found = [read_run(p.read_bytes()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+        found = (
+            [run_from_doc(json.loads(p.read_bytes())) for p in sorted(folder.glob("*.json"))]
+            if folder.is_dir()
+            else []
+        )
         return [run for run in found if extract is None or run.extract == extract]
 
     def landed_path(self, name: str) -> Path:

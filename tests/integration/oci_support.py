@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from pathlib import Path
 
 from fusion_extract.config import Settings
@@ -51,3 +53,8 @@ def clients_for(
 
 def store_for(clients: OciClients, **options: int) -> OciObjectStore:
     return OciObjectStore(clients.object_storage, clients.namespace, BUCKET, **options)
+
+
+def content_md5(data: bytes) -> str:
+    """Base64 MD5, as Object Storage reports it (opc-content-md5) for a single-part object."""
+    return base64.b64encode(hashlib.md5(data).digest()).decode()

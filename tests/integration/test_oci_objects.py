@@ -6,10 +6,9 @@ from collections.abc import Callable
 import pytest
 
 from fusion_extract.errors import ConflictError, NotFoundError, TransientError, UnsafeInputError
-from fusion_extract.oci.multipart import content_md5
 from tests.clocks import ManualClock
 from tests.emulators.oci import OciEmulator
-from tests.integration.oci_support import BUCKET, NAMESPACE, clients_for, store_for
+from tests.integration.oci_support import BUCKET, NAMESPACE, clients_for, content_md5, store_for
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from fusion_extract.errors import (
     UnsafeInputError,
 )
 from fusion_extract.oci.clients import OciClients
-from fusion_extract.oci.multipart import MultipartUpload, content_md5
+from fusion_extract.oci.multipart import MultipartUpload
 from tests.emulators.oci import OciEmulator
-from tests.integration.oci_support import BUCKET, NAMESPACE, clients_for, store_for
+from tests.integration.oci_support import BUCKET, NAMESPACE, clients_for, content_md5, store_for
 
 PART = 64 * 1024
 

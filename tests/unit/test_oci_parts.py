@@ -1,11 +1,8 @@
 """Streams are regrouped into parts of exactly the part size, whatever their chunking."""
 
-import base64
-import hashlib
-
 import pytest
 
-from fusion_extract.oci.multipart import content_md5, exact_parts
+from fusion_extract.oci.multipart import exact_parts
 
 DATA = bytes(range(256)) * 40  # 10,240 bytes
 
@@ -29,7 +26,3 @@ def test_exact_parts_when_input_fills_whole_parts_yields_no_empty_tail():
 
 def test_exact_parts_when_input_is_empty_yields_nothing():
     assert list(exact_parts([b"", b""], 4096)) == []
-
-
-def test_content_md5_is_base64_of_the_md5_digest():
-    assert content_md5(b"hello") == base64.b64encode(hashlib.md5(b"hello").digest()).decode()

@@ -286,8 +286,3 @@ def encode(doc: Doc, *, write: str | None = None) -> bytes:
     two writers (only a retry of the very same write finds its own bytes)."""
     tagged = doc if write is None else {**doc, "write": write}
     return (json.dumps(tagged, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
-
-
-def read_run(data: bytes) -> Run:
-    """A run document as stored (for readers of the bucket: the operator CLI, tests)."""
-    return run_from_doc(json.loads(data))

@@ -10,7 +10,6 @@ itself, aborts the upload, so no half-written object is left behind.
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -29,11 +28,6 @@ from fusion_extract.ports import ObjectInfo
 
 MAX_PARTS = 10_000
 log = logging.getLogger(__name__)
-
-
-def content_md5(data: bytes) -> str:
-    """Base64 MD5, the form of Content-MD5 and opc-content-md5."""
-    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
 
 
 def integrity(data: bytes) -> dict[str, str]:
