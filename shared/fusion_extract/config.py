@@ -311,6 +311,15 @@ class Settings:
         "60",
         "Wait after a transient failure (doubles, at most an hour)",
     )
+    transfer_budget_seconds: float = _key(
+        "TRANSFER_BUDGET_SECONDS",
+        _non_negative_float,
+        "240",
+        "Transfer work per invocation; past it, the work goes on in the next invocation",
+    )
+    transfer_fanout: int = _key(
+        "TRANSFER_FANOUT", _positive_int, "4", "Most invocations one archive's members are unpacked by at once"
+    )
     upload_part_mb: int = _key("UPLOAD_PART_MB", _positive_int, "8", "Multipart part size, MiB")
     upload_parallelism: int = _key("UPLOAD_PARALLELISM", _positive_int, "3", "Parts uploaded at once")
     zip_max_entries: int = _key("ZIP_MAX_ENTRIES", _positive_int, "10000", "Most members in one archive")
@@ -377,6 +386,8 @@ def _cross_checks(values: Mapping[str, Any]) -> list[str]:
         values["landing_template"].format(prefix="p", extract="e", mode="full", date="d", job_id="1")
     except (KeyError, IndexError, ValueError) as exc:
         problems.append(f"LANDING_TEMPLATE has an unknown placeholder ({exc})")
+    if values["transfer_fanout"] > 64:
+        problems.append("TRANSFER_FANOUT must be at most 64")
     if values["poll_min_interval"] > values["poll_max_interval"]:
         problems.append("POLL_MIN_INTERVAL must not exceed POLL_MAX_INTERVAL")
     return problems

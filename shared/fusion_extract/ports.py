@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,8 +24,9 @@ class FusionApi(Protocol):
         """Every output file of the job, all pages."""
         ...
 
-    def download(self, file: OutputFile) -> Iterator[bytes]:
-        """The file's bytes as a bounded-memory stream, resuming with Range after a dropped connection."""
+    def download(self, file: OutputFile, start: int = 0) -> Iterator[bytes]:
+        """The file's bytes from `start` as a bounded-memory stream, resuming with Range after a dropped
+        connection."""
         ...
 
 
@@ -48,6 +49,10 @@ class ObjectStore(Protocol):
         """Stream a (possibly large) object. NotFoundError if absent."""
         ...
 
+    def read_range(self, name: str, start: int, end: int) -> Iterator[bytes]:
+        """Bytes [start, end) of an object, streamed. NotFoundError if absent."""
+        ...
+
     def head(self, name: str) -> ObjectInfo | None: ...
 
     def put_bytes(
@@ -66,6 +71,19 @@ class ObjectStore(Protocol):
         self, name: str, chunks: Iterable[bytes], *, content_type: str = "application/octet-stream"
     ) -> ObjectInfo:
         """Upload a stream of unknown length with bounded memory (multipart)."""
+        ...
+
+    # A multipart upload whose parts the caller keeps, so that it can go on in another invocation.
+    def start_upload(self, name: str, *, content_type: str = "application/octet-stream") -> str:
+        """A new multipart upload of `name`; its upload id."""
+        ...
+
+    def upload_part(self, name: str, upload_id: str, number: int, data: bytes) -> str:
+        """Upload part `number` (again, if need be: the last upload of a number wins); its ETag."""
+        ...
+
+    def commit_upload(self, name: str, upload_id: str, parts: Sequence[tuple[int, str]], size: int) -> ObjectInfo:
+        """The object made of `parts` ((number, ETag), in order), `size` bytes in all."""
         ...
 
     def promote(self, source: str, target: str, staged: ObjectInfo | None = None) -> None:

@@ -1,6 +1,6 @@
 """Where an output archive's bytes come from. Today: the Batch API download. Newer Fusion releases can
-write extract output straight into a customer bucket; BucketArchives serves those (and our own staged
-raw copies) through the same verify -> unpack -> land path."""
+write extract output straight into a customer bucket; BucketArchives serves those through the same
+fetch -> verify -> unpack -> land path."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from fusion_extract.ports import FusionApi, ObjectStore
 
 
 class ArchiveSource(Protocol):
-    def open(self, file: OutputFile) -> Iterator[bytes]:
-        """The archive's bytes as a bounded-memory stream."""
+    def open(self, file: OutputFile, start: int = 0) -> Iterator[bytes]:
+        """The archive's bytes from `start`, as a bounded-memory stream."""
         ...
 
 
@@ -22,8 +22,8 @@ class ArchiveSource(Protocol):
 class FusionArchives:
     fusion: FusionApi
 
-    def open(self, file: OutputFile) -> Iterator[bytes]:
-        return self.fusion.download(file)
+    def open(self, file: OutputFile, start: int = 0) -> Iterator[bytes]:
+        return self.fusion.download(file, start)
 
 
 @dataclass(frozen=True)
@@ -32,5 +32,5 @@ class BucketArchives:
 
     store: ObjectStore
 
-    def open(self, file: OutputFile) -> Iterator[bytes]:
-        return self.store.open(file.url)
+    def open(self, file: OutputFile, start: int = 0) -> Iterator[bytes]:
+        return self.store.read_range(file.url, start, file.size) if start < file.size else iter(())

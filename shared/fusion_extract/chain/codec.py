@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 from fusion_extract.chain.records import (
+    Fetch,
     FileRecord,
     FileState,
     LandedMember,
@@ -19,6 +20,9 @@ from fusion_extract.chain.records import (
     PlannedFile,
     Run,
     RunState,
+    StagedMember,
+    Unit,
+    UnitState,
 )
 from fusion_extract.clock import isoformat, parse_iso
 from fusion_extract.errors import IntegrityError, MessageError
@@ -110,11 +114,11 @@ def file_to_doc(record: FileRecord) -> Doc:
         "reason": record.reason,
         "sha256": record.sha256,
         "size": record.size,
-        "members": [
-            {"path": m.path, "size": m.size, "sha256": m.sha256, "rows": m.rows} for m in record.members
-        ],
+        "members": [_member_to_doc(m) for m in record.members],
         "metadata": record.metadata,
         "manifest": record.manifest,
+        "fetch": _fetch_to_doc(record.fetch),
+        "units": [_unit_to_doc(unit) for unit in record.units],
     }
 
 
@@ -134,6 +138,8 @@ def file_from_doc(doc: Any, where: str = "file document") -> FileRecord:
         members=tuple(f.each("members", _landed_member)),
         metadata=f.optional("metadata", _object),
         manifest=f.optional("manifest", _text_map),
+        fetch=f.optional("fetch", _fetch),
+        units=tuple(f.each("units", _unit)),
     )
 
 
@@ -193,6 +199,76 @@ def _planned_file(value: Any, where: str) -> PlannedFile:
     f = _Fields(value, where)
     name, size, sha256 = f.text("name"), f.count("size", None), f.optional_text("sha256")
     return PlannedFile(name, size, sha256, f.text("url"), f.optional_text("listed_name"))
+
+
+def _member_to_doc(m: LandedMember) -> Doc:
+    return {"path": m.path, "size": m.size, "sha256": m.sha256, "rows": m.rows}
+
+
+def _fetch_to_doc(fetch: Fetch | None) -> Doc | None:
+    if fetch is None:
+        return None
+    return {
+        "attempt": fetch.attempt,
+        "upload_id": fetch.upload_id,
+        "offset": fetch.offset,
+        "parts": [[number, etag] for number, etag in fetch.parts],
+        "hashing": fetch.hashing,
+        "sha256": fetch.sha256,
+    }
+
+
+def _fetch(value: Any, where: str) -> Fetch:
+    f = _Fields(value, where)
+    hashing = f.optional_text("hashing") or ""
+    if any(c not in "0123456789abcdef" for c in hashing):
+        raise IntegrityError(f"{where}: hashing must be lower-case hex")
+    return Fetch(
+        f.count("attempt", None),
+        f.text("upload_id"),
+        f.count("offset", 0),
+        tuple(f.each("parts", _part)),
+        hashing,
+        f.optional_text("sha256"),
+    )
+
+
+def _part(value: Any, where: str) -> tuple[int, str]:
+    if not (isinstance(value, list) and len(value) == 2 and isinstance(value[1], str) and value[1]):
+        raise IntegrityError(f"{where} must be [part number, etag], not {_shown(value)}")
+    return _count(value[0], where), value[1]
+
+
+def _unit_to_doc(unit: Unit) -> Doc:
+    return {
+        "first": unit.first,
+        "count": unit.count,
+        "state": unit.state.value,
+        "next_at": _time_or_none(unit.next_at),
+        "claimed_at": _time_or_none(unit.claimed_at),
+        "retries": unit.retries,
+        "staged": [{**_member_to_doc(s.member), "etag": s.etag, "md5": s.md5} for s in unit.staged],
+        "metadata": unit.metadata,
+    }
+
+
+def _unit(value: Any, where: str) -> Unit:
+    f = _Fields(value, where)
+    return Unit(
+        first=f.count("first", None),
+        count=f.count("count", None),
+        state=f.choice("state", UnitState),
+        next_at=f.optional_time("next_at"),
+        claimed_at=f.optional_time("claimed_at"),
+        retries=f.count("retries", 0),
+        staged=tuple(f.each("staged", _staged_member)),
+        metadata=f.optional("metadata", _object),
+    )
+
+
+def _staged_member(value: Any, where: str) -> StagedMember:
+    f = _Fields(value, where)
+    return StagedMember(_landed_member(value, where), f.text("etag"), f.optional_text("md5"))
 
 
 def _landed_member(value: Any, where: str) -> LandedMember:

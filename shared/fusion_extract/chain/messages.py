@@ -32,6 +32,7 @@ from fusion_extract.models import ExtractRequest, Mode, RunAtTimes
 
 VERSION = 1
 MAX_TRANSFER_FILES = 500
+MAX_UNITS = 64  # units of members one archive is unpacked in (TRANSFER_FANOUT at most)
 MAX_BYTES = 64 * 1024  # a message body
 MAX_DEPTH = 20  # nesting of objects and arrays
 SHOWN = 60  # characters of a bad value quoted in an error
@@ -82,6 +83,7 @@ class SweepRequest:
 class TransferRequest:
     run_id: str
     files: tuple[str, ...]
+    unit: int | None = None  # one unit of members of the one archive in `files`
 
 
 SubmitMessage = RunRequest | RerunRequest | RelandRequest | CancelRequest
@@ -138,14 +140,20 @@ def parse_transfer(body: bytes) -> TransferRequest:
     kind = _kind(doc, None)
     if kind != "transfer":
         raise MessageError(f"transfer does not accept kind {_shown(kind)} (transfer)")
-    _only(doc, "run_id", "files")
+    _only(doc, "run_id", "files", "unit")
     files = doc.get("files")
     if not isinstance(files, list) or not 1 <= len(files) <= MAX_TRANSFER_FILES:
         raise MessageError(f"files must be a list of 1 to {MAX_TRANSFER_FILES} file names")
     for name in files:
         if not isinstance(name, str) or not _FILE.match(name) or name in (".", ".."):
             raise MessageError(f"files holds an invalid file name: {_shown(name)}")
-    return TransferRequest(_run_id(doc), tuple(files))
+    unit = doc.get("unit")
+    if unit is not None:
+        if not isinstance(unit, int) or isinstance(unit, bool) or not 0 <= unit < MAX_UNITS:
+            raise MessageError(f"unit must be a whole number from 0 to {MAX_UNITS - 1}")
+        if len(files) != 1:
+            raise MessageError("a unit message names exactly one file")
+    return TransferRequest(_run_id(doc), tuple(files), unit)
 
 
 def encode(kind: str, **fields: Any) -> dict[str, Any]:
@@ -155,6 +163,10 @@ def encode(kind: str, **fields: Any) -> dict[str, Any]:
 
 def poll_message(run_id: str, seq: int) -> dict[str, Any]:
     return encode("poll", run_id=run_id, seq=seq)
+
+
+def unit_message(run_id: str, file: str, unit: int) -> dict[str, Any]:
+    return encode("transfer", run_id=run_id, files=[file], unit=unit)
 
 
 def transfer_message(run_id: str, files: list[str]) -> dict[str, Any]:

@@ -25,6 +25,8 @@ class Result(enum.StrEnum):
     TRANSFERRING = "transferring"  # the job succeeded; its files are handed to transfer
     RERUN_SCHEDULED = "rerun_scheduled"  # the job failed; a new one comes after the backoff
     RETRY_SCHEDULED = "retry_scheduled"  # a file failed; it is tried again after the backoff
+    CONTINUED = "continued"  # the invocation's budget was spent; the work goes on in the next one
+    UNPACKED = "unpacked"  # a unit of an archive's members is staged; other units are still at work
     LANDED = "landed"  # a file landed, or (with totals) the whole run
     FAILED = "failed"  # the run ended FAILED
     TIMED_OUT = "timed_out"  # the run ended TIMED_OUT

@@ -28,10 +28,17 @@ class RunState(enum.StrEnum):
 
 
 class FileState(enum.StrEnum):
-    PENDING = "PENDING"
-    TRANSFERRING = "TRANSFERRING"
+    PENDING = "PENDING"  # to fetch (or to go on fetching: see FileRecord.fetch)
+    TRANSFERRING = "TRANSFERRING"  # an invocation is copying it into the staging area
+    UNPACKING = "UNPACKING"  # fetched and verified; its units of members are being unpacked
     LANDED = "LANDED"
     FAILED = "FAILED"
+
+
+class UnitState(enum.StrEnum):
+    PENDING = "PENDING"
+    WORKING = "WORKING"
+    DONE = "DONE"  # every member of the unit staged and verified
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,49 @@ class LandedMember:
 
 
 @dataclass(frozen=True)
+class Fetch:
+    """A file on its way into the staging area, as a multipart upload that outlives invocations."""
+
+    attempt: int  # the file attempt that started it: its staging folder
+    upload_id: str
+    offset: int = 0  # bytes copied: every part before this offset is uploaded
+    parts: tuple[tuple[int, str], ...] = ()  # (part number, ETag)
+    hashing: str = ""  # the SHA-256 state after `offset` bytes (hex of resumable.Sha256.state())
+    sha256: str | None = None  # once done: the digest of the whole file, verified against the listing
+
+
+    @property
+    def done(self) -> bool:
+        return self.sha256 is not None
+
+
+@dataclass(frozen=True)
+class StagedMember:
+    """A member unpacked into the staging area, with what its upload returned (promotion reuses it)."""
+
+    member: LandedMember
+    etag: str
+    md5: str | None
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A run of consecutive members of one archive, unpacked by one invocation at a time."""
+
+    first: int  # index of its first member in the archive's directory
+    count: int
+    state: UnitState = UnitState.PENDING
+    next_at: datetime | None = None  # PENDING: not before
+    claimed_at: datetime | None = None  # WORKING: since
+    retries: int = 0  # put off by transient failures
+    staged: tuple[StagedMember, ...] = ()  # its first members, done (the rest follows from a checkpoint)
+    metadata: dict[str, Any] | None = None  # Fusion's metadata member, when this unit holds it
+
+    def but(self, **changes: Any) -> Unit:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
 class FileRecord:
     run_id: str
     name: str
@@ -101,6 +151,8 @@ class FileRecord:
     members: tuple[LandedMember, ...] = ()
     metadata: dict[str, Any] | None = None  # Fusion's metadata member, when this archive carried it
     manifest: dict[str, str] | None = None  # parsed .mf (zip name -> sha256), when this file is the manifest
+    fetch: Fetch | None = None
+    units: tuple[Unit, ...] = ()
 
     def but(self, **changes: Any) -> FileRecord:
         return dataclasses.replace(self, **changes)

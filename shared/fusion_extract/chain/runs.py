@@ -233,6 +233,11 @@ class Runs:
                 self.topics.transfer, messages.transfer_message(run_id, list(names[index::batches]))
             )
 
+    def publish_units(self, run_id: str, name: str, units: Sequence[int]) -> None:
+        """One message per unit of an archive's members: each may run in an invocation of its own."""
+        for unit in units:
+            self.publisher.publish(self.topics.transfer, messages.unit_message(run_id, name, unit))
+
     def hand_on(self, run_id: str, names: Sequence[str]) -> None:
         """The rest of a batch, in one message, for the next transfer invocation."""
         self.publisher.publish(self.topics.transfer, messages.transfer_message(run_id, list(names)))

@@ -107,9 +107,10 @@ class BatchClient:
             raise UpstreamError(f"job {job}: output file names listed twice (as safe names): {duplicates}")
         return files
 
-    def download(self, file: OutputFile) -> Generator[bytes, None, None]:
-        """The file's bytes in bounded chunks, resumed with Range after a dropped connection (download.py)."""
-        return download(self._http, file, self._chunk_size)
+    def download(self, file: OutputFile, start: int = 0) -> Generator[bytes, None, None]:
+        """The file's bytes from `start` in bounded chunks, resumed with Range after a dropped connection
+        (download.py)."""
+        return download(self._http, file, self._chunk_size, start=start)
 
     def _job_from_location(self, response: requests.Response) -> str:
         response.close()

@@ -27,15 +27,17 @@ _STREAM_BROKEN = (requests.exceptions.ChunkedEncodingError, requests.ConnectionE
 
 
 def download(
-    http: HttpClient, file: OutputFile, chunk_size: int = CHUNK_SIZE
+    http: HttpClient, file: OutputFile, chunk_size: int = CHUNK_SIZE, *, start: int = 0
 ) -> Generator[bytes, None, None]:
-    """The file's bytes in chunks; after a drop, resume from the bytes received so far.
+    """The file's bytes from `start` in chunks; after a drop, resume from the bytes received so far.
 
     Each connection is opened (and its first chunk read) under the retry policy, so every stretch of
     streaming makes progress; progress is bounded by the size, so this ends. IntegrityError when the
     stream stays short of `file.size` or runs past it.
     """
-    received = 0
+    if not 0 <= start <= file.size:
+        raise IntegrityError(f"{file.name}: cannot start at byte {start} of {file.size}")
+    received = start
     backoff = http.retry.start()
     while received < file.size or received == 0:
         try:

@@ -83,24 +83,14 @@ class MultipartUpload:
         self.max_parts = max_parts  # Object Storage's limit; lower only in tests
 
     def run(self, parts: Iterator[bytes], content_type: str) -> ObjectInfo:
-        details = CreateMultipartUploadDetails(object=self.name, content_type=content_type)
-        with translated(f"start multipart upload of {self.name}"):
-            upload = self.client.create_multipart_upload(self.namespace, self.bucket, details).data
+        upload_id = start(self.client, self.namespace, self.bucket, self.name, content_type)
         try:
-            size, committed = self._upload_parts(upload.upload_id, parts)
-            done = CommitMultipartUploadDetails(
-                parts_to_commit=[CommitMultipartUploadPartDetails(part_num=n, etag=e) for n, e in committed]
-            )
-            with translated(f"commit multipart upload of {self.name}"):
-                response = self.client.commit_multipart_upload(
-                    self.namespace, self.bucket, self.name, upload.upload_id, done
-                )
+            size, committed = self._upload_parts(upload_id, parts)
+            info = commit(self.client, self.namespace, self.bucket, self.name, upload_id, committed)
         except BaseException:
-            self._abort(upload.upload_id)
+            self._abort(upload_id)
             raise
-        return ObjectInfo(
-            self.name, size, response.headers["etag"], response.headers.get("opc-multipart-md5")
-        )
+        return ObjectInfo(self.name, size, info.etag, info.md5)
 
     def _upload_parts(self, upload_id: str, parts: Iterator[bytes]) -> tuple[int, list[tuple[int, str]]]:
         committed: list[tuple[int, str]] = []
@@ -129,18 +119,7 @@ class MultipartUpload:
         return size, sorted(committed)
 
     def _upload_part(self, upload_id: str, number: int, part: bytes) -> tuple[int, str]:
-        with translated(f"upload part {number} of {self.name}"):
-            response = self.client.upload_part(
-                self.namespace,
-                self.bucket,
-                self.name,
-                upload_id,
-                number,
-                part,
-                content_length=len(part),
-                **integrity(part),
-            )
-        return number, str(response.headers["etag"])
+        return number, put_part(self.client, self.namespace, self.bucket, self.name, upload_id, number, part)
 
     def _abort(self, upload_id: str) -> None:
         try:
@@ -157,3 +136,33 @@ def _settle(
         finished, pending = wait(pending, return_when=FIRST_COMPLETED)
         committed.extend(future.result() for future in finished)
     return pending
+
+
+# The three calls of one upload, also used directly by callers that keep the parts between invocations.
+
+
+def start(client: Any, namespace: str, bucket: str, name: str, content_type: str) -> str:
+    details = CreateMultipartUploadDetails(object=name, content_type=content_type)
+    with translated(f"start multipart upload of {name}"):
+        return str(client.create_multipart_upload(namespace, bucket, details).data.upload_id)
+
+
+def put_part(client: Any, namespace: str, bucket: str, name: str, upload_id: str, number: int, part: bytes) -> str:
+    """Upload (or upload again: the last one wins) part `number`; its ETag."""
+    with translated(f"upload part {number} of {name}"):
+        response = client.upload_part(
+            namespace, bucket, name, upload_id, number, part, content_length=len(part), **integrity(part)
+        )
+    return str(response.headers["etag"])
+
+
+def commit(
+    client: Any, namespace: str, bucket: str, name: str, upload_id: str, parts: Iterable[tuple[int, str]]
+) -> ObjectInfo:
+    """The object made of `parts` ((number, etag), in order); its size is not known here (0)."""
+    done = CommitMultipartUploadDetails(
+        parts_to_commit=[CommitMultipartUploadPartDetails(part_num=n, etag=e) for n, e in parts]
+    )
+    with translated(f"commit multipart upload of {name}"):
+        response = client.commit_multipart_upload(namespace, bucket, name, upload_id, done)
+    return ObjectInfo(name, 0, response.headers["etag"], response.headers.get("opc-multipart-md5"))

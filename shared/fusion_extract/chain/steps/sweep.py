@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from fusion_extract.chain.deps import Deps
 from fusion_extract.chain.ledger import Unreadable
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
-from fusion_extract.chain.records import FileRecord, FileState, Run, RunState, Versioned
+from fusion_extract.chain.records import UnitState, FileRecord, FileState, Run, RunState, Versioned
 from fusion_extract.chain.runs import logged
 from fusion_extract.chain.steps.deadline import past_deadline, time_out
 from fusion_extract.errors import ConflictError, FusionExtractError
@@ -110,10 +110,15 @@ class _Sweep:
             self.deps.runs.finish_if_complete(current)
             return "finish"
         due = [r.name for r in records if self._file_due(r)]
-        if not due:
+        units = {r.name: self._units_due(r) for r in records if r.state is FileState.UNPACKING}
+        units = {name: indexes for name, indexes in units.items() if indexes}
+        if not due and not units:
             return None
         self.deps.runs.publish_transfers(run.run_id, due)
-        return self._redriven(current, f"transfer x{len(due)}")
+        for name, indexes in units.items():
+            self.deps.runs.publish_units(run.run_id, name, indexes)
+        count = len(due) + sum(len(indexes) for indexes in units.values())
+        return self._redriven(current, f"transfer x{count}")
 
     def _redriven(self, current: Versioned[Run], action: str) -> str:
         """Count a re-drive without progress; the STALL_ALERT_AFTER-th tells a person, once."""
@@ -127,6 +132,24 @@ class _Sweep:
             reason = f"the sweep re-drove it {redrives} times without progress (state {run.state.value})"
             self.deps.runs.alert_once(current, "overdue", reason)
         return action
+
+    def _units_due(self, record: FileRecord) -> list[int]:
+        """Units whose message was lost, whose invocation died, or whose retry is due; all of them done
+        but the file not landed (its finisher died): the first, which lands it."""
+        units = record.units
+        if all(unit.state is UnitState.DONE for unit in units):
+            claims = [unit.claimed_at for unit in units if unit.claimed_at is not None]
+            return [0] if units and claims and self.now > max(claims) + self.overdue else []
+        due = []
+        for index, unit in enumerate(units):
+            if unit.state is UnitState.PENDING and unit.next_at is not None:
+                grace = self.overdue if unit.retries == 0 else timedelta(0)
+                if self.now >= unit.next_at + grace:
+                    due.append(index)
+            elif unit.state is UnitState.WORKING and unit.claimed_at is not None:
+                if self.now > unit.claimed_at + self.overdue:
+                    due.append(index)
+        return due
 
     def _file_due(self, record: FileRecord) -> bool:
         if record.state is FileState.PENDING:

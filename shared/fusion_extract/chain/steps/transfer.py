@@ -1,29 +1,46 @@
-"""transfer: land one output file per invocation (landing.py), and finish the run when its last file landed.
+"""transfer: land output files, each in pieces of work that fit an invocation (landing.py), and finish the
+run when its last file landed.
 
-A file is claimed in the ledger first, so a duplicate delivery skips it; a claim left by a crashed
-invocation goes stale and the sweep hands the file out again. A batch message (more files than
-Notifications can carry one by one) lands its first file that needs it and hands the rest on.
+A file message claims a file in the ledger (a duplicate delivery skips it; a claim left by a crashed
+invocation goes stale and the sweep hands the file out again) and fetches it; when the invocation's budget
+is spent, the fetch goes on in the next message. An archive, once fetched, is split into units of members,
+each with a message of its own (parallel invocations); the unit that completes the set promotes every
+member and lands the file. A batch message lands its first file that needs it and hands the rest on.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from fusion_extract import logging as jsonlog
 from fusion_extract.chain.deps import Deps
-from fusion_extract.chain.landing import Lander
+from fusion_extract.chain.fetch import Budget
+from fusion_extract.chain.landing import Landing
 from fusion_extract.chain.messages import TransferRequest
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.policy import Kind, classify, describe
-from fusion_extract.chain.records import FileRecord, FileState, PlannedFile, Run, RunState, Versioned
+from fusion_extract.chain.records import (
+    Fetch,
+    FileRecord,
+    FileState,
+    PlannedFile,
+    Run,
+    RunState,
+    Unit,
+    UnitState,
+    Versioned,
+)
 from fusion_extract.chain.runs import backoff, logged
-from fusion_extract.errors import ConflictError, SupersededError, UnsafeInputError
+from fusion_extract.errors import ConflictError, SupersededError, TransientError, UnsafeInputError
 
 log = logging.getLogger(__name__)
+UPDATE_TRIES = 20  # units of one file saving at once: each retries its compare-and-swap this often
 
 
 def transfer(message: TransferRequest, deps: Deps) -> Outcome:
+    budget = Budget(deps.clock, deps.settings.transfer_budget_seconds)
     current = deps.runs.find(message.run_id, "transfer")
     if current is None:
         return outcome(Result.UNKNOWN_RUN, message.run_id)
@@ -36,7 +53,11 @@ def transfer(message: TransferRequest, deps: Deps) -> Outcome:
         if unknown:
             log.warning("files not in the run's plan ignored", extra={"files": unknown})
         names = [name for name in message.files if name in planned]
-        answer = _land_next(deps, run, planned, names)
+        if message.unit is not None and names:
+            with jsonlog.bind(file=names[0], unit=message.unit):
+                answer = _unit_step(deps, _landing(deps, run, planned[names[0]], budget), message.unit)
+        else:
+            answer = _land_next(deps, run, planned, names, budget)
         try:
             deps.runs.finish_if_complete(deps.ledger.load_run(run.run_id))
         except Exception as exc:  # the files landed; finishing failed: the policy decides when it resumes
@@ -44,7 +65,16 @@ def transfer(message: TransferRequest, deps: Deps) -> Outcome:
         return answer
 
 
-def _land_next(deps: Deps, run: Run, planned: dict[str, PlannedFile], names: list[str]) -> Outcome:
+def _landing(deps: Deps, run: Run, planned: PlannedFile, budget: Budget) -> Landing:
+    def still_wanted() -> bool:
+        return deps.ledger.load_run(run.run_id).value.state is RunState.TRANSFERRING
+
+    return Landing(deps.settings, deps.layout, deps.store, deps.archives, run, planned, budget, still_wanted)
+
+
+def _land_next(
+    deps: Deps, run: Run, planned: dict[str, PlannedFile], names: list[str], budget: Budget
+) -> Outcome:
     """Land the first file of the batch that needs it; hand the rest of the batch on."""
     now = deps.clock.now()
     stale_after = deps.settings.step_overdue_seconds
@@ -59,7 +89,7 @@ def _land_next(deps: Deps, run: Run, planned: dict[str, PlannedFile], names: lis
         if not claimable:
             continue
         with jsonlog.bind(file=name):
-            answer = _land_file(deps, run, planned[name], current)
+            answer = _land_file(deps, _landing(deps, run, planned[name], budget), current)
         rest = names[index + 1 :]
         if rest and answer.result is not Result.FAILED:
             deps.runs.hand_on(run.run_id, rest)
@@ -67,7 +97,9 @@ def _land_next(deps: Deps, run: Run, planned: dict[str, PlannedFile], names: lis
     return outcome(Result.NOTHING_TO_DO, run.run_id)
 
 
-def _land_file(deps: Deps, run: Run, planned: PlannedFile, current: Versioned[FileRecord]) -> Outcome:
+def _land_file(deps: Deps, landing: Landing, current: Versioned[FileRecord]) -> Outcome:
+    """Fetch the file (as far as the budget goes); then land it, or plan its units and take the first."""
+    run, name = landing.run, landing.planned.name
     now = deps.clock.now()
     attempt = current.value.attempts + 1
     try:
@@ -75,33 +107,165 @@ def _land_file(deps: Deps, run: Run, planned: PlannedFile, current: Versioned[Fi
             current, current.value.but(state=FileState.TRANSFERRING, attempts=attempt, claimed_at=now)
         )
     except ConflictError:
-        return outcome(Result.IN_PROGRESS, run.run_id, file=planned.name)
-    log.info("transfer started", extra={"attempt": attempt, "size": planned.size})
-    if attempt + current.value.retries > 1:  # an earlier attempt may have died mid-upload
-        deps.store.abort_uploads(deps.layout.file_staging(run, planned.name))
+        return outcome(Result.IN_PROGRESS, run.run_id, file=name)
+    fetch = current.value.fetch
+    if fetch is None:
+        if attempt + current.value.retries > 1:  # an earlier attempt may have died mid-upload
+            deps.store.abort_uploads(deps.layout.file_staging(run, name))
+        fetch = Fetch(attempt, "")
+    log.info("transfer started", extra={"attempt": attempt, "size": landing.planned.size, "from": fetch.offset})
 
-    def still_wanted() -> bool:
-        return deps.ledger.load_run(run.run_id).value.state is RunState.TRANSFERRING
+    def save(progress: Fetch) -> None:
+        nonlocal current
+        current = deps.ledger.save_file(current, current.value.but(fetch=progress, claimed_at=deps.clock.now()))
 
-    lander = Lander(
-        deps.settings, deps.layout, deps.store, deps.archives, run, planned, attempt, still_wanted
-    )
     try:
-        landed = lander.land()
+        fetch = landing.fetch(fetch, save)
+        if not fetch.done:  # the budget is spent: the next invocation goes on (not another attempt)
+            record = current.value.but(state=FileState.PENDING, attempts=attempt - 1, next_at=now, fetch=fetch)
+            deps.ledger.save_file(current, record)
+            deps.runs.publish_transfers(run.run_id, [name])
+            log.info("transfer continues", extra={"bytes": fetch.offset, "size": landing.planned.size})
+            return outcome(Result.CONTINUED, run.run_id, file=name, bytes=fetch.offset)
+        fetched = current.value.but(fetch=fetch, sha256=fetch.sha256, size=fetch.offset)
+        if not landing.is_archive:
+            member, manifest = landing.promote_plain(fetch)
+            return _landed(deps, landing, current, fetched.but(members=(member,), manifest=manifest))
+        units = tuple(unit.but(next_at=now) for unit in landing.units(landing.entries(fetch)))
+        current = deps.ledger.save_file(current, fetched.but(state=FileState.UNPACKING, units=units))
     except SupersededError as exc:  # cancelled or failed meanwhile: leave nothing of this attempt behind
-        deps.runs.discard_staging(run)
-        log.info("transfer abandoned", extra={"reason": str(exc)})
-        return outcome(Result.STALE, run.run_id, file=planned.name)
+        return _abandoned(deps, landing, exc)
     except Exception as exc:
         return _failed(deps, run, current, exc)
-    elapsed = max((deps.clock.now() - now).total_seconds(), 1e-6)
-    deps.ledger.save_file(current, landed.record(current.value))
-    deps.ledger.mark_landed(run.run_id, planned.name)
-    rate = round(landed.size / elapsed / 1e6, 1)
-    log.info("file landed", extra={"members": len(landed.members), "bytes": landed.size, "mb_per_s": rate})
-    return outcome(
-        Result.LANDED, run.run_id, file=planned.name, members=len(landed.members), bytes=landed.size
-    )
+    log.info("file fetched", extra={"bytes": fetch.offset, "units": len(units)})
+    deps.runs.publish_units(run.run_id, name, range(1, len(units)))
+    return _unit_step(deps, landing, 0)
+
+
+def _unit_step(deps: Deps, landing: Landing, index: int) -> Outcome:
+    """Claim unit `index` of a fetched archive, unpack what remains of it, and land the file if it was
+    the last unit to be done."""
+    run, name = landing.run, landing.planned.name
+    current = deps.ledger.load_file(run.run_id, name)
+    record, now = current.value, deps.clock.now()
+    fetch = record.fetch
+    if record.state is not FileState.UNPACKING or fetch is None or index >= len(record.units):
+        return outcome(Result.NOTHING_TO_DO, run.run_id, file=name, unit=index)
+    if all(unit.state is UnitState.DONE for unit in record.units):
+        return _land_archive(deps, landing, current)
+    unit = record.units[index]
+    stale = unit.claimed_at is not None and (now - unit.claimed_at).total_seconds() > deps.settings.step_overdue_seconds
+    if not (unit.state is UnitState.PENDING and (unit.next_at is None or now >= unit.next_at)) and not (
+        unit.state is UnitState.WORKING and stale
+    ):
+        return outcome(Result.NOTHING_TO_DO, run.run_id, file=name, unit=index, state=unit.state.value)
+    units = list(record.units)
+    units[index] = unit.but(state=UnitState.WORKING, claimed_at=now)
+    try:
+        current = deps.ledger.save_file(current, record.but(units=tuple(units)))
+        entries = landing.entries(fetch)
+        unit, done = landing.unpack(fetch, entries, index, unit)
+    except ConflictError:
+        return outcome(Result.IN_PROGRESS, run.run_id, file=name, unit=index)
+    except SupersededError as exc:
+        return _abandoned(deps, landing, exc)
+    except Exception as exc:
+        return _unit_failed(deps, landing, fetch, index, exc)
+    try:
+        if not done:
+            _update_unit(deps, landing, fetch, index, lambda _: unit.but(state=UnitState.PENDING, next_at=now))
+            deps.runs.publish_units(run.run_id, name, [index])
+            return outcome(Result.CONTINUED, run.run_id, file=name, unit=index, members=len(unit.staged))
+        current = _update_unit(deps, landing, fetch, index, lambda _: unit.but(state=UnitState.DONE))
+    except ConflictError:  # the file was started over meanwhile: this attempt's work is moot
+        return outcome(Result.STALE, run.run_id, file=name, unit=index)
+    log.info("unit unpacked", extra={"members": len(unit.staged)})
+    if all(unit.state is UnitState.DONE for unit in current.value.units):
+        return _land_archive(deps, landing, current)
+    return outcome(Result.UNPACKED, run.run_id, file=name, unit=index, members=len(unit.staged))
+
+
+def _update_unit(
+    deps: Deps, landing: Landing, fetch: Fetch, index: int, change: Callable[[Unit], Unit]
+) -> Versioned[FileRecord]:
+    """Change one unit, whatever the other units of the file save meanwhile (compare-and-swap, again)."""
+    for _ in range(UPDATE_TRIES):
+        current = deps.ledger.load_file(landing.run.run_id, landing.planned.name)
+        record = current.value
+        if record.state is not FileState.UNPACKING or record.fetch != fetch:
+            raise ConflictError(f"{record.name}: started over meanwhile")
+        units = list(record.units)
+        units[index] = change(units[index])
+        try:
+            return deps.ledger.save_file(current, record.but(units=tuple(units)))
+        except ConflictError:
+            continue
+    raise TransientError(f"{landing.planned.name}: unit {index} could not be saved ({UPDATE_TRIES} conflicts)")
+
+
+def _land_archive(deps: Deps, landing: Landing, current: Versioned[FileRecord]) -> Outcome:
+    """Every unit done: promote every member and land the file (a second finisher finds them there)."""
+    record = current.value
+    assert record.fetch is not None
+    try:
+        members = landing.promote_archive(record.fetch, record.units)
+    except SupersededError as exc:
+        return _abandoned(deps, landing, exc)
+    except Exception as exc:
+        if classify(exc) is not Kind.TRANSIENT:
+            return _failed(deps, landing.run, current, exc)
+        log.warning("promotion put off; the sweep resumes it", extra={"reason": describe(exc)})
+        return outcome(Result.DEFERRED, landing.run.run_id, file=record.name, reason=describe(exc))
+    metadata = next((unit.metadata for unit in record.units if unit.metadata), None)
+    return _landed(deps, landing, current, record.but(members=members, metadata=metadata))
+
+
+def _landed(deps: Deps, landing: Landing, current: Versioned[FileRecord], record: FileRecord) -> Outcome:
+    run = landing.run
+    landed = record.but(state=FileState.LANDED, reason=None, fetch=None, units=())
+    try:
+        deps.ledger.save_file(current, landed)
+    except ConflictError:
+        return outcome(Result.NOTHING_TO_DO, run.run_id, file=record.name)  # another finisher landed it
+    deps.ledger.mark_landed(run.run_id, record.name)
+    size = record.size or 0
+    log.info("file landed", extra={"members": len(record.members), "bytes": size})
+    return outcome(Result.LANDED, run.run_id, file=record.name, members=len(record.members), bytes=size)
+
+
+def _abandoned(deps: Deps, landing: Landing, exc: SupersededError) -> Outcome:
+    deps.runs.discard_staging(landing.run)
+    log.info("transfer abandoned", extra={"reason": str(exc)})
+    return outcome(Result.STALE, landing.run.run_id, file=landing.planned.name)
+
+
+def _unit_failed(deps: Deps, landing: Landing, fetch: Fetch, index: int, exc: Exception) -> Outcome:
+    """A transient failure puts the unit off; anything else fails the file's attempt (the file starts over,
+    or the run fails)."""
+    run, name = landing.run, landing.planned.name
+    if classify(exc) is not Kind.TRANSIENT or isinstance(exc, UnsafeInputError):
+        current = deps.ledger.load_file(run.run_id, name)
+        if current.value.fetch != fetch:  # the file started over meanwhile: not this attempt's to fail
+            return outcome(Result.STALE, run.run_id, file=name, unit=index)
+        return _failed(deps, run, current, exc)
+    reason, now = describe(exc), deps.clock.now()
+
+    def later(unit: Unit) -> Unit:
+        delay = deps.runs.patience.delay(unit.retries + 1)
+        return unit.but(state=UnitState.PENDING, next_at=now + delay, retries=unit.retries + 1, claimed_at=None)
+
+    try:
+        current = _update_unit(deps, landing, fetch, index, later)
+    except ConflictError:
+        return outcome(Result.STALE, run.run_id, file=name, unit=index)
+    unit = current.value.units[index]
+    log.warning("unit failed; retry scheduled", extra={"reason": reason, "retry_at": unit.next_at})
+    if unit.retries >= deps.runs.patience.stall_alert_after:
+        stuck = f"{name} unit {index}: {unit.retries} transient failures in a row; the latest: {reason}"
+        deps.runs.alert_once(deps.ledger.load_run(run.run_id), "stuck", stuck)
+    if unit.next_at is not None and unit.next_at <= now:
+        deps.runs.publish_units(run.run_id, name, [index])
+    return outcome(Result.RETRY_SCHEDULED, run.run_id, file=name, unit=index, reason=reason)
 
 
 def _failed(deps: Deps, run: Run, current: Versioned[FileRecord], exc: Exception) -> Outcome:
@@ -116,8 +280,9 @@ def _failed(deps: Deps, run: Run, current: Versioned[FileRecord], exc: Exception
         suffix = "" if isinstance(exc, UnsafeInputError) else f" (after {attempt} attempts)"
         return _give_up(deps, run, current, f"{name}: {describe(exc)}{suffix}")
     record = current.value
-    if kind is Kind.PERMANENT:
+    if kind is Kind.PERMANENT:  # the file starts over, in a new staging folder
         delay = backoff(deps.settings.file_retry_seconds, record.attempts)
+        record = record.but(fetch=None, units=(), sha256=None, size=None)
     else:
         record = record.but(attempts=record.attempts - 1, retries=record.retries + 1)
         delay = deps.runs.patience.delay(record.retries)

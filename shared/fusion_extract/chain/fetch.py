@@ -1,0 +1,124 @@
+"""Fetching: a file's bytes copied from Fusion into the staging area, part by part, resumable.
+
+Each part is uploaded as it arrives. The parts done, the offset and the SHA-256 state are kept in the file
+record, so when an invocation's budget is spent the next one goes on from that offset (a ranged download)
+instead of starting over. Once every byte is there, the size and the listed SHA-256 are checked and only
+then is the upload committed: the staged copy is what the units unpack, and it is known to be the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from fusion_extract.chain.archive_source import ArchiveSource
+from fusion_extract.chain.records import Fetch
+from fusion_extract.clock import Clock
+from fusion_extract.errors import IntegrityError
+from fusion_extract.models import OutputFile
+from fusion_extract.ports import ObjectStore
+from fusion_extract.resumable import Sha256
+
+PARTS_PER_SAVE = 16  # progress is saved at least this often, so a killed invocation loses little
+
+
+@dataclass
+class Budget:
+    """An invocation's time for transfer work; the clock is injected so that tests decide when it is spent."""
+
+    clock: Clock
+    seconds: float
+    started: datetime | None = None
+
+    def __post_init__(self) -> None:
+        self.started = self.started or self.clock.now()
+
+    def spent(self) -> bool:
+        assert self.started is not None
+        return (self.clock.now() - self.started).total_seconds() >= self.seconds
+
+
+@dataclass
+class Fetcher:
+    store: ObjectStore
+    source: ArchiveSource
+    part_size: int
+    parallelism: int
+    budget: Budget
+    save: Callable[[Fetch], None]  # keeps progress in the file record
+
+    def fetch(self, file: OutputFile, target: str, progress: Fetch) -> Fetch:
+        """Go on from `progress`: done (`sha256` set), or as far as the budget allowed."""
+        if progress.done:
+            return progress
+        if progress.offset == 0 and file.size < self.part_size:
+            return self._whole(file, target, progress)
+        if not progress.upload_id:
+            progress = replace(progress, upload_id=self.store.start_upload(target))
+            self.save(progress)
+        digest = Sha256(bytes.fromhex(progress.hashing) if progress.hashing else None)
+        parts = list(progress.parts)
+        offset = progress.offset
+        with (
+            contextlib.closing(self.source.open(file, offset)) as chunks,
+            ThreadPoolExecutor(self.parallelism, thread_name_prefix="fetch") as pool,
+        ):
+            flight: list[Future[tuple[int, str]]] = []
+            for part in _parts(chunks, self.part_size):
+                digest.update(part)
+                offset += len(part)
+                number = len(parts) + len(flight) + 1
+                flight.append(pool.submit(self._put, target, progress.upload_id, number, part))
+                del part
+                if len(flight) >= self.parallelism:
+                    parts.append(flight.pop(0).result())
+                if offset < file.size and (self.budget.spent() or len(parts) % PARTS_PER_SAVE == 0):
+                    parts.extend(f.result() for f in flight)
+                    flight.clear()
+                    progress = replace(progress, offset=offset, parts=tuple(parts), hashing=digest.state().hex())
+                    self.save(progress)
+                    if self.budget.spent():
+                        return progress
+            parts.extend(f.result() for f in flight)
+        sha256 = _verify(file, offset, digest.hexdigest())
+        self.store.commit_upload(target, progress.upload_id, parts, offset)
+        return replace(progress, offset=offset, parts=(), hashing="", sha256=sha256)
+
+    def _whole(self, file: OutputFile, target: str, progress: Fetch) -> Fetch:
+        """A file under one part: one read, one put."""
+        data = bytearray()
+        for chunk in self.source.open(file, 0):
+            data += chunk
+            if len(data) > file.size:
+                break
+        digest = Sha256()
+        digest.update(data)
+        sha256 = _verify(file, len(data), digest.hexdigest())
+        self.store.upload_stream(target, [bytes(data)])
+        return replace(progress, offset=len(data), sha256=sha256)
+
+    def _put(self, target: str, upload_id: str, number: int, part: bytes) -> tuple[int, str]:
+        return number, self.store.upload_part(target, upload_id, number, part)
+
+
+def _parts(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
+    """The stream cut into parts of exactly `size` bytes (the last one shorter)."""
+    held = bytearray()
+    for chunk in chunks:
+        held += chunk
+        while len(held) >= size:
+            yield bytes(held[:size])
+            del held[:size]
+    if held:
+        yield bytes(held)
+
+
+def _verify(file: OutputFile, size: int, sha256: str) -> str:
+    if size != file.size:
+        raise IntegrityError(f"{file.name}: {size} bytes, the listing said {file.size}")
+    if file.sha256 is not None and sha256 != file.sha256.lower():
+        raise IntegrityError(f"{file.name}: SHA-256 {sha256} does not match the listed {file.sha256.lower()}")
+    return sha256

@@ -1,0 +1,209 @@
+"""Unpacking an archive in units: runs of consecutive members, each unit one invocation at a time.
+
+Members are read by random access from the staged (already verified) archive, inflated, checked (CRC-32,
+size) and uploaded into the staging area; nothing is visible until every unit is done (landing promotes
+them then). Units of one archive run in parallel invocations. A unit whose invocation's budget is spent
+stops between members, or inside a large member at a deflate block boundary: a checkpoint object keeps the
+inflater's state, the upload's parts and the bytes not yet in a part, and the next invocation goes on
+from there. Every invocation makes progress (a member, or a part of one) before it may stop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+
+from fusion_extract.chain.archive import Entry, Member, MemberPoint, MemberStream, RangeReader
+from fusion_extract.chain.fetch import Budget
+from fusion_extract.chain.manifest import parse_metadata
+from fusion_extract.chain.records import LandedMember, StagedMember, Unit
+from fusion_extract.errors import IntegrityError, NotFoundError
+from fusion_extract.ports import ObjectStore
+
+log = logging.getLogger(__name__)
+LEAST_UNIT_BYTES = 64 * 2**20  # uncompressed: a smaller unit is not worth an invocation of its own
+_HEADER = 4  # bytes of a checkpoint's header length
+
+
+def split(entries: list[Entry], fanout: int, least: int = LEAST_UNIT_BYTES) -> tuple[Unit, ...]:
+    """Consecutive runs of about equal uncompressed size: at most `fanout`, none under `least` bytes
+    unless it is the only one."""
+    total = sum(entry.size for entry in entries)
+    count = max(1, min(fanout, len(entries), total // least))
+    units: list[Unit] = []
+    first = running = 0
+    for position, entry in enumerate(entries):
+        running += entry.size
+        if len(units) < count - 1 and running >= total * (len(units) + 1) / count:
+            units.append(Unit(first, position + 1 - first))
+            first = position + 1
+    units.append(Unit(first, len(entries) - first))
+    return tuple(units)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where a large member's unpacking stopped: its open upload, its parts, and the bytes not yet in one."""
+
+    member: int  # the entry's index
+    upload_id: str
+    parts: tuple[tuple[int, str], ...]
+    point: MemberPoint
+    pending: bytes
+
+    def to_bytes(self) -> bytes:
+        point = self.point.to_bytes()
+        header = json.dumps(
+            {
+                "v": 1,
+                "member": self.member,
+                "upload_id": self.upload_id,
+                "parts": [list(part) for part in self.parts],
+                "point": len(point),
+            }
+        ).encode()
+        return len(header).to_bytes(_HEADER, "big") + header + point + self.pending
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Checkpoint:
+        try:
+            size = int.from_bytes(data[:_HEADER], "big")
+            header = json.loads(data[_HEADER : _HEADER + size])
+            start = _HEADER + size
+            end = start + int(header["point"])
+            parts = tuple((int(n), str(e)) for n, e in header["parts"])
+            if header["v"] != 1 or end > len(data):
+                raise ValueError("unknown version or short")
+            point = MemberPoint.from_bytes(data[start:end])
+            return cls(int(header["member"]), str(header["upload_id"]), parts, point, data[end:])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IntegrityError(f"unit checkpoint is unreadable: {exc}") from None
+
+
+@dataclass
+class UnitRun:
+    """Unpacks units of one staged archive into `folder` (the file attempt's staging folder)."""
+
+    store: ObjectStore
+    archive: str  # the staged archive's object name
+    folder: str
+    entries: list[Entry]
+    part_size: int
+    parallelism: int
+    budget: Budget
+
+    def run(self, index: int, unit: Unit) -> tuple[Unit, bool]:
+        """Unpack what remains of unit `index`: (the unit with every member staged so far, done?)."""
+        read: RangeReader = partial(self.store.read_range, self.archive)
+        staged: list[Future[StagedMember]] = [_ready(member) for member in unit.staged]
+        metadata = unit.metadata
+        slots = threading.BoundedSemaphore(2 * self.parallelism)  # small members held at once
+        done = True
+        with ThreadPoolExecutor(self.parallelism, thread_name_prefix="unpack") as pool:
+            progressed = False
+            for entry in self.entries[unit.first + len(unit.staged) : unit.first + unit.count]:
+                if progressed and self.budget.spent():
+                    done = False
+                    break
+                if entry.size < self.part_size:
+                    stream = MemberStream(read, entry)
+                    data = b"".join(stream)
+                    metadata = metadata or _metadata(entry, stream.json)
+                    slots.acquire()
+                    future = pool.submit(self._put_small, entry, data, stream.result())
+                    future.add_done_callback(lambda _: slots.release())
+                    staged.append(future)
+                else:
+                    large = self._large(read, index, entry, pool)
+                    if large is None:
+                        done = False
+                        break
+                    staged.append(_ready(large))
+                progressed = True
+            members = tuple(future.result() for future in staged)
+        return unit.but(staged=members, metadata=metadata), done
+
+    def member_name(self, path: str) -> str:
+        return f"{self.folder}members/{path}"
+
+    def _put_small(self, entry: Entry, data: bytes, member: Member) -> StagedMember:
+        info = self.store.upload_stream(self.member_name(entry.path), [data])
+        return _staged(member, info.etag, info.md5)
+
+    def _large(
+        self, read: RangeReader, index: int, entry: Entry, pool: ThreadPoolExecutor
+    ) -> StagedMember | None:
+        """One member of a part or more, as a multipart upload that may stop and go on later."""
+        name = self.member_name(entry.path)
+        resumed = self._checkpoint(index, entry)
+        if resumed is None:
+            upload_id, parts, point, pending = self.store.start_upload(name), [], None, bytearray()
+        else:
+            upload_id, parts = resumed.upload_id, list(resumed.parts)
+            point, pending = resumed.point, bytearray(resumed.pending)
+        uploaded = [0]
+        stream = MemberStream(read, entry, point=point, stop=lambda: uploaded[0] > 0 and self.budget.spent())
+        flight: list[Future[tuple[int, str]]] = []
+        put: Callable[[int, bytes], tuple[int, str]] = lambda n, part: (
+            n,
+            self.store.upload_part(name, upload_id, n, part),
+        )
+        for chunk in stream:
+            pending += chunk
+            while len(pending) >= self.part_size:
+                part = bytes(pending[: self.part_size])
+                del pending[: self.part_size]
+                flight.append(pool.submit(put, len(parts) + len(flight) + 1, part))
+                uploaded[0] += 1
+                if len(flight) >= self.parallelism:
+                    parts.append(flight.pop(0).result())
+        parts.extend(future.result() for future in flight)
+        if stream.stopped is not None:
+            checkpoint = Checkpoint(entry.index, upload_id, tuple(parts), stream.stopped, bytes(pending))
+            self.store.put_bytes(self._checkpoint_name(index), checkpoint.to_bytes())
+            log.info("unit paused", extra={"unit": index, "member": entry.path, "bytes": stream.stopped.produced})
+            return None
+        if pending:
+            parts.append(put(len(parts) + 1, bytes(pending)))
+        member = stream.result()
+        info = self.store.commit_upload(name, upload_id, parts, member.size)
+        return _staged(member, info.etag, info.md5)
+
+    def _checkpoint(self, index: int, entry: Entry) -> Checkpoint | None:
+        try:
+            data, _ = self.store.get_bytes(self._checkpoint_name(index))
+        except NotFoundError:
+            return None
+        try:
+            checkpoint = Checkpoint.from_bytes(data)
+        except IntegrityError as exc:
+            log.warning("unit checkpoint ignored; the member starts over", extra={"reason": str(exc)})
+            return None
+        # A checkpoint of another member is an older invocation's: the ledger is ahead of it.
+        return checkpoint if checkpoint.member == entry.index else None
+
+    def _checkpoint_name(self, index: int) -> str:
+        return f"{self.folder}units/{index}"
+
+
+def _metadata(entry: Entry, data: bytes | None) -> dict[str, object] | None:
+    if data is None or not entry.path.endswith("_metadata.json"):
+        return None
+    parsed = parse_metadata(data)
+    return dataclasses.asdict(parsed) if parsed else None
+
+
+def _staged(member: Member, etag: str, md5: str | None) -> StagedMember:
+    return StagedMember(LandedMember(member.path, member.size, member.sha256, member.rows), etag, md5)
+
+
+def _ready(member: StagedMember) -> Future[StagedMember]:
+    future: Future[StagedMember] = Future()
+    future.set_result(member)
+    return future
