@@ -1,0 +1,456 @@
+"""Hashing and inflating that can stop in one invocation and go on in another, on another machine.
+
+The standard library cannot save either: hashlib has no state export and zlib.decompressobj cannot be
+serialized. Both are reached here through ctypes, onto the libraries the Python runtime already uses:
+libcrypto.so.3 (OpenSSL 3, as hashlib) and libz.so.1 (as zlib). They are loaded on first use, never at
+import; one that cannot be loaded is a ConfigError that names it.
+
+    digest = Sha256()                       # or Sha256(saved) to go on from a saved state
+    digest.update(piece)                    # bytes, bytearray or memoryview, never copied
+    saved = digest.state()                  # 112 bytes: OpenSSL's SHA256_CTX
+    digest.hexdigest()                      # the digest so far; the running state is untouched
+
+    inflater = Inflater()                   # or Inflater(point): then feed from point.consumed
+    for out in inflater.feed(chunk, stop=should_stop):
+        ...                                 # pieces of at most PIECE bytes
+    inflater.finished                       # the final block ended; `unused` holds what came after it
+    inflater.stopped                        # an InflatePoint when should_stop() said yes at a boundary
+
+An InflatePoint is the zran technique (zlib's examples/zran.c): at a deflate block boundary, the whole
+decoder state is the bit position in the input and the last 32 KiB of output (the window that later
+back-references may reach). A new inflater primed with the boundary byte's unused bits and given the
+window as its dictionary decodes the rest exactly. The window is read from zlib itself
+(inflateGetDictionary) only when stopping: nothing is kept or copied per block.
+
+Both states are native-endian machine words (x86-64 and arm64 alike: little-endian); they travel between
+machines of the same byte order, which is every machine OCI Functions runs on.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import struct
+import zlib
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fusion_extract.errors import ConfigError, IntegrityError
+
+LIBCRYPTO = "libcrypto.so.3"
+LIBZ = "libz.so.1"
+
+PIECE = 256 * 1024  # the largest piece of output `feed` yields (its one output buffer)
+WINDOW = 32 * 1024  # deflate's farthest back-reference: what a point keeps of the output before it
+
+_Function = Callable[..., Any]
+
+
+# --- loading ----------------------------------------------------------------------------------------
+
+
+def _load(soname: str, what: str) -> ctypes.CDLL:
+    try:
+        return ctypes.CDLL(soname)
+    except OSError as exc:
+        raise ConfigError(f"cannot load {soname} ({what}): {exc}") from exc
+
+
+def _function(lib: ctypes.CDLL, soname: str, name: str, restype: Any, *argtypes: Any) -> _Function:
+    try:
+        function = lib[name]  # a private prototype: no one else's argtypes are changed
+    except AttributeError as exc:
+        raise ConfigError(f"{soname} has no {name}: not the library this module was written for") from exc
+    function.restype = restype
+    function.argtypes = argtypes
+    return function
+
+
+@dataclass(frozen=True)
+class _Crypto:
+    init: _Function
+    update: _Function
+    final: _Function
+
+
+@functools.cache
+def _crypto() -> _Crypto:
+    lib = _load(LIBCRYPTO, "OpenSSL 3")
+    p, size = ctypes.c_void_p, ctypes.c_size_t
+    crypto = _Crypto(
+        init=_function(lib, LIBCRYPTO, "SHA256_Init", ctypes.c_int, p),
+        update=_function(lib, LIBCRYPTO, "SHA256_Update", ctypes.c_int, p, p, size),
+        final=_function(lib, LIBCRYPTO, "SHA256_Final", ctypes.c_int, p, p),
+    )
+    # The context is OpenSSL's public SHA256_CTX; make sure this build lays it out as declared below.
+    probe = ctypes.create_string_buffer(b"\xa5" * (_CTX.size + 16), _CTX.size + 16)
+    crypto.init(probe)
+    h0, md_len = _CTX.unpack_from(probe.raw)[0], _CTX.unpack_from(probe.raw)[-1]
+    if h0 != 0x6A09E667 or md_len != _DIGEST or probe.raw[_CTX.size :] != b"\xa5" * 16:
+        raise ConfigError(f"{LIBCRYPTO}: SHA256_CTX is not the {_CTX.size}-byte layout this module expects")
+    return crypto
+
+
+class _ZStream(ctypes.Structure):
+    """zlib's z_stream on LP64 (64-bit Linux); inflateInit2_ checks the size."""
+
+    _fields_ = (
+        ("next_in", ctypes.c_void_p),
+        ("avail_in", ctypes.c_uint),
+        ("total_in", ctypes.c_ulong),
+        ("next_out", ctypes.c_void_p),
+        ("avail_out", ctypes.c_uint),
+        ("total_out", ctypes.c_ulong),
+        ("msg", ctypes.c_char_p),
+        ("state", ctypes.c_void_p),
+        ("zalloc", ctypes.c_void_p),
+        ("zfree", ctypes.c_void_p),
+        ("opaque", ctypes.c_void_p),
+        ("data_type", ctypes.c_int),
+        ("adler", ctypes.c_ulong),
+        ("reserved", ctypes.c_ulong),
+    )
+
+
+@dataclass(frozen=True)
+class _Zlib:
+    version: bytes
+    init: _Function
+    inflate: _Function
+    prime: _Function
+    set_dictionary: _Function
+    get_dictionary: _Function
+    end: _Function
+
+
+@functools.cache
+def _zlib() -> _Zlib:
+    lib = _load(LIBZ, "zlib")
+    p, i, u = ctypes.c_void_p, ctypes.c_int, ctypes.c_uint
+    version: bytes = _function(lib, LIBZ, "zlibVersion", ctypes.c_char_p)()
+    return _Zlib(
+        version=version,
+        init=_function(lib, LIBZ, "inflateInit2_", i, p, i, ctypes.c_char_p, i),
+        inflate=_function(lib, LIBZ, "inflate", i, p, i),
+        prime=_function(lib, LIBZ, "inflatePrime", i, p, i, i),
+        set_dictionary=_function(lib, LIBZ, "inflateSetDictionary", i, p, p, u),
+        get_dictionary=_function(lib, LIBZ, "inflateGetDictionary", i, p, p, ctypes.POINTER(u)),
+        end=_function(lib, LIBZ, "inflateEnd", i, p),
+    )
+
+
+# --- borrowing a buffer without copying it ----------------------------------------------------------
+
+
+class _PyBuffer(ctypes.Structure):
+    """CPython's Py_buffer: the address of any buffer (bytearray, memoryview of bytes...), copied never."""
+
+    _fields_ = (
+        ("buf", ctypes.c_void_p),
+        ("obj", ctypes.c_void_p),
+        ("len", ctypes.c_ssize_t),
+        ("itemsize", ctypes.c_ssize_t),
+        ("readonly", ctypes.c_int),
+        ("ndim", ctypes.c_int),
+        ("format", ctypes.c_void_p),
+        ("shape", ctypes.c_void_p),
+        ("strides", ctypes.c_void_p),
+        ("suboffsets", ctypes.c_void_p),
+        ("internal", ctypes.c_void_p),
+    )
+
+
+@functools.cache
+def _buffer_api() -> tuple[_Function, _Function]:
+    get = ctypes.pythonapi["PyObject_GetBuffer"]
+    get.restype, get.argtypes = ctypes.c_int, (ctypes.py_object, ctypes.POINTER(_PyBuffer), ctypes.c_int)
+    release = ctypes.pythonapi["PyBuffer_Release"]
+    release.restype, release.argtypes = None, (ctypes.POINTER(_PyBuffer),)
+    return get, release
+
+
+class _Borrowed:
+    """A contiguous buffer held (and so kept alive and unresizable) until `release()`."""
+
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        get, self._release = _buffer_api()
+        self._view = _PyBuffer()
+        get(data, ctypes.byref(self._view), 0)  # PyBUF_SIMPLE: raises BufferError if not contiguous
+        self.address: int = self._view.buf or 0
+        self.length: int = self._view.len
+
+    def release(self) -> None:
+        if self._view.obj:
+            self._release(ctypes.byref(self._view))
+
+
+# --- SHA-256 -----------------------------------------------------------------------------------------
+
+# SHA256_CTX: h[8], Nl, Nh, data[16] (the partial block, as bytes), num, md_len.
+_CTX = struct.Struct("=8I2I64s2I")
+_DIGEST = 32
+
+
+def _check_state(state: bytes) -> None:
+    if len(state) != _CTX.size:
+        raise IntegrityError(f"a SHA-256 state is {_CTX.size} bytes, not {len(state)}")
+    fields = _CTX.unpack(state)
+    low_bits, num, md_len = fields[8], fields[-2], fields[-1]
+    # num indexes the partial block and must be the byte count mod 64: past 63, OpenSSL would write
+    # beyond the context.
+    if md_len != _DIGEST or low_bits % 8 or (low_bits >> 3) % 64 != num:
+        raise IntegrityError("not a SHA-256 state: its length counters or buffer index are inconsistent")
+
+
+class Sha256:
+    """SHA-256 whose running state can be saved (`state()`) and resumed (`Sha256(state)`)."""
+
+    __slots__ = ("_ctx", "_lib")
+
+    def __init__(self, state: bytes | None = None) -> None:
+        self._lib = _crypto()
+        if state is None:
+            self._ctx = (ctypes.c_char * _CTX.size)()
+            self._lib.init(self._ctx)
+        else:
+            _check_state(state)
+            self._ctx = (ctypes.c_char * _CTX.size).from_buffer_copy(state)
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        if type(data) is bytes:
+            self._lib.update(self._ctx, data, len(data))
+            return
+        borrowed = _Borrowed(data)
+        try:
+            self._lib.update(self._ctx, borrowed.address, borrowed.length)
+        finally:
+            borrowed.release()
+
+    def state(self) -> bytes:
+        return bytes(self._ctx)
+
+    def digest(self) -> bytes:
+        """The digest of everything so far; finalizes a copy, so updates may go on."""
+        copy = (ctypes.c_char * _CTX.size).from_buffer_copy(self._ctx)
+        out = (ctypes.c_char * _DIGEST)()
+        self._lib.final(out, copy)
+        return bytes(out)
+
+    def hexdigest(self) -> str:
+        return self.digest().hex()
+
+
+# --- inflate, checkpointable at block boundaries -----------------------------------------------------
+
+_Z_OK, _Z_STREAM_END, _Z_DATA_ERROR, _Z_MEM_ERROR, _Z_BUF_ERROR = 0, 1, -3, -4, -5
+_Z_BLOCK = 5
+_BOUNDARY, _LAST = 128, 64  # data_type after inflate(Z_BLOCK): at a block's end; in the final block
+_MAX_IN = 1 << 30  # avail_in is 32-bit: a larger chunk goes to zlib in slices
+
+# A point's bytes: magic, version, bits, prime, 0, consumed, produced; the window; CRC-32 of all before it.
+_POINT = struct.Struct("<4sBBBxQQ")
+_MAGIC, _VERSION = b"FXIP", 1
+
+
+@dataclass(frozen=True)
+class InflatePoint:
+    """Where an inflate stopped, at a deflate block boundary, and all it needs to go on from there.
+
+    consumed: compressed bytes from the member's start up to the boundary; when bits > 0 the boundary
+              falls inside the last of them (its top `bits` bits, `prime`, are the next block's start).
+    produced: uncompressed bytes before the boundary; window: the last min(produced, 32 KiB) of them.
+    """
+
+    consumed: int
+    bits: int
+    prime: int
+    produced: int
+    window: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.bits <= 7 or not 0 <= self.prime < 1 << self.bits:
+            raise IntegrityError(f"inflate point: {self.bits} bits cannot hold the value {self.prime}")
+        if not 0 < self.consumed < 1 << 64 or not 0 <= self.produced < 1 << 64:
+            raise IntegrityError(f"inflate point: offsets {self.consumed}, {self.produced} out of range")
+        if len(self.window) != min(self.produced, WINDOW):
+            raise IntegrityError(
+                f"inflate point: a window of {len(self.window)} bytes after {self.produced} bytes of output"
+            )
+
+    def to_bytes(self) -> bytes:
+        header = _POINT.pack(_MAGIC, _VERSION, self.bits, self.prime, self.consumed, self.produced)
+        body = header + self.window
+        return body + struct.pack("<I", zlib.crc32(body))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> InflatePoint:
+        if len(data) < _POINT.size + 4:
+            raise IntegrityError(f"inflate point: {len(data)} bytes is too short")
+        body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
+        if zlib.crc32(body) != crc:
+            raise IntegrityError("inflate point: CRC-32 mismatch (damaged or not an inflate point)")
+        magic, version, bits, prime, consumed, produced = _POINT.unpack_from(body)
+        if magic != _MAGIC or version != _VERSION:
+            raise IntegrityError(f"inflate point: unknown format {magic!r} version {version}")
+        return cls(consumed, bits, prime, produced, bytes(body[_POINT.size :]))
+
+
+class Inflater:
+    """Raw deflate (a ZIP member's data) that can stop at a block boundary and resume elsewhere.
+
+    Inflater(point) resumes at `point`; the caller then feeds the member's data from `point.consumed`.
+    `feed` is a generator: run it to its end (an abandoned one leaves the inflater unusable).
+    """
+
+    def __init__(self, point: InflatePoint | None = None) -> None:
+        self._lib = _zlib()
+        self._strm = _ZStream()
+        self._ref = ctypes.byref(self._strm)
+        self._open = False
+        ret = self._lib.init(self._ref, -15, self._lib.version, ctypes.sizeof(_ZStream))
+        if ret != _Z_OK:
+            raise self._error(ret)
+        self._open = True
+        self._out = ctypes.create_string_buffer(PIECE)
+        self._out_address = ctypes.addressof(self._out)
+        self._strm.next_out, self._strm.avail_out = self._out_address, PIECE
+        self._base_in = self._base_out = 0
+        self._finished = self._feeding = self._abandoned = False
+        self._stopped: InflatePoint | None = None
+        self._unused = b""
+        if point is not None:
+            self._base_in, self._base_out = point.consumed, point.produced
+            if point.bits and (ret := self._lib.prime(self._ref, point.bits, point.prime)) != _Z_OK:
+                raise self._error(ret)
+            ret = self._lib.set_dictionary(self._ref, point.window, len(point.window))
+            if ret != _Z_OK:
+                raise self._error(ret)
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    @property
+    def stopped(self) -> InflatePoint | None:
+        """Where the last `feed` stopped because `stop()` said so; None once feeding goes on."""
+        return self._stopped
+
+    @property
+    def unused(self) -> bytes:
+        """Bytes fed after the final block's end (the member's data is over)."""
+        return self._unused
+
+    @property
+    def consumed(self) -> int:
+        return self._base_in + int(self._strm.total_in)
+
+    @property
+    def produced(self) -> int:
+        return self._base_out + int(self._strm.total_out)
+
+    def feed(
+        self, data: bytes | bytearray | memoryview, stop: Callable[[], bool] | None = None
+    ) -> Generator[bytes, None, None]:
+        """Inflate `data`, yielding the output in pieces of at most PIECE bytes.
+
+        `stop()` is asked at each block boundary but the final block's end; when it says yes, inflating
+        stops there: `stopped` holds the point and the rest of `data` is left unconsumed.
+        """
+        if not self._open or self._abandoned or self._feeding:
+            raise ValueError("inflater closed, or a previous feed() was left unfinished")
+        if self._finished:
+            self._unused += bytes(data)
+            return
+        self._stopped = None
+        self._feeding = True
+        borrowed = _Borrowed(data)
+        done = False
+        try:
+            yield from self._inflate(borrowed.address, borrowed.length, stop)
+            done = True
+        finally:
+            borrowed.release()
+            self._feeding = False
+            self._abandoned = not done
+
+    def _inflate(self, address: int, length: int, stop: Callable[[], bool] | None) -> Iterator[bytes]:
+        strm, ref, inflate, out = self._strm, self._ref, self._lib.inflate, self._out_address
+        end = address + length
+        strm.next_in, strm.avail_in = address, min(length, _MAX_IN)
+        while True:
+            ret = inflate(ref, _Z_BLOCK)
+            if ret == _Z_STREAM_END:
+                self._finished = True
+                rest = end - (strm.next_in or end)
+                self._unused = ctypes.string_at(strm.next_in, rest) if rest else b""
+                break
+            if ret != _Z_OK and ret != _Z_BUF_ERROR:
+                raise self._error(ret)
+            full = not strm.avail_out
+            if full:
+                yield ctypes.string_at(out, PIECE)
+                strm.next_out, strm.avail_out = out, PIECE
+            if not self._go_on(full, stop, address, end):
+                break
+        pending = PIECE - strm.avail_out
+        if pending:
+            strm.next_out, strm.avail_out = out, PIECE
+            yield ctypes.string_at(out, pending)
+
+    def _go_on(self, full: bool, stop: Callable[[], bool] | None, address: int, end: int) -> bool:
+        """After inflate returned short of the end: whether to call it again (with the chunk's next slice)."""
+        strm = self._strm
+        kind = strm.data_type
+        if kind & _BOUNDARY:
+            if kind & _LAST:
+                return True  # the final block ended: one more call reports the end, without input
+            if stop is not None and stop():
+                self._stopped = self._point(kind & 7, address)
+                return False
+        elif full:
+            return True  # more output may be pending, with input or without
+        elif strm.avail_in:
+            raise RuntimeError("zlib inflate returned with input and output room left")
+        rest = end - (strm.next_in or end)
+        if not rest:
+            return False
+        strm.avail_in = min(rest, _MAX_IN)
+        return True
+
+    def _point(self, bits: int, address: int) -> InflatePoint:
+        strm = self._strm
+        prime = 0
+        if bits:
+            # Every block ends on input this call consumed (a block is longer than 7 held-over bits).
+            if strm.next_in <= address:
+                raise RuntimeError("a block boundary inside a byte of an earlier chunk")
+            prime = ctypes.string_at(strm.next_in - 1, 1)[0] >> (8 - bits)
+        window = ctypes.create_string_buffer(WINDOW)
+        size = ctypes.c_uint(WINDOW)
+        ret = self._lib.get_dictionary(self._ref, window, ctypes.byref(size))
+        if ret != _Z_OK:
+            raise self._error(ret)
+        return InflatePoint(self.consumed, bits, prime, self.produced, window.raw[: size.value])
+
+    def _error(self, ret: int) -> Exception:
+        message = (self._strm.msg or b"").decode(errors="replace")
+        if ret == _Z_DATA_ERROR:
+            return IntegrityError(f"compressed byte {self.consumed}: corrupt deflate data: {message}")
+        if ret == _Z_MEM_ERROR:
+            return MemoryError("zlib could not allocate its inflate state")
+        return RuntimeError(f"zlib inflate call failed with {ret}: {message or 'no message'}")
+
+    def close(self) -> None:
+        if getattr(self, "_open", False):
+            self._open = False
+            self._lib.end(self._ref)
+
+    def __enter__(self) -> Inflater:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
