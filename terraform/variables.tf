@@ -326,26 +326,28 @@ variable "multipart_abort_days" {
 
 variable "tuning" {
   type = object({
-    http_connect_timeout   = optional(number)
-    http_read_timeout      = optional(number)
-    http_max_attempts      = optional(number)
-    http_max_retry_seconds = optional(number)
-    run_deadline_hours     = optional(number)
-    run_max_attempts       = optional(number)
-    rerun_backoff_seconds  = optional(number)
-    file_max_attempts      = optional(number)
-    file_retry_seconds     = optional(number)
-    poll_budget_seconds    = optional(number)
-    poll_min_interval      = optional(number)
-    poll_max_interval      = optional(number)
-    step_overdue_seconds   = optional(number)
-    lease_seconds          = optional(number)
-    upload_part_mb         = optional(number)
-    upload_parallelism     = optional(number)
-    zip_max_entries        = optional(number)
-    zip_max_bytes          = optional(number)
-    zip_max_ratio          = optional(number)
-    secret_ttl_seconds     = optional(number)
+    http_connect_timeout    = optional(number)
+    http_read_timeout       = optional(number)
+    http_max_attempts       = optional(number)
+    http_max_retry_seconds  = optional(number)
+    run_deadline_hours      = optional(number)
+    run_max_attempts        = optional(number)
+    rerun_backoff_seconds   = optional(number)
+    file_max_attempts       = optional(number)
+    file_retry_seconds      = optional(number)
+    poll_budget_seconds     = optional(number)
+    poll_min_interval       = optional(number)
+    poll_max_interval       = optional(number)
+    step_overdue_seconds    = optional(number)
+    lease_seconds           = optional(number)
+    transfer_budget_seconds = optional(number)
+    transfer_fanout         = optional(number)
+    upload_part_mb          = optional(number)
+    upload_parallelism      = optional(number)
+    zip_max_entries         = optional(number)
+    zip_max_bytes           = optional(number)
+    zip_max_ratio           = optional(number)
+    secret_ttl_seconds      = optional(number)
   })
   description = "Optional overrides of the product's behaviour settings, one per configuration key of the same upper-case name (e.g. run_deadline_hours -> RUN_DEADLINE_HOURS). Unset keys keep the product default."
   default     = {}
@@ -353,6 +355,10 @@ variable "tuning" {
   validation {
     condition     = alltrue([for v in values(var.tuning) : v == null ? true : v > 0])
     error_message = "Every tuning value must be a positive number."
+  }
+  validation {
+    condition     = var.tuning.transfer_budget_seconds == null ? true : var.tuning.transfer_budget_seconds < 3500
+    error_message = "transfer_budget_seconds must stay below the transfer's detached timeout (3600 s at most), with room to save its progress."
   }
   validation {
     condition     = var.tuning.poll_budget_seconds == null ? true : var.tuning.poll_budget_seconds < 290

@@ -318,7 +318,10 @@ class Settings:
         "Transfer work per invocation; past it, the work goes on in the next invocation",
     )
     transfer_fanout: int = _key(
-        "TRANSFER_FANOUT", _positive_int, "4", "Most invocations one archive's members are unpacked by at once"
+        "TRANSFER_FANOUT",
+        _positive_int,
+        "4",
+        "Most invocations one archive's members are unpacked by at once",
     )
     upload_part_mb: int = _key("UPLOAD_PART_MB", _positive_int, "8", "Multipart part size, MiB")
     upload_parallelism: int = _key("UPLOAD_PARALLELISM", _positive_int, "3", "Parts uploaded at once")

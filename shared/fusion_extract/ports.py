@@ -82,7 +82,9 @@ class ObjectStore(Protocol):
         """Upload part `number` (again, if need be: the last upload of a number wins); its ETag."""
         ...
 
-    def commit_upload(self, name: str, upload_id: str, parts: Sequence[tuple[int, str]], size: int) -> ObjectInfo:
+    def commit_upload(
+        self, name: str, upload_id: str, parts: Sequence[tuple[int, str]], size: int
+    ) -> ObjectInfo:
         """The object made of `parts` ((number, ETag), in order), `size` bytes in all."""
         ...
 

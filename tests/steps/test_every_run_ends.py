@@ -373,8 +373,8 @@ class CancellingSource:
     steps: Steps
     run_id: str
 
-    def open(self, file: OutputFile) -> Iterator[bytes]:
-        chunks = self.inner.open(file)
+    def open(self, file: OutputFile, start: int = 0) -> Iterator[bytes]:
+        chunks = self.inner.open(file, start)
         yield next(chunks)
         self.steps.submit(kind="cancel", run_id=self.run_id)
         yield from chunks

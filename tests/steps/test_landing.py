@@ -1,5 +1,5 @@
-"""Landing one file, through the real store: members stay private until the whole archive verified, the
-run folder's own names are never taken by a member, and a file that is not an archive lands as it is."""
+"""Landing one file, through the real store: members stay private until every unit is done, the run
+folder's own names are never taken by a member, and a file that is not an archive lands as it is."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from dataclasses import replace
 import pytest
 
 from fusion_extract.chain.archive_source import BucketArchives
-from fusion_extract.chain.landing import Lander
-from fusion_extract.chain.records import PlannedFile, Run, RunState
+from fusion_extract.chain.fetch import Budget
+from fusion_extract.chain.landing import Landing
+from fusion_extract.chain.records import Fetch, PlannedFile, Run, RunState
 from fusion_extract.errors import IntegrityError, SupersededError, UnsafeInputError
 from tests.steps.conftest import EXTRACT, Steps
 
@@ -37,11 +38,14 @@ def zipped(**members: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def lander(steps: Steps, planned: PlannedFile) -> Lander:
+def landing(steps: Steps, planned: PlannedFile) -> Landing:
     deps = steps.deps
-    return Lander(
-        deps.settings, deps.layout, deps.store, BucketArchives(deps.store), a_run(steps), planned, 1
-    )
+    store, budget = deps.store, Budget(steps.clock, 240)
+    return Landing(deps.settings, deps.layout, store, BucketArchives(store), a_run(steps), planned, budget)
+
+
+def fetched(landing: Landing) -> Fetch:
+    return landing.fetch(Fetch(1, ""), lambda _: None)
 
 
 @pytest.mark.parametrize("reserved", ["_manifest.json", "_SUCCESS", "raw/other.zip"])
@@ -53,7 +57,8 @@ def test_landing_an_archive_with_a_member_named_like_the_runs_own_files_refuses_
 
     # When it is landed, Then it is refused, naming the member
     with pytest.raises(UnsafeInputError, match="would take a name the run reserves"):
-        lander(ledger_steps, planned).land()
+        work = landing(ledger_steps, planned)
+        work.entries(fetched(work))
 
     # And nothing of it is visible under the landing prefix
     assert ledger_steps.objects("landing/") == []
@@ -65,13 +70,15 @@ def test_landing_a_file_that_is_not_an_archive_lands_it_as_it_is_verified(ledger
     planned = offered(ledger_steps, "extract_1.csv", data)
 
     # When it is landed
-    landed = lander(ledger_steps, planned).land()
+    work = landing(ledger_steps, planned)
+    fetch = fetched(work)
+    [member], manifest = work.promote_plain(fetch)
 
     # Then it is in the run folder with its own bytes, verified against the listing
     folder = ledger_steps.deps.layout.run_folder(a_run(ledger_steps))
     assert ledger_steps.objects("landing/") == [f"{folder}/extract_1.csv"]
     assert ledger_steps.read(f"{folder}/extract_1.csv") == data
-    assert (landed.sha256, landed.size) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert (member.sha256, member.size, manifest) == (hashlib.sha256(data).hexdigest(), len(data), None)
 
 
 def test_landing_a_plain_file_whose_checksum_disagrees_leaves_it_invisible(ledger_steps: Steps) -> None:
@@ -80,22 +87,21 @@ def test_landing_a_plain_file_whose_checksum_disagrees_leaves_it_invisible(ledge
 
     # When it is landed, Then it is refused, and it never became visible
     with pytest.raises(IntegrityError, match="does not match the listed"):
-        lander(ledger_steps, planned).land()
+        fetched(landing(ledger_steps, planned))
     assert ledger_steps.objects("landing/") == []
 
 
 def test_landing_when_the_run_ended_meanwhile_makes_nothing_visible(ledger_steps: Steps) -> None:
     # Given a verified archive whose run was cancelled while it downloaded
     planned = offered(ledger_steps, "a_1.zip", zipped(**{"data.csv": b"h\n1\n"}))
-    deps = ledger_steps.deps
-    gone = Lander(
-        deps.settings, deps.layout, deps.store, BucketArchives(deps.store), a_run(ledger_steps), planned, 1
-    )
-    gone = replace(gone, still_wanted=lambda: False)
+    gone = replace(landing(ledger_steps, planned), still_wanted=lambda: False)
+    fetch = fetched(gone)
+    entries = gone.entries(fetch)
+    units = [gone.unpack(fetch, entries, index, unit)[0] for index, unit in enumerate(gone.units(entries))]
 
     # When it would be promoted, Then it is abandoned, and nothing of it is visible
     with pytest.raises(SupersededError, match="the run ended meanwhile"):
-        gone.land()
+        gone.promote_archive(fetch, tuple(units))
     assert ledger_steps.objects("landing/") == []
 
 
@@ -103,12 +109,16 @@ def test_landing_an_archive_costs_two_store_calls_per_small_member(ledger_steps:
     # Given an archive of twelve small members
     members = {f"part_{n:02}.csv": b"ID\n%d\n" % n for n in range(12)}
     planned = offered(ledger_steps, "a_1.zip", zipped(**members))
+
+    # When it is fetched, unpacked and promoted
+    work = landing(ledger_steps, planned)
+    fetch = fetched(work)
+    entries = work.entries(fetch)
     served = len(ledger_steps.oci.served)
+    units = [work.unpack(fetch, entries, index, unit)[0] for index, unit in enumerate(work.units(entries))]
+    work.promote_archive(fetch, tuple(units))
 
-    # When it is landed
-    lander(ledger_steps, planned).land()
-
-    # Then each member cost one upload and one rename: nothing was looked up again
+    # Then each member cost one upload and one rename (besides its ranged read): nothing was looked up again
     calls = [(method, path) for method, path, _ in ledger_steps.oci.served[served:]]
     uploads = [c for c in calls if c[0] == "PUT" and "_staging" in c[1]]
     renames = [c for c in calls if c[1].endswith("/actions/renameObject")]

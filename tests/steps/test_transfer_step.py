@@ -37,7 +37,7 @@ def test_transfer_stages_every_member_before_making_any_visible(steps: Steps) ->
     # Then both members were uploaded to staging before the first was renamed into the landing folder
     assert outcome["outcome"] == "landed" and outcome["members"] == 2
     requests = steps.oci.served[served_before:]
-    staged = [i for i, (method, path, _) in enumerate(requests) if method == "PUT" and "_staging" in path]
+    staged = [i for i, (method, path, _) in enumerate(requests) if method == "PUT" and "members" in path]
     promoted = [i for i, (method, path, _) in enumerate(requests) if path.endswith("/actions/renameObject")]
     assert len(staged) == 2 and len(promoted) == 2
     assert max(staged) < min(promoted)
@@ -65,9 +65,10 @@ def test_transfer_hostile_archive_fails_the_run_and_leaves_nothing_under_the_lan
     # When that ZIP is transferred
     outcome = steps.transfer(run.run_id, bad_zip)
 
-    # Then the data file was staged, yet nothing became visible under the landing prefix (and staging is gone)
+    # Then it was refused from its directory, before any member was unpacked; nothing is visible, and
+    # staging is gone
     assert outcome["outcome"] == "failed"
-    assert any(method == "PUT" and "carriers_1.csv" in path for method, path, _ in steps.oci.served)
+    assert not any(method == "PUT" and "carriers_1.csv" in path for method, path, _ in steps.oci.served)
     assert steps.objects("landing/") == [] and steps.objects("_staging/") == []
     # And the file and the run failed, naming the archive, without a retry; people were told; lease free
     record = steps.file(run.run_id, bad_zip)

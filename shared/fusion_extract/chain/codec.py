@@ -210,10 +210,10 @@ def _fetch_to_doc(fetch: Fetch | None) -> Doc | None:
         return None
     return {
         "attempt": fetch.attempt,
-        "upload_id": fetch.upload_id,
+        "upload_id": fetch.upload_id or None,
         "offset": fetch.offset,
         "parts": [[number, etag] for number, etag in fetch.parts],
-        "hashing": fetch.hashing,
+        "hashing": fetch.hashing or None,
         "sha256": fetch.sha256,
     }
 
@@ -225,7 +225,7 @@ def _fetch(value: Any, where: str) -> Fetch:
         raise IntegrityError(f"{where}: hashing must be lower-case hex")
     return Fetch(
         f.count("attempt", None),
-        f.text("upload_id"),
+        f.optional_text("upload_id") or "",
         f.count("offset", 0),
         tuple(f.each("parts", _part)),
         hashing,

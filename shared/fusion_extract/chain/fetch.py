@@ -8,7 +8,6 @@ then is the upload committed: the staged copy is what the units unpack, and it i
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -62,27 +61,32 @@ class Fetcher:
         digest = Sha256(bytes.fromhex(progress.hashing) if progress.hashing else None)
         parts = list(progress.parts)
         offset = progress.offset
-        with (
-            contextlib.closing(self.source.open(file, offset)) as chunks,
-            ThreadPoolExecutor(self.parallelism, thread_name_prefix="fetch") as pool,
-        ):
-            flight: list[Future[tuple[int, str]]] = []
-            for part in _parts(chunks, self.part_size):
-                digest.update(part)
-                offset += len(part)
-                number = len(parts) + len(flight) + 1
-                flight.append(pool.submit(self._put, target, progress.upload_id, number, part))
-                del part
-                if len(flight) >= self.parallelism:
-                    parts.append(flight.pop(0).result())
-                if offset < file.size and (self.budget.spent() or len(parts) % PARTS_PER_SAVE == 0):
-                    parts.extend(f.result() for f in flight)
-                    flight.clear()
-                    progress = replace(progress, offset=offset, parts=tuple(parts), hashing=digest.state().hex())
-                    self.save(progress)
-                    if self.budget.spent():
-                        return progress
-            parts.extend(f.result() for f in flight)
+        chunks = self.source.open(file, offset)
+        try:
+            with ThreadPoolExecutor(self.parallelism, thread_name_prefix="fetch") as pool:
+                flight: list[Future[tuple[int, str]]] = []
+                for part in _parts(chunks, self.part_size):
+                    digest.update(part)
+                    offset += len(part)
+                    number = len(parts) + len(flight) + 1
+                    flight.append(pool.submit(self._put, target, progress.upload_id, number, part))
+                    del part
+                    if len(flight) >= self.parallelism:
+                        parts.append(flight.pop(0).result())
+                    spent = self.budget.spent()
+                    if offset < file.size and (spent or number - len(progress.parts) >= PARTS_PER_SAVE):
+                        parts.extend(f.result() for f in flight)
+                        flight.clear()
+                        hashing = digest.state().hex()
+                        progress = replace(progress, offset=offset, parts=tuple(parts), hashing=hashing)
+                        self.save(progress)
+                        if spent:
+                            return progress
+                parts.extend(f.result() for f in flight)
+        finally:
+            close = getattr(chunks, "close", None)  # a generator's connection is released now, not at GC
+            if close is not None:
+                close()
         sha256 = _verify(file, offset, digest.hexdigest())
         self.store.commit_upload(target, progress.upload_id, parts, offset)
         return replace(progress, offset=offset, parts=(), hashing="", sha256=sha256)

@@ -23,7 +23,7 @@ from fusion_extract.chain.fetch import Budget, Fetcher
 from fusion_extract.chain.layout import MANIFEST, SUCCESS, Layout
 from fusion_extract.chain.manifest import parse_manifest
 from fusion_extract.chain.records import Fetch, LandedMember, PlannedFile, Run, Unit
-from fusion_extract.chain.units import UnitRun, split
+from fusion_extract.chain.units import LEAST_UNIT_PARTS, UnitRun, split
 from fusion_extract.config import Settings
 from fusion_extract.errors import IntegrityError, SupersededError, UnsafeInputError
 from fusion_extract.models import OutputFile
@@ -63,7 +63,9 @@ class Landing:
         """Go on fetching: done (`sha256` set), or as far as the budget allowed."""
         s = self.settings
         source = _Progress(self.archives, self.planned.name)
-        fetcher = Fetcher(self.store, source, s.upload_part_mb * 2**20, s.upload_parallelism, self.budget, save)
+        fetcher = Fetcher(
+            self.store, source, s.upload_part_mb * 2**20, s.upload_parallelism, self.budget, save
+        )
         return fetcher.fetch(self._file, self.fetched(progress), progress)
 
     def entries(self, fetch: Fetch) -> list[Entry]:
@@ -74,17 +76,26 @@ class Landing:
         entries = read_directory(read, fetch.offset, limits)
         for entry in entries:
             if entry.path in RESERVED or entry.path.startswith("raw/"):
-                raise UnsafeInputError(f"{self.planned.name}: member {entry.path!r} would take a name the run reserves")
+                raise UnsafeInputError(
+                    f"{self.planned.name}: member {entry.path!r} would take a name the run reserves"
+                )
         return entries
 
     def units(self, entries: list[Entry]) -> tuple[Unit, ...]:
-        return split(entries, self.settings.transfer_fanout)
+        least = LEAST_UNIT_PARTS * self.settings.upload_part_mb * 2**20
+        return split(entries, self.settings.transfer_fanout, least)
 
     def unpack(self, fetch: Fetch, entries: list[Entry], index: int, unit: Unit) -> tuple[Unit, bool]:
         s = self.settings
         part_size = s.upload_part_mb * 2**20
         runner = UnitRun(
-            self.store, self.fetched(fetch), self.folder(fetch), entries, part_size, s.upload_parallelism, self.budget
+            self.store,
+            self.fetched(fetch),
+            self.folder(fetch),
+            entries,
+            part_size,
+            s.upload_parallelism,
+            self.budget,
         )
         return runner.run(index, unit)
 
@@ -106,18 +117,21 @@ class Landing:
             self.store.promote(self.fetched(fetch), self.layout.raw(self.run, self.planned.name))
         return tuple(item.member for item in staged)
 
-    def promote_plain(self, fetch: Fetch) -> tuple[LandedMember, dict[str, str] | None]:
-        """A file that is not an archive: landed as fetched. A `.mf` is parsed first."""
-        manifest = None
+    def promote_plain(self, fetch: Fetch) -> tuple[tuple[LandedMember, ...], dict[str, str] | None]:
+        """A file that is not an archive: landed as fetched, as its own member. A `.mf` manifest is parsed
+        (and is not a member: the run's manifest accounts for it as Fusion's)."""
+        assert fetch.sha256 is not None
         if self.planned.name.lower().endswith(".mf"):
             if fetch.offset > SMALL_FILE_LIMIT:
                 raise IntegrityError(f"{self.planned.name} is larger than {SMALL_FILE_LIMIT} bytes; not a manifest")
             data, _ = self.store.get_bytes(self.fetched(fetch))
-            manifest = parse_manifest(data.decode("utf-8", errors="replace"))
+            manifest: dict[str, str] | None = parse_manifest(data.decode("utf-8", errors="replace"))
+            members: tuple[LandedMember, ...] = ()
+        else:
+            manifest, members = None, (LandedMember(self.planned.name, fetch.offset, fetch.sha256, None),)
         self._check_wanted()
         self.store.promote(self.fetched(fetch), self.layout.member(self.run, self.planned.name))
-        assert fetch.sha256 is not None
-        return LandedMember(self.planned.name, fetch.offset, fetch.sha256, None), manifest
+        return members, manifest
 
     @property
     def _file(self) -> OutputFile:

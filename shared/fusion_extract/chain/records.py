@@ -104,7 +104,6 @@ class Fetch:
     hashing: str = ""  # the SHA-256 state after `offset` bytes (hex of resumable.Sha256.state())
     sha256: str | None = None  # once done: the digest of the whole file, verified against the listing
 
-
     @property
     def done(self) -> bool:
         return self.sha256 is not None

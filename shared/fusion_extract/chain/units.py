@@ -14,7 +14,6 @@ import dataclasses
 import json
 import logging
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -27,11 +26,11 @@ from fusion_extract.errors import IntegrityError, NotFoundError
 from fusion_extract.ports import ObjectStore
 
 log = logging.getLogger(__name__)
-LEAST_UNIT_BYTES = 64 * 2**20  # uncompressed: a smaller unit is not worth an invocation of its own
+LEAST_UNIT_PARTS = 4  # a unit of fewer uncompressed bytes than this many parts is not worth an invocation
 _HEADER = 4  # bytes of a checkpoint's header length
 
 
-def split(entries: list[Entry], fanout: int, least: int = LEAST_UNIT_BYTES) -> tuple[Unit, ...]:
+def split(entries: list[Entry], fanout: int, least: int) -> tuple[Unit, ...]:
     """Consecutive runs of about equal uncompressed size: at most `fanout`, none under `least` bytes
     unless it is the only one."""
     total = sum(entry.size for entry in entries)
@@ -150,10 +149,10 @@ class UnitRun:
         uploaded = [0]
         stream = MemberStream(read, entry, point=point, stop=lambda: uploaded[0] > 0 and self.budget.spent())
         flight: list[Future[tuple[int, str]]] = []
-        put: Callable[[int, bytes], tuple[int, str]] = lambda n, part: (
-            n,
-            self.store.upload_part(name, upload_id, n, part),
-        )
+
+        def put(number: int, part: bytes) -> tuple[int, str]:
+            return number, self.store.upload_part(name, upload_id, number, part)
+
         for chunk in stream:
             pending += chunk
             while len(pending) >= self.part_size:
@@ -167,7 +166,9 @@ class UnitRun:
         if stream.stopped is not None:
             checkpoint = Checkpoint(entry.index, upload_id, tuple(parts), stream.stopped, bytes(pending))
             self.store.put_bytes(self._checkpoint_name(index), checkpoint.to_bytes())
-            log.info("unit paused", extra={"unit": index, "member": entry.path, "bytes": stream.stopped.produced})
+            log.info(
+                "unit paused", extra={"unit": index, "member": entry.path, "bytes": stream.stopped.produced}
+            )
             return None
         if pending:
             parts.append(put(len(parts) + 1, bytes(pending)))

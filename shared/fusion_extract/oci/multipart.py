@@ -147,7 +147,9 @@ def start(client: Any, namespace: str, bucket: str, name: str, content_type: str
         return str(client.create_multipart_upload(namespace, bucket, details).data.upload_id)
 
 
-def put_part(client: Any, namespace: str, bucket: str, name: str, upload_id: str, number: int, part: bytes) -> str:
+def put_part(
+    client: Any, namespace: str, bucket: str, name: str, upload_id: str, number: int, part: bytes
+) -> str:
     """Upload (or upload again: the last one wins) part `number`; its ETag."""
     with translated(f"upload part {number} of {name}"):
         response = client.upload_part(

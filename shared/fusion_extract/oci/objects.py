@@ -15,8 +15,8 @@ import urllib3
 from oci.object_storage.models import RenameObjectDetails
 
 from fusion_extract.errors import ConflictError, NotFoundError, TransientError, UnsafeInputError
-from fusion_extract.oci.calls import CONNECTION_ERRORS, translated
 from fusion_extract.oci import multipart
+from fusion_extract.oci.calls import CONNECTION_ERRORS, translated
 from fusion_extract.oci.multipart import MultipartUpload, exact_parts, integrity
 from fusion_extract.oci.names import name_prefix, object_name
 from fusion_extract.ports import ObjectInfo
@@ -63,7 +63,9 @@ class OciObjectStore:
         if not 0 <= start < end:
             raise ValueError(f"byte range {start}-{end} of {name} is empty or negative")
         with translated(f"get object {object_name(name)} bytes {start}-{end - 1}"):
-            response = self.client.get_object(self.namespace, self.bucket, name, range=f"bytes={start}-{end - 1}")
+            response = self.client.get_object(
+                self.namespace, self.bucket, name, range=f"bytes={start}-{end - 1}"
+            )
         return _chunks(response.data, name)
 
     def start_upload(self, name: str, *, content_type: str = "application/octet-stream") -> str:
@@ -72,7 +74,9 @@ class OciObjectStore:
     def upload_part(self, name: str, upload_id: str, number: int, data: bytes) -> str:
         return multipart.put_part(self.client, self.namespace, self.bucket, name, upload_id, number, data)
 
-    def commit_upload(self, name: str, upload_id: str, parts: Sequence[tuple[int, str]], size: int) -> ObjectInfo:
+    def commit_upload(
+        self, name: str, upload_id: str, parts: Sequence[tuple[int, str]], size: int
+    ) -> ObjectInfo:
         info = multipart.commit(self.client, self.namespace, self.bucket, name, upload_id, parts)
         return ObjectInfo(name, size, info.etag, info.md5)
 

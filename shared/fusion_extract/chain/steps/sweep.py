@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from fusion_extract.chain.deps import Deps
 from fusion_extract.chain.ledger import Unreadable
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
-from fusion_extract.chain.records import UnitState, FileRecord, FileState, Run, RunState, Versioned
+from fusion_extract.chain.records import FileRecord, FileState, Run, RunState, Unit, UnitState, Versioned
 from fusion_extract.chain.runs import logged
 from fusion_extract.chain.steps.deadline import past_deadline, time_out
 from fusion_extract.errors import ConflictError, FusionExtractError
@@ -138,18 +138,17 @@ class _Sweep:
         but the file not landed (its finisher died): the first, which lands it."""
         units = record.units
         if all(unit.state is UnitState.DONE for unit in units):
-            claims = [unit.claimed_at for unit in units if unit.claimed_at is not None]
-            return [0] if units and claims and self.now > max(claims) + self.overdue else []
-        due = []
-        for index, unit in enumerate(units):
-            if unit.state is UnitState.PENDING and unit.next_at is not None:
-                grace = self.overdue if unit.retries == 0 else timedelta(0)
-                if self.now >= unit.next_at + grace:
-                    due.append(index)
-            elif unit.state is UnitState.WORKING and unit.claimed_at is not None:
-                if self.now > unit.claimed_at + self.overdue:
-                    due.append(index)
-        return due
+            moments = [moment for unit in units for moment in (unit.claimed_at, unit.next_at) if moment]
+            return [0] if moments and self.now > max(moments) + self.overdue else []
+        return [index for index, unit in enumerate(units) if self._unit_due(unit)]
+
+    def _unit_due(self, unit: Unit) -> bool:
+        if unit.state is UnitState.PENDING and unit.next_at is not None:
+            grace = self.overdue if unit.retries == 0 else timedelta(0)
+            return self.now >= unit.next_at + grace
+        if unit.state is UnitState.WORKING and unit.claimed_at is not None:
+            return self.now > unit.claimed_at + self.overdue
+        return False
 
     def _file_due(self, record: FileRecord) -> bool:
         if record.state is FileState.PENDING:

@@ -113,30 +113,38 @@ def _land_file(deps: Deps, landing: Landing, current: Versioned[FileRecord]) -> 
         if attempt + current.value.retries > 1:  # an earlier attempt may have died mid-upload
             deps.store.abort_uploads(deps.layout.file_staging(run, name))
         fetch = Fetch(attempt, "")
-    log.info("transfer started", extra={"attempt": attempt, "size": landing.planned.size, "from": fetch.offset})
+    log.info(
+        "transfer started", extra={"attempt": attempt, "size": landing.planned.size, "from": fetch.offset}
+    )
 
     def save(progress: Fetch) -> None:
         nonlocal current
-        current = deps.ledger.save_file(current, current.value.but(fetch=progress, claimed_at=deps.clock.now()))
+        current = deps.ledger.save_file(
+            current, current.value.but(fetch=progress, claimed_at=deps.clock.now())
+        )
 
     try:
         fetch = landing.fetch(fetch, save)
         if not fetch.done:  # the budget is spent: the next invocation goes on (not another attempt)
-            record = current.value.but(state=FileState.PENDING, attempts=attempt - 1, next_at=now, fetch=fetch)
+            record = current.value.but(
+                state=FileState.PENDING, attempts=attempt - 1, next_at=now, fetch=fetch
+            )
             deps.ledger.save_file(current, record)
             deps.runs.publish_transfers(run.run_id, [name])
             log.info("transfer continues", extra={"bytes": fetch.offset, "size": landing.planned.size})
             return outcome(Result.CONTINUED, run.run_id, file=name, bytes=fetch.offset)
         fetched = current.value.but(fetch=fetch, sha256=fetch.sha256, size=fetch.offset)
-        if not landing.is_archive:
-            member, manifest = landing.promote_plain(fetch)
-            return _landed(deps, landing, current, fetched.but(members=(member,), manifest=manifest))
-        units = tuple(unit.but(next_at=now) for unit in landing.units(landing.entries(fetch)))
-        current = deps.ledger.save_file(current, fetched.but(state=FileState.UNPACKING, units=units))
+        if landing.is_archive:
+            units = tuple(unit.but(next_at=now) for unit in landing.units(landing.entries(fetch)))
+            current = deps.ledger.save_file(current, fetched.but(state=FileState.UNPACKING, units=units))
+        else:
+            members, manifest = landing.promote_plain(fetch)
     except SupersededError as exc:  # cancelled or failed meanwhile: leave nothing of this attempt behind
         return _abandoned(deps, landing, exc)
     except Exception as exc:
         return _failed(deps, run, current, exc)
+    if not landing.is_archive:
+        return _landed(deps, landing, current, fetched.but(members=members, manifest=manifest))
     log.info("file fetched", extra={"bytes": fetch.offset, "units": len(units)})
     deps.runs.publish_units(run.run_id, name, range(1, len(units)))
     return _unit_step(deps, landing, 0)
@@ -154,13 +162,16 @@ def _unit_step(deps: Deps, landing: Landing, index: int) -> Outcome:
     if all(unit.state is UnitState.DONE for unit in record.units):
         return _land_archive(deps, landing, current)
     unit = record.units[index]
-    stale = unit.claimed_at is not None and (now - unit.claimed_at).total_seconds() > deps.settings.step_overdue_seconds
+    stale = (
+        unit.claimed_at is not None
+        and (now - unit.claimed_at).total_seconds() > deps.settings.step_overdue_seconds
+    )
     if not (unit.state is UnitState.PENDING and (unit.next_at is None or now >= unit.next_at)) and not (
         unit.state is UnitState.WORKING and stale
     ):
         return outcome(Result.NOTHING_TO_DO, run.run_id, file=name, unit=index, state=unit.state.value)
     units = list(record.units)
-    units[index] = unit.but(state=UnitState.WORKING, claimed_at=now)
+    units[index] = unit = unit.but(state=UnitState.WORKING, claimed_at=now)
     try:
         current = deps.ledger.save_file(current, record.but(units=tuple(units)))
         entries = landing.entries(fetch)
@@ -173,7 +184,9 @@ def _unit_step(deps: Deps, landing: Landing, index: int) -> Outcome:
         return _unit_failed(deps, landing, fetch, index, exc)
     try:
         if not done:
-            _update_unit(deps, landing, fetch, index, lambda _: unit.but(state=UnitState.PENDING, next_at=now))
+            _update_unit(
+                deps, landing, fetch, index, lambda _: unit.but(state=UnitState.PENDING, next_at=now)
+            )
             deps.runs.publish_units(run.run_id, name, [index])
             return outcome(Result.CONTINUED, run.run_id, file=name, unit=index, members=len(unit.staged))
         current = _update_unit(deps, landing, fetch, index, lambda _: unit.but(state=UnitState.DONE))
@@ -200,7 +213,9 @@ def _update_unit(
             return deps.ledger.save_file(current, record.but(units=tuple(units)))
         except ConflictError:
             continue
-    raise TransientError(f"{landing.planned.name}: unit {index} could not be saved ({UPDATE_TRIES} conflicts)")
+    raise TransientError(
+        f"{landing.planned.name}: unit {index} could not be saved ({UPDATE_TRIES} conflicts)"
+    )
 
 
 def _land_archive(deps: Deps, landing: Landing, current: Versioned[FileRecord]) -> Outcome:
@@ -252,7 +267,9 @@ def _unit_failed(deps: Deps, landing: Landing, fetch: Fetch, index: int, exc: Ex
 
     def later(unit: Unit) -> Unit:
         delay = deps.runs.patience.delay(unit.retries + 1)
-        return unit.but(state=UnitState.PENDING, next_at=now + delay, retries=unit.retries + 1, claimed_at=None)
+        return unit.but(
+            state=UnitState.PENDING, next_at=now + delay, retries=unit.retries + 1, claimed_at=None
+        )
 
     try:
         current = _update_unit(deps, landing, fetch, index, later)

@@ -1,0 +1,170 @@
+"""transfer at any file size: work that does not fit an invocation's budget goes on in the next one without
+starting over, and an archive's members are spread over parallel invocations.
+
+The budget is measured on the injected clock; TRANSFER_BUDGET_SECONDS=0 makes every invocation stop at its
+first chance (after its one guaranteed piece of progress), which is the hardest case for resuming.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import zipfile
+from pathlib import Path
+
+from fusion_extract.chain.records import FileState, RunState, UnitState
+from tests.emulators.fusion import ExtractScenario
+from tests.steps.conftest import EXTRACT, MakeSteps, Steps
+
+MiB = 2**20
+
+
+def csv_text(rng: random.Random, size: int) -> bytes:
+    """Invoice-like rows that deflate about 3:1 into many blocks."""
+    rows = [b"INVOICE_ID,SUPPLIER,AMOUNT,NOTE\n"]
+    total = len(rows[0])
+    while total < size:
+        amount, note = rng.random() * 1e5, rng.choice("abcdef") * 8
+        row = f"{rng.randrange(10**9)},S{rng.randrange(5000)},{amount:.2f},{note}\n"
+        rows.append(row.encode())
+        total += len(row)
+    return b"".join(rows)
+
+
+def archive(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def transferring(make_steps: MakeSteps, zip_path: Path, **config: str) -> tuple[Steps, str, str]:
+    steps = make_steps(UPLOAD_PART_MB="1", **config)
+    assert steps.fusion is not None
+    steps.fusion.define_extract(EXTRACT, ExtractScenario(prebuilt_zip=str(zip_path)))
+    run = steps.until_transferring()
+    [name] = [f.name for f in run.files if f.name.endswith(".zip")]
+    for other in run.files:  # Fusion's .mf manifest lands first; the tests deliver the archive's messages
+        if other.name != name:
+            assert steps.transfer(run.run_id, other.name)["outcome"] == "landed"
+    steps.forget("transfer")
+    return steps, run.run_id, name
+
+
+def downloaded_bytes(steps: Steps, name: str) -> list[str | None]:
+    """The Range header of every download of `name` from Fusion, in order."""
+    assert steps.fusion is not None
+    return [r.headers.get("range") for r in steps.fusion.requests if r.path.endswith(f"/{name}/content")]
+
+
+def test_a_transfer_past_its_budget_goes_on_in_the_next_invocation_without_starting_over(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given a 5 MiB member (several deflate blocks, several 1 MiB parts) and small ones, in one archive
+    rng = random.Random(7)
+    members = {"big.csv": csv_text(rng, 5 * MiB), **{f"small_{i}.csv": csv_text(rng, 2000) for i in range(5)}}
+    zip_path = archive(tmp_path / "a.zip", members)
+    steps, run_id, name = transferring(make_steps, zip_path, TRANSFER_BUDGET_SECONDS="0")
+
+    # When its transfer message is delivered, and every continuation the chain publishes
+    outcomes = [steps.transfer(run_id, name), *steps.deliver("transfer")]
+
+    # Then it took several invocations, each going on where the last one stopped
+    results = [o["outcome"] for o in outcomes]
+    assert results.count("continued") >= 4 and results[-1] == "landed", results
+    # And Fusion served each byte of the archive once: every download after the first starts where it stopped
+    ranges = downloaded_bytes(steps, name)
+    assert len(ranges) >= 2 and ranges[0] is None
+    starts = [int(r.split("=")[1].split("-")[0]) for r in ranges[1:] if r]
+    assert starts == sorted(starts) and all(start % MiB == 0 for start in starts)
+    # And what landed is every member, byte for byte, with its SHA-256 and row count on record
+    run = steps.run(run_id)
+    assert run.state is RunState.LANDED
+    for path, data in members.items():
+        assert steps.read(steps.deps.layout.member(run, path)) == data
+    record = steps.file(run_id, name)
+    big = next(m for m in record.members if m.path == "big.csv")
+    assert big.sha256 == hashlib.sha256(members["big.csv"]).hexdigest()
+    assert big.rows == members["big.csv"].count(b"\n") - 1
+    # And nothing is left staged, no upload is open
+    assert steps.objects("_staging/") == []
+
+
+def test_an_archive_is_unpacked_by_parallel_units_and_lands_once_the_last_is_done(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive of 40 members, 20 MiB in all, and TRANSFER_FANOUT=3
+    rng = random.Random(11)
+    members = {f"part_{i:02}.csv": csv_text(rng, MiB // 2) for i in range(40)}
+    steps, run_id, name = transferring(make_steps, archive(tmp_path / "m.zip", members), TRANSFER_FANOUT="3")
+
+    # When the file's message is delivered
+    first = steps.transfer(run_id, name)
+
+    # Then that invocation fetched it, unpacked the first unit, and published one message for each other unit
+    assert first["outcome"] == "unpacked" and first["unit"] == 0
+    published = [m for m in steps.published("transfer") if m.get("unit") is not None]
+    assert sorted(m["unit"] for m in published) == [1, 2]
+    record = steps.file(run_id, name)
+    assert record.state is FileState.UNPACKING
+    assert [u.state for u in record.units] == [UnitState.DONE, UnitState.PENDING, UnitState.PENDING]
+    assert sum(u.count for u in record.units) == 40
+    # And none of its members is visible before every unit is done
+    assert not set(steps.landed(steps.run(run_id))) & set(members)
+
+    # When the unit messages are delivered (each would be an invocation of its own)
+    outcomes = steps.deliver("transfer")
+
+    # Then the last unit to finish landed the file, and the run
+    assert [o["outcome"] for o in outcomes] == ["unpacked", "landed"]
+    run = steps.run(run_id)
+    assert run.state is RunState.LANDED
+    manifests = [f.name for f in run.files if f.name != name]
+    assert sorted(steps.landed(run)) == sorted([*members, *manifests, "_manifest.json", "_SUCCESS"])
+    record = steps.file(run_id, name)
+    assert [m.path for m in record.members] == list(members)
+
+
+def test_a_unit_whose_invocation_died_is_handed_out_again_by_the_sweep(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive split in two units, the second one's message lost
+    rng = random.Random(5)
+    members = {f"p{i}.csv": csv_text(rng, MiB // 2) for i in range(20)}
+    steps, run_id, name = transferring(make_steps, archive(tmp_path / "l.zip", members), TRANSFER_FANOUT="2")
+    assert steps.transfer(run_id, name)["outcome"] == "unpacked"
+    steps.forget("transfer")
+    lost = len(steps.published("transfer"))
+
+    # When the sweep runs before the step is overdue, Then it leaves the unit alone
+    steps.sweep()
+    assert steps.published("transfer")[lost:] == []
+
+    # When it runs once the unit is overdue
+    steps.clock.advance(steps.deps.settings.step_overdue_seconds * 2 + 1)
+    steps.sweep()
+
+    # Then the unit is handed out again and the file lands
+    assert [o["outcome"] for o in steps.deliver("transfer")] == ["landed"]
+    assert steps.run(run_id).state is RunState.LANDED
+
+
+def test_a_corrupt_member_fails_the_attempt_and_the_file_starts_over_in_a_new_folder(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive whose only member's bytes were damaged after it was written (its CRC-32 disagrees)
+    data = bytearray(archive(tmp_path / "c.zip", {"x.csv": b"ID\n" + b"1\n" * 5000}).read_bytes())
+    info = zipfile.ZipFile(tmp_path / "c.zip").infolist()[0]
+    at = info.header_offset + 30 + len(info.filename) + 3
+    data[at] ^= 0x55
+    (tmp_path / "c.zip").write_bytes(bytes(data))
+    steps, run_id, name = transferring(make_steps, tmp_path / "c.zip", FILE_MAX_ATTEMPTS="2")
+
+    # When it is transferred
+    outcome = steps.transfer(run_id, name)
+
+    # Then the attempt failed, naming the member, and the file waits to start over from the fetch
+    assert outcome["outcome"] == "retry_scheduled" and "x.csv" in outcome["reason"]
+    record = steps.file(run_id, name)
+    assert (record.state, record.attempts, record.fetch, record.units) == (FileState.PENDING, 1, None, ())
+    assert not set(steps.landed(steps.run(run_id))) & {"x.csv"}

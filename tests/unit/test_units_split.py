@@ -1,0 +1,67 @@
+"""How an archive's members are split into units: consecutive, covering every member once, at most
+TRANSFER_FANOUT of them, none too small to be worth an invocation."""
+
+from __future__ import annotations
+
+import pytest
+
+from fusion_extract.chain.archive import Entry
+from fusion_extract.chain.units import split
+
+MiB = 2**20
+
+
+def entries(*sizes: int) -> list[Entry]:
+    return [
+        Entry(
+            index=i,
+            raw_name=b"m%d" % i,
+            path=f"m{i}",
+            offset=0,
+            compressed=1,
+            size=size,
+            crc=0,
+            method=8,
+            limit=0,
+        )
+        for i, size in enumerate(sizes)
+    ]
+
+
+def covered(units: tuple) -> list[int]:
+    return [index for unit in units for index in range(unit.first, unit.first + unit.count)]
+
+
+def test_split_of_a_small_archive_is_one_unit() -> None:
+    # Given 10 members of 1 MiB, and units of at least 32 MiB
+    # When they are split, Then one unit holds them all
+    units = split(entries(*[MiB] * 10), fanout=4, least=32 * MiB)
+    assert [(u.first, u.count) for u in units] == [(0, 10)]
+
+
+@pytest.mark.parametrize("fanout", [1, 2, 3, 4, 7])
+def test_split_of_a_large_archive_gives_fanout_consecutive_units_of_about_equal_size(fanout: int) -> None:
+    # Given 200 members of 1 MiB
+    members = entries(*[MiB] * 200)
+
+    # When they are split with units of at least 8 MiB
+    units = split(members, fanout=fanout, least=8 * MiB)
+
+    # Then there are `fanout` units, consecutive, covering every member once, of about equal size
+    assert len(units) == fanout
+    assert covered(units) == list(range(200))
+    assert max(u.count for u in units) - min(u.count for u in units) <= 1
+
+
+def test_split_never_makes_more_units_than_members_or_than_the_least_size_allows() -> None:
+    # Given 3 members of 10 MiB
+    # When split with fanout 8 and units of at least 15 MiB, Then 2 units
+    units = split(entries(10 * MiB, 10 * MiB, 10 * MiB), fanout=8, least=15 * MiB)
+    assert len(units) == 2 and covered(units) == [0, 1, 2]
+    # And with fanout 8 and tiny units, no more units than members
+    assert len(split(entries(10 * MiB, 10 * MiB, 10 * MiB), fanout=8, least=1)) == 3
+
+
+def test_split_of_an_empty_archive_is_one_empty_unit() -> None:
+    # Given no members, When split, Then one unit of none (it lands the file with no member)
+    assert [(u.first, u.count) for u in split([], fanout=4, least=MiB)] == [(0, 0)]
