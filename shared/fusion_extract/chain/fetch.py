@@ -8,13 +8,14 @@ then is the upload committed: the staged copy is what the units unpack, and it i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from fusion_extract.chain.archive_source import ArchiveSource
 from fusion_extract.chain.records import Fetch
+from fusion_extract.chunks import exact_parts
 from fusion_extract.clock import Clock
 from fusion_extract.errors import IntegrityError
 from fusion_extract.models import OutputFile
@@ -65,7 +66,7 @@ class Fetcher:
         try:
             with ThreadPoolExecutor(self.parallelism, thread_name_prefix="fetch") as pool:
                 flight: list[Future[tuple[int, str]]] = []
-                for part in _parts(chunks, self.part_size):
+                for part in exact_parts(chunks, self.part_size):
                     digest.update(part)
                     offset += len(part)
                     number = len(parts) + len(flight) + 1
@@ -106,18 +107,6 @@ class Fetcher:
 
     def _put(self, target: str, upload_id: str, number: int, part: bytes) -> tuple[int, str]:
         return number, self.store.upload_part(target, upload_id, number, part)
-
-
-def _parts(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
-    """The stream cut into parts of exactly `size` bytes (the last one shorter)."""
-    held = bytearray()
-    for chunk in chunks:
-        held += chunk
-        while len(held) >= size:
-            yield bytes(held[:size])
-            del held[:size]
-    if held:
-        yield bytes(held)
 
 
 def _verify(file: OutputFile, size: int, sha256: str) -> str:

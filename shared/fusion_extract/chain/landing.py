@@ -123,7 +123,9 @@ class Landing:
         assert fetch.sha256 is not None
         if self.planned.name.lower().endswith(".mf"):
             if fetch.offset > SMALL_FILE_LIMIT:
-                raise IntegrityError(f"{self.planned.name} is larger than {SMALL_FILE_LIMIT} bytes; not a manifest")
+                raise IntegrityError(
+                    f"{self.planned.name} is larger than {SMALL_FILE_LIMIT} bytes; not a manifest"
+                )
             data, _ = self.store.get_bytes(self.fetched(fetch))
             manifest: dict[str, str] | None = parse_manifest(data.decode("utf-8", errors="replace"))
             members: tuple[LandedMember, ...] = ()

@@ -17,11 +17,13 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from itertools import chain
 
 from fusion_extract.chain.archive import Entry, Member, MemberPoint, MemberStream, RangeReader
 from fusion_extract.chain.fetch import Budget
 from fusion_extract.chain.manifest import parse_metadata
 from fusion_extract.chain.records import LandedMember, StagedMember, Unit
+from fusion_extract.chunks import exact_parts
 from fusion_extract.errors import IntegrityError, NotFoundError
 from fusion_extract.ports import ObjectStore
 
@@ -142,10 +144,10 @@ class UnitRun:
         name = self.member_name(entry.path)
         resumed = self._checkpoint(index, entry)
         if resumed is None:
-            upload_id, parts, point, pending = self.store.start_upload(name), [], None, bytearray()
+            upload_id, parts, point, pending = self.store.start_upload(name), [], None, b""
         else:
             upload_id, parts = resumed.upload_id, list(resumed.parts)
-            point, pending = resumed.point, bytearray(resumed.pending)
+            point, pending = resumed.point, resumed.pending
         uploaded = [0]
         stream = MemberStream(read, entry, point=point, stop=lambda: uploaded[0] > 0 and self.budget.spent())
         flight: list[Future[tuple[int, str]]] = []
@@ -153,25 +155,24 @@ class UnitRun:
         def put(number: int, part: bytes) -> tuple[int, str]:
             return number, self.store.upload_part(name, upload_id, number, part)
 
-        for chunk in stream:
-            pending += chunk
-            while len(pending) >= self.part_size:
-                part = bytes(pending[: self.part_size])
-                del pending[: self.part_size]
-                flight.append(pool.submit(put, len(parts) + len(flight) + 1, part))
-                uploaded[0] += 1
-                if len(flight) >= self.parallelism:
-                    parts.append(flight.pop(0).result())
+        tail = b""  # the bytes short of a part when the stream ends or stops
+        for part in exact_parts(chain([pending], stream), self.part_size):
+            if len(part) < self.part_size:
+                tail = part
+                break
+            flight.append(pool.submit(put, len(parts) + len(flight) + 1, part))
+            uploaded[0] += 1
+            if len(flight) >= self.parallelism:
+                parts.append(flight.pop(0).result())
         parts.extend(future.result() for future in flight)
         if stream.stopped is not None:
-            checkpoint = Checkpoint(entry.index, upload_id, tuple(parts), stream.stopped, bytes(pending))
+            checkpoint = Checkpoint(entry.index, upload_id, tuple(parts), stream.stopped, tail)
             self.store.put_bytes(self._checkpoint_name(index), checkpoint.to_bytes())
-            log.info(
-                "unit paused", extra={"unit": index, "member": entry.path, "bytes": stream.stopped.produced}
-            )
+            extra = {"unit": index, "member": entry.path, "bytes": stream.stopped.produced}
+            log.info("unit paused", extra=extra)
             return None
-        if pending:
-            parts.append(put(len(parts) + 1, bytes(pending)))
+        if tail:
+            parts.append(put(len(parts) + 1, tail))
         member = stream.result()
         info = self.store.commit_upload(name, upload_id, parts, member.size)
         return _staged(member, info.etag, info.md5)

@@ -37,32 +37,6 @@ def integrity(data: bytes) -> dict[str, str]:
     return {"opc_checksum_algorithm": "CRC32C", "opc_content_crc32c": base64.b64encode(checksum).decode()}
 
 
-def exact_parts(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
-    """Regroup chunks into parts of exactly `size` bytes (the last may be shorter, never empty)."""
-    pieces: list[memoryview] = []
-    filled = 0
-    for chunk in chunks:
-        view = memoryview(chunk)
-        while filled + len(view) >= size:
-            cut = size - filled
-            pieces.append(view[:cut])
-            view = view[cut:]
-            filled = 0
-            yield _drain(pieces)
-        if view:
-            pieces.append(view)
-            filled += len(view)
-    if pieces:
-        yield _drain(pieces)
-
-
-def _drain(pieces: list[memoryview]) -> bytes:
-    """Join and forget the pieces, so a suspended generator holds no second copy of a part."""
-    part = b"".join(pieces)
-    pieces.clear()
-    return part
-
-
 class MultipartUpload:
     """One multipart upload of `name` (bucket and client from the store that starts it)."""
 

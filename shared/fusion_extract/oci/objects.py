@@ -14,10 +14,11 @@ from typing import Any
 import urllib3
 from oci.object_storage.models import RenameObjectDetails
 
+from fusion_extract.chunks import exact_parts
 from fusion_extract.errors import ConflictError, NotFoundError, TransientError, UnsafeInputError
 from fusion_extract.oci import multipart
 from fusion_extract.oci.calls import CONNECTION_ERRORS, translated
-from fusion_extract.oci.multipart import MultipartUpload, exact_parts, integrity
+from fusion_extract.oci.multipart import MultipartUpload, integrity
 from fusion_extract.oci.names import name_prefix, object_name
 from fusion_extract.ports import ObjectInfo
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fusion_extract.oci.multipart import exact_parts
+from fusion_extract.chunks import exact_parts
 
 DATA = bytes(range(256)) * 40  # 10,240 bytes
 
