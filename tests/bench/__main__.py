@@ -9,7 +9,7 @@ What runs (figures in .local/bench.json, a chart in .local/bench.png, a table on
 - transfer: for each network profile, archive (MiB of uncompressed data x members) and round, every
   pipeline in its own process, in an order rotated by the round: `ours` (the product's transfer step),
   `blog` (download to /tmp, zipfile extractall, put_object per file), and the limits alone: `download`,
-  `inflate_stream_unzip`, `inflate_zipfile`, `upload`. Medians over the rounds, ratios ours/blog.
+  `inflate_archive`, `inflate_zipfile`, `upload`. Medians over the rounds, ratios ours/blog.
   Profiles: loopback; wan40 = 40 MB/s per connection + 20 ms round trip; wan5 = 5 MB/s + 20 ms (a proxy
   in front of Fusion). Throttled profiles run ours, blog and download only (the rest does not touch the link).
 - poll: status calls and poll invocations to follow jobs of 5 min, 1 h and 10 h on a simulated clock.

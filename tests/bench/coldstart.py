@@ -1,6 +1,6 @@
 """Cold start as a function container pays it: a fresh interpreter loads func.py (what fdk does first),
 then the first call imports what the handler imports lazily (fdk.response, the Runtime and through it
-the OCI SDK, requests, stream-unzip).
+the OCI SDK, requests).
 
 For each function, REPEATS fresh interpreters (in the function's folder, as fdk runs it) report: the time
 to load func.py, the time of the first call's imports on top, and the resident memory after each; the
@@ -25,7 +25,7 @@ from typing import Any
 from tests.bench.servers import REPO
 
 FUNCTIONS = ("submit", "poll", "transfer")
-FIRST_CALL = ("fdk", "fdk.response", "fusion_extract.runtime", "oci", "requests", "stream_unzip")
+FIRST_CALL = ("fdk", "fdk.response", "fusion_extract.runtime", "oci", "requests")
 MARK = "-- func.py --"
 PROBE = f"""
 import importlib, importlib.util, json, sys, time

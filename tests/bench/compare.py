@@ -26,7 +26,7 @@ from tests.bench.product import finish_run, prepare_run
 from tests.bench.proxy import Profile
 from tests.bench.servers import BUCKET, REPO, Child
 
-LIMITS_ALONE = ("download", "inflate_stream_unzip", "inflate_zipfile", "upload")
+LIMITS_ALONE = ("download", "inflate_archive", "inflate_zipfile", "upload")
 NETWORK_PIPELINES = ("ours", "blog", "download")  # what a throttled profile changes
 PURGED = ("landing", "_staging", "blog", "upload")  # bucket prefixes emptied after each round
 Log = Callable[[str], None]
@@ -184,7 +184,7 @@ def _round(
             "prefix": "blog/",
         },
         "download": {**common, "fusion": fusion},
-        "inflate_stream_unzip": common,
+        "inflate_archive": common,
         "inflate_zipfile": common,
         "upload": {"oci": storage, "prefix": "upload/", "member_sizes": [m["size"] for m in archive.members]},
     }

@@ -75,7 +75,7 @@ def test_staged_requirements_are_identical_and_cover_the_direct_dependencies(sta
     # Then they are one and the same (one image layer, one test environment), naming every direct dependency
     assert len(texts) == 1
     names = {line.split("==")[0].lower() for line in texts.pop().splitlines() if "==" in line}
-    assert {"fdk", "oci", "requests", "stream-unzip"} <= names
+    assert {"fdk", "oci", "requests"} <= names
 
 
 @pytest.mark.slow

@@ -1,14 +1,16 @@
-"""Hostile ZIP archives, one per security rule, for the archive tests and the security suite.
+"""Hostile ZIP archives, one per security rule, and the means to read any archive as the chain does.
 
-Each is written by `zipfile` where it allows (it writes '..', absolute and backslash names, symlink modes
-and, with a warning, duplicates) and then patched byte by byte where it does not (encryption flags, a central
-directory that disagrees with the local headers). `HOSTILE` describes, for each archive, the error `unpack`
-must raise and when it catches it:
+Each archive is written by `zipfile` where it allows (it writes '..', absolute and backslash names, symlink
+modes and, with a warning, duplicates) and then patched byte by byte where it does not (encryption flags,
+compression methods, headers that disagree, entries that share bytes). `hostile_zips()` describes, for each,
+the error it must raise and where it is caught:
 
-- "entry":  at the entry's header, before staging it: the bad entry never reaches `stage`;
-- "stream": while the entry's bytes flow: its staging starts but never completes;
-- "end":    at the end, from the central directory: staging completes, but `unpack` raises, so nothing is
-            promoted.
+- "directory": `read_directory` raises, having read only the archive's tail: no member is ever read;
+- "member":    the directory passes; the members before the offending one are read through, and the
+               offending member's stream raises.
+
+`Reads` serves an archive as the chain's `RangeReader` does (Object Storage ranged GETs), and `unpack_all`
+reads a whole archive with it: the directory, then each member to its end.
 """
 
 from __future__ import annotations
@@ -18,37 +20,79 @@ import stat
 import struct
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from fusion_extract.chain.archive import ZipLimits
-from fusion_extract.errors import FusionExtractError, UnsafeInputError
+from fusion_extract.chain.archive import Entry, Member, MemberStream, ZipLimits, read_directory
+from fusion_extract.errors import FusionExtractError, IntegrityError, UnsafeInputError
 
 LIMITS = ZipLimits(max_entries=20, max_total_bytes=256 * 2**20, max_ratio=200)
 BOMB_BYTES = 50 * 2**20  # of zeros: deflate packs them about 1000:1
 OK = ("ok.csv", b"ID,NAME\n1,first\n")
 
-Entry = tuple[str | zipfile.ZipInfo, bytes]
+EntrySpec = tuple[str | zipfile.ZipInfo, bytes]
 
 ENCRYPTED = 0x0001
 STRONG_ENCRYPTION = 0x0040
 AES_METHOD = 99
+BZIP2_METHOD = 12
 
 
 @dataclass
-class RecordingStage:
-    """A stage callback that keeps what it is given: `started` in call order, `completed` once fully read."""
+class Reads:
+    """An archive as a RangeReader: bytes [start, end) in chunks of `chunk` bytes (None: one chunk).
 
-    started: list[str] = field(default_factory=list)
-    completed: dict[str, bytes] = field(default_factory=dict)
+    Records each range asked and counts the bytes served; a range past the end is served short, as a
+    shorter object would be.
+    """
 
-    def __call__(self, path: str, chunks: Iterator[bytes]) -> None:
-        self.started.append(path)
-        self.completed[path] = b"".join(chunks)
+    data: bytes
+    chunk: int | None = 64 * 1024
+    ranges: list[tuple[int, int]] = field(default_factory=list)
+    served: int = 0
+
+    def __call__(self, start: int, end: int) -> Iterator[bytes]:
+        self.ranges.append((start, end))
+        return self._serve(start, min(end, len(self.data)))
+
+    def _serve(self, start: int, end: int) -> Iterator[bytes]:
+        step = self.chunk or max(end - start, 1)
+        for at in range(start, end, step):
+            piece = self.data[at : min(end, at + step)]
+            self.served += len(piece)
+            yield piece
 
 
-def zip_bytes(entries: Iterable[Entry], *, method: int = zipfile.ZIP_DEFLATED) -> bytes:
+@dataclass
+class Unpacked:
+    """What an archive unpacked to, as far as it got: its entries, then each member read to its end."""
+
+    reads: Reads = field(default_factory=lambda: Reads(b""))  # every range asked
+    entries: list[Entry] | None = None
+    members: list[Member] = field(default_factory=list)
+    contents: dict[str, bytes] = field(default_factory=dict)
+    json: dict[str, bytes | None] = field(default_factory=dict)
+
+
+def unpack_all(
+    data: bytes, limits: ZipLimits = LIMITS, *, chunk: int | None = 64 * 1024, into: Unpacked | None = None
+) -> Unpacked:
+    """Read a whole archive from bytes as the chain does; `into` shows how far it got when it raises."""
+    unpacked = into if into is not None else Unpacked()
+    read = unpacked.reads = Reads(data, chunk)
+    unpacked.entries = read_directory(read, len(data), limits)
+    for entry in unpacked.entries:
+        stream = MemberStream(read, entry)
+        content = b"".join(stream)
+        unpacked.members.append(stream.result())
+        unpacked.contents[entry.path] = content
+        unpacked.json[entry.path] = stream.json
+    return unpacked
+
+
+def zip_bytes(entries: Iterable[EntrySpec], *, method: int = zipfile.ZIP_DEFLATED) -> bytes:
     """An archive written by zipfile; duplicate names are written as given (zipfile only warns)."""
     buffer = io.BytesIO()
     with warnings.catch_warnings():
@@ -60,6 +104,37 @@ def zip_bytes(entries: Iterable[Entry], *, method: int = zipfile.ZIP_DEFLATED) -
                 with archive.open(info, "w") as member:  # open() also takes an empty name
                     member.write(data)
     return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class RawMember:
+    """A member written as given, whatever it declares: its compressed bytes need not match its claims."""
+
+    name: str
+    data: bytes  # as stored in the archive (raw deflate when method is 8)
+    size: int
+    crc: int
+    method: int = zipfile.ZIP_DEFLATED
+
+
+def raw_member(name: str, content: bytes, *, size: int | None = None, tail: bytes = b"") -> RawMember:
+    """`content` deflated (then `tail` appended), declaring `size` (its real size unless given)."""
+    packer = zlib.compressobj(6, zlib.DEFLATED, -15)
+    deflated = packer.compress(content) + packer.flush()
+    return RawMember(name, deflated + tail, len(content) if size is None else size, zlib.crc32(content))
+
+
+def raw_zip(members: Iterable[RawMember]) -> bytes:
+    """An archive whose headers say exactly what `members` declare (zipfile would compute them)."""
+    body, directory, count = bytearray(), bytearray(), 0
+    for m in members:
+        count += 1
+        name = m.name.encode()
+        fixed = (20, 0, m.method, 0, 0x21, m.crc, len(m.data), m.size, len(name))
+        directory += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, *fixed, 0, 0, 0, 0, 0, len(body)) + name
+        body += struct.pack("<4s5H3L2H", b"PK\x03\x04", *fixed, 0) + name + m.data
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, len(directory), len(body), 0)
+    return bytes(body + directory + end)
 
 
 def central_offsets(data: bytes) -> list[int]:
@@ -74,6 +149,11 @@ def central_offsets(data: bytes) -> list[int]:
     return offsets
 
 
+def local_offset(data: bytes, index: int) -> int:
+    (header,) = struct.unpack_from("<L", data, central_offsets(data)[index] + 42)
+    return int(header)
+
+
 def patch_entry(
     data: bytes,
     index: int,
@@ -83,35 +163,49 @@ def patch_entry(
     local: bool = True,
     central: bool = True,
     central_name: bytes | None = None,
+    compressed_by: int = 0,
+    header_offset: int | None = None,
 ) -> bytes:
-    """Set flag bits / the method of entry `index` in its local header and/or its central directory entry."""
+    """Change entry `index` in its local header and/or its central directory entry: set flag bits, its
+    method, add to its compressed size; rename it or move its header offset in the central directory."""
     patched = bytearray(data)
     entry = central_offsets(data)[index]
-    (header,) = struct.unpack_from("<L", data, entry + 42)
+    header = local_offset(data, index)
     places = ([header + 6] if local else []) + ([entry + 8] if central else [])  # flags; method follows
     for place in places:
         (old,) = struct.unpack_from("<H", patched, place)
         struct.pack_into("<H", patched, place, old | flags)
         if method is not None:
             struct.pack_into("<H", patched, place + 2, method)
+        (compressed,) = struct.unpack_from("<L", patched, place + 12)  # flags + 12: the compressed size
+        struct.pack_into("<L", patched, place + 12, compressed + compressed_by)
     if central_name is not None:
         (size,) = struct.unpack_from("<H", data, entry + 28)
         assert len(central_name) == size, "a renamed entry keeps its name length"
         patched[entry + 46 : entry + 46 + size] = central_name
+    if header_offset is not None:
+        struct.pack_into("<L", patched, entry + 42, header_offset)
     return bytes(patched)
 
 
-def symlink(name: str, target: str) -> Entry:
+def symlink(name: str, target: str) -> EntrySpec:
     info = zipfile.ZipInfo(name)
     info.create_system = 3  # Unix
     info.external_attr = (stat.S_IFLNK | 0o777) << 16
     return info, target.encode()
 
 
-def aes_entry(name: str, data: bytes) -> Entry:
+def aes_entry(name: str, data: bytes) -> EntrySpec:
     """An entry carrying the WinZip AES extra field (vendor AE-2, AES-256, real method stored)."""
     info = zipfile.ZipInfo(name)
     info.extra = struct.pack("<HHH2sBH", 0x9901, 7, 2, b"AE", 3, 0)
+    return info, data
+
+
+def with_extra(name: str, data: bytes, size: int) -> EntrySpec:
+    """An entry whose headers carry an unknown extra field of `size` bytes (ids 0xCA00+ are nobody's)."""
+    info = zipfile.ZipInfo(name)
+    info.extra = struct.pack("<HH", 0xCAFE, size - 4) + bytes(size - 4)
     return info, data
 
 
@@ -121,18 +215,19 @@ class HostileZip:
     data: bytes
     error: type[FusionExtractError]
     message: str  # the rule, as a fragment of the error message
-    caught: Literal["entry", "stream", "end"]
-    staged: tuple[str, ...]  # the stage() calls unpack makes before refusing, in order
+    caught: Literal["directory", "member"]
+    completed: tuple[str, ...] = ()  # "member": the members read through before the offending one
     limits: ZipLimits = field(default=LIMITS)
 
 
 def _named(name: str, rule: str) -> HostileZip:
-    return HostileZip(name, zip_bytes([OK, (name, b"x\n")]), UnsafeInputError, rule, "entry", (OK[0],))
+    return HostileZip(name, zip_bytes([OK, (name, b"x\n")]), UnsafeInputError, rule, "directory")
 
 
 def hostile_zips() -> list[HostileZip]:
-    """Every hostile archive (built on call: about 0.2 s, most of it the bomb)."""
+    """Every hostile archive (built on call: about 0.2 s, most of it the bombs)."""
     ok = (OK[0],)
+    two = zip_bytes([OK, ("secret.csv", b"x\n")])
     return [
         _named("/etc/cron.d/evil", "absolute path"),
         _named("../evil.csv", "'..' segment"),
@@ -149,24 +244,21 @@ def hostile_zips() -> list[HostileZip]:
             zip_bytes([OK, ("a.csv", b"1\n"), ("a.csv", b"2\n")]),
             UnsafeInputError,
             "duplicate name",
-            "entry",
-            (*ok, "a.csv"),
+            "directory",
         ),
         HostileZip(
             "duplicate after normalisation",
             zip_bytes([("data/a.csv", b"1\n"), ("./data//a.csv", b"2\n")]),
             UnsafeInputError,
             "duplicate name 'data/a.csv'",
-            "entry",
-            ("data/a.csv",),
+            "directory",
         ),
         HostileZip(
             "zipcrypto encrypted entry",
-            patch_entry(zip_bytes([OK, ("secret.csv", b"x\n")]), 1, flags=ENCRYPTED),
+            patch_entry(two, 1, flags=ENCRYPTED),
             UnsafeInputError,
-            "entry 2 (after 'ok.csv') refused: encrypted",
-            "entry",
-            ok,
+            "'secret.csv' refused: encrypted",
+            "directory",
         ),
         HostileZip(
             "aes encrypted entry",
@@ -178,48 +270,98 @@ def hostile_zips() -> list[HostileZip]:
             ),
             UnsafeInputError,
             "refused: encrypted",
-            "entry",
-            ok,
+            "directory",
         ),
         HostileZip(
             "strongly encrypted entry",
-            patch_entry(zip_bytes([OK, ("secret.csv", b"x\n")]), 1, flags=STRONG_ENCRYPTION),
+            patch_entry(two, 1, flags=STRONG_ENCRYPTION),
             UnsafeInputError,
             "refused: encrypted",
-            "entry",
-            ok,
+            "directory",
         ),
         HostileZip(
             "encrypted flag in the central directory only",
-            patch_entry(zip_bytes([OK, ("secret.csv", b"x\n")]), 1, flags=ENCRYPTED, local=False),
+            patch_entry(two, 1, flags=ENCRYPTED, local=False),
             UnsafeInputError,
             "'secret.csv' refused: encrypted",
-            "end",
-            (*ok, "secret.csv"),
+            "directory",
+        ),
+        HostileZip(
+            "encrypted flag in the local header only",
+            patch_entry(two, 1, flags=ENCRYPTED, central=False),
+            UnsafeInputError,
+            "'secret.csv' refused: encrypted",
+            "member",
+            ok,
         ),
         HostileZip(
             "symlink",
             zip_bytes([OK, symlink("passwd", "/etc/passwd")]),
             UnsafeInputError,
             "'passwd' refused: symbolic link",
-            "end",
-            (*ok, "passwd"),
+            "directory",
         ),
         HostileZip(
-            "central directory names another entry",
+            "compression method other than stored or deflate",
+            patch_entry(two, 1, method=BZIP2_METHOD),
+            UnsafeInputError,
+            "'secret.csv' refused: compression method 12",
+            "directory",
+        ),
+        HostileZip(
+            "local header names another entry",
             patch_entry(zip_bytes([OK, ("a.csv", b"1\n")]), 1, central_name=b"b.csv"),
             UnsafeInputError,
-            "central directory lists other entries",
-            "end",
-            (*ok, "a.csv"),
+            "'b.csv' refused: its local header disagrees with the central directory (another name)",
+            "member",
+            ok,
+        ),
+        HostileZip(
+            "local header declares another compression method",
+            patch_entry(two, 1, method=zipfile.ZIP_STORED, central=False),
+            UnsafeInputError,
+            "'secret.csv' refused: its local header disagrees with the central directory (compression",
+            "member",
+            ok,
+        ),
+        HostileZip(
+            "local header declares other sizes",
+            patch_entry(two, 1, compressed_by=1, central=False),
+            UnsafeInputError,
+            "'secret.csv' refused: its local header disagrees with the central directory (CRC-32 or sizes)",
+            "member",
+            ok,
+        ),
+        HostileZip(
+            "two entries at one offset",
+            patch_entry(two, 1, header_offset=0),
+            UnsafeInputError,
+            "refused: overlapping entries",
+            "directory",
+        ),
+        HostileZip(
+            "entry reaching into the central directory",
+            patch_entry(two, 1, compressed_by=64),
+            UnsafeInputError,
+            "'secret.csv' refused: overlapping entries (with the central directory)",
+            "directory",
+        ),
+        HostileZip(
+            "entry reaching into the next past its local extra field",
+            patch_entry(
+                zip_bytes([OK, with_extra("x.csv", b"1\n", 40), ("y.csv", b"2\n")]), 1, compressed_by=20
+            ),
+            UnsafeInputError,
+            "'x.csv' refused: overlapping entries",
+            "member",
+            ok,
         ),
         HostileZip(
             "central directory too large",
             zip_bytes([(f"file-{n:02}.csv", b"1\n") for n in range(5)]),
             UnsafeInputError,
             "central directory larger than 100 bytes",
-            "end",
-            tuple(f"file-{n:02}.csv" for n in range(5)),
+            "directory",
             limits=ZipLimits(max_entries=20, max_total_bytes=2**20, max_ratio=200, max_directory_bytes=100),
         ),
         HostileZip(
@@ -227,8 +369,7 @@ def hostile_zips() -> list[HostileZip]:
             zip_bytes([(f"file-{n:02}.csv", b"1\n") for n in range(LIMITS.max_entries + 1)]),
             UnsafeInputError,
             f"more than {LIMITS.max_entries} entries",
-            "entry",
-            tuple(f"file-{n:02}.csv" for n in range(LIMITS.max_entries)),
+            "directory",
         ),
         HostileZip(
             "too many bytes in total",
@@ -236,9 +377,8 @@ def hostile_zips() -> list[HostileZip]:
                 [(name, b"x" * 400_000) for name in ("a.bin", "b.bin", "c.bin")], method=zipfile.ZIP_STORED
             ),
             UnsafeInputError,
-            "expands beyond 1000000 bytes",
-            "stream",
-            ("a.bin", "b.bin", "c.bin"),
+            "'c.bin' refused: archive expands beyond 1000000 bytes",
+            "directory",
             limits=ZipLimits(max_entries=20, max_total_bytes=1_000_000, max_ratio=200),
         ),
         HostileZip(
@@ -246,7 +386,14 @@ def hostile_zips() -> list[HostileZip]:
             zip_bytes([OK, ("bomb.csv", bytes(BOMB_BYTES))]),
             UnsafeInputError,
             "'bomb.csv' refused: expands more than 200:1",
-            "stream",
-            (*ok, "bomb.csv"),
+            "directory",
+        ),
+        HostileZip(
+            "zip bomb declaring a small size",
+            raw_zip([raw_member(*OK), raw_member("bomb.csv", bytes(BOMB_BYTES), size=1024)]),
+            IntegrityError,
+            "'bomb.csv' expands beyond its declared size of 1024 bytes",
+            "member",
+            ok,
         ),
     ]

@@ -1,60 +1,55 @@
-"""Verify and unpack one output ZIP as a stream, with bounded memory and no disk.
+"""Unpack one output ZIP by random access, member by member, each member resumable in another process.
 
-`unpack` reads the archive once, as it downloads. It hashes and counts the compressed bytes, inflates each
-member with stream-unzip and hands it to a `stage` callback (which uploads it to a staging prefix) while
-counting, hashing and counting the rows of the decompressed bytes.
+The raw archive is staged in the bucket first and read back by byte ranges (`RangeReader`), so unpacking a
+member can stop near an invocation's time budget and go on elsewhere from a `MemberPoint`.
 
-THE CONTRACT: members are staged before the end of the archive is reached, so staging alone proves nothing.
-`unpack` returns only when the whole archive verified; any error is raised instead. The caller promotes the
-staged members (makes them visible) only after `unpack` returned, and discards them otherwise.
-
-When each rule is enforced:
-- as each entry's header is read, before it is staged: its name (empty, absolute, `..`, backslash, drive
-  letter, control characters, duplicate after normalisation), the entry count, encryption (stream-unzip
-  refuses encrypted entries when no password is given);
-- as bytes flow: total uncompressed bytes, compression ratio (so a bomb stops early), CRC and sizes
-  (stream-unzip), truncation, and an archive longer than `expected_size`;
-- at the end, before returning: archive SHA-256 and size; then, from the central directory (kept in a bounded
-  tail buffer, since it comes last): symlinks (their mode lives only there), encryption flags, and that it
-  lists exactly the entries the stream held, so no other ZIP reader can see different entries.
+THE CONTRACT: `read_directory` (zipdir) checks every rule the central directory can answer before any member
+is read: placement, names, duplicates, symlinks, encryption, compression method, entry count, the declared
+total and ratios, and that no two entries (nor an entry and the directory) share bytes. A `MemberStream`
+checks what only the member's bytes can tell: its local header agrees with the directory, it never yields
+more than its declared size, and at its end its size and CRC-32 are the declared ones and its compressed
+data ends exactly at its declared length. A member is good only once its stream was read to its end; the
+caller makes nothing visible before every member was.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import NoReturn
 
-import stream_unzip as su
+from fusion_extract.chain.zipdir import (
+    ENCRYPTED_FLAGS,
+    LOCAL_HEADER,
+    Entry,
+    RangeReader,
+    ZipLimits,
+    member_path,
+    read_directory,
+    refusal,
+)
+from fusion_extract.errors import IntegrityError
+from fusion_extract.resumable import InflatePoint, Inflater, Sha256
 
-from fusion_extract.chain.manifest import ExtractMetadata, parse_metadata
-from fusion_extract.chain.zipdir import END_RECORDS, check_directory
-from fusion_extract.errors import ConfigError, FusionExtractError, IntegrityError, UnsafeInputError
+__all__ = [
+    "JSON_COUNT_LIMIT",
+    "Entry",
+    "Member",
+    "MemberPoint",
+    "MemberStream",
+    "RangeReader",
+    "ZipLimits",
+    "member_path",
+    "read_directory",
+]
 
-Stage = Callable[[str, Iterator[bytes]], object]
-
-SLICE = 64 * 1024  # the archive reaches stream-unzip in pieces this big: it bounds the ratio estimate's error
-JSON_COUNT_LIMIT = 4 * 1024 * 1024  # JSON members up to this size are parsed to count their items
-_DRIVE = re.compile(r"^[A-Za-z]:")
-_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-@dataclass(frozen=True)
-class ZipLimits:
-    max_entries: int
-    max_total_bytes: int  # uncompressed, whole archive
-    max_ratio: int  # uncompressed : compressed, per member
-    max_directory_bytes: int = 4 * 1024 * 1024  # central directory size we are willing to buffer
-
-    def __post_init__(self) -> None:
-        bad = [name for name, value in vars(self).items() if not isinstance(value, int) or value <= 0]
-        if bad:
-            raise ConfigError(f"ZIP limits must be positive whole numbers: {', '.join(bad)}")
+JSON_COUNT_LIMIT = 4 * 1024 * 1024  # JSON members declared up to this size are kept whole, to count items
+DRAIN_LIMIT = 64 * 1024  # what is left of a ranged read after a member is read through, rather than dropped
+_DESCRIPTOR_FLAG = 0x0008  # crc and sizes follow the data; the local header holds zeros
+_ZIP64_SIZE = 0xFFFFFFFF  # the real size is in a zip64 extra field
 
 
 @dataclass(frozen=True)
@@ -65,262 +60,319 @@ class Member:
     rows: int | None  # .csv: records minus header; .json {"items": [...]}: items; otherwise None
 
 
+_POINT = struct.Struct("<BBQLQH")  # version, flags, produced, crc, newlines, sha256 state length
+_POINT_VERSION = 1
+_CSV, _QUOTED, _ENDS_WITH_NEWLINE, _INFLATE = 1, 2, 4, 8
+
+
 @dataclass(frozen=True)
-class UnpackResult:
-    archive_sha256: str
-    archive_size: int
-    members: list[Member]
-    metadata: ExtractMetadata | None  # from the first `*_metadata.json` member, when its shape is known
+class MemberPoint:
+    """Where one member's unpacking stopped: enough to go on in another process, and nothing to re-read."""
+
+    produced: int  # uncompressed bytes delivered before the point
+    crc: int  # zlib.crc32 of those bytes
+    sha256: bytes  # Sha256 state after those bytes
+    newlines: int | None = None  # CSV row counting (_CsvRows); None when the member is not a .csv
+    quoted: bool = False
+    ends_with_newline: bool = True
+    inflate: InflatePoint | None = None  # None for a stored member (its compressed position is `produced`)
+
+    def __post_init__(self) -> None:
+        inflate_off = self.inflate is not None and self.inflate.produced != self.produced
+        if self.produced < 0 or not 0 <= self.crc <= 0xFFFFFFFF or (self.newlines or 0) < 0 or inflate_off:
+            raise IntegrityError("member point is corrupt: its counts disagree")
+
+    def to_bytes(self) -> bytes:
+        csv = self.newlines is not None
+        flags = csv * _CSV | self.quoted * _QUOTED | self.ends_with_newline * _ENDS_WITH_NEWLINE
+        flags |= (self.inflate is not None) * _INFLATE
+        head = _POINT.pack(
+            _POINT_VERSION, flags, self.produced, self.crc, self.newlines or 0, len(self.sha256)
+        )
+        return head + self.sha256 + (self.inflate.to_bytes() if self.inflate is not None else b"")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> MemberPoint:
+        """The point `to_bytes` wrote, or IntegrityError: anything else is refused, not guessed at."""
+        if len(data) < _POINT.size:
+            raise IntegrityError("member point is corrupt: too short")
+        version, flags, produced, crc, newlines, length = _POINT.unpack_from(data)
+        state, rest = data[_POINT.size : _POINT.size + length], data[_POINT.size + length :]
+        if version != _POINT_VERSION or len(state) != length or bool(flags & _INFLATE) != bool(rest):
+            raise IntegrityError("member point is corrupt: unknown version or wrong length")
+        point = cls(
+            produced,
+            crc,
+            state,
+            newlines if flags & _CSV else None,
+            bool(flags & _QUOTED),
+            bool(flags & _ENDS_WITH_NEWLINE),
+            InflatePoint.from_bytes(rest) if rest else None,
+        )
+        if point.to_bytes() != data:  # one encoding per point: stray bits are corruption
+            raise IntegrityError("member point is corrupt: not in its canonical form")
+        Sha256(state)  # refuses a state that is not one
+        return point
 
 
-def unpack(
-    chunks: Iterable[bytes],
-    *,
-    expected_sha256: str | None,
-    expected_size: int | None,
-    limits: ZipLimits,
-    stage: Stage,
-) -> UnpackResult:
-    """Stage every file of the archive, then verify the whole archive; raise if anything is wrong.
+class MemberStream:
+    """One member's uncompressed bytes, verified as they flow; stoppable and resumable from a MemberPoint.
 
-    `stage(path, chunks)` is called once per file, in archive order, and should consume `chunks` (what it
-    leaves is drained). Errors: IntegrityError (checksum, size, corrupt or truncated archive),
-    UnsafeInputError (a security rule, naming the entry and the rule), or whatever the source or `stage`
-    raised. Only a normal return means the staged members may be promoted.
+    Iterate it once. When `stop()` answers True at a resumable boundary (deflate: a block boundary; stored:
+    between chunks), iteration ends early and `stopped` holds the point to resume from, in a new MemberStream
+    with the same entry. `stop` is never asked for a JSON member kept whole (`json`): it is small.
     """
-    if expected_sha256 is not None and not _SHA256.match(expected_sha256):
-        raise IntegrityError(f"expected SHA-256 {expected_sha256!r} is not 64 hex digits")
-    if expected_size is not None and expected_size < 0:
-        raise IntegrityError(f"expected size {expected_size} is negative")
-    tee = _Tee(chunks, expected_size, limits.max_directory_bytes + END_RECORDS)
-    reader = _Reader(tee, limits, stage)
-    reader.read_all()
-    _check_checksum(tee, expected_sha256, expected_size)
-    check_directory(tee.tail(), tee.size, reader.raw_names, limits.max_directory_bytes)
-    return UnpackResult(tee.sha256, tee.size, reader.members, reader.metadata)
 
-
-def member_path(name: str) -> str | None:
-    """The entry name as a safe relative path (None for a directory entry), or UnsafeInputError."""
-
-    def refuse(rule: str) -> UnsafeInputError:
-        return UnsafeInputError(f"archive entry {name!r} refused: {rule}")
-
-    if not name:
-        raise refuse("empty name")
-    if "\\" in name:
-        raise refuse("backslash in name")
-    if name.startswith("/"):
-        raise refuse("absolute path")
-    if _DRIVE.match(name):
-        raise refuse("drive letter")
-    if _CONTROL.search(name):
-        raise refuse("control character in name")
-    segments = [segment for segment in name.split("/") if segment not in ("", ".")]
-    if ".." in segments:
-        raise refuse("'..' segment")
-    if name.endswith("/"):
-        return None
-    if not segments:
-        raise refuse("empty name")
-    return "/".join(segments)
-
-
-class _Tee:
-    """The archive bytes on their way to stream-unzip: hashed, counted, re-sliced, their tail kept."""
-
-    def __init__(self, chunks: Iterable[bytes], expected_size: int | None, tail_limit: int) -> None:
-        self.size = 0  # bytes received
-        self.position = 0  # bytes handed to stream-unzip
-        self._expected_size = expected_size
-        self._hash = hashlib.sha256()
-        self._tail: deque[bytes] = deque()
-        self._tail_size = 0
-        self._tail_limit = tail_limit
-        self._pieces = self._slice(chunks)
+    def __init__(
+        self,
+        read: RangeReader,
+        entry: Entry,
+        *,
+        point: MemberPoint | None = None,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.entry = entry
+        self.stopped: MemberPoint | None = None
+        self.json: bytes | None = None  # the whole member, when a .json of at most JSON_COUNT_LIMIT bytes
+        self._read = read
+        self._point = point
+        self._started = self._done = False
+        _check_point(point, entry)
+        self._produced = point.produced if point else 0
+        self._crc = point.crc if point else 0
+        self._hash = Sha256(point.sha256 if point else None)
+        lowered = entry.path.lower()
+        self._csv = _csv_rows(point) if lowered.endswith(".csv") else None
+        keep = lowered.endswith(".json") and entry.size <= JSON_COUNT_LIMIT and point is None
+        self._json: bytearray | None = bytearray() if keep else None
+        self._stop = stop if self._json is None else lambda: False
 
     def __iter__(self) -> Iterator[bytes]:
-        return self
-
-    def __next__(self) -> bytes:
-        return next(self._pieces)
-
-    @property
-    def sha256(self) -> str:
-        return self._hash.hexdigest()
-
-    def tail(self) -> bytes:
-        """The last bytes of the archive (at least `tail_limit` of them, or all)."""
-        return b"".join(self._tail)
-
-    def _slice(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
-        for chunk in chunks:
-            self._hash.update(chunk)
-            self.size += len(chunk)
-            if self._expected_size is not None and self.size > self._expected_size:
-                raise IntegrityError(f"archive is longer than the expected {self._expected_size} bytes")
-            self._keep(chunk)
-            for start in range(0, len(chunk), SLICE):
-                piece = chunk[start : start + SLICE] if len(chunk) > SLICE else chunk
-                self.position += len(piece)
-                yield piece
-
-    def _keep(self, chunk: bytes) -> None:
-        self._tail.append(chunk)
-        self._tail_size += len(chunk)
-        while self._tail_size - len(self._tail[0]) >= self._tail_limit:
-            self._tail_size -= len(self._tail.popleft())
-
-
-class _Reader:
-    """Walks the entries stream-unzip finds, applies the per-entry rules and stages each file."""
-
-    def __init__(self, tee: _Tee, limits: ZipLimits, stage: Stage) -> None:
-        self._tee = tee
-        self._limits = limits
-        self._stage = stage
-        self._paths: set[str] = set()
-        self.total = 0  # uncompressed bytes so far, whole archive
-        self.raw_names: list[bytes] = []
-        self.members: list[Member] = []
-        self.metadata: ExtractMetadata | None = None
-
-    def read_all(self) -> None:
-        entries = su.stream_unzip(self._tee)
-        while True:
-            try:
-                entry = next(entries, None)
-            except Exception as exc:
-                _raise(_translate(exc, self._position()), exc)
-            if entry is None:
-                return
-            raw_name, _size, chunks = entry
-            self._read_entry(raw_name, chunks)
-
-    def _read_entry(self, raw_name: bytes, chunks: Iterator[bytes]) -> None:
-        self.raw_names.append(raw_name)
-        name = _decode(raw_name)
-        if len(self.raw_names) > self._limits.max_entries:
-            raise UnsafeInputError(f"archive has more than {self._limits.max_entries} entries (at {name!r})")
-        path = member_path(name)
-        member = _MemberStream(path or name, chunks, self)
-        if path is None:  # directories are implied by object names; nothing to stage
-            member.drain()
-            return
-        if path in self._paths:
-            raise UnsafeInputError(f"archive entry {name!r} refused: duplicate name {path!r}")
-        self._paths.add(path)
+        if self._started:
+            raise RuntimeError(f"archive entry {self.entry.path!r} is being read already")
+        self._started = True
+        source, position = self._open()
         try:
-            self._stage(path, member.stream())
-        except Exception as exc:
-            _raise(member.failure or exc, exc)  # if stage wrapped our error, the archive's fault comes first
-        member.drain()
-        self.members.append(member.result())
-        if self.metadata is None and path.endswith("_metadata.json") and member.json is not None:
-            self.metadata = parse_metadata(member.json)
-
-    def _position(self) -> str:
-        count = len(self.raw_names)
-        return f"entry {count + 1}" + (f" (after {_decode(self.raw_names[-1])!r})" if count else "")
-
-    def account(self, path: str, added: int, produced: int, started_at: int) -> None:
-        """Enforce the total and ratio limits: `added` new bytes, `produced` by this member so far."""
-        self.total += added
-        if self.total > self._limits.max_total_bytes:
-            raise UnsafeInputError(
-                f"archive entry {path!r} refused: archive expands beyond {self._limits.max_total_bytes} bytes"
+            left = self.entry.compressed - position
+            data = source.pieces(left)
+            yield from (
+                self._stored(data) if self.entry.method == zipfile.ZIP_STORED else self._deflated(data, left)
             )
-        # The tee runs at most one SLICE ahead of the inflater, so the member has consumed at most (bytes
-        # read since it started + SLICE): exceeding max_ratio against that bound is never a false alarm.
-        consumed_at_most = self._tee.position - started_at + SLICE
-        if produced > self._limits.max_ratio * consumed_at_most:
-            ratio = self._limits.max_ratio
-            raise UnsafeInputError(f"archive entry {path!r} refused: expands more than {ratio}:1 (zip bomb)")
+        except BaseException:
+            source.abort()
+            raise
+        source.close()
+        if self.stopped is None:
+            self._finish()
 
-    @property
-    def position(self) -> int:
-        return self._tee.position
-
-
-class _MemberStream:
-    """One member's decompressed bytes, counted, hashed and checked as they flow to `stage`."""
-
-    def __init__(self, path: str, chunks: Iterator[bytes], reader: _Reader) -> None:
-        self.path = path
-        self.failure: Exception | None = None
-        self.json: bytes | None = None
-        self._chunks = chunks
-        self._reader = reader
-        self._started_at = reader.position
-        self._size = 0
-        self._hash = hashlib.sha256()
-        lowered = path.lower()
-        self._csv = _CsvRows() if lowered.endswith(".csv") else None
-        self._json: bytearray | None = bytearray() if lowered.endswith(".json") else None
-
-    def stream(self) -> Iterator[bytes]:
-        while (chunk := self._next()) is not None:
-            yield chunk
-
-    def drain(self) -> None:
-        while self._next() is not None:
-            pass
-        if self._json is not None:
-            self.json = bytes(self._json)
-            self._json = None
+    def _open(self) -> tuple[_Source, int]:
+        """The ranged read of the data from where this stream starts, once the local header checked out."""
+        entry, point = self.entry, self._point
+        where = f"at entry {entry.path!r}"
+        header_end = entry.offset + LOCAL_HEADER.size + len(entry.raw_name)
+        source = _Source(self._read, entry.offset, entry.limit if point is None else header_end, where)
+        try:
+            extra = _local_header(source, entry)
+            start = header_end + extra
+            if start + entry.compressed > entry.limit:
+                raise refusal(entry.raw_name, "overlapping entries")
+            if point is None:  # one ranged read for both: the header, then the data
+                source.skip(extra)
+                return source, 0
+        except BaseException:
+            source.abort()
+            raise
+        source.close()
+        position = point.inflate.consumed if point.inflate is not None else point.produced
+        return _Source(self._read, start + position, entry.limit, where), position
 
     def result(self) -> Member:
+        """The member as landed: only once its stream was read to its end."""
+        if not self._done:
+            raise RuntimeError(f"archive entry {self.entry.path!r} was not read to its end")
         rows = self._csv.rows if self._csv is not None else _json_items(self.json)
-        return Member(self.path, self._size, self._hash.hexdigest(), rows)
+        return Member(self.entry.path, self.entry.size, self._hash.hexdigest(), rows)
 
-    def _next(self) -> bytes | None:
-        if self.failure is not None:
-            raise self.failure
-        try:
-            chunk = next(self._chunks, None)
-            while chunk is not None and not chunk:
-                chunk = next(self._chunks, None)
-            if chunk is not None:
-                self._take(chunk)
-            return chunk
-        except Exception as exc:
-            self.failure = _translate(exc, f"entry {self.path!r}")
-            _raise(self.failure, exc)
+    def _stored(self, data: Iterator[bytes]) -> Iterator[bytes]:
+        for chunk in data:
+            self._take(chunk)
+            yield chunk
+            if self._produced < self.entry.size and self._stop():
+                self.stopped = self._mark(None)
+                return
+
+    def _deflated(self, data: Iterator[bytes], left: int) -> Iterator[bytes]:
+        """Inflate the `left` compressed bytes of `data`; the deflate stream must end exactly with them."""
+        point, path = self._point, self.entry.path
+        with Inflater(point.inflate if point is not None else None) as inflater:
+            for chunk in data:
+                left -= len(chunk)
+                pieces = inflater.feed(chunk, self._stop)
+                while (out := _next_piece(pieces, path)) is not None:
+                    self._take(out)
+                    yield out
+                if inflater.stopped is not None:
+                    self.stopped = self._mark(inflater.stopped)
+                    return
+                if inflater.finished:
+                    break  # what is left is not read: it is refused below
+            if not inflater.finished:
+                raise IntegrityError(f"archive entry {path!r} is truncated: its deflate stream goes on")
+            if inflater.unused or left:
+                raise IntegrityError(f"archive entry {path!r}: data after its deflate stream's end")
 
     def _take(self, chunk: bytes) -> None:
-        self._size += len(chunk)
-        self._reader.account(self.path, len(chunk), self._size, self._started_at)
+        if self._produced + len(chunk) > self.entry.size:
+            path, size = self.entry.path, self.entry.size
+            raise IntegrityError(f"archive entry {path!r} expands beyond its declared size of {size} bytes")
+        self._produced += len(chunk)
+        self._crc = zlib.crc32(chunk, self._crc)
         self._hash.update(chunk)
         if self._csv is not None:
             self._csv.feed(chunk)
         if self._json is not None:
             self._json += chunk
-            if len(self._json) > JSON_COUNT_LIMIT:
-                self._json = None  # too big to count cheaply
+
+    def _mark(self, inflate: InflatePoint | None) -> MemberPoint:
+        done, csv = (self._produced, self._crc, self._hash.state()), self._csv
+        if csv is None:
+            return MemberPoint(*done, inflate=inflate)
+        return MemberPoint(*done, csv.newlines, csv.quoted, csv.ends_with_newline, inflate)
+
+    def _finish(self) -> None:
+        entry = self.entry
+        if self._produced != entry.size:
+            produced, size = self._produced, entry.size
+            raise IntegrityError(
+                f"archive entry {entry.path!r} inflates to {produced} bytes, not {size} declared"
+            )
+        if self._crc != entry.crc:
+            raise IntegrityError(f"archive entry {entry.path!r} fails its CRC-32 check")
+        self.json = bytes(self._json) if self._json is not None else None
+        self._done = True
+
+
+def _next_piece(pieces: Iterator[bytes], path: str) -> bytes | None:
+    try:
+        return next(pieces, None)
+    except IntegrityError as exc:  # the inflater's: corrupt deflate data
+        raise IntegrityError(f"archive entry {path!r} is corrupt: {exc}") from None
+
+
+def _check_point(point: MemberPoint | None, entry: Entry) -> None:
+    if point is None:
+        return
+    deflated = entry.method == zipfile.ZIP_DEFLATED
+    inflate = point.inflate
+    fits = (
+        point.produced < entry.size
+        and (inflate is not None) == deflated
+        and (inflate is None or inflate.consumed <= entry.compressed)
+        and (point.newlines is not None) == entry.path.lower().endswith(".csv")
+    )
+    if not fits:
+        raise IntegrityError(f"member point does not fit archive entry {entry.path!r}")
+
+
+def _local_header(source: _Source, entry: Entry) -> int:
+    """Read and check the entry's local header up to its name; the length of the extra field that follows."""
+    fields = LOCAL_HEADER.unpack(source.take(LOCAL_HEADER.size))
+    signature, _, flags, method, _, _, crc, compressed, size, name_length, extra_length = fields
+    if signature != b"PK\x03\x04":
+        raise IntegrityError(f"archive entry {entry.path!r} has no local header at offset {entry.offset}")
+    disagree = "its local header disagrees with the central directory"
+    if name_length != len(entry.raw_name) or source.take(name_length) != entry.raw_name:
+        raise refusal(entry.raw_name, f"{disagree} (another name)")
+    if flags & ENCRYPTED_FLAGS:
+        raise refusal(entry.raw_name, "encrypted entry")
+    if method != entry.method:
+        raise refusal(entry.raw_name, f"{disagree} (compression method {method})")
+    if not flags & _DESCRIPTOR_FLAG:  # else its CRC and sizes follow the data, and zeros stand here
+        sizes = ((compressed, entry.compressed), (size, entry.size))
+        if crc != entry.crc or any(local not in (declared, _ZIP64_SIZE) for local, declared in sizes):
+            raise refusal(entry.raw_name, f"{disagree} (CRC-32 or sizes)")
+    return int(extra_length)
+
+
+class _Source:
+    """One ranged read consumed in order: exact takes for headers, then the data as it comes."""
+
+    def __init__(self, read: RangeReader, start: int, end: int, where: str) -> None:
+        self._chunks = read(start, end)
+        self._due = end - start  # bytes not yet received
+        self._buffer = b""
+        self._where = where
+
+    def take(self, size: int) -> bytes:
+        return b"".join(self.pieces(size))
+
+    def skip(self, size: int) -> None:
+        for _ in self.pieces(size):
+            pass
+
+    def pieces(self, size: int) -> Iterator[bytes]:
+        """The next `size` bytes, in the chunks they came in; IntegrityError when they run out first."""
+        while size > 0:
+            if not self._buffer:
+                self._buffer = self._receive()
+            piece, self._buffer = self._buffer[:size], self._buffer[size:]
+            size -= len(piece)
+            yield piece
+
+    def close(self) -> None:
+        """Done: a short remainder is read through (so the connection is reused), a long one dropped."""
+        if self._due <= DRAIN_LIMIT:
+            for _ in self._chunks:
+                pass
+        self.abort()
+
+    def abort(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
+    def _receive(self) -> bytes:
+        chunk = b""
+        while not chunk:
+            received = next(self._chunks, None)
+            if received is None:
+                raise IntegrityError(f"archive is truncated ({self._where})")
+            chunk = received
+        self._due -= len(chunk)
+        if self._due < 0:
+            raise IntegrityError(f"archive read returned more bytes than asked ({self._where})")
+        return chunk
 
 
 class _CsvRows:
     """Counts CSV records as newlines outside double quotes (RFC 4180 quoting), minus the header line."""
 
-    def __init__(self) -> None:
-        self._newlines = 0
-        self._quoted = False
-        self._ends_with_newline = True  # an empty file has no unterminated last line
+    def __init__(self, newlines: int = 0, quoted: bool = False, ends_with_newline: bool = True) -> None:
+        self.newlines = newlines
+        self.quoted = quoted
+        self.ends_with_newline = ends_with_newline  # an empty file has no unterminated last line
 
     def feed(self, chunk: bytes) -> None:
         if b'"' in chunk:
             parts = chunk.split(b'"')
-            quoted_text = b"".join(parts[0 if self._quoted else 1 :: 2])  # one C pass, not one per field
-            self._newlines += chunk.count(b"\n") - quoted_text.count(b"\n")
-            self._quoted ^= len(parts) % 2 == 0  # an odd number of quotes flips the state
-        elif not self._quoted:
-            self._newlines += chunk.count(b"\n")
-        self._ends_with_newline = chunk.endswith(b"\n")
+            quoted_text = b"".join(parts[0 if self.quoted else 1 :: 2])  # one C pass, not one per field
+            self.newlines += chunk.count(b"\n") - quoted_text.count(b"\n")
+            self.quoted ^= len(parts) % 2 == 0  # an odd number of quotes flips the state
+        elif not self.quoted:
+            self.newlines += chunk.count(b"\n")
+        if chunk:
+            self.ends_with_newline = chunk.endswith(b"\n")
 
     @property
     def rows(self) -> int:
-        lines = self._newlines + (0 if self._ends_with_newline else 1)
+        lines = self.newlines + (0 if self.ends_with_newline else 1)
         return max(lines - 1, 0)
+
+
+def _csv_rows(point: MemberPoint | None) -> _CsvRows:
+    if point is None or point.newlines is None:
+        return _CsvRows()
+    return _CsvRows(point.newlines, point.quoted, point.ends_with_newline)
 
 
 def _json_items(data: bytes | None) -> int | None:
@@ -332,42 +384,3 @@ def _json_items(data: bytes | None) -> int | None:
         return None
     items = document.get("items") if isinstance(document, dict) else None
     return len(items) if isinstance(items, list) else None
-
-
-def _decode(raw_name: bytes) -> str:
-    # stream-unzip does not pass on the UTF-8 flag; UTF-8 first, then the ZIP default code page.
-    try:
-        return raw_name.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw_name.decode("cp437")
-
-
-def _translate(exc: Exception, where: str) -> Exception:
-    """stream-unzip's errors as ours; anything else (ours, the source's) unchanged."""
-    if isinstance(exc, FusionExtractError) or not isinstance(exc, su.UnzipError):
-        return exc
-    encrypted = isinstance(exc, su.MissingPasswordError | su.PasswordError) or (
-        isinstance(exc, su.UnsupportedFlagsError) and bool(exc.args[0][6])
-    )
-    if encrypted:
-        return UnsafeInputError(f"archive {where} refused: encrypted entry")
-    if isinstance(exc, su.TruncatedDataError):
-        return IntegrityError(f"archive is truncated ({where})")
-    if isinstance(exc, su.CRC32IntegrityError):
-        return IntegrityError(f"archive {where} fails its CRC-32 check")
-    return IntegrityError(f"archive is corrupt at {where}: {type(exc).__name__}")
-
-
-def _raise(error: Exception, cause: Exception) -> NoReturn:
-    if error is cause:
-        raise error
-    raise error from cause
-
-
-def _check_checksum(tee: _Tee, expected_sha256: str | None, expected_size: int | None) -> None:
-    if expected_size is not None and tee.size != expected_size:
-        raise IntegrityError(f"archive size mismatch: expected {expected_size} bytes, got {tee.size}")
-    if expected_sha256 is not None and tee.sha256 != expected_sha256.lower():
-        raise IntegrityError(
-            f"archive SHA-256 mismatch: expected {expected_sha256.lower()}, got {tee.sha256}"
-        )
