@@ -138,7 +138,7 @@ def test_tuning_fields_are_named_after_the_keys_they_set(config):
 
 def test_broken_copy_with_an_unknown_config_key_is_reported(broken_copy):
     # Given a copy whose config names a key the code does not read
-    broken = broken_copy("locals.tf", "LOG_LEVEL              =", "LOGLEVEL               =")
+    broken = broken_copy("locals.tf", "LOG_LEVEL               =", "LOGLEVEL                =")
 
     # When its keys are compared with the code's
     unknown = set(_config_keys(broken)) - {key.env for key in KEYS}
@@ -149,7 +149,7 @@ def test_broken_copy_with_an_unknown_config_key_is_reported(broken_copy):
 
 def test_broken_copy_missing_a_required_config_key_is_reported(broken_copy):
     # Given a copy that no longer sets the credentials secret
-    broken = broken_copy("locals.tf", "    CREDENTIALS_SECRET_ID  = oci_vault_secret.credentials.id\n", "")
+    broken = broken_copy("locals.tf", "    CREDENTIALS_SECRET_ID   = oci_vault_secret.credentials.id\n", "")
 
     # When its keys are compared with the code's required keys
     required = {key.env for key in KEYS if key.default is None and not key.optional}

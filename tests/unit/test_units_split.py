@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fusion_extract.chain.archive import Entry
+from fusion_extract.chain.records import Unit
 from fusion_extract.chain.units import split
 
 MiB = 2**20
@@ -28,7 +29,7 @@ def entries(*sizes: int) -> list[Entry]:
     ]
 
 
-def covered(units: tuple) -> list[int]:
+def covered(units: tuple[Unit, ...]) -> list[int]:
     return [index for unit in units for index in range(unit.first, unit.first + unit.count)]
 
 

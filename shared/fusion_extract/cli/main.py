@@ -180,11 +180,12 @@ def show(app: Cli, run_id: str) -> None:
     for key, value in run_document(run).items():
         if key not in ("files", "v") and value not in (None, [], 0, False):
             app.console.print(f"  {key:<16} {value}", markup=False)
-    files = Table("file", "state", "attempts", "size", "members", "rows", "reason", title="files")
+    files = Table("file", "state", "progress", "attempts", "size", "members", "rows", "reason", title="files")
     for record in summary.files:
         files.add_row(
             record.name,
             record.state.value,
+            _progress(record),
             str(record.attempts),
             f"{record.size or 0:,}",
             str(len(record.members)),
@@ -334,10 +335,20 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
+def _progress(record: Any) -> str:
+    """How far a file in flight is: bytes fetched, or units of members unpacked."""
+    if record.units:
+        return f"units {sum(unit.state.value == 'DONE' for unit in record.units)}/{len(record.units)}"
+    if record.fetch is not None and not record.fetch.done:
+        return f"fetched {record.fetch.offset:,} B"
+    return ""
+
+
 def _file_json(record: Any) -> dict[str, Any]:
     return {
         "name": record.name,
         "state": record.state.value,
+        "progress": _progress(record),
         "attempts": record.attempts,
         "size": record.size,
         "sha256": record.sha256,
