@@ -31,6 +31,12 @@ def csv_text(rng: random.Random, size: int) -> bytes:
     return b"".join(rows)
 
 
+def many_members(seed: int, count: int) -> dict[str, bytes]:
+    """`count` members of half a MiB each."""
+    rng = random.Random(seed)
+    return {f"part_{i:02}.csv": csv_text(rng, MiB // 2) for i in range(count)}
+
+
 def archive(path: Path, members: dict[str, bytes]) -> Path:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in members.items():
@@ -97,8 +103,7 @@ def test_an_archive_is_unpacked_by_parallel_units_and_lands_once_the_last_is_don
     make_steps: MakeSteps, tmp_path: Path
 ) -> None:
     # Given an archive of 40 members, 20 MiB in all, and TRANSFER_FANOUT=3
-    rng = random.Random(11)
-    members = {f"part_{i:02}.csv": csv_text(rng, MiB // 2) for i in range(40)}
+    members = many_members(11, 40)
     steps, run_id, name = transferring(make_steps, archive(tmp_path / "m.zip", members), TRANSFER_FANOUT="3")
 
     # When the file's message is delivered
@@ -132,8 +137,7 @@ def test_a_unit_whose_invocation_died_is_handed_out_again_by_the_sweep(
     make_steps: MakeSteps, tmp_path: Path
 ) -> None:
     # Given an archive split in two units, the second one's message lost
-    rng = random.Random(5)
-    members = {f"p{i}.csv": csv_text(rng, MiB // 2) for i in range(20)}
+    members = many_members(5, 20)
     steps, run_id, name = transferring(make_steps, archive(tmp_path / "l.zip", members), TRANSFER_FANOUT="2")
     assert steps.transfer(run_id, name)["outcome"] == "unpacked"
     steps.forget("transfer")
@@ -171,3 +175,34 @@ def test_a_corrupt_member_fails_the_attempt_and_the_file_starts_over_in_a_new_fo
     record = steps.file(run_id, name)
     assert (record.state, record.attempts, record.fetch, record.units) == (FileState.PENDING, 1, None, ())
     assert not set(steps.landed(steps.run(run_id))) & {"x.csv"}
+
+
+def test_a_unit_that_fails_transiently_waits_and_goes_on_without_counting_against_the_file(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive, and Object Storage answering the first upload of an unpacked member 503
+    steps, run_id, name = transferring(
+        make_steps, archive(tmp_path / "t.zip", many_members(3, 4)), HTTP_MAX_ATTEMPTS="1"
+    )
+    steps.oci.inject_fault(
+        "PUT", r"/n/[^/]+/b/[^/]+/o/_staging%2F.*%2Fmembers%2F.*", 503, "ServiceUnavailable"
+    )
+
+    # When the file is transferred
+    outcome = steps.transfer(run_id, name)
+
+    # Then the unit waits for a retry; the file keeps its fetch and its attempt count
+    assert outcome["outcome"] == "retry_scheduled" and outcome.get("unit") == 0, outcome
+    record = steps.file(run_id, name)
+    assert (record.state, record.attempts, record.fetch is not None) == (FileState.UNPACKING, 1, True)
+    assert (record.units[0].state, record.units[0].retries) == (UnitState.PENDING, 1)
+
+    # When its retry is due and the sweep runs
+    steps.clock.advance(steps.deps.settings.defer_seconds * 4)
+    steps.sweep()
+
+    # Then the unit goes on and the file lands, still on its first attempt, fetched once
+    assert [o["outcome"] for o in steps.deliver("transfer")] == ["landed"]
+    record = steps.file(run_id, name)
+    assert (record.state, record.attempts) == (FileState.LANDED, 1)
+    assert len(downloaded_bytes(steps, name)) == 1
