@@ -118,11 +118,12 @@ def test_landing_an_archive_costs_two_store_calls_per_small_member(ledger_steps:
     units = [work.unpack(fetch, entries, index, unit)[0] for index, unit in enumerate(work.units(entries))]
     work.promote_archive(fetch, tuple(units))
 
-    # Then each member cost one upload and one rename (besides its ranged read): nothing was looked up again
+    # Then each member cost one upload and one rename, the unit one ranged read: nothing was looked up again
     calls = [(method, path) for method, path, _ in ledger_steps.oci.served[served:]]
     uploads = [c for c in calls if c[0] == "PUT" and "_staging" in c[1]]
     renames = [c for c in calls if c[1].endswith("/actions/renameObject")]
     heads = [c for c in calls if c[0] == "HEAD"]
-    assert (len(uploads), len(renames), len(heads)) == (12, 12, 0)
+    reads = [c for c in calls if c[0] == "GET" and c[1].endswith("fetched")]
+    assert (len(uploads), len(renames), len(heads), len(reads)) == (12, 12, 0, 1)
     folder = ledger_steps.deps.layout.run_folder(a_run(ledger_steps))
     assert ledger_steps.objects("landing/") == [f"{folder}/{name}" for name in sorted(members)]

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -101,14 +102,17 @@ class UnitRun:
 
     def run(self, index: int, unit: Unit) -> tuple[Unit, bool]:
         """Unpack what remains of unit `index`: (the unit with every member staged so far, done?)."""
-        read: RangeReader = partial(self.store.read_range, self.archive)
+        todo = self.entries[unit.first + len(unit.staged) : unit.first + unit.count]
+        if not todo:
+            return unit, True
+        read = _Cursor(partial(self.store.read_range, self.archive), todo[0].offset, todo[-1].limit)
         staged: list[Future[StagedMember]] = [_ready(member) for member in unit.staged]
         metadata = unit.metadata
         slots = threading.BoundedSemaphore(2 * self.parallelism)  # small members held at once
         done = True
-        with ThreadPoolExecutor(self.parallelism, thread_name_prefix="unpack") as pool:
+        with read, ThreadPoolExecutor(self.parallelism, thread_name_prefix="unpack") as pool:
             progressed = False
-            for entry in self.entries[unit.first + len(unit.staged) : unit.first + unit.count]:
+            for entry in todo:
                 if progressed and self.budget.spent():
                     done = False
                     break
@@ -192,6 +196,48 @@ class UnitRun:
 
     def _checkpoint_name(self, index: int) -> str:
         return f"{self.folder}units/{index}"
+
+
+class _Cursor:
+    """Ranged reads of one object, served in order from one open stream when they follow one another (the
+    members of a unit do): one request per unit, not one per member. A read that goes back opens its own."""
+
+    def __init__(self, read: RangeReader, start: int, end: int) -> None:
+        self._read = read
+        self._position = start
+        self._end = end
+        self._chunks: Iterator[bytes] | None = None
+        self._held = memoryview(b"")  # sliced without copying; each piece is copied once, as it goes
+
+    def __enter__(self) -> _Cursor:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
+    def __call__(self, start: int, end: int) -> Iterator[bytes]:
+        if not self._position <= start < end <= self._end:
+            return self._read(start, end)
+        return self._serve(start, end)
+
+    def _serve(self, start: int, end: int) -> Iterator[bytes]:
+        while self._position < end:
+            if not self._held:
+                if self._chunks is None:
+                    self._chunks = self._read(self._position, self._end)
+                self._held = memoryview(next(self._chunks, b""))
+                if not self._held:
+                    return  # the reader finds the bytes missing and says so
+            if self._position < start:  # a gap between members (a data descriptor): skipped
+                drop = min(len(self._held), start - self._position)
+                self._held, self._position = self._held[drop:], self._position + drop
+                continue
+            take = min(len(self._held), end - self._position)
+            piece, self._held = bytes(self._held[:take]), self._held[take:]
+            self._position += take
+            yield piece
 
 
 def _metadata(entry: Entry, data: bytes | None) -> dict[str, object] | None:
