@@ -97,6 +97,10 @@ class Steps:
         message = {"kind": "transfer", "run_id": run_id, "files": list(files)}
         return transfer(parse_transfer(_json(message)), self.deps).to_json()
 
+    def transfer_unit(self, run_id: str, file: str, unit: int) -> Outcome:
+        message = {"kind": "transfer", "run_id": run_id, "files": [file], "unit": unit}
+        return transfer(parse_transfer(_json(message)), self.deps).to_json()
+
     def deliver(self, topic: str, keep: Callable[[dict[str, Any]], bool] = lambda _: True) -> list[Outcome]:
         """Do what a subscription would: run each message published to the topic and not delivered yet
         (and those published meanwhile) through its step, in order. Messages `keep` refuses are lost."""

@@ -206,3 +206,21 @@ def test_a_unit_that_fails_transiently_waits_and_goes_on_without_counting_agains
     record = steps.file(run_id, name)
     assert (record.state, record.attempts) == (FileState.LANDED, 1)
     assert len(downloaded_bytes(steps, name)) == 1
+
+
+def test_a_unit_whose_claim_meets_another_units_write_claims_it_again(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive in three units, the first unpacked, the others waiting
+    members = many_members(11, 40)
+    steps, run_id, name = transferring(make_steps, archive(tmp_path / "r.zip", members), TRANSFER_FANOUT="3")
+    assert steps.transfer(run_id, name)["outcome"] == "unpacked"
+    # And the file record changing under unit 1's claim (another unit saved it first: the write answers 412)
+    steps.oci.inject_fault("PUT", r"/n/[^/]+/b/[^/]+/o/_state%2Ffiles%2F.*", 412, "IfMatchFailed")
+
+    # When unit 1's message is delivered
+    outcome = steps.transfer_unit(run_id, name, 1)
+
+    # Then it read the record again and claimed the unit: its work is not left to the sweep
+    assert outcome["outcome"] == "unpacked" and outcome["unit"] == 1
+    assert steps.file(run_id, name).units[1].state is UnitState.DONE

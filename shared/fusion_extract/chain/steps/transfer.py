@@ -161,23 +161,24 @@ def _unit_step(deps: Deps, landing: Landing, index: int) -> Outcome:
         return outcome(Result.NOTHING_TO_DO, run.run_id, file=name, unit=index)
     if all(unit.state is UnitState.DONE for unit in record.units):
         return _land_archive(deps, landing, current)
-    unit = record.units[index]
-    stale = (
-        unit.claimed_at is not None
-        and (now - unit.claimed_at).total_seconds() > deps.settings.step_overdue_seconds
-    )
-    if not (unit.state is UnitState.PENDING and (unit.next_at is None or now >= unit.next_at)) and not (
-        unit.state is UnitState.WORKING and stale
-    ):
-        return outcome(Result.NOTHING_TO_DO, run.run_id, file=name, unit=index, state=unit.state.value)
-    units = list(record.units)
-    units[index] = unit = unit.but(state=UnitState.WORKING, claimed_at=now)
+    overdue = deps.settings.step_overdue_seconds
+
+    def claim(unit: Unit) -> Unit:
+        stale = unit.claimed_at is not None and (now - unit.claimed_at).total_seconds() > overdue
+        due = unit.state is UnitState.PENDING and (unit.next_at is None or now >= unit.next_at)
+        if not due and not (unit.state is UnitState.WORKING and stale):
+            raise _NotClaimable(unit.state.value)
+        return unit.but(state=UnitState.WORKING, claimed_at=now)
+
     try:
-        current = deps.ledger.save_file(current, record.but(units=tuple(units)))
+        # Other units save the same record meanwhile: the claim is tried again on their changes.
+        unit = _update_unit(deps, landing, fetch, index, claim).value.units[index]
         entries = landing.entries(fetch)
         unit, done = landing.unpack(fetch, entries, index, unit)
+    except _NotClaimable as taken:
+        return outcome(Result.NOTHING_TO_DO, run.run_id, file=name, unit=index, state=str(taken))
     except ConflictError:
-        return outcome(Result.IN_PROGRESS, run.run_id, file=name, unit=index)
+        return outcome(Result.STALE, run.run_id, file=name, unit=index)
     except SupersededError as exc:
         return _abandoned(deps, landing, exc)
     except Exception as exc:
@@ -196,6 +197,10 @@ def _unit_step(deps: Deps, landing: Landing, index: int) -> Outcome:
     if all(unit.state is UnitState.DONE for unit in current.value.units):
         return _land_archive(deps, landing, current)
     return outcome(Result.UNPACKED, run.run_id, file=name, unit=index, members=len(unit.staged))
+
+
+class _NotClaimable(Exception):
+    """The unit is done, or another invocation holds a fresh claim on it."""
 
 
 def _update_unit(
