@@ -2,21 +2,28 @@
 
     .venv/bin/python -m tests.bench [--quick] [--sizes 100,500] [--members 1,200] [--rounds 3]
         [--profiles loopback,wan40,wan5] [--wan40-sizes 100,500] [--wan5-sizes 100]
-        [--skip-poll] [--skip-coldstart]
+        [--budget-seconds 3] [--budget-sizes 500] [--skip-anysize]
+        [--fanout 4] [--fanout-sizes 500] [--skip-fanout] [--skip-poll] [--skip-coldstart]
     make bench BENCH_ARGS="--quick"
 
 What runs (figures in .local/bench.json, a chart in .local/bench.png, a table on stdout):
 - transfer: for each network profile, archive (MiB of uncompressed data x members) and round, every
-  pipeline in its own process, in an order rotated by the round: `ours` (the product's transfer step),
-  `blog` (download to /tmp, zipfile extractall, put_object per file), and the limits alone: `download`,
+  pipeline in its own process, in an order rotated by the round: `ours` (every transfer invocation the
+  chain would make for the archive, one after another: tests.bench.product.transfer_file), `blog`
+  (download to /tmp, zipfile extractall, put_object per file), and the limits alone: `download`,
   `inflate_archive`, `inflate_zipfile`, `upload`. Medians over the rounds, ratios ours/blog.
   Profiles: loopback; wan40 = 40 MB/s per connection + 20 ms round trip; wan5 = 5 MB/s + 20 ms (a proxy
   in front of Fusion). Throttled profiles run ours, blog and download only (the rest does not touch the link).
+- any size (tests.bench.pieces): each shape at the largest loopback size with TRANSFER_BUDGET_SECONDS=3:
+  invocations, the longest one, wall, CPU, landed complete, Fusion served the archive once.
+- fan-out (tests.bench.pieces): the many-member archive with TRANSFER_FANOUT=4, unit invocations in
+  parallel processes, against TRANSFER_FANOUT=1; walls and the speed-up (at most ~2x on 2 cores).
 - poll: status calls and poll invocations to follow jobs of 5 min, 1 h and 10 h on a simulated clock.
 - coldstart: func.py import and the first call's imports, in fresh interpreters.
 
-Archives are generated once and cached in .local/bench-data/ (2 GiB takes about a minute per shape).
-Default: about 10-12 minutes on 2 cores; add 2048 to --sizes for the 2 GiB archives (about 15 more).
+Archives are generated once and cached in .local/bench-data/ (the default four in about 40 s, 2 GiB
+about a minute per shape). Default: about 8 minutes on 2 cores, data included; `--profiles loopback
+--sizes 2048` (the 2 GiB archives, with any size and fan-out at 2 GiB) about 9 more, 11 with the data.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.bench import report
+from tests.bench import pieces, report
 from tests.bench.compare import LIMITS_ALONE, NETWORK_PIPELINES, Case, Oci, run_profile
 from tests.bench.datagen import Built, Spec, build
 from tests.bench.proxy import Profile
@@ -74,6 +81,22 @@ def _arguments() -> argparse.Namespace:
         "--wan40-sizes", type=_sizes, default=[100, 500], help="MiB on 40 MB/s (default 100,500)"
     )
     parser.add_argument("--wan5-sizes", type=_sizes, default=[100], help="MiB on 5 MB/s (default 100)")
+    parser.add_argument(
+        "--budget-seconds",
+        type=float,
+        help="any size: TRANSFER_BUDGET_SECONDS of its runs (default 3; 0 with --quick)",
+    )
+    parser.add_argument(
+        "--budget-sizes", type=_sizes, help="any size: MiB of its archives (default the largest of --sizes)"
+    )
+    parser.add_argument("--skip-anysize", action="store_true", help="leave out the any-size part")
+    parser.add_argument(
+        "--fanout", type=int, default=4, help="fan-out: TRANSFER_FANOUT compared with 1 (default 4)"
+    )
+    parser.add_argument(
+        "--fanout-sizes", type=_sizes, help="fan-out: MiB of its archive (default the largest of --sizes)"
+    )
+    parser.add_argument("--skip-fanout", action="store_true", help="leave out the fan-out part")
     parser.add_argument("--skip-poll", action="store_true")
     parser.add_argument("--skip-coldstart", action="store_true")
     parser.add_argument(
@@ -84,6 +107,10 @@ def _arguments() -> argparse.Namespace:
         options.sizes = options.wan40_sizes = options.wan5_sizes = [16]
         options.members = [1, 20]
     options.profiles = [PROFILES[name] for name in options.profiles.split(",") if name]
+    if options.budget_seconds is None:
+        options.budget_seconds = 0.0 if options.quick else 3.0
+    options.budget_sizes = options.budget_sizes or [max(options.sizes)]
+    options.fanout_sizes = options.fanout_sizes or [max(options.sizes)]
     return options
 
 
@@ -91,25 +118,34 @@ def _log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+_built: dict[Spec, Built] = {}
+
+
+def _archive(spec: Spec) -> Built:
+    """The cached archive (built on first use, the time it took logged)."""
+    if spec not in _built:
+        started = time.perf_counter()
+        _built[spec] = build(spec)
+        took = time.perf_counter() - started
+        _log(f"archive {spec.key}: {json.dumps(_built[spec].summary())} ({took:.0f} s)")
+    return _built[spec]
+
+
 def _cases(options: argparse.Namespace) -> list[Case]:
     sizes = {"loopback": options.sizes, "wan40": options.wan40_sizes, "wan5": options.wan5_sizes}
-    archives: dict[Spec, Built] = {}
     cases = []
     for profile in options.profiles:
         pipelines = ALL_PIPELINES if profile.rate_mb_s is None else NETWORK_PIPELINES
         for megabytes in sizes[profile.name]:
             for members in options.members:
-                spec = Spec(megabytes, members)
-                if spec not in archives:
-                    started = time.perf_counter()
-                    archives[spec] = build(spec)
-                    took = time.perf_counter() - started
-                    _log(f"archive {spec.key}: {json.dumps(archives[spec].summary())} ({took:.0f} s)")
-                cases.append(Case(profile, archives[spec], pipelines))
+                cases.append(Case(profile, _archive(Spec(megabytes, members)), pipelines))
     return cases
 
 
-def _transfer(options: argparse.Namespace, cases: list[Case]) -> list[dict[str, Any]]:
+def _transfer(
+    options: argparse.Namespace, cases: list[Case], document: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The comparison, profile by profile, then the any-size and fan-out parts; every pipeline record."""
     scratch = REPO / ".local" / "bench-work"
     scratch.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(dir=scratch))
@@ -120,6 +156,15 @@ def _transfer(options: argparse.Namespace, cases: list[Case]) -> list[dict[str, 
             chosen = [case for case in cases if case.profile == profile]
             _log(f"profile {profile.name}: {len(chosen)} archives x {options.rounds} rounds")
             records += run_profile(profile, chosen, options.rounds, oci, _log)
+        if not options.skip_anysize:
+            specs = [Spec(size, members) for size in options.budget_sizes for members in options.members]
+            _log(f"any size: {len(specs)} archives, TRANSFER_BUDGET_SECONDS={options.budget_seconds:g}")
+            archives = [_archive(spec) for spec in specs]
+            document["anysize"] = pieces.any_size(archives, options.budget_seconds, oci, _log)
+        if not options.skip_fanout:
+            archives = [_archive(Spec(size, max(options.members))) for size in options.fanout_sizes]
+            _log(f"fan-out: TRANSFER_FANOUT={options.fanout} against 1, {options.rounds} rounds")
+            document["fanout"] = pieces.fan_out(archives, options.fanout, options.rounds, oci, _log)
     finally:
         oci.child.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -164,7 +209,7 @@ def main() -> None:
         },
     }
     cases = _cases(options)
-    records = _transfer(options, cases)
+    records = _transfer(options, cases, document)
     document["runs"] = records
     document["transfer"] = report.summarise(records, {case.archive.spec.key: case.archive for case in cases})
     if not options.skip_poll:
@@ -183,7 +228,10 @@ def main() -> None:
     print(report.table(document))
     print(f"figures in {output}")
     _chart(output, output.with_suffix(".png"))
-    if any(not record.get("ok") for record in records):
+    failed = [record for record in records if not record.get("ok")]
+    failed += [record for record in document.get("anysize", []) if not record["landed_complete"]]
+    failed += [summary for summary in document.get("fanout", []) if not summary["ok"]]
+    if failed:
         sys.exit(1)
 
 

@@ -15,7 +15,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,30 +128,49 @@ def product_env(fusion: dict[str, Any], oci: Oci) -> dict[str, str]:
     }
 
 
-def run_profile(profile: Profile, cases: list[Case], rounds: int, oci: Oci, log: Log) -> list[dict[str, Any]]:
-    """Every case of one profile, `rounds` rounds each; one record per pipeline run."""
+@dataclass
+class Fusion:
+    """A Fusion emulator child serving some archives (behind a proxy for a throttled profile), and the
+    product's configuration aimed at it and at the OCI emulator."""
+
+    child: Child
+    served: dict[str, Any]
+    env: dict[str, str]
+
+    def downloads_since(self, count: int) -> dict[str, Any]:
+        return dict(self.child.ask(f"downloads {count}"))
+
+
+@contextmanager
+def serving(profile: Profile, archives: dict[str, Built], oci: Oci) -> Iterator[Fusion]:
+    """Fusion serving `archives` ({extract: archive}) under `profile`, for as long as the block runs."""
     proxy = Child("tests.bench.proxy", *_proxy_args(profile)) if profile.rate_mb_s or profile.rtt_ms else None
     spec = {
-        "extracts": {case.extract: {"zip": str(case.archive.path)} for case in cases},
+        "extracts": {extract: {"zip": str(archive.path)} for extract, archive in archives.items()},
         "advertise_port": proxy.ready["port"] if proxy else None,
     }
     fusion_child = Child("tests.bench.servers", "fusion", json.dumps(spec))
-    records: list[dict[str, Any]] = []
     try:
         fusion = dict(fusion_child.ready)
         if proxy:
             proxy.tell(fusion["upstream"])
         credentials = json.dumps({"client_id": fusion["client_id"], "client_secret": fusion["client_secret"]})
         oci.secret_id = oci.child.ask(f"secret bench-credentials {credentials}")["secret_id"]
-        env = product_env(fusion, oci)
-        for case in cases:
-            _warm(case.archive.path)
-            for round_index in range(rounds):
-                records += _round(case, round_index, env, fusion, oci, log)
+        yield Fusion(fusion_child, fusion, product_env(fusion, oci))
     finally:
         fusion_child.stop()
         if proxy:
             proxy.stop()
+
+
+def run_profile(profile: Profile, cases: list[Case], rounds: int, oci: Oci, log: Log) -> list[dict[str, Any]]:
+    """Every case of one profile, `rounds` rounds each; one record per pipeline run."""
+    records: list[dict[str, Any]] = []
+    with serving(profile, {case.extract: case.archive for case in cases}, oci) as fusion:
+        for case in cases:
+            warm(case.archive.path)
+            for round_index in range(rounds):
+                records += _round(case, round_index, fusion.env, fusion.served, oci, log)
     return records
 
 
@@ -159,7 +179,7 @@ def _proxy_args(profile: Profile) -> list[str]:
     return args + (["--rate-mb-s", str(profile.rate_mb_s)] if profile.rate_mb_s else [])
 
 
-def _warm(path: Path) -> None:
+def warm(path: Path) -> None:
     """Read the archive once, so every round finds it in the page cache (the server reads it from there)."""
     with path.open("rb") as data:
         while data.read(16 * 2**20):
@@ -193,7 +213,8 @@ def _round(
     for position, name in enumerate(stats.rotated(case.pipelines, round_index)):
         before = oci.requests_since(0)["count"]
         figures = run_pipeline(name, {**params[name], "uncompressed": archive.uncompressed})
-        calls = oci.requests_since(before)["kinds"]
+        served = oci.requests_since(before)
+        calls = served["kinds"]
         record = {
             "profile": case.profile.name,
             "archive": archive.spec.key,
@@ -204,18 +225,32 @@ def _round(
             "position": position,
             **figures,
             "oci_calls": calls,
+            "oci_commit_s": served.get("commit_seconds"),
         }
         records.append(record)
         log(_line(record))
-    landed = finish_run(env, run_id, [name for name, _url in others])
-    expected = {m["name"]: m["size"] for m in archive.members}
-    if landed["state"] != "LANDED" or landed["members"] != {**expected, **_mf(landed, others)}:
+    problem = close_run(env, run_id, others, archive)
+    if problem is not None:
         for record in records:
             if record["pipeline"] == "ours":
                 record["ok"] = False
-                record["error"] = f"run {run_id}: {landed['state']} {landed['reason']}"
+                record["error"] = problem
     oci.purge()
     return records
+
+
+def close_run(env: dict[str, str], run_id: str, others: list[tuple[str, str]], archive: Built) -> str | None:
+    """Land the run's other files (the `.mf`); what is wrong with the run, or None when it LANDED with
+    exactly the archive's members and sizes."""
+    landed = finish_run(env, run_id, [name for name, _url in others])
+    expected = {m["name"]: m["size"] for m in archive.members}
+    if landed["state"] != "LANDED":
+        return f"run {run_id}: {landed['state']} {landed['reason']}"
+    if landed["members"] != {**expected, **_mf(landed, others)}:
+        missing = sorted(set(expected) - set(landed["members"]))[:5]
+        wrong = sorted(k for k, v in landed["members"].items() if k in expected and expected[k] != v)[:5]
+        return f"run {run_id}: members differ from the archive's (missing {missing}, sizes differ {wrong})"
+    return None
 
 
 def _mf(landed: dict[str, Any], others: list[tuple[str, str]]) -> dict[str, int]:

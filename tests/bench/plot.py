@@ -4,7 +4,9 @@ one line per archive shape, on loopback (and the throttled profiles where they r
 Runs in the plotting venv (.local/bench-venv, requirements-bench.txt), which has matplotlib and nothing
 of the product: it reads the JSON only.
 
-    .local/bench-venv/bin/python -m tests.bench.plot .local/bench.json .local/bench.png
+    .local/bench-venv/bin/python -m tests.bench.plot .local/bench.json [more.json ...] .local/bench.png
+
+Several JSONs (say the default run and a `--sizes 2048` run) are drawn as one: their archives side by side.
 """
 
 from __future__ import annotations
@@ -34,14 +36,25 @@ def series(document: dict[str, Any]) -> dict[tuple[str, str, int], list[tuple[in
     return {key: sorted(points, key=lambda point: point[0]) for key, points in lines.items()}
 
 
+def merged(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """One document of several runs' transfer entries (a later run's entry wins for the same profile and
+    archive); `when` lists the runs' dates."""
+    entries: dict[tuple[str, str], dict[str, Any]] = {}
+    for document in documents:
+        for entry in document.get("transfer", []):
+            entries[(entry["profile"], entry["archive"])] = entry
+    when = ", ".join(sorted({str(document.get("when", ""))[:10] for document in documents}))
+    return {"when": when, "transfer": list(entries.values())}
+
+
 def main() -> None:
     import matplotlib  # type: ignore[import-not-found]  # only in the plotting venv
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # type: ignore[import-not-found]
 
-    source, target = Path(sys.argv[1]), Path(sys.argv[2])
-    document = json.loads(source.read_text())
+    sources, target = [Path(name) for name in sys.argv[1:-1]], Path(sys.argv[-1])
+    document = merged([json.loads(source.read_text()) for source in sources])
     figure, axes = plt.subplots(1, len(PANELS), figsize=(19, 5))
     for (profile, name, members), points in sorted(series(document).items()):
         sizes = [size for size, _ in points]

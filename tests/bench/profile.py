@@ -4,7 +4,8 @@
 
 py-spy comes with the plotting venv (requirements-bench.txt; `make bench` builds it). The collapsed stacks
 go to .local/bench-profile-<pipeline>-<archive>.txt; the table printed is self time by function and
-time by package (a sample counts for every package on its stack once).
+time by package (a sample counts for every package on its stack once), over the samples of threads at
+work: py-spy counts a thread blocked on a socket or a queue as active, so those are counted apart.
 """
 
 from __future__ import annotations
@@ -73,30 +74,62 @@ def profile(spec: Spec, pipeline: str, output: Path) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+WAITS = {"wait", "join", "_wait_for_tstate_lock", "do_poll", "select", "poll"}  # blocking calls, by name
+RESPONSE = ("HTTPResponse.begin ", "HTTPResponse._read_status ")  # a request sent, its answer awaited
+
+
+def _name(frame: str) -> str:
+    """`Class.method (path:line)` or `outer.<locals>.inner (path:line)` -> `method` / `inner`."""
+    return frame.partition(" (")[0].rsplit(".", 1)[-1]
+
+
+def waiting(frames: list[str]) -> bool:
+    """A sample of a thread that waits rather than works: py-spy counts a thread blocked in a socket read
+    or on a lock as active. An idle pool worker (its own frame on top), a lock or poll wait, or a socket
+    read for the status line of an answer (the server's time, not ours)."""
+    leaf = _name(frames[-1])
+    if leaf == "_worker" or leaf in WAITS:
+        return True
+    reading = leaf in ("readinto", "read", "recv_into") and "socket" in frames[-1]
+    return reading and any(frame.startswith(RESPONSE) for frame in frames)
+
+
 def summarise(collapsed: Path, top: int) -> str:
     """Self time per function, and inclusive time per package and per function, from py-spy's collapsed
-    stacks (`frame;frame;... count`). Samples taken while importing count as `(imports)`."""
+    stacks (`frame;frame;... count`), over the samples of threads at work: `waiting` ones and those taken
+    while importing (mostly before the measured window) are counted apart."""
     own: Counter[str] = Counter()
     packages: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
-    total = 0
+    total = waits = imports = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         count = int(count_text)
         frames = stack.split(";")
         total += count
+        if waiting(frames):
+            waits += count
+            continue
+        if any(frame.startswith("_find_and_load ") for frame in frames):
+            imports += count
+            continue
         own[_short(frames[-1])] += count
-        importing = any(frame.startswith("_find_and_load ") for frame in frames)
-        for package in {"(imports)"} if importing else {_package(frame) for frame in frames}:
+        for package in {_package(frame) for frame in frames}:
             packages[package] += count
         for name in {_short(frame) for frame in frames}:
             inclusive[name] += count
-    rows = [f"{total} samples; self time by function:"]
-    rows += [f"  {100 * n / total:5.1f}%  {name}" for name, n in own.most_common(top)]
+    working = max(total - waits - imports, 1)
+    rows = [
+        f"{total} samples: {waits} ({100 * waits / max(total, 1):.0f}%) of threads waiting (for an answer,"
+        f" on a queue or lock), {imports} ({100 * imports / max(total, 1):.0f}%) importing,"
+        f" {working} at work; shares below are of the samples at work.",
+        "self time by function:",
+    ]
+    rows += [f"  {100 * n / working:5.1f}%  {name}" for name, n in own.most_common(top)]
     rows.append("inclusive time by package (a sample counts once for each package on its stack):")
-    rows += [f"  {100 * n / total:5.1f}%  {name}" for name, n in packages.most_common(top)]
+    rows += [f"  {100 * n / working:5.1f}%  {name}" for name, n in packages.most_common(top)]
     rows.append("inclusive time by function:")
-    rows += [f"  {100 * n / total:5.1f}%  {name}" for name, n in inclusive.most_common(top)]
+    rows += [f"  {100 * n / working:5.1f}%  {name}" for name, n in inclusive.most_common(top)]
     return "\n".join(rows)
 
 

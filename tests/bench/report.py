@@ -10,7 +10,7 @@ from tests.bench import stats
 from tests.bench.datagen import Built
 
 MiB = 2**20
-FIGURES = ("wall_s", "cpu_s", "peak_rss_mib", "disk_write_bytes", "process_cpu_s", "calls")
+FIGURES = ("wall_s", "cpu_s", "peak_rss_mib", "disk_write_bytes", "process_cpu_s", "calls", "oci_commit_s")
 
 
 def summarise(records: list[dict[str, Any]], archives: Mapping[str, Built]) -> list[dict[str, Any]]:
@@ -116,6 +116,16 @@ def targets(document: Mapping[str, Any]) -> list[dict[str, Any]]:
         if ours is not None:
             check("peak RSS <= 128 MiB", where, ours["peak_rss_mib"], 128)
             check("bytes to disk == 0", where, ours["disk_write_bytes"], 0)
+    for record in document.get("anysize", []):
+        where = f"{record['megabytes']}MiB x{record['members']} budget {record['budget_s']:g}s"
+        check("any size: landed complete (1 = yes)", where, float(record["landed_complete"]), 1, below=False)
+        check(
+            "any size: Fusion served it once (1 = yes)",
+            where,
+            float(record["fusion"]["once"]),
+            1,
+            below=False,
+        )
     ten_hours = document.get("poll", {}).get("600min")
     if ten_hours:
         check("status calls, 10 h job <= 40", "simulated clock", ten_hours["status_calls"], 40)
@@ -131,14 +141,21 @@ def targets(document: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def table(document: Mapping[str, Any]) -> str:
     return "\n".join(
-        [*_transfer_rows(document), *_poll_rows(document), *_cold_rows(document), *_target_rows(document)]
+        [
+            *_transfer_rows(document),
+            *_anysize_rows(document),
+            *_fanout_rows(document),
+            *_poll_rows(document),
+            *_cold_rows(document),
+            *_target_rows(document),
+        ]
     )
 
 
 def _transfer_rows(document: Mapping[str, Any]) -> list[str]:
     rows = [
         f"{'profile':<9}{'archive':>10}  {'pipeline':<21}{'MB/s':>7}{'wall s':>8}{'CPU s/GB':>9}"
-        f"{'RSS MiB':>8}{'disk MiB':>9}{'calls/member':>13}"
+        f"{'RSS MiB':>8}{'disk MiB':>9}{'calls/member':>13}{'emu commit s':>13}"
     ]
     for entry in document.get("transfer", []):
         archive = f"{entry['megabytes']}Mx{entry['members']}"
@@ -147,9 +164,63 @@ def _transfer_rows(document: Mapping[str, Any]) -> list[str]:
                 f"{entry['profile']:<9}{archive:>10}  {name:<21}{p['throughput_mb_s']:>7.1f}"
                 f"{p['wall_s']:>8.2f}{p['cpu_s_per_gb']:>9.2f}{p['peak_rss_mib']:>8.0f}"
                 f"{p['disk_write_bytes'] / MiB:>9.1f}{p['calls_per_member']:>13.2f}"
+                f"{_show(p.get('oci_commit_s')):>13}"
             )
         ratios = "  ".join(f"{k}={v}" for k, v in entry["ratios"].items() if not k.startswith("paired_"))
         rows.append(f"{'':<21}ratios: {ratios}")
+    return rows
+
+
+def _anysize_rows(document: Mapping[str, Any]) -> list[str]:
+    records = document.get("anysize", [])
+    if not records:
+        return []
+    rows = [
+        "",
+        f"any size{'':<14}{'budget s':>9}{'invocations':>12}{'longest s':>10}{'wall s':>8}{'CPU s':>7}"
+        f"{'RSS MiB':>8}{'emu commit s':>13}{'downloads':>10}{'Fusion MiB read / zip':>23}  landed",
+    ]
+    for r in records:
+        f = r["fusion"]
+        read = f"{f['bytes_read_to_send'] / MiB:.1f} / {r['zip_bytes'] / MiB:.1f}"
+        landed = "complete" if r["landed_complete"] else f"NO: {r.get('landed_problem') or r.get('error')}"
+        rows.append(
+            f"{'':<8}{str(r['megabytes']) + 'Mx' + str(r['members']):>14}{r['budget_s']:>9g}"
+            f"{r.get('invocations') or 0:>12}{r.get('longest_invocation_s') or 0:>10.2f}"
+            f"{r.get('wall_s') or 0:>8.2f}{r.get('cpu_s') or 0:>7.2f}{r.get('peak_rss_mib') or 0:>8.0f}"
+            f"{_show(r.get('oci_commit_s')):>13}{f['downloads']:>10}{read:>23}"
+            f"  {landed}, served once: {f['once']}"
+        )
+    return rows
+
+
+def _fanout_rows(document: Mapping[str, Any]) -> list[str]:
+    summaries = document.get("fanout", [])
+    if not summaries:
+        return []
+    rows = [
+        "",
+        f"fan-out (units in parallel processes){'':<3}{'fanout':>7}{'wall s':>8}{'longest s':>10}"
+        f"{'CPU s':>7}{'RSS MiB':>8}{'invocations':>12}{'at once':>8}{'emu commit s':>13}",
+    ]
+    for summary in summaries:
+        archive = f"{summary['megabytes']}Mx{summary['members']}"
+        for setting, f in summary["settings"].items():
+            rows.append(
+                f"{'':<26}{archive:>14}{setting:>7}{_show(f['wall_s']):>8}{_show(f['longest_invocation_s']):>10}"
+                f"{_show(f['processes_cpu_s']):>7}{_show(f['largest_peak_rss_mib']):>8}"
+                f"{_show(f['invocations']):>12}{_show(f['most_at_once']):>8}{_show(f.get('oci_commit_s')):>13}"
+            )
+        rows.append(
+            f"{'':<26}speed-up fanout 1 -> {summary['fanout']}: {summary['speedup']} (median walls),"
+            f" {summary['paired_speedup']} (per round){'' if summary['ok'] else '  SOME RUNS FAILED'}"
+        )
+        conflicts = summary["settings"][str(summary["fanout"])].get("claim_conflicts")
+        if conflicts:
+            rows.append(
+                f"{'':<26}{conflicts} unit claim(s) lost to a concurrent save (in_progress, the unit left"
+                " PENDING): in the chain such a unit waits for the sweep"
+            )
     return rows
 
 
@@ -189,7 +260,7 @@ def _target_rows(document: Mapping[str, Any]) -> list[str]:
     for target in document.get("targets", []):
         mark = {True: "met", False: "MISSED", None: "n/a"}[target["met"]]
         rows.append(
-            f"  {mark:<7}{target['target']:<40}{target['where']:<26}"
+            f"  {mark:<7}{target['target']:<44}{target['where']:<26}"
             f" value {_show(target['value'])} (bound {_show(target['bound'])})"
         )
     return rows

@@ -4,8 +4,13 @@
     python -m tests.bench.servers fusion SPEC_JSON  Fusion serving prebuilt ZIPs, optionally advertising
                                                     a proxy's URL in its links
 
-Each prints one JSON line once it serves, then answers one JSON line per command line on stdin
-(`served N`: the OCI requests served since the N-th, by kind). Closing stdin or SIGTERM stops it.
+Each prints one JSON line once it serves, then answers one JSON line per command line on stdin. OCI:
+`served N`, the OCI requests served since the N-th, by kind, and the seconds the emulator spent committing
+multipart uploads among them (it assembles the object by copying the parts, which Object Storage does not
+do: that time is the emulator's, yet a client waits for it). Fusion: `downloads N`, every download of an
+archive since the N-th: the range asked for and the bytes read from the file to send (a client that hangs
+up mid-body leaves the rest unread); anything else, the count of requests. Closing stdin or SIGTERM stops
+it.
 `Child` is the harness side: start, ask, stop (by its own pid only).
 """
 
@@ -16,7 +21,11 @@ import re
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +116,7 @@ def serve_oci(workdir: Path) -> None:
 
     _stop_on_sigterm()
     emulator = OciEmulator(workdir / "objects")
+    commits = _time_commits(lambda: len(emulator.served))
     with emulator, NotificationsService(FunctionsService()) as notifications:
         emulator.add_service(notifications)
         emulator.create_bucket(BUCKET)
@@ -125,7 +135,13 @@ def serve_oci(workdir: Path) -> None:
                 since = int(argument or 0)
                 requests = list(emulator.served)
                 kinds = Counter(call_kind(method, path) for method, path, _status in requests[since:])
-                answer: dict[str, Any] = {"count": len(requests), "kinds": dict(kinds)}
+                with commits.lock:
+                    seconds = sum(took for index, took in commits.timed if index >= since)
+                answer: dict[str, Any] = {
+                    "count": len(requests),
+                    "kinds": dict(kinds),
+                    "commit_seconds": round(seconds, 3),
+                }
             elif command == "secret":  # secret <name> <json content>
                 name, _, content = argument.partition(" ")
                 if name not in secrets:
@@ -134,6 +150,33 @@ def serve_oci(workdir: Path) -> None:
             else:
                 answer = {"error": f"unknown command {command!r}"}
             print(json.dumps(answer), flush=True)
+
+
+@dataclass
+class Commits:
+    """How long each multipart commit took the emulator: (requests served before it, seconds)."""
+
+    timed: list[tuple[int, float]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _time_commits(served: Callable[[], int]) -> Commits:
+    """Time the emulator's multipart commits (this process only)."""
+    from tests.emulators.oci.multipart import Uploads
+
+    commits = Commits()
+    commit = Uploads.commit
+
+    def timed(self: Uploads, upload: Any, details: Any) -> Any:
+        index, started = served(), time.perf_counter()  # the commit's own request is recorded after it
+        try:
+            return commit(self, upload, details)
+        finally:
+            with commits.lock:
+                commits.timed.append((index, time.perf_counter() - started))
+
+    Uploads.commit = timed  # type: ignore[method-assign]
+    return commits
 
 
 def serve_fusion(spec: dict[str, Any]) -> None:
@@ -150,6 +193,7 @@ def serve_fusion(spec: dict[str, Any]) -> None:
             return self.public_url or super().base_url
 
     _stop_on_sigterm()
+    downloads = _count_downloads()
     fusion = Advertised()
     with fusion:
         upstream = fusion.base_url
@@ -176,8 +220,46 @@ def serve_fusion(spec: dict[str, Any]) -> None:
             "client_secret": client_secret,
         }
         print(json.dumps(served), flush=True)
-        for _line in sys.stdin:
-            print(json.dumps({"requests": len(fusion.requests)}), flush=True)
+        for line in sys.stdin:
+            command, _, argument = line.strip().partition(" ")
+            if command == "downloads":
+                since = int(argument or 0)
+                with downloads.lock:
+                    listed = [dict(download) for download in downloads.served[since:]]
+                answer: dict[str, Any] = {"count": since + len(listed), "downloads": listed}
+            else:
+                answer = {"requests": len(fusion.requests)}
+            print(json.dumps(answer), flush=True)
+
+
+@dataclass
+class Downloads:
+    """Every archive download the Fusion server answered: {name, start, stop, read}, `read` growing as
+    the body is sent."""
+
+    served: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _count_downloads() -> Downloads:
+    """Make the emulator's prebuilt archives count what they send (this process only)."""
+    from tests.emulators.fusion import outputs
+    from tests.emulators.fusion.prebuilt import PrebuiltFile
+
+    downloads = Downloads()
+
+    class Counted(PrebuiltFile):
+        def read(self, start: int, stop: int) -> Iterator[bytes]:
+            entry: dict[str, Any] = {"name": self.name, "start": start, "stop": stop, "read": 0}
+            with downloads.lock:
+                downloads.served.append(entry)
+            for block in super().read(start, stop):
+                with downloads.lock:
+                    entry["read"] += len(block)
+                yield block
+
+    outputs.PrebuiltFile = Counted  # type: ignore[attr-defined]  # job_outputs builds what it names
+    return downloads
 
 
 def main() -> None:

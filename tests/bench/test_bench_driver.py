@@ -1,0 +1,110 @@
+"""The bench's driver of the transfer in pieces: which message the chain would have in flight next, and
+whether Fusion served an archive once."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from fusion_extract.chain.records import FileRecord, FileState, Unit, UnitState
+from tests.bench.pieces import served_once
+from tests.bench.product import Driven, Stuck, messages_due
+
+WHEN = datetime(2026, 3, 1, tzinfo=UTC)
+MiB = 2**20
+
+
+def record(state: FileState, *units: UnitState, reason: str | None = None) -> FileRecord:
+    return FileRecord(
+        "run-1",
+        "a.zip",
+        state,
+        WHEN,
+        reason=reason,
+        units=tuple(Unit(index * 10, 10, unit_state) for index, unit_state in enumerate(units)),
+    )
+
+
+def test_a_file_still_fetching_is_due_its_file_message_unless_one_runs():
+    # Given a file whose fetch goes on (PENDING)
+    pending = record(FileState.PENDING)
+
+    # Then its file message is due, once: not while an invocation of it runs
+    assert messages_due(pending, set()) == [None]
+    assert messages_due(pending, {None}) == []
+
+
+def test_an_archive_being_unpacked_is_due_a_message_per_unit_not_done():
+    # Given an archive of four units, the second one done
+    unpacking = record(
+        FileState.UNPACKING, UnitState.PENDING, UnitState.DONE, UnitState.PENDING, UnitState.PENDING
+    )
+
+    # Then every unit not done is due, but those whose invocation runs
+    assert messages_due(unpacking, set()) == [0, 2, 3]
+    assert messages_due(unpacking, {3}) == [0, 2]
+
+
+def test_unit_zero_belongs_to_the_running_invocation_of_the_file_message():
+    # Given an archive just fetched by the file message's invocation, which goes on with unit 0
+    unpacking = record(FileState.UNPACKING, UnitState.PENDING, UnitState.PENDING)
+
+    # Then only the other units are due meanwhile
+    assert messages_due(unpacking, {None}) == [1]
+
+
+def test_a_landed_file_is_due_nothing_and_a_failed_one_stops_the_driver():
+    assert messages_due(record(FileState.LANDED), set()) is None
+    assert messages_due(record(FileState.TRANSFERRING), set()) == []
+    with pytest.raises(Stuck, match="FAILED: bad member"):
+        messages_due(record(FileState.FAILED, reason="bad member"), set())
+
+
+def test_downloads_that_each_go_on_where_the_last_stopped_serve_the_archive_once():
+    # Given an archive of 20 MiB fetched in three downloads, two of them cut with bytes still buffered
+    downloads = [
+        {"start": 0, "stop": 20 * MiB, "read": 9 * MiB},
+        {"start": 8 * MiB, "stop": 20 * MiB, "read": 9 * MiB},
+        {"start": 16 * MiB, "stop": 20 * MiB, "read": 4 * MiB},
+    ]
+
+    # When the downloads are judged
+    served = served_once(downloads, 20 * MiB)
+
+    # Then the archive was served once; 2 MiB were read to send and never used
+    assert served["once"] is True
+    assert served["bytes_kept"] == 20 * MiB
+    assert served["overshoot_bytes"] == 2 * MiB
+
+
+@pytest.mark.parametrize(
+    "starts",
+    [
+        [0, 8 * MiB, 0],  # started over from the beginning
+        [0, 8 * MiB, 4 * MiB],  # went back
+        [4 * MiB],  # never fetched the start
+    ],
+)
+def test_a_download_that_does_not_go_forward_is_not_served_once(starts):
+    downloads = [{"start": start, "stop": 20 * MiB, "read": 20 * MiB - start} for start in starts]
+
+    assert served_once(downloads, 20 * MiB)["once"] is False
+
+
+def test_an_archive_not_served_to_its_end_is_not_served_once():
+    assert served_once([{"start": 0, "stop": 20 * MiB, "read": 12 * MiB}], 20 * MiB)["once"] is False
+    assert served_once([], 20 * MiB)["once"] is False
+
+
+def test_the_report_keeps_the_outcome_that_landed_the_file_and_the_longest_invocation():
+    # Given a unit that landed the file, then a late duplicate that found nothing to do
+    driven = Driven()
+    driven.record({"outcome": "unpacked", "unit": 1}, 2.5)
+    driven.record({"outcome": "landed", "unit": 0}, 4.0)
+    driven.record({"outcome": "nothing_to_do", "unit": 1}, 0.1)
+
+    # When it is reported
+    report = driven.report()
+
+    # Then the file counts as landed, after three invocations, the longest 4 s
+    assert report["outcome"] == "landed"
+    assert (report["invocations"], report["longest_invocation_s"]) == (3, 4.0)

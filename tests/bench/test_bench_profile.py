@@ -1,0 +1,49 @@
+"""The profile's split of py-spy samples into threads waiting and threads at work."""
+
+from tests.bench.profile import summarise, waiting
+
+WORKER = "Thread.run (threading.py:982);_worker (concurrent/futures/thread.py:83)"
+ANSWER = "HTTPConnection.getresponse (urllib3/connection.py:9);HTTPResponse.begin (http/client.py:3)"
+BODY = "HTTPResponse.read (http/client.py:4);HTTPResponse._fp_read (urllib3/response.py:5)"
+
+
+def test_idle_workers_locks_and_awaited_answers_are_waiting_but_reading_a_body_is_work():
+    assert waiting(WORKER.split(";"))
+    assert waiting(["main (a.py:1)", "Condition.wait (threading.py:320)"])
+    assert waiting(
+        [
+            "urlopen (urllib3/connectionpool.py:1)",
+            "poll_wait_for_socket.<locals>.do_poll (urllib3/util/wait.py:2)",
+        ]
+    )
+    assert waiting(
+        [
+            *ANSWER.split(";"),
+            "HTTPResponse._read_status (http/client.py:2)",
+            "SocketIO.readinto (socket.py:1)",
+        ]
+    )
+    assert not waiting([*BODY.split(";"), "SocketIO.readinto (socket.py:706)"])
+    assert not waiting(["main (a.py:1)", "Inflater._inflate (fusion_extract/resumable.py:382)"])
+    assert not waiting([*WORKER.split(";"), "_WorkItem.run (concurrent/futures/thread.py:58)"])
+
+
+def test_shares_are_of_the_samples_at_work(tmp_path):
+    # Given 10 samples: 6 waiting for an answer or idle, 3 inflating, 1 hashing
+    collapsed = tmp_path / "stacks.txt"
+    collapsed.write_text(
+        f"{WORKER} 4\n"
+        f"{ANSWER};SocketIO.readinto (socket.py:706) 2\n"
+        "main (a.py:1);Inflater._inflate (fusion_extract/resumable.py:382) 3\n"
+        "main (a.py:1);Sha256.update (fusion_extract/resumable.py:90) 1\n"
+    )
+
+    # When they are summarised
+    table = summarise(collapsed, 5)
+
+    # Then the waiting samples are counted apart and the rest shares 100 %
+    assert table.startswith(
+        "10 samples: 6 (60%) of threads waiting (for an answer, on a queue or lock), 0 (0%)"
+    )
+    assert "   75.0%  Inflater._inflate (fusion_extract/resumable.py)" in table
+    assert "   25.0%  Sha256.update (fusion_extract/resumable.py)" in table
