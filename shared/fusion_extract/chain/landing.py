@@ -22,7 +22,7 @@ from fusion_extract.chain.archive_source import ArchiveSource
 from fusion_extract.chain.fetch import Budget, Fetcher
 from fusion_extract.chain.layout import MANIFEST, SUCCESS, Layout
 from fusion_extract.chain.manifest import parse_manifest
-from fusion_extract.chain.records import Fetch, LandedMember, PlannedFile, Run, Unit
+from fusion_extract.chain.records import Fetch, LandedMember, PlannedFile, Run, StagedMember, Unit
 from fusion_extract.chain.units import LEAST_UNIT_PARTS, UnitRun, split
 from fusion_extract.config import Settings
 from fusion_extract.errors import IntegrityError, SupersededError, UnsafeInputError
@@ -105,7 +105,7 @@ class Landing:
         staged = [member for unit in units for member in unit.staged]
         folder = self.folder(fetch)
 
-        def move(item: Any) -> None:
+        def move(item: StagedMember) -> None:
             path = item.member.path
             info = ObjectInfo(f"{folder}members/{path}", item.member.size, item.etag, item.md5)
             self.store.promote(info.name, self.layout.member(self.run, path), info)
