@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from fusion_extract.chain.archive_source import ArchiveSource
@@ -31,13 +31,12 @@ class Budget:
 
     clock: Clock
     seconds: float
-    started: datetime | None = None
+    started: datetime = field(init=False)
 
     def __post_init__(self) -> None:
-        self.started = self.started or self.clock.now()
+        self.started = self.clock.now()
 
     def spent(self) -> bool:
-        assert self.started is not None
         return (self.clock.now() - self.started).total_seconds() >= self.seconds
 
 

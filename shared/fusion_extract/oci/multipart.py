@@ -60,11 +60,10 @@ class MultipartUpload:
         upload_id = start(self.client, self.namespace, self.bucket, self.name, content_type)
         try:
             size, committed = self._upload_parts(upload_id, parts)
-            info = commit(self.client, self.namespace, self.bucket, self.name, upload_id, committed)
+            return commit(self.client, self.namespace, self.bucket, self.name, upload_id, committed, size)
         except BaseException:
             self._abort(upload_id)
             raise
-        return ObjectInfo(self.name, size, info.etag, info.md5)
 
     def _upload_parts(self, upload_id: str, parts: Iterator[bytes]) -> tuple[int, list[tuple[int, str]]]:
         committed: list[tuple[int, str]] = []
@@ -133,12 +132,18 @@ def put_part(
 
 
 def commit(
-    client: Any, namespace: str, bucket: str, name: str, upload_id: str, parts: Iterable[tuple[int, str]]
+    client: Any,
+    namespace: str,
+    bucket: str,
+    name: str,
+    upload_id: str,
+    parts: Iterable[tuple[int, str]],
+    size: int,
 ) -> ObjectInfo:
-    """The object made of `parts` ((number, etag), in order); its size is not known here (0)."""
+    """The object made of `parts` ((number, etag), in order), `size` bytes in all."""
     done = CommitMultipartUploadDetails(
         parts_to_commit=[CommitMultipartUploadPartDetails(part_num=n, etag=e) for n, e in parts]
     )
     with translated(f"commit multipart upload of {name}"):
         response = client.commit_multipart_upload(namespace, bucket, name, upload_id, done)
-    return ObjectInfo(name, 0, response.headers["etag"], response.headers.get("opc-multipart-md5"))
+    return ObjectInfo(name, size, response.headers["etag"], response.headers.get("opc-multipart-md5"))

@@ -78,8 +78,7 @@ class OciObjectStore:
     def commit_upload(
         self, name: str, upload_id: str, parts: Sequence[tuple[int, str]], size: int
     ) -> ObjectInfo:
-        info = multipart.commit(self.client, self.namespace, self.bucket, name, upload_id, parts)
-        return ObjectInfo(name, size, info.etag, info.md5)
+        return multipart.commit(self.client, self.namespace, self.bucket, name, upload_id, parts, size)
 
     def head(self, name: str) -> ObjectInfo | None:
         try:
