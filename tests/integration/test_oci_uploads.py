@@ -175,6 +175,17 @@ def test_promote_when_neither_source_nor_target_exists_raises_not_found(store):
         store.promote("_staging/ghost.csv", "landing/ghost.csv")
 
 
+def test_promote_of_a_staged_copy_that_changed_since_it_was_made_is_an_integrity_failure(store):
+    # Given a staged member, replaced by other bytes after its upload returned
+    staged = store.upload_stream("_staging/a.csv", [b"what was verified"])
+    store.put_bytes("_staging/a.csv", b"what was not")
+
+    # When it is promoted with what its upload returned, Then it is refused (not put off), and nothing shows
+    with pytest.raises(IntegrityError, match="changed or vanished since it was staged"):
+        store.promote("_staging/a.csv", "landing/a.csv", staged)
+    assert store.head("landing/a.csv") is None
+
+
 def test_multipart_upload_needing_more_parts_than_allowed_is_refused_and_aborted(clients, emu):
     # Given an upload allowed 3 parts, and 4 parts' worth of data
     upload = MultipartUpload(clients.object_storage, NAMESPACE, BUCKET, "big.csv", parallelism=2, max_parts=3)

@@ -48,7 +48,18 @@ def fetched(landing: Landing) -> Fetch:
     return landing.fetch(Fetch(1, ""), lambda _: None)
 
 
-@pytest.mark.parametrize("reserved", ["_manifest.json", "_SUCCESS", "raw/other.zip"])
+@pytest.mark.parametrize(
+    "reserved",
+    [
+        "_manifest.json",
+        "_SUCCESS",
+        "raw/other.zip",
+        "_success",
+        "_SUCCESS/x",
+        "RAW/a.csv",
+        "_Manifest.json.bak",
+    ],
+)
 def test_landing_an_archive_with_a_member_named_like_the_runs_own_files_refuses_it_all(
     ledger_steps: Steps, reserved: str
 ) -> None:
@@ -56,12 +67,27 @@ def test_landing_an_archive_with_a_member_named_like_the_runs_own_files_refuses_
     planned = offered(ledger_steps, "a_1.zip", zipped(**{"data.csv": b"h\n1\n", reserved: b"{}"}))
 
     # When it is landed, Then it is refused, naming the member
-    with pytest.raises(UnsafeInputError, match="would take a name the run reserves"):
+    with pytest.raises(UnsafeInputError, match="a name the run reserves"):
         work = landing(ledger_steps, planned)
         work.entries(fetched(work))
 
     # And nothing of it is visible under the landing prefix
     assert ledger_steps.objects("landing/") == []
+
+
+def test_landing_an_archive_with_a_member_named_like_another_file_of_the_run_refuses_it(
+    ledger_steps: Steps,
+) -> None:
+    # Given a run that lists a plain file `extract_1.csv` beside an archive holding a member of that name
+    planned = offered(ledger_steps, "a_1.zip", zipped(**{"extract_1.csv": b"h\n1\n"}))
+    plain = PlannedFile("extract_1.csv", 5, None, url="incoming/extract_1.csv")
+    work = replace(landing(ledger_steps, planned), run=a_run(ledger_steps).but(files=(planned, plain)))
+
+    # When the archive's directory is read, Then it is refused, naming the member and the other file
+    with pytest.raises(
+        UnsafeInputError, match=r"member 'extract_1\.csv' collides with the file extract_1\.csv"
+    ):
+        work.entries(fetched(work))
 
 
 def test_landing_a_file_that_is_not_an_archive_lands_it_as_it_is_verified(ledger_steps: Steps) -> None:

@@ -20,6 +20,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from fusion_extract.chain.zipdir import (
     ENCRYPTED_FLAGS,
@@ -31,7 +32,7 @@ from fusion_extract.chain.zipdir import (
     read_directory,
     refusal,
 )
-from fusion_extract.errors import IntegrityError
+from fusion_extract.errors import IntegrityError, UnsafeInputError
 from fusion_extract.resumable import InflatePoint, Inflater, Sha256
 
 __all__ = [
@@ -190,7 +191,7 @@ class MemberStream:
         """The member as landed: only once its stream was read to its end."""
         if not self._done:
             raise RuntimeError(f"archive entry {self.entry.path!r} was not read to its end")
-        rows = self._csv.rows if self._csv is not None else _json_items(self.json)
+        rows = self._csv.rows if self._csv is not None else _json_items(self.json, self.entry.path)
         return Member(self.entry.path, self.entry.size, self._hash.hexdigest(), rows)
 
     def _stored(self, data: Iterator[bytes]) -> Iterator[bytes]:
@@ -375,12 +376,22 @@ def _csv_rows(point: MemberPoint | None) -> _CsvRows:
     return _CsvRows(point.newlines, point.quoted, point.ends_with_newline)
 
 
-def _json_items(data: bytes | None) -> int | None:
-    if data is None:
-        return None
+def _read_json(data: bytes, path: str) -> Any:
+    """A member's JSON document, or None when it is not JSON. Content that breaks the reader itself (nested
+    deeper than it recurses) is hostile input, refused like a ZIP bomb: never a fault to try again."""
     try:
-        document = json.loads(data)
+        return json.loads(data)
     except ValueError:
         return None
+    except RecursionError:
+        raise UnsafeInputError(
+            f"archive entry {path!r} refused: its JSON is nested too deeply to read"
+        ) from None
+
+
+def _json_items(data: bytes | None, path: str) -> int | None:
+    if data is None:
+        return None
+    document = _read_json(data, path)
     items = document.get("items") if isinstance(document, dict) else None
     return len(items) if isinstance(items, list) else None

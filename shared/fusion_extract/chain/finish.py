@@ -27,7 +27,8 @@ class Checks:
 
 def cross_check(run: Run, records: list[FileRecord]) -> Checks:
     """Fusion's `.mf` manifest against the listing (a checksum that disagrees fails the run; a name on one
-    side only is a note), and the metadata's row counts against the landed files (they must agree)."""
+    side only is a note), the metadata's row counts against the landed files (they must agree), and no
+    two files landing at one object path."""
     listed = [
         OutputFile(run.job_id or "", p.name, p.size, p.sha256, None, p.url, listed_name=p.listed_name)
         for p in run.files
@@ -43,7 +44,20 @@ def cross_check(run: Run, records: list[FileRecord]) -> Checks:
     for record in records:
         if record.metadata is not None:
             problems.extend(row_disagreements(ExtractMetadata(**record.metadata), members))
+    problems.extend(collisions(records))
     return Checks(problems, notes)
+
+
+def collisions(records: list[FileRecord]) -> list[str]:
+    """Object paths that two files of the run both landed at (identical bytes land silently twice)."""
+    owners: dict[str, list[str]] = {}
+    for record in records:
+        paths = [m.path for m in record.members] + ([record.name] if record.manifest is not None else [])
+        for path in paths:
+            owners.setdefault(path, []).append(record.name)
+    return [
+        f"{path} is landed by both {' and '.join(names)}" for path, names in owners.items() if len(names) > 1
+    ]
 
 
 def totals(records: list[FileRecord]) -> dict[str, int]:

@@ -5,6 +5,8 @@
    unpacked, its members split into units (units.py) that one or more invocations unpack;
 3. promote: once every unit is done, every member renamed into the landing folder. A bad archive leaves
    nothing visible. Fusion's `.mf` manifest and outputs that are not archives are promoted as fetched.
+
+A run that ends without landing takes back what it made visible (`withdraw`): its folder is left empty.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from fusion_extract.chain.archive import Entry, ZipLimits, read_directory
 from fusion_extract.chain.archive_source import ArchiveSource
 from fusion_extract.chain.fetch import Budget, Fetcher
-from fusion_extract.chain.layout import MANIFEST, SUCCESS, Layout
+from fusion_extract.chain.layout import Layout, reserved_name
 from fusion_extract.chain.manifest import parse_manifest
 from fusion_extract.chain.records import Fetch, LandedMember, PlannedFile, Run, StagedMember, Unit
 from fusion_extract.chain.units import LEAST_UNIT_PARTS, UnitRun, split
@@ -32,7 +34,32 @@ from fusion_extract.ports import ObjectInfo, ObjectStore
 log = logging.getLogger(__name__)
 PROGRESS_SECONDS = 15.0  # a download's progress is logged at most this often
 SMALL_FILE_LIMIT = 4 * 2**20  # a .mf manifest is read into memory up to this size
-RESERVED = {MANIFEST, SUCCESS}  # the run folder's own files; `raw/` too
+
+
+def is_archive(name: str) -> bool:
+    """An output file whose members are landed (a ZIP); any other is landed as it is, under its own name."""
+    return name.lower().endswith(".zip")
+
+
+def names_in_folder(run: Run) -> dict[str, str]:
+    """What the run's files that are not archives take in its folder: object path -> file."""
+    return {p.name: p.name for p in run.files if not is_archive(p.name)}
+
+
+def withdraw(store: ObjectStore, layout: Layout, run: Run) -> int:
+    """Take back what a run that ends without landing made visible: every object of its folder; how many.
+
+    A folder that holds `_SUCCESS` is left whole: it is an earlier, complete landing of the same job (a
+    re-land shares its job's folder), and this run only ever put identical bytes beside it.
+    """
+    if store.head(layout.success(run)) is not None:
+        return 0
+    names = [info.name for info in store.list(layout.run_folder(run) + "/")]
+    for name in names:
+        store.delete(name)
+    if names:
+        log.info("landing withdrawn", extra={"objects": len(names)})
+    return len(names)
 
 
 @dataclass
@@ -50,7 +77,7 @@ class Landing:
 
     @property
     def is_archive(self) -> bool:
-        return self.planned.name.lower().endswith(".zip")
+        return is_archive(self.planned.name)
 
     def folder(self, fetch: Fetch) -> str:
         """The staging folder of the file attempt that started the fetch."""
@@ -74,10 +101,17 @@ class Landing:
         limits = ZipLimits(s.zip_max_entries, s.zip_max_bytes, s.zip_max_ratio)
         read = partial(self.store.read_range, self.fetched(fetch))
         entries = read_directory(read, fetch.offset, limits)
+        taken = names_in_folder(self.run)
         for entry in entries:
-            if entry.path in RESERVED or entry.path.startswith("raw/"):
+            if reserved := reserved_name(entry.path):
                 raise UnsafeInputError(
-                    f"{self.planned.name}: member {entry.path!r} would take a name the run reserves"
+                    f"{self.planned.name}: member {entry.path!r} would take {reserved!r}, a name the run "
+                    "reserves"
+                )
+            if entry.path in taken:
+                other = taken[entry.path]
+                raise UnsafeInputError(
+                    f"{self.planned.name}: member {entry.path!r} collides with the file {other}"
                 )
         return entries
 
@@ -115,6 +149,7 @@ class Landing:
                 done.result()
         if self.settings.keep_raw:
             self.store.promote(self.fetched(fetch), self.layout.raw(self.run, self.planned.name))
+        self._check_still_wanted()
         return tuple(item.member for item in staged)
 
     def promote_plain(self, fetch: Fetch) -> tuple[tuple[LandedMember, ...], dict[str, str] | None]:
@@ -133,6 +168,7 @@ class Landing:
             manifest, members = None, (LandedMember(self.planned.name, fetch.offset, fetch.sha256, None),)
         self._check_wanted()
         self.store.promote(self.fetched(fetch), self.layout.member(self.run, self.planned.name))
+        self._check_still_wanted()
         return members, manifest
 
     @property
@@ -144,6 +180,13 @@ class Landing:
     def _check_wanted(self) -> None:
         if not self.still_wanted():
             raise SupersededError(f"{self.planned.name}: the run ended meanwhile; nothing of it is landed")
+
+    def _check_still_wanted(self) -> None:
+        """After promoting: a run that ended while this invocation promoted may have withdrawn its folder
+        before these objects arrived; they are taken back here."""
+        if not self.still_wanted():
+            withdraw(self.store, self.layout, self.run)
+            raise SupersededError(f"{self.planned.name}: the run ended while it was promoted; withdrawn")
 
 
 @dataclass(frozen=True)

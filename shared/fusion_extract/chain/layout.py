@@ -9,6 +9,20 @@ from fusion_extract.config import Settings
 
 MANIFEST = "_manifest.json"
 SUCCESS = "_SUCCESS"
+RAW = "raw"
+
+
+def reserved_name(path: str) -> str | None:
+    """The run folder's own name that `path` would take or shadow, or None.
+
+    Compared case-insensitively and as a prefix: `_success`, `_SUCCESS.tmp` and `_SUCCESS/x` all stand
+    where a reader looks for `_SUCCESS` (a listing of `<folder>/_SUCCESS` matches them too).
+    """
+    lowered = path.lower()
+    for name in (SUCCESS, MANIFEST):
+        if lowered.startswith(name.lower()):
+            return name
+    return f"{RAW}/" if lowered.split("/", 1)[0] == RAW else None
 
 
 @dataclass(frozen=True)
@@ -39,7 +53,7 @@ class Layout:
         return f"{self.run_folder(run)}/{path}"
 
     def raw(self, run: Run, file_name: str) -> str:
-        return f"{self.run_folder(run)}/raw/{file_name}"
+        return f"{self.run_folder(run)}/{RAW}/{file_name}"
 
     def manifest(self, run: Run) -> str:
         return f"{self.run_folder(run)}/{MANIFEST}"

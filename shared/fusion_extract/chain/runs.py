@@ -12,6 +12,7 @@ from typing import Any
 
 from fusion_extract import logging as jsonlog
 from fusion_extract.chain import alerts, finish, messages
+from fusion_extract.chain.landing import withdraw
 from fusion_extract.chain.layout import Layout
 from fusion_extract.chain.ledger import Ledger
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
@@ -170,7 +171,11 @@ class Runs:
         if run.state.final:
             return outcome(Result.STALE, run_id, state=run.state.value)
         failures = run.failures + 1
-        if kind is Kind.PERMANENT or (kind is Kind.MALFORMED and failures >= self.patience.malformed_tries):
+        # A finish under way may have written _SUCCESS already: it only ever goes on (or a person is told).
+        ends = run.state is not RunState.FINISHING
+        if ends and (
+            kind is Kind.PERMANENT or (kind is Kind.MALFORMED and failures >= self.patience.malformed_tries)
+        ):
             self.end(current, RunState.FAILED, reason)
             return outcome(Result.FAILED, run_id, reason=reason)
         now = self.clock.now()
@@ -188,14 +193,19 @@ class Runs:
     def cancel(self, current: Versioned[Run], by: str) -> Outcome:
         """End a run CANCELLED: its lease is released and every late message for it does nothing."""
         run = current.value
-        if run.state.final:
+        if run.state.final or run.state is RunState.FINISHING:  # FINISHING: its _SUCCESS may be there
             return outcome(Result.NOTHING_TO_DO, run.run_id, state=run.state.value)
         if self.end(current, RunState.CANCELLED, f"cancelled by {by}") is None:
             return outcome(Result.IN_PROGRESS, run.run_id)
         return outcome(Result.CANCELLED, run.run_id, extract=run.extract, job_id=run.job_id)
 
     def end(self, current: Versioned[Run], state: RunState, reason: str) -> Versioned[Run] | None:
-        """Move a run to a final state, release its lease, alert. None if another invocation was first."""
+        """Move a run to a final state that is not LANDED, take back what it made visible, release its
+        lease, alert. None if another invocation was first, or the run is final already (final states
+        never change: a run is ended once, and told of once)."""
+        if current.value.state.final or current.value.state is RunState.FINISHING:
+            log.info("run is final or finishing; not ended again", extra={"state": current.value.state.value})
+            return None
         now = self.clock.now()
         try:
             saved = self.ledger.save_run(
@@ -204,6 +214,7 @@ class Runs:
         except ConflictError:
             log.info("run changed meanwhile; leaving it to the newer step")
             return None
+        withdraw(self.store, self.layout, saved.value)
         self.ledger.release_lease(saved.value.extract, saved.value.run_id)
         self.discard_staging(saved.value)
         self.alert(state.value.lower(), saved.value, reason)

@@ -119,9 +119,10 @@ class UnitRun:
                 if entry.size < self.part_size:
                     stream = MemberStream(read, entry)
                     data = b"".join(stream)
+                    member = stream.result()  # verified, its content read (a JSON it cannot read is refused)
                     metadata = metadata or _metadata(entry, stream.json)
                     slots.acquire()
-                    future = pool.submit(self._put_small, entry, data, stream.result())
+                    future = pool.submit(self._put_small, entry, data, member)
                     future.add_done_callback(lambda _: slots.release())
                     staged.append(future)
                 else:

@@ -15,7 +15,13 @@ import urllib3
 from oci.object_storage.models import RenameObjectDetails
 
 from fusion_extract.chunks import exact_parts
-from fusion_extract.errors import ConflictError, NotFoundError, TransientError, UnsafeInputError
+from fusion_extract.errors import (
+    ConflictError,
+    IntegrityError,
+    NotFoundError,
+    TransientError,
+    UnsafeInputError,
+)
 from fusion_extract.oci import multipart
 from fusion_extract.oci.calls import CONNECTION_ERRORS, translated
 from fusion_extract.oci.multipart import MultipartUpload, integrity
@@ -154,8 +160,10 @@ class OciObjectStore:
                 self.client.rename_object(self.namespace, self.bucket, details)
         except (ConflictError, NotFoundError):
             existing = self.head(target)
-            if existing is None:
-                raise  # the staged object changed or vanished under us
+            if existing is None:  # not a race with another promoter: the staged copy is not what was made
+                raise IntegrityError(
+                    f"cannot promote {source}: it changed or vanished since it was staged"
+                ) from None
             if not _same_content(staged, existing):
                 raise UnsafeInputError(
                     f"refusing to overwrite a different object: {target} exists with other content"

@@ -22,13 +22,16 @@ RECORDS_BEGIN_DAYS = 1000  # generated records start this many days before the j
 
 def job_outputs(job: Job) -> list[OutputFile]:
     plan = job.scenario
-    if plan.zero_files or plan.chunks == 0:
+    if plan.zero_files or plan.chunks == len(plan.extra_files) == 0:
         return []
     if plan.prebuilt_zip is not None:
         archives: list[OutputFile] = [PrebuiltFile(_archive_name(job, 1), Path(plan.prebuilt_zip))]
         return [*archives, _manifest(job, archives)]
     archives = [_archive(job, chunk) for chunk in range(1, plan.chunks + 1)]
-    return [*archives, _manifest(job, archives)]
+    extras = [
+        OutputFile(name, "application/octet-stream", partial(list, [data])) for name, data in plan.extra_files
+    ]
+    return [*archives, *extras, _manifest(job, archives)]
 
 
 def _archive_name(job: Job, chunk: int) -> str:

@@ -70,6 +70,8 @@ class ExtractScenario:
     view: str = "carriers"
     seed: str = "fusion"
     zero_files: bool = False  # success with no output (nothing changed since the last run)
+    # Files listed after the archives and before the manifest, served as given: (listed name, bytes).
+    extra_files: tuple[tuple[str, bytes], ...] = ()
     compress_level: int = 6
     page_size: int = 25  # the most outputFiles items one page returns
     prebuilt_zip: str | None = None  # serve this ZIP file from disk as the only archive (benchmarks)

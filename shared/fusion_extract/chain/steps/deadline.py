@@ -1,5 +1,6 @@
-"""A run's deadline (RUN_DEADLINE_HOURS, Fusion's own job timeout), checked before any Fusion call by poll
-and by the sweep, so a run whose calls keep failing still ends TIMED_OUT on time."""
+"""A run's deadline (RUN_DEADLINE_HOURS, Fusion's own job timeout; the transfer gets as long again once the
+job succeeded), checked before any Fusion call by poll and by the sweep, so a run whose calls keep failing
+still ends TIMED_OUT on time."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ def past_deadline(run: Run, now: datetime) -> bool:
 
 def time_out(deps: Deps, current: Versioned[Run]) -> Outcome:
     run = current.value
-    what = f"job {run.job_id}" if run.job_id else "the job's submission"
-    deps.runs.end(current, RunState.TIMED_OUT, f"{what} still {run.status or 'not done'} at the deadline")
+    if run.state is RunState.TRANSFERRING:
+        landed = f"{deps.ledger.landed_count(run.run_id)} of {len(run.files)} files"
+        reason = f"the transfer of job {run.job_id} was not done at the deadline ({landed})"
+    else:
+        what = f"job {run.job_id}" if run.job_id else "the job's submission"
+        reason = f"{what} still {run.status or 'not done'} at the deadline"
+    deps.runs.end(current, RunState.TIMED_OUT, reason)
     return outcome(Result.TIMED_OUT, run.run_id)

@@ -13,13 +13,15 @@ import logging
 from datetime import datetime, timedelta
 
 from fusion_extract.chain.deps import Deps
+from fusion_extract.chain.landing import is_archive
+from fusion_extract.chain.layout import reserved_name
 from fusion_extract.chain.messages import PollMessage, PollRequest
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.records import FileRecord, FileState, PlannedFile, Run, RunState, Versioned
 from fusion_extract.chain.runs import backoff, logged
 from fusion_extract.chain.steps.deadline import past_deadline, time_out
 from fusion_extract.chain.steps.sweep import sweep
-from fusion_extract.errors import ConflictError, FusionExtractError
+from fusion_extract.errors import ConflictError, FusionExtractError, UnsafeInputError
 from fusion_extract.models import JobStatus, OutputFile, Phase
 
 log = logging.getLogger(__name__)
@@ -148,13 +150,24 @@ def _succeeded(
     now = deps.clock.now()
     plan = tuple(PlannedFile(f.name, f.size, f.sha256, f.url, f.listed_name) for f in files)
     for planned in plan:
-        with contextlib.suppress(ConflictError):  # planned by a duplicate of this step already
-            deps.ledger.create_file(FileRecord(run.run_id, planned.name, FileState.PENDING, next_at=now))
-    transferring = run.but(state=RunState.TRANSFERRING, files=plan, updated_at=now, next_at=now)
+        reserved = None if is_archive(planned.name) else reserved_name(planned.name)
+        if reserved is not None:
+            raise UnsafeInputError(
+                f"output file {planned.name!r} would take {reserved!r}, a name the run reserves"
+            )
+    # The transfer has a deadline of its own, as long as a job's: the sweep ends it TIMED_OUT past it.
+    deadline = now + timedelta(hours=deps.settings.run_deadline_hours)
+    transferring = run.but(
+        state=RunState.TRANSFERRING, files=plan, updated_at=now, next_at=now, deadline=deadline
+    )
     try:
         saved = deps.ledger.save_run(current, transferring)
     except ConflictError:
-        return outcome(Result.STALE, run.run_id)
+        return outcome(Result.STALE, run.run_id)  # cancelled or moved on meanwhile: nothing is planned
+    # The files' records follow the run's plan (the sweep makes any a crash left out: sweep.py).
+    for planned in plan:
+        with contextlib.suppress(ConflictError):  # planned by a duplicate of this step already
+            deps.ledger.create_file(FileRecord(run.run_id, planned.name, FileState.PENDING, next_at=now))
     log.info("job succeeded", extra={"status": status.status, "warning": status.warning, "files": len(plan)})
     if not plan:
         deps.runs.finish_if_complete(saved)

@@ -9,6 +9,7 @@ It reads only the index of active runs, so its cost follows the runs in flight, 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,8 +52,8 @@ class _Sweep:
 
     def run(self, current: Versioned[Run]) -> str | None:
         run = current.value
-        waiting = run.state in (RunState.SUBMITTING, RunState.RUNNING, RunState.RERUN_PENDING)
-        if waiting and past_deadline(run, self.now):
+        # FINISHING has no deadline: its _SUCCESS may be written already, so it only ever goes on.
+        if run.state is not RunState.FINISHING and past_deadline(run, self.now):
             return time_out(self.deps, current).result.value
         # A run that failed transiently, or parked for a long wait, is due at next_at; one whose message
         # went missing, later.
@@ -96,6 +97,12 @@ class _Sweep:
     def _retransfer(self, current: Versioned[Run]) -> str | None:
         run = current.value
         records = [v.value for v in self.deps.ledger.files(run.run_id)]
+        missing = sorted({p.name for p in run.files} - {r.name for r in records})
+        for name in missing:  # a poll that died between the run's plan and its files' records
+            record = FileRecord(run.run_id, name, FileState.PENDING, next_at=self.now)
+            with contextlib.suppress(ConflictError):
+                self.deps.ledger.create_file(record)
+            records.append(record)
         landed = sum(1 for r in records if r.state is FileState.LANDED)
         if landed > run.progress:  # files landed since the last sweep: the run is moving
             try:
@@ -109,7 +116,7 @@ class _Sweep:
                 self.deps.ledger.mark_landed(run.run_id, record.name)
             self.deps.runs.finish_if_complete(current)
             return "finish"
-        due = [r.name for r in records if self._file_due(r)]
+        due = [*missing, *(r.name for r in records if r.name not in missing and self._file_due(r))]
         units = {r.name: self._units_due(r) for r in records if r.state is FileState.UNPACKING}
         units = {name: indexes for name, indexes in units.items() if indexes}
         if not due and not units:
