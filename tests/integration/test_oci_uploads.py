@@ -117,6 +117,38 @@ def test_upload_stream_when_a_part_keeps_failing_aborts_and_raises_transient(emu
     assert uploads_left(clients) == []
 
 
+def test_commit_whose_answer_was_lost_after_it_took_effect_is_recognised_by_the_object_it_left(store, emu):
+    # Given an upload of two parts, and Object Storage answering its commit 503 after making the object
+    data = content(2 * PART)
+    upload_id = store.start_upload("_staging/big.csv")
+    parts = [
+        (n, store.upload_part("_staging/big.csv", upload_id, n, data[(n - 1) * PART : n * PART]))
+        for n in (1, 2)
+    ]
+    emu.inject_fault(
+        "POST", rf"/n/{NAMESPACE}/b/{BUCKET}/u/.+", 503, "ServiceUnavailable", after_handling=True
+    )
+
+    # When it is committed (the retry meets NoSuchUpload: the upload is gone, made into the object)
+    made = store.commit_upload("_staging/big.csv", upload_id, parts, len(data))
+
+    # Then the commit counts as done, and what it returns is the object made
+    assert store.get_bytes("_staging/big.csv")[0] == data
+    assert (made.size, made.md5) == (len(data), multipart_md5(data, PART))
+
+
+def test_commit_of_an_upload_that_is_gone_is_not_found_though_another_object_has_its_name(store):
+    # Given an upload that was aborted (no object was made of it), its name held by another object
+    upload_id = store.start_upload("_staging/big.csv")
+    parts = [(1, store.upload_part("_staging/big.csv", upload_id, 1, content(PART)))]
+    store.abort_uploads("_staging/")
+    store.put_bytes("_staging/big.csv", b"an older object")
+
+    # When it is committed, Then it is not found, as before
+    with pytest.raises(NotFoundError):
+        store.commit_upload("_staging/big.csv", upload_id, parts, PART)
+
+
 # -- promote -------------------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ import pytest
 from fusion_extract.chain.archive_source import ArchiveSource
 from fusion_extract.chain.records import RunState
 from fusion_extract.models import OutputFile
-from fusion_extract.ports import FusionApi
+from fusion_extract.ports import FusionApi, ObjectStore
 from tests.emulators.fusion import ExtractScenario, Hostile
 from tests.steps.conftest import EXTRACT, Steps, is_zip
 
@@ -284,3 +284,59 @@ def test_a_transfer_that_outlives_its_deadline_ends_timed_out_and_leaves_nothing
     assert steps.alerts() == ["timed_out"]
     assert steps.deps.ledger.lease_holder(EXTRACT) is None
     assert steps.landed(ended) == [] and steps.objects("_staging/") == []
+
+
+# -- the finisher writes _manifest.json and _SUCCESS once ---------------------------------------------------
+
+
+def test_a_finish_resumed_after_its_writes_were_made_does_not_write_them_again(steps: Steps) -> None:
+    # Given a run whose finisher wrote _manifest.json and _SUCCESS, then died before marking it LANDED
+    run = steps.until_transferring()
+    land_everything(steps)
+    current = steps.deps.ledger.load_run(run.run_id)
+    dying = steps.deps.ledger.save_run(current, current.value.but(state=RunState.FINISHING))
+    layout, store = steps.deps.layout, steps.deps.store
+    written = [store.head(layout.manifest(run)), store.head(layout.success(run))]
+
+    # When the finish is resumed (as the sweep resumes it)
+    steps.deps.runs.finish_if_complete(dying, resume=True)
+
+    # Then the run is LANDED and neither file was written again
+    assert steps.run(run.run_id).state is RunState.LANDED
+    assert [store.head(layout.manifest(run)), store.head(layout.success(run))] == written
+
+
+@dataclass
+class WritingMeanwhile:
+    """A store that does `action` once, just before it writes an object whose name ends with `suffix`."""
+
+    inner: ObjectStore
+    suffix: str
+    action: Callable[[], object]
+    done: bool = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def put_bytes(self, name: str, data: bytes, **options: Any) -> str:
+        if name.endswith(self.suffix) and not self.done:
+            self.done = True
+            self.action()
+        return self.inner.put_bytes(name, data, **options)
+
+
+def test_a_finisher_whose_run_is_saved_meanwhile_still_marks_it_landed(steps: Steps) -> None:
+    # Given a run whose every file landed but the last, and a note saved on the run while it is finished
+    run = steps.until_transferring()
+    last = run.files[-1].name
+    steps.deliver("transfer", keep=lambda message: message["files"] != [last])
+    deps = steps.container()
+    note = lambda: deps.runs.alert_once(deps.ledger.load_run(run.run_id), "stuck", "a note")  # noqa: E731
+    deps.store = WritingMeanwhile(deps.store, "_manifest.json", note)
+    steps.deps = deps
+
+    # When the last file lands and its invocation finishes the run
+    steps.transfer(run.run_id, last)
+
+    # Then the run is LANDED at once (not left FINISHING, with _SUCCESS visible, for the sweep)
+    assert steps.run(run.run_id).state is RunState.LANDED

@@ -3,6 +3,7 @@ hand work on (poll, rerun and transfer messages), discard its staging, finish it
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -19,7 +20,7 @@ from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.policy import Kind, classify, describe
 from fusion_extract.chain.records import FileState, Run, RunState, Versioned
 from fusion_extract.clock import Clock
-from fusion_extract.errors import ConflictError, FusionExtractError, NotFoundError
+from fusion_extract.errors import ConflictError, FusionExtractError, NotFoundError, TransientError
 from fusion_extract.ports import Metrics, NoMetrics, ObjectStore, Publisher
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 # Notifications accepts 60 messages a minute per topic: past this many files, files travel in batches
 # and each transfer invocation hands the rest of its batch on.
 FANOUT_MESSAGES = 50
+SAVE_TRIES = 20  # compare-and-swap tries of a change that must not be lost to another write of the run
 
 
 @dataclass(frozen=True)
@@ -285,14 +287,14 @@ class Runs:
         records = [v.value for v in self.ledger.files(run.run_id)]
         notes = finish.cross_check(run, records).notes
         with logged(run):
-            document = finish.manifest(run.but(state=RunState.LANDED), records, self.layout, notes)
-            self.store.put_bytes(self.layout.manifest(run), document, content_type="application/json")
-            # _SUCCESS last: its presence says the run is complete.
-            self.store.put_bytes(self.layout.success(run), b"", content_type="text/plain")
+            if not self._finished_writing(run):  # a resumed finish whose writes were all made skips them
+                document = finish.manifest(run.but(state=RunState.LANDED), records, self.layout, notes)
+                self.store.put_bytes(self.layout.manifest(run), document, content_type="application/json")
+                # _SUCCESS last: its presence says the run is complete.
+                self.store.put_bytes(self.layout.success(run), b"", content_type="text/plain")
             now = self.clock.now()
-            try:
-                landed = self.ledger.save_run(current, run.but(state=RunState.LANDED, updated_at=now))
-            except ConflictError:
+            landed = self._mark_landed(current, now)
+            if landed is None:
                 return None  # a duplicate resumed the finish and completed it
             self.ledger.release_lease(run.extract, run.run_id)
             self.discard_staging(run)
@@ -304,3 +306,28 @@ class Runs:
                 self.alert("manifest_disagrees", landed.value, reason[:2000])
             log.info("run landed", extra=totals)
             return outcome(Result.LANDED, run.run_id, **totals)
+
+    def _finished_writing(self, run: Run) -> bool:
+        """Whether this run's _manifest.json and then _SUCCESS are in its folder already (a _SUCCESS of an
+        earlier landing of the same job does not count: its manifest names another run)."""
+        if self.store.head(self.layout.success(run)) is None:
+            return False
+        try:
+            written = json.loads(self.store.get_bytes(self.layout.manifest(run))[0])
+        except (NotFoundError, ValueError):
+            return False
+        return isinstance(written, dict) and written.get("run_id") == run.run_id
+
+    def _mark_landed(self, current: Versioned[Run], now: datetime) -> Versioned[Run] | None:
+        """FINISHING -> LANDED, whatever else was saved on the run meanwhile (an alert noted, say); None
+        when another finisher marked it first."""
+        for _ in range(SAVE_TRIES):
+            if current.value.state is not RunState.FINISHING:
+                return None
+            try:
+                return self.ledger.save_run(current, current.value.but(state=RunState.LANDED, updated_at=now))
+            except ConflictError:
+                current = self.ledger.load_run(current.value.run_id)
+        raise TransientError(
+            f"run {current.value.run_id} could not be marked LANDED ({SAVE_TRIES} conflicts)"
+        )

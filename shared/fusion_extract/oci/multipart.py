@@ -22,7 +22,7 @@ from oci.object_storage.models import (
     CreateMultipartUploadDetails,
 )
 
-from fusion_extract.errors import UnsafeInputError
+from fusion_extract.errors import NotFoundError, UnsafeInputError
 from fusion_extract.oci.calls import translated
 from fusion_extract.ports import ObjectInfo
 
@@ -140,10 +140,32 @@ def commit(
     parts: Iterable[tuple[int, str]],
     size: int,
 ) -> ObjectInfo:
-    """The object made of `parts` ((number, etag), in order), `size` bytes in all."""
+    """The object made of `parts` ((number, etag), in order), `size` bytes in all.
+
+    A commit that took effect but whose answer was lost is retried into NoSuchUpload (the upload is gone,
+    made into the object): the object it left, of that size and that many parts, is recognised as its own.
+    """
+    committed = list(parts)
     done = CommitMultipartUploadDetails(
-        parts_to_commit=[CommitMultipartUploadPartDetails(part_num=n, etag=e) for n, e in parts]
+        parts_to_commit=[CommitMultipartUploadPartDetails(part_num=n, etag=e) for n, e in committed]
     )
-    with translated(f"commit multipart upload of {name}"):
-        response = client.commit_multipart_upload(namespace, bucket, name, upload_id, done)
+    try:
+        with translated(f"commit multipart upload of {name}"):
+            response = client.commit_multipart_upload(namespace, bucket, name, upload_id, done)
+    except NotFoundError:
+        made = _made(client, namespace, bucket, name)
+        if made is None or made.size != size or not (made.md5 or "").endswith(f"-{len(committed)}"):
+            raise
+        log.info("multipart commit recognised by its object", extra={"object": name})
+        return made
     return ObjectInfo(name, size, response.headers["etag"], response.headers.get("opc-multipart-md5"))
+
+
+def _made(client: Any, namespace: str, bucket: str, name: str) -> ObjectInfo | None:
+    try:
+        with translated(f"head object {name}"):
+            headers = client.head_object(namespace, bucket, name).headers
+    except NotFoundError:
+        return None
+    md5 = headers.get("opc-multipart-md5") or headers.get("opc-content-md5")
+    return ObjectInfo(name, int(headers["content-length"]), str(headers["etag"]), md5)
