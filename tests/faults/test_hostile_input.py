@@ -17,7 +17,12 @@ from tests.faults.conftest import LANDED, Expect, assert_end_state
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps
 from tests.unit.hostile_zips import LIMITS, OK, hostile_zips, zip_bytes
 
-QUICK = {"STEP_OVERDUE_SECONDS": "60", "RERUN_BACKOFF_SECONDS": "0", "FILE_RETRY_SECONDS": "0"}
+QUICK = {
+    "STEP_OVERDUE_SECONDS": "60",
+    "TRANSFER_BUDGET_SECONDS": "20",
+    "RERUN_BACKOFF_SECONDS": "0",
+    "FILE_RETRY_SECONDS": "0",
+}
 FAILED = Expect(RunState.FAILED)
 
 

@@ -15,7 +15,12 @@ from tests.faults.conftest import Expect, assert_end_state
 from tests.steps.conftest import EXTRACT, MakeSteps
 
 # Short waits so the sweep comes round quickly; the rules are the product's own.
-QUICK = {"STEP_OVERDUE_SECONDS": "60", "RERUN_BACKOFF_SECONDS": "0", "FILE_RETRY_SECONDS": "0"}
+QUICK = {
+    "STEP_OVERDUE_SECONDS": "60",
+    "TRANSFER_BUDGET_SECONDS": "20",
+    "RERUN_BACKOFF_SECONDS": "0",
+    "FILE_RETRY_SECONDS": "0",
+}
 RERUN_ONCE = ExtractScenario(fail_first_jobs=1, chunks=3, seconds_running=30)
 TWO_JOBS = Expect(RunState.LANDED, jobs=2)
 

@@ -38,7 +38,12 @@ def test_property_any_interleaving_converges_to_one_landing_or_one_clear_failure
 ) -> None:
     # Given a run whose first `failed_jobs` jobs fail (three attempts allowed), and topics that lose
     # (a crash drops an invocation's remaining messages), duplicate and reorder messages
-    steps = make_steps(STEP_OVERDUE_SECONDS="60", RERUN_BACKOFF_SECONDS="0", FILE_RETRY_SECONDS="0")
+    steps = make_steps(
+        STEP_OVERDUE_SECONDS="60",
+        TRANSFER_BUDGET_SECONDS="20",
+        RERUN_BACKOFF_SECONDS="0",
+        FILE_RETRY_SECONDS="0",
+    )
     assert steps.fusion is not None
     steps.fusion.reset(steps.clock)
     steps.fusion.add_client(CLIENT_ID, CLIENT_SECRET)

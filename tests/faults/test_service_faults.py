@@ -22,7 +22,12 @@ from tests.faults.conftest import LANDED, Expect, assert_end_state
 from tests.faults.storms import Cut, Serve, Storm, Truncate
 from tests.steps.conftest import CLIENT_ID, CLIENT_SECRET, EXTRACT, MakeSteps, Outcome, Steps
 
-QUICK = {"STEP_OVERDUE_SECONDS": "60", "RERUN_BACKOFF_SECONDS": "0", "FILE_RETRY_SECONDS": "0"}
+QUICK = {
+    "STEP_OVERDUE_SECONDS": "60",
+    "TRANSFER_BUDGET_SECONDS": "20",
+    "RERUN_BACKOFF_SECONDS": "0",
+    "FILE_RETRY_SECONDS": "0",
+}
 SAAS = r"/api/saas-batch/"
 CONTENT = r"/content"
 OBJECTS = r"/n/[^/]+/b/[^/]+/(o|u|actions)(/.*)?"

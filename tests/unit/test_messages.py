@@ -242,3 +242,19 @@ def test_parse_submit_cancel_malformed_names_the_problem(payload, problem):
         messages.parse_submit(payload)
 
     assert problem in str(caught.value)
+
+
+@pytest.mark.parametrize(("files", "length"), [(13_600, 250), (25_100, 12)])
+def test_transfer_batches_fit_a_message_whatever_the_number_and_length_of_the_names(files, length):
+    # Given a listing of many files, with long names or short ones
+    names = [f"{n:06d}".ljust(length, "x") for n in range(files)]
+
+    # When they are dealt out into at most 50 transfer messages
+    batches, left = messages.transfer_batches("20261206T010203Z-run", names, 50)
+
+    # Then every message reads back within the limits, and every name is in one message or left over
+    bodies = [json.dumps(batch).encode() for batch in batches]
+    assert len(batches) == 50
+    assert all(len(body) <= messages.PUBLISH_BYTES for body in bodies)
+    parsed = [messages.parse_transfer(body).files for body in bodies]
+    assert sorted([name for batch in parsed for name in batch] + left) == names

@@ -34,6 +34,7 @@ VERSION = 1
 MAX_TRANSFER_FILES = 500
 MAX_UNITS = 64  # units of members one archive is unpacked in (TRANSFER_FANOUT at most)
 MAX_BYTES = 64 * 1024  # a message body
+PUBLISH_BYTES = 60 * 1024  # the most a message we publish holds: under Notifications' 64 KB, with room
 MAX_DEPTH = 20  # nesting of objects and arrays
 SHOWN = 60  # characters of a bad value quoted in an error
 _EXTRACT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
@@ -171,6 +172,27 @@ def unit_message(run_id: str, file: str, unit: int) -> dict[str, Any]:
 
 def transfer_message(run_id: str, files: list[str]) -> dict[str, Any]:
     return encode("transfer", run_id=run_id, files=files)
+
+
+def transfer_batches(run_id: str, names: list[str], most: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """Transfer messages for `names`, at most `most` of them, each within what a message may hold
+    (MAX_TRANSFER_FILES names, PUBLISH_BYTES as JSON) whatever the number and length of the names; and the
+    names that did not fit, left for a later hand-out. Names are dealt out in turn, so each message
+    starts with an early file of the plan."""
+    count = min(len(names), most)
+    batches, left = [], []
+    for index in range(count):
+        group = names[index::count]
+        room = PUBLISH_BYTES - len(json.dumps(transfer_message(run_id, [])))
+        taken = 0
+        for name in group[:MAX_TRANSFER_FILES]:
+            room -= len(json.dumps(name)) + 2  # the name, quoted, and the ", " before it
+            if room < 0:
+                break
+            taken += 1
+        batches.append(transfer_message(run_id, group[:taken]))
+        left += group[taken:]
+    return batches, left
 
 
 def rerun_message(run_id: str, attempt: int) -> dict[str, Any]:

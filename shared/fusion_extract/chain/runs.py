@@ -237,14 +237,13 @@ class Runs:
         self.publisher.publish(self.topics.rerun, messages.rerun_message(run_id, attempt))
 
     def publish_transfers(self, run_id: str, names: Sequence[str]) -> None:
-        """One message per file; past FANOUT_MESSAGES files, FANOUT_MESSAGES batches of files."""
-        if not names:
-            return
-        batches = min(len(names), FANOUT_MESSAGES)
-        for index in range(batches):
-            self.publisher.publish(
-                self.topics.transfer, messages.transfer_message(run_id, list(names[index::batches]))
-            )
+        """One message per file; past FANOUT_MESSAGES files, FANOUT_MESSAGES batches of files, each within
+        a message's limits. Files that fit in none stay PENDING: the sweep hands them out when due."""
+        batches, left = messages.transfer_batches(run_id, list(names), FANOUT_MESSAGES)
+        for batch in batches:
+            self.publisher.publish(self.topics.transfer, batch)
+        if left:
+            log.info("files left for the sweep to hand out", extra={"files": len(left)})
 
     def publish_units(self, run_id: str, name: str, units: Sequence[int]) -> None:
         """One message per unit of an archive's members: each may run in an invocation of its own."""
