@@ -394,9 +394,9 @@ def _cross_checks(values: Mapping[str, Any]) -> list[str]:
     if values["poll_min_interval"] > values["poll_max_interval"]:
         problems.append("POLL_MIN_INTERVAL must not exceed POLL_MAX_INTERVAL")
     # Work at a file or unit stops at its budget; a claim older than the overdue time is handed out again.
-    if values["step_overdue_seconds"] <= 2 * values["transfer_budget_seconds"]:
+    if values["step_overdue_seconds"] < 2 * values["transfer_budget_seconds"]:
         problems.append(
-            "STEP_OVERDUE_SECONDS must be more than twice TRANSFER_BUDGET_SECONDS, or transfer work still "
+            "STEP_OVERDUE_SECONDS must be at least twice TRANSFER_BUDGET_SECONDS, or transfer work still "
             "under way would look overdue and be handed out again"
         )
     return problems

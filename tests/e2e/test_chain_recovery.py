@@ -39,7 +39,7 @@ def test_chain_when_a_poll_continuation_is_lost_the_sweep_recovers_the_run(make_
         POLL_BUDGET_SECONDS="0.3",
         POLL_MIN_INTERVAL="0",
         POLL_MAX_INTERVAL="0",
-        STEP_OVERDUE_SECONDS="1",
+        STEP_OVERDUE_SECONDS="0",
         TRANSFER_BUDGET_SECONDS="0",
     )
     release = threading.Event()
@@ -187,7 +187,7 @@ def test_chain_when_message_malformed_answers_the_problem_and_changes_nothing(ma
 
 def test_chain_failed_step_logs_one_json_line_naming_its_run_and_the_sweep_recovers(make_chain):
     # Given a transfer whose landed marker cannot be written (Object Storage 503, one try per call)
-    chain = make_chain(HTTP_MAX_ATTEMPTS="1", STEP_OVERDUE_SECONDS="1", TRANSFER_BUDGET_SECONDS="0")
+    chain = make_chain(HTTP_MAX_ATTEMPTS="1", STEP_OVERDUE_SECONDS="0", TRANSFER_BUDGET_SECONDS="0")
     chain.fusion.define_extract("Sales", replace(QUICK, chunks=1))
     chain.oci.inject_fault("PUT", r"/n/[^/]+/b/[^/]+/o/_state%2Flanded%2F.*", 503, "ServiceUnavailable")
 

@@ -100,12 +100,8 @@ BAD_VALUES = [
     ("LANDING_TEMPLATE", "{prefix}/{extract}", "must contain {job_id}"),
     ("LANDING_TEMPLATE", "{prefix}/{job_id}/{owner}", "unknown placeholder"),
     ("POLL_MIN_INTERVAL", "1500", "POLL_MIN_INTERVAL must not exceed POLL_MAX_INTERVAL"),
-    (
-        "TRANSFER_BUDGET_SECONDS",
-        "450",
-        "STEP_OVERDUE_SECONDS must be more than twice TRANSFER_BUDGET_SECONDS",
-    ),
-    ("STEP_OVERDUE_SECONDS", "480", "still under way would look overdue"),
+    ("TRANSFER_BUDGET_SECONDS", "451", "STEP_OVERDUE_SECONDS must be at least twice TRANSFER_BUDGET_SECONDS"),
+    ("STEP_OVERDUE_SECONDS", "479", "still under way would look overdue"),
 ]
 
 

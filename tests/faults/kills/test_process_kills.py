@@ -88,7 +88,7 @@ def recover(chain: LocalChain, extract: str, function: str) -> None:
 @pytest.mark.parametrize("where", list(BOUNDARIES))
 def test_function_killed_at_a_step_boundary_the_run_still_lands_once(make_chain, where: str) -> None:
     # Given a chain whose sweep re-drives at once, and a kill armed at the boundary
-    chain = make_chain(STEP_OVERDUE_SECONDS="1", TRANSFER_BUDGET_SECONDS="0", UPLOAD_PART_MB="1")
+    chain = make_chain(STEP_OVERDUE_SECONDS="0", TRANSFER_BUDGET_SECONDS="0", UPLOAD_PART_MB="1")
     chain.fusion.define_extract("Sales", replace(QUICK, chunks=2, rows_per_chunk=20_000))
     boundary = BOUNDARIES[where]
     killed = kill_once(chain, boundary)
