@@ -84,7 +84,9 @@ def install(dest: Path, wheels: Path) -> Path:
     with tempfile.TemporaryDirectory() as scratch:
         shared = build_shared(Path(scratch))
         # --isolated: this machine's pip configuration (extra indexes, constraints) plays no part.
-        offline: list[str | Path] = ["--isolated", "--no-index", "--find-links", wheels]
+        # --no-compile: the image's pip writes .pyc files, but for all of oci before pruning (minutes here);
+        # without them the same code is compiled in memory as it is imported.
+        offline: list[str | Path] = ["--isolated", "--no-index", "--find-links", wheels, "--no-compile"]
         _pip("install", "--quiet", *offline, *target_options(), "-c", CONSTRAINTS, "--target", python, shared)
     subprocess.run(
         [sys.executable, REPO / "tools" / "prune_oci.py", python], check=True, stdout=subprocess.DEVNULL
