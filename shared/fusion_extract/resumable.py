@@ -91,14 +91,15 @@ def _file_of(function: _Function) -> str | None:
     return os.fsdecode(info.dli_fname)
 
 
-def _own(module: str, symbol: str) -> str | None:
-    """The library that gives this Python's `module` (an extension module) its `symbol`, if separate."""
+def _own(module: str, symbol: str) -> list[str]:
+    """[the library that gives this Python's extension `module` its `symbol`], or [] when there is none:
+    a built-in module, or one linked statically (the symbol is then in the module's own file)."""
     try:
         path = getattr(importlib.import_module(module), "__file__", None)
         found = _file_of(ctypes.CDLL(path)[symbol]) if path else None  # already loaded: no new mapping
     except (ImportError, OSError, AttributeError):
-        return None
-    return found if found and Path(found).name != Path(path or "").name else None
+        return []
+    return [found] if found and Path(found).name != Path(path or "").name else []
 
 
 def _function(lib: ctypes.CDLL, name: str, restype: Any, *argtypes: Any) -> _Function:
@@ -171,8 +172,7 @@ def load_libcrypto(name: str) -> Libcrypto:
 @functools.cache
 def libcrypto() -> Libcrypto:
     """This process's OpenSSL: the one hashlib uses, else the first of OPENSSL_SONAMES that works."""
-    own = _own("_hashlib", "SHA256_Init")
-    return _first("OpenSSL libcrypto", [*filter(None, [own]), *OPENSSL_SONAMES], load_libcrypto)
+    return _first("OpenSSL libcrypto", [*_own("_hashlib", "SHA256_Init"), *OPENSSL_SONAMES], load_libcrypto)
 
 
 class _ZStream(ctypes.Structure):
@@ -232,8 +232,7 @@ def load_libz(name: str) -> Libz:
 @functools.cache
 def libz() -> Libz:
     """This process's zlib: the one the zlib module uses, else the first of ZLIB_SONAMES that works."""
-    own = _own("zlib", "inflate")
-    return _first("zlib", [*filter(None, [own]), *ZLIB_SONAMES], load_libz)
+    return _first("zlib", [*_own("zlib", "inflate"), *ZLIB_SONAMES], load_libz)
 
 
 # --- borrowing a buffer without copying it ----------------------------------------------------------

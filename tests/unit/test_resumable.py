@@ -612,6 +612,22 @@ def test_libcrypto_is_the_one_this_pythons_hashlib_uses_before_any_soname(tmp_pa
     assert same == "True" and not path.startswith(str(libraries))
 
 
+@pytest.mark.skipif(not getattr(zlib, "__file__", None), reason="this Python's zlib module is built in")
+def test_libz_is_the_one_this_pythons_zlib_module_uses_before_any_soname() -> None:
+    # Given a soname to try that does not exist
+    script = (
+        "import fusion_extract.resumable as r, zlib\n"
+        "r.ZLIB_SONAMES = ('libz-absent.so.1',)\n"
+        "print(r.libz().version.decode() == zlib.ZLIB_RUNTIME_VERSION)\n"
+    )
+
+    # When the library is chosen
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+
+    # Then it is the zlib this Python's zlib module is linked to
+    assert result.stdout.split() == ["True"]
+
+
 def test_libraries_load_at_first_use_not_at_import() -> None:
     # Given a fresh interpreter that imports the module
     script = (
