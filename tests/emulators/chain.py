@@ -27,7 +27,7 @@ from fusion_extract.chain.codec import run_from_doc
 from fusion_extract.chain.records import Run
 from fusion_extract.errors import MessageError
 from tests.clocks import ShiftedClock
-from tests.emulators.fdk_runtime import FDK_SCRIPT, FdkFunction
+from tests.emulators.fdk_runtime import FDK_SCRIPT, Container, FdkFunction
 from tests.emulators.fusion import FusionEmulator
 from tests.emulators.oci import COMPARTMENT, OciEmulator
 from tests.emulators.oci.functions import FunctionsService, RecordingFunction, wait_settled
@@ -58,10 +58,12 @@ class LocalChain:
         functions_root: Path = REPO / "functions",
         fdk_script: Path = FDK_SCRIPT,
         first_job_id: int = 44046,
+        container: Container | None = None,
     ) -> None:
         self.workdir = workdir
         self.functions_root = functions_root  # or folders staged by `make stage`
         self.fdk_script = fdk_script  # or the fdk of a clean environment built for the staged folders
+        self.container = container  # or the function image's way of starting them (another user...)
         self.bucket_root = bucket_root or workdir / "bucket"
         self.overrides = dict(config or {})
         self.fusion_clock = ShiftedClock()  # real time, unless a test moves Fusion's jobs on
@@ -116,6 +118,7 @@ class LocalChain:
                 log_path=self.workdir / "logs" / f"{name}.log",
                 fn_id=function_ocid(name),
                 fdk_script=self.fdk_script,
+                container=self.container,
             )
         _all_at_once(FdkFunction.start, self.runtimes.values())  # three processes, each its own start-up
         for name, runtime in self.runtimes.items():

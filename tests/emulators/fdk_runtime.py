@@ -13,6 +13,8 @@ agent does. On this socket fdk only ever answers 200, 502 (the handler raised) o
 
 The child gets a clean environment, like a container: PATH, HOME, PYTHONPATH=<func_dir>, the FN_*
 variables and `env`. Nothing else leaks from the test process (no OCI_SDK_* switches, no CA bundles).
+A `Container` starts it as an image would instead (tests/deploy/image_runtime.py): the command wrapped
+(another user, a read-only root), more variables, more folders on PYTHONPATH.
 A call that cannot reach the process raises TransientError(status=502). One that outlives its
 deadline raises TransientError(status=504), and, as the platform does, the container is killed and
 the next call cold-starts a new one (calls in flight on it fail with 502). One process runs one
@@ -31,7 +33,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -54,6 +56,22 @@ class FnResult:
     status: int
     headers: dict[str, str]
     body: bytes
+
+
+@dataclass(frozen=True)
+class Container:
+    """How an image starts the function: `wrap` turns the fdk command into the one run, `env` is added to
+    the child's, `python_path` follows the function's folder on PYTHONPATH, and the user `uid` is handed
+    what the platform gives the function (the socket's folder, its resource principal's files)."""
+
+    wrap: Callable[[list[str]], list[str]] = list
+    env: Mapping[str, str] = field(default_factory=dict)
+    python_path: tuple[Path, ...] = ()
+    uid: int | None = None
+
+
+# The platform's files that belong to the function's user, named by these variables.
+PLATFORM_FILES = ("OCI_RESOURCE_PRINCIPAL_RPST", "OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM")
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
@@ -88,9 +106,11 @@ class FdkFunction:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         start_timeout: float = 30.0,
         fdk_script: Path = FDK_SCRIPT,
+        container: Container | None = None,
     ) -> None:
         self.func_dir = Path(func_dir).resolve()
         self.fdk_script = fdk_script
+        self.container = container or Container()
         self.env = dict(env)
         self.name = name
         self.log_path = log_path
@@ -182,8 +202,9 @@ class FdkFunction:
         return {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", "/tmp"),
-            "PYTHONPATH": str(self.func_dir),
+            "PYTHONPATH": os.pathsep.join(map(str, (self.func_dir, *self.container.python_path))),
             "PYTHONUNBUFFERED": "1",
+            **self.container.env,
             **self.env,
             "FN_FORMAT": "http-stream",
             "FN_LISTENER": f"unix:{socket_path}",  # absolute: fdk strips "unix:" with lstrip
@@ -218,8 +239,12 @@ class FdkFunction:
             raise ConfigError(f"socket path {socket_path} is too long for AF_UNIX; set a shorter TMPDIR")
         log_file = self.log_path or self._socket_dir / "fn.log"
         self._log = log_file.open("ab")
+        if self.container.uid is not None:
+            owned = [self._socket_dir, *(Path(self.env[name]) for name in PLATFORM_FILES if name in self.env)]
+            for path in owned:
+                os.chown(path, self.container.uid, -1)
         self._process = subprocess.Popen(
-            [str(self.fdk_script), str(func_py), "handler"],
+            self.container.wrap([str(self.fdk_script), str(func_py), "handler"]),
             cwd=self.func_dir,
             env=self._child_env(socket_path),
             stdin=subprocess.DEVNULL,

@@ -7,8 +7,10 @@ from datetime import timedelta
 
 import pytest
 
+from fusion_extract import resumable
+from fusion_extract.chain.readiness import Readiness
 from fusion_extract.chain.records import RunState
-from fusion_extract.errors import MessageError
+from fusion_extract.errors import ConfigError, MessageError
 from fusion_extract.models import ExtractRequest, Mode
 from tests.emulators.fusion import ExtractScenario
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps
@@ -243,3 +245,55 @@ def test_submit_request_racing_a_run_that_just_took_the_lease_answers_already_ru
     # Then it is refused in favour of the other, and submits nothing
     assert outcome["outcome"] == "already_running" and outcome["run_id"] == other
     assert steps.fusion is not None and steps.fusion.jobs == []
+
+
+def test_submit_refuses_before_any_fusion_call_when_the_native_libraries_cannot_load(steps: Steps) -> None:
+    # Given a container whose native libraries do not load (a libcrypto the image does not have)
+    steps.deps.readiness = Readiness(lambda: resumable.load_libcrypto("libcrypto-absent.so.3").path)
+
+    # When a run, a rerun and a re-land are asked for
+    answers = []
+    for body in (
+        {"extract": EXTRACT, "mode": "full"},
+        {"kind": "rerun", "run_id": "20261129T020000Z-0001"},
+        {"kind": "reland", "extract": EXTRACT, "job_id": "44046", "mode": "full"},
+    ):
+        with pytest.raises(ConfigError) as refused:
+            steps.submit(**body)
+        answers.append(str(refused.value))
+
+    # Then each is refused with the loader's exact error, before Fusion was asked anything
+    assert all(
+        answer.startswith(
+            "this function image cannot land a run, so nothing was submitted: libcrypto-absent.so.3: "
+        )
+        for answer in answers
+    )
+    assert steps.fusion is not None and steps.fusion.requests == []
+    # And nothing was held or recorded; people were told once, with the error
+    assert steps.runs() == [] and steps.deps.ledger.lease_holder(EXTRACT) is None
+    [alert] = steps.published("alerts")
+    assert alert["event"] == "runtime_broken" and alert["reason"] == answers[0].split(": ", 1)[1]
+    # And a cancel, which needs no native library, is still answered on its own terms
+    with pytest.raises(MessageError, match="has no active run"):
+        steps.submit(kind="cancel", extract=EXTRACT)
+
+
+def test_submit_checks_the_native_libraries_once_per_container(steps: Steps) -> None:
+    # Given a container whose check passes, counting how often it runs
+    checks: list[str] = []
+
+    def probe() -> str:
+        checks.append(resumable.self_test())
+        return checks[-1]
+
+    steps.deps.readiness = Readiness(probe)
+
+    # When two runs are submitted in turn
+    first = steps.submit(extract=EXTRACT, mode="full")
+    steps.submit(kind="cancel", run_id=first["run_id"])
+    second = steps.submit(extract=EXTRACT, mode="full")
+
+    # Then both were submitted, and the libraries were checked once, by the first run
+    assert (first["outcome"], second["outcome"]) == ("submitted", "submitted")
+    assert len(checks) == 1 and checks[0].startswith("libcrypto ")

@@ -6,12 +6,14 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import itertools
+import os
 import random
 import struct
 import subprocess
 import sys
 import zlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -20,6 +22,7 @@ from hypothesis import strategies as st
 from fusion_extract import resumable
 from fusion_extract.errors import ConfigError, IntegrityError
 from fusion_extract.resumable import WINDOW, InflatePoint, Inflater, Sha256
+from tests.image_libraries import unpack
 
 # --- data --------------------------------------------------------------------------------------------
 
@@ -557,27 +560,72 @@ def test_inflate_point_bytes_round_trip() -> None:
 # --- loading -------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fresh_libraries() -> Iterator[None]:
-    resumable._crypto.cache_clear()
-    resumable._zlib.cache_clear()
-    yield
-    resumable._crypto.cache_clear()
-    resumable._zlib.cache_clear()
-
-
-def test_a_library_that_cannot_be_loaded_is_a_config_error_naming_it(
-    fresh_libraries: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_library_that_cannot_be_loaded_is_a_config_error_naming_it() -> None:
     # Given sonames that do not exist on this machine
-    monkeypatch.setattr(resumable, "LIBCRYPTO", "libcrypto-missing.so.3")
-    monkeypatch.setattr(resumable, "LIBZ", "libz-missing.so.1")
+    # When each is loaded, Then the error names the library
+    with pytest.raises(ConfigError, match=r"^libcrypto-missing\.so\.3: .*cannot open shared object file"):
+        resumable.load_libcrypto("libcrypto-missing.so.3")
+    with pytest.raises(ConfigError, match=r"^libz-missing\.so\.1: "):
+        resumable.load_libz("libz-missing.so.1")
 
-    # When each is first used, Then the error names the library
-    with pytest.raises(ConfigError, match=r"libcrypto-missing\.so\.3 \(OpenSSL 3\)"):
-        Sha256()
-    with pytest.raises(ConfigError, match=r"libz-missing\.so\.1 \(zlib\)"):
-        Inflater()
+
+def test_when_no_candidate_loads_the_error_names_each_and_where_they_were_looked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given no candidate that exists, and a library path
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/opt/image-libs")
+    candidates = ["/usr/lib64/libcrypto-gone.so.3", "libcrypto-gone.so.3", "libcrypto-gone.so.1.1"]
+
+    # When the first that loads is asked for, Then the error lists every try and where sonames were sought
+    with pytest.raises(ConfigError) as refused:
+        resumable._first("OpenSSL libcrypto", candidates, resumable.load_libcrypto)
+    message = str(refused.value)
+    assert message.startswith("no usable OpenSSL libcrypto; tried /usr/lib64/libcrypto-gone.so.3: ")
+    assert "; libcrypto-gone.so.3: " in message and "; libcrypto-gone.so.1.1: " in message
+    assert "LD_LIBRARY_PATH=/opt/image-libs, /etc/ld.so.cache" in message
+
+
+def test_a_library_without_the_sha256_calls_is_skipped_for_the_next_candidate() -> None:
+    # Given a first candidate that loads but is not OpenSSL (zlib), then the real libcrypto
+    # When the first usable is asked for, Then the second is taken
+    found = resumable._first("OpenSSL libcrypto", ["libz.so.1", "libcrypto.so.3"], resumable.load_libcrypto)
+    assert found.name == "libcrypto.so.3" and found.version.startswith("OpenSSL 3.")
+
+
+def test_libcrypto_is_the_one_this_pythons_hashlib_uses_before_any_soname(tmp_path: Path) -> None:
+    # Given the only soname to try is OpenSSL 1.1.1's, found on the library path (a real 1.1.1w)
+    libraries = unpack(tmp_path / "libs")
+    script = (
+        "import fusion_extract.resumable as r, ssl\n"
+        "r.OPENSSL_SONAMES = ('libcrypto.so.1.1',)\n"
+        "print(r.libcrypto().version.split()[1] == ssl.OPENSSL_VERSION.split()[1], r.libcrypto().path)\n"
+    )
+
+    # When the library is chosen
+    env = {**os.environ, "LD_LIBRARY_PATH": str(libraries)}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env
+    )
+
+    # Then it is the OpenSSL this Python's own hashlib and ssl use, not the soname's
+    same, path = result.stdout.split()
+    assert same == "True" and not path.startswith(str(libraries))
+
+
+@pytest.mark.skipif(not getattr(zlib, "__file__", None), reason="this Python's zlib module is built in")
+def test_libz_is_the_one_this_pythons_zlib_module_uses_before_any_soname() -> None:
+    # Given a soname to try that does not exist
+    script = (
+        "import fusion_extract.resumable as r, zlib\n"
+        "r.ZLIB_SONAMES = ('libz-absent.so.1',)\n"
+        "print(r.libz().version.decode() == zlib.ZLIB_RUNTIME_VERSION)\n"
+    )
+
+    # When the library is chosen
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+
+    # Then it is the zlib this Python's zlib module is linked to
+    assert result.stdout.split() == ["True"]
 
 
 def test_libraries_load_at_first_use_not_at_import() -> None:
@@ -585,9 +633,9 @@ def test_libraries_load_at_first_use_not_at_import() -> None:
     script = (
         "import fusion_extract.resumable as r\n"
         "maps = lambda: open('/proc/self/maps').read()\n"
-        "before = 'libcrypto.so.3' in maps()\n"
+        "before = 'libcrypto' in maps()\n"
         "r.Sha256()\n"
-        "print(before, 'libcrypto.so.3' in maps())\n"
+        "print(before, 'libcrypto' in maps())\n"
     )
 
     # When it hashes for the first time
@@ -601,4 +649,13 @@ def test_a_library_without_a_needed_function_is_a_config_error_naming_both() -> 
     # Given the real zlib, asked for a function it does not have
     # When it is bound, Then the error names the library and the function
     with pytest.raises(ConfigError, match=r"libz\.so\.1 has no inflateTeleport"):
-        resumable._function(ctypes.CDLL("libz.so.1"), "libz.so.1", "inflateTeleport", ctypes.c_int)
+        resumable._function(ctypes.CDLL("libz.so.1"), "inflateTeleport", ctypes.c_int)
+
+
+def test_self_test_round_trips_both_libraries_and_says_which_it_loaded() -> None:
+    # Given this machine's libraries, When the container's check runs
+    found = resumable.self_test()
+
+    # Then it names the libcrypto and zlib it used, with their versions
+    assert f"libcrypto {resumable.libcrypto().path} (OpenSSL 3." in found
+    assert f"libz {resumable.libz().path} ({zlib.ZLIB_RUNTIME_VERSION})" in found

@@ -55,6 +55,11 @@ MEANING: dict[str, tuple[str, str]] = {
         "The run landed, but Fusion's .mf manifest and its listing disagree on file names.",
         "Compare _manifest.json with Fusion's manifest; re-land if a file is missing.",
     ),
+    "runtime_broken": (
+        "The function image cannot load or use its native libraries (OpenSSL libcrypto, zlib): "
+        "submit started nothing and spent no Fusion job.",
+        "Read the reason; rebuild the image with what docs/deploy.md says it must contain; run again.",
+    ),
 }
 
 

@@ -9,6 +9,7 @@ from typing import Protocol
 from fusion_extract.chain.archive_source import ArchiveSource
 from fusion_extract.chain.layout import Layout
 from fusion_extract.chain.ledger import Ledger
+from fusion_extract.chain.readiness import Readiness
 from fusion_extract.chain.runs import Runs
 from fusion_extract.clock import Clock, IdFactory
 from fusion_extract.config import Settings
@@ -38,3 +39,5 @@ class Deps(Protocol):
     def archives(self) -> ArchiveSource: ...
     @property
     def runs(self) -> Runs: ...
+    @property
+    def readiness(self) -> Readiness: ...

@@ -3,6 +3,7 @@
 Under the extract's lease, so a scheduled and a manual run of one extract never run at once. The job
 is submitted once per attempt: the run token `<run_id>-a<attempt>` travels in the job description and,
 when a submit may have reached Fusion without us learning the job id, the client finds the job by it.
+Nothing is asked of Fusion by a container that could not land the result (chain/readiness.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.records import Run, RunState, Versioned
 from fusion_extract.chain.runs import logged
 from fusion_extract.errors import (
+    ConfigError,
     ConflictError,
     LeaseHeldError,
     MessageError,
@@ -35,13 +37,24 @@ log = logging.getLogger(__name__)
 
 
 def submit(message: SubmitMessage, deps: Deps) -> Outcome:
+    if isinstance(message, CancelRequest):
+        return _cancel(deps, message)
+    _can_land(deps)
     if isinstance(message, RunRequest):
         return _start(deps, message.request, rerun_of=None)
     if isinstance(message, RerunRequest):
         return _rerun(deps, message)
-    if isinstance(message, CancelRequest):
-        return _cancel(deps, message)
     return _reland(deps, message)
+
+
+def _can_land(deps: Deps) -> None:
+    """Refuse, before any Fusion call, to start work this container's native libraries could not land."""
+    problem = deps.readiness.problem()
+    if problem is None:
+        return
+    if deps.readiness.to_tell():
+        deps.runs.notify("runtime_broken", reason=problem)
+    raise ConfigError(f"this function image cannot land a run, so nothing was submitted: {problem}")
 
 
 def _start(deps: Deps, request: ExtractRequest, rerun_of: str | None) -> Outcome:
