@@ -136,3 +136,22 @@ def test_sweep_reports_hours_since_the_last_landing_of_each_catalog_extract(
     hours = [m for m in steps.oci.metrics if m["name"] == "HoursSinceLanded"]
     assert hours[-1]["dimensions"]["extract"] == EXTRACT
     assert 0.99 < hours[-1]["datapoints"][0]["value"] < 1.1
+
+
+def test_sweep_reports_hours_since_first_watched_for_an_extract_that_never_landed(
+    make_steps: MakeSteps, oci: OciEmulator
+) -> None:
+    # Given Sales in the catalog, never landed, first watched by a sweep
+    steps = make_steps(
+        EXTRACT_CATALOG=CATALOG, METRICS_COMPARTMENT_ID=COMPARTMENT, OCI_MONITORING_ENDPOINT=oci.endpoint
+    )
+    steps.sweep()
+    steps.clock.advance(5 * 3600)
+
+    # When the sweep runs five hours later
+    steps.sweep()
+    steps.deps.metrics.flush()
+
+    # Then HoursSinceLanded for Sales counts from the first sweep that watched it: 0, then 5
+    hours = [m["datapoints"][0]["value"] for m in steps.oci.metrics if m["name"] == "HoursSinceLanded"]
+    assert hours == [0.0, 5.0]
