@@ -404,10 +404,6 @@ variable "extracts" {
     condition     = alltrue([for e in values(var.extracts) : e.landing_template == null || can(regex("\\{job_id\\}", e.landing_template))])
     error_message = "A landing_template must contain {job_id}, so that runs never share a folder."
   }
-  validation {
-    condition     = length(var.extracts) <= 20
-    error_message = "At most 20 extracts: the scheduler policy holds two statements per schedule."
-  }
 }
 
 variable "sweep_recurrence" {

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.operate.conftest import Operated
+from tests.operate.conftest import CATALOG, Operated
 
 
 def _landed_sales(operated: Operated) -> dict[str, Any]:
@@ -134,9 +134,10 @@ def test_doctor_when_a_catalog_extract_has_no_schedule_fails_schedules(
     operated: Operated, tmp_path: Path
 ) -> None:
     # Given a catalog naming an extract no schedule starts
+    larger = operated.chain.write_catalog({**CATALOG, "Invoices": {"mode": "full"}})
+
     def add(doc: dict[str, Any]) -> None:
-        catalog = json.loads(doc["config"]["EXTRACT_CATALOG"])
-        doc["config"]["EXTRACT_CATALOG"] = json.dumps({**catalog, "Invoices": {"mode": "full"}})
+        doc["config"]["EXTRACT_CATALOG_OBJECT"] = larger
 
     endpoints = operated.broken(tmp_path, add)
 
