@@ -75,7 +75,7 @@ def _blocks(text: str) -> list[str]:
 
 def _preconditions(text: str) -> list[str]:
     """The body of every `precondition { ... }` in one file."""
-    return re.findall(r"\n( +)precondition \{\n(.*?)\n\1\}", text, re.S)
+    return [found[2] for found in re.finditer(r"\n( +)precondition \{\n(.*?)\n\1\}", text, re.S)]
 
 
 def module(root: Path, workdir: Path) -> Path:
@@ -83,11 +83,12 @@ def module(root: Path, workdir: Path) -> Path:
     target = workdir / "terraform"
     target.mkdir(parents=True)
     (workdir / "functions").symlink_to(root.resolve().parent / "functions")
-    parts, checks = [], []
+    parts: list[str] = []
+    checks: list[str] = []
     for path in sorted(root.glob("*.tf")):
         text = path.read_text()
         parts += _blocks(text)
-        checks += [body for _, body in _preconditions(text)]
+        checks += _preconditions(text)
     source = "\n".join(parts)
     source = tfcheck.REFERENCE.sub(f'"{PLACEHOLDER}"', source)
     outputs = [f'output "{name}" {{\n  value = local.{name}\n}}\n' for name in OUTPUTS]
