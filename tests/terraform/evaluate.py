@@ -25,6 +25,7 @@ from tests.terraform import tfcheck
 
 PLACEHOLDER = "ocid1.placeholder.oc1.eu-frankfurt-1." + "a" * 60
 OUTPUTS = (
+    "functions",
     "function_config",
     "function_config_octets",
     "config_limit_octets",
