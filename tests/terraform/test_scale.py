@@ -85,3 +85,12 @@ def test_a_refused_validation_carries_terraforms_message(tmp_path: Path) -> None
     # When Terraform evaluates them, Then the variable's own validation message comes back
     with pytest.raises(TerraformRefused, match=r"mode must be full or incremental"):
         evaluate(TERRAFORM, inputs, tmp_path)
+
+
+def test_a_state_prefix_that_would_expire_the_catalog_is_refused(tmp_path: Path) -> None:
+    # Given the ledger's prefix (whose lifecycle rule deletes what sits unchanged) set to the catalog's
+    inputs = example_inputs(state_prefix="_catalog")
+
+    # When Terraform evaluates them, Then the catalog object's precondition refuses them
+    with pytest.raises(TerraformRefused, match=r"_catalog/ holds the extract catalog"):
+        evaluate(TERRAFORM, inputs, tmp_path)
