@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fusion_extract.chain.alerts import read_alert
+from fusion_extract.chain.records import FileState, RunState
 from fusion_extract.errors import ConfigError, MessageError
 from fusion_extract.models import Mode
 from tests.emulators.oci import OciEmulator
@@ -108,6 +109,30 @@ def test_sweep_when_the_catalog_object_is_missing_still_sweeps_and_posts_no_figu
     # Then it swept, and posted no HoursSinceLanded (the sweep-silent alarm then tells a person)
     assert outcome["outcome"] == "swept"
     assert [m for m in steps.oci.metrics if m["name"] == "HoursSinceLanded"] == []
+
+
+def test_transfer_when_the_catalog_object_is_missing_waits_rather_than_failing_the_run(
+    make_steps: MakeSteps, oci: OciEmulator
+) -> None:
+    # Given a run ready to transfer, then its catalog object gone (an apply half done, say)
+    steps = make_steps(**catalog_config(oci, CATALOG))
+    run = steps.until_transferring()
+    steps.env["EXTRACT_CATALOG_OBJECT"] = "_catalog/extracts-gone.json"
+    steps.deps = steps.container()
+
+    # When its transfers are delivered
+    outcomes = steps.deliver("transfer")
+
+    # Then they wait for the sweep as after an outage (a fetch put off, a promotion put off), no file
+    # failed, the run still in flight, nothing landed
+    assert outcomes and {o["outcome"] for o in outcomes} <= {"deferred", "retry_scheduled"}
+    assert all("which does not exist" in str(o) for o in outcomes), outcomes
+    records = [v.value for v in steps.deps.ledger.files(run.run_id)]
+    assert records and all(r.state is not FileState.FAILED for r in records)
+    waiting = [r for r in records if r.state is FileState.PENDING]
+    assert waiting and all(r.attempts == 0 and r.retries == 1 for r in waiting)  # an outage, not the file
+    assert steps.run(run.run_id).state is RunState.TRANSFERRING
+    assert steps.objects("landing/") == []
 
 
 def test_alert_when_run_fails_is_titled_with_event_extract_and_run(steps: Steps) -> None:
