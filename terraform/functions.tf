@@ -26,6 +26,13 @@ resource "oci_functions_function" "this" {
   config                           = local.function_config
   freeform_tags                    = var.freeform_tags
 
+  lifecycle {
+    precondition {
+      condition     = local.function_config_octets <= local.config_limit_octets
+      error_message = "The function configuration takes up to ${local.function_config_octets} octets (keys and values, UTF-8; each OCID counted at ${local.created_ocid_octets}); OCI allows ${local.config_limit_octets}. Shorten the longest values (URLs, landing_template) or leave tuning keys at their defaults."
+    }
+  }
+
   # A detached invocation that fails (raises, times out, runs out of memory) sends its
   # invocation record to the alerts topic, so a person hears of it even when the run ledger cannot.
   failure_destination {

@@ -17,18 +17,25 @@ locals {
   # Function configuration, keyed by the exact environment names the code reads
   # (fusion_extract.config.KEYS; tests/terraform checks the two against each other).
   # A null value is left out, so the product's own default applies.
-  function_config_all = {
+  function_config_all = merge(local.function_config_planned, local.function_config_created)
+
+  # The OCIDs that exist only once apply created them.
+  function_config_created = {
+    CREDENTIALS_SECRET_ID = oci_vault_secret.credentials.id
+    POLL_TOPIC_ID         = oci_ons_notification_topic.this["poll"].id
+    TRANSFER_TOPIC_ID     = oci_ons_notification_topic.this["transfer"].id
+    RERUN_TOPIC_ID        = oci_ons_notification_topic.this["rerun"].id
+    ALERTS_TOPIC_ID       = oci_ons_notification_topic.this["alerts"].id
+  }
+
+  # What plan knows already: variables, names, the namespace.
+  function_config_planned = {
     FUSION_BASE_URL         = var.fusion_base_url
     IDCS_URL                = var.idcs_url
     FUSION_SCOPE            = var.fusion_scope
     FUSION_GRANT            = var.fusion_grant
-    CREDENTIALS_SECRET_ID   = oci_vault_secret.credentials.id
     BUCKET_NAME             = oci_objectstorage_bucket.landing.name
     BUCKET_NAMESPACE        = data.oci_objectstorage_namespace.this.namespace
-    POLL_TOPIC_ID           = oci_ons_notification_topic.this["poll"].id
-    TRANSFER_TOPIC_ID       = oci_ons_notification_topic.this["transfer"].id
-    RERUN_TOPIC_ID          = oci_ons_notification_topic.this["rerun"].id
-    ALERTS_TOPIC_ID         = oci_ons_notification_topic.this["alerts"].id
     LANDING_PREFIX          = var.landing_prefix
     LANDING_TEMPLATE        = var.landing_template
     STATE_PREFIX            = var.state_prefix
@@ -57,12 +64,23 @@ locals {
     ZIP_MAX_BYTES           = var.tuning.zip_max_bytes
     ZIP_MAX_RATIO           = var.tuning.zip_max_ratio
     SECRET_TTL_SECONDS      = var.tuning.secret_ttl_seconds
-    EXTRACT_CATALOG         = local.extract_catalog
+    EXTRACT_CATALOG_OBJECT  = oci_objectstorage_object.catalog.object
     METRICS_COMPARTMENT_ID  = var.compartment_ocid
   }
 
+  # OCI takes at most 4 KB (4096 octets) of function configuration, keys and values in UTF-8 together.
+  # Octets from base64: 3 per 4 characters, less the padding. Each OCID apply creates counts as
+  # created_ocid_octets (real ones are about 90), so plan knows the total before anything is created.
+  config_limit_octets  = 4096
+  created_ocid_octets  = 128
+  function_config_text = join("", [for key, value in local.function_config_planned : "${key}${value}" if value != null])
+  function_config_octets = (
+    length(base64encode(local.function_config_text)) / 4 * 3 - length(regexall("=", base64encode(local.function_config_text)))
+    + sum([for key in keys(local.function_config_created) : length(key) + local.created_ocid_octets])
+  )
+
   # The catalog the functions and the CLI read (fusion_extract.catalog), from the same map as the
-  # schedules. Function configuration is limited to 4 KB in all: 20 extracts fit.
+  # schedules: an object in the bucket (storage.tf), any size; configuration only names it.
   extract_catalog = jsonencode({
     for name, e in var.extracts : name => merge(
       { mode = e.mode, schedule = e.recurrence, recurrence_type = e.recurrence_type, time_zone = e.time_zone, enabled = e.enabled },
@@ -70,6 +88,10 @@ locals {
     )
   })
   function_config = { for key, value in local.function_config_all : key => tostring(value) if value != null }
+
+  # Named by a hash of its content: a changed catalog is changed configuration, so every warm container
+  # reads the new one. Outside state_prefix, whose lifecycle rule deletes what sits unchanged.
+  catalog_object = "_catalog/extracts-${substr(sha256(local.extract_catalog), 0, 16)}.json"
 
   subnet_ids = var.create_network ? [oci_core_subnet.functions[0].id] : var.subnet_ids
 }

@@ -1,14 +1,18 @@
 # Alarms on the functions' custom metrics (namespace fusion_extract, posted through the telemetry-ingestion
 # endpoint; README: Observability), routed to the alerts topic beside the functions' own alerts.
+# Every metric carries deployment = "fusion-extract" (fusion_extract.oci.metrics). What each query means,
+# by Monitoring's documented semantics, is evaluated on synthetic series by tests/terraform/test_alarms.py.
 
 locals {
   alarm_destination = [oci_ons_notification_topic.this["alerts"].id]
-  alarms            = var.alarms_enabled ? { failed = "RunsFailed", timed_out = "RunsTimedOut" } : {}
-  missed_schedules  = var.alarms_enabled ? { for name, e in var.extracts : name => e if e.enabled } : {}
+  # Failure alarms: a run that ended so, counted by the step that ended it.
+  failure_alarms = { failed = "RunsFailed", timed_out = "RunsTimedOut" }
+  # Dead-man alarms: every enabled extract is expected to land within its expected_within_hours.
+  watched_extracts = { for name, e in var.extracts : name => e if e.enabled }
 }
 
 resource "oci_monitoring_alarm" "runs" {
-  for_each = local.alarms
+  for_each = var.alarms_enabled ? local.failure_alarms : {}
 
   compartment_id               = var.compartment_ocid
   metric_compartment_id        = var.compartment_ocid
@@ -25,19 +29,45 @@ resource "oci_monitoring_alarm" "runs" {
   freeform_tags                = var.freeform_tags
 }
 
-resource "oci_monitoring_alarm" "missed_schedule" {
-  for_each = local.missed_schedules
+# The sweep posts HoursSinceLanded for every catalog extract every few minutes: hours since its latest
+# landing, or since the sweep first watched it if it never landed. max() over the hour fires at the
+# first figure past the expected interval, whatever the sweep's cadence (up to an hour); a landing posts 0,
+# and the alarm clears once the hour holds no late figure.
+resource "oci_monitoring_alarm" "overdue" {
+  for_each = var.alarms_enabled ? local.watched_extracts : {}
 
-  compartment_id        = var.compartment_ocid
-  metric_compartment_id = var.compartment_ocid
-  display_name          = "${var.name_prefix}-missed-${replace(lower(each.key), "/[^a-z0-9-]/", "-")}"
-  namespace             = "fusion_extract"
-  query                 = "RunsLanded[1h]{extract = \"${each.key}\"}.groupBy(extract).absent(${each.value.expected_within_hours}h)"
-  severity              = "CRITICAL"
-  body                  = "No run of the extract ${each.key} landed within ${each.value.expected_within_hours} hours. `fusion-extract runs --extract \"${each.key}\"`; README: Runbook, overdue."
-  destinations          = local.alarm_destination
-  is_enabled            = true
-  pending_duration      = "PT5M"
-  message_format        = "ONS_OPTIMIZED"
-  freeform_tags         = var.freeform_tags
+  compartment_id               = var.compartment_ocid
+  metric_compartment_id        = var.compartment_ocid
+  display_name                 = "${var.name_prefix}-overdue-${replace(lower(each.key), "/[^a-z0-9-]/", "-")}"
+  namespace                    = "fusion_extract"
+  query                        = "HoursSinceLanded[1h]{deployment = \"fusion-extract\", extract = \"${each.key}\"}.groupBy(extract).max() > ${each.value.expected_within_hours}"
+  severity                     = "CRITICAL"
+  body                         = "No run of the extract ${each.key} landed within ${each.value.expected_within_hours} hours. `fusion-extract runs --extract \"${each.key}\"`; README: Runbook, overdue."
+  destinations                 = local.alarm_destination
+  is_enabled                   = true
+  pending_duration             = "PT5M"
+  repeat_notification_duration = "PT24H"
+  message_format               = "ONS_OPTIMIZED"
+  freeform_tags                = var.freeform_tags
+}
+
+# A threshold alarm sees nothing when nothing is posted: this one fires when no HoursSinceLanded at all
+# arrived for an hour (the sweep stopped, its schedule or grant is gone, the catalog object is unreadable).
+# absent() stops reporting after its detection period (72 h, the longest), so it repeats daily until then.
+resource "oci_monitoring_alarm" "sweep_silent" {
+  count = var.alarms_enabled && length(local.watched_extracts) > 0 ? 1 : 0
+
+  compartment_id               = var.compartment_ocid
+  metric_compartment_id        = var.compartment_ocid
+  display_name                 = "${var.name_prefix}-sweep-silent"
+  namespace                    = "fusion_extract"
+  query                        = "HoursSinceLanded[1h]{deployment = \"fusion-extract\"}.groupBy(deployment).absent(72h)"
+  severity                     = "CRITICAL"
+  body                         = "The sweep posted no HoursSinceLanded for an hour: no extract is watched for missed schedules. Check the sweep schedule and the poll function's log; README: Runbook."
+  destinations                 = local.alarm_destination
+  is_enabled                   = true
+  pending_duration             = "PT5M"
+  repeat_notification_duration = "PT24H"
+  message_format               = "ONS_OPTIMIZED"
+  freeform_tags                = var.freeform_tags
 }

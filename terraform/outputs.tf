@@ -26,6 +26,11 @@ output "bucket" {
   }
 }
 
+output "catalog_object" {
+  description = "Name of the extract catalog object in the bucket (EXTRACT_CATALOG_OBJECT); oci os object get -bn <bucket> --name <it> --file - prints the catalog."
+  value       = oci_objectstorage_object.catalog.object
+}
+
 output "credentials_secret_id" {
   description = "OCID of the Vault secret that holds the Fusion credentials JSON; set its value with oci vault secret update-base64."
   value       = oci_vault_secret.credentials.id

@@ -18,6 +18,25 @@ resource "oci_objectstorage_bucket" "landing" {
   depends_on = [oci_identity_policy.platform]
 }
 
+# The extract catalog the functions and the CLI read (EXTRACT_CATALOG_OBJECT names it): function
+# configuration holds 4 KB in all, a catalog of hundreds of extracts does not fit there. A new catalog is
+# a new object, created before the old one goes, so a configuration never names a missing catalog.
+resource "oci_objectstorage_object" "catalog" {
+  namespace    = data.oci_objectstorage_namespace.this.namespace
+  bucket       = oci_objectstorage_bucket.landing.name
+  object       = local.catalog_object
+  content      = local.extract_catalog
+  content_type = "application/json"
+
+  lifecycle {
+    create_before_destroy = true
+    precondition {
+      condition     = !contains([var.state_prefix, var.staging_prefix, split("/", var.landing_prefix)[0]], "_catalog")
+      error_message = "_catalog/ holds the extract catalog: choose another state_prefix, staging_prefix or landing_prefix."
+    }
+  }
+}
+
 resource "oci_objectstorage_object_lifecycle_policy" "landing" {
   namespace = data.oci_objectstorage_namespace.this.namespace
   bucket    = oci_objectstorage_bucket.landing.name

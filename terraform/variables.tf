@@ -377,10 +377,11 @@ variable "extracts" {
     enabled         = optional(bool, true)
     # The extract's own run folder template (LANDING_TEMPLATE's placeholders); null: LANDING_TEMPLATE.
     landing_template = optional(string)
-    # The missed-schedule alarm fires when no run of the extract landed for this long (1 to 72 hours).
+    # The extract's overdue alarm fires when no run of it landed for this long (1 to 744 hours, a month;
+    # keep it below ledger_retention_days, which bounds how long the ledger remembers a landing).
     expected_within_hours = optional(number, 26)
   }))
-  description = "The extract catalog: one entry per extract this deployment runs, keyed by its name as defined in Fusion: mode (full|incremental), recurrence (an RFC 5545 RRULE such as FREQ=DAILY;BYHOUR=2;BYMINUTE=0, or a cron expression with recurrence_type = CRON), IANA time_zone, enabled, landing_template, expected_within_hours. It builds the schedules, the missed-schedule alarms and EXTRACT_CATALOG, which submit checks every request against."
+  description = "The extract catalog: one entry per extract this deployment runs, keyed by its name as defined in Fusion: mode (full|incremental), recurrence (an RFC 5545 RRULE such as FREQ=DAILY;BYHOUR=2;BYMINUTE=0, or a cron expression with recurrence_type = CRON), IANA time_zone, enabled, landing_template, expected_within_hours. It builds the schedules, the overdue alarms and the catalog object the functions read (EXTRACT_CATALOG_OBJECT), which submit checks every request against."
   default     = {}
 
   validation {
@@ -396,16 +397,12 @@ variable "extracts" {
     error_message = "Each extract's recurrence_type must be ICAL or CRON."
   }
   validation {
-    condition     = alltrue([for e in values(var.extracts) : e.expected_within_hours >= 1 && e.expected_within_hours <= 72])
-    error_message = "Each extract's expected_within_hours must be within 1 to 72 (Monitoring's longest absence detection period)."
+    condition     = alltrue([for e in values(var.extracts) : e.expected_within_hours >= 1 && e.expected_within_hours <= 744])
+    error_message = "Each extract's expected_within_hours must be within 1 to 744 (a month)."
   }
   validation {
     condition     = alltrue([for e in values(var.extracts) : e.landing_template == null || can(regex("\\{job_id\\}", e.landing_template))])
     error_message = "A landing_template must contain {job_id}, so that runs never share a folder."
-  }
-  validation {
-    condition     = length(var.extracts) <= 20
-    error_message = "At most 20 extracts: the scheduler policy holds two statements per schedule."
   }
 }
 
@@ -433,6 +430,6 @@ variable "alert_emails" {
 
 variable "alarms_enabled" {
   type        = bool
-  description = "Create the Monitoring alarms (failed and timed-out runs, a missed schedule per extract), routed to the alerts topic."
+  description = "Create the Monitoring alarms (failed and timed-out runs, an overdue alarm per enabled extract, the sweep falling silent), routed to the alerts topic."
   default     = true
 }

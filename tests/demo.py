@@ -30,7 +30,7 @@ EXTRACTS = {
         ExtractScenario(chunks=2, rows_per_chunk=20_000, fail_first_jobs=1, view="invoices"),
     ),
 }
-CATALOG = json.dumps({name: {"mode": mode} for name, (mode, _) in EXTRACTS.items()})
+CATALOG = {name: {"mode": mode} for name, (mode, _) in EXTRACTS.items()}
 SHOWN = {
     "run started": "run started ({mode})",
     "job submitted": "job {job_id} submitted (attempt {attempt})",
@@ -88,9 +88,8 @@ def main() -> int:
         "POLL_MIN_INTERVAL": "0.5",
         "POLL_MAX_INTERVAL": "1",
         "UPLOAD_PART_MB": "8",
-        "EXTRACT_CATALOG": CATALOG,
     }
-    with LocalChain(LOCAL, bucket_root=LOCAL / "bucket", config=config) as chain:
+    with LocalChain(LOCAL, bucket_root=LOCAL / "bucket", config=config, catalog=CATALOG) as chain:
         chain.write_endpoints(LOCAL / "endpoints.json")
         for extract, (mode, scenario) in EXTRACTS.items():
             chain.fusion.define_extract(extract, scenario)

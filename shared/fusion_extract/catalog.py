@@ -1,15 +1,18 @@
 """The extract catalog: the one declaration of the extracts this deployment runs.
 
-Held as JSON in the `EXTRACT_CATALOG` configuration key, which Terraform writes from the same `extracts`
-map that builds the schedules, so the functions, the CLI and the schedules read one list:
+Held as JSON in an object of the landing bucket, which Terraform writes from the same `extracts` map that
+builds the schedules, so the functions, the CLI and the schedules read one list. Function configuration
+(4 KB in all) names the object, `EXTRACT_CATALOG_OBJECT`; the object's name carries a hash of its content,
+so a new catalog comes with new configuration, and a warm container reads its catalog once:
 
     {"Sales": {"mode": "full", "schedule": "FREQ=DAILY;BYHOUR=2;BYMINUTE=0"},
      "Orders": {"mode": "incremental", "schedule": "0 * * * *", "recurrence_type": "CRON",
                 "landing_template": "{prefix}/orders/{date}/{job_id}", "enabled": false}}
 
-Only `mode` is required. An empty catalog (`{}`, the default) declares nothing and refuses nothing: submit
-then takes any extract name, as before the catalog existed. A catalog that does not parse is a ConfigError
-naming the extract and field, like every other key.
+Only `mode` is required. No catalog (the key unset) or an empty one (`{}`) declares nothing and refuses
+nothing: submit then takes any extract name. A key naming an object that is absent or does not parse is a
+ConfigError naming the object (and the extract and field): a deployment that names a catalog never runs
+without it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fusion_extract.errors import CatalogMissingError, ConfigError, NotFoundError
 from fusion_extract.models import Mode
+from fusion_extract.ports import ObjectStore
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")  # the same rule as a message's extract name
 RECURRENCE_TYPES = ("ICAL", "CRON")
@@ -85,12 +90,31 @@ class Catalog:
         if not self.entries or extract in self:
             return None
         return (
-            f"extract {extract!r} is not in the catalog (EXTRACT_CATALOG): "
+            f"extract {extract!r} is not in the catalog (EXTRACT_CATALOG_OBJECT): "
             f"known extracts are {', '.join(sorted(self.names))}; nothing was submitted"
         )
 
     def to_json(self) -> str:
         return json.dumps({e.name: e.to_json() for e in self.entries}, separators=(",", ":"), sort_keys=True)
+
+
+def read_catalog(store: ObjectStore, name: str | None, bucket: str) -> Catalog:
+    """The catalog in the object `name` of the bucket (EXTRACT_CATALOG_OBJECT); no name: the empty catalog.
+    ConfigError naming the object when it is absent or malformed."""
+    if name is None:
+        return Catalog()
+    where = f"{bucket}/{name}"
+    try:
+        data, _ = store.get_bytes(name)
+    except NotFoundError:
+        raise CatalogMissingError(
+            f"EXTRACT_CATALOG_OBJECT names {where}, which does not exist: terraform apply writes it "
+            "(or unset the key to run without a catalog)"
+        ) from None
+    try:
+        return parse_catalog(data.decode("utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise ConfigError(f"the extract catalog {where} (EXTRACT_CATALOG_OBJECT) {exc}") from None
 
 
 def parse_catalog(text: str) -> Catalog:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from fusion_extract.catalog import Catalog, parse_catalog
 from fusion_extract.errors import ConfigError
 
 OCID = re.compile(r"^ocid1\.[a-z0-9_]+\.[a-z0-9_-]*\.[a-z0-9_-]*\.[A-Za-z0-9_.-]+$")
@@ -111,6 +110,13 @@ def _prefix(value: str) -> str:
     if not cleaned or ".." in cleaned.split("/"):
         raise ValueError("must be a non-empty object name prefix without '..'")
     return cleaned
+
+
+def _object_name(value: str) -> str:
+    name = value.strip()
+    if not name or name.startswith("/") or name.endswith("/") or ".." in name.split("/"):
+        raise ValueError("must be an object name (no leading or trailing '/', no '..')")
+    return name
 
 
 @dataclass(frozen=True)
@@ -248,12 +254,13 @@ class Settings:
     staging_prefix: str = _key(
         "STAGING_PREFIX", _prefix, "_staging", "Prefix where members wait before promotion"
     )
-    extract_catalog: Catalog = _key(
-        "EXTRACT_CATALOG",
-        parse_catalog,
-        "{}",
-        "The extracts this deployment runs, as JSON (name: mode, schedule, landing_template); "
-        "submit refuses any other. `{}` refuses nothing",
+    catalog_object: str | None = _key(
+        "EXTRACT_CATALOG_OBJECT",
+        _object_name,
+        None,
+        "Object in BUCKET_NAME holding the extract catalog, JSON (name: mode, schedule, landing_template), "
+        "which Terraform writes; submit refuses any other extract. Unset: no catalog, nothing refused",
+        optional=True,
     )
     keep_raw: bool = _key("KEEP_RAW_ZIPS", _bool, "false", "Also keep each downloaded ZIP under raw/")
     # Behaviour

@@ -17,6 +17,13 @@ class ConfigError(FusionExtractError):
     """Function configuration is missing or invalid."""
 
 
+class CatalogMissingError(ConfigError):
+    """The extract catalog object the configuration names is absent. Retryable: `terraform apply` writes
+    it, so a run that needs it waits (and a person is alerted if it stalls) rather than failing."""
+
+    retryable = True
+
+
 class MessageError(FusionExtractError):
     """An incoming message or request body is malformed; nothing was done."""
 

@@ -10,6 +10,7 @@ import random
 from collections.abc import Mapping
 from functools import cached_property
 
+from fusion_extract.catalog import Catalog, read_catalog
 from fusion_extract.chain.archive_source import ArchiveSource, FusionArchives
 from fusion_extract.chain.layout import Layout
 from fusion_extract.chain.ledger import Ledger
@@ -52,8 +53,14 @@ class Runtime:
         return OciClients(self.settings, self.clock)
 
     @cached_property
+    def catalog(self) -> Catalog:
+        """Read once per container: a new catalog is a new object name, so new configuration (catalog.py)."""
+        s = self.settings
+        return read_catalog(self.store, s.catalog_object, s.bucket)
+
+    @cached_property
     def layout(self) -> Layout:
-        return Layout.from_settings(self.settings)
+        return Layout.from_settings(self.settings, lambda: self.catalog.templates())
 
     @cached_property
     def store(self) -> ObjectStore:

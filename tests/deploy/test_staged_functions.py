@@ -59,7 +59,7 @@ def test_staged_folders_hold_func_yaml_func_py_requirements_and_the_package(stag
 
         # Then each is a complete fn function: its func.yaml, its func.py, pinned requirements, the package
         spec = yaml.safe_load((folder / "func.yaml").read_text())
-        assert spec["name"] == f"fusion-extract-{name}" and spec["runtime"] == "python"
+        assert spec["name"] == f"fusion-extract-{name}" and spec["runtime"] == "docker"
         assert (folder / "func.py").read_text() == (REPO / "functions" / name / "func.py").read_text()
         assert (folder / "fusion_extract" / "chain" / "steps" / f"{name}.py").is_file()
         assert not list(folder.rglob("__pycache__"))

@@ -36,9 +36,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     local, endpoints_file = args.state.resolve(), args.endpoints.resolve()
-    config = {"POLL_BUDGET_SECONDS": "20", "EXTRACT_CATALOG": CATALOG}
+    config = {"POLL_BUDGET_SECONDS": "20"}
     first_job_id = reserve_job_ids(local / "next-job-id")
-    with LocalChain(local, bucket_root=local / "bucket", config=config, first_job_id=first_job_id) as chain:
+    with LocalChain(
+        local, bucket_root=local / "bucket", config=config, catalog=CATALOG, first_job_id=first_job_id
+    ) as chain:
         chain.fusion.define_extract("Sales", ExtractScenario(chunks=3, rows_per_chunk=1000))
         chain.fusion.define_extract("Orders", ExtractScenario(chunks=2, rows_per_chunk=500, view="orders"))
         chain.schedule_catalog()
@@ -58,10 +60,10 @@ def main() -> None:
         wait_for_interrupt()
 
 
-CATALOG = (
-    '{"Sales": {"mode": "incremental", "schedule": "FREQ=DAILY;BYHOUR=2;BYMINUTE=0"},'
-    ' "Orders": {"mode": "full", "schedule": "FREQ=DAILY;BYHOUR=3;BYMINUTE=0"}}'
-)
+CATALOG = {
+    "Sales": {"mode": "incremental", "schedule": "FREQ=DAILY;BYHOUR=2;BYMINUTE=0"},
+    "Orders": {"mode": "full", "schedule": "FREQ=DAILY;BYHOUR=3;BYMINUTE=0"},
+}
 JOB_ID_BLOCK = 100_000  # ids one emulator session may use; the next start begins past them
 
 

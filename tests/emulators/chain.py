@@ -1,7 +1,8 @@
 """The whole product on this machine: both emulators, and the three functions under the real fdk runtime,
 wired to topics and schedules the way Terraform wires them in the cloud. Same code; only endpoints differ.
 
-    with LocalChain(workdir, config={"POLL_BUDGET_SECONDS": "1"}) as chain:
+    catalog = {"Sales": {"mode": "full"}}  # written into the bucket, as Terraform writes it
+    with LocalChain(workdir, config={"POLL_BUDGET_SECONDS": "1"}, catalog=catalog) as chain:
         chain.fusion.define_extract("Sales", ExtractScenario(chunks=3))
         chain.schedule("Sales", "full", "FREQ=DAILY;BYHOUR=2;BYMINUTE=0")
         chain.fire("Sales")                      # what Resource Scheduler does when the schedule comes due
@@ -13,6 +14,7 @@ Used by the end-to-end tests and by `make demo`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -47,6 +49,11 @@ def function_ocid(name: str) -> str:
     return f"ocid1.fnfunc.oc1.emu.{name}"
 
 
+def catalog_object_name(text: str) -> str:
+    """Where Terraform writes a catalog (terraform/locals.tf): named by a hash of its content."""
+    return f"_catalog/extracts-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+
+
 class LocalChain:
     def __init__(
         self,
@@ -54,6 +61,7 @@ class LocalChain:
         *,
         bucket_root: Path | None = None,
         config: Mapping[str, str] | None = None,
+        catalog: Mapping[str, Any] | None = None,
         retry_unit_seconds: float = 0.05,
         functions_root: Path = REPO / "functions",
         fdk_script: Path = FDK_SCRIPT,
@@ -66,6 +74,7 @@ class LocalChain:
         self.container = container  # or the function image's way of starting them (another user...)
         self.bucket_root = bucket_root or workdir / "bucket"
         self.overrides = dict(config or {})
+        self.catalog = dict(catalog) if catalog is not None else None  # None: EXTRACT_CATALOG_OBJECT unset
         self.fusion_clock = ShiftedClock()  # real time, unless a test moves Fusion's jobs on
         self.fusion = FusionEmulator(
             clock=self.fusion_clock, workdir=workdir / "fusion", first_job_id=first_job_id
@@ -99,6 +108,8 @@ class LocalChain:
         self.oci.add_service(self.ons)
         self.oci.add_service(self.management)
         self.oci.create_bucket(BUCKET)
+        if self.catalog is not None:
+            self.overrides.setdefault("EXTRACT_CATALOG_OBJECT", self.write_catalog(self.catalog))
         secret = json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}).encode()
         secret_id = self.oci.put_secret("fusion-extract-credentials", secret)
         self.topics = {
@@ -181,6 +192,14 @@ class LocalChain:
             **self.overrides,
         }
 
+    def write_catalog(self, catalog: Mapping[str, Any]) -> str:
+        """What Terraform does with `extracts`: the catalog object in the bucket; its name, for
+        EXTRACT_CATALOG_OBJECT."""
+        text = json.dumps(catalog, sort_keys=True)
+        name = catalog_object_name(text)
+        self.oci.put_object(BUCKET, name, text.encode())
+        return name
+
     def write_endpoints(self, path: Path) -> dict[str, Any]:
         """Every endpoint and OCID, and `config`: the product's configuration for a shell (API-key auth)."""
         (self.workdir / "oci").mkdir(parents=True, exist_ok=True)
@@ -221,8 +240,8 @@ class LocalChain:
         )
 
     def schedule_catalog(self) -> None:
-        """A schedule per enabled extract of EXTRACT_CATALOG, as Terraform builds them from `extracts`."""
-        for entry in parse_catalog(self.env.get("EXTRACT_CATALOG", "{}")):
+        """A schedule per enabled extract of the catalog, as Terraform builds them from `extracts`."""
+        for entry in parse_catalog(json.dumps(self.catalog or {})):
             if entry.enabled:
                 rule = entry.schedule or "FREQ=DAILY;BYHOUR=2;BYMINUTE=0"
                 self.schedule(entry.name, entry.mode.value, rule, entry.recurrence_type)

@@ -54,8 +54,8 @@ class Operated:
 def operated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operated]:
     workdir = tmp_path_factory.mktemp("operate")
     hold = threading.Event()
-    config = {"EXTRACT_CATALOG": json.dumps(CATALOG), "RUN_MAX_ATTEMPTS": "1"}
-    with LocalChain(workdir, config=config) as chain:
+    config = {"RUN_MAX_ATTEMPTS": "1"}
+    with LocalChain(workdir, config=config, catalog=CATALOG) as chain:
         chain.fusion.define_extract(
             "Sales", ExtractScenario(chunks=2, seconds_enqueued=0.2, seconds_running=0.5)
         )

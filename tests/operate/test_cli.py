@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.operate.conftest import Operated
+from tests.operate.conftest import CATALOG, Operated
 
 
 def _landed_sales(operated: Operated) -> dict[str, Any]:
@@ -134,9 +134,10 @@ def test_doctor_when_a_catalog_extract_has_no_schedule_fails_schedules(
     operated: Operated, tmp_path: Path
 ) -> None:
     # Given a catalog naming an extract no schedule starts
+    larger = operated.chain.write_catalog({**CATALOG, "Invoices": {"mode": "full"}})
+
     def add(doc: dict[str, Any]) -> None:
-        catalog = json.loads(doc["config"]["EXTRACT_CATALOG"])
-        doc["config"]["EXTRACT_CATALOG"] = json.dumps({**catalog, "Invoices": {"mode": "full"}})
+        doc["config"]["EXTRACT_CATALOG_OBJECT"] = larger
 
     endpoints = operated.broken(tmp_path, add)
 
@@ -144,6 +145,21 @@ def test_doctor_when_a_catalog_extract_has_no_schedule_fails_schedules(
     code, checks = _doctor(operated, endpoints)
     assert code == 1 and checks["schedules"]["detail"] == "no schedule starts Invoices"
     assert "`extracts` variable" in checks["schedules"]["fix"]
+
+
+def test_doctor_when_the_catalog_object_is_missing_fails_schedules_naming_it(
+    operated: Operated, tmp_path: Path
+) -> None:
+    # Given a configuration naming a catalog object the bucket does not hold
+    def gone(doc: dict[str, Any]) -> None:
+        doc["config"]["EXTRACT_CATALOG_OBJECT"] = "_catalog/extracts-gone.json"
+
+    endpoints = operated.broken(tmp_path, gone)
+
+    # When the doctor runs, Then schedules fails naming the object, with the Terraform fix
+    code, checks = _doctor(operated, endpoints)
+    assert code == 1 and "_catalog/extracts-gone.json, which does not exist" in checks["schedules"]["detail"]
+    assert "apply Terraform" in checks["schedules"]["fix"]
 
 
 def test_doctor_in_text_form_prints_each_check_and_its_fix(operated: Operated, tmp_path: Path) -> None:

@@ -208,6 +208,12 @@ class Steps:
         return sum(1 for served in self.fusion.requests if re.search(path_pattern, served.path))
 
 
+def catalog_config(oci: OciEmulator, text: str, name: str = "_catalog/extracts.json") -> dict[str, str]:
+    """The catalog written into the bucket as Terraform writes it, and the key that names it."""
+    oci.put_object(BUCKET, name, text.encode())
+    return {"EXTRACT_CATALOG_OBJECT": name}
+
+
 def _json(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc).encode()
 

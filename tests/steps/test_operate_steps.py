@@ -5,18 +5,21 @@ from __future__ import annotations
 import pytest
 
 from fusion_extract.chain.alerts import read_alert
-from fusion_extract.errors import MessageError
+from fusion_extract.chain.records import FileState, RunState
+from fusion_extract.errors import ConfigError, MessageError
 from fusion_extract.models import Mode
 from tests.emulators.oci import OciEmulator
 from tests.emulators.oci.emulator import COMPARTMENT
-from tests.steps.conftest import EXTRACT, MakeSteps, Steps
+from tests.steps.conftest import EXTRACT, MakeSteps, Steps, catalog_config
 
 CATALOG = '{"Sales": {"mode": "full", "landing_template": "{prefix}/own/{extract}/{job_id}"}}'
 
 
-def test_submit_when_extract_not_in_catalog_refuses_and_submits_nothing(make_steps: MakeSteps) -> None:
+def test_submit_when_extract_not_in_catalog_refuses_and_submits_nothing(
+    make_steps: MakeSteps, oci: OciEmulator
+) -> None:
     # Given a catalog that declares Sales only
-    steps = make_steps(EXTRACT_CATALOG=CATALOG)
+    steps = make_steps(**catalog_config(oci, CATALOG))
 
     # When a run of a mistyped extract is asked for
     with pytest.raises(MessageError, match=r"'Salse' is not in the catalog .*known extracts are Sales"):
@@ -29,10 +32,10 @@ def test_submit_when_extract_not_in_catalog_refuses_and_submits_nothing(make_ste
 
 
 def test_submit_reland_when_extract_not_in_catalog_refuses_before_asking_fusion(
-    make_steps: MakeSteps,
+    make_steps: MakeSteps, oci: OciEmulator
 ) -> None:
     # Given a catalog of Sales
-    steps = make_steps(EXTRACT_CATALOG=CATALOG)
+    steps = make_steps(**catalog_config(oci, CATALOG))
 
     # When a re-land names another extract, Then it is refused and Fusion was not asked
     with pytest.raises(MessageError, match="not in the catalog"):
@@ -45,9 +48,11 @@ def test_submit_when_catalog_empty_takes_any_extract(steps: Steps) -> None:
     assert steps.submit(extract=EXTRACT, mode="full")["outcome"] == "submitted"
 
 
-def test_transfer_when_catalog_gives_a_landing_template_lands_under_it(make_steps: MakeSteps) -> None:
+def test_transfer_when_catalog_gives_a_landing_template_lands_under_it(
+    make_steps: MakeSteps, oci: OciEmulator
+) -> None:
     # Given Sales with its own landing template in the catalog
-    steps = make_steps(EXTRACT_CATALOG=CATALOG)
+    steps = make_steps(**catalog_config(oci, CATALOG))
 
     # When a run of it lands
     run = steps.until_transferring()
@@ -57,6 +62,77 @@ def test_transfer_when_catalog_gives_a_landing_template_lands_under_it(make_step
     landed = steps.run(run.run_id)
     assert steps.deps.layout.run_folder(landed) == f"landing/own/Sales/{landed.job_id}"
     assert "_SUCCESS" in steps.landed(landed)
+
+
+def test_submit_when_the_catalog_object_is_missing_refuses_naming_it(
+    make_steps: MakeSteps, oci: OciEmulator
+) -> None:
+    # Given a configuration naming a catalog object nobody wrote
+    steps = make_steps(EXTRACT_CATALOG_OBJECT="_catalog/extracts-gone.json")
+
+    # When a run is asked for, Then it is refused naming the object and the fix, before Fusion is asked
+    with pytest.raises(ConfigError, match=r"names landing/_catalog/extracts-gone.json, which does not exist"):
+        steps.submit(extract=EXTRACT, mode="full")
+    assert steps.fusion is not None and steps.fusion.jobs == [] and steps.runs() == []
+
+
+def test_submit_when_the_catalog_object_is_malformed_refuses_naming_it_and_the_field(
+    make_steps: MakeSteps, oci: OciEmulator
+) -> None:
+    # Given a catalog object whose Sales has no mode
+    steps = make_steps(**catalog_config(oci, '{"Sales": {}}'))
+
+    # When a run is asked for, Then the error names the object, the extract and the field
+    expected = r"catalog landing/_catalog/extracts.json \(EXTRACT_CATALOG_OBJECT\) extract 'Sales': mode must"
+    with pytest.raises(ConfigError, match=expected):
+        steps.submit(extract=EXTRACT, mode="full")
+    assert steps.fusion is not None and steps.fusion.jobs == []
+
+
+def test_sweep_when_the_catalog_object_is_missing_still_sweeps_and_posts_no_figure(
+    make_steps: MakeSteps, oci: OciEmulator
+) -> None:
+    # Given a run in flight, then its catalog object gone
+    steps = make_steps(
+        **catalog_config(oci, CATALOG),
+        METRICS_COMPARTMENT_ID=COMPARTMENT,
+        OCI_MONITORING_ENDPOINT=oci.endpoint,
+    )
+    steps.start()
+    steps.env["EXTRACT_CATALOG_OBJECT"] = "_catalog/extracts-gone.json"
+    steps.deps = steps.container()
+
+    # When the sweep runs
+    outcome = steps.sweep()
+    steps.deps.metrics.flush()
+
+    # Then it swept, and posted no HoursSinceLanded (the sweep-silent alarm then tells a person)
+    assert outcome["outcome"] == "swept"
+    assert [m for m in steps.oci.metrics if m["name"] == "HoursSinceLanded"] == []
+
+
+def test_transfer_when_the_catalog_object_is_missing_waits_rather_than_failing_the_run(
+    make_steps: MakeSteps, oci: OciEmulator
+) -> None:
+    # Given a run ready to transfer, then its catalog object gone (an apply half done, say)
+    steps = make_steps(**catalog_config(oci, CATALOG))
+    run = steps.until_transferring()
+    steps.env["EXTRACT_CATALOG_OBJECT"] = "_catalog/extracts-gone.json"
+    steps.deps = steps.container()
+
+    # When its transfers are delivered
+    outcomes = steps.deliver("transfer")
+
+    # Then they wait for the sweep as after an outage (a fetch put off, a promotion put off), no file
+    # failed, the run still in flight, nothing landed
+    assert outcomes and {o["outcome"] for o in outcomes} <= {"deferred", "retry_scheduled"}
+    assert all("which does not exist" in str(o) for o in outcomes), outcomes
+    records = [v.value for v in steps.deps.ledger.files(run.run_id)]
+    assert records and all(r.state is not FileState.FAILED for r in records)
+    waiting = [r for r in records if r.state is FileState.PENDING]
+    assert waiting and all(r.attempts == 0 and r.retries == 1 for r in waiting)  # an outage, not the file
+    assert steps.run(run.run_id).state is RunState.TRANSFERRING
+    assert steps.objects("landing/") == []
 
 
 def test_alert_when_run_fails_is_titled_with_event_extract_and_run(steps: Steps) -> None:
@@ -121,7 +197,9 @@ def test_sweep_reports_hours_since_the_last_landing_of_each_catalog_extract(
 ) -> None:
     # Given Sales in the catalog, a run of it landed, and an hour gone by
     steps = make_steps(
-        EXTRACT_CATALOG=CATALOG, METRICS_COMPARTMENT_ID=COMPARTMENT, OCI_MONITORING_ENDPOINT=oci.endpoint
+        **catalog_config(oci, CATALOG),
+        METRICS_COMPARTMENT_ID=COMPARTMENT,
+        OCI_MONITORING_ENDPOINT=oci.endpoint,
     )
     steps.until_transferring()
     steps.deliver("transfer")
@@ -136,3 +214,24 @@ def test_sweep_reports_hours_since_the_last_landing_of_each_catalog_extract(
     hours = [m for m in steps.oci.metrics if m["name"] == "HoursSinceLanded"]
     assert hours[-1]["dimensions"]["extract"] == EXTRACT
     assert 0.99 < hours[-1]["datapoints"][0]["value"] < 1.1
+
+
+def test_sweep_reports_hours_since_first_watched_for_an_extract_that_never_landed(
+    make_steps: MakeSteps, oci: OciEmulator
+) -> None:
+    # Given Sales in the catalog, never landed, first watched by a sweep
+    steps = make_steps(
+        **catalog_config(oci, CATALOG),
+        METRICS_COMPARTMENT_ID=COMPARTMENT,
+        OCI_MONITORING_ENDPOINT=oci.endpoint,
+    )
+    steps.sweep()
+    steps.clock.advance(5 * 3600)
+
+    # When the sweep runs five hours later
+    steps.sweep()
+    steps.deps.metrics.flush()
+
+    # Then HoursSinceLanded for Sales counts from the first sweep that watched it: 0, then 5
+    hours = [m["datapoints"][0]["value"] for m in steps.oci.metrics if m["name"] == "HoursSinceLanded"]
+    assert hours == [0.0, 5.0]

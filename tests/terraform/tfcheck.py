@@ -237,26 +237,36 @@ STATEMENT = re.compile(
 )
 OUR_SCOPE = "compartment id ${var.compartment_ocid}"
 OUR_GROUP = "dynamic-group ${oci_identity_dynamic_group.functions.name}"
-SCHEDULE_PRINCIPAL = re.compile(
-    r"^all \{request\.principal\.type = 'resourceschedule', request\.principal\.id = '\$\{[a-z_.]+\}'\}$"
-)
-# resource type the statement grants -> the where-clause that ties it to our resource
+OUR_SCHEDULES = "dynamic-group ${oci_identity_dynamic_group.schedules.name}"
+COMPARTMENT_WIDE = re.compile(r"^$")  # no where-clause: what the compartment scope alone bounds
+# resource type the statement grants -> the where-clause that ties it to our resource (iam.tf cites, for
+# each, the document that says the service evaluates it; the compartment-wide ones have none to use)
 OURS: dict[str, re.Pattern[str]] = {
     "objects": re.compile(r"^target\.bucket\.name = '\$\{local\.bucket_name\}'$"),
     "object-family": re.compile(r"^target\.bucket\.name = '\$\{local\.bucket_name\}'$"),
     "secret-bundles": re.compile(r"^target\.secret\.id = '\$\{oci_vault_secret\.credentials\.id\}'$"),
-    "ons-topics": re.compile(r"^target\.topic\.id = '\$\{oci_ons_notification_topic\.this\[[^\]]+\]\.id\}'$"),
+    "ons-topics": COMPARTMENT_WIDE,  # Notifications evaluates only the general variables
     "metrics": re.compile(r"^target\.metrics\.namespace = 'fusion_extract'$"),
     "keys": re.compile(r"^target\.key\.id = '\$\{oci_kms_key\.this\.id\}'$"),
-    "fn-function": SCHEDULE_PRINCIPAL,
-    "fn-invocation": SCHEDULE_PRINCIPAL,
+    "functions-family": COMPARTMENT_WIDE,  # the subject, our schedules, is what is narrow
 }
 SUBJECTS: dict[str, set[str]] = {
     OUR_GROUP: {"objects", "secret-bundles", "ons-topics", "metrics"},
     "service objectstorage-${var.region}": {"keys", "object-family"},
-    "any-user": {"fn-function", "fn-invocation"},
+    "service faas": {"ons-topics"},
+    OUR_SCHEDULES: {"functions-family"},
 }
-VERBS = {"objects": "manage", "object-family": "manage", "fn-function": "read"}  # the rest: read or use
+# Resource Scheduler's documented pattern is `manage <resource-type>`; the rest: read or use.
+VERBS = {"objects": "manage", "object-family": "manage", "functions-family": "manage"}
+DYNAMIC_GROUPS = {
+    "functions": (
+        'ANY {${join(", ", [for name in keys(local.functions) : '
+        "\"resource.id = '${oci_functions_function.this[name].id}'\"])}}"
+    ),
+    "schedules": (
+        "ALL {resource.type = 'resourceschedule', resource.compartment.id = '${var.compartment_ocid}'}"
+    ),
+}
 
 
 def hcl_string_literals(text: str, start: str) -> list[str]:
@@ -323,8 +333,8 @@ def check_statement(statement: str) -> list[str]:
 
 
 def check_policies(config: Config) -> list[str]:
-    """Every statement passes check_statement; identity lives in the home region; the dynamic group
-    matches our three functions by OCID and nothing else."""
+    """Every statement passes check_statement; identity lives in the home region; the dynamic groups
+    match our three functions by OCID, and schedules in our compartment, and nothing else."""
     problems = [f"{file}: {p}" for file, s in policy_statements(config) for p in check_statement(s)]
     for _, type_name, name, body in config.blocks("resource"):
         identity = type_name in ("oci_identity_policy", "oci_identity_dynamic_group")
@@ -338,12 +348,9 @@ def check_policies(config: Config) -> list[str]:
                 problems.append(f"{type_name}.{name}: statements must come from a checked *_statements local")
         if type_name == "oci_identity_dynamic_group":
             rule = body.get("matching_rule", "")
-            expected = (
-                'ANY {${join(", ", [for name in keys(local.functions) : '
-                "\"resource.id = '${oci_functions_function.this[name].id}'\"])}}"
-            )
-            if rule != expected:
-                problems.append(
-                    f"{type_name}.{name}: matching rule must name exactly our functions' OCIDs: {rule}"
-                )
+            if name not in DYNAMIC_GROUPS:
+                problems.append(f"{type_name}.{name}: not a dynamic group this product needs")
+            elif rule != DYNAMIC_GROUPS[name]:
+                what = "our functions' OCIDs" if name == "functions" else "schedules in our compartment"
+                problems.append(f"{type_name}.{name}: matching rule must name exactly {what}: {rule}")
     return problems

@@ -70,8 +70,8 @@ def test_catalog_when_malformed_names_the_problem(text: str, expected: str) -> N
     assert expected in str(raised.value)
 
 
-def test_catalog_in_configuration_when_malformed_is_a_config_error_naming_the_key() -> None:
-    # Given a configuration whose catalog does not parse
+def test_catalog_object_in_configuration_when_not_an_object_name_is_a_config_error_naming_the_key() -> None:
+    # Given a configuration whose catalog object name climbs out of the bucket
     env = {
         "FUSION_BASE_URL": "https://fusion.example.com",
         "IDCS_URL": "https://idcs.example.com",
@@ -82,11 +82,9 @@ def test_catalog_in_configuration_when_malformed_is_a_config_error_naming_the_ke
             f"{t}_TOPIC_ID": f"ocid1.onstopic.oc1.eu-frankfurt-1.{t.lower()}"
             for t in ("POLL", "TRANSFER", "RERUN", "ALERTS")
         },
-        "EXTRACT_CATALOG": '{"Sales": {}}',
+        "EXTRACT_CATALOG_OBJECT": "_catalog/../extracts.json",
     }
 
     # When it is read, Then one ConfigError names the key
-    with pytest.raises(
-        ConfigError, match="EXTRACT_CATALOG extract 'Sales': mode must be full or incremental"
-    ):
+    with pytest.raises(ConfigError, match="EXTRACT_CATALOG_OBJECT must be an object name"):
         Settings.from_mapping(env)

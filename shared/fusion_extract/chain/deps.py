@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from typing import Protocol
 
+from fusion_extract.catalog import Catalog
 from fusion_extract.chain.archive_source import ArchiveSource
 from fusion_extract.chain.layout import Layout
 from fusion_extract.chain.ledger import Ledger
@@ -25,6 +26,8 @@ class Deps(Protocol):
     def new_id(self) -> IdFactory: ...
     @property
     def random(self) -> random.Random: ...
+    @property
+    def catalog(self) -> Catalog: ...
     @property
     def layout(self) -> Layout: ...
     @property

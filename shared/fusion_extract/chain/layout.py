@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from fusion_extract.chain.records import Run
 from fusion_extract.config import Settings
@@ -30,17 +31,18 @@ class Layout:
     landing_prefix: str
     template: str
     staging_prefix: str
-    templates: tuple[tuple[str, str], ...] = ()  # (extract, template): the catalog's own templates
+    # Each extract's own template from the catalog, asked for only when a run folder is named: what never
+    # names one (the sweep's figures, staging) works even when the catalog object cannot be read.
+    templates: Callable[[], Mapping[str, str]] = field(default=dict, compare=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Layout:
-        own = tuple(sorted(settings.extract_catalog.templates().items()))
-        return cls(settings.landing_prefix, settings.landing_template, settings.staging_prefix, own)
+    def from_settings(cls, settings: Settings, templates: Callable[[], Mapping[str, str]]) -> Layout:
+        return cls(settings.landing_prefix, settings.landing_template, settings.staging_prefix, templates)
 
     def run_folder(self, run: Run) -> str:
         """`<prefix>/<extract>/dt=<YYYY-MM-DD>/run=<jobRequestId>` by default (LANDING_TEMPLATE, or the
         extract's landing_template in the catalog)."""
-        template = dict(self.templates).get(run.extract, self.template)
+        template = self.templates().get(run.extract, self.template)
         return template.format(
             prefix=self.landing_prefix,
             extract=run.extract,

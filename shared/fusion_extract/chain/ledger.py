@@ -198,6 +198,22 @@ class Ledger:
         except (NotFoundError, ValueError, KeyError, TypeError):
             return None
 
+    def watched_since(self, extract: str, now: datetime) -> datetime:
+        """When the sweep first watched an extract that has not landed yet (noted now, if never): its
+        HoursSinceLanded counts from there, so an extract that never lands is still overdue in time."""
+        name = f"{self.prefix}/watched/{extract}.json"
+        try:
+            data, _ = self.store.get_bytes(name)
+            return parse_iso(str(json.loads(data)["since"]))
+        except NotFoundError:
+            pass
+        except (ValueError, KeyError, TypeError):
+            log.warning("unreadable watch note replaced", extra={"document": name})
+        doc = {"v": 1, "extract": extract, "since": isoformat(now)}
+        with contextlib.suppress(ConflictError):  # another sweep noted it first: a minute apart at most
+            self.store.put_bytes(name, encode(doc), if_none_match=True, content_type=JSON)
+        return now
+
     def lease_holder(self, extract: str) -> str | None:
         try:
             return self._read(self._lease_name(extract), lease_from_doc).value.run_id

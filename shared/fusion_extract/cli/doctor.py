@@ -26,7 +26,7 @@ import requests
 
 from fusion_extract.cli.ops import Ops
 from fusion_extract.config import Settings
-from fusion_extract.errors import FusionExtractError, NotFoundError
+from fusion_extract.errors import ConfigError, FusionExtractError, NotFoundError
 from fusion_extract.fusion.batch import build_batch_client
 from fusion_extract.fusion.http import HttpClient
 from fusion_extract.fusion.tokens import TokenProvider
@@ -102,10 +102,8 @@ class Doctor:
             settings = self.ops.settings
         except FusionExtractError as exc:
             raise Failed(str(exc), "set the keys named, as README's configuration table says") from None
-        catalog = settings.extract_catalog
-        return (
-            f"every key valid (from {self.ops.target.origin}); catalog: {', '.join(catalog.names) or 'empty'}"
-        )
+        catalog = settings.catalog_object or "none (EXTRACT_CATALOG_OBJECT unset)"
+        return f"every key valid (from {self.ops.target.origin}); catalog: {catalog}"
 
     def _credentials(self) -> VaultCredentials:
         s = self.ops.settings
@@ -227,7 +225,10 @@ class Doctor:
         return f"topics {', '.join(names)} exist (checked with GetTopic; nothing published)"
 
     def schedules(self) -> str:
-        catalog = [entry for entry in self.ops.settings.extract_catalog if entry.enabled]
+        try:
+            catalog = [entry for entry in self.ops.runtime.catalog if entry.enabled]
+        except ConfigError as exc:
+            raise Failed(str(exc), "apply Terraform: it writes the catalog object from `extracts`") from None
         if not catalog:
             return "the catalog is empty: no schedule to look for"
         compartment = self.ops.target.compartment

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fusion_extract.clock import Clock, IdFactory, SystemClock
 from tests.emulators.oci.auth import KEYS, RequestVerifier, private_pem
+from tests.emulators.oci.buckets import Conditions
 from tests.emulators.oci.http import Intercept, OciHttpServer, Request, Route
 from tests.emulators.oci.monitoring import Monitoring
 from tests.emulators.oci.objectstorage import ObjectStorage
@@ -139,6 +140,12 @@ class OciEmulator:
 
     def create_bucket(self, name: str) -> None:
         self.objectstorage.create_bucket(name)
+
+    def put_object(self, bucket: str, name: str, data: bytes) -> None:
+        """Write an object as a deployment tool would (Terraform's oci_objectstorage_object: PutObject)."""
+        store = self.objectstorage.store
+        received = store.receive([data])
+        store.commit(bucket, name, received, Conditions(), md5=received.md5_base64)
 
     def object_path(self, bucket: str, name: str) -> Path:
         """Where a person finds the object's bytes on disk."""

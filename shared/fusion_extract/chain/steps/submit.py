@@ -117,7 +117,7 @@ def _cancel(deps: Deps, message: CancelRequest) -> Outcome:
 
 def _in_catalog(deps: Deps, extract: str) -> None:
     """A name the catalog does not declare (a typo) costs no Fusion job: refused before anything."""
-    refusal = deps.settings.extract_catalog.refusal(extract)
+    refusal = deps.catalog.refusal(extract)
     if refusal is not None:
         raise MessageError(refusal)
 

@@ -40,7 +40,12 @@ def sweep(deps: Deps) -> Outcome:
         if action:
             redriven[found.value.run_id] = action
             log.info("sweep re-drove run", extra={"action": action, "run_id": found.value.run_id})
-    deps.runs.freshness(deps.settings.extract_catalog.names)
+    try:
+        extracts = deps.catalog.names
+    except FusionExtractError as exc:  # no figure is posted: the sweep-silent alarm tells a person
+        log.error("extract catalog unreadable: no HoursSinceLanded posted", extra={"problem": str(exc)[:500]})
+        extracts = []
+    deps.runs.freshness(extracts)
     return outcome(Result.SWEPT, redriven=redriven)
 
 
