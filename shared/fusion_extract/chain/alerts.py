@@ -55,6 +55,10 @@ MEANING: dict[str, tuple[str, str]] = {
         "The run landed, but Fusion's .mf manifest and its listing disagree on file names.",
         "Compare _manifest.json with Fusion's manifest; re-land if a file is missing.",
     ),
+    "go_live_check": (
+        "`fusion-extract doctor --cloud` checked that this function may publish to the alerts topic.",
+        "Nothing: it is a test, not an incident.",
+    ),
 }
 
 
@@ -84,6 +88,7 @@ def body(alert: Mapping[str, Any]) -> str:
             ("bytes", "bytes"),
             ("rows", "rows"),
             ("document", "document"),
+            ("function", "function"),
         )
         if alert.get(key) is not None
     ]
