@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote
 
-from fusion_extract.clock import Clock, IdFactory, parse_iso
+from fusion_extract.clock import Clock, IdFactory, isoformat, parse_iso
 from tests.emulators.oci.buckets import BucketStore, Conditions, ObjectMeta, check_object_name
 from tests.emulators.oci.http import Handler, Request, Response, Route, ServiceError
 from tests.emulators.oci.listing import list_page, parse_limit
@@ -56,13 +56,41 @@ class ObjectStorage:
             _route("POST", upload, self._commit_upload),
             _route("DELETE", upload, self._abort_upload),
             _route("GET", upload, self._list_parts),
+            _route("GET", _BUCKET + "/l", self._get_lifecycle),
+            _route("PUT", _BUCKET + "/l", self._put_lifecycle),
         ]
+        self.lifecycle: dict[str, dict[str, object]] = {}  # bucket -> ObjectLifecyclePolicy (JSON)
 
     def create_bucket(self, name: str) -> None:
         self.store.create_bucket(name)
 
     def object_path(self, bucket: str, name: str) -> Path:
         return self.store.data_path(bucket, name)
+
+    def set_lifecycle(self, bucket: str, rules: list[dict[str, object]]) -> None:
+        """PutObjectLifecyclePolicy in-process (Terraform's oci_objectstorage_object_lifecycle_policy)."""
+        self.store.require_bucket(bucket)
+        self.lifecycle[bucket] = {"timeCreated": isoformat(self.store.clock.now()), "items": rules}
+
+    # -- lifecycle policy --------------------------------------------------------------------------
+
+    def _get_lifecycle(self, request: Request, match: re.Match[str]) -> Response:
+        bucket = self._bucket(match)
+        policy = self.lifecycle.get(bucket)
+        if policy is None:
+            raise ServiceError(
+                404, "LifecyclePolicyNotFound", f"There is no lifecycle policy for the bucket '{bucket}'"
+            )
+        return Response.json(200, policy)
+
+    def _put_lifecycle(self, request: Request, match: re.Match[str]) -> Response:
+        bucket = self._bucket(match)
+        body = request.json()
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise ServiceError(400, "InvalidParameter", "items must be a list of lifecycle rules")
+        self.set_lifecycle(bucket, items)
+        return Response.json(200, self.lifecycle[bucket])
 
     # -- namespace, bucket, object -----------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Vault secret bundles (Secrets API 20190301): GetSecretBundle and GetSecretBundleByName.
+"""Vault secret bundles (Secrets API 20190301): GetSecretBundle and GetSecretBundleByName; and the
+Vault management API's GetSecret (20180608): a secret's metadata, as an operator's tools read it.
 
 Secrets are put by the test (`put_secret`); putting a name again adds a version that becomes CURRENT,
 and the one before it PREVIOUS. Unknown secrets, names, versions or stages answer 404, as OCI does.
@@ -18,6 +19,7 @@ from fusion_extract.clock import Clock, isoformat
 from tests.emulators.oci.http import Request, Response, Route, ServiceError
 
 DEFAULT_VAULT_ID = "ocid1.vault.oc1..emu"
+KEY_ID = "ocid1.key.oc1..emu"
 MAX_BUNDLE_BYTES = 25 * 1024  # OCI's limit on a secret bundle
 STAGES = ("CURRENT", "PENDING", "LATEST", "PREVIOUS", "DEPRECATED")
 
@@ -60,8 +62,9 @@ class Secret:
 
 
 class Vault:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, compartment: str) -> None:
         self.clock = clock
+        self.compartment = compartment
         self._secrets: dict[str, Secret] = {}
         self._by_name: dict[tuple[str, str], Secret] = {}
         self._ids = itertools.count(1)
@@ -69,6 +72,7 @@ class Vault:
         self.routes: list[Route] = [
             ("GET", re.compile(r"/20190301/secretbundles/(?P<secret_id>[^/]+)"), self._get_bundle),
             ("POST", re.compile(r"/20190301/secretbundles/actions/getByName"), self._get_bundle_by_name),
+            ("GET", re.compile(r"/20180608/secrets/(?P<secret_id>[^/]+)"), self._get_secret),
         ]
 
     def put_secret(self, name: str, content: bytes, vault_id: str = DEFAULT_VAULT_ID) -> str:
@@ -99,6 +103,25 @@ class Vault:
         if secret is None:
             raise ServiceError(404, "NotAuthorizedOrNotFound", f"no secret {name!r} in vault {vault_id}")
         return Response.json(200, self._bundle(secret, request.query))
+
+    def _get_secret(self, request: Request, match: re.Match[str]) -> Response:
+        """Vault management GetSecret: the secret's metadata, never its content."""
+        secret = self._secrets.get(match["secret_id"])
+        if secret is None:
+            raise ServiceError(404, "NotAuthorizedOrNotFound", f"secret {match['secret_id']} not found")
+        with self._lock:
+            first, current = secret.versions[0], secret.versions[-1]
+        document = {
+            "id": secret.ocid,
+            "secretName": secret.name,
+            "vaultId": secret.vault_id,
+            "compartmentId": self.compartment,
+            "keyId": KEY_ID,
+            "lifecycleState": "ACTIVE",
+            "currentVersionNumber": current.number,
+            "timeCreated": isoformat(first.created),
+        }
+        return Response.json(200, document, {"etag": f"emu-{current.number}"})
 
     def _bundle(self, secret: Secret, query: dict[str, str]) -> dict[str, Any]:
         with self._lock:
