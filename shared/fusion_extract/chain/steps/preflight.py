@@ -147,7 +147,7 @@ def _check(name: str, run: Callable[[], str], fix: str) -> Check:
 def _secret(grants: Grants) -> str:
     grants.read_credentials()
     s = grants.settings
-    return f"read secret {s.credentials_secret_id}: the {s.fusion_grant} fields are there"
+    return f"secret {s.credentials_secret_id} read; it holds the {s.fusion_grant} fields"
 
 
 def _object(store: ObjectStore, name: str) -> str:
