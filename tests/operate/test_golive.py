@@ -49,7 +49,13 @@ def test_doctor_cloud_when_every_grant_is_given_passes_every_check(golive: Opera
             assert checks[f"{step}: {check}"]["status"] == "pass", (step, check)
     assert checks["transfer: publish transfer"]["status"] == "pass"
     assert checks["transfer: metric post"]["status"] == "pass"
-    for name in ("function submit", "subscription rerun", "subscription alerts", "schedule Sales", "schedule sweep"):
+    for name in (
+        "function submit",
+        "subscription rerun",
+        "subscription alerts",
+        "schedule Sales",
+        "schedule sweep",
+    ):
         assert checks[name]["status"] == "pass", name
     assert {"alarms", "secret", "lifecycle"} <= checks.keys()
     assert len(golive.chain.fusion.jobs) == jobs
@@ -68,3 +74,114 @@ def test_doctor_cloud_when_a_function_may_not_read_the_secret_names_the_statemen
     assert "not found or not readable" in failed["detail"]
     secret_id = golive.doc["config"]["CREDENTIALS_SECRET_ID"]
     assert f"{FUNCTION_POLICY} read secret-bundles" in failed["fix"] and secret_id in failed["fix"]
+
+
+def test_doctor_cloud_when_a_function_may_not_write_objects_names_the_statement(golive: Operated) -> None:
+    # Given a policy that lets the transfer function write no object
+    golive.chain.oci.withhold("PutObject", principal=function_ocid("transfer"))
+
+    # When the go-live check runs
+    code, checks = _doctor(golive)
+
+    # Then transfer's state object check fails with OCI's answer, and the fix is the objects statement
+    assert list(_failed(checks)) == ["transfer: state object"] and code == 1
+    failed = checks["transfer: state object"]
+    assert "404 BucketNotFound" in failed["detail"]
+    assert (
+        f"{FUNCTION_POLICY} manage objects in compartment <c> where target.bucket.name = 'fusion-landing'"
+        in (failed["fix"])
+    )
+
+
+def test_doctor_cloud_when_a_function_may_not_publish_to_a_topic_names_the_statement(
+    golive: Operated,
+) -> None:
+    # Given a policy that lets no one publish to the transfer topic
+    transfer_topic = golive.chain.topics["transfer"]
+    golive.chain.oci.withhold("PublishMessage", resource=transfer_topic)
+
+    # When the go-live check runs
+    code, checks = _doctor(golive)
+
+    # Then both functions that publish to it fail that check, naming the topic's statement; others pass
+    assert sorted(_failed(checks)) == ["poll: publish transfer", "transfer: publish transfer"] and code == 1
+    for name in ("poll: publish transfer", "transfer: publish transfer"):
+        assert "404 NotAuthorizedOrNotFound" in checks[name]["detail"]
+        assert (
+            f"use ons-topics in compartment <c> where target.topic.id = '{transfer_topic}'"
+            in checks[name]["fix"]
+        )
+    assert checks["poll: publish poll"]["status"] == "pass"
+
+
+def test_doctor_cloud_when_a_schedule_may_not_invoke_names_the_scheduler_statement(golive: Operated) -> None:
+    # Given a scheduler policy without the sweep schedule's statements, and the sweep's run since then
+    golive.chain.oci.withhold("InvokeFunction", principal=schedule_ocid("sweep"))
+    invocations = len(golive.chain.functions.invocations)
+    golive.chain.sweep()
+
+    # When the go-live check runs
+    code, checks = _doctor(golive)
+
+    # Then the sweep's schedule fails: its last run FAILED, and the fix names its principal in the policy
+    assert list(_failed(checks)) == ["schedule sweep"] and code == 1
+    failed = checks["schedule sweep"]
+    assert "last run FAILED" in failed["detail"]
+    assert "terraform/iam.tf, the scheduler policy" in failed["fix"]
+    assert f"request.principal.id = '{schedule_ocid('sweep')}'" in failed["fix"]
+    # (the refused firing started nothing)
+    assert not any(i.body == b'{"kind": "sweep"}' for i in golive.chain.functions.invocations[invocations:])
+
+    # And once the statement is back, the next run of the schedule clears the check
+    golive.chain.oci.grants.restore()
+    golive.chain.sweep()
+    golive.chain.settle()
+    assert _doctor(golive)[1]["schedule sweep"]["status"] == "pass"
+
+
+def test_doctor_cloud_preflights_start_no_chain_and_tell_people_it_was_a_test(golive: Operated) -> None:
+    # Given the chain at rest
+    golive.chain.settle()
+    runs = len(golive.chain.runs())
+    invocations = len(golive.chain.functions.invocations)
+    alerts = len(golive.chain.alerts)
+
+    # When the go-live check runs and what it published is delivered
+    code, _ = _doctor(golive)
+    golive.chain.settle()
+
+    # Then every probe delivered to a function was answered "ignored", and nothing else ran
+    inbox = function_ocid("alerts")
+    delivered = [i for i in golive.chain.functions.invocations[invocations:] if i.function_id != inbox]
+    probes = [i for i in delivered if json.loads(i.body).get("kind") == "probe"]
+    assert sorted(json.loads(i.body)["source"] for i in probes) == [
+        "poll",
+        "poll",
+        "poll",
+        "submit",
+        "transfer",
+    ]
+    assert {json.loads(i.response)["outcome"] for i in probes} == {"ignored"}
+    assert len(delivered) == len(probes) + 3  # and the three preflights themselves
+    assert len(golive.chain.runs()) == runs and code == 0
+    # And the alerts topic got one go-live message per function
+    events = golive.chain.alerts[alerts:]
+    assert sorted(a["function"] for a in events) == ["poll", "submit", "transfer"]
+    assert {a["event"] for a in events} == {"go_live_check"}
+
+
+def test_doctor_cloud_human_output_has_one_line_per_check_and_the_fix_under_a_failure(
+    golive: Operated,
+) -> None:
+    # Given the secret withheld from the submit function
+    golive.chain.oci.withhold("GetSecretBundle", principal=function_ocid("submit"))
+
+    # When the go-live check prints for people
+    result = golive.cli("doctor", "--cloud")
+
+    # Then each check is one line, the failed one marked and followed by its fix
+    lines = result.output.splitlines()
+    failed = [i for i, line in enumerate(lines) if line.startswith("FAIL")]
+    assert len(failed) == 1 and "submit: secret read" in lines[failed[0]]
+    assert "fix: terraform/iam.tf" in lines[failed[0] + 1]
+    assert sum(line.startswith("pass") for line in lines) > 30 and result.exit_code == 1
