@@ -94,7 +94,7 @@ def test_withheld_secret_read_is_given_back_by_restore_and_by_reset(emu: OciEmul
 
 
 def test_withhold_of_an_unknown_operation_is_refused_naming_the_known_ones(emu: OciEmulator) -> None:
-    with pytest.raises(ValueError, match="unknown operation 'PutObjects'.*PutObject"):
+    with pytest.raises(ValueError, match=r"unknown operation 'PutObjects'.*PutObject"):
         emu.withhold("PutObjects")
 
 
