@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.emulators.chain import function_ocid
+from tests.emulators.chain import IMAGE, function_ocid
 from tests.emulators.oci.scheduler import schedule_ocid
 from tests.operate.conftest import Operated
 
@@ -185,3 +185,79 @@ def test_doctor_cloud_human_output_has_one_line_per_check_and_the_fix_under_a_fa
     assert len(failed) == 1 and "submit: secret read" in lines[failed[0]]
     assert "fix: terraform/iam.tf" in lines[failed[0] + 1]
     assert sum(line.startswith("pass") for line in lines) > 30 and result.exit_code == 1
+
+
+def test_doctor_cloud_when_an_extract_has_no_dead_man_alarm_names_it(golive: Operated) -> None:
+    # Given the alarms without Sales' dead-man alarm
+    alarms = golive.chain.oci.monitoring.alarms
+    kept = list(alarms)
+    alarms[:] = [alarm for alarm in alarms if 'extract = "Sales"' not in alarm["query"]]
+    try:
+        # When the go-live check runs
+        code, checks = _doctor(golive)
+    finally:
+        alarms[:] = kept
+
+    # Then the alarms check fails naming what is missing, with the Terraform fix
+    assert list(_failed(checks)) == ["alarms"] and code == 1
+    assert "the dead-man alarm of Sales" in checks["alarms"]["detail"]
+    assert "alarms_enabled = true" in checks["alarms"]["fix"]
+
+
+def test_doctor_cloud_when_the_ledger_has_no_expiry_rule_names_it(golive: Operated) -> None:
+    # Given the landing bucket's lifecycle rules without the one under STATE_PREFIX
+    objects = golive.chain.oci.objectstorage
+    kept = objects.lifecycle_rules("fusion-landing")
+    objects.set_lifecycle("fusion-landing", [rule for rule in kept if rule["name"] != "expire-run-ledger"])
+    try:
+        code, checks = _doctor(golive)
+    finally:
+        objects.set_lifecycle("fusion-landing", kept)
+
+    # Then the lifecycle check fails naming the rule
+    assert list(_failed(checks)) == ["lifecycle"] and code == 1
+    assert "expire _state/" in checks["lifecycle"]["detail"]
+
+
+def test_doctor_cloud_when_a_topic_invokes_no_function_of_ours_says_which(
+    golive: Operated, tmp_path: Any
+) -> None:
+    # Given an operator's configuration whose RERUN_TOPIC_ID names the alerts topic (no function behind it)
+    alerts_topic = golive.doc["config"]["ALERTS_TOPIC_ID"]
+    endpoints = golive.broken(tmp_path, lambda doc: doc["config"].update(RERUN_TOPIC_ID=alerts_topic))
+
+    # When the go-live check runs with it
+    result = golive.cli("--json", "doctor", "--cloud", endpoints=endpoints)
+    checks = {check["check"]: check for check in json.loads(result.output)["checks"]}
+
+    # Then the rerun subscription check fails: that topic does not invoke submit
+    assert checks["subscription rerun"]["status"] == "fail" and result.exit_code == 1
+    assert "does not invoke the submit function" in checks["subscription rerun"]["detail"]
+
+
+def test_doctor_cloud_when_a_function_configuration_is_incomplete_names_the_key(golive: Operated) -> None:
+    # Given the transfer function redeployed without BUCKET_NAME in its configuration
+    chain = golive.chain
+    runtime = chain.runtimes["transfer"]
+    config = {key: value for key, value in chain.env.items() if key != "BUCKET_NAME"}
+    chain.functions.register(function_ocid("transfer"), runtime, config=config)
+    try:
+        code, checks = _doctor(golive)
+    finally:
+        chain.functions.register(function_ocid("transfer"), runtime, config=chain.env, image=IMAGE)
+
+    # Then the transfer function's check fails naming the key
+    assert checks["function transfer"]["status"] == "fail" and code == 1
+    assert "BUCKET_NAME is missing" in checks["function transfer"]["detail"]
+    assert checks["function submit"]["status"] == "pass"
+
+
+def test_doctor_cloud_when_the_operator_may_not_read_the_secret_fails_that_check(golive: Operated) -> None:
+    # Given an operator without `read secrets` (GetSecret withheld from everyone)
+    golive.chain.oci.withhold("GetSecret")
+
+    # When the go-live check runs, Then the secret check fails with OCI's 404 and the fix
+    code, checks = _doctor(golive)
+    assert list(_failed(checks)) == ["secret"] and code == 1
+    assert "404 NotAuthorizedOrNotFound" in checks["secret"]["detail"]
+    assert "CREDENTIALS_SECRET_ID" in checks["secret"]["fix"]

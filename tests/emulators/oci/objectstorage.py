@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from email.message import Message
 from email.utils import format_datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import unquote
 
 from fusion_extract.clock import Clock, IdFactory, isoformat, parse_iso
@@ -59,7 +59,7 @@ class ObjectStorage:
             _route("GET", _BUCKET + "/l", self._get_lifecycle),
             _route("PUT", _BUCKET + "/l", self._put_lifecycle),
         ]
-        self.lifecycle: dict[str, dict[str, object]] = {}  # bucket -> ObjectLifecyclePolicy (JSON)
+        self.lifecycle: dict[str, tuple[str, list[dict[str, Any]]]] = {}  # bucket -> (timeCreated, items)
 
     def create_bucket(self, name: str) -> None:
         self.store.create_bucket(name)
@@ -67,21 +67,25 @@ class ObjectStorage:
     def object_path(self, bucket: str, name: str) -> Path:
         return self.store.data_path(bucket, name)
 
-    def set_lifecycle(self, bucket: str, rules: list[dict[str, object]]) -> None:
+    def set_lifecycle(self, bucket: str, rules: list[dict[str, Any]]) -> None:
         """PutObjectLifecyclePolicy in-process (Terraform's oci_objectstorage_object_lifecycle_policy)."""
         self.store.require_bucket(bucket)
-        self.lifecycle[bucket] = {"timeCreated": isoformat(self.store.clock.now()), "items": rules}
+        self.lifecycle[bucket] = (isoformat(self.store.clock.now()), list(rules))
+
+    def lifecycle_rules(self, bucket: str) -> list[dict[str, Any]]:
+        """The bucket's lifecycle rules (none without a policy)."""
+        return list(self.lifecycle.get(bucket, ("", []))[1])
 
     # -- lifecycle policy --------------------------------------------------------------------------
 
     def _get_lifecycle(self, request: Request, match: re.Match[str]) -> Response:
         bucket = self._bucket(match)
-        policy = self.lifecycle.get(bucket)
-        if policy is None:
+        if bucket not in self.lifecycle:
             raise ServiceError(
                 404, "LifecyclePolicyNotFound", f"There is no lifecycle policy for the bucket '{bucket}'"
             )
-        return Response.json(200, policy)
+        created, items = self.lifecycle[bucket]
+        return Response.json(200, {"timeCreated": created, "items": items})
 
     def _put_lifecycle(self, request: Request, match: re.Match[str]) -> Response:
         bucket = self._bucket(match)
@@ -90,7 +94,8 @@ class ObjectStorage:
         if not isinstance(items, list):
             raise ServiceError(400, "InvalidParameter", "items must be a list of lifecycle rules")
         self.set_lifecycle(bucket, items)
-        return Response.json(200, self.lifecycle[bucket])
+        created, rules = self.lifecycle[bucket]
+        return Response.json(200, {"timeCreated": created, "items": rules})
 
     # -- namespace, bucket, object -----------------------------------------------------------------
 
