@@ -40,7 +40,7 @@ def test_alert_every_documented_event_has_a_meaning_and_an_action() -> None:
     # Given the events README's runbook documents
     events = [
         "landed", "failed", "timed_out", "cancelled", "needs_human", "unknown_status", "stuck",
-        "overdue", "unreadable_document", "assumed_complete", "manifest_disagrees",
+        "overdue", "unreadable_document", "assumed_complete", "manifest_disagrees", "go_live_check",
     ]  # fmt: skip
 
     # Then each is explained in the alert itself
