@@ -118,7 +118,11 @@ def cli(
 )
 @pass_cli
 def doctor(app: Cli, cloud: bool) -> None:
-    """Check the deployment in order: config, Vault, IDCS token, Batch API, bucket, topics, schedules."""
+    """Check the deployment in order: config, Vault, IDCS token, Batch API, bucket, topics, schedules.
+
+    With --cloud, the go-live check too (docs/deploy.md): each function's preflight of its own grants,
+    then the functions, subscriptions, schedules, alarms, secret and lifecycle rules Terraform built.
+    """
     results = Doctor(app.ops).run()
     if cloud:
         configured = results[0].status == PASS

@@ -77,19 +77,19 @@ def preflight(function: str, grants: Grants) -> Outcome:
     checks = [
         _check(
             "secret read",
-            lambda: _secret(grants),
+            partial(_secret, grants),
             f"{_POLICY} read secret-bundles in compartment <c> where target.secret.id = "
             f"'{s.credentials_secret_id}'; CREDENTIALS_SECRET_ID must name the secret",
         ),
         _check(
             "state object",
-            lambda: _object(grants.store, probe),
+            partial(_object, grants.store, probe),
             f"{_POLICY} manage objects in compartment <c> where target.bucket.name = '{s.bucket}'; "
             "check BUCKET_NAME and BUCKET_NAMESPACE",
         ),
         _check(
             "multipart upload",
-            lambda: _multipart(grants.store, probe + ".part"),
+            partial(_multipart, grants.store, probe + ".part"),
             f"{_POLICY} manage objects in compartment <c> where target.bucket.name = '{s.bucket}'",
         ),
     ]
@@ -114,7 +114,7 @@ def preflight(function: str, grants: Grants) -> Outcome:
         checks.append(
             _check(
                 "metric post",
-                lambda: _metric(grants, function),
+                partial(_metric, grants, function),
                 f"{_POLICY} use metrics in compartment <c> where target.metrics.namespace = "
                 "'fusion_extract'; OCI_MONITORING_ENDPOINT, if set, must be the telemetry-ingestion endpoint",
             )
@@ -124,7 +124,7 @@ def preflight(function: str, grants: Grants) -> Outcome:
 
 
 def ignore(message: ProbeMessage) -> Outcome:
-    """A probe another function's preflight published: received, which is all it was for."""
+    """A probe a preflight published: received, which is all it was for."""
     return outcome(Result.IGNORED, source=message.source)
 
 
