@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from fusion_extract import logging as jsonlog
-from fusion_extract.chain.messages import CheckMessage, PreflightRequest, ProbeMessage, parse_check
+from fusion_extract.chain.messages import CheckMessage, PreflightRequest, Probe, parse_check
 from fusion_extract.chain.steps.preflight import ignore, preflight
 from fusion_extract.errors import FusionExtractError
 
@@ -57,7 +57,7 @@ def serve(
             with jsonlog.bind(step=type(message).__name__.removesuffix("Request").lower()):
                 if isinstance(message, PreflightRequest):
                     outcome = preflight(name, runtime)
-                elif isinstance(message, ProbeMessage):
+                elif isinstance(message, Probe):
                     outcome = ignore(message)
                 else:
                     outcome = step(message, runtime)

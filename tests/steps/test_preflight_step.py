@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from fusion_extract.chain.messages import PreflightRequest, ProbeMessage, parse_check
+from fusion_extract.chain.messages import PreflightRequest, Probe, parse_check
 from fusion_extract.chain.steps.preflight import ignore, preflight
 from tests.emulators.oci import OciEmulator
 from tests.emulators.oci.emulator import COMPARTMENT
@@ -130,11 +130,11 @@ def test_check_messages_are_read_apart_from_each_function_own() -> None:
     # Given the messages every function accepts beside its own, When they are read
     # Then a preflight and a probe are recognised, any other kind is left to the function's parser
     assert parse_check(b'{"kind": "preflight"}') == PreflightRequest()
-    assert parse_check(b'{"v": 1, "kind": "probe", "source": "poll"}') == ProbeMessage("poll")
+    assert parse_check(b'{"v": 1, "kind": "probe", "source": "poll"}') == Probe("poll")
     assert parse_check(b'{"kind": "sweep"}') is None
     assert parse_check(b'{"extract": "Sales", "mode": "full"}') is None
     # And a probe is answered without anything done
-    assert ignore(ProbeMessage("poll")).to_json() == {"outcome": "ignored", "source": "poll"}
+    assert ignore(Probe("poll")).to_json() == {"outcome": "ignored", "source": "poll"}
 
 
 @pytest.mark.parametrize(

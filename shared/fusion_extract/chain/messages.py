@@ -97,7 +97,7 @@ class PreflightRequest:
 
 
 @dataclass(frozen=True)
-class ProbeMessage:
+class Probe:
     """A preflight's publish: the function that sent it. Ignored by whoever receives it, so a probe on
     the poll or transfer topic starts no chain."""
 
@@ -106,7 +106,7 @@ class ProbeMessage:
 
 SubmitMessage = RunRequest | RerunRequest | RelandRequest | CancelRequest
 PollMessage = PollRequest | SweepRequest
-CheckMessage = PreflightRequest | ProbeMessage  # every function's, beside its own
+CheckMessage = PreflightRequest | Probe  # every function's, beside its own
 _SOURCE = re.compile(r"^[a-z]{1,20}$")
 
 
@@ -186,7 +186,7 @@ def parse_check(body: bytes) -> CheckMessage | None:
         return PreflightRequest()
     if kind == "probe":
         _only(doc, "source")
-        return ProbeMessage(_match(doc, "source", _SOURCE, "the name of the function that sent it"))
+        return Probe(_match(doc, "source", _SOURCE, "the name of the function that sent it"))
     return None
 
 

@@ -19,7 +19,7 @@ from functools import partial
 from typing import Protocol
 
 from fusion_extract.chain import alerts
-from fusion_extract.chain.messages import ProbeMessage, encode, probe_message
+from fusion_extract.chain.messages import Probe, encode, probe_message
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.clock import IdFactory
 from fusion_extract.config import Settings
@@ -123,7 +123,7 @@ def preflight(function: str, grants: Grants) -> Outcome:
     return outcome(Result.PREFLIGHT, function=function, ok=ok, checks=[c.to_json() for c in checks])
 
 
-def ignore(message: ProbeMessage) -> Outcome:
+def ignore(message: Probe) -> Outcome:
     """A probe a preflight published: received, which is all it was for."""
     return outcome(Result.IGNORED, source=message.source)
 
