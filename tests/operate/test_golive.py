@@ -233,6 +233,11 @@ def test_doctor_cloud_when_a_topic_invokes_no_function_of_ours_says_which(
     # Then the rerun subscription check fails: that topic does not invoke submit
     assert checks["subscription rerun"]["status"] == "fail" and result.exit_code == 1
     assert "does not invoke the submit function" in checks["subscription rerun"]["detail"]
+    # And each function's check says its configuration is not the one checked here
+    for step in ("submit", "poll", "transfer"):
+        assert checks[f"function {step}"]["detail"].endswith(
+            "differs from the one checked here on RERUN_TOPIC_ID"
+        )
 
 
 def test_doctor_cloud_when_a_function_configuration_is_incomplete_names_the_key(golive: Operated) -> None:
