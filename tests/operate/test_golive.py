@@ -266,3 +266,18 @@ def test_doctor_cloud_when_the_operator_may_not_read_the_secret_fails_that_check
     assert list(_failed(checks)) == ["secret"] and code == 1
     assert "404 NotAuthorizedOrNotFound" in checks["secret"]["detail"]
     assert "CREDENTIALS_SECRET_ID" in checks["secret"]["fix"]
+
+
+def test_doctor_cloud_when_the_secret_is_being_deleted_says_so(golive: Operated) -> None:
+    # Given the credentials secret scheduled for deletion (a `terraform destroy` of another stack, say)
+    vault = golive.chain.oci.vault
+    secret_id = golive.doc["config"]["CREDENTIALS_SECRET_ID"]
+    vault.schedule_deletion(secret_id)
+    try:
+        code, checks = _doctor(golive)
+    finally:
+        vault.cancel_deletion(secret_id)
+
+    # Then the secret check fails naming its state
+    assert checks["secret"]["status"] == "fail" and code == 1
+    assert checks["secret"]["detail"] == "secret fusion-extract-credentials is PENDING_DELETION"

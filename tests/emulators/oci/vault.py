@@ -37,6 +37,7 @@ class Secret:
     name: str
     vault_id: str
     versions: list[SecretVersion]
+    state: str = "ACTIVE"  # PENDING_DELETION once its deletion is scheduled
 
     def version(self, query: dict[str, str]) -> tuple[SecretVersion, list[str]]:
         """The version the query selects (versionNumber, else stage, default CURRENT) and its stages."""
@@ -89,6 +90,16 @@ class Vault:
             secret.versions.append(SecretVersion(len(secret.versions) + 1, content, self.clock.now()))
             return secret.ocid
 
+    def schedule_deletion(self, secret_id: str) -> None:
+        """ScheduleSecretDeletion in-process (a `terraform destroy`): the secret turns PENDING_DELETION."""
+        with self._lock:
+            self._secrets[secret_id].state = "PENDING_DELETION"
+
+    def cancel_deletion(self, secret_id: str) -> None:
+        """CancelSecretDeletion in-process: ACTIVE again."""
+        with self._lock:
+            self._secrets[secret_id].state = "ACTIVE"
+
     def _get_bundle(self, request: Request, match: re.Match[str]) -> Response:
         secret = self._secrets.get(match["secret_id"])
         if secret is None:
@@ -117,7 +128,7 @@ class Vault:
             "vaultId": secret.vault_id,
             "compartmentId": self.compartment,
             "keyId": KEY_ID,
-            "lifecycleState": "ACTIVE",
+            "lifecycleState": secret.state,
             "currentVersionNumber": current.number,
             "timeCreated": isoformat(first.created),
         }
