@@ -36,6 +36,16 @@ from fusion_extract.oci.clients import signer_and_config
 # topic -> the function its subscription invokes (terraform/notifications.tf); alerts reach people.
 TOPIC_TARGETS = {"poll": "poll", "transfer": "transfer", "rerun": "submit"}
 FAILURE_METRICS = ("RunsFailed", "RunsTimedOut")
+# What the operator's configuration must share with the functions' for the other checks to mean anything.
+SHARED_KEYS = {
+    "BUCKET_NAME": "bucket",
+    "STATE_PREFIX": "state_prefix",
+    "CREDENTIALS_SECRET_ID": "credentials_secret_id",
+    "POLL_TOPIC_ID": "poll_topic_id",
+    "TRANSFER_TOPIC_ID": "transfer_topic_id",
+    "RERUN_TOPIC_ID": "rerun_topic_id",
+    "ALERTS_TOPIC_ID": "alerts_topic_id",
+}
 _SCHEDULER_POLICY = (
     "terraform/iam.tf, the scheduler policy: its statements for request.principal.type = 'resourceschedule', "
     "request.principal.id = '{schedule}' must let the schedule read and invoke function {function}"
@@ -130,12 +140,19 @@ class GoLive:
         if found.lifecycle_state != "ACTIVE":
             raise Failed(f"function {found.display_name} is {found.lifecycle_state}", "apply Terraform again")
         try:
-            Settings.from_mapping(found.config or {})
+            theirs = Settings.from_mapping(found.config or {})
         except FusionExtractError as exc:
             raise Failed(
                 f"its configuration: {exc}",
                 "apply Terraform again: the configuration of each function comes from terraform/functions.tf",
             ) from None
+        ours = self.settings
+        differ = [key for key, field in SHARED_KEYS.items() if getattr(theirs, field) != getattr(ours, field)]
+        if differ:
+            raise Failed(
+                f"its configuration differs from the one checked here on {', '.join(differ)}",
+                "set these keys in your environment from the Terraform outputs: the other checks read them",
+            )
         image = getattr(found.source_details, "image", None) or getattr(found, "image", None)
         if not image:
             raise Failed(

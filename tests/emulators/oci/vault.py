@@ -1,5 +1,6 @@
 """Vault secret bundles (Secrets API 20190301): GetSecretBundle and GetSecretBundleByName; and the
-Vault management API's GetSecret (20180608): a secret's metadata, as an operator's tools read it.
+Vault management API's GetSecret (20180608): a secret's metadata, as an operator's tools read it; a
+secret's deletion is scheduled (PENDING_DELETION) or cancelled in-process.
 
 Secrets are put by the test (`put_secret`); putting a name again adds a version that becomes CURRENT,
 and the one before it PREVIOUS. Unknown secrets, names, versions or stages answer 404, as OCI does.
