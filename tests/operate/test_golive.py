@@ -281,3 +281,20 @@ def test_doctor_cloud_when_the_secret_is_being_deleted_says_so(golive: Operated)
     # Then the secret check fails naming its state
     assert checks["secret"]["status"] == "fail" and code == 1
     assert checks["secret"]["detail"] == "secret fusion-extract-credentials is PENDING_DELETION"
+
+
+def test_doctor_cloud_when_a_function_cannot_answer_a_preflight_says_to_redeploy(
+    golive: Operated, tmp_path: Any
+) -> None:
+    # Given an operator's function map whose "poll" is a function that knows no preflight (an old image)
+    endpoints = golive.broken(tmp_path, lambda doc: doc["functions"].update(poll=function_ocid("alerts")))
+
+    # When the go-live check runs with it
+    result = golive.cli("--json", "doctor", "--cloud", endpoints=endpoints)
+    checks = {check["check"]: check for check in json.loads(result.output)["checks"]}
+
+    # Then poll's preflight is one failed line that says so; submit's and transfer's ran as before
+    assert checks["preflight poll"]["status"] == "fail" and result.exit_code == 1
+    assert "redeployed" in checks["preflight poll"]["fix"]
+    assert not any(name.startswith("poll: ") for name in checks)
+    assert checks["submit: secret read"]["status"] == "pass"
