@@ -1,5 +1,8 @@
 """What every func.py shares: parse the body, bind the log context, run one step, map errors.
 
+Every function also answers the messages that touch no run (chain/messages.py): a preflight, which
+exercises the function's grants (chain/steps/preflight.py), and a preflight's probe, which it ignores.
+
 fdk keeps only 200, 502 and 504 (anything else becomes 200). A step that could not do its work answers
 502, the platform's "function failed", with the error's message as the body, which names the problem;
 the error is logged once, as one JSON line carrying the run it concerned. Expected answers ("already
@@ -15,6 +18,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from fusion_extract import logging as jsonlog
+from fusion_extract.chain.messages import CheckMessage, PreflightRequest, Probe, parse_check
+from fusion_extract.chain.steps.preflight import ignore, preflight
 from fusion_extract.errors import FusionExtractError
 
 if TYPE_CHECKING:
@@ -28,7 +33,13 @@ Step = Callable[[M, "Deps"], "Outcome"]
 FAILED = 502
 
 
-def serve(ctx: Any, data: io.BytesIO | None, name: str, parse: Callable[[bytes], M], step: Step[M]) -> Any:
+def serve(
+    ctx: Any,
+    data: io.BytesIO | None,
+    name: str,
+    parse: Callable[[bytes], M],
+    step: Step[M],
+) -> Any:
     from fdk import response  # the runtime's own; importing it reconfigures logging
 
     env = ctx.Config()
@@ -41,9 +52,15 @@ def serve(ctx: Any, data: io.BytesIO | None, name: str, parse: Callable[[bytes],
         runtime = None
         try:
             runtime = runtime_for(env)
-            message = parse(data.getvalue() if data is not None else b"")
+            raw = data.getvalue() if data is not None else b""
+            message: M | CheckMessage = parse_check(raw) or parse(raw)
             with jsonlog.bind(step=type(message).__name__.removesuffix("Request").lower()):
-                outcome = step(message, runtime)
+                if isinstance(message, PreflightRequest):
+                    outcome = preflight(name, runtime)
+                elif isinstance(message, Probe):
+                    outcome = ignore(message)
+                else:
+                    outcome = step(message, runtime)
         except Exception as exc:
             failure = str(exc) if isinstance(exc, FusionExtractError) else f"{type(exc).__name__}: {exc}"
             with jsonlog.bind(**jsonlog.context_of(exc)):

@@ -18,6 +18,7 @@ from fusion_extract.chain.readiness import Readiness
 from fusion_extract.chain.runs import Patience, Runs, Topics
 from fusion_extract.clock import Clock, IdFactory, SystemClock, new_id
 from fusion_extract.config import Settings
+from fusion_extract.errors import ConfigError
 from fusion_extract.fusion.batch import build_batch_client
 from fusion_extract.oci.clients import OciClients
 from fusion_extract.oci.metrics import OciMetrics
@@ -104,6 +105,22 @@ class Runtime:
         return VaultCredentials(
             self.oci.secrets, s.credentials_secret_id, self.clock, s.secret_ttl_seconds, grant=s.fusion_grant
         )
+
+    # What only the preflight asks for (chain.steps.preflight.Grants): each call exercises its grant now.
+
+    def read_credentials(self) -> None:
+        """Read the credentials secret now, past the cache, and check its fields."""
+        s = self.settings
+        VaultCredentials(
+            self.oci.secrets, s.credentials_secret_id, self.clock, 0, grant=s.fusion_grant
+        ).credentials()
+
+    def post_metric(self, name: str, value: float, **dimensions: str) -> None:
+        """Post one datapoint now (METRICS_COMPARTMENT_ID set), raising what went wrong."""
+        compartment = self.settings.metrics_compartment_id
+        if compartment is None:
+            raise ConfigError("METRICS_COMPARTMENT_ID is not set: no metric is posted")
+        OciMetrics(lambda: self.oci.monitoring, compartment, self.clock).post_now(name, value, **dimensions)
 
     @cached_property
     def fusion(self) -> FusionApi:

@@ -43,6 +43,7 @@ NAMESPACE = "emuns"
 CLIENT_ID, CLIENT_SECRET = "fusion-extract-client", "emulated-client-secret"
 FUNCTIONS = ("submit", "poll", "transfer")
 SWEEP = "sweep"
+IMAGE = "emu.ocir.io/emuns/fusion-extract:local"
 
 
 def function_ocid(name: str) -> str:
@@ -82,7 +83,7 @@ class LocalChain:
         self.oci = OciEmulator(root=self.bucket_root, namespace=NAMESPACE)
         self.functions = FunctionsService()
         self.ons = NotificationsService(self.functions, retry_unit_seconds=retry_unit_seconds)
-        self.scheduler = SchedulerService(self.functions)
+        self.scheduler = SchedulerService(self.functions, grants=self.oci.grants)
         # What operators' tools read first: GetFunction (oci fn function invoke), GetTopic, ListSchedules.
         self.management = Management(self.functions, self.ons, self.scheduler, compartment=COMPARTMENT)
         self.inbox = RecordingFunction("alerts-inbox")  # subscribed to the alerts topic like an e-mail
@@ -133,7 +134,7 @@ class LocalChain:
             )
         _all_at_once(FdkFunction.start, self.runtimes.values())  # three processes, each its own start-up
         for name, runtime in self.runtimes.items():
-            self.functions.register(function_ocid(name), runtime)
+            self.functions.register(function_ocid(name), runtime, config=self.env, image=IMAGE)
         self.functions.register(function_ocid("alerts"), self.inbox)
         self.ons.subscribe(self.topics["poll"], function_ocid("poll"))
         self.ons.subscribe(self.topics["transfer"], function_ocid("transfer"))
@@ -142,7 +143,21 @@ class LocalChain:
         self.scheduler.add_schedule(
             SWEEP, function_ocid("poll"), "CRON", "*/5 * * * *", json.dumps({"kind": "sweep"})
         )
+        self._alarms_and_lifecycle()
         return self
+
+    def _alarms_and_lifecycle(self) -> None:
+        """The alarms of terraform/monitoring.tf and the lifecycle rules of terraform/storage.tf."""
+        alerts = [self.topics["alerts"]]
+        for key, metric in (("failed", "RunsFailed"), ("timed-out", "RunsTimedOut")):
+            query = f'{metric}[5m]{{deployment = "fusion-extract"}}.groupBy(extract).sum() > 0'
+            self.oci.monitoring.add_alarm(f"fusion-extract-run-{key}", query, alerts)
+        for entry in parse_catalog(self.env.get("EXTRACT_CATALOG", "{}")):
+            if entry.enabled:
+                query = f'HoursSinceLanded[1h]{{extract = "{entry.name}"}}.max() > 26'
+                self.oci.monitoring.add_alarm(f"fusion-extract-missed-{entry.name.lower()}", query, alerts)
+        state, staging = self.env.get("STATE_PREFIX", "_state"), self.env.get("STAGING_PREFIX", "_staging")
+        self.oci.objectstorage.set_lifecycle(BUCKET, lifecycle_rules(state, staging))
 
     def stop(self) -> None:
         self.scheduler.stop()
@@ -296,6 +311,26 @@ class LocalChain:
         raise TimeoutError(
             f"no final run of {extract} within {timeout} s; runs: {states}; logs in {self.workdir}"
         )
+
+
+def lifecycle_rules(state_prefix: str, staging_prefix: str) -> list[dict[str, Any]]:
+    """The landing bucket's rules as terraform/storage.tf writes them (ObjectLifecycleRule JSON)."""
+
+    def rule(name: str, target: str, action: str, days: int, prefix: str | None = None) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "name": name, "target": target, "action": action, "timeAmount": days, "timeUnit": "DAYS",
+            "isEnabled": True,
+        }  # fmt: skip
+        if prefix is not None:
+            found["objectNameFilter"] = {"inclusionPrefixes": [f"{prefix}/"]}
+        return found
+
+    return [
+        rule("abort-incomplete-multipart-uploads", "multipart-uploads", "ABORT", 7),
+        rule("expire-run-ledger", "objects", "DELETE", 90, state_prefix),
+        rule("expire-abandoned-staging", "objects", "DELETE", 7, staging_prefix),
+        rule("expire-previous-versions", "previous-object-versions", "DELETE", 30),
+    ]
 
 
 def _all_at_once(action: Callable[[FdkFunction], object], runtimes: Iterable[FdkFunction]) -> None:

@@ -41,6 +41,7 @@ def test_alert_every_documented_event_has_a_meaning_and_an_action() -> None:
     events = [
         "landed", "failed", "timed_out", "cancelled", "needs_human", "unknown_status", "stuck",
         "overdue", "unreadable_document", "assumed_complete", "manifest_disagrees", "runtime_broken",
+        "go_live_check",
     ]  # fmt: skip
 
     # Then each is explained in the alert itself

@@ -60,6 +60,10 @@ MEANING: dict[str, tuple[str, str]] = {
         "submit started nothing and spent no Fusion job.",
         "Read the reason; rebuild the image with what docs/deploy.md says it must contain; run again.",
     ),
+    "go_live_check": (
+        "`fusion-extract doctor --cloud` checked that this function may publish to the alerts topic.",
+        "Nothing: it is a test, not an incident.",
+    ),
 }
 
 
@@ -89,6 +93,7 @@ def body(alert: Mapping[str, Any]) -> str:
             ("bytes", "bytes"),
             ("rows", "rows"),
             ("document", "document"),
+            ("function", "function"),
         )
         if alert.get(key) is not None
     ]

@@ -16,6 +16,11 @@ encodes a schedule's BODY is not documented).
     transfer {"kind": "transfer", "run_id": "...", "files": ["a.zip", ...]}  files to land, one per invocation
     alert    {"kind": "alert", "event": "landed"|..., ...}  published to the alerts topic (outgoing only)
 
+Every function also accepts two kinds that touch no run (`fusion-extract doctor --cloud`):
+
+    preflight {"kind": "preflight"}                       exercise each grant the function needs; report
+    probe     {"kind": "probe", "source": "poll"}         what a preflight publishes: answered, nothing done
+
 The version field "v" is written on every message we publish; hand-written requests may omit it.
 """
 
@@ -87,8 +92,23 @@ class TransferRequest:
     unit: int | None = None  # one unit of members of the one archive in `files`
 
 
+@dataclass(frozen=True)
+class PreflightRequest:
+    pass
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A preflight's publish: the function that sent it. Ignored by whoever receives it, so a probe on
+    the poll or transfer topic starts no chain."""
+
+    source: str
+
+
 SubmitMessage = RunRequest | RerunRequest | RelandRequest | CancelRequest
 PollMessage = PollRequest | SweepRequest
+CheckMessage = PreflightRequest | Probe  # every function's, beside its own
+_SOURCE = re.compile(r"^[a-z]{1,20}$")
 
 
 def parse_submit(body: bytes, *, max_bytes: int = MAX_BYTES) -> SubmitMessage:
@@ -155,6 +175,24 @@ def parse_transfer(body: bytes) -> TransferRequest:
         if len(files) != 1:
             raise MessageError("a unit message names exactly one file")
     return TransferRequest(_run_id(doc), tuple(files), unit)
+
+
+def parse_check(body: bytes) -> CheckMessage | None:
+    """A preflight or a probe, which every function accepts before its own kinds; None for any other
+    kind (the function's own parser reads it). A malformed body raises here as it would there."""
+    doc = _document(body)
+    kind = doc.pop("kind", None)
+    if kind == "preflight":
+        _only(doc)
+        return PreflightRequest()
+    if kind == "probe":
+        _only(doc, "source")
+        return Probe(_match(doc, "source", _SOURCE, "the name of the function that sent it"))
+    return None
+
+
+def probe_message(source: str) -> dict[str, Any]:
+    return encode("probe", source=source)
 
 
 def encode(kind: str, **fields: Any) -> dict[str, Any]:

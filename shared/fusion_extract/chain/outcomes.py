@@ -33,6 +33,8 @@ class Result(enum.StrEnum):
     CANCELLED = "cancelled"  # the run ended CANCELLED
     DEFERRED = "deferred"  # a transient failure: the run waits, and the sweep tries again
     SWEPT = "swept"  # the sweep looked at every active run
+    PREFLIGHT = "preflight"  # the function exercised its grants; `checks` says how each went
+    IGNORED = "ignored"  # a preflight's probe message: nothing to do, by design
 
 
 @dataclass(frozen=True)

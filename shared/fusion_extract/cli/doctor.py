@@ -240,7 +240,7 @@ class Doctor:
         client = oci.resource_scheduler.ScheduleClient(
             config,
             signer=signer,
-            service_endpoint=self.ops.target.scheduler_endpoint,
+            service_endpoint=self.ops.target.control_endpoint,
             retry_strategy=oci.retry.NoneRetryStrategy(),
         )
         with translated("list schedules"):

@@ -21,7 +21,8 @@ from rich.table import Table
 
 from fusion_extract.chain.records import RunState
 from fusion_extract.cli import target as targets
-from fusion_extract.cli.doctor import FAIL, Doctor
+from fusion_extract.cli.cloud import GoLive
+from fusion_extract.cli.doctor import FAIL, PASS, SKIP, Doctor, Result
 from fusion_extract.cli.ops import Answer, Ops, run_document, timeline
 from fusion_extract.clock import isoformat
 from fusion_extract.errors import ConfigError, FusionExtractError, NotFoundError
@@ -101,7 +102,7 @@ def cli(
         sys.exit(UNUSABLE)
     if compartment:
         target = targets.Target(
-            target.env, target.functions, compartment, target.scheduler_endpoint, target.origin
+            target.env, target.functions, compartment, target.control_endpoint, target.origin
         )
     ctx.obj = Cli(target, as_json)
 
@@ -110,19 +111,35 @@ def cli(
 
 
 @cli.command()
+@click.option(
+    "--cloud",
+    is_flag=True,
+    help="Also the go-live check: each function's preflight of its grants, and what Terraform built.",
+)
 @pass_cli
-def doctor(app: Cli) -> None:
-    """Check the deployment in order: config, Vault, IDCS token, Batch API, bucket, topics, schedules."""
+def doctor(app: Cli, cloud: bool) -> None:
+    """Check the deployment in order: config, Vault, IDCS token, Batch API, bucket, topics, schedules.
+
+    With --cloud, the go-live check too (docs/deploy.md): each function's preflight of its own grants,
+    then the functions, subscriptions, schedules, alarms, secret and lifecycle rules Terraform built.
+    """
     results = Doctor(app.ops).run()
+    if cloud:
+        configured = results[0].status == PASS
+        results += (
+            GoLive(app.ops).run() if configured else [Result("cloud", SKIP, "needs config to pass first")]
+        )
     failed = any(result.status == FAIL for result in results)
     if app.json:
         app.emit({"ok": not failed, "checks": [result.to_json() for result in results]})
     else:
         marks = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]", "skipped": "[yellow]skip[/]"}
+        width = max(len(result.check) for result in results)
         for result in results:
-            app.console.print(f"{marks[result.status]}  {result.check:<10} {result.detail}", markup=True)
+            app.console.print(f"{marks[result.status]}  {result.check:<{width}} ", markup=True, end="")
+            app.console.print(result.detail, markup=False)
             if result.fix:
-                app.console.print(f"      {'':<10} fix: {result.fix}", markup=False)
+                app.console.print(f"      {'':<{width}} fix: {result.fix}", markup=False)
     sys.exit(FAILED if failed else OK)
 
 

@@ -26,7 +26,7 @@ class Target:
     env: dict[str, str]
     functions: dict[str, str] = field(default_factory=dict)  # step -> function OCID
     compartment: str | None = None  # where the schedules are (doctor)
-    scheduler_endpoint: str | None = None  # None: the region's
+    control_endpoint: str | None = None  # the control-plane APIs doctor reads; None: the region's
     origin: str = "the environment"
 
     def function_id(self, step: str) -> str:
@@ -54,7 +54,7 @@ def from_endpoints(path: Path) -> Target:
         env={str(k): str(v) for k, v in config.items()},
         functions={str(k): str(v) for k, v in (doc.get("functions") or {}).items()},
         compartment=doc.get("compartment"),
-        scheduler_endpoint=(doc.get("oci") or {}).get("endpoint"),
+        control_endpoint=(doc.get("oci") or {}).get("endpoint"),
         origin=str(path),
     )
 

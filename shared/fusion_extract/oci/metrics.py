@@ -20,6 +20,8 @@ from typing import Any
 from oci.monitoring.models import Datapoint, MetricDataDetails, PostMetricDataDetails
 
 from fusion_extract.clock import Clock
+from fusion_extract.errors import UpstreamError
+from fusion_extract.oci.calls import translated
 
 NAMESPACE = "fusion_extract"
 BATCH = 50  # metrics per PostMetricData request (the service's limit)
@@ -51,6 +53,23 @@ class OciMetrics:
             pending, self._pending = self._pending, []
         if not pending:
             return
+        try:
+            self._post(pending)
+        except Exception as exc:  # metrics must never fail a step
+            log.warning(
+                "metrics not posted",
+                extra={"metrics": len(pending), "problem": f"{type(exc).__name__}: {exc}"[:500]},
+            )
+
+    def post_now(self, name: str, value: float, **dimensions: str) -> None:
+        """Post one datapoint at once and raise what went wrong (the preflight's check of the grant)."""
+        with translated(f"post metric {name} in namespace {NAMESPACE}"):
+            refused = self._post([(name, float(value), self.clock.now(), dimensions)])
+        if refused:
+            raise UpstreamError(f"Monitoring refused metric {name}: {'; '.join(refused)}")
+
+    def _post(self, pending: list[tuple[str, float, datetime, dict[str, str]]]) -> list[str]:
+        """Post in batches; what Monitoring refused (logged once)."""
         details = [
             MetricDataDetails(
                 namespace=NAMESPACE,
@@ -61,19 +80,16 @@ class OciMetrics:
             )
             for name, value, at, dimensions in pending
         ]
-        try:
-            client = self._client()
-            for start in range(0, len(details), BATCH):
-                batch = details[start : start + BATCH]
-                answer = client.post_metric_data(PostMetricDataDetails(metric_data=batch)).data
-                if answer.failed_metrics_count:
-                    problems = [m.message for m in answer.failed_metrics or []]
-                    log.warning(
-                        "metrics refused",
-                        extra={"refused": answer.failed_metrics_count, "problems": problems[:5]},
-                    )
-        except Exception as exc:  # metrics must never fail a step
-            log.warning(
-                "metrics not posted",
-                extra={"metrics": len(details), "problem": f"{type(exc).__name__}: {exc}"[:500]},
-            )
+        client = self._client()
+        refused: list[str] = []
+        for start in range(0, len(details), BATCH):
+            batch = details[start : start + BATCH]
+            answer = client.post_metric_data(PostMetricDataDetails(metric_data=batch)).data
+            if answer.failed_metrics_count:
+                problems = [str(m.message) for m in answer.failed_metrics or []]
+                log.warning(
+                    "metrics refused",
+                    extra={"refused": answer.failed_metrics_count, "problems": problems[:5]},
+                )
+                refused += problems or [f"{answer.failed_metrics_count} refused"]
+        return refused

@@ -31,6 +31,8 @@ default), else 401 NotAuthenticated. Identities the emulator trusts:
 
 Errors are OCI's JSON `{"code", "message"}`; an operation the emulator does not serve gets 501
 NotImplemented. `emu.served` lists every request as (method, raw path, status).
+`emu.withhold("PutObject", principal=..., resource=...)` refuses an operation as a missing IAM grant would:
+404 NotAuthorizedOrNotFound (grants.py).
 `emu.inject_fault("GET", r"/n/.*/o/x[.]json", 503, "ServiceUnavailable", times=1)` answers the next
 matching (signed) requests with that error.
 

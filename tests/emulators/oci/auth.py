@@ -138,6 +138,15 @@ class RequestVerifier:
             return str(refused)
         return None
 
+    def principal(self, request: Request) -> str | None:
+        """Who signed a verified request: a resource principal's resource id, or an API key's user."""
+        key_id = _signature_params(request.headers.get("authorization")).get("keyId", "")
+        if key_id.startswith("ST$"):
+            claims = jwt.decode(key_id.removeprefix("ST$"), options={"verify_signature": False})
+            return str(claims.get("res_id")) if claims.get("res_id") else None
+        parts = key_id.split("/")
+        return parts[1] if len(parts) == 3 else None
+
     def _verify(self, request: Request) -> None:
         params = _signature_params(request.headers.get("authorization"))
         signed = params["headers"].lower().split()

@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fusion_extract.clock import Clock, IdFactory, SystemClock
 from tests.emulators.oci.auth import KEYS, RequestVerifier, private_pem
 from tests.emulators.oci.buckets import Conditions
-from tests.emulators.oci.http import Intercept, OciHttpServer, Request, Route
+from tests.emulators.oci.grants import Grants
+from tests.emulators.oci.http import Intercept, OciHttpServer, Request, Response, Route
 from tests.emulators.oci.monitoring import Monitoring
 from tests.emulators.oci.objectstorage import ObjectStorage
 from tests.emulators.oci.vault import DEFAULT_VAULT_ID, Vault
@@ -52,7 +53,8 @@ class OciEmulator:
         self._keys: dict[str, rsa.RSAPrivateKey] = {}  # borrowed from KEYS, given back by stop()
         self._keys_lock = threading.Lock()
         self._routes: list[Route] = []
-        self._server = OciHttpServer(self._routes, authenticate=self._authenticate)
+        self.grants = Grants()  # one for the emulator's life: in-process services hold it (scheduler.py)
+        self._server = OciHttpServer(self._routes, authenticate=self._authenticate, authorize=self._authorize)
         self.reset(root, namespace, clock=clock, new_etag=new_etag)
 
     def reset(
@@ -65,17 +67,19 @@ class OciEmulator:
     ) -> OciEmulator:
         """Start afresh on the running server (same endpoint, same keys), as a new emulator would: Object
         Storage empty under `root`, no secret, no metric, no other service plugged in, no fault, nothing
-        served, signatures checked, no API key trusted yet, on `clock` (real time by default). The keys stay
-        the emulator's, so a resource-principal token it issued before still verifies until it expires."""
+        served, signatures checked, every grant given, no API key trusted yet, on `clock` (real time by
+        default). The keys stay the emulator's, so a resource-principal token it issued before still
+        verifies until it expires."""
         self.root = Path(root)
         self.namespace = namespace
         self.clock = clock or SystemClock()
         self.reject_unsigned = True
         self.verifier = RequestVerifier(self.clock, issuer_key=lambda: self._key("issuer"))
         self.objectstorage = ObjectStorage(self.root, self.namespace, self.clock, new_etag)
-        self.vault = Vault(self.clock)
-        self.monitoring = Monitoring()
+        self.vault = Vault(self.clock, COMPARTMENT)
+        self.monitoring = Monitoring(COMPARTMENT)
         self._api_key: dict[str, str] | None = None
+        self.grants.restore()
         self._routes.clear()
         self._server.reset()
         for service in (self.objectstorage, self.vault, self.monitoring):
@@ -116,6 +120,10 @@ class OciEmulator:
         """Answer the next `times` signed requests matching method and raw-path regex with an error;
         `after_handling`: apply each request first, then answer the error (a write that took effect)."""
         self._server.inject_fault(method, path, status, code, times, after_handling=after_handling)
+
+    def withhold(self, operation: str, *, principal: str | None = None, resource: str | None = None) -> None:
+        """Refuse an operation as OCI does when no policy grants it (grants.py), until reset."""
+        self.grants.withhold(operation, principal=principal, resource=resource)
 
     def intercept(self, method: str | None, path: str, hook: Intercept) -> None:
         """Call `hook(request, serve)` for every signed request matching method (None: any) and raw-path
@@ -228,3 +236,7 @@ class OciEmulator:
 
     def _authenticate(self, request: Request) -> str | None:
         return self.verifier.verify(request) if self.reject_unsigned else None
+
+    def _authorize(self, request: Request) -> Response | None:
+        principal = self.verifier.principal(request) if self.reject_unsigned else None
+        return self.grants.refusal(request, principal)

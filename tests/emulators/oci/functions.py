@@ -112,6 +112,8 @@ class _Registration:
     function: Invocable
     timeout_seconds: float
     detached_timeout_seconds: float
+    config: Mapping[str, str]
+    image: str
 
 
 @dataclass
@@ -143,15 +145,33 @@ class FunctionsService:
         *,
         timeout_seconds: float = 300,
         detached_timeout_seconds: float = 3600,
+        config: Mapping[str, str] | None = None,
+        image: str | None = None,
     ) -> None:
-        """Make `function_id` invocable; a second registration replaces the first (a redeploy)."""
+        """Make `function_id` invocable; a second registration replaces the first (a redeploy). `config`
+        and `image` are what GetFunction reports (the configuration Terraform set, the image deployed)."""
+        registration = _Registration(
+            function,
+            timeout_seconds,
+            detached_timeout_seconds,
+            dict(config or {}),
+            image or f"emu/{function.name}:latest",
+        )
         with self._changed:
-            self._functions[function_id] = _Registration(function, timeout_seconds, detached_timeout_seconds)
+            self._functions[function_id] = registration
 
     def registered(self) -> dict[str, str]:
         """Every invocable function: OCID -> name (GetFunction and ListFunctions, management.py)."""
         with self._changed:
             return {fid: reg.function.name for fid, reg in self._functions.items()}
+
+    def deployed(self, function_id: str) -> tuple[str, Mapping[str, str], str] | None:
+        """A registered function's name, configuration and image (GetFunction); None if unknown."""
+        with self._changed:
+            registration = self._functions.get(function_id)
+        if registration is None:
+            return None
+        return registration.function.name, registration.config, registration.image
 
     def invoke(
         self,

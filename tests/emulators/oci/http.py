@@ -22,6 +22,7 @@ from tests.emulators.loopback import IncompleteBody, LoopbackServer, Request, Re
 
 __all__ = [
     "Authenticator",
+    "Authorizer",
     "Fault",
     "Handler",
     "Intercept",
@@ -53,6 +54,7 @@ Route = tuple[str, "re.Pattern[str]", Handler]
 # handling, faults included); it answers whatever it likes, before or after serving, or instead of it.
 Intercept = Callable[[Request, Callable[[Request], Response]], Response]
 Authenticator = Callable[[Request], str | None]  # None = accepted; else the reason it is refused
+Authorizer = Callable[[Request], Response | None]  # None = allowed; else the refusal to answer
 
 
 @dataclass
@@ -70,9 +72,15 @@ class Fault:
 class OciHttpServer:
     """Serves the given routes on 127.0.0.1; records every request it served."""
 
-    def __init__(self, routes: list[Route], authenticate: Authenticator | None = None) -> None:
+    def __init__(
+        self,
+        routes: list[Route],
+        authenticate: Authenticator | None = None,
+        authorize: Authorizer | None = None,
+    ) -> None:
         self.routes = routes
         self.authenticate = authenticate
+        self.authorize = authorize
         self.served: list[tuple[str, str, int]] = []  # (method, path, status)
         self.faults: list[Fault] = []
         self.intercepts: list[tuple[str | None, re.Pattern[str], Intercept]] = []
@@ -104,6 +112,10 @@ class OciHttpServer:
             refused = self.authenticate(request)
             if refused is not None:
                 return error(401, "NotAuthenticated", refused)
+        if self.authorize is not None:
+            denied = self.authorize(request)
+            if denied is not None:
+                return denied
         with self._faults_lock:
             intercepts = list(self.intercepts)
         for method, pattern, intercept in intercepts:

@@ -5,10 +5,13 @@
 - Functions management (any API version, `/20181201` or `/20260325`): GetFunction, ListFunctions,
   ListApplications. `oci fn function invoke` calls GetFunction first to learn the invoke endpoint, which
   is this emulator's own address (taken from the request's Host), so the CLI invokes here as in the cloud.
-  Every registered function belongs to one application, `APPLICATION`.
-- Notifications control plane: GetTopic (`/20181201/topics/{id}`), 404 for an unknown topic.
-- Resource Scheduler: ListSchedules (`/20240430/schedules`), every schedule ACTIVE, with its function and
-  its BODY parameter, as the service reports them.
+  Every registered function belongs to one application, `APPLICATION`. A function carries its
+  configuration and its image (`image` as 20181201 has it, `sourceDetails` CONTAINER_IMAGE as 20260325).
+- Notifications control plane: GetTopic (`/20181201/topics/{id}`), 404 for an unknown topic;
+  ListSubscriptions (`/20181201/subscriptions?compartmentId=&topicId=`): ORACLE_FUNCTIONS, ACTIVE.
+- Resource Scheduler: ListSchedules (`/20240430/schedules`), every schedule ACTIVE, with its function, its
+  BODY parameter and its last run (`lastRunStatus` SUCCEEDED, or FAILED when the invocation was refused),
+  as the service reports them.
 
 Read-only: resources are created in-process (Terraform's job in the cloud).
 """
@@ -22,7 +25,7 @@ from fusion_extract.clock import isoformat
 from tests.emulators.oci.functions import FunctionsService
 from tests.emulators.oci.http import Request, Response, Route, ServiceError
 from tests.emulators.oci.notifications import NotificationsService
-from tests.emulators.oci.scheduler import SchedulerService
+from tests.emulators.oci.scheduler import SchedulerService, schedule_ocid
 
 APPLICATION = "ocid1.fnapp.oc1.emu.fusionextract"
 APPLICATION_NAME = "fusion-extract"
@@ -50,20 +53,28 @@ class Management:
             ("GET", re.compile(r"/\d{8}/functions"), self._list_functions),
             ("GET", re.compile(r"/\d{8}/applications"), self._list_applications),
             ("GET", re.compile(r"/20181201/topics/(?P<topic_id>[^/]+)"), self._get_topic),
+            ("GET", re.compile(r"/20181201/subscriptions"), self._list_subscriptions),
             ("GET", re.compile(r"/20240430/schedules"), self._list_schedules),
         ]
 
     # -- Functions --------------------------------------------------------------------------------------
 
     def _function(self, request: Request, function_id: str, name: str) -> dict[str, object]:
+        _, config, image = self.functions.deployed(function_id) or (name, {}, "")
         return {
             "id": function_id,
             "displayName": name,
             "applicationId": APPLICATION,
             "compartmentId": self.compartment,
             "lifecycleState": "ACTIVE",
-            "image": f"emu/{name}:latest",
+            "image": image,
             "imageDigest": "sha256:" + "0" * 64,
+            "sourceDetails": {
+                "sourceType": "CONTAINER_IMAGE",
+                "image": image,
+                "imageDigest": "sha256:" + "0" * 64,
+            },
+            "config": dict(config),
             "memoryInMBs": 256,
             "timeoutInSeconds": 300,
             "invokeEndpoint": f"http://{request.headers.get('Host', '127.0.0.1')}",
@@ -121,6 +132,28 @@ class Management:
         }
         return Response.json(200, topic)
 
+    def _list_subscriptions(self, request: Request, match: re.Match[str]) -> Response:
+        if not request.query.get("compartmentId"):
+            raise ServiceError(400, "MissingParameter", "compartmentId is required")
+        if request.query["compartmentId"] != self.compartment:
+            return Response.json(200, [])
+        wanted = request.query.get("topicId")
+        items = [
+            {
+                "id": f"ocid1.onssubscription.oc1.emu.{topic_id[-12:]}{index}",
+                "topicId": topic_id,
+                "protocol": "ORACLE_FUNCTIONS",
+                "endpoint": function_id,
+                "lifecycleState": "ACTIVE",
+                "compartmentId": self.compartment,
+                "etag": "emu",
+            }
+            for topic_id in self.ons.topics()
+            if wanted in (None, topic_id)
+            for index, function_id in enumerate(self.ons.subscriptions(topic_id))
+        ]
+        return Response.json(200, items)
+
     # -- Resource Scheduler -----------------------------------------------------------------------------
 
     def _list_schedules(self, request: Request, match: re.Match[str]) -> Response:
@@ -128,7 +161,7 @@ class Management:
             return Response.json(200, {"items": []})
         items = [
             {
-                "id": f"ocid1.resourceschedule.oc1.emu.{schedule.schedule_id}",
+                "id": schedule_ocid(schedule.schedule_id),
                 "displayName": schedule.schedule_id,
                 "compartmentId": self.compartment,
                 "action": "START_RESOURCE",
@@ -142,7 +175,15 @@ class Management:
                     }
                 ],
                 "timeCreated": _CREATED,
+                **self._last_run(schedule.schedule_id),
             }
             for schedule in self.scheduler.schedules()
         ]
         return Response.json(200, {"items": items})
+
+    def _last_run(self, schedule_id: str) -> dict[str, str]:
+        run = self.scheduler.last_run(schedule_id)
+        if run is None:
+            return {}
+        status = "SUCCEEDED" if run.status < 300 else "FAILED"  # the work request of that firing
+        return {"timeLastRun": isoformat(run.fired_at), "lastRunStatus": status}

@@ -2,10 +2,14 @@
 
 Invalid metrics come back in `failedMetrics` (OCI accepts the rest of the batch); a body without
 `metricData` is a 400. With batchAtomicity ATOMIC one bad metric rejects the whole batch.
+
+Alarms: `add_alarm(...)` in-process (Terraform's oci_monitoring_alarm), listed by ListAlarms
+(GET /20180401/alarms?compartmentId=, required) as AlarmSummary documents.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from typing import Any
@@ -43,10 +47,45 @@ def metric_problem(metric: Any) -> str | None:
 
 
 class Monitoring:
-    def __init__(self) -> None:
+    def __init__(self, compartment: str) -> None:
+        self.compartment = compartment
         self.metrics: list[dict[str, Any]] = []
+        self.alarms: list[dict[str, Any]] = []
+        self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self.routes: list[Route] = [("POST", re.compile(r"/20180401/metrics"), self._post_metric_data)]
+        self.routes: list[Route] = [
+            ("POST", re.compile(r"/20180401/metrics"), self._post_metric_data),
+            ("GET", re.compile(r"/20180401/alarms"), self._list_alarms),
+        ]
+
+    def add_alarm(
+        self, display_name: str, query: str, destinations: list[str], *, severity: str = "CRITICAL"
+    ) -> str:
+        """An enabled alarm on namespace fusion_extract; its OCID."""
+        alarm_id = f"ocid1.alarm.oc1.emu.{next(self._ids)}"
+        alarm = {
+            "id": alarm_id,
+            "displayName": display_name,
+            "compartmentId": self.compartment,
+            "metricCompartmentId": self.compartment,
+            "namespace": "fusion_extract",
+            "query": query,
+            "severity": severity,
+            "destinations": list(destinations),
+            "isEnabled": True,
+            "lifecycleState": "ACTIVE",
+        }
+        with self._lock:
+            self.alarms.append(alarm)
+        return alarm_id
+
+    def _list_alarms(self, request: Request, match: re.Match[str]) -> Response:
+        compartment = request.query.get("compartmentId")
+        if not compartment:
+            raise ServiceError(400, "MissingParameter", "compartmentId is required")
+        with self._lock:
+            items = [alarm for alarm in self.alarms if alarm["compartmentId"] == compartment]
+        return Response.json(200, items)
 
     def _post_metric_data(self, request: Request, match: re.Match[str]) -> Response:
         body = request.json()

@@ -217,6 +217,16 @@ class NotificationsService:
                 raise NotFoundError(f"topic {topic_id} not found", status=404)
             self._subscriptions[topic_id].append(function_id)
 
+    def subscriptions(self, topic_id: str) -> list[str]:
+        """The functions subscribed to the topic (ListSubscriptions, management.py)."""
+        with self._changed:
+            return list(self._subscriptions.get(topic_id, []))
+
+    def topics(self) -> dict[str, str]:
+        """Every topic: OCID -> name."""
+        with self._changed:
+            return {topic_id: topic.name for topic_id, topic in self._topics.items()}
+
     # -- data plane ------------------------------------------------------------------------------
 
     def publish(self, topic_id: str, body: str, title: str | None = None) -> Message:

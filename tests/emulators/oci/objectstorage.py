@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from email.message import Message
 from email.utils import format_datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import unquote
 
-from fusion_extract.clock import Clock, IdFactory, parse_iso
+from fusion_extract.clock import Clock, IdFactory, isoformat, parse_iso
 from tests.emulators.oci.buckets import BucketStore, Conditions, ObjectMeta, check_object_name
 from tests.emulators.oci.http import Handler, Request, Response, Route, ServiceError
 from tests.emulators.oci.listing import list_page, parse_limit
@@ -56,13 +56,46 @@ class ObjectStorage:
             _route("POST", upload, self._commit_upload),
             _route("DELETE", upload, self._abort_upload),
             _route("GET", upload, self._list_parts),
+            _route("GET", _BUCKET + "/l", self._get_lifecycle),
+            _route("PUT", _BUCKET + "/l", self._put_lifecycle),
         ]
+        self.lifecycle: dict[str, tuple[str, list[dict[str, Any]]]] = {}  # bucket -> (timeCreated, items)
 
     def create_bucket(self, name: str) -> None:
         self.store.create_bucket(name)
 
     def object_path(self, bucket: str, name: str) -> Path:
         return self.store.data_path(bucket, name)
+
+    def set_lifecycle(self, bucket: str, rules: list[dict[str, Any]]) -> None:
+        """PutObjectLifecyclePolicy in-process (Terraform's oci_objectstorage_object_lifecycle_policy)."""
+        self.store.require_bucket(bucket)
+        self.lifecycle[bucket] = (isoformat(self.store.clock.now()), list(rules))
+
+    def lifecycle_rules(self, bucket: str) -> list[dict[str, Any]]:
+        """The bucket's lifecycle rules (none without a policy)."""
+        return list(self.lifecycle.get(bucket, ("", []))[1])
+
+    # -- lifecycle policy --------------------------------------------------------------------------
+
+    def _get_lifecycle(self, request: Request, match: re.Match[str]) -> Response:
+        bucket = self._bucket(match)
+        if bucket not in self.lifecycle:
+            raise ServiceError(
+                404, "LifecyclePolicyNotFound", f"There is no lifecycle policy for the bucket '{bucket}'"
+            )
+        created, items = self.lifecycle[bucket]
+        return Response.json(200, {"timeCreated": created, "items": items})
+
+    def _put_lifecycle(self, request: Request, match: re.Match[str]) -> Response:
+        bucket = self._bucket(match)
+        body = request.json()
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise ServiceError(400, "InvalidParameter", "items must be a list of lifecycle rules")
+        self.set_lifecycle(bucket, items)
+        created, rules = self.lifecycle[bucket]
+        return Response.json(200, {"timeCreated": created, "items": rules})
 
     # -- namespace, bucket, object -----------------------------------------------------------------
 

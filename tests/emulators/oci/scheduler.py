@@ -17,6 +17,10 @@ Times are UTC and occurrences fall on whole minutes. Recurrences:
 A tick that finds several occurrences missed fires once (for the first one missed), then waits for
 the next occurrence after the tick.
 No HTTP API: schedules are created in-process (Terraform's job in the cloud).
+
+A schedule starts its function as its own principal (`schedule_ocid(id)`): when the emulator's grants
+withhold InvokeFunction from it (grants.py), the firing is refused with 404, nothing runs, and the
+schedule's last run reads FAILED (ListSchedules' lastRunStatus, management.py).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Protocol
 
 from fusion_extract.errors import ConfigError, ConflictError, NotFoundError
 from tests.emulators.oci.functions import FunctionsService
+from tests.emulators.oci.grants import Grants
 from tests.emulators.oci.http import Route
 
 HORIZON = timedelta(days=4 * 366 + 1)  # far enough for "0 0 29 2 *"; a rule silent this long never fires
@@ -258,13 +263,23 @@ class Run:
     status: int
 
 
+def schedule_ocid(schedule_id: str) -> str:
+    """The schedule's OCID: its principal's id when it starts a function."""
+    return f"ocid1.resourceschedule.oc1.emu.{schedule_id}"
+
+
 class SchedulerService:
     """Schedules firing detached function invocations; `runs` records every firing."""
 
     def __init__(
-        self, functions: FunctionsService, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        functions: FunctionsService,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        grants: Grants | None = None,
     ) -> None:
         self.functions = functions
+        self.grants = grants or Grants()
         self.runs: list[Run] = []
         self._now = now
         self._schedules: dict[str, Schedule] = {}
@@ -309,6 +324,11 @@ class SchedulerService:
         with self._lock:
             return list(self._schedules.values())
 
+    def last_run(self, schedule_id: str) -> Run | None:
+        """The schedule's latest firing, if it fired."""
+        with self._lock:
+            return next((run for run in reversed(self.runs) if run.schedule_id == schedule_id), None)
+
     def next_run(self, schedule_id: str, after: datetime) -> datetime | None:
         """When the schedule fires next after `after` (None: never again). Pure."""
         return self._schedule(schedule_id).recurrence.next_after(after)
@@ -352,13 +372,17 @@ class SchedulerService:
         return schedule
 
     def _fire(self, schedule: Schedule, scheduled_for: datetime, now: datetime) -> Run:
-        result = self.functions.invoke(
-            schedule.function_id,
-            schedule.body.encode(),
-            invoke_type="detached",
-            headers={"Content-Type": "application/json"},
-        )
-        run = Run(schedule.schedule_id, schedule.function_id, scheduled_for, now, result.status)
+        principal = schedule_ocid(schedule.schedule_id)
+        if self.grants.refuses("InvokeFunction", principal, schedule.function_id):
+            status = 404  # NotAuthorizedOrNotFound: no policy lets this schedule invoke the function
+        else:
+            status = self.functions.invoke(
+                schedule.function_id,
+                schedule.body.encode(),
+                invoke_type="detached",
+                headers={"Content-Type": "application/json"},
+            ).status
+        run = Run(schedule.schedule_id, schedule.function_id, scheduled_for, now, status)
         with self._lock:
             self.runs.append(run)
         return run

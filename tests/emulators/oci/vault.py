@@ -1,4 +1,6 @@
-"""Vault secret bundles (Secrets API 20190301): GetSecretBundle and GetSecretBundleByName.
+"""Vault secret bundles (Secrets API 20190301): GetSecretBundle and GetSecretBundleByName; and the
+Vault management API's GetSecret (20180608): a secret's metadata, as an operator's tools read it; a
+secret's deletion is scheduled (PENDING_DELETION) or cancelled in-process.
 
 Secrets are put by the test (`put_secret`); putting a name again adds a version that becomes CURRENT,
 and the one before it PREVIOUS. Unknown secrets, names, versions or stages answer 404, as OCI does.
@@ -18,6 +20,7 @@ from fusion_extract.clock import Clock, isoformat
 from tests.emulators.oci.http import Request, Response, Route, ServiceError
 
 DEFAULT_VAULT_ID = "ocid1.vault.oc1..emu"
+KEY_ID = "ocid1.key.oc1..emu"
 MAX_BUNDLE_BYTES = 25 * 1024  # OCI's limit on a secret bundle
 STAGES = ("CURRENT", "PENDING", "LATEST", "PREVIOUS", "DEPRECATED")
 
@@ -35,6 +38,7 @@ class Secret:
     name: str
     vault_id: str
     versions: list[SecretVersion]
+    state: str = "ACTIVE"  # PENDING_DELETION once its deletion is scheduled
 
     def version(self, query: dict[str, str]) -> tuple[SecretVersion, list[str]]:
         """The version the query selects (versionNumber, else stage, default CURRENT) and its stages."""
@@ -60,8 +64,9 @@ class Secret:
 
 
 class Vault:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, compartment: str) -> None:
         self.clock = clock
+        self.compartment = compartment
         self._secrets: dict[str, Secret] = {}
         self._by_name: dict[tuple[str, str], Secret] = {}
         self._ids = itertools.count(1)
@@ -69,6 +74,7 @@ class Vault:
         self.routes: list[Route] = [
             ("GET", re.compile(r"/20190301/secretbundles/(?P<secret_id>[^/]+)"), self._get_bundle),
             ("POST", re.compile(r"/20190301/secretbundles/actions/getByName"), self._get_bundle_by_name),
+            ("GET", re.compile(r"/20180608/secrets/(?P<secret_id>[^/]+)"), self._get_secret),
         ]
 
     def put_secret(self, name: str, content: bytes, vault_id: str = DEFAULT_VAULT_ID) -> str:
@@ -85,6 +91,16 @@ class Vault:
             secret.versions.append(SecretVersion(len(secret.versions) + 1, content, self.clock.now()))
             return secret.ocid
 
+    def schedule_deletion(self, secret_id: str) -> None:
+        """ScheduleSecretDeletion in-process (a `terraform destroy`): the secret turns PENDING_DELETION."""
+        with self._lock:
+            self._secrets[secret_id].state = "PENDING_DELETION"
+
+    def cancel_deletion(self, secret_id: str) -> None:
+        """CancelSecretDeletion in-process: ACTIVE again."""
+        with self._lock:
+            self._secrets[secret_id].state = "ACTIVE"
+
     def _get_bundle(self, request: Request, match: re.Match[str]) -> Response:
         secret = self._secrets.get(match["secret_id"])
         if secret is None:
@@ -99,6 +115,25 @@ class Vault:
         if secret is None:
             raise ServiceError(404, "NotAuthorizedOrNotFound", f"no secret {name!r} in vault {vault_id}")
         return Response.json(200, self._bundle(secret, request.query))
+
+    def _get_secret(self, request: Request, match: re.Match[str]) -> Response:
+        """Vault management GetSecret: the secret's metadata, never its content."""
+        secret = self._secrets.get(match["secret_id"])
+        if secret is None:
+            raise ServiceError(404, "NotAuthorizedOrNotFound", f"secret {match['secret_id']} not found")
+        with self._lock:
+            first, current = secret.versions[0], secret.versions[-1]
+        document = {
+            "id": secret.ocid,
+            "secretName": secret.name,
+            "vaultId": secret.vault_id,
+            "compartmentId": self.compartment,
+            "keyId": KEY_ID,
+            "lifecycleState": secret.state,
+            "currentVersionNumber": current.number,
+            "timeCreated": isoformat(first.created),
+        }
+        return Response.json(200, document, {"etag": f"emu-{current.number}"})
 
     def _bundle(self, secret: Secret, query: dict[str, str]) -> dict[str, Any]:
         with self._lock:
