@@ -152,10 +152,13 @@ class LocalChain:
         for key, metric in (("failed", "RunsFailed"), ("timed-out", "RunsTimedOut")):
             query = f'{metric}[5m]{{deployment = "fusion-extract"}}.groupBy(extract).sum() > 0'
             self.oci.monitoring.add_alarm(f"fusion-extract-run-{key}", query, alerts)
-        for entry in parse_catalog(self.env.get("EXTRACT_CATALOG", "{}")):
+        watched = 'HoursSinceLanded[1h]{deployment = "fusion-extract"}.groupBy(deployment).absent(72h)'
+        self.oci.monitoring.add_alarm("fusion-extract-sweep-silent", watched, alerts)
+        for entry in parse_catalog(json.dumps(self.catalog or {})):
             if entry.enabled:
-                query = f'HoursSinceLanded[1h]{{extract = "{entry.name}"}}.max() > 26'
-                self.oci.monitoring.add_alarm(f"fusion-extract-missed-{entry.name.lower()}", query, alerts)
+                dimensions = f'deployment = "fusion-extract", extract = "{entry.name}"'
+                query = f"HoursSinceLanded[1h]{{{dimensions}}}.groupBy(extract).max() > 26"
+                self.oci.monitoring.add_alarm(f"fusion-extract-overdue-{entry.name.lower()}", query, alerts)
         state, staging = self.env.get("STATE_PREFIX", "_state"), self.env.get("STAGING_PREFIX", "_staging")
         self.oci.objectstorage.set_lifecycle(BUCKET, lifecycle_rules(state, staging))
 

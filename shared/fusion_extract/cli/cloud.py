@@ -202,7 +202,7 @@ class GoLive:
             return [Result("schedules", FAIL, str(exc), fix)]
         active = [schedule for schedule in found if schedule.lifecycle_state == "ACTIVE"]
         wanted = [
-            (entry.name, {"extract": entry.name}) for entry in self.settings.extract_catalog if entry.enabled
+            (entry.name, {"extract": entry.name}) for entry in self.ops.runtime.catalog if entry.enabled
         ]
         return [
             _checked(f"schedule {name}", partial(self._schedule, name, body, active))
@@ -249,7 +249,7 @@ class GoLive:
         missing = [metric for metric in FAILURE_METRICS if not any(a.query.startswith(metric) for a in ours)]
         missing += [
             f"the dead-man alarm of {entry.name}"
-            for entry in s.extract_catalog
+            for entry in self.ops.runtime.catalog
             if entry.enabled and not any(f'extract = "{entry.name}"' in a.query for a in ours)
         ]
         if missing:
