@@ -2,7 +2,8 @@
 
 Each part is uploaded as it arrives. The parts done, the offset and the SHA-256 state are kept in the file
 record, so when an invocation's budget is spent the next one goes on from that offset (a ranged download)
-instead of starting over. Once every byte is there, the size and the listed SHA-256 are checked and only
+instead of starting over. The saved SHA-256 state is sealed with its own checksum and must have hashed
+exactly `offset` bytes: damaged, it is refused (IntegrityError: the attempt fails, the file starts over). Once every byte is there, the size and the listed SHA-256 are checked and only
 then is the upload committed: the staged copy is what the units unpack, and it is known to be the file.
 """
 
@@ -20,7 +21,7 @@ from fusion_extract.clock import Clock
 from fusion_extract.errors import IntegrityError
 from fusion_extract.models import OutputFile
 from fusion_extract.ports import ObjectStore
-from fusion_extract.resumable import Sha256
+from fusion_extract.resumable import Sha256, seal, unseal
 
 PARTS_PER_SAVE = 16  # progress is saved at least this often, so a killed invocation loses little
 
@@ -58,7 +59,7 @@ class Fetcher:
         if not progress.upload_id:
             progress = replace(progress, upload_id=self.store.start_upload(target))
             self.save(progress)
-        digest = Sha256(bytes.fromhex(progress.hashing) if progress.hashing else None)
+        digest = _resumed(file, progress)
         parts = list(progress.parts)
         offset = progress.offset
         chunks = self.source.open(file, offset)
@@ -77,7 +78,7 @@ class Fetcher:
                     if offset < file.size and (spent or number - len(progress.parts) >= PARTS_PER_SAVE):
                         parts.extend(f.result() for f in flight)
                         flight.clear()
-                        hashing = digest.state().hex()
+                        hashing = seal(digest.state()).hex()
                         progress = replace(progress, offset=offset, parts=tuple(parts), hashing=hashing)
                         self.save(progress)
                         if spent:
@@ -106,6 +107,17 @@ class Fetcher:
 
     def _put(self, target: str, upload_id: str, number: int, part: bytes) -> tuple[int, str]:
         return number, self.store.upload_part(target, upload_id, number, part)
+
+
+def _resumed(file: OutputFile, progress: Fetch) -> Sha256:
+    """The SHA-256 of the first `progress.offset` bytes, from the state saved with them, checked first."""
+    if not progress.hashing and not progress.offset:
+        return Sha256()
+    what = f"{file.name}: the saved SHA-256 state"
+    digest = Sha256(unseal(bytes.fromhex(progress.hashing), what))
+    if digest.length != progress.offset:
+        raise IntegrityError(f"{what} hashed {digest.length} bytes, not the {progress.offset} fetched")
+    return digest
 
 
 def _verify(file: OutputFile, size: int, sha256: str) -> str:

@@ -101,7 +101,9 @@ class Fetch:
     upload_id: str
     offset: int = 0  # bytes copied: every part before this offset is uploaded
     parts: tuple[tuple[int, str], ...] = ()  # (part number, ETag)
-    hashing: str = ""  # the SHA-256 state after `offset` bytes (hex of resumable.Sha256.state())
+    hashing: str = (
+        ""  # the SHA-256 state after `offset` bytes, sealed with its checksum (hex of resumable.seal)
+    )
     sha256: str | None = None  # once done: the digest of the whole file, verified against the listing
 
     @property

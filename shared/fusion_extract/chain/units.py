@@ -5,7 +5,8 @@ size) and uploaded into the staging area; nothing is visible until every unit is
 them then). Units of one archive run in parallel invocations. A unit whose invocation's budget is spent
 stops between members, or inside a large member at a deflate block boundary: a checkpoint object keeps the
 inflater's state, the upload's parts and the bytes not yet in a part, and the next invocation goes on
-from there. Every invocation makes progress (a member, or a part of one) before it may stop.
+from there. Every invocation makes progress (a member, or a part of one) before it may stop. A checkpoint
+is sealed with its SHA-256: one that does not match is never used, and its member starts over.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from fusion_extract.chain.records import LandedMember, StagedMember, Unit
 from fusion_extract.chunks import exact_parts
 from fusion_extract.errors import IntegrityError, NotFoundError
 from fusion_extract.ports import ObjectStore
+from fusion_extract.resumable import seal, unseal
 
 log = logging.getLogger(__name__)
 LEAST_UNIT_PARTS = 4  # a unit of fewer uncompressed bytes than this many parts is not worth an invocation
@@ -63,24 +65,25 @@ class Checkpoint:
         point = self.point.to_bytes()
         header = json.dumps(
             {
-                "v": 1,
+                "v": 2,
                 "member": self.member,
                 "upload_id": self.upload_id,
                 "parts": [list(part) for part in self.parts],
                 "point": len(point),
             }
         ).encode()
-        return len(header).to_bytes(_HEADER, "big") + header + point + self.pending
+        return seal(len(header).to_bytes(_HEADER, "big") + header + point + self.pending)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Checkpoint:
+    def from_bytes(cls, sealed: bytes) -> Checkpoint:
+        data = unseal(sealed, "unit checkpoint")
         try:
             size = int.from_bytes(data[:_HEADER], "big")
             header = json.loads(data[_HEADER : _HEADER + size])
             start = _HEADER + size
             end = start + int(header["point"])
             parts = tuple((int(n), str(e)) for n, e in header["parts"])
-            if header["v"] != 1 or end > len(data):
+            if header["v"] != 2 or end > len(data):
                 raise ValueError("unknown version or short")
             point = MemberPoint.from_bytes(data[start:end])
             return cls(int(header["member"]), str(header["upload_id"]), parts, point, data[end:])

@@ -1,0 +1,109 @@
+"""What one invocation leaves for the next is checked before it is used: a unit's checkpoint, the SHA-256
+state of a fetch, the staged archive itself. Damaged or replaced, it is refused and the work starts over;
+it never lands wrong bytes nor a wrong SHA-256 under `_SUCCESS`."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import replace
+from pathlib import Path
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from fusion_extract.chain.records import Fetch, RunState
+from fusion_extract.chain.units import Checkpoint
+from tests.steps.conftest import MakeSteps, Steps
+from tests.steps.test_transfer_resumes import MiB, archive, csv_text, transferring
+
+
+def checkpoints(steps: Steps, run_id: str, name: str) -> list[str]:
+    return [o for o in steps.objects(f"_staging/{run_id}/{name}/") if "/units/" in o]
+
+
+def assert_landed_exactly(steps: Steps, run_id: str, members: dict[str, bytes]) -> None:
+    run = steps.run(run_id)
+    assert run.state is RunState.LANDED, run.reason
+    for path, data in members.items():
+        assert steps.read(steps.deps.layout.member(run, path)) == data, path
+    for file in run.files:
+        for member in steps.file(run_id, file.name).members:
+            if member.path in members:
+                assert member.sha256 == hashlib.sha256(members[member.path]).hexdigest(), member.path
+    assert steps.objects("_staging/") == []
+
+
+def test_a_checkpoint_whose_pending_bytes_were_damaged_is_refused_and_the_member_starts_over(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given a 5 MiB member that takes several invocations (a checkpoint between each), small ones after it
+    rng = random.Random(3)
+    members = {"big.csv": csv_text(rng, 5 * MiB), **{f"small_{i}.csv": csv_text(rng, 3000) for i in range(3)}}
+    steps, run_id, name = transferring(
+        make_steps, archive(tmp_path / "a.zip", members), TRANSFER_BUDGET_SECONDS="0"
+    )
+    damaged: list[str] = []
+
+    def damage_once(_: dict[str, Any]) -> bool:
+        """Before an invocation: one byte of the first checkpoint's bytes not yet in a part is flipped."""
+        for object_name in checkpoints(steps, run_id, name):
+            data = bytearray(steps.read(object_name))
+            pending = Checkpoint.from_bytes(bytes(data)).pending
+            if not damaged and pending:
+                data[data.rfind(pending) + len(pending) // 2] ^= 0x01
+                steps.deps.store.put_bytes(object_name, bytes(data))
+                damaged.append(object_name)
+        return True
+
+    # When the transfer runs to its end, the checkpoint damaged between two invocations
+    outcomes = [steps.transfer(run_id, name), *steps.deliver("transfer", damage_once)]
+
+    # Then the damage was met, and what landed is every member byte for byte, with its true SHA-256
+    assert damaged, [o["outcome"] for o in outcomes]
+    assert_landed_exactly(steps, run_id, members)
+
+
+def flip_a_hash_bit(fetch: Fetch) -> Fetch:
+    """One bit of the running hash words: any check of the state's shape accepts it."""
+    return replace(fetch, hashing=f"{int(fetch.hashing[0], 16) ^ 1:x}{fetch.hashing[1:]}")
+
+
+def skip_a_part(fetch: Fetch) -> Fetch:
+    """The offset a part further than the bytes hashed (and uploaded)."""
+    return replace(fetch, offset=fetch.offset + MiB)
+
+
+@pytest.mark.parametrize("damage", [flip_a_hash_bit, skip_a_part])
+def test_a_saved_sha256_state_damaged_between_invocations_is_refused_and_the_file_fetched_again(
+    make_steps: MakeSteps, tmp_path: Path, damage: Callable[[Fetch], Fetch]
+) -> None:
+    # Given an archive of several parts whose listing gives no SHA-256 (the chain computes the one it records)
+    rng = random.Random(5)
+    members = {"data.csv": rng.randbytes(4 * MiB)}
+    zip_path = archive(tmp_path / "b.zip", members)
+    steps, run_id, name = transferring(make_steps, zip_path, TRANSFER_BUDGET_SECONDS="0")
+    current = steps.deps.ledger.load_run(run_id)
+    files = tuple(replace(f, sha256=None) if f.name == name else f for f in current.value.files)
+    steps.deps.ledger.save_run(current, current.value.but(files=files))
+
+    # And the first invocation stopped part-way, its SHA-256 state saved in the file record
+    assert steps.transfer(run_id, name)["outcome"] == "continued"
+    saved = steps.deps.ledger.load_file(run_id, name)
+    fetch = saved.value.fetch
+    assert fetch is not None and fetch.hashing and 0 < fetch.offset < zip_path.stat().st_size
+
+    # When the saved progress is damaged
+    steps.deps.ledger.save_file(saved, saved.value.but(fetch=damage(fetch)))
+    outcomes = steps.deliver("transfer")
+    steps.clock.advance(3600)  # past any retry's delay
+    steps.sweep()
+    outcomes += steps.deliver("transfer")
+
+    # Then the SHA-256 on record is the archive's own, its members landed byte for byte
+    assert steps.file(run_id, name).sha256 == hashlib.sha256(zip_path.read_bytes()).hexdigest()
+    assert_landed_exactly(steps, run_id, members)
+    # And the damaged state was refused, by name (the attempt failed and the file was fetched again)
+    assert [o["outcome"] for o in outcomes if "SHA-256 state" in str(o.get("reason"))] == ["retry_scheduled"]
+    assert steps.file(run_id, name).attempts == 2
