@@ -3,8 +3,8 @@
 Each part is uploaded as it arrives. The parts done, the offset and the SHA-256 state are kept in the file
 record, so when an invocation's budget is spent the next one goes on from that offset (a ranged download)
 instead of starting over. The saved SHA-256 state is sealed with its own checksum and must have hashed
-exactly `offset` bytes: damaged, it is refused (IntegrityError: the attempt fails, the file starts over). Once every byte is there, the size and the listed SHA-256 are checked and only
-then is the upload committed: the staged copy is what the units unpack, and it is known to be the file.
+exactly `offset` bytes: damaged, it is refused (IntegrityError: the attempt fails, the file starts over).
+Once every byte is there, the size and the listed SHA-256 are checked and only then is the upload committed: the staged copy is what the units unpack, and it is known to be the file.
 """
 
 from __future__ import annotations
