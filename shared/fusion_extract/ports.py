@@ -49,8 +49,9 @@ class ObjectStore(Protocol):
         """Stream a (possibly large) object. NotFoundError if absent."""
         ...
 
-    def read_range(self, name: str, start: int, end: int) -> Iterator[bytes]:
-        """Bytes [start, end) of an object, streamed. NotFoundError if absent."""
+    def read_range(self, name: str, start: int, end: int, *, if_match: str | None = None) -> Iterator[bytes]:
+        """Bytes [start, end) of an object, streamed. NotFoundError if absent; ConflictError when
+        `if_match` is given and the object's ETag is another."""
         ...
 
     def head(self, name: str) -> ObjectInfo | None: ...

@@ -252,8 +252,8 @@ class Sha256:
     @property
     def length(self) -> int:
         """Bytes hashed so far (from the state's own bit counters)."""
-        fields = _CTX.unpack(bytes(self._ctx))
-        return (fields[9] << 32 | fields[8]) >> 3
+        low, high = _CTX.unpack(bytes(self._ctx))[8:10]
+        return int(high << 32 | low) >> 3
 
     def digest(self) -> bytes:
         """The digest of everything so far; finalizes a copy, so updates may go on."""

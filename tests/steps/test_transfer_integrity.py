@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import zipfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +18,20 @@ from fusion_extract.chain.records import Fetch, RunState
 from fusion_extract.chain.units import Checkpoint
 from tests.steps.conftest import MakeSteps, Steps
 from tests.steps.test_transfer_resumes import MiB, archive, csv_text, transferring
+
+
+def random_members(seed: int) -> dict[str, bytes]:
+    """20 members of half a MiB each, the same names and sizes whatever the seed."""
+    rng = random.Random(seed)
+    return {f"part_{i:02}.bin": rng.randbytes(MiB // 2) for i in range(20)}
+
+
+def stored(path: Path, members: dict[str, bytes]) -> Path:
+    """An archive whose size depends only on its members' names and sizes (nothing compressed)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
 
 
 def checkpoints(steps: Steps, run_id: str, name: str) -> list[str]:
@@ -107,3 +122,30 @@ def test_a_saved_sha256_state_damaged_between_invocations_is_refused_and_the_fil
     # And the damaged state was refused, by name (the attempt failed and the file was fetched again)
     assert [o["outcome"] for o in outcomes if "SHA-256 state" in str(o.get("reason"))] == ["retry_scheduled"]
     assert steps.file(run_id, name).attempts == 2
+
+
+def test_a_staged_archive_replaced_between_units_is_never_unpacked_and_the_file_is_fetched_again(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive unpacked in two units, the first one done
+    members = random_members(21)
+    steps, run_id, name = transferring(
+        make_steps, stored(tmp_path / "s.zip", members), TRANSFER_FANOUT="2", FILE_RETRY_SECONDS="0"
+    )
+    assert steps.transfer(run_id, name)["outcome"] == "unpacked"
+
+    # When the staged copy is replaced by another valid archive of the same size and member names
+    [fetched] = [o for o in steps.objects(f"_staging/{run_id}/{name}/") if o.endswith("/fetched")]
+    other = stored(tmp_path / "other.zip", random_members(22))
+    assert len(other.read_bytes()) == len(steps.read(fetched))
+    steps.deps.store.put_bytes(fetched, other.read_bytes())
+    outcomes = steps.deliver("transfer")
+    steps.clock.advance(3600)
+    steps.sweep()
+    outcomes += steps.deliver("transfer")
+
+    # Then the replacement was refused by name (the attempt failed), and the file was fetched again
+    refused = [o for o in outcomes if "staged" in str(o.get("reason"))]
+    assert [o["outcome"] for o in refused] == ["retry_scheduled"], outcomes
+    # And what landed is the job's own archive, member for member
+    assert_landed_exactly(steps, run_id, members)

@@ -4,7 +4,9 @@ Each part is uploaded as it arrives. The parts done, the offset and the SHA-256 
 record, so when an invocation's budget is spent the next one goes on from that offset (a ranged download)
 instead of starting over. The saved SHA-256 state is sealed with its own checksum and must have hashed
 exactly `offset` bytes: damaged, it is refused (IntegrityError: the attempt fails, the file starts over).
-Once every byte is there, the size and the listed SHA-256 are checked and only then is the upload committed: the staged copy is what the units unpack, and it is known to be the file.
+Once every byte is there, the size and the listed SHA-256 are checked and only then is the upload
+committed: the staged copy is what the units unpack, and it is known to be the file (its ETag is kept, and
+every later read of it is conditional on that ETag).
 """
 
 from __future__ import annotations
@@ -89,8 +91,8 @@ class Fetcher:
             if close is not None:
                 close()
         sha256 = _verify(file, offset, digest.hexdigest())
-        self.store.commit_upload(target, progress.upload_id, parts, offset)
-        return replace(progress, offset=offset, parts=(), hashing="", sha256=sha256)
+        info = self.store.commit_upload(target, progress.upload_id, parts, offset)
+        return replace(progress, offset=offset, parts=(), hashing="", sha256=sha256, etag=info.etag)
 
     def _whole(self, file: OutputFile, target: str, progress: Fetch) -> Fetch:
         """A file under one part: one read, one put."""
@@ -102,8 +104,8 @@ class Fetcher:
         digest = Sha256()
         digest.update(data)
         sha256 = _verify(file, len(data), digest.hexdigest())
-        self.store.upload_stream(target, [bytes(data)])
-        return replace(progress, offset=len(data), sha256=sha256)
+        info = self.store.upload_stream(target, [bytes(data)])
+        return replace(progress, offset=len(data), sha256=sha256, etag=info.etag)
 
     def _put(self, target: str, upload_id: str, number: int, part: bytes) -> tuple[int, str]:
         return number, self.store.upload_part(target, upload_id, number, part)

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from fusion_extract.chain.archive import Entry, ZipLimits, read_directory
@@ -23,7 +22,7 @@ from fusion_extract.chain.fetch import Budget, Fetcher
 from fusion_extract.chain.layout import MANIFEST, SUCCESS, Layout
 from fusion_extract.chain.manifest import parse_manifest
 from fusion_extract.chain.records import Fetch, LandedMember, PlannedFile, Run, StagedMember, Unit
-from fusion_extract.chain.units import LEAST_UNIT_PARTS, UnitRun, split
+from fusion_extract.chain.units import LEAST_UNIT_PARTS, UnitRun, split, staged_reader
 from fusion_extract.config import Settings
 from fusion_extract.errors import IntegrityError, SupersededError, UnsafeInputError
 from fusion_extract.models import OutputFile
@@ -72,7 +71,7 @@ class Landing:
         """The staged archive's members, every directory rule checked."""
         s = self.settings
         limits = ZipLimits(s.zip_max_entries, s.zip_max_bytes, s.zip_max_ratio)
-        read = partial(self.store.read_range, self.fetched(fetch))
+        read = staged_reader(self.store, self.fetched(fetch), fetch.etag)
         entries = read_directory(read, fetch.offset, limits)
         for entry in entries:
             if entry.path in RESERVED or entry.path.startswith("raw/"):
@@ -91,6 +90,7 @@ class Landing:
         runner = UnitRun(
             self.store,
             self.fetched(fetch),
+            fetch.etag,
             self.folder(fetch),
             entries,
             part_size,

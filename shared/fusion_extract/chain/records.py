@@ -105,6 +105,7 @@ class Fetch:
         ""  # the SHA-256 state after `offset` bytes, sealed with its checksum (hex of resumable.seal)
     )
     sha256: str | None = None  # once done: the digest of the whole file, verified against the listing
+    etag: str | None = None  # once done: the staged copy's ETag; every read of it is conditional on it
 
     @property
     def done(self) -> bool:

@@ -18,7 +18,6 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from itertools import chain
 
 from fusion_extract.chain.archive import Entry, Member, MemberPoint, MemberStream, RangeReader
@@ -26,7 +25,7 @@ from fusion_extract.chain.fetch import Budget
 from fusion_extract.chain.manifest import parse_metadata
 from fusion_extract.chain.records import LandedMember, StagedMember, Unit
 from fusion_extract.chunks import exact_parts
-from fusion_extract.errors import IntegrityError, NotFoundError
+from fusion_extract.errors import ConflictError, IntegrityError, NotFoundError
 from fusion_extract.ports import ObjectStore
 from fusion_extract.resumable import seal, unseal
 
@@ -91,12 +90,27 @@ class Checkpoint:
             raise IntegrityError(f"unit checkpoint is unreadable: {exc}") from None
 
 
+def staged_reader(store: ObjectStore, name: str, etag: str | None) -> RangeReader:
+    """Ranged reads of the staged archive, each conditional on the ETag its fetch committed: a copy replaced
+    since is an IntegrityError (the attempt fails and the file is fetched again), never unpacked. (A fetch
+    recorded before ETags were kept has none: its reads are unconditional.)"""
+
+    def read(start: int, end: int) -> Iterator[bytes]:
+        try:
+            return store.read_range(name, start, end, if_match=etag)
+        except ConflictError:
+            raise IntegrityError(f"the staged archive {name} changed since it was fetched") from None
+
+    return read
+
+
 @dataclass
 class UnitRun:
     """Unpacks units of one staged archive into `folder` (the file attempt's staging folder)."""
 
     store: ObjectStore
     archive: str  # the staged archive's object name
+    etag: str | None  # its ETag, as its fetch committed it
     folder: str
     entries: list[Entry]
     part_size: int
@@ -108,7 +122,8 @@ class UnitRun:
         todo = self.entries[unit.first + len(unit.staged) : unit.first + unit.count]
         if not todo:
             return unit, True
-        read = _Cursor(partial(self.store.read_range, self.archive), todo[0].offset, todo[-1].limit)
+        archive = staged_reader(self.store, self.archive, self.etag)
+        read = _Cursor(archive, todo[0].offset, todo[-1].limit)
         staged: list[Future[StagedMember]] = [_ready(member) for member in unit.staged]
         metadata = unit.metadata
         slots = threading.BoundedSemaphore(2 * self.parallelism)  # small members held at once
