@@ -185,7 +185,7 @@ def test_parse_errors_never_quote_long_values_whole(payload):
 def test_parse_a_number_of_thousands_of_digits_is_a_message_error_not_a_value_error(parse, payload):
     # Given a message holding an integer past Python's digit limit for int(str) (4300 digits)
     # When it is parsed, Then it is refused as a message, naming the problem
-    with pytest.raises(MessageError, match="number of [0-9]+ digits"):
+    with pytest.raises(MessageError, match=r"number of [0-9]+ digits"):
         parse(payload)
 
 
