@@ -143,6 +143,10 @@ class JobStatus:
     # A failure resubmitting cannot fix: VALIDATION_FAILED, or ERROR because the extract definition does not
     # exist (a mistyped extract name). The chain must not rerun it.
     validation_failed: bool = False
+    # What the job ran, as its details say (requestParameters, else the four-part description); None when
+    # Fusion's answer does not say (its later status examples carry no jobRequest echo).
+    extract: str | None = None
+    mode: Mode | None = None
 
 
 @dataclass(frozen=True)

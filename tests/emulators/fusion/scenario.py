@@ -76,6 +76,7 @@ class ExtractScenario:
     # Response shapes seen in third-party clients (reference 1.3).
     jobdetails_as_list: bool = False
     status_at_top_level: bool = False  # `jobStatus` only at the top, none inside jobDetails
+    echo_job_request: bool = True  # False: no `jobRequest` in jobDetails (Oracle's later status examples)
     # Faults, counted over the saas-batch requests about this extract (submit, status, files).
     throttle_requests: int = 0  # the first N answer 429 with Retry-After
     retry_after: int = 1
