@@ -13,9 +13,10 @@ two versions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.message import Message
 from email.utils import format_datetime, parsedate_to_datetime
 
 from tests.emulators.fusion.archive import OutputFile
@@ -33,8 +34,8 @@ class Version:
     def headers(self) -> dict[str, str]:
         return {"ETag": self.etag, "Last-Modified": self.last_modified}
 
-    def precondition_failed(self, headers: Mapping[str, str]) -> bool:
-        """If-Match / If-Unmodified-Since (header names lower-cased) name another version."""
+    def precondition_failed(self, headers: Message) -> bool:
+        """If-Match / If-Unmodified-Since name another version."""
         if_match = headers.get("if-match")
         if if_match is not None:
             tags = [tag.strip() for tag in if_match.split(",")]
@@ -43,7 +44,7 @@ class Version:
         modified = _date(self.last_modified)
         return since is not None and modified is not None and modified > since
 
-    def range_applies(self, headers: Mapping[str, str]) -> bool:
+    def range_applies(self, headers: Message) -> bool:
         """If-Range: a range of this version only (its ETag, or its exact date); absent, any range."""
         validator = headers.get("if-range")
         return validator is None or validator.strip() in (self.etag, self.last_modified)
