@@ -149,6 +149,16 @@ class JobStatus:
     mode: Mode | None = None
 
 
+@dataclass
+class SourceVersion:
+    """The version of a file a resumable read is pinned to, as the file's first answer named it: its ETag,
+    else its Last-Modified. The read fills it in while it is empty; every later range is conditional on it,
+    so bytes of two versions of a file are never joined. Both None: the server names no version."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
 @dataclass(frozen=True)
 class OutputFile:
     """One output file of a finished job, as listed by the job file manager."""

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fusion_extract.models import ExtractRequest, FusionCredentials, JobStatus, OutputFile
+from fusion_extract.models import ExtractRequest, FusionCredentials, JobStatus, OutputFile, SourceVersion
 
 
 class CredentialSource(Protocol):
@@ -24,9 +24,11 @@ class FusionApi(Protocol):
         """Every output file of the job, all pages."""
         ...
 
-    def download(self, file: OutputFile, start: int = 0) -> Iterator[bytes]:
+    def download(
+        self, file: OutputFile, start: int = 0, version: SourceVersion | None = None
+    ) -> Iterator[bytes]:
         """The file's bytes from `start` as a bounded-memory stream, resuming with Range after a dropped
-        connection."""
+        connection; pinned to `version` (filled in from the first answer when empty)."""
         ...
 
 

@@ -16,7 +16,8 @@ import pytest
 
 from fusion_extract.chain.records import Fetch, RunState
 from fusion_extract.chain.units import Checkpoint
-from tests.steps.conftest import MakeSteps, Steps
+from tests.emulators.fusion import ExtractScenario
+from tests.steps.conftest import EXTRACT, MakeSteps, Steps
 from tests.steps.test_transfer_resumes import MiB, archive, csv_text, transferring
 
 
@@ -148,4 +149,67 @@ def test_a_staged_archive_replaced_between_units_is_never_unpacked_and_the_file_
     refused = [o for o in outcomes if "staged" in str(o.get("reason"))]
     assert [o["outcome"] for o in refused] == ["retry_scheduled"], outcomes
     # And what landed is the job's own archive, member for member
+    assert_landed_exactly(steps, run_id, members)
+
+
+def content_answers(steps: Steps, name: str) -> list[tuple[int, int]]:
+    """Each download of `name` Fusion answered: (status, the byte its Range asked to start at)."""
+    assert steps.fusion is not None
+    served = [r for r in steps.fusion.requests if r.path.endswith(f"/{name}/content")]
+    return [(r.status, int(r.headers.get("range", "bytes=0-")[6:].split("-")[0])) for r in served]
+
+
+def test_a_server_that_ignores_range_costs_one_whole_read_not_one_per_invocation(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an 8 MiB archive served by a Fusion that ignores Range, fetched 1 MiB per invocation
+    members = {"data.bin": random.Random(9).randbytes(8 * MiB)}
+    zip_path = stored(tmp_path / "r.zip", members)
+    steps = make_steps(UPLOAD_PART_MB="1", TRANSFER_BUDGET_SECONDS="0")
+    assert steps.fusion is not None
+    steps.fusion.define_extract(EXTRACT, ExtractScenario(prebuilt_zip=str(zip_path), ignore_range=True))
+    run = steps.until_transferring()
+    [name] = [f.name for f in run.files if f.name.endswith(".zip")]
+
+    # When the chain runs to its end
+    steps.deliver("transfer")
+
+    # Then the archive landed byte for byte
+    assert_landed_exactly(steps, run.run_id, members)
+    # And Fusion was asked three times, not once per invocation with each answer skipping the bytes already
+    # fetched: the first read (stopped by the budget), the resume (answered with the whole file: refused
+    # unread), and one whole read from the start, not stopped by the budget
+    assert content_answers(steps, name) == [(200, 0), (200, MiB), (200, 0)]
+
+
+def test_a_file_that_changed_between_two_invocations_of_its_fetch_starts_over_never_joined(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given a 4 MiB archive fetched 1 MiB per invocation, listed without a SHA-256, the first part fetched
+    members = {"data.bin": random.Random(4).randbytes(4 * MiB)}
+    zip_path = stored(tmp_path / "v.zip", members)
+    steps, run_id, name = transferring(make_steps, zip_path, TRANSFER_BUDGET_SECONDS="0")
+    current = steps.deps.ledger.load_run(run_id)
+    files = tuple(replace(f, sha256=None) if f.name == name else f for f in current.value.files)
+    steps.deps.ledger.save_run(current, current.value.but(files=files))
+    assert steps.transfer(run_id, name)["outcome"] == "continued"
+    fetch = steps.file(run_id, name).fetch
+    assert fetch is not None and fetch.source_etag is not None  # the version the fetch reads, on record
+
+    # When the file changes in Fusion before the next invocation resumes it
+    assert steps.fusion is not None
+    job = steps.run(run_id).job_id
+    steps.fusion.revise_output(str(job), name)
+    outcomes = steps.deliver("transfer")
+
+    # Then the resume was refused as a changed file: the attempt failed, nothing landed
+    assert [o["outcome"] for o in outcomes] == ["retry_scheduled"], outcomes
+    assert "changed since its download began" in outcomes[0]["reason"]
+    assert steps.file(run_id, name).fetch is None and "data.bin" not in steps.landed(steps.run(run_id))
+
+    # When the file is as it was again and the file starts over, Then one version lands, byte for byte
+    steps.fusion.revise_output(str(job), name)
+    steps.clock.advance(3600)
+    steps.sweep()
+    steps.deliver("transfer")
     assert_landed_exactly(steps, run_id, members)

@@ -216,6 +216,9 @@ def _fetch_to_doc(fetch: Fetch | None) -> Doc | None:
         "hashing": fetch.hashing or None,
         "sha256": fetch.sha256,
         "etag": fetch.etag,
+        "source_etag": fetch.source_etag,
+        "source_modified": fetch.source_modified,
+        "whole": fetch.whole,
     }
 
 
@@ -232,6 +235,9 @@ def _fetch(value: Any, where: str) -> Fetch:
         hashing,
         f.optional_text("sha256"),
         f.optional_text("etag"),
+        f.optional_text("source_etag"),
+        f.optional_text("source_modified"),
+        f.flag("whole"),
     )
 
 

@@ -11,6 +11,7 @@ every later read of it is conditional on that ETag).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -20,11 +21,12 @@ from fusion_extract.chain.archive_source import ArchiveSource
 from fusion_extract.chain.records import Fetch
 from fusion_extract.chunks import exact_parts
 from fusion_extract.clock import Clock
-from fusion_extract.errors import IntegrityError
-from fusion_extract.models import OutputFile
+from fusion_extract.errors import IntegrityError, RangeIgnoredError
+from fusion_extract.models import OutputFile, SourceVersion
 from fusion_extract.ports import ObjectStore
 from fusion_extract.resumable import Sha256, seal, unseal
 
+log = logging.getLogger(__name__)
 PARTS_PER_SAVE = 16  # progress is saved at least this often, so a killed invocation loses little
 
 
@@ -53,9 +55,25 @@ class Fetcher:
     save: Callable[[Fetch], None]  # keeps progress in the file record
 
     def fetch(self, file: OutputFile, target: str, progress: Fetch) -> Fetch:
-        """Go on from `progress`: done (`sha256` set), or as far as the budget allowed."""
+        """Go on from `progress`: done (`sha256` set), or as far as the budget allowed.
+
+        A server that answers a resume with the whole file gets one whole read, from the start and not
+        stopped by the budget (it could not go on anyway); answering that one's resume the same way fails
+        the attempt."""
         if progress.done:
             return progress
+        try:
+            return self._fetch(file, target, progress)
+        except RangeIgnoredError as exc:
+            if progress.whole:
+                raise
+            log.warning("the server ignores Range; one whole read instead", extra={"reason": str(exc)})
+            self.store.abort_uploads(target)
+            fresh = Fetch(progress.attempt, "", whole=True)
+            self.save(fresh)
+            return self._fetch(file, target, fresh)
+
+    def _fetch(self, file: OutputFile, target: str, progress: Fetch) -> Fetch:
         if progress.offset == 0 and file.size < self.part_size:
             return self._whole(file, target, progress)
         if not progress.upload_id:
@@ -64,7 +82,8 @@ class Fetcher:
         digest = _resumed(file, progress)
         parts = list(progress.parts)
         offset = progress.offset
-        chunks = self.source.open(file, offset)
+        version = SourceVersion(progress.source_etag, progress.source_modified)
+        chunks = self.source.open(file, offset, version)
         try:
             with ThreadPoolExecutor(self.parallelism, thread_name_prefix="fetch") as pool:
                 flight: list[Future[tuple[int, str]]] = []
@@ -76,12 +95,19 @@ class Fetcher:
                     del part
                     if len(flight) >= self.parallelism:
                         parts.append(flight.pop(0).result())
-                    spent = self.budget.spent()
+                    spent = self.budget.spent() and not progress.whole
                     if offset < file.size and (spent or number - len(progress.parts) >= PARTS_PER_SAVE):
                         parts.extend(f.result() for f in flight)
                         flight.clear()
                         hashing = seal(digest.state()).hex()
-                        progress = replace(progress, offset=offset, parts=tuple(parts), hashing=hashing)
+                        progress = replace(
+                            progress,
+                            offset=offset,
+                            parts=tuple(parts),
+                            hashing=hashing,
+                            source_etag=version.etag,
+                            source_modified=version.last_modified,
+                        )
                         self.save(progress)
                         if spent:
                             return progress
@@ -97,7 +123,7 @@ class Fetcher:
     def _whole(self, file: OutputFile, target: str, progress: Fetch) -> Fetch:
         """A file under one part: one read, one put."""
         data = bytearray()
-        for chunk in self.source.open(file, 0):
+        for chunk in self.source.open(file, 0, SourceVersion()):
             data += chunk
             if len(data) > file.size:
                 break

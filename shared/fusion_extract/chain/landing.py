@@ -25,7 +25,7 @@ from fusion_extract.chain.records import Fetch, LandedMember, PlannedFile, Run, 
 from fusion_extract.chain.units import LEAST_UNIT_PARTS, UnitRun, split, staged_reader
 from fusion_extract.config import Settings
 from fusion_extract.errors import IntegrityError, SupersededError, UnsafeInputError
-from fusion_extract.models import OutputFile
+from fusion_extract.models import OutputFile, SourceVersion
 from fusion_extract.ports import ObjectInfo, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -153,8 +153,8 @@ class _Progress:
     source: ArchiveSource
     name: str
 
-    def open(self, file: OutputFile, start: int = 0) -> Iterator[bytes]:
-        return progress(self.source.open(file, start), self.name, file.size, done=start)
+    def open(self, file: OutputFile, start: int = 0, version: SourceVersion | None = None) -> Iterator[bytes]:
+        return progress(self.source.open(file, start, version), self.name, file.size, done=start)
 
 
 def progress(

@@ -106,6 +106,9 @@ class Fetch:
     )
     sha256: str | None = None  # once done: the digest of the whole file, verified against the listing
     etag: str | None = None  # once done: the staged copy's ETag; every read of it is conditional on it
+    source_etag: str | None = None  # the version of the file the fetch reads (models.SourceVersion):
+    source_modified: str | None = None  # a resume in any invocation is conditional on it
+    whole: bool = False  # the server ignores Range: one whole read, not stopped by the budget
 
     @property
     def done(self) -> bool:
