@@ -4,8 +4,11 @@ Each is caught before it is used: the run lands byte for byte, or fails with not
 
 from __future__ import annotations
 
+import random
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,12 +64,16 @@ def flip_checkpoint_pending(steps: Steps) -> bool:
 
 
 def flip_hash_state(steps: Steps) -> bool:
+    """One bit of a saved SHA-256 state, in a file listed without a SHA-256 (nothing later would notice)."""
     for record in _records(steps):
         fetch = record.fetch
         if fetch is not None and fetch.hashing and not fetch.done:
             current = steps.deps.ledger.load_file(record.run_id, record.name)
             flipped = f"{int(fetch.hashing[0], 16) ^ 1:x}{fetch.hashing[1:]}"
             steps.deps.ledger.save_file(current, record.but(fetch=replace(fetch, hashing=flipped)))
+            run = steps.deps.ledger.load_run(record.run_id)
+            unlisted = tuple(replace(f, sha256=None) if f.name == record.name else f for f in run.value.files)
+            steps.deps.ledger.save_run(run, run.value.but(files=unlisted))
             return True
     return False
 
@@ -96,7 +103,7 @@ def change_file_at_source(steps: Steps) -> bool:
     [
         (flip_checkpoint_pending, LANDED),
         (flip_hash_state, LANDED),
-        (replace_staged_archive, LANDED),
+        (replace_staged_archive, LANDED),  # damaged: a member's CRC-32 would catch it (the hard case below)
         # the listing no longer describes the file: every later attempt meets another SHA-256
         (change_file_at_source, Expect(RunState.FAILED, reason="after 3 attempts")),
     ],
@@ -126,3 +133,38 @@ def test_a_fusion_that_ignores_range_with_cut_downloads_lands_whole(make_steps: 
 
     # When the chain runs, Then every file landed whole (a whole read where a resume was refused)
     assert_end_state(steps, drive(steps, start(steps)))
+
+
+def test_a_staged_archive_replaced_by_another_valid_one_of_its_size_is_never_unpacked(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive of stored members unpacked in several invocations, and another archive with the same
+    # member names and sizes (so the same size), whose members' CRC-32s are their own
+    def stored(name: str, seed: int) -> Path:
+        rng = random.Random(seed)
+        with zipfile.ZipFile(tmp_path / name, "w", zipfile.ZIP_STORED) as archive:
+            for index in range(12):
+                archive.writestr(f"part_{index:02}.bin", rng.randbytes(2**20 // 2))
+        return tmp_path / name
+
+    source, other = stored("source.zip", 1), stored("other.zip", 2)
+    steps = make_steps(**SMALL_STEPS)
+    assert steps.fusion is not None
+    steps.fusion.define_extract(EXTRACT, ExtractScenario(prebuilt_zip=str(source)))
+
+    def swap(steps: Steps) -> bool:
+        """The staged copy replaced by the other archive once a unit has begun on it."""
+        for record in _records(steps):
+            if record.units and record.fetch is not None:
+                [fetched] = [n for n in steps.objects("_staging/") if n.endswith("/fetched")]
+                steps.deps.store.put_bytes(fetched, other.read_bytes())
+                return True
+        return False
+
+    # When the chain runs, the staged copy swapped between two invocations
+    bus = Damaging(steps, damage=swap)
+    final = drive(steps, start(steps), bus)
+
+    # Then the swap was met, and what landed is the job's own archive, member for member
+    assert bus.damaged
+    assert_end_state(steps, final)
