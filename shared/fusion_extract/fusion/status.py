@@ -109,7 +109,8 @@ def _ran(request: Mapping[str, Any]) -> tuple[str | None, Mode | None]:
 
 
 def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
+    """Non-blank text, stripped; anything else is not said."""
+    return (value.strip() or None) if isinstance(value, str) else None
 
 
 def _flag(value: Any) -> bool | None:
