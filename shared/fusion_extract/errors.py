@@ -44,6 +44,10 @@ class IntegrityError(FusionExtractError):
     """Data did not verify: checksum mismatch, truncated or corrupt archive, manifest disagreement."""
 
 
+class RangeIgnoredError(IntegrityError):
+    """A server answered a ranged read with the whole file (200): the read cannot go on where it stopped."""
+
+
 class UpstreamError(FusionExtractError):
     """A remote service answered with an error."""
 

@@ -143,6 +143,20 @@ class JobStatus:
     # A failure resubmitting cannot fix: VALIDATION_FAILED, or ERROR because the extract definition does not
     # exist (a mistyped extract name). The chain must not rerun it.
     validation_failed: bool = False
+    # What the job ran, as its details say (requestParameters, else the four-part description); None when
+    # Fusion's answer does not say (its later status examples carry no jobRequest echo).
+    extract: str | None = None
+    mode: Mode | None = None
+
+
+@dataclass
+class SourceVersion:
+    """The version of a file a resumable read is pinned to, as the file's first answer named it: its ETag,
+    else its Last-Modified. The read fills it in while it is empty; every later range is conditional on it,
+    so bytes of two versions of a file are never joined. Both None: the server names no version."""
+
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 @dataclass(frozen=True)

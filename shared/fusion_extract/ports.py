@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fusion_extract.models import ExtractRequest, FusionCredentials, JobStatus, OutputFile
+from fusion_extract.models import ExtractRequest, FusionCredentials, JobStatus, OutputFile, SourceVersion
 
 
 class CredentialSource(Protocol):
@@ -24,9 +24,11 @@ class FusionApi(Protocol):
         """Every output file of the job, all pages."""
         ...
 
-    def download(self, file: OutputFile, start: int = 0) -> Iterator[bytes]:
+    def download(
+        self, file: OutputFile, start: int = 0, version: SourceVersion | None = None
+    ) -> Iterator[bytes]:
         """The file's bytes from `start` as a bounded-memory stream, resuming with Range after a dropped
-        connection."""
+        connection; pinned to `version` (filled in from the first answer when empty)."""
         ...
 
 
@@ -49,8 +51,9 @@ class ObjectStore(Protocol):
         """Stream a (possibly large) object. NotFoundError if absent."""
         ...
 
-    def read_range(self, name: str, start: int, end: int) -> Iterator[bytes]:
-        """Bytes [start, end) of an object, streamed. NotFoundError if absent."""
+    def read_range(self, name: str, start: int, end: int, *, if_match: str | None = None) -> Iterator[bytes]:
+        """Bytes [start, end) of an object, streamed. NotFoundError if absent; ConflictError when
+        `if_match` is given and the object's ETag is another."""
         ...
 
     def head(self, name: str) -> ObjectInfo | None: ...

@@ -13,6 +13,7 @@ why it failed, and where the dynamic linker looked. `self_test()` proves both wo
     digest.update(piece)                    # bytes, bytearray or memoryview, never copied
     saved = digest.state()                  # 112 bytes: OpenSSL's SHA256_CTX
     digest.hexdigest()                      # the digest so far; the running state is untouched
+    saved = seal(data); unseal(saved, what) # state saved for another invocation, checked before use
 
     inflater = Inflater()                   # or Inflater(point): then feed from point.consumed
     for out in inflater.feed(chunk, stop=should_stop):
@@ -280,6 +281,24 @@ class _Borrowed:
             self._release(ctypes.byref(self._view))
 
 
+# --- sealing: what one invocation saves for another ----------------------------------------------------
+
+SEAL = 32  # the SHA-256 a sealed state ends with
+
+
+def seal(data: bytes) -> bytes:
+    """`data` followed by its SHA-256, so that the invocation that reads it back can tell it is intact."""
+    return data + _sha256(data)
+
+
+def unseal(sealed: bytes, what: str) -> bytes:
+    """The data `seal` wrapped; IntegrityError naming `what` when any bit of it changed since."""
+    data, check = sealed[:-SEAL], sealed[-SEAL:]
+    if len(sealed) < SEAL or _sha256(data) != check:
+        raise IntegrityError(f"{what} is damaged: it does not match the checksum saved with it")
+    return data
+
+
 # --- SHA-256 -----------------------------------------------------------------------------------------
 
 # SHA256_CTX: h[8], Nl, Nh, data[16] (the partial block, as bytes), num, md_len.
@@ -325,6 +344,12 @@ class Sha256:
     def state(self) -> bytes:
         return bytes(self._ctx)
 
+    @property
+    def length(self) -> int:
+        """Bytes hashed so far (from the state's own bit counters)."""
+        low, high = _CTX.unpack(bytes(self._ctx))[8:10]
+        return int(high << 32 | low) >> 3
+
     def digest(self) -> bytes:
         """The digest of everything so far; finalizes a copy, so updates may go on."""
         copy = (ctypes.c_char * _CTX.size).from_buffer_copy(self._ctx)
@@ -334,6 +359,12 @@ class Sha256:
 
     def hexdigest(self) -> str:
         return self.digest().hex()
+
+
+def _sha256(data: bytes) -> bytes:
+    digest = Sha256()  # not hashlib: importing it would load libcrypto at import time
+    digest.update(data)
+    return digest.digest()
 
 
 # --- inflate, checkpointable at block boundaries -----------------------------------------------------

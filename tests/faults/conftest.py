@@ -116,7 +116,10 @@ def _assert_run_folder(steps: Steps, run: Run) -> None:
         assert steps.read(f"{folder}/{path}") == data, f"{path} differs from what Fusion produced"
     assert steps.read(f"{folder}/_SUCCESS") == b""
     manifest = json.loads(steps.read(f"{folder}/_manifest.json"))
+    sources = _source_digests(steps, run)
     for entry in manifest["files"]:
+        if entry["name"] in sources:  # (a file listed under an unsafe name lands under another)
+            assert entry["sha256"] == sources[entry["name"]], f"{entry['name']}: not the source's SHA-256"
         for member in entry.get("members", []):
             assert member["sha256"] == hashlib.sha256(expected[member["path"]]).hexdigest()
 
@@ -134,6 +137,14 @@ def _expected_objects(steps: Steps, run: Run) -> dict[str, bytes]:
         else:
             expected[output.name] = data
     return expected
+
+
+def _source_digests(steps: Steps, run: Run) -> dict[str, str]:
+    """The SHA-256 of each output file of the run's job, as Fusion produced it (not as the product saw it)."""
+    if steps.fusion is None or run.job_id is None:
+        return {}
+    outputs = job_outputs(steps.fusion.job(run.job_id))
+    return {output.name: output.digest().sha256 for output in outputs}
 
 
 def _assert_nothing_stray(steps: Steps, allow: tuple[str, ...]) -> None:

@@ -56,6 +56,18 @@ def test_put_bytes_with_stale_etag_raises_conflict_and_keeps_the_newer_content(s
     assert store.get_bytes("run.json")[0] == b"v2"
 
 
+def test_read_range_with_if_match_reads_only_the_object_of_that_etag(store):
+    # Given an object written twice: the ETag of its first version is stale
+    stale = store.put_bytes("staged/fetched", b"0123456789")
+    current = store.put_bytes("staged/fetched", b"abcdefghij")
+
+    # When a range is read conditional on each ETag
+    # Then the current one reads its bytes; the stale one is refused before any byte
+    assert b"".join(store.read_range("staged/fetched", 2, 5, if_match=current)) == b"cde"
+    with pytest.raises(ConflictError, match="412"):
+        store.read_range("staged/fetched", 2, 5, if_match=stale)
+
+
 def test_get_bytes_and_open_when_missing_raise_not_found_at_once(store):
     with pytest.raises(NotFoundError, match=r"get object nothing\.csv: 404"):
         store.get_bytes("nothing.csv")

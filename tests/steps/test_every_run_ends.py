@@ -19,7 +19,7 @@ from fusion_extract.chain.archive_source import ArchiveSource
 from fusion_extract.chain.ledger import Ledger
 from fusion_extract.chain.records import FileState, Run, RunState
 from fusion_extract.errors import ConflictError, MessageError, TransientError
-from fusion_extract.models import OutputFile
+from fusion_extract.models import OutputFile, SourceVersion
 from fusion_extract.ports import ObjectStore
 from tests.emulators.fusion import BadLink, ExtractScenario
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps, is_zip
@@ -373,8 +373,8 @@ class CancellingSource:
     steps: Steps
     run_id: str
 
-    def open(self, file: OutputFile, start: int = 0) -> Iterator[bytes]:
-        chunks = self.inner.open(file, start)
+    def open(self, file: OutputFile, start: int = 0, version: SourceVersion | None = None) -> Iterator[bytes]:
+        chunks = self.inner.open(file, start, version)
         yield next(chunks)
         self.steps.submit(kind="cancel", run_id=self.run_id)
         yield from chunks

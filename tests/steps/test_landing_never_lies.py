@@ -17,7 +17,7 @@ import pytest
 
 from fusion_extract.chain.archive_source import ArchiveSource
 from fusion_extract.chain.records import RunState
-from fusion_extract.models import OutputFile
+from fusion_extract.models import OutputFile, SourceVersion
 from fusion_extract.ports import FusionApi, ObjectStore
 from tests.emulators.fusion import ExtractScenario, Hostile
 from tests.steps.conftest import EXTRACT, Steps, is_zip
@@ -46,8 +46,8 @@ class Meanwhile:
     action: Callable[[], object]
     done: bool = False
 
-    def open(self, file: OutputFile, start: int = 0) -> Iterator[bytes]:
-        chunks = self.inner.open(file, start)
+    def open(self, file: OutputFile, start: int = 0, version: SourceVersion | None = None) -> Iterator[bytes]:
+        chunks = self.inner.open(file, start, version)
         yield next(chunks)
         if file.name == self.when and not self.done:
             self.done = True

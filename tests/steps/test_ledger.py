@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from fusion_extract.chain.ledger import Ledger
-from fusion_extract.chain.records import FileRecord, FileState, Run, RunState
+from fusion_extract.chain.records import Fetch, FileRecord, FileState, Run, RunState
 from fusion_extract.errors import ConflictError, IntegrityError, LeaseHeldError
 from fusion_extract.models import RunAtTimes
 from tests.clocks import EPOCH
@@ -142,6 +142,28 @@ def test_ledger_file_records_read_back_and_compare_and_swap(ledger_steps: Steps)
 
     # Then the first claim stands
     assert ledger.files("r1") == [claimed]
+
+
+def test_ledger_file_record_keeps_every_field_of_a_fetch_under_way(ledger_steps: Steps) -> None:
+    # Given a fetch part-way, pinned to its source's version, in the whole-read mode, its staged ETag known
+    fetch = Fetch(
+        attempt=2,
+        upload_id="upload-1",
+        offset=3 * 2**20,
+        parts=((1, "p1"), (2, "p2"), (3, "p3")),
+        hashing="ab" * 144,
+        sha256=None,
+        etag='"staged-etag"',
+        source_etag='"source-etag"',
+        source_modified="Sun, 01 Mar 2026 08:00:05 GMT",
+        whole=True,
+    )
+    record = FileRecord("r1", "a_1.zip", FileState.TRANSFERRING, next_at=EPOCH, fetch=fetch)
+
+    # When it is saved and read back, Then nothing of it is lost
+    ledger = ledger_steps.deps.ledger
+    ledger.create_file(record)
+    assert ledger.load_file("r1", "a_1.zip").value.fetch == fetch
 
 
 # -- the extract lease ----------------------------------------------------------------------------------

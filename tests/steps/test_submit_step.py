@@ -172,6 +172,45 @@ def test_submit_reland_creates_a_running_run_of_that_job_and_publishes_its_poll(
     assert steps.run(run.run_id).state is RunState.TRANSFERRING
 
 
+@pytest.mark.parametrize(
+    ("ran", "asked", "problem"),
+    [
+        ((EXTRACT, Mode.INCREMENTAL), ("Orders", "full"), "ran extract 'Sales', not 'Orders'"),
+        ((EXTRACT, Mode.INCREMENTAL), (EXTRACT, "full"), "ran an incremental extract, not a full one"),
+        ((EXTRACT, Mode.FULL), (EXTRACT, "incremental"), "ran a full extract, not an incremental one"),
+    ],
+)
+def test_submit_reland_of_a_job_that_ran_another_extract_or_mode_is_refused_holding_nothing(
+    steps: Steps, ran: tuple[str, Mode], asked: tuple[str, str], problem: str
+) -> None:
+    # Given a job Fusion ran for one extract in one mode (its job details say which)
+    extract, mode = ran
+    job_id = steps.deps.fusion.submit(ExtractRequest(extract, mode), "earlier-run-a1")
+    steps.clock.advance(60)
+
+    # When an operator asks to re-land it as another extract or in the other mode
+    # Then it is refused, naming the mismatch, before any lease, run document or message
+    with pytest.raises(MessageError, match=problem):
+        steps.submit(kind="reland", extract=asked[0], job_id=job_id, mode=asked[1])
+    assert steps.runs() == []
+    assert steps.deps.ledger.lease_holder(asked[0]) is None
+    assert steps.published("poll") == []
+
+
+def test_submit_reland_goes_on_when_fusion_does_not_say_which_extract_the_job_ran(
+    make_steps: MakeSteps,
+) -> None:
+    # Given a job whose status carries no jobRequest echo (as Oracle's later status examples)
+    steps = make_steps()
+    assert steps.fusion is not None
+    steps.fusion.define_extract(EXTRACT, ExtractScenario(echo_job_request=False))
+    job_id = steps.deps.fusion.submit(ExtractRequest(EXTRACT, Mode.FULL), "earlier-run-a1")
+    steps.clock.advance(60)
+
+    # When it is re-landed, Then the re-land starts: nothing reported, nothing to compare (README says so)
+    assert steps.submit(kind="reland", extract=EXTRACT, job_id=job_id, mode="full")["outcome"] == "relanding"
+
+
 def test_submit_permanent_refusal_by_fusion_ends_the_run_failed_with_an_alert_and_frees_the_lease(
     make_steps: MakeSteps,
 ) -> None:

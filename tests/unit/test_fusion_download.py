@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import responses
 
-from fusion_extract.errors import IntegrityError, UnsafeInputError
+from fusion_extract.errors import IntegrityError, RangeIgnoredError, UnsafeInputError
 from fusion_extract.models import OutputFile
 from tests.unit.fusion_support import FILES, DroppingBody, add_token, stack
 
@@ -83,13 +83,18 @@ def test_download_after_dropped_connection_resumes_from_bytes_received(fake):
     assert client.clock.sleeps == [0.5]
 
 
-def test_download_when_server_ignores_range_skips_bytes_already_received(fake):
+def test_download_when_server_ignores_range_refuses_the_resume_instead_of_reading_everything_again(fake):
+    # Given a server that answers every request with the whole file, and drops the first after 200,000 bytes
     server = serve(fake, FileServer(CONTENT, drops=[200_000], honour_range=False))
+    received: list[bytes] = []
 
-    data = b"".join(stack(chunk_size=CHUNK).batch.download(listed()))
+    # When the file is downloaded, Then the resume's whole-file answer is refused, unread, by its own error
+    with pytest.raises(RangeIgnoredError, match=f"from {3 * CHUNK}, the server sent the whole file"):
+        for chunk in stack(chunk_size=CHUNK).batch.download(listed()):
+            received.append(chunk)
 
     assert server.ranges == [None, f"bytes={3 * CHUNK}-"]
-    assert data == CONTENT
+    assert b"".join(received) == CONTENT[: 3 * CHUNK]
 
 
 def test_download_each_resume_that_makes_progress_earns_a_fresh_budget(fake):
@@ -123,10 +128,13 @@ def test_download_without_progress_raises_truncated_after_retries(fake):
 
 
 def test_download_stream_that_ends_quietly_short_raises_truncated(fake):
-    # Given a server that always sends only the first half and closes cleanly (no Content-Length)
+    # Given a server that sends only the first half and closes cleanly (no Content-Length), then answers
+    # each resume with the range asked for and no byte of it
     half = CONTENT[: len(CONTENT) // 2]
+    fake.add(responses.GET, URL, body=half)
+    rest = {"Content-Range": f"bytes {len(half)}-{len(CONTENT) - 1}/{len(CONTENT)}"}
     for _ in range(3):
-        fake.add(responses.GET, URL, body=half)
+        fake.add(responses.GET, URL, body=b"", status=206, headers=rest)
 
     # When the file is downloaded
     with pytest.raises(

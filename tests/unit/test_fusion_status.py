@@ -6,7 +6,7 @@ import pytest
 
 from fusion_extract.errors import UpstreamError
 from fusion_extract.fusion.status import parse_job_status
-from fusion_extract.models import Phase
+from fusion_extract.models import Mode, Phase
 
 RUNNING, SUCCEEDED, FAILED, NEEDS_HUMAN = Phase.RUNNING, Phase.SUCCEEDED, Phase.FAILED, Phase.NEEDS_HUMAN
 
@@ -201,3 +201,56 @@ def test_parse_job_status_failure_of_a_missing_definition_is_a_validation_failur
 )
 def test_parse_job_status_other_failures_are_not_validation_failures(status, message):
     assert parse_job_status("44046", documented(status, message=message)).validation_failed is False
+
+
+def with_request(description: Any = None, **parameters: Any) -> dict[str, Any]:
+    """The documented status with its `jobRequest` echo: the description and requestParameters as sent."""
+    body = documented("SUCCEEDED")
+    request: dict[str, Any] = {"serviceName": "boss", "jobDefinitionName": "DataExport"}
+    if description is not None:
+        request["description"] = description
+    if parameters:
+        request["requestParameters"] = {f"submit.{key}": value for key, value in parameters.items()}
+    body["jobDetails"]["jobRequest"] = request
+    return body
+
+
+@pytest.mark.parametrize(
+    ("body", "extract", "mode"),
+    [
+        # requestParameters, as Fusion acts on them
+        (with_request(argument1="Sales", argument2="Incremental Data Extract"), "Sales", Mode.INCREMENTAL),
+        (with_request(argument1="Sales", argument2="Full Data Extract"), "Sales", Mode.FULL),
+        # the documented four-part description, when the parameters are not echoed
+        (
+            with_request("ExtractMostLabels-Test-OMS::ExtractMostLabels::Full::Immediate"),
+            "ExtractMostLabels",
+            Mode.FULL,
+        ),
+        (
+            with_request("TESTEXT2411-Incemental::TESTEXT2411::Incremental::Hourly"),
+            "TESTEXT2411",
+            Mode.INCREMENTAL,
+        ),
+        # the parameters win over a description that says otherwise (the description is free text)
+        (
+            with_request(
+                "x::Orders::Full::Immediate", argument1="Sales", argument2="Incremental Data Extract"
+            ),
+            "Sales",
+            Mode.INCREMENTAL,
+        ),
+        # not said: nothing is guessed
+        (documented("SUCCEEDED"), None, None),
+        (with_request("a free text description"), None, None),
+        (with_request("x::Sales::Weekly::Immediate"), "Sales", None),
+        (with_request(argument1="", argument2="Some Other Extract"), None, None),
+        (with_request(argument1=7, argument2=None), None, None),
+    ],
+)
+def test_job_status_reports_the_extract_and_mode_the_job_ran_as_fusion_says_them(
+    body: dict[str, Any], extract: str | None, mode: Mode | None
+) -> None:
+    # Given a status body; When it is parsed, Then the job's extract and mode are Fusion's, or None
+    status = parse_job_status("44046", body)
+    assert (status.extract, status.mode) == (extract, mode)

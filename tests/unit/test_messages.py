@@ -171,6 +171,24 @@ def test_parse_errors_never_quote_long_values_whole(payload):
     assert len(str(caught.value)) < 300
 
 
+@pytest.mark.parametrize(
+    ("parse", "payload"),
+    [
+        (messages.parse_poll, b'{"kind": "poll", "run_id": "r-1", "seq": ' + b"9" * 5000 + b"}"),
+        (messages.parse_submit, b'{"kind": "rerun", "run_id": "r-1", "attempt": -' + b"1" * 5000 + b"}"),
+        (
+            messages.parse_transfer,
+            b'{"kind": "transfer", "run_id": "r", "files": ["a"], "x": ' + b"7" * 4301 + b"}",
+        ),
+    ],
+)
+def test_parse_a_number_of_thousands_of_digits_is_a_message_error_not_a_value_error(parse, payload):
+    # Given a message holding an integer past Python's digit limit for int(str) (4300 digits)
+    # When it is parsed, Then it is refused as a message, naming the problem
+    with pytest.raises(MessageError, match=r"number of [0-9]+ digits"):
+        parse(payload)
+
+
 def test_parse_submit_body_over_64_kib_is_refused():
     payload = body(extract="Sales", mode="full", pad="x" * 70_000)
 

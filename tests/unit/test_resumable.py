@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from fusion_extract import resumable
 from fusion_extract.errors import ConfigError, IntegrityError
-from fusion_extract.resumable import WINDOW, InflatePoint, Inflater, Sha256
+from fusion_extract.resumable import WINDOW, InflatePoint, Inflater, Sha256, seal, unseal
 from tests.image_libraries import unpack
 
 # --- data --------------------------------------------------------------------------------------------
@@ -231,6 +231,38 @@ def test_sha256_reads_a_memoryview_slice_where_it_starts() -> None:
     # Then the bytes hashed are the slices'
     assert first.hexdigest() == hashlib.sha256(data[1234:8765]).hexdigest()
     assert second.hexdigest() == hashlib.sha256(data[99:100]).hexdigest()
+
+
+@given(st.binary(max_size=300), st.data())
+@settings(max_examples=60, deadline=None)
+def test_sealed_state_reads_back_intact_and_any_flipped_bit_is_refused(
+    data: bytes, pick: st.DataObject
+) -> None:
+    # Given state sealed by one invocation
+    sealed = seal(data)
+    assert unseal(sealed, "the state") == data
+
+    # When any one bit of it is flipped, Then the next invocation refuses it, naming what it is
+    bit = pick.draw(st.integers(0, len(sealed) * 8 - 1))
+    damaged = bytearray(sealed)
+    damaged[bit // 8] ^= 1 << bit % 8
+    with pytest.raises(IntegrityError, match="the state is damaged"):
+        unseal(bytes(damaged), "the state")
+    # And so is one cut short of its checksum
+    with pytest.raises(IntegrityError, match="damaged"):
+        unseal(sealed[:20], "the state")
+
+
+def test_sha256_length_is_the_bytes_hashed_and_survives_a_saved_state() -> None:
+    # Given a hash of 70 bytes, and one resumed from its state
+    digest = Sha256()
+    digest.update(b"x" * 70)
+
+    # Then it counts the bytes hashed, and so does a hash resumed from its state
+    assert digest.length == 70
+    resumed = Sha256(digest.state())
+    resumed.update(b"y" * 5)
+    assert resumed.length == 75
 
 
 def test_sha256_refuses_a_buffer_that_is_not_contiguous() -> None:

@@ -215,6 +215,10 @@ def _fetch_to_doc(fetch: Fetch | None) -> Doc | None:
         "parts": [[number, etag] for number, etag in fetch.parts],
         "hashing": fetch.hashing or None,
         "sha256": fetch.sha256,
+        "etag": fetch.etag,
+        "source_etag": fetch.source_etag,
+        "source_modified": fetch.source_modified,
+        "whole": fetch.whole,
     }
 
 
@@ -230,6 +234,10 @@ def _fetch(value: Any, where: str) -> Fetch:
         tuple(f.each("parts", _part)),
         hashing,
         f.optional_text("sha256"),
+        f.optional_text("etag"),
+        f.optional_text("source_etag"),
+        f.optional_text("source_modified"),
+        f.flag("whole"),
     )
 
 

@@ -2,12 +2,16 @@
 
 Each part is uploaded as it arrives. The parts done, the offset and the SHA-256 state are kept in the file
 record, so when an invocation's budget is spent the next one goes on from that offset (a ranged download)
-instead of starting over. Once every byte is there, the size and the listed SHA-256 are checked and only
-then is the upload committed: the staged copy is what the units unpack, and it is known to be the file.
+instead of starting over. The saved SHA-256 state is sealed with its own checksum and must have hashed
+exactly `offset` bytes: damaged, it is refused (IntegrityError: the attempt fails, the file starts over).
+Once every byte is there, the size and the listed SHA-256 are checked and only then is the upload
+committed: the staged copy is what the units unpack, and it is known to be the file (its ETag is kept, and
+every later read of it is conditional on that ETag).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -17,11 +21,12 @@ from fusion_extract.chain.archive_source import ArchiveSource
 from fusion_extract.chain.records import Fetch
 from fusion_extract.chunks import exact_parts
 from fusion_extract.clock import Clock
-from fusion_extract.errors import IntegrityError
-from fusion_extract.models import OutputFile
+from fusion_extract.errors import IntegrityError, RangeIgnoredError
+from fusion_extract.models import OutputFile, SourceVersion
 from fusion_extract.ports import ObjectStore
-from fusion_extract.resumable import Sha256
+from fusion_extract.resumable import Sha256, seal, unseal
 
+log = logging.getLogger(__name__)
 PARTS_PER_SAVE = 16  # progress is saved at least this often, so a killed invocation loses little
 
 
@@ -50,18 +55,35 @@ class Fetcher:
     save: Callable[[Fetch], None]  # keeps progress in the file record
 
     def fetch(self, file: OutputFile, target: str, progress: Fetch) -> Fetch:
-        """Go on from `progress`: done (`sha256` set), or as far as the budget allowed."""
+        """Go on from `progress`: done (`sha256` set), or as far as the budget allowed.
+
+        A server that answers a resume with the whole file gets one whole read, from the start and not
+        stopped by the budget (it could not go on anyway); answering that one's resume the same way fails
+        the attempt."""
         if progress.done:
             return progress
+        try:
+            return self._fetch(file, target, progress)
+        except RangeIgnoredError as exc:
+            if progress.whole:
+                raise
+            log.warning("the server ignores Range; one whole read instead", extra={"reason": str(exc)})
+            self.store.abort_uploads(target)
+            fresh = Fetch(progress.attempt, "", whole=True)
+            self.save(fresh)
+            return self._fetch(file, target, fresh)
+
+    def _fetch(self, file: OutputFile, target: str, progress: Fetch) -> Fetch:
         if progress.offset == 0 and file.size < self.part_size:
             return self._whole(file, target, progress)
         if not progress.upload_id:
             progress = replace(progress, upload_id=self.store.start_upload(target))
             self.save(progress)
-        digest = Sha256(bytes.fromhex(progress.hashing) if progress.hashing else None)
+        digest = _resumed(file, progress)
         parts = list(progress.parts)
         offset = progress.offset
-        chunks = self.source.open(file, offset)
+        version = SourceVersion(progress.source_etag, progress.source_modified)
+        chunks = self.source.open(file, offset, version)
         try:
             with ThreadPoolExecutor(self.parallelism, thread_name_prefix="fetch") as pool:
                 flight: list[Future[tuple[int, str]]] = []
@@ -73,12 +95,19 @@ class Fetcher:
                     del part
                     if len(flight) >= self.parallelism:
                         parts.append(flight.pop(0).result())
-                    spent = self.budget.spent()
+                    spent = self.budget.spent() and not progress.whole
                     if offset < file.size and (spent or number - len(progress.parts) >= PARTS_PER_SAVE):
                         parts.extend(f.result() for f in flight)
                         flight.clear()
-                        hashing = digest.state().hex()
-                        progress = replace(progress, offset=offset, parts=tuple(parts), hashing=hashing)
+                        hashing = seal(digest.state()).hex()
+                        progress = replace(
+                            progress,
+                            offset=offset,
+                            parts=tuple(parts),
+                            hashing=hashing,
+                            source_etag=version.etag,
+                            source_modified=version.last_modified,
+                        )
                         self.save(progress)
                         if spent:
                             return progress
@@ -88,24 +117,35 @@ class Fetcher:
             if close is not None:
                 close()
         sha256 = _verify(file, offset, digest.hexdigest())
-        self.store.commit_upload(target, progress.upload_id, parts, offset)
-        return replace(progress, offset=offset, parts=(), hashing="", sha256=sha256)
+        info = self.store.commit_upload(target, progress.upload_id, parts, offset)
+        return replace(progress, offset=offset, parts=(), hashing="", sha256=sha256, etag=info.etag)
 
     def _whole(self, file: OutputFile, target: str, progress: Fetch) -> Fetch:
         """A file under one part: one read, one put."""
         data = bytearray()
-        for chunk in self.source.open(file, 0):
+        for chunk in self.source.open(file, 0, SourceVersion()):
             data += chunk
             if len(data) > file.size:
                 break
         digest = Sha256()
         digest.update(data)
         sha256 = _verify(file, len(data), digest.hexdigest())
-        self.store.upload_stream(target, [bytes(data)])
-        return replace(progress, offset=len(data), sha256=sha256)
+        info = self.store.upload_stream(target, [bytes(data)])
+        return replace(progress, offset=len(data), sha256=sha256, etag=info.etag)
 
     def _put(self, target: str, upload_id: str, number: int, part: bytes) -> tuple[int, str]:
         return number, self.store.upload_part(target, upload_id, number, part)
+
+
+def _resumed(file: OutputFile, progress: Fetch) -> Sha256:
+    """The SHA-256 of the first `progress.offset` bytes, from the state saved with them, checked first."""
+    if not progress.hashing and not progress.offset:
+        return Sha256()
+    what = f"{file.name}: the saved SHA-256 state"
+    digest = Sha256(unseal(bytes.fromhex(progress.hashing), what))
+    if digest.length != progress.offset:
+        raise IntegrityError(f"{what} hashed {digest.length} bytes, not the {progress.offset} fetched")
+    return digest
 
 
 def _verify(file: OutputFile, size: int, sha256: str) -> str:

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from fusion_extract.chain.archive import Entry, ZipLimits, read_directory
@@ -25,10 +24,10 @@ from fusion_extract.chain.fetch import Budget, Fetcher
 from fusion_extract.chain.layout import Layout, reserved_name
 from fusion_extract.chain.manifest import parse_manifest
 from fusion_extract.chain.records import Fetch, LandedMember, PlannedFile, Run, StagedMember, Unit
-from fusion_extract.chain.units import LEAST_UNIT_PARTS, UnitRun, split
+from fusion_extract.chain.units import LEAST_UNIT_PARTS, UnitRun, split, staged_reader
 from fusion_extract.config import Settings
 from fusion_extract.errors import IntegrityError, SupersededError, UnsafeInputError
-from fusion_extract.models import OutputFile
+from fusion_extract.models import OutputFile, SourceVersion
 from fusion_extract.ports import ObjectInfo, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -99,7 +98,7 @@ class Landing:
         """The staged archive's members, every directory rule checked."""
         s = self.settings
         limits = ZipLimits(s.zip_max_entries, s.zip_max_bytes, s.zip_max_ratio)
-        read = partial(self.store.read_range, self.fetched(fetch))
+        read = staged_reader(self.store, self.fetched(fetch), fetch.etag)
         entries = read_directory(read, fetch.offset, limits)
         taken = names_in_folder(self.run)
         for entry in entries:
@@ -125,6 +124,7 @@ class Landing:
         runner = UnitRun(
             self.store,
             self.fetched(fetch),
+            fetch.etag,
             self.folder(fetch),
             entries,
             part_size,
@@ -196,8 +196,8 @@ class _Progress:
     source: ArchiveSource
     name: str
 
-    def open(self, file: OutputFile, start: int = 0) -> Iterator[bytes]:
-        return progress(self.source.open(file, start), self.name, file.size, done=start)
+    def open(self, file: OutputFile, start: int = 0, version: SourceVersion | None = None) -> Iterator[bytes]:
+        return progress(self.source.open(file, start, version), self.name, file.size, done=start)
 
 
 def progress(

@@ -41,6 +41,7 @@ MAX_UNITS = 64  # units of members one archive is unpacked in (TRANSFER_FANOUT a
 MAX_BYTES = 64 * 1024  # a message body
 PUBLISH_BYTES = 60 * 1024  # the most a message we publish holds: under Notifications' 64 KB, with room
 MAX_DEPTH = 20  # nesting of objects and arrays
+MAX_DIGITS = 100  # digits of an integer (int() refuses past 4300; no field needs more than 20)
 SHOWN = 60  # characters of a bad value quoted in an error
 _EXTRACT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,159}$")
@@ -254,9 +255,18 @@ def _json(body: bytes, max_bytes: int, not_json: str = "message is not JSON") ->
         raise MessageError(f"message is larger than {max_bytes} bytes ({len(body)})")
     _check_depth(body)
     try:
-        return json.loads(body)
+        return json.loads(body, parse_int=_whole_number)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MessageError(f"{not_json}: {str(exc)[: SHOWN * 2]}") from exc
+
+
+def _whole_number(text: str) -> int:
+    """An integer of the message; one of thousands of digits is refused here, before int() would raise
+    ValueError past Python's digit limit (no field of a message needs more than MAX_DIGITS)."""
+    digits = len(text.lstrip("-"))
+    if digits > MAX_DIGITS:
+        raise MessageError(f"message holds a number of {digits} digits (at most {MAX_DIGITS})")
+    return int(text)
 
 
 def _check_depth(body: bytes) -> None:

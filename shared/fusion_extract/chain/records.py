@@ -101,8 +101,14 @@ class Fetch:
     upload_id: str
     offset: int = 0  # bytes copied: every part before this offset is uploaded
     parts: tuple[tuple[int, str], ...] = ()  # (part number, ETag)
-    hashing: str = ""  # the SHA-256 state after `offset` bytes (hex of resumable.Sha256.state())
+    hashing: str = (
+        ""  # the SHA-256 state after `offset` bytes, sealed with its checksum (hex of resumable.seal)
+    )
     sha256: str | None = None  # once done: the digest of the whole file, verified against the listing
+    etag: str | None = None  # once done: the staged copy's ETag; every read of it is conditional on it
+    source_etag: str | None = None  # the version of the file the fetch reads (models.SourceVersion):
+    source_modified: str | None = None  # a resume in any invocation is conditional on it
+    whole: bool = False  # the server ignores Range: one whole read, not stopped by the budget
 
     @property
     def done(self) -> bool:

@@ -5,7 +5,8 @@ size) and uploaded into the staging area; nothing is visible until every unit is
 them then). Units of one archive run in parallel invocations. A unit whose invocation's budget is spent
 stops between members, or inside a large member at a deflate block boundary: a checkpoint object keeps the
 inflater's state, the upload's parts and the bytes not yet in a part, and the next invocation goes on
-from there. Every invocation makes progress (a member, or a part of one) before it may stop.
+from there. Every invocation makes progress (a member, or a part of one) before it may stop. A checkpoint
+is sealed with its SHA-256: one that does not match is never used, and its member starts over.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from itertools import chain
 
 from fusion_extract.chain.archive import Entry, Member, MemberPoint, MemberStream, RangeReader
@@ -25,8 +25,9 @@ from fusion_extract.chain.fetch import Budget
 from fusion_extract.chain.manifest import parse_metadata
 from fusion_extract.chain.records import LandedMember, StagedMember, Unit
 from fusion_extract.chunks import exact_parts
-from fusion_extract.errors import IntegrityError, NotFoundError
+from fusion_extract.errors import ConflictError, IntegrityError, NotFoundError
 from fusion_extract.ports import ObjectStore
+from fusion_extract.resumable import seal, unseal
 
 log = logging.getLogger(__name__)
 LEAST_UNIT_PARTS = 4  # a unit of fewer uncompressed bytes than this many parts is not worth an invocation
@@ -63,29 +64,44 @@ class Checkpoint:
         point = self.point.to_bytes()
         header = json.dumps(
             {
-                "v": 1,
+                "v": 2,
                 "member": self.member,
                 "upload_id": self.upload_id,
                 "parts": [list(part) for part in self.parts],
                 "point": len(point),
             }
         ).encode()
-        return len(header).to_bytes(_HEADER, "big") + header + point + self.pending
+        return seal(len(header).to_bytes(_HEADER, "big") + header + point + self.pending)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Checkpoint:
+    def from_bytes(cls, sealed: bytes) -> Checkpoint:
+        data = unseal(sealed, "unit checkpoint")
         try:
             size = int.from_bytes(data[:_HEADER], "big")
             header = json.loads(data[_HEADER : _HEADER + size])
             start = _HEADER + size
             end = start + int(header["point"])
             parts = tuple((int(n), str(e)) for n, e in header["parts"])
-            if header["v"] != 1 or end > len(data):
+            if header["v"] != 2 or end > len(data):
                 raise ValueError("unknown version or short")
             point = MemberPoint.from_bytes(data[start:end])
             return cls(int(header["member"]), str(header["upload_id"]), parts, point, data[end:])
         except (ValueError, KeyError, TypeError) as exc:
             raise IntegrityError(f"unit checkpoint is unreadable: {exc}") from None
+
+
+def staged_reader(store: ObjectStore, name: str, etag: str | None) -> RangeReader:
+    """Ranged reads of the staged archive, each conditional on the ETag its fetch committed: a copy replaced
+    since is an IntegrityError (the attempt fails and the file is fetched again), never unpacked. (A fetch
+    recorded before ETags were kept has none: its reads are unconditional.)"""
+
+    def read(start: int, end: int) -> Iterator[bytes]:
+        try:
+            return store.read_range(name, start, end, if_match=etag)
+        except ConflictError:
+            raise IntegrityError(f"the staged archive {name} changed since it was fetched") from None
+
+    return read
 
 
 @dataclass
@@ -94,6 +110,7 @@ class UnitRun:
 
     store: ObjectStore
     archive: str  # the staged archive's object name
+    etag: str | None  # its ETag, as its fetch committed it
     folder: str
     entries: list[Entry]
     part_size: int
@@ -105,7 +122,8 @@ class UnitRun:
         todo = self.entries[unit.first + len(unit.staged) : unit.first + unit.count]
         if not todo:
             return unit, True
-        read = _Cursor(partial(self.store.read_range, self.archive), todo[0].offset, todo[-1].limit)
+        archive = staged_reader(self.store, self.archive, self.etag)
+        read = _Cursor(archive, todo[0].offset, todo[-1].limit)
         staged: list[Future[StagedMember]] = [_ready(member) for member in unit.staged]
         metadata = unit.metadata
         slots = threading.BoundedSemaphore(2 * self.parallelism)  # small members held at once

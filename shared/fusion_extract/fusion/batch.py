@@ -30,7 +30,7 @@ from fusion_extract.fusion.download import CHUNK_SIZE, download
 from fusion_extract.fusion.http import Bearer, HttpClient
 from fusion_extract.fusion.status import parse_job_status
 from fusion_extract.fusion.tokens import TokenProvider
-from fusion_extract.models import ExtractRequest, JobStatus, OutputFile
+from fusion_extract.models import ExtractRequest, JobStatus, OutputFile, SourceVersion
 from fusion_extract.ports import CredentialSource
 from fusion_extract.retry import RandomSource, RetryPolicy
 
@@ -107,10 +107,12 @@ class BatchClient:
             raise UpstreamError(f"job {job}: output file names listed twice (as safe names): {duplicates}")
         return files
 
-    def download(self, file: OutputFile, start: int = 0) -> Generator[bytes, None, None]:
-        """The file's bytes from `start` in bounded chunks, resumed with Range after a dropped connection
-        (download.py)."""
-        return download(self._http, file, self._chunk_size, start=start)
+    def download(
+        self, file: OutputFile, start: int = 0, version: SourceVersion | None = None
+    ) -> Generator[bytes, None, None]:
+        """The file's bytes from `start` in bounded chunks, resumed with Range after a dropped connection,
+        of `version` only (download.py)."""
+        return download(self._http, file, self._chunk_size, start=start, version=version)
 
     def _job_from_location(self, response: requests.Response) -> str:
         response.close()

@@ -9,6 +9,10 @@ a list in some clients, so both are read. The scheduler states follow the Enterp
 COMPLETED counts as success only with `jobProgress.completed == true`; without it (and a success status
 with `completed` false) the job is RUNNING but `unconfirmed`, so the chain can apply its grace rule.
 `validation_failed` marks the failures a rerun cannot fix.
+
+The job's extract and mode come from its `jobRequest` echo: `requestParameters` (submit.argument1, and
+submit.argument2 "Full Data Extract" / "Incremental Data Extract"), which Fusion acts on, else the documented
+description `<schedule>::<extract>::<Full|Incremental>::<recurrence>`. What neither says stays None.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fusion_extract.errors import MalformedResponseError
-from fusion_extract.models import JobStatus, Phase
+from fusion_extract.models import JobStatus, Mode, Phase
 
 _PHASES: Mapping[str, Phase] = {
     **dict.fromkeys(("SUCCEEDED", "FINISHED", "WARNING"), Phase.SUCCEEDED),
@@ -52,6 +56,7 @@ _PHASES: Mapping[str, Phase] = {
 # A real pod may refuse the POST instead (a 4xx, permanent in the client). Kept to one small pattern.
 _NO_DEFINITION = re.compile(r"\bdefinition\b.*\b(?:does not exist|not found)\b", re.I)
 _CONFIRMABLE = frozenset({"COMPLETED", "SUCCEEDED", "FINISHED", "WARNING"})
+_MODES = {mode.argument: mode for mode in Mode} | {mode.label: mode for mode in Mode}
 
 
 def parse_job_status(job_id: str, body: Any) -> JobStatus:
@@ -76,6 +81,7 @@ def parse_job_status(job_id: str, body: Any) -> JobStatus:
     validation_failed = status == "VALIDATION_FAILED" or (
         status == "ERROR" and message is not None and _NO_DEFINITION.search(message) is not None
     )
+    extract, mode = _ran(_mapping(details.get("jobRequest")) or _mapping(body.get("jobRequest")))
     return JobStatus(
         job_id=job_id,
         status=status,
@@ -86,7 +92,25 @@ def parse_job_status(job_id: str, body: Any) -> JobStatus:
         completed=completed,
         unconfirmed=unconfirmed,
         validation_failed=validation_failed,
+        extract=extract,
+        mode=mode,
     )
+
+
+def _ran(request: Mapping[str, Any]) -> tuple[str | None, Mode | None]:
+    """The extract and mode a job ran: its parameters first, then its description's parts."""
+    parameters = _mapping(request.get("requestParameters"))
+    description = request.get("description")
+    parts = description.split("::") if isinstance(description, str) else []
+    said = parts[1:3] if len(parts) == 4 else [None, None]
+    extract = _text(parameters.get("submit.argument1")) or _text(said[0])
+    mode = _MODES.get(_text(parameters.get("submit.argument2")) or "") or _MODES.get(_text(said[1]) or "")
+    return extract, mode
+
+
+def _text(value: Any) -> str | None:
+    """Non-blank text, stripped; anything else is not said."""
+    return (value.strip() or None) if isinstance(value, str) else None
 
 
 def _flag(value: Any) -> bool | None:

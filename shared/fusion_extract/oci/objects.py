@@ -66,12 +66,12 @@ class OciObjectStore:
             response = self.client.get_object(self.namespace, self.bucket, name)
         return _chunks(response.data, name)
 
-    def read_range(self, name: str, start: int, end: int) -> Iterator[bytes]:
+    def read_range(self, name: str, start: int, end: int, *, if_match: str | None = None) -> Iterator[bytes]:
         if not 0 <= start < end:
             raise ValueError(f"byte range {start}-{end} of {name} is empty or negative")
         with translated(f"get object {object_name(name)} bytes {start}-{end - 1}"):
             response = self.client.get_object(
-                self.namespace, self.bucket, name, range=f"bytes={start}-{end - 1}"
+                self.namespace, self.bucket, name, range=f"bytes={start}-{end - 1}", if_match=if_match
             )
         return _chunks(response.data, name)
 

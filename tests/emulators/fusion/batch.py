@@ -24,6 +24,7 @@ from tests.emulators.fusion.outputs import job_outputs
 from tests.emulators.fusion.rest import Refusal, byte_range, error, page_of
 from tests.emulators.fusion.scenario import SUCCESS_STATUSES, BadLink, ExtractScenario, Redirect
 from tests.emulators.fusion.submission import InvalidSubmission, Submission, parse_submission
+from tests.emulators.fusion.versions import Revised, Version, modified_at
 from tests.emulators.loopback import Request, Response
 
 API = "/api/saas-batch/"
@@ -78,6 +79,7 @@ class BatchApi:
         self._jobs: dict[int, Job] = {}
         self._outputs: dict[int, list[OutputFile]] = {}
         self._drops: dict[tuple[int, str], int] = {}
+        self._revisions: dict[tuple[int, str], int] = {}
         self._lock = threading.RLock()
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
             ("POST", re.compile(JOBS + "/?"), self._submit),
@@ -99,6 +101,15 @@ class BatchApi:
     def jobs(self) -> list[Job]:
         with self._lock:
             return list(self._jobs.values())
+
+    def revise(self, job_id: int | str, name: str) -> None:
+        """The output file changes in place (versions.Revised); revised again, it is as it was."""
+        job = self.job(job_id)
+        with self._lock:
+            files = self._files_of(job)
+            [index] = [at for at, file in enumerate(files) if file.name == name]
+            files[index] = Revised(files[index])
+            self._revisions[(job.id, name)] = self._revisions.get((job.id, name), 0) + 1
 
     def job(self, job_id: int | str) -> Job:
         with self._lock:
@@ -221,9 +232,16 @@ class BatchApi:
 
     def _serve_file(self, request: Request, job: Job, file: OutputFile) -> Response:
         size = file.digest().size
-        span = byte_range(request.headers.get("range"), size)
+        with self._lock:
+            revisions = self._revisions.get((job.id, file.name), 0)
+        version = Version.of(file, modified_at(job.ended_at, revisions))
+        if version.precondition_failed(request.headers):
+            return error(412, f"{file.name} is not the version the request names", version.headers())
+        ranges = not job.scenario.ignore_range and version.range_applies(request.headers)
+        span = byte_range(request.headers.get("range"), size) if ranges else None
         start, stop = span or (0, size)
-        headers = {"Content-Type": file.content_type, "Accept-Ranges": "bytes"}
+        accept = "none" if job.scenario.ignore_range else "bytes"
+        headers = {"Content-Type": file.content_type, "Accept-Ranges": accept, **version.headers()}
         if span is not None:
             headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
         drop_after = self._drop_point(job, file.name, stop - start)

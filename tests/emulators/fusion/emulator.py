@@ -136,6 +136,11 @@ class FusionEmulator:
         """What jobs of this extract do from now on (fault counters start afresh)."""
         self._batch.define(name, scenario or ExtractScenario())
 
+    def revise_output(self, job_id: int | str, name: str) -> None:
+        """The job's output file changes in place, as a file rewritten under a download would: the byte in
+        its middle flipped (same size; new ETag, Last-Modified and listed checksum). Again: as it was."""
+        self._batch.revise(job_id, name)
+
     def fail_next(
         self,
         path_regex: str,

@@ -73,6 +73,8 @@ class Job:
             "jobStatus": status,
             "jobProgress": self._progress(status, elapsed),
         }
+        if not self.scenario.echo_job_request:
+            del details["jobRequest"]
         if self.scenario.status_at_top_level:
             del details["jobStatus"], details["jobProgress"]["status"]
             return {"jobStatus": status, "jobDetails": details}

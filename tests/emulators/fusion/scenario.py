@@ -78,6 +78,7 @@ class ExtractScenario:
     # Response shapes seen in third-party clients (reference 1.3).
     jobdetails_as_list: bool = False
     status_at_top_level: bool = False  # `jobStatus` only at the top, none inside jobDetails
+    echo_job_request: bool = True  # False: no `jobRequest` in jobDetails (Oracle's later status examples)
     # Faults, counted over the saas-batch requests about this extract (submit, status, files).
     throttle_requests: int = 0  # the first N answer 429 with Retry-After
     retry_after: int = 1
@@ -92,6 +93,7 @@ class ExtractScenario:
     bad_link: BadLink | None = None  # on the first file's enclosure link
     location_foreign_host: bool = False  # submit answers with a Location on https://localhost:<port>
     redirect_downloads: Redirect | None = None
+    ignore_range: bool = False  # downloads answer 200 with the whole file whatever Range asks
     # Held RUNNING (whatever the clock says) until the test sets this event: no test waits on wall time.
     hold: threading.Event | None = field(default=None, compare=False)
 

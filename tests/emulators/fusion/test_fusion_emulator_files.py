@@ -215,6 +215,55 @@ def test_content_range_past_the_end_returns_416_and_invalid_ranges_are_ignored(
     assert (backwards.status_code, len(backwards.content)) == (200, size)
 
 
+def test_content_names_its_version_and_conditional_requests_follow_it(
+    fusion: FusionEmulator, client: PlainClient, clock: ManualClock
+) -> None:
+    # Given a finished job's first archive, downloaded whole: its answer names its version
+    job_id = finished_job(client, clock)
+    item = client.all_files(job_id)[0]
+    first = client.download(item)
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    assert etag.startswith('"') and first.headers["Accept-Ranges"] == "bytes"
+
+    # When it is asked for under that version, Then it is served (a range of it too)
+    assert client.download(item, {"If-Match": etag}).status_code == 200
+    assert client.download(item, {"If-Unmodified-Since": modified}).status_code == 200
+    assert client.download(item, {"Range": "bytes=10-", "If-Range": etag}).status_code == 206
+
+    # When the file changes in place
+    fusion.revise_output(job_id, item["fileName"])
+    changed = client.download(item)
+
+    # Then it is as long as before, one byte differs, and its version is another
+    assert len(changed.content) == len(first.content)
+    assert sum(a != b for a, b in zip(changed.content, first.content, strict=True)) == 1
+    assert changed.headers["ETag"] != etag and changed.headers["Last-Modified"] != modified
+    assert client.all_files(job_id)[0]["checksum"] == f"sha-256={hashlib.sha256(changed.content).hexdigest()}"
+    # And a request naming the old version is refused (412), or given the whole new file for If-Range
+    assert client.download(item, {"Range": "bytes=10-", "If-Match": etag}).status_code == 412
+    assert client.download(item, {"Range": "bytes=10-", "If-Unmodified-Since": modified}).status_code == 412
+    whole = client.download(item, {"Range": "bytes=10-", "If-Range": etag})
+    assert (whole.status_code, whole.content) == (200, changed.content)
+
+    # When it is revised again, Then it is as it was (its ETag is its content's)
+    fusion.revise_output(job_id, item["fileName"])
+    again = client.download(item)
+    assert (again.content, again.headers["ETag"]) == (first.content, etag)
+
+
+def test_content_of_a_server_that_ignores_range_is_the_whole_file(
+    fusion: FusionEmulator, client: PlainClient, clock: ManualClock
+) -> None:
+    # Given an extract whose downloads ignore Range
+    fusion.define_extract("Whole", ExtractScenario(ignore_range=True))
+    item = client.all_files(finished_job(client, clock, "Whole"))[0]
+
+    # When a range is asked for, Then the whole file comes back, 200, without Content-Range
+    response = client.download(item, {"Range": "bytes=10-"})
+    assert (response.status_code, len(response.content)) == (200, item["fileSize"])
+    assert "Content-Range" not in response.headers and response.headers["Accept-Ranges"] == "none"
+
+
 def test_self_link_returns_the_item_and_unknown_file_returns_404(
     client: PlainClient, clock: ManualClock
 ) -> None:

@@ -220,6 +220,17 @@ def test_status_variants_jobdetails_as_list_and_status_at_top_level(
     assert "status" not in top["jobDetails"]["jobProgress"]
 
 
+def test_status_without_the_job_request_echo_when_the_scenario_says_so(
+    fusion: FusionEmulator, client: PlainClient
+) -> None:
+    # Given an extract whose status answers follow Oracle's later examples (no jobRequest echo)
+    fusion.define_extract("Bare", ExtractScenario(echo_job_request=False))
+    client.authorize()
+    # When its job's status is read, Then jobDetails says nothing of the request
+    details = client.status(client.submit_job("Bare")).json()["jobDetails"]
+    assert "jobRequest" not in details and details["jobStatus"] == "ENQUEUED"
+
+
 def test_status_unknown_job_returns_404(client: PlainClient) -> None:
     # Given an authorized client and no jobs
     client.authorize()

@@ -31,7 +31,7 @@ from fusion_extract.errors import (
     MessageError,
     NotFoundError,
 )
-from fusion_extract.models import ExtractRequest, Mode, Phase
+from fusion_extract.models import ExtractRequest, JobStatus, Mode, Phase
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,7 @@ def _reland(deps: Deps, message: RelandRequest) -> Outcome:
         raise MessageError(f"job {message.job_id} does not exist in Fusion: nothing to re-land") from None
     if status.phase is not Phase.SUCCEEDED:
         raise MessageError(f"job {message.job_id} is {status.status}, not succeeded: nothing to re-land")
+    _same_job(message, status)
     now = deps.clock.now()
     run = _new_run(deps, message.extract, message.mode, now, rerun_of=None)
     run = run.but(
@@ -149,6 +150,25 @@ def _reland(deps: Deps, message: RelandRequest) -> Outcome:
         deps.runs.publish_poll(run.run_id, run.poll_seq)
         log.info("re-land started")
         return _answer(Result.RELANDING, run)
+
+
+def _same_job(message: RelandRequest, status: JobStatus) -> None:
+    """A re-land lands the job's files under the extract and mode it names: they must be the ones the job ran,
+    as Fusion reports them. What Fusion does not report cannot be compared; the re-land goes on (README)."""
+    job = f"job {message.job_id}"
+    if status.extract is not None and status.extract != message.extract:
+        raise MessageError(
+            f"{job} ran extract {status.extract!r}, not {message.extract!r}: nothing re-landed"
+        )
+    if status.mode is not None and status.mode is not message.mode:
+        ran, asked = _article(status.mode), _article(message.mode)
+        raise MessageError(f"{job} ran {ran} extract, not {asked} one: nothing re-landed")
+    if status.extract is None or status.mode is None:
+        log.warning("re-land: Fusion does not say which extract or mode the job ran; not compared")
+
+
+def _article(mode: Mode) -> str:
+    return f"an {mode.value}" if mode is Mode.INCREMENTAL else f"a {mode.value}"
 
 
 def _submit_job(deps: Deps, current: Versioned[Run], resume: bool) -> Outcome:
