@@ -127,7 +127,7 @@ def test_landing_when_the_run_ended_meanwhile_makes_nothing_visible(ledger_steps
 
     # When it would be promoted, Then it is abandoned, and nothing of it is visible
     with pytest.raises(SupersededError, match="the run ended meanwhile"):
-        gone.promote_archive(fetch, tuple(units))
+        gone.promote_unit(fetch, units[0])
     assert ledger_steps.objects("landing/") == []
 
 
@@ -142,7 +142,8 @@ def test_landing_an_archive_costs_two_store_calls_per_small_member(ledger_steps:
     entries = work.entries(fetch)
     served = len(ledger_steps.oci.served)
     units = [work.unpack(fetch, entries, index, unit)[0] for index, unit in enumerate(work.units(entries))]
-    work.promote_archive(fetch, tuple(units))
+    for unit in units:
+        work.promote_unit(fetch, unit)
 
     # Then each member cost one upload and one rename, the unit one ranged read: nothing was looked up again
     calls = [(method, path) for method, path, _ in ledger_steps.oci.served[served:]]

@@ -224,3 +224,65 @@ def test_a_unit_whose_claim_meets_another_units_write_claims_it_again(
     # Then it read the record again and claimed the unit: its work is not left to the sweep
     assert outcome["outcome"] == "unpacked" and outcome["unit"] == 1
     assert steps.file(run_id, name).units[1].state is UnitState.DONE
+
+
+def tiny_members(count: int) -> dict[str, bytes]:
+    return {f"t_{i:05}.csv": b"ID\n%d\n" % i for i in range(count)}
+
+
+def test_an_archive_of_many_tiny_members_is_unpacked_and_promoted_in_pieces_within_the_budget(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive of 300 tiny members, one unit, and a budget spent at every chance
+    members = tiny_members(300)
+    steps, run_id, name = transferring(
+        make_steps, archive(tmp_path / "tiny.zip", members), TRANSFER_FANOUT="1", TRANSFER_BUDGET_SECONDS="0"
+    )
+
+    # When its messages are delivered
+    outcomes = [steps.transfer(run_id, name), *steps.deliver("transfer")]
+
+    # Then no invocation made more than one chunk of members visible, and every member landed
+    paused = [o["promoted"] for o in outcomes if o["outcome"] == "promoted" and o.get("handed_out")]
+    assert paused == [64, 128, 192, 256], [o["outcome"] for o in outcomes]
+    assert outcomes[-1]["outcome"] == "landed"
+    run = steps.run(run_id)
+    assert run.state is RunState.LANDED
+    assert set(members) <= set(steps.landed(run))
+
+
+def test_an_archive_of_many_tiny_members_is_spread_over_parallel_units(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive of 400 tiny members (under one part in all) and TRANSFER_FANOUT=4
+    members = tiny_members(400)
+    steps, run_id, name = transferring(
+        make_steps, archive(tmp_path / "tiny.zip", members), TRANSFER_FANOUT="4"
+    )
+
+    # When its file message is delivered
+    steps.transfer(run_id, name)
+
+    # Then its members were split into four units, each with an invocation of its own
+    record = steps.file(run_id, name)
+    assert len(record.units) == 4 and sum(unit.count for unit in record.units) == 400
+    assert sorted(m["unit"] for m in steps.published("transfer") if m.get("unit") is not None) == [1, 2, 3]
+
+
+def test_units_staged_by_the_last_invocation_are_promoted_by_parallel_invocations_when_its_budget_is_spent(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive of four units of 50 tiny members, the budget spent at every chance
+    members = tiny_members(200)
+    steps, run_id, name = transferring(
+        make_steps, archive(tmp_path / "tiny.zip", members), TRANSFER_FANOUT="4", TRANSFER_BUDGET_SECONDS="0"
+    )
+
+    # When every message is delivered
+    outcomes = [steps.transfer(run_id, name), *steps.deliver("transfer")]
+
+    # Then the invocation that staged the last unit promoted its own and handed the other three out, once each
+    handing = [o for o in outcomes if o["outcome"] == "promoted" and o.get("handed_out")]
+    assert [o["handed_out"] for o in handing] == [3]
+    assert outcomes[-1]["outcome"] == "landed"
+    assert steps.run(run_id).state is RunState.LANDED

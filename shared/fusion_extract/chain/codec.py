@@ -257,12 +257,13 @@ def _unit_to_doc(unit: Unit) -> Doc:
         "retries": unit.retries,
         "staged": [{**_member_to_doc(s.member), "etag": s.etag, "md5": s.md5} for s in unit.staged],
         "metadata": unit.metadata,
+        "promoted": unit.promoted,
     }
 
 
 def _unit(value: Any, where: str) -> Unit:
     f = _Fields(value, where)
-    return Unit(
+    unit = Unit(
         first=f.count("first", None),
         count=f.count("count", None),
         state=f.choice("state", UnitState),
@@ -271,7 +272,11 @@ def _unit(value: Any, where: str) -> Unit:
         retries=f.count("retries", 0),
         staged=tuple(f.each("staged", _staged_member)),
         metadata=f.optional("metadata", _object),
+        promoted=f.count("promoted", 0),
     )
+    if unit.promoted > len(unit.staged):
+        raise IntegrityError(f"{where}: {unit.promoted} members promoted of {len(unit.staged)} staged")
+    return unit
 
 
 def _staged_member(value: Any, where: str) -> StagedMember:

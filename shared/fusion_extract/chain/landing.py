@@ -33,6 +33,7 @@ from fusion_extract.ports import ObjectInfo, ObjectStore
 log = logging.getLogger(__name__)
 PROGRESS_SECONDS = 15.0  # a download's progress is logged at most this often
 SMALL_FILE_LIMIT = 4 * 2**20  # a .mf manifest is read into memory up to this size
+PROMOTE_CHUNK = 64  # members made visible between two looks at the budget
 
 
 def is_archive(name: str) -> bool:
@@ -133,10 +134,11 @@ class Landing:
         )
         return runner.run(index, unit)
 
-    def promote_archive(self, fetch: Fetch, units: tuple[Unit, ...]) -> tuple[LandedMember, ...]:
-        """Every unit done: every member into the landing folder (and the archive under raw/, if kept)."""
+    def promote_unit(self, fetch: Fetch, unit: Unit) -> tuple[Unit, bool]:
+        """Every unit of the archive staged: what remains of this unit's members into the landing folder,
+        PROMOTE_CHUNK at a time while the budget lasts (one chunk at least). The unit with the count of its
+        members now visible, and whether that is all of them."""
         self._check_wanted()
-        staged = [member for unit in units for member in unit.staged]
         folder = self.folder(fetch)
 
         def move(item: StagedMember) -> None:
@@ -144,13 +146,23 @@ class Landing:
             info = ObjectInfo(f"{folder}members/{path}", item.member.size, item.etag, item.md5)
             self.store.promote(info.name, self.layout.member(self.run, path), info)
 
+        promoted = unit.promoted
         with ThreadPoolExecutor(self.settings.upload_parallelism * 2, thread_name_prefix="promote") as pool:
-            for done in [pool.submit(move, item) for item in staged]:
-                done.result()
+            while promoted < len(unit.staged):
+                if promoted > unit.promoted and self.budget.spent():
+                    break
+                chunk = unit.staged[promoted : promoted + PROMOTE_CHUNK]
+                for done in [pool.submit(move, item) for item in chunk]:
+                    done.result()
+                promoted += len(chunk)
+        self._check_still_wanted()
+        return unit.but(promoted=promoted), promoted == len(unit.staged)
+
+    def promote_raw(self, fetch: Fetch) -> None:
+        """The archive itself under raw/, when KEEP_RAW_ZIPS asks for it (once every member is visible)."""
         if self.settings.keep_raw:
             self.store.promote(self.fetched(fetch), self.layout.raw(self.run, self.planned.name))
-        self._check_still_wanted()
-        return tuple(item.member for item in staged)
+            self._check_still_wanted()
 
     def promote_plain(self, fetch: Fetch) -> tuple[tuple[LandedMember, ...], dict[str, str] | None]:
         """A file that is not an archive: landed as fetched, as its own member. A `.mf` manifest is parsed

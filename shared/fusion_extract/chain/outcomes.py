@@ -27,6 +27,7 @@ class Result(enum.StrEnum):
     RETRY_SCHEDULED = "retry_scheduled"  # a file failed; it is tried again after the backoff
     CONTINUED = "continued"  # the invocation's budget was spent; the work goes on in the next one
     UNPACKED = "unpacked"  # a unit of an archive's members is staged; other units are still at work
+    PROMOTED = "promoted"  # every unit staged and verified; units' members made visible, others still to be
     LANDED = "landed"  # a file landed, or (with totals) the whole run
     FAILED = "failed"  # the run ended FAILED
     TIMED_OUT = "timed_out"  # the run ended TIMED_OUT

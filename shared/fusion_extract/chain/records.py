@@ -39,6 +39,8 @@ class UnitState(enum.StrEnum):
     PENDING = "PENDING"
     WORKING = "WORKING"
     DONE = "DONE"  # every member of the unit staged and verified
+    PROMOTING = "PROMOTING"  # every unit of the archive DONE: an invocation makes this one's members visible
+    PROMOTED = "PROMOTED"  # its members are in the landing folder
 
 
 @dataclass(frozen=True)
@@ -131,11 +133,12 @@ class Unit:
     first: int  # index of its first member in the archive's directory
     count: int
     state: UnitState = UnitState.PENDING
-    next_at: datetime | None = None  # PENDING: not before
-    claimed_at: datetime | None = None  # WORKING: since
+    next_at: datetime | None = None  # PENDING (or DONE, to promote): not before
+    claimed_at: datetime | None = None  # WORKING or PROMOTING: since
     retries: int = 0  # put off by transient failures
     staged: tuple[StagedMember, ...] = ()  # its first members, done (the rest follows from a checkpoint)
     metadata: dict[str, Any] | None = None  # Fusion's metadata member, when this unit holds it
+    promoted: int = 0  # its first staged members already in the landing folder (a promotion that paused)
 
     def but(self, **changes: Any) -> Unit:
         return dataclasses.replace(self, **changes)

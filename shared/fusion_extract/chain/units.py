@@ -31,18 +31,21 @@ from fusion_extract.resumable import seal, unseal
 
 log = logging.getLogger(__name__)
 LEAST_UNIT_PARTS = 4  # a unit of fewer uncompressed bytes than this many parts is not worth an invocation
+MEMBER_WORK = 256 * 2**10  # what staging and promoting one member costs beyond its bytes, as bytes of work
 _HEADER = 4  # bytes of a checkpoint's header length
 
 
 def split(entries: list[Entry], fanout: int, least: int) -> tuple[Unit, ...]:
-    """Consecutive runs of about equal uncompressed size: at most `fanout`, none under `least` bytes
-    unless it is the only one."""
-    total = sum(entry.size for entry in entries)
+    """Consecutive runs of about equal work: at most `fanout`, none under `least` bytes of work unless it
+    is the only one. A member's work is its uncompressed size and MEMBER_WORK for its requests, so an
+    archive of many tiny members is spread over parallel invocations too."""
+    work = [entry.size + MEMBER_WORK for entry in entries]
+    total = sum(work)
     count = max(1, min(fanout, len(entries), total // least))
     units: list[Unit] = []
     first = running = 0
-    for position, entry in enumerate(entries):
-        running += entry.size
+    for position, size in enumerate(work):
+        running += size
         if len(units) < count - 1 and running >= total * (len(units) + 1) / count:
             units.append(Unit(first, position + 1 - first))
             first = position + 1

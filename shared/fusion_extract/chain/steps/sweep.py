@@ -20,6 +20,7 @@ from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.records import FileRecord, FileState, Run, RunState, Unit, UnitState, Versioned
 from fusion_extract.chain.runs import logged
 from fusion_extract.chain.steps.deadline import past_deadline, time_out
+from fusion_extract.chain.steps.transfer import STAGED
 from fusion_extract.errors import ConflictError, FusionExtractError
 
 log = logging.getLogger(__name__)
@@ -146,19 +147,22 @@ class _Sweep:
         return action
 
     def _units_due(self, record: FileRecord) -> list[int]:
-        """Units whose message was lost, whose invocation died, or whose retry is due; all of them done
-        but the file not landed (its finisher died): the first, which lands it."""
+        """Units whose message was lost, whose invocation died, or whose retry is due (to unpack, or once
+        every unit is staged, to promote); all of them promoted but the file not landed (its lander
+        died): the first, which lands it."""
         units = record.units
-        if all(unit.state is UnitState.DONE for unit in units):
+        if all(unit.state is UnitState.PROMOTED for unit in units):
             moments = [moment for unit in units for moment in (unit.claimed_at, unit.next_at) if moment]
             return [0] if moments and self.now > max(moments) + self.overdue else []
-        return [index for index, unit in enumerate(units) if self._unit_due(unit)]
+        staged = all(unit.state in STAGED for unit in units)
+        waiting = UnitState.DONE if staged else UnitState.PENDING
+        return [index for index, unit in enumerate(units) if self._unit_due(unit, waiting)]
 
-    def _unit_due(self, unit: Unit) -> bool:
-        if unit.state is UnitState.PENDING and unit.next_at is not None:
+    def _unit_due(self, unit: Unit, waiting: UnitState) -> bool:
+        if unit.state is waiting and unit.next_at is not None:
             grace = self.overdue if unit.retries == 0 else timedelta(0)
             return self.now >= unit.next_at + grace
-        if unit.state is UnitState.WORKING and unit.claimed_at is not None:
+        if unit.state in (UnitState.WORKING, UnitState.PROMOTING) and unit.claimed_at is not None:
             return self.now > unit.claimed_at + self.overdue
         return False
 

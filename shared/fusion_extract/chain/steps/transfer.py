@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fusion_extract import logging as jsonlog
 from fusion_extract.chain.deps import Deps
@@ -159,17 +159,11 @@ def _unit_step(deps: Deps, landing: Landing, index: int) -> Outcome:
     fetch = record.fetch
     if record.state is not FileState.UNPACKING or fetch is None or index >= len(record.units):
         return outcome(Result.NOTHING_TO_DO, run.run_id, file=name, unit=index)
-    if all(unit.state is UnitState.DONE for unit in record.units):
+    if _all_in(record, UnitState.PROMOTED):
         return _land_archive(deps, landing, current)
-    overdue = deps.settings.step_overdue_seconds
-
-    def claim(unit: Unit) -> Unit:
-        stale = unit.claimed_at is not None and (now - unit.claimed_at).total_seconds() > overdue
-        due = unit.state is UnitState.PENDING and (unit.next_at is None or now >= unit.next_at)
-        if not due and not (unit.state is UnitState.WORKING and stale):
-            raise _NotClaimable(unit.state.value)
-        return unit.but(state=UnitState.WORKING, claimed_at=now)
-
+    if _all_in(record, *STAGED):
+        return _promote(deps, landing, fetch, index, hand_out=False)
+    claim = _claim(now, deps.settings.step_overdue_seconds, UnitState.PENDING, UnitState.WORKING)
     try:
         # Other units save the same record meanwhile: the claim is tried again on their changes.
         unit = _update_unit(deps, landing, fetch, index, claim).value.units[index]
@@ -194,13 +188,86 @@ def _unit_step(deps: Deps, landing: Landing, index: int) -> Outcome:
     except ConflictError:  # the file was started over meanwhile: this attempt's work is moot
         return outcome(Result.STALE, run.run_id, file=name, unit=index)
     log.info("unit unpacked", extra={"members": len(unit.staged)})
-    if all(unit.state is UnitState.DONE for unit in current.value.units):
-        return _land_archive(deps, landing, current)
+    if _all_in(current.value, *STAGED):
+        return _promote(deps, landing, fetch, index, hand_out=True)
     return outcome(Result.UNPACKED, run.run_id, file=name, unit=index, members=len(unit.staged))
+
+
+def _promote(deps: Deps, landing: Landing, fetch: Fetch, first: int, *, hand_out: bool) -> Outcome:
+    """Every unit staged and verified: make unit `first`'s members visible. The invocation that staged the
+    last unit (`hand_out`) goes on with the other units while its budget lasts and hands the rest out, one
+    message each, so a large archive is promoted by parallel invocations; a unit's own message promotes that
+    unit alone. Whoever then sees every unit promoted lands the file."""
+    run, name = landing.run, landing.planned.name
+    now = deps.clock.now()
+    claim = _claim(now, deps.settings.step_overdue_seconds, UnitState.DONE, UnitState.PROMOTING)
+    count = len(deps.ledger.load_file(run.run_id, name).value.units)
+    order = [first, *(index for index in range(count) if index != first and hand_out)]
+    taken: set[int] = set()  # units another invocation holds, or whose retry is not due yet
+    for position, index in enumerate(order):
+        if position and landing.budget.spent():
+            break
+        try:
+            unit = _update_unit(deps, landing, fetch, index, claim).value.units[index]
+            unit, done = landing.promote_unit(fetch, unit)
+        except _NotClaimable:
+            taken.add(index)
+            continue
+        except ConflictError:
+            return outcome(Result.STALE, run.run_id, file=name, unit=index)
+        except SupersededError as exc:
+            return _abandoned(deps, landing, exc)
+        except Exception as exc:
+            return _unit_failed(deps, landing, fetch, index, exc, back_to=UnitState.DONE)
+        state = UnitState.PROMOTED if done else UnitState.DONE  # DONE again: it goes on where it paused
+        try:
+            _update_unit(deps, landing, fetch, index, _becomes(unit.but(state=state, next_at=now)))
+        except ConflictError:
+            return outcome(Result.STALE, run.run_id, file=name, unit=index)
+        if not done:
+            break  # the budget is spent
+    current = deps.ledger.load_file(run.run_id, name)
+    if current.value.state is not FileState.UNPACKING:
+        return outcome(Result.NOTHING_TO_DO, run.run_id, file=name, unit=first)
+    # What this invocation paused or did not reach goes on in invocations of its own.
+    left = [i for i in order if i not in taken and current.value.units[i].state is UnitState.DONE]
+    if left:
+        deps.runs.publish_units(run.run_id, name, left)
+        visible = current.value.units[first].promoted
+        return outcome(
+            Result.PROMOTED, run.run_id, file=name, unit=first, promoted=visible, handed_out=len(left)
+        )
+    if _all_in(current.value, UnitState.PROMOTED):
+        return _land_archive(deps, landing, current)
+    return outcome(Result.PROMOTED, run.run_id, file=name, unit=first)
+
+
+STAGED = (UnitState.DONE, UnitState.PROMOTING, UnitState.PROMOTED)  # every member verified, in staging or out
+
+
+def _all_in(record: FileRecord, *states: UnitState) -> bool:
+    return all(unit.state in states for unit in record.units)
 
 
 class _NotClaimable(Exception):
     """The unit is done, or another invocation holds a fresh claim on it."""
+
+
+def _claim(now: datetime, overdue: float, waiting: UnitState, working: UnitState) -> Callable[[Unit], Unit]:
+    """A unit's claim: `waiting` and due, or `working` under a claim gone stale (its invocation died)."""
+
+    def claim(unit: Unit) -> Unit:
+        due = unit.state is waiting and (unit.next_at is None or now >= unit.next_at)
+        stale = unit.claimed_at is not None and (now - unit.claimed_at).total_seconds() > overdue
+        if not due and not (unit.state is working and stale):
+            raise _NotClaimable(unit.state.value)
+        return unit.but(state=working, claimed_at=now)
+
+    return claim
+
+
+def _becomes(unit: Unit) -> Callable[[Unit], Unit]:
+    return lambda _: unit
 
 
 def _update_unit(
@@ -224,18 +291,20 @@ def _update_unit(
 
 
 def _land_archive(deps: Deps, landing: Landing, current: Versioned[FileRecord]) -> Outcome:
-    """Every unit done: promote every member and land the file (a second finisher finds them there)."""
+    """Every unit promoted: the archive itself under raw/ if kept, and the file landed (a second lander finds
+    it landed)."""
     record = current.value
     assert record.fetch is not None
     try:
-        members = landing.promote_archive(record.fetch, record.units)
+        landing.promote_raw(record.fetch)
     except SupersededError as exc:
         return _abandoned(deps, landing, exc)
     except Exception as exc:
         if classify(exc) is not Kind.TRANSIENT:
             return _failed(deps, landing.run, current, exc)
-        log.warning("promotion put off; the sweep resumes it", extra={"reason": describe(exc)})
+        log.warning("landing put off; the sweep resumes it", extra={"reason": describe(exc)})
         return outcome(Result.DEFERRED, landing.run.run_id, file=record.name, reason=describe(exc))
+    members = tuple(staged.member for unit in record.units for staged in unit.staged)
     metadata = next((unit.metadata for unit in record.units if unit.metadata), None)
     return _landed(deps, landing, current, record.but(members=members, metadata=metadata))
 
@@ -259,9 +328,16 @@ def _abandoned(deps: Deps, landing: Landing, exc: SupersededError) -> Outcome:
     return outcome(Result.STALE, landing.run.run_id, file=landing.planned.name)
 
 
-def _unit_failed(deps: Deps, landing: Landing, fetch: Fetch, index: int, exc: Exception) -> Outcome:
-    """A transient failure puts the unit off; anything else fails the file's attempt (the file starts over,
-    or the run fails)."""
+def _unit_failed(
+    deps: Deps,
+    landing: Landing,
+    fetch: Fetch,
+    index: int,
+    exc: Exception,
+    back_to: UnitState = UnitState.PENDING,
+) -> Outcome:
+    """A transient failure puts the unit off (`back_to` the state it was claimed from); anything else fails
+    the file's attempt (the file starts over, or the run fails)."""
     run, name = landing.run, landing.planned.name
     if classify(exc) is not Kind.TRANSIENT or isinstance(exc, UnsafeInputError):
         current = deps.ledger.load_file(run.run_id, name)
@@ -272,9 +348,7 @@ def _unit_failed(deps: Deps, landing: Landing, fetch: Fetch, index: int, exc: Ex
 
     def later(unit: Unit) -> Unit:
         delay = deps.runs.patience.delay(unit.retries + 1)
-        return unit.but(
-            state=UnitState.PENDING, next_at=now + delay, retries=unit.retries + 1, claimed_at=None
-        )
+        return unit.but(state=back_to, next_at=now + delay, retries=unit.retries + 1, claimed_at=None)
 
     try:
         current = _update_unit(deps, landing, fetch, index, later)
