@@ -55,10 +55,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Unreadable:
-    """A run document that could not be read: where it was, and why."""
+    """A run document that could not be read: where it was, and why (and whose, when the index says)."""
 
     name: str
     problem: str
+    run_id: str | None = None
+    extract: str | None = None
+
+    @property
+    def about(self) -> dict[str, str]:
+        """The run and extract it belonged to, as far as they are known (an alert's title names them)."""
+        known = {"run_id": self.run_id, "extract": self.extract}
+        return {key: value for key, value in known.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -132,7 +140,7 @@ class Ledger:
             except NotFoundError:
                 continue  # created meanwhile, quarantined, or past the ledger's retention
             except IntegrityError as exc:
-                yield Unreadable(self._run_name(found.run_id), str(exc))
+                yield Unreadable(self._run_name(found.run_id), str(exc), found.run_id, found.extract)
                 continue
             run = current.value
             if found.ended is None and run.state.final:
@@ -154,7 +162,7 @@ class Ledger:
             except NotFoundError:
                 continue  # a submit between its marker and its run document, or a quarantined run
             except IntegrityError as exc:
-                yield Unreadable(self._run_name(run_id), str(exc))
+                yield Unreadable(self._run_name(run_id), str(exc), run_id)
                 continue
             if current.value.state.final:
                 self.store.delete(info.name)

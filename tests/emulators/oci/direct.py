@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from fusion_extract.errors import ConflictError, NotFoundError
 from fusion_extract.ports import ObjectInfo
-from tests.emulators.oci.buckets import BucketStore
+from tests.emulators.oci.buckets import BucketStore, Conditions
 
 
 class SeedBucket:
@@ -68,6 +68,12 @@ class SeedBucket:
         """Write every object held into the emulator's bucket."""
         for name, (data, _) in self.objects.items():
             store.plant(bucket, name, data, _md5(data))
+
+    def uproot(self, store: BucketStore, bucket: str) -> None:
+        """Delete from the emulator's bucket every object planted that is still there (a test's cleanup)."""
+        for name in self.objects:
+            if store.head(bucket, name) is not None:
+                store.delete(bucket, name, Conditions())
 
 
 def _md5(data: bytes) -> str:
