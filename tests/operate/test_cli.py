@@ -308,11 +308,96 @@ def test_cancel_by_extract_ends_its_active_run_and_frees_the_lease(operated: Ope
     assert (answer["outcome"], answer["run_id"]) == ("cancelled", started["run_id"])
     assert operated.cli_json("show", started["run_id"])["run"]["state"] == "CANCELLED"
     again = operated.cli_json("submit", "Orders", "--mode", "incremental", "--detached")
-    assert again["status"] == 202  # accepted; the run appears once submit ran
+    assert again["status"] == 202  # accepted, not done: the run appears once submit ran, with the id given
     deadline = time.monotonic() + 60
     while len(operated.chain.runs("Orders")) < 2 and time.monotonic() < deadline:
         operated.chain.functions.wait_idle(0.2)
+    assert again["run_id"] in {run.run_id for run in operated.chain.runs("Orders")}
     assert operated.cli("cancel", "--extract", "Orders").exit_code == 0
+
+
+def test_cancel_when_nothing_is_active_agrees_by_run_and_by_extract_exit_5(
+    operated: Operated, sales: dict[str, Any]
+) -> None:
+    # Given a LANDED Sales run and no active run of Sales
+    # When it is cancelled by its id, and Sales by name
+    by_run = operated.cli("cancel", sales["run_id"])
+    by_extract = operated.cli("cancel", "--extract", "Sales")
+
+    # Then both are refused alike (exit 5), each saying there is nothing to cancel and where to look
+    assert (by_run.exit_code, by_extract.exit_code) == (5, 5)
+    assert f"run {sales['run_id']} is LANDED already: nothing to cancel" in by_run.output
+    assert "Sales has no active run: nothing to cancel" in by_extract.output
+    assert "`fusion-extract runs --extract Sales`" in by_extract.output
+
+
+def test_rerun_of_a_landed_run_is_refused_with_the_reland_that_would_land_it_again(
+    operated: Operated, sales: dict[str, Any]
+) -> None:
+    # Given a LANDED Sales run, When it is rerun
+    result = operated.cli("rerun", sales["run_id"])
+
+    # Then nothing to do (exit 5), and the exact re-land and submit commands that would do something
+    assert result.exit_code == 5
+    assert f"`fusion-extract reland {sales['job_id']} --extract Sales --mode full`" in result.output
+    assert "`fusion-extract submit Sales --mode full`" in result.output
+
+
+@pytest.mark.parametrize("command", ["rerun", "cancel", "show", "watch"])
+def test_a_run_that_does_not_exist_exits_4_naming_it(operated: Operated, command: str) -> None:
+    # Given no such run, When a command names it, Then exit 4 naming it, and nothing is invoked
+    invocations = len(operated.chain.functions.invocations)
+    result = operated.cli(command, "20990101T000000Z-nothing")
+    assert result.exit_code == 4 and "no run '20990101T000000Z-nothing'" in result.output
+    assert len(operated.chain.functions.invocations) == invocations
+
+
+def test_submit_while_the_extract_runs_is_refused_naming_the_run_and_watch_times_out_with_exit_6(
+    operated: Operated,
+) -> None:
+    # Given an Orders run whose job runs on
+    started = operated.cli_json("submit", "Orders", "--mode", "incremental")
+    run_id = started["run_id"]
+    try:
+        # When Orders is submitted again, Then refused (exit 5), naming the run and how to follow or stop it
+        again = operated.cli("submit", "Orders", "--mode", "incremental")
+        assert again.exit_code == 5
+        assert f"Orders is already running (run {run_id})" in again.output
+        assert f"`fusion-extract cancel {run_id}`" in again.output
+
+        # When it is watched for a moment, Then watch says it timed out, with its own exit code
+        watched = operated.cli("watch", run_id, "--interval", "0.05", "--timeout", "0.2")
+        assert watched.exit_code == 6
+        assert f"watch timed out after 0.2 s: run {run_id} is RUNNING" in watched.output
+    finally:
+        assert operated.cli("cancel", run_id).exit_code == 0
+
+
+def test_watch_of_a_run_that_failed_exits_1_with_its_reason(operated: Operated) -> None:
+    # Given a Broken run that FAILED (its job fails; one attempt allowed)
+    started = operated.cli_json("submit", "Broken", "--mode", "full")
+    failed = operated.chain.wait_for_final_run("Broken", count=len(operated.chain.runs("Broken")))
+    assert failed.run_id == started["run_id"] and failed.state is RunState.FAILED
+
+    # When it is watched, Then it ends at once: FAILED with its reason, exit 1
+    result = operated.cli("watch", failed.run_id, "--timeout", "10")
+    assert result.exit_code == 1 and f"{failed.run_id} FAILED: " in result.output
+
+
+def test_a_run_id_given_by_the_caller_that_a_run_has_is_refused(
+    operated: Operated, sales: dict[str, Any]
+) -> None:
+    # Given a run id a run has, When a run message asks for a new run under it, Then refused (exit 5)
+    taken = json.dumps({"extract": "Sales", "mode": "full", "run_id": sales["run_id"]})
+    result = operated.cli("invoke", "submit", taken)
+    assert result.exit_code == 5 and f"run id '{sales['run_id']}' is taken" in result.output
+
+
+def test_readme_exit_codes_are_the_cli_table() -> None:
+    # Given README's CLI reference, Then its exit codes are exactly the table every command uses
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    rows = re.findall(r"^\| `(\d)` \| (.+) \|$", readme, flags=re.MULTILINE)
+    assert rows == [(str(int(code)), code.meaning) for code in Exit]
 
 
 def test_cancel_needs_a_run_or_an_extract(operated: Operated) -> None:
