@@ -16,6 +16,7 @@ from fusion_extract.chain.ledger import Ledger
 from fusion_extract.chain.records import Run, RunState
 from fusion_extract.cli.exits import Exit
 from fusion_extract.ports import ObjectStore
+from tests.emulators.oci.buckets import Conditions
 from tests.emulators.oci.direct import SeedBucket
 from tests.operate.conftest import Operated
 
@@ -345,11 +346,12 @@ def test_rerun_of_a_landed_run_is_refused_with_the_reland_that_would_land_it_aga
 
 @pytest.mark.parametrize("command", ["rerun", "cancel", "show", "watch"])
 def test_a_run_that_does_not_exist_exits_4_naming_it(operated: Operated, command: str) -> None:
-    # Given no such run, When a command names it, Then exit 4 naming it, and nothing is invoked
-    invocations = len(operated.chain.functions.invocations)
+    # Given no such run, When a command names it, Then exit 4 naming it, and no function was asked
     result = operated.cli(command, "20990101T000000Z-nothing")
     assert result.exit_code == 4 and "no run '20990101T000000Z-nothing'" in result.output
-    assert len(operated.chain.functions.invocations) == invocations
+    assert not [
+        call for call in operated.chain.functions.invocations if b"20990101T000000Z-nothing" in call.body
+    ]
 
 
 def test_submit_while_the_extract_runs_is_refused_naming_the_run_and_watch_times_out_with_exit_6(
@@ -391,6 +393,27 @@ def test_a_run_id_given_by_the_caller_that_a_run_has_is_refused(
     taken = json.dumps({"extract": "Sales", "mode": "full", "run_id": sales["run_id"]})
     result = operated.cli("invoke", "submit", taken)
     assert result.exit_code == 5 and f"run id '{sales['run_id']}' is taken" in result.output
+
+
+def test_show_of_a_run_whose_document_cannot_be_read_sets_it_aside_and_exits_4(operated: Operated) -> None:
+    # Given a run document cut short
+    bucket, store = operated.doc["bucket"]["name"], operated.chain.oci.objectstorage.store
+    seed = SeedBucket()
+    seed.put_bytes("_state/runs/20200101T000000Z-cut.json", b'{"run_id": "20200101T000000Z-cut", "sta')
+    seed.plant(store, bucket)
+    alerts = len(operated.chain.ons.published)
+    try:
+        # When it is shown
+        result = operated.cli("show", "20200101T000000Z-cut")
+
+        # Then it is moved to quarantine and alerted, as the sweep would, and there is no such run (exit 4)
+        assert result.exit_code == 4 and "moved to _state/quarantine/ and alerted" in result.output
+        assert store.head(bucket, "_state/quarantine/runs/20200101T000000Z-cut.json") is not None
+        (alert,) = operated.chain.ons.published[alerts:]
+        assert alert.title == "UNREADABLE_DOCUMENT 20200101T000000Z-cut"
+    finally:
+        seed.uproot(store, bucket)
+        store.delete(bucket, "_state/quarantine/runs/20200101T000000Z-cut.json", Conditions())
 
 
 def test_readme_exit_codes_are_the_cli_table() -> None:

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import click
@@ -28,22 +25,11 @@ from fusion_extract.cli import target as targets
 from fusion_extract.cli.doctor import FAIL, Doctor
 from fusion_extract.cli.exits import Exit, Stop
 from fusion_extract.cli.ops import Answer, Listing, Ops, run_document, timeline
+from fusion_extract.cli.options import LOCAL_ENDPOINTS, Options, common, when
 from fusion_extract.clock import isoformat
 from fusion_extract.errors import ConfigError, FusionExtractError
 
-LOCAL_ENDPOINTS = Path(".local") / "endpoints.json"
 STATES = [state.value for state in RunState]
-
-
-@dataclass
-class Options:
-    """The target and output options, wherever on the command line they were given."""
-
-    local: bool = False
-    endpoints: Path | None = None
-    profile: str | None = None
-    compartment: str | None = None
-    as_json: bool = False
 
 
 class Cli:
@@ -100,37 +86,6 @@ def pass_cli(command: Callable[..., None]) -> Callable[..., None]:
             app.fail(Exit.UNUSABLE, str(exc))
 
     return functools.update_wrapper(run, command)
-
-
-def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    if value not in (None, False) and param.name is not None:
-        setattr(ctx.ensure_object(Options), param.name, value)
-    return value
-
-
-COMMON: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
-    (
-        ("--local",),
-        {"is_flag": True, "help": f"Talk to the emulators of `make emulator` ({LOCAL_ENDPOINTS})."},
-    ),
-    (
-        ("--endpoints",),
-        {
-            "type": click.Path(path_type=Path, dir_okay=False),
-            "help": "Talk to the emulators this endpoints file describes (make demo writes one).",
-        },
-    ),
-    (("--profile",), {"help": "OCI config file profile (API key) for the cloud; else OCI_AUTH and friends."}),
-    (("--compartment",), {"help": "Compartment of the schedules (doctor); default METRICS_COMPARTMENT_ID."}),
-    (("--json", "as_json"), {"is_flag": True, "help": "Print JSON for scripts instead of tables."}),
-)
-
-
-def common(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The target and output options, taken on the group and on every subcommand alike (into Options)."""
-    for decls, settings in reversed(COMMON):
-        function = click.option(*decls, expose_value=False, callback=_remember, **settings)(function)
-    return function
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -200,8 +155,8 @@ def runs(
     listing = app.ops.listing(
         extract=extract,
         states={RunState(state.upper()) for state in states},
-        since=_moment(since, now, "--since"),
-        until=_moment(until, now, "--until"),
+        since=when(since, now, "--since"),
+        until=when(until, now, "--until"),
         limit=limit,
     )
     if app.json:
@@ -455,7 +410,7 @@ def _answered(app: Cli, step: str, payload: dict[str, Any], detached: bool) -> A
 
 def _print(app: Cli, answer: Answer, code: Exit, text: str) -> None:
     if app.json:
-        app.emit({"status": answer.status, **answer.body, "exit": int(code), "said": text})
+        app.emit({"status": answer.status, **answer.body, "exit": int(code), "message": text})
     elif code is Exit.OK:
         app.console.print(text, markup=False)
     else:
@@ -485,26 +440,6 @@ def _short(reason: str | None, most: int = 60) -> str:
     if not reason:
         return ""
     return reason if len(reason) <= most else reason[: most - 1] + "…"
-
-
-def _moment(text: str | None, now: datetime, option: str) -> datetime | None:
-    """--since/--until: a date (midnight UTC), an ISO time, or a span ago (90m, 36h, 7d)."""
-    if text is None:
-        return None
-    span = re.fullmatch(r"(\d+)([mhd])", text.strip())
-    if span:
-        unit = {"m": "minutes", "h": "hours", "d": "days"}[span.group(2)]
-        return now - timedelta(**{unit: int(span.group(1))})
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
-            return datetime.combine(date.fromisoformat(text.strip()), datetime.min.time(), UTC)
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not a date (2026-12-01), an ISO time (2026-12-01T08:00Z) or a span ago (36h, 7d)",
-            param_hint=option,
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _summary(
