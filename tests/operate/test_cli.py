@@ -226,7 +226,8 @@ def test_runs_when_a_date_is_not_one_is_a_usage_error(operated: Operated) -> Non
 def test_runs_over_a_long_history_reads_what_it_shows_and_sets_an_unreadable_run_aside(
     operated: Operated,
 ) -> None:
-    # Given 500 runs of History that ended in 2020, the newest of which cannot be read
+    # Given 500 runs of History that ended in 2020, the newest of which cannot be read, nor a file
+    # record of the third newest
     bucket, store = operated.doc["bucket"]["name"], operated.chain.oci.objectstorage.store
     seed = SeedBucket()
     ledger = Ledger(cast(ObjectStore, seed), "_state")  # the ledger uses only the calls SeedBucket has
@@ -235,6 +236,7 @@ def test_runs_over_a_long_history_reads_what_it_shows_and_sets_an_unreadable_run
         run = Run(f"hist{number:04d}", "History", "full", RunState.SUBMITTING, created, created, created)
         ledger.save_run(ledger.create_run(run), run.but(state=RunState.LANDED))
     seed.put_bytes("_state/runs/hist0499.json", b'{"run_id": "hist0499", "sta')
+    seed.put_bytes("_state/files/hist0497/a_1.zip.json", b'{"run_id": "hist0497", "na')
     seed.plant(store, bucket)
     try:
         served, alerts = len(operated.chain.oci.served), len(operated.chain.ons.published)
@@ -248,9 +250,11 @@ def test_runs_over_a_long_history_reads_what_it_shows_and_sets_an_unreadable_run
         assert [row["run_id"] for row in listing["runs"]] == ["hist0498", "hist0497", "hist0496"]
         assert "more with --limit" in listing["summary"]
         # And the unreadable one was set aside as the sweep would: quarantined, and alerted by name
-        assert listing["set_aside"] == [
+        assert listing["unreadable"] == [
             "ledger document _state/runs/hist0499.json is not valid JSON: Unterminated string starting at: "
-            "line 1 column 24 (char 23); moved to _state/quarantine/ and alerted"
+            "line 1 column 24 (char 23); moved to _state/quarantine/ and alerted",
+            "ledger document _state/files/hist0497/a_1.zip.json is not valid JSON: Unterminated string "
+            "starting at: line 1 column 24 (char 23); the run is listed without its files",
         ]
         assert store.head(bucket, "_state/quarantine/runs/hist0499.json") is not None
         (alert,) = operated.chain.ons.published[alerts:]

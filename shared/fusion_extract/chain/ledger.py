@@ -7,6 +7,7 @@
     <state>/active/<run_id>               an empty marker per run not yet final: the sweep lists only these
     <state>/index/<newest>~<run_id>~<extract>          an empty marker per run, written when it is created
     <state>/index/<newest>~<run_id>~<extract>~<STATE>  and another when it ends, naming its final state
+    <state>/index.built, <state>/active.indexed          the indexes cover runs written before they existed
     <state>/quarantine/...                documents that could not be read, moved aside (and alerted)
     <state>/last-landed/<extract>.json    the extract's latest landed run (a hint for metrics and people)
 

@@ -164,7 +164,7 @@ def runs(
             {
                 "runs": [summary.to_json(now) for summary in listing.runs],
                 "summary": _summary(listing, extract, states, since, until),
-                "set_aside": listing.set_aside,
+                "unreadable": listing.unreadable,
             }
         )
         return
@@ -201,7 +201,7 @@ def runs(
             )
         app.console.print(table)
     app.console.print(_summary(listing, extract, states, since, until), markup=False)
-    for note in listing.set_aside:
+    for note in listing.unreadable:
         click.echo(f"warning: {note}", err=True)
 
 

@@ -87,11 +87,11 @@ class Summary:
 
 @dataclass(frozen=True)
 class Listing:
-    """What `runs` found: the runs, newest first; the unreadable documents met (each set aside and
-    alerted); whether the limit cut the listing short."""
+    """What `runs` found: the runs, newest first; the unreadable documents met (a run's are set aside
+    and alerted, as the sweep does); whether the limit cut the listing short."""
 
     runs: list[Summary]
-    set_aside: list[str]
+    unreadable: list[str]
     limited: bool
 
 
@@ -159,7 +159,11 @@ class Ops:
                 continue
             if len(shown) == limit:
                 return Listing(shown, moved, limited=True)
-            shown.append(self.summary(current.value))
+            try:
+                shown.append(self.summary(current.value))
+            except IntegrityError as exc:  # a file record: the run is listed all the same, without files
+                shown.append(Summary(current.value, []))
+                moved.append(f"{exc}; the run is listed without its files")
         return Listing(shown, moved, limited=False)
 
     def summary(self, run: Run) -> Summary:
