@@ -8,8 +8,6 @@ from typing import Any
 from fusion_extract.chain.records import Run, RunState
 from fusion_extract.cli.exits import Exit, Stop
 
-DONE = {"submitted", "relanding", "cancelled", "deferred"}
-
 
 def failure(step: str, status: int, body: dict[str, Any]) -> Stop:
     """An invocation that did not answer: the chain refused the message, or the target is not usable."""
