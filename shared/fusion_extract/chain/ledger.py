@@ -50,6 +50,7 @@ from fusion_extract.ports import ObjectStore
 
 JSON = "application/json"
 SEP = "~"  # in index names: neither run ids nor extract names may hold it
+ENDINGS = {state.value: state for state in RunState if state.final}
 R = TypeVar("R", Run, FileRecord, Lease)
 log = logging.getLogger(__name__)
 
@@ -384,8 +385,8 @@ def _indexed(markers: list[str]) -> Indexed | None:
     ended: RunState | None = None
     for marker in markers:
         parts = marker.split(SEP)
-        if len(parts) == 4 and parts[3] in RunState._value2member_map_:
-            ended = RunState(parts[3])
+        if len(parts) == 4 and parts[3] in ENDINGS:
+            ended = ENDINGS[parts[3]]
     parts = markers[0].split(SEP)
     return None if len(parts) < 3 else Indexed(parts[1], parts[2], ended)
 
