@@ -88,8 +88,7 @@ def pass_cli(command: Callable[..., None]) -> Callable[..., None]:
     return functools.update_wrapper(run, command)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@common
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, params=common())
 @click.version_option(package_name="fusion-extract", prog_name="fusion-extract")
 def cli() -> None:
     """Operate fusion-extract: check a deployment, follow its runs, start, rerun, re-land and cancel them.
@@ -103,7 +102,8 @@ def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], click.C
     """A subcommand of `cli` that also takes the target and output options."""
 
     def register(function: Callable[..., Any]) -> click.Command:
-        made: click.Command = cli.command(*args, **kwargs)(common(function))
+        made: click.Command = cli.command(*args, **kwargs)(function)
+        made.params.extend(common())  # after the command's own, in its help too
         return made
 
     return register

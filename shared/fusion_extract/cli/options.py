@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -49,11 +48,11 @@ COMMON: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
 )
 
 
-def common(function: Callable[..., Any]) -> Callable[..., Any]:
+def common() -> list[click.Option]:
     """The target and output options, taken on the group and on every subcommand alike (into Options)."""
-    for decls, settings in reversed(COMMON):
-        function = click.option(*decls, expose_value=False, callback=_remember, **settings)(function)
-    return function
+    return [
+        click.Option(decls, expose_value=False, callback=_remember, **settings) for decls, settings in COMMON
+    ]
 
 
 def when(text: str | None, now: datetime, option: str) -> datetime | None:
