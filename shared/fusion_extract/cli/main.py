@@ -389,7 +389,10 @@ def _act(
     if detached:  # accepted, not done: the function's answer is not returned
         if started is not None:
             answer = Answer(True, answer.status, {**answer.body, "run_id": started})
-            text = f"accepted: run {started} starts now; follow it with `fusion-extract watch {started}`"
+            text = (
+                f"accepted, not done yet: the run, if the chain starts it, is {started}; "
+                f"`fusion-extract watch {started}` follows it (or says 'no run' if it was refused)"
+            )
         else:
             request = answer.body.get("opc_request_id")
             text = f"accepted (request {request}); `fusion-extract runs` shows the result"
