@@ -104,7 +104,8 @@ class Ledger:
         return saved
 
     def runs(self) -> Iterator[Versioned[Run]]:
-        """Every run ever recorded (for operators; the sweep reads `active_runs`)."""
+        """Every run ever recorded, each document read (operators list `recent_runs`; the sweep reads
+        `active_runs`)."""
         for info in self.store.list(f"{self.prefix}/runs/"):
             if info.name.endswith(".json"):
                 yield self._read(info.name, run_from_doc)
