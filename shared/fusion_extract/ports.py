@@ -100,8 +100,8 @@ class ObjectStore(Protocol):
 
     def delete(self, name: str, *, if_match: str | None = None) -> None: ...
 
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        """Every object under the prefix, all pages, in name order."""
+    def list(self, prefix: str, *, start: str | None = None) -> Iterator[ObjectInfo]:
+        """Every object under the prefix (from `start` on, if given), all pages, in name order."""
         ...
 
     def abort_uploads(self, prefix: str) -> int:

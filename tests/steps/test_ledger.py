@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from fusion_extract.chain.ledger import Ledger
-from fusion_extract.chain.records import Fetch, FileRecord, FileState, Run, RunState
+from fusion_extract.chain.codec import run_to_doc
+from fusion_extract.chain.ledger import Ledger, Unreadable, encode
+from fusion_extract.chain.records import Fetch, FileRecord, FileState, Run, RunState, Versioned
 from fusion_extract.errors import ConflictError, IntegrityError, LeaseHeldError
 from fusion_extract.models import RunAtTimes
+from fusion_extract.ports import ObjectStore
 from tests.clocks import EPOCH
-from tests.steps.conftest import EXTRACT, Steps
+from tests.emulators.oci.direct import SeedBucket
+from tests.steps.conftest import BUCKET, EXTRACT, Steps
 
 LEASE = timedelta(hours=12)
 GRACE = timedelta(minutes=15)  # a missing holder run counts only after this
@@ -265,8 +269,8 @@ def test_ledger_lease_released_by_another_run_stays_with_its_holder(ledger_steps
 _DROP = object()  # a field left out of the document
 
 
-def _put_run_document(ledger_steps: Steps, body: bytes) -> None:
-    ledger_steps.deps.store.put_bytes("_state/runs/r1.json", body)
+def _put_run_document(ledger_steps: Steps, body: bytes, run_id: str = "r1") -> None:
+    ledger_steps.deps.store.put_bytes(f"_state/runs/{run_id}.json", body)
 
 
 def _encoded_run(**changes: Any) -> dict[str, Any]:
@@ -387,3 +391,117 @@ def test_ledger_unreadable_lease_is_replaced_by_the_next_taker(ledger_steps: Ste
     # Then r2 holds it, and r1's late release cannot take it away
     ledger.release_lease(EXTRACT, "r1")
     assert ledger.lease_holder(EXTRACT) == "r2"
+
+
+# -- the index of every run: `fusion-extract runs` costs what it shows ----------------------------------
+
+
+def _history(ledger: Ledger, count: int, start: datetime = EPOCH) -> list[Run]:
+    """`count` runs a minute apart, oldest first; every third of Orders; the last three still RUNNING,
+    the others ended LANDED, FAILED or CANCELLED in turn."""
+    endings = itertools.cycle((RunState.LANDED, RunState.FAILED, RunState.CANCELLED))
+    runs = []
+    for number in range(count):
+        created = start + timedelta(minutes=number)
+        extract = "Orders" if number % 3 == 0 else EXTRACT
+        run = a_run(f"r{number:05d}", extract=extract).but(created_at=created, updated_at=created)
+        current = ledger.create_run(run)
+        if number < count - 3:
+            run = run.but(state=next(endings))
+            ledger.save_run(current, run)
+        runs.append(run)
+    return runs
+
+
+def _ids(found: Any) -> list[str]:
+    return [current.value.run_id for current in found if isinstance(current, Versioned)]
+
+
+def test_ledger_recent_runs_come_newest_first_filtered_by_extract_state_and_time(ledger_steps: Steps) -> None:
+    # Given twelve runs a minute apart, of two extracts, nine ended and three running
+    ledger = ledger_steps.deps.ledger
+    runs = _history(ledger, 12)
+    newest_first = [run.run_id for run in reversed(runs)]
+
+    # When they are listed, Then newest first
+    assert _ids(ledger.recent_runs()) == newest_first
+    # And by extract, by states (final ones told by name, active ones by their document), by time
+    assert _ids(ledger.recent_runs(extract="Orders")) == ["r00009", "r00006", "r00003", "r00000"]
+    served = len(ledger_steps.oci.served)
+    assert _ids(ledger.recent_runs(states={RunState.FAILED})) == ["r00007", "r00004", "r00001"]
+    read = [
+        path for method, path, _ in ledger_steps.oci.served[served:] if method == "GET" and "runs%2F" in path
+    ]
+    assert len(read) == 3 + 3  # the FAILED ones and the three running: the others' state is in their names
+    assert _ids(ledger.recent_runs(states={RunState.RUNNING, RunState.CANCELLED})) == [
+        "r00011",
+        "r00010",
+        "r00009",
+        "r00008",
+        "r00005",
+        "r00002",
+    ]
+    since, until = EPOCH + timedelta(minutes=4), EPOCH + timedelta(minutes=6)  # both ends included
+    assert _ids(ledger.recent_runs(since=since, until=until)) == ["r00006", "r00005", "r00004"]
+    assert _ids(ledger.recent_runs(since=EPOCH + timedelta(minutes=20))) == []
+
+
+def test_ledger_recent_runs_over_10000_final_runs_read_only_what_they_show(ledger_steps: Steps) -> None:
+    # Given a ledger of 10,000 runs that ended (written straight into the emulator's bucket), the
+    # newest of which cannot be read
+    seed = SeedBucket()
+    seeded = Ledger(cast(ObjectStore, seed), "_state")  # the ledger uses only the calls SeedBucket has
+    _history(seeded, 10_003)
+    next(seeded.recent_runs())  # listed once before: the index is built
+    damaged = "_state/runs/r10002.json"
+    seed.put_bytes(damaged, b'{"run_id": "r10002", "sta')
+    seed.plant(ledger_steps.oci.objectstorage.store, BUCKET)
+    ledger = ledger_steps.deps.ledger
+    served = len(ledger_steps.oci.served)
+
+    # When the three newest runs are listed through the SDK
+    found = list(itertools.islice(ledger.recent_runs(), 4))
+
+    # Then the unreadable one is told apart and the three after it are read, and nothing else
+    assert isinstance(found[0], Unreadable) and found[0].name == damaged
+    assert "not valid JSON" in found[0].problem
+    assert _ids(found[1:]) == ["r10001", "r10000", "r09999"]
+    requests = [(method, path.split("?")[0]) for method, path, _ in ledger_steps.oci.served[served:]]
+    documents = [path for method, path in requests if method == "GET" and "%2Fruns%2F" in path]
+    assert len(documents) == 4
+    assert len(requests) <= 6  # the index's marker (HEAD), one page of the listing, the four documents
+
+
+def test_ledger_history_written_before_the_index_is_indexed_once(ledger_steps: Steps) -> None:
+    # Given run documents written before the index existed (no markers), one of them ended
+    ledger = ledger_steps.deps.ledger
+    for number, state in enumerate((RunState.LANDED, RunState.RUNNING)):
+        created = EPOCH + timedelta(minutes=number)
+        run = a_run(f"old{number}", state).but(created_at=created)
+        _put_run_document(ledger_steps, encode(run_to_doc(run)), f"old{number}")
+
+    # When runs are listed, twice
+    assert _ids(ledger.recent_runs()) == ["old1", "old0"]
+    served = len(ledger_steps.oci.served)
+    assert _ids(ledger.recent_runs(states={RunState.LANDED})) == ["old0"]
+
+    # Then the second listing indexed nothing again: it read the one LANDED document and the active one
+    reads = [
+        path for method, path, _ in ledger_steps.oci.served[served:] if method == "GET" and "runs%2F" in path
+    ]
+    assert len(reads) == 2
+    assert len(ledger_steps.objects("_state/index/")) == 3  # two created, one ended
+
+
+def test_ledger_run_that_ended_without_its_end_indexed_is_indexed_when_listed(ledger_steps: Steps) -> None:
+    # Given a run that ended, its end marker lost (as if the invocation died right after saving it)
+    ledger = ledger_steps.deps.ledger
+    assert _ids(ledger.recent_runs()) == []  # the index is built
+    current = ledger.create_run(a_run())
+    ledger.save_run(current, a_run(state=RunState.LANDED))
+    (ended,) = [name for name in ledger_steps.objects("_state/index/") if name.endswith("~LANDED")]
+    ledger_steps.deps.store.delete(ended)
+
+    # When runs are listed, Then it is listed by its document, and its end is indexed again
+    assert _ids(ledger.recent_runs(states={RunState.LANDED})) == ["r1"]
+    assert ended in ledger_steps.objects("_state/index/")

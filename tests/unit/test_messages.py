@@ -16,7 +16,7 @@ from fusion_extract.chain.messages import (
     TransferRequest,
 )
 from fusion_extract.errors import MessageError
-from fusion_extract.models import Mode
+from fusion_extract.models import ExtractRequest, Mode
 
 
 def body(**doc):
@@ -72,6 +72,13 @@ def test_parse_submit_when_malformed_names_the_problem(payload, problem):
         messages.parse_submit(payload)
 
     assert problem in str(caught.value)
+
+
+def test_parse_submit_when_the_run_names_its_run_id_keeps_it():
+    request = messages.parse_submit(body(extract="Sales", mode="full", run_id="20261129T010203Z-ab12"))
+    assert request == RunRequest(ExtractRequest("Sales", Mode.FULL), "20261129T010203Z-ab12")
+    with pytest.raises(MessageError, match="run_id must be"):
+        messages.parse_submit(body(extract="Sales", mode="full", run_id="a~b"))
 
 
 def test_parse_submit_when_rerun_or_reland_gives_their_requests():

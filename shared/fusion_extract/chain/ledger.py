@@ -5,6 +5,9 @@
     <state>/landed/<run_id>/<file>        an empty marker per landed file: one listing tells if a run is done
     <state>/leases/<extract>.json         one per extract while a run of it is active
     <state>/active/<run_id>               an empty marker per run not yet final: the sweep lists only these
+    <state>/index/<newest>~<run_id>~<extract>          an empty marker per run, written when it is created
+    <state>/index/<newest>~<run_id>~<extract>~<STATE>  and another when it ends, naming its final state
+    <state>/index.built, <state>/active.indexed          the indexes cover runs written before they existed
     <state>/quarantine/...                documents that could not be read, moved aside (and alerted)
     <state>/last-landed/<extract>.json    the extract's latest landed run (a hint for metrics and people)
 
@@ -13,16 +16,22 @@ duplicate delivery or a racing invocation can never move a run backwards: the lo
 re-reads. A write retried after its first attempt took effect (a 503 that was not a failure) meets its own
 document: each write carries a tag of its own (`write`), so that is recognised and counts as success, while
 another writer of the same content still loses. Documents are indented, key-sorted JSON (codec.py).
+
+The index serves `fusion-extract runs`: `<newest>` is the run's creation time, its digits complemented
+(9 - d), so that an ordinary listing, which is in name order, goes from the newest run to the oldest and can
+stop as soon as enough runs are found. The names tell the time, extract and final state, so a listing reads
+the documents of the runs it shows and of the runs still active, never the whole history.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from fusion_extract.chain.codec import (
@@ -34,22 +43,41 @@ from fusion_extract.chain.codec import (
     run_from_doc,
     run_to_doc,
 )
-from fusion_extract.chain.records import FileRecord, Lease, Run, Versioned
+from fusion_extract.chain.records import FileRecord, Lease, Run, RunState, Versioned
 from fusion_extract.clock import isoformat, new_id, parse_iso
 from fusion_extract.errors import ConflictError, IntegrityError, LeaseHeldError, NotFoundError
 from fusion_extract.ports import ObjectStore
 
 JSON = "application/json"
+SEP = "~"  # in index names: neither run ids nor extract names may hold it
+ENDINGS = {state.value: state for state in RunState if state.final}
 R = TypeVar("R", Run, FileRecord, Lease)
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Unreadable:
-    """A run document that could not be read: where it was, and why."""
+    """A run document that could not be read: where it was, and why (and whose, when the index says)."""
 
     name: str
     problem: str
+    run_id: str | None = None
+    extract: str | None = None
+
+    @property
+    def about(self) -> dict[str, str]:
+        """The run and extract it belonged to, as far as they are known (an alert's title names them)."""
+        known = {"run_id": self.run_id, "extract": self.extract}
+        return {key: value for key, value in known.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class Indexed:
+    """A run as its index markers tell it, without reading its document."""
+
+    run_id: str
+    extract: str
+    ended: RunState | None  # its final state, once it ended
 
 
 class Ledger:
@@ -61,6 +89,7 @@ class Ledger:
     # runs
     def create_run(self, run: Run) -> Versioned[Run]:
         self._mark_active(run.run_id)  # first: an active run is never missing from the index
+        self._mark(self._index_name(run))  # nor a run from the listing (a marker without its run is skipped)
         return Versioned(run, self._create(self._run_name(run.run_id), run_to_doc(run)))
 
     def load_run(self, run_id: str) -> Versioned[Run]:
@@ -70,14 +99,57 @@ class Ledger:
         """Compare-and-swap: ConflictError if the run changed since `current` was read."""
         saved = Versioned(run, self._replace(self._run_name(run.run_id), run_to_doc(run), current.etag))
         if run.state.final:
+            self._mark(self._index_name(run, ended=run.state))
             self.store.delete(self._active_name(run.run_id))
         return saved
 
     def runs(self) -> Iterator[Versioned[Run]]:
-        """Every run ever recorded (for operators; the sweep reads `active_runs`)."""
+        """Every run ever recorded, each document read (operators list `recent_runs`; the sweep reads
+        `active_runs`)."""
         for info in self.store.list(f"{self.prefix}/runs/"):
             if info.name.endswith(".json"):
                 yield self._read(info.name, run_from_doc)
+
+    def recent_runs(
+        self,
+        *,
+        extract: str | None = None,
+        states: Collection[RunState] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[Versioned[Run] | Unreadable]:
+        """Runs newest first, created in [since, until], of `extract` and in one of `states` (if given).
+
+        Lazy, from the index: the filters are applied to the markers' names, so a document is read only
+        for a run that passes them, or that is still active (its state is in its document alone). A run
+        document that cannot be read is yielded as Unreadable, for the caller to set aside; the rest go on.
+        """
+        self._index_history_once()
+        root = f"{self.prefix}/index/"
+        start = None if until is None else root + _newest_first(until)
+        oldest = None if since is None else _newest_first(since)
+        names = (info.name.removeprefix(root) for info in self.store.list(root, start=start))
+        for _, group in itertools.groupby(names, key=lambda name: name.split(SEP, 2)[:2]):
+            markers = list(group)
+            if oldest is not None and markers[0].split(SEP, 1)[0] > oldest:
+                return  # created before `since`, and so is every run after it
+            found = _indexed(markers)
+            if found is None or extract not in (None, found.extract):
+                continue
+            if found.ended is not None and states and found.ended not in states:
+                continue
+            try:
+                current = self.load_run(found.run_id)
+            except NotFoundError:
+                continue  # created meanwhile, quarantined, or past the ledger's retention
+            except IntegrityError as exc:
+                yield Unreadable(self._run_name(found.run_id), str(exc), found.run_id, found.extract)
+                continue
+            run = current.value
+            if found.ended is None and run.state.final:
+                self._mark(self._index_name(run, ended=run.state))  # its end was not indexed: now it is
+            if not states or run.state in states:
+                yield current
 
     def active_runs(self) -> Iterator[Versioned[Run] | Unreadable]:
         """Every run not yet final, from the index: the cost follows the active runs, not the history.
@@ -93,7 +165,7 @@ class Ledger:
             except NotFoundError:
                 continue  # a submit between its marker and its run document, or a quarantined run
             except IntegrityError as exc:
-                yield Unreadable(self._run_name(run_id), str(exc))
+                yield Unreadable(self._run_name(run_id), str(exc), run_id)
                 continue
             if current.value.state.final:
                 self.store.delete(info.name)
@@ -226,10 +298,28 @@ class Ledger:
         except NotFoundError:
             return "missing"
 
-    # the index of active runs
+    # the indexes: active runs (the sweep), every run by time (the CLI)
     def _mark_active(self, run_id: str) -> None:
-        with contextlib.suppress(ConflictError):
-            self.store.put_bytes(self._active_name(run_id), b"", if_none_match=True)
+        self._mark(self._active_name(run_id))
+
+    def _mark(self, name: str) -> None:
+        with contextlib.suppress(ConflictError):  # marked already (a duplicate, or a retried write)
+            self.store.put_bytes(name, b"", if_none_match=True)
+
+    def _index_history_once(self) -> None:
+        """Ledgers written before the index of every run existed: index their runs once."""
+        done = f"{self.prefix}/index.built"
+        if self.store.head(done) is not None:
+            return
+        for info in self.store.list(f"{self.prefix}/runs/"):
+            try:
+                run = self._read(info.name, run_from_doc).value
+            except (NotFoundError, IntegrityError):
+                continue  # the sweep quarantines it if it is active; else nobody could list it anyway
+            self._mark(self._index_name(run))
+            if run.state.final:
+                self._mark(self._index_name(run, ended=run.state))
+        self._mark(done)
 
     def _index_once(self) -> None:
         """Ledgers written before the index existed: index their active runs once."""
@@ -295,6 +385,27 @@ class Ledger:
 
     def _active_name(self, run_id: str) -> str:
         return f"{self.prefix}/active/{run_id}"
+
+    def _index_name(self, run: Run, ended: RunState | None = None) -> str:
+        name = f"{self.prefix}/index/{_newest_first(run.created_at)}{SEP}{run.run_id}{SEP}{run.extract}"
+        return name if ended is None else f"{name}{SEP}{ended.value}"
+
+
+def _newest_first(moment: datetime) -> str:
+    """The moment to the microsecond, each digit complemented: later moments sort first."""
+    digits = f"{moment.astimezone(UTC):%Y%m%d%H%M%S%f}"
+    return "".join(str(9 - int(digit)) for digit in digits)
+
+
+def _indexed(markers: list[str]) -> Indexed | None:
+    """One run from its markers (`<newest>~<run_id>~<extract>`, and `...~<STATE>` once it ended)."""
+    ended: RunState | None = None
+    for marker in markers:
+        parts = marker.split(SEP)
+        if len(parts) == 4 and parts[3] in ENDINGS:
+            ended = ENDINGS[parts[3]]
+    parts = markers[0].split(SEP)
+    return None if len(parts) < 3 else Indexed(parts[1], parts[2], ended)
 
 
 def encode(doc: Doc, *, write: str | None = None) -> bytes:

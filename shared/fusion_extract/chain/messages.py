@@ -8,6 +8,8 @@ A body that is a JSON string holding a JSON object is read as that object, once 
 encodes a schedule's BODY is not documented).
 
     run      {"extract": "Sales", "mode": "full"|"incremental", "runAtTimes": {...}}  schedules, fn invoke
+             (+ "run_id": the id the new run takes, chosen by the caller: the CLI, whose detached call
+             returns no answer; refused if a run has it already)
     rerun    {"kind": "rerun", "run_id": "...", "attempt": 2}  resubmit a failed run (chain, by hand)
     reland   {"kind": "reland", "extract": "Sales", "job_id": "123", "mode": "full"}  land a job again
     cancel   {"kind": "cancel", "run_id": "..."} or {"kind": "cancel", "extract": "Sales"}  (exactly one)
@@ -52,6 +54,7 @@ _FILE = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
 @dataclass(frozen=True)
 class RunRequest:
     request: ExtractRequest
+    run_id: str | None = None  # chosen by the caller; else the chain makes one
 
 
 @dataclass(frozen=True)
@@ -124,10 +127,12 @@ def parse_submit(body: bytes, *, max_bytes: int = MAX_BYTES) -> SubmitMessage:
             _run_id(doc) if "run_id" in doc else None, _extract(doc) if "extract" in doc else None
         )
     if kind == "run":
-        _only(doc, "extract", "mode", "runAtTimes")
+        _only(doc, "extract", "mode", "runAtTimes", "run_id")
         extract = _extract(doc)
         run_at = RunAtTimes.from_fusion(doc["runAtTimes"]) if "runAtTimes" in doc else None
-        return RunRequest(ExtractRequest(extract, _mode(doc), run_at))
+        return RunRequest(
+            ExtractRequest(extract, _mode(doc), run_at), _run_id(doc) if "run_id" in doc else None
+        )
     if kind == "rerun":
         _only(doc, "run_id", "attempt")
         attempt = doc.get("attempt")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
+from fusion_extract.clock import IdFactory
 from fusion_extract.models import RunAtTimes
 
 
@@ -50,6 +51,11 @@ class PlannedFile:
     sha256: str | None
     url: str  # where the archive is read from (checked against the URL rules when listed)
     listed_name: str | None = None  # as Fusion listed it, when that is not a safe name (its .mf uses it)
+
+
+def new_run_id(now: datetime, new_id: IdFactory) -> str:
+    """`<UTC start, to the second>-<random>`: sorts by start; the CLI makes one for a detached submit."""
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{new_id()}"
 
 
 @dataclass(frozen=True)

@@ -1,36 +1,36 @@
 """The `fusion-extract` command (README: CLI reference).
 
-Exit codes: 0 done; 1 a check failed, a watched run did not land, or a function answered an error;
-2 usage; 3 the target or its configuration is not usable; 4 no such run.
+Exit codes: one table for every command (cli/exits.py, README: CLI reference). The target and output options
+(`--local`, `--endpoints`, `--profile`, `--compartment`, `--json`) go before or after the subcommand.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from fusion_extract.chain.records import RunState
+from fusion_extract.chain.records import Run, RunState
+from fusion_extract.cli import answers
 from fusion_extract.cli import target as targets
 from fusion_extract.cli.cloud import GoLive
 from fusion_extract.cli.doctor import FAIL, PASS, SKIP, Doctor, Result
-from fusion_extract.cli.ops import Answer, Ops, run_document, timeline
+from fusion_extract.cli.exits import Exit, Stop
+from fusion_extract.cli.ops import Answer, Listing, Ops, run_document, timeline
+from fusion_extract.cli.options import LOCAL_ENDPOINTS, Options, common, when
 from fusion_extract.clock import isoformat
-from fusion_extract.errors import ConfigError, FusionExtractError, NotFoundError
+from fusion_extract.errors import ConfigError, FusionExtractError
 
-OK, FAILED, USAGE, UNUSABLE, NO_RUN = 0, 1, 2, 3, 4
-LOCAL_ENDPOINTS = Path(".local") / "endpoints.json"
 STATES = [state.value for state in RunState]
-T = TypeVar("T")
 
 
 class Cli:
@@ -42,75 +42,78 @@ class Cli:
         # Piped or captured output gets whole rows rather than the 80 columns of no terminal.
         self.console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
+    @classmethod
+    def aimed(cls, options: Options) -> Cli:
+        try:
+            if options.endpoints is not None or options.local:
+                target = targets.from_endpoints(options.endpoints or LOCAL_ENDPOINTS)
+            else:
+                target = targets.from_environment(options.profile)
+        except ConfigError as exc:
+            _fail(options.as_json, Exit.UNUSABLE, str(exc))
+        if options.compartment:
+            target = targets.Target(
+                target.env, target.functions, options.compartment, target.control_endpoint, target.origin
+            )
+        return cls(target, options.as_json)
+
     def emit(self, doc: Any) -> None:
         click.echo(json.dumps(doc, indent=2, default=str))
 
-    def guarded(self, action: Callable[[], T]) -> T:
-        """Run an action; a configuration or missing-run error becomes its exit code and message."""
+    def fail(self, code: Exit, message: str) -> NoReturn:
+        _fail(self.json, code, message)
+
+
+def _fail(as_json: bool, code: Exit, message: str) -> NoReturn:
+    if as_json:
+        click.echo(json.dumps({"error": message, "exit": int(code)}, indent=2))
+    else:
+        click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def pass_cli(command: Callable[..., None]) -> Callable[..., None]:
+    """Give the command its Cli, aimed at the target the options name; a Stop, a configuration the
+    target refuses, or a target that cannot be read ends the command with its code from the table."""
+
+    @click.pass_context
+    def run(ctx: click.Context, *args: Any, **kwargs: Any) -> None:
+        app = Cli.aimed(ctx.ensure_object(Options))
         try:
-            return action()
-        except NotFoundError as exc:
-            self.fail(NO_RUN, str(exc))
-        except ConfigError as exc:
-            self.fail(UNUSABLE, str(exc))
+            command(app, *args, **kwargs)
+        except Stop as stop:
+            app.fail(stop.code, stop.message)
         except FusionExtractError as exc:
-            self.fail(FAILED, str(exc))
+            app.fail(Exit.UNUSABLE, str(exc))
 
-    def fail(self, code: int, message: str) -> NoReturn:
-        if self.json:
-            self.emit({"error": message, "exit": code})
-        else:
-            click.echo(f"error: {message}", err=True)
-        sys.exit(code)
+    return functools.update_wrapper(run, command)
 
 
-pass_cli = click.make_pass_decorator(Cli)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--local", is_flag=True, help=f"Talk to the emulators of `make emulator` ({LOCAL_ENDPOINTS}).")
-@click.option(
-    "--endpoints",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Talk to the emulators this endpoints file describes (make demo: .local/demo/endpoints.json).",
-)
-@click.option("--profile", help="OCI config file profile (API key) for the cloud; else OCI_AUTH and friends.")
-@click.option("--compartment", help="Compartment of the schedules (doctor); default METRICS_COMPARTMENT_ID.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of tables.")
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, params=common())
 @click.version_option(package_name="fusion-extract", prog_name="fusion-extract")
-@click.pass_context
-def cli(
-    ctx: click.Context,
-    local: bool,
-    endpoints: Path | None,
-    profile: str | None,
-    compartment: str | None,
-    as_json: bool,
-) -> None:
+def cli() -> None:
     """Operate fusion-extract: check a deployment, follow its runs, start, rerun, re-land and cancel them.
 
     In the cloud the configuration is the functions' own keys, from the environment (README:
     Configuration), with FUSION_EXTRACT_FUNCTIONS = `terraform output -json function_ids`.
     """
-    try:
-        if endpoints is not None or local:
-            target = targets.from_endpoints(endpoints or LOCAL_ENDPOINTS)
-        else:
-            target = targets.from_environment(profile)
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(UNUSABLE)
-    if compartment:
-        target = targets.Target(
-            target.env, target.functions, compartment, target.control_endpoint, target.origin
-        )
-    ctx.obj = Cli(target, as_json)
+
+
+def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], click.Command]:
+    """A subcommand of `cli` that also takes the target and output options."""
+
+    def register(function: Callable[..., Any]) -> click.Command:
+        made: click.Command = cli.command(*args, **kwargs)(function)
+        made.params.extend(common())  # after the command's own, in its help too
+        return made
+
+    return register
 
 
 # -- preflight --------------------------------------------------------------------------------------------
 
 
-@cli.command()
+@command()
 @click.option(
     "--cloud",
     is_flag=True,
@@ -140,48 +143,91 @@ def doctor(app: Cli, cloud: bool) -> None:
             app.console.print(result.detail, markup=False)
             if result.fix:
                 app.console.print(f"      {'':<{width}} fix: {result.fix}", markup=False)
-    sys.exit(FAILED if failed else OK)
+    sys.exit(Exit.UNUSABLE if failed else Exit.OK)
 
 
 # -- reading runs -----------------------------------------------------------------------------------------
 
 
-@cli.command()
+@command()
 @click.option("--extract", help="Only this extract's runs.")
-@click.option("--state", type=click.Choice(STATES, case_sensitive=False), help="Only runs in this state.")
+@click.option(
+    "--state",
+    "states",
+    type=click.Choice(STATES, case_sensitive=False),
+    multiple=True,
+    help="Only runs in this state (repeat for several).",
+)
+@click.option(
+    "--since", metavar="WHEN", help="Only runs started at or after: 2026-12-01, an ISO time, or 36h / 7d ago."
+)
+@click.option("--until", metavar="WHEN", help="Only runs started at or before (same forms as --since).")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @pass_cli
-def runs(app: Cli, extract: str | None, state: str | None, limit: int) -> None:
-    """Recent runs, newest first."""
-    found = app.guarded(lambda: app.ops.summaries(extract, state.upper() if state else None, limit))
-    now = datetime.now(UTC)
+def runs(
+    app: Cli, extract: str | None, states: tuple[str, ...], since: str | None, until: str | None, limit: int
+) -> None:
+    """Recent runs, newest first, from the ledger's index (it reads only the runs it shows)."""
+    now = datetime.now(UTC)  # any extract: one that left the catalog keeps its history
+    listing = app.ops.listing(
+        extract=extract,
+        states={RunState(state.upper()) for state in states},
+        since=when(since, now, "--since"),
+        until=when(until, now, "--until"),
+        limit=limit,
+    )
     if app.json:
-        app.emit([summary.to_json(now) for summary in found])
-        return
-    table = Table("run", "extract", "mode", "state", "job", "files", "bytes", "rows", "started", "took")
-    for summary in found:
-        run = summary.run
-        table.add_row(
-            run.run_id,
-            run.extract,
-            run.mode,
-            _state(run.state),
-            run.job_id or "-",
-            f"{summary.landed_files}/{len(run.files)}",
-            f"{summary.bytes:,}",
-            f"{summary.rows:,}",
-            run.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            _duration(summary.took(now)),
+        app.emit(
+            {
+                "runs": [summary.to_json(now) for summary in listing.runs],
+                "summary": _summary(listing, extract, states, since, until),
+                "unreadable": listing.unreadable,
+            }
         )
-    app.console.print(table)
+        return
+    if listing.runs:
+        table = Table(
+            "run",
+            "extract",
+            "mode",
+            "state",
+            "job",
+            "files",
+            "bytes",
+            "rows",
+            "started",
+            "took",
+            "reason",
+            "rerun of",
+        )
+        for summary in listing.runs:
+            run = summary.run
+            table.add_row(
+                run.run_id,
+                run.extract,
+                run.mode,
+                _state(run.state),
+                run.job_id or "-",
+                f"{summary.landed_files}/{len(run.files)}",
+                f"{summary.bytes:,}",
+                f"{summary.rows:,}",
+                run.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                _duration(summary.took(now)),
+                _short(run.reason),
+                run.rerun_of or "",
+            )
+        app.console.print(table)
+    app.console.print(_summary(listing, extract, states, since, until), markup=False)
+    for note in listing.unreadable:
+        click.echo(f"warning: {note}", err=True)
 
 
-@cli.command()
+@command()
 @click.argument("run_id")
 @pass_cli
 def show(app: Cli, run_id: str) -> None:
     """One run: its whole record, each file's state, and a timeline."""
-    summary = app.guarded(lambda: app.ops.load(run_id))
+    summary = app.ops.load(run_id)
     run = summary.run
     events = timeline(run, summary.files)
     if app.json:
@@ -215,7 +261,7 @@ def show(app: Cli, run_id: str) -> None:
         app.console.print(f"  {at:%Y-%m-%d %H:%M:%S}  {text}", markup=False)
 
 
-@cli.command()
+@command()
 @click.argument("run_id")
 @click.option(
     "--interval", type=click.FloatRange(0.05), default=2.0, show_default=True, help="Seconds between looks."
@@ -225,7 +271,7 @@ def show(app: Cli, run_id: str) -> None:
 def watch(app: Cli, run_id: str, interval: float, timeout: float | None) -> None:
     """Follow a run live (files and bytes landed) until it is final; exit 0 only if it LANDED."""
     give_up = None if timeout is None else time.monotonic() + timeout
-    summary = app.guarded(lambda: app.ops.load(run_id))
+    summary = app.ops.load(run_id)
     columns = (TextColumn("{task.description:<6}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, DownloadColumn(), console=app.console, disable=app.json, transient=False) as bar:
         files = bar.add_task("files", total=None)
@@ -242,15 +288,21 @@ def watch(app: Cli, run_id: str, interval: float, timeout: float | None) -> None
             if run.state.final or (give_up is not None and time.monotonic() >= give_up):
                 break
             time.sleep(interval)
-            summary = app.guarded(lambda: app.ops.load(run_id))
+            summary = app.ops.load(run_id)
     final = summary.run
+    if not final.state.final:
+        raise Stop(
+            Exit.TIMED_OUT,
+            f"watch timed out after {timeout:g} s: run {run_id} is {final.state.value} and goes on; "
+            f"follow it again with `fusion-extract watch {run_id}`",
+        )
     if app.json:
         app.emit(summary.to_json(datetime.now(UTC)))
     else:
         app.console.print(
             f"{final.run_id} {_state(final.state)}" + (f": {final.reason}" if final.reason else "")
         )
-    sys.exit(OK if final.state is RunState.LANDED else FAILED)
+    sys.exit(Exit.OK if final.state is RunState.LANDED else Exit.RUN_FAILED)
 
 
 # -- acting -----------------------------------------------------------------------------------------------
@@ -262,26 +314,30 @@ detached_option = click.option(
 )
 
 
-@cli.command()
+@command()
 @click.argument("extract")
 @click.option("--mode", type=click.Choice(["full", "incremental"]), required=True)
 @detached_option
 @pass_cli
 def submit(app: Cli, extract: str, mode: str, detached: bool) -> None:
-    """Start a run of EXTRACT now (as its schedule would)."""
-    _act(app, "submit", {"extract": extract, "mode": mode}, detached)
+    """Start a run of EXTRACT now (as its schedule would); prints its run id."""
+    app.ops.known_extract(extract)
+    # A detached answer has no body, so the run id is chosen here and the chain takes it (Ways in: run).
+    run_id = app.ops.new_run_id()
+    _act(app, "submit", {"extract": extract, "mode": mode, "run_id": run_id}, detached, started=run_id)
 
 
-@cli.command()
+@command()
 @click.argument("run_id")
 @detached_option
 @pass_cli
 def rerun(app: Cli, run_id: str, detached: bool) -> None:
     """Rerun a FAILED or TIMED_OUT run: a new run, linked by rerun_of."""
-    _act(app, "submit", {"kind": "rerun", "run_id": run_id}, detached)
+    run = app.ops.run(run_id)
+    _act(app, "submit", {"kind": "rerun", "run_id": run_id}, detached, run)
 
 
-@cli.command()
+@command()
 @click.argument("job_id")
 @click.option("--extract", required=True)
 @click.option("--mode", type=click.Choice(["full", "incremental"]), required=True)
@@ -289,10 +345,11 @@ def rerun(app: Cli, run_id: str, detached: bool) -> None:
 @pass_cli
 def reland(app: Cli, job_id: str, extract: str, mode: str, detached: bool) -> None:
     """Land a succeeded Fusion job again (no new job)."""
+    app.ops.known_extract(extract)
     _act(app, "submit", {"kind": "reland", "extract": extract, "job_id": job_id, "mode": mode}, detached)
 
 
-@cli.command()
+@command()
 @click.argument("run_id", required=False)
 @click.option("--extract", help="Cancel this extract's active run instead.")
 @detached_option
@@ -301,17 +358,28 @@ def cancel(app: Cli, run_id: str | None, extract: str | None, detached: bool) ->
     """End a run (RUN_ID, or --extract's active run) CANCELLED; its lease is freed."""
     if (run_id is None) == (extract is None):
         raise click.UsageError("give either RUN_ID or --extract, not both")
-    payload = {"kind": "cancel", "run_id": run_id} if run_id else {"kind": "cancel", "extract": extract}
-    _act(app, "submit", payload, detached)
+    if extract is not None:
+        app.ops.known_extract(extract)
+        holder = app.ops.active_run(extract)
+        if holder is None:
+            raise Stop(
+                Exit.REFUSED,
+                f"{extract} has no active run: nothing to cancel (`fusion-extract runs --extract "
+                f"{answers.quoted(extract)}` lists its runs)",
+            )
+        run_id = holder
+    run = app.ops.run(str(run_id))
+    _act(app, "submit", {"kind": "cancel", "run_id": run.run_id}, detached, run)
 
 
-@cli.command()
+@command()
 @click.argument("step", type=click.Choice(list(targets.STEPS)))
 @click.argument("payload")
 @detached_option
 @pass_cli
 def invoke(app: Cli, step: str, payload: str, detached: bool) -> None:
-    """Invoke a deployed function with a JSON PAYLOAD ('-' reads stdin), as `fn invoke` does."""
+    """Invoke a deployed function with a JSON PAYLOAD ('-' reads stdin), as `fn invoke` does; any answer
+    of the step is done (0), whatever its outcome."""
     text = sys.stdin.read() if payload == "-" else payload
     try:
         document = json.loads(text)
@@ -319,23 +387,59 @@ def invoke(app: Cli, step: str, payload: str, detached: bool) -> None:
         raise click.BadParameter(f"not JSON: {exc}", param_hint="PAYLOAD") from None
     if not isinstance(document, dict):
         raise click.BadParameter("must be a JSON object", param_hint="PAYLOAD")
-    _act(app, step, document, detached)
+    answer = _answered(app, step, document, detached)
+    _print(app, answer, Exit.OK, _details(answer.body))
+    sys.exit(Exit.OK)
 
 
-def _act(app: Cli, step: str, payload: dict[str, Any], detached: bool) -> None:
-    answer: Answer = app.guarded(lambda: app.ops.invoke(step, payload, detached=detached))
+def _act(
+    app: Cli,
+    step: str,
+    payload: dict[str, Any],
+    detached: bool,
+    run: Run | None = None,
+    started: str | None = None,
+) -> None:
+    """Ask the submit function; say what it did, or what it refused and why, with the matching code.
+    `run`: the run the request names; `started`: the id of the run it starts, when the CLI chose it."""
+    answer = _answered(app, step, payload, detached)
+    if detached:  # accepted, not done: the function's answer is not returned
+        if started is not None:
+            answer = Answer(True, answer.status, {**answer.body, "run_id": started})
+            text = (
+                f"accepted, not done yet: the run, if the chain starts it, is {started}; "
+                f"`fusion-extract watch {started}` follows it (or says 'no run' if it was refused)"
+            )
+        else:
+            request = answer.body.get("opc_request_id")
+            text = f"accepted (request {request}); `fusion-extract runs` shows the result"
+        _print(app, answer, Exit.OK, text)
+        sys.exit(Exit.OK)
+    asked = payload.get("kind", "submit")
+    code, text = answers.outcome(str(asked), answer.body, run)
+    _print(app, answer, code, text)
+    sys.exit(code)
+
+
+def _answered(app: Cli, step: str, payload: dict[str, Any], detached: bool) -> Answer:
+    answer = app.ops.invoke(step, payload, detached=detached)
+    if not answer.ok:
+        raise answers.failure(step, answer.status, answer.body)
+    return answer
+
+
+def _print(app: Cli, answer: Answer, code: Exit, text: str) -> None:
     if app.json:
-        app.emit({"status": answer.status, **answer.body})
-    elif answer.ok:
-        outcome = answer.body.get("outcome", "accepted" if detached else "done")
-        rest = {k: v for k, v in answer.body.items() if k != "outcome"}
-        details = "  ".join(f"{k}={v}" for k, v in rest.items())
-        app.console.print(f"[bold]{outcome}[/]  {details}".rstrip())
+        app.emit({"status": answer.status, **answer.body, "exit": int(code), "message": text})
+    elif code is Exit.OK:
+        app.console.print(text, markup=False)
     else:
-        click.echo(
-            f"error: {step} answered {answer.status}: {answer.body.get('message', answer.body)}", err=True
-        )
-    sys.exit(OK if answer.ok else FAILED)
+        click.echo(f"error: {text}", err=True)
+
+
+def _details(body: dict[str, Any]) -> str:
+    outcome = body.get("outcome", "done")
+    return "  ".join([str(outcome), *(f"{k}={v}" for k, v in body.items() if k != "outcome")])
 
 
 # -- rendering --------------------------------------------------------------------------------------------
@@ -350,6 +454,37 @@ def _duration(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _short(reason: str | None, most: int = 60) -> str:
+    if not reason:
+        return ""
+    return reason if len(reason) <= most else reason[: most - 1] + "…"
+
+
+def _summary(
+    listing: Listing, extract: str | None, states: tuple[str, ...], since: str | None, until: str | None
+) -> str:
+    """One line under the table: how many runs of what, or that there are none."""
+    what = " or ".join(state.upper() for state in states)
+    scope = "".join(
+        part
+        for part in (
+            f" {what}" if what else "",
+            f" of {extract}" if extract else "",
+            f" since {since}" if since else "",
+            f" until {until}" if until else "",
+        )
+    )
+    if not listing.runs:
+        return f"no runs{scope}"
+    counts: dict[str, int] = {}
+    for summary in listing.runs:
+        counts[summary.run.state.value] = counts.get(summary.run.state.value, 0) + 1
+    tally = ", ".join(f"{count} {state}" for state, count in counts.items())
+    shown = len(listing.runs)
+    more = "; more with --limit or --since" if listing.limited else ""
+    return f"{shown} run{'s' if shown != 1 else ''}{scope}, newest first: {tally}{more}"
 
 
 def _progress(record: Any) -> str:

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
 import oci
 
 from fusion_extract.chain.codec import run_to_doc
-from fusion_extract.chain.records import FileRecord, FileState, Run
+from fusion_extract.chain.ledger import Unreadable
+from fusion_extract.chain.quarantine import set_aside
+from fusion_extract.chain.records import FileRecord, FileState, Run, RunState, new_run_id
+from fusion_extract.cli.exits import Exit, Stop
 from fusion_extract.cli.target import Target
-from fusion_extract.clock import isoformat
+from fusion_extract.clock import isoformat, new_id
 from fusion_extract.config import Settings
-from fusion_extract.errors import NotFoundError
+from fusion_extract.errors import IntegrityError, NotFoundError
 from fusion_extract.oci.clients import signer_and_config
 from fusion_extract.oci.invoke import OciInvoker
 from fusion_extract.runtime import Runtime
@@ -78,7 +81,18 @@ class Summary:
             "started": isoformat(run.created_at),
             "took_seconds": round(self.took(now), 3),
             "reason": run.reason,
+            "rerun_of": run.rerun_of,
         }
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What `runs` found: the runs, newest first; the unreadable documents met (a run's are set aside
+    and alerted, as the sweep does); whether the limit cut the listing short."""
+
+    runs: list[Summary]
+    unreadable: list[str]
+    limited: bool
 
 
 def timeline(run: Run, files: Iterable[FileRecord]) -> list[tuple[datetime, str]]:
@@ -124,24 +138,73 @@ class Ops:
 
     # -- the ledger ---------------------------------------------------------------------------------------
 
-    def summaries(self, extract: str | None, state: str | None, limit: int) -> list[Summary]:
-        runs = [v.value for v in self.runtime.ledger.runs()]
-        runs = [r for r in runs if extract in (None, r.extract) and state in (None, r.state.value)]
-        runs.sort(key=lambda r: r.created_at, reverse=True)
-        return [self.summary(run) for run in runs[:limit]]
+    def listing(
+        self,
+        *,
+        extract: str | None = None,
+        states: Collection[RunState] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int,
+    ) -> Listing:
+        """The newest `limit` runs that match, from the ledger's index: reads what it shows, and sets
+        aside (quarantine, alert) any unreadable run document it meets instead of failing."""
+        ledger = self.runtime.ledger
+        shown: list[Summary] = []
+        moved: list[str] = []
+        found = ledger.recent_runs(extract=extract, states=states, since=since, until=until)
+        for current in found:
+            if isinstance(current, Unreadable):
+                moved.append(self._set_aside(current))
+                continue
+            if len(shown) == limit:
+                return Listing(shown, moved, limited=True)
+            try:
+                shown.append(self.summary(current.value))
+            except IntegrityError as exc:  # a file record: the run is listed all the same, without files
+                shown.append(Summary(current.value, []))
+                moved.append(f"{exc}; the run is listed without its files")
+        return Listing(shown, moved, limited=False)
 
     def summary(self, run: Run) -> Summary:
         return Summary(run, [v.value for v in self.runtime.ledger.files(run.run_id)])
 
-    def load(self, run_id: str) -> Summary:
-        """NotFoundError naming the run when the ledger has none of that id."""
+    def run(self, run_id: str) -> Run:
+        """The run; Stop(NOT_FOUND) naming it when the ledger has none of that id, or when its document
+        cannot be read (then it is set aside and alerted, as the sweep would)."""
+        ledger = self.runtime.ledger
         try:
-            run = self.runtime.ledger.load_run(run_id).value
+            return ledger.load_run(run_id).value
         except NotFoundError:
-            raise NotFoundError(
-                f"no run {run_id!r} in the ledger ({self.settings.state_prefix}/runs/)"
+            raise Stop(
+                Exit.NOT_FOUND, f"no run {run_id!r} in the ledger ({self.settings.state_prefix}/runs/)"
             ) from None
-        return self.summary(run)
+        except IntegrityError as exc:
+            unreadable = Unreadable(f"{self.settings.state_prefix}/runs/{run_id}.json", str(exc), run_id)
+            raise Stop(Exit.NOT_FOUND, self._set_aside(unreadable)) from None
+
+    def load(self, run_id: str) -> Summary:
+        return self.summary(self.run(run_id))
+
+    def known_extract(self, extract: str) -> None:
+        """Stop(NOT_FOUND) for an extract the catalog does not declare (a typo costs nothing)."""
+        refusal = self.runtime.catalog.refusal(extract)
+        if refusal is not None:
+            raise Stop(Exit.NOT_FOUND, refusal)
+
+    def active_run(self, extract: str) -> str | None:
+        """The run holding the extract's lease, if any."""
+        return self.runtime.ledger.lease_holder(extract)
+
+    def new_run_id(self) -> str:
+        """A run id as the chain makes them, for a run the CLI starts (so that it knows the id at once)."""
+        return new_run_id(datetime.now(UTC), new_id)
+
+    def _set_aside(self, found: Unreadable) -> str:
+        done = set_aside(self.runtime.ledger, self.runtime.runs, found)
+        if done == "quarantined":
+            return f"{found.problem}; moved to {self.settings.state_prefix}/quarantine/ and alerted"
+        return f"{found.problem}; it could not be moved aside: {done}"
 
     # -- the functions ---------------------------------------------------------------------------------
 

@@ -177,8 +177,8 @@ class OciObjectStore:
         except NotFoundError:
             pass  # already gone: deleting is idempotent
 
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        return self._pages(name_prefix(prefix))
+    def list(self, prefix: str, *, start: str | None = None) -> Iterator[ObjectInfo]:
+        return self._pages(name_prefix(prefix), start)
 
     def abort_uploads(self, prefix: str) -> int:
         """Abort every unfinished multipart upload of an object under the prefix; how many there were.
@@ -203,8 +203,7 @@ class OciObjectStore:
             if not page:
                 return aborted
 
-    def _pages(self, prefix: str) -> Iterator[ObjectInfo]:
-        start: str | None = None
+    def _pages(self, prefix: str, start: str | None) -> Iterator[ObjectInfo]:
         while True:
             with translated(f"list objects under {prefix!r}"):
                 page = self.client.list_objects(

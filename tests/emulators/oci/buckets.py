@@ -215,6 +215,15 @@ class BucketStore:
             self._write_meta(bucket, name, meta)
         return meta
 
+    def plant(self, bucket: str, name: str, data: bytes, md5: str) -> None:
+        """Write a small object at once, unconditionally: a test's Given (no scratch file, no checks)."""
+        now = isoformat(self.clock.now())
+        meta = ObjectMeta(len(data), self.new_etag(), md5, False, now, now)
+        with self.lock:
+            self._make_room(bucket, name)
+            self.data_path(bucket, name).write_bytes(data)
+            self._meta_path(bucket, name).write_text(json.dumps(asdict(meta)))
+
     def delete(self, bucket: str, name: str, conditions: Conditions) -> None:
         with self.lock:
             conditions.check(self.require(bucket, name))

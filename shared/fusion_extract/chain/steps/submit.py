@@ -22,7 +22,7 @@ from fusion_extract.chain.messages import (
     SubmitMessage,
 )
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
-from fusion_extract.chain.records import Run, RunState, Versioned
+from fusion_extract.chain.records import Run, RunState, Versioned, new_run_id
 from fusion_extract.chain.runs import logged
 from fusion_extract.errors import (
     ConfigError,
@@ -41,7 +41,7 @@ def submit(message: SubmitMessage, deps: Deps) -> Outcome:
         return _cancel(deps, message)
     _can_land(deps)
     if isinstance(message, RunRequest):
-        return _start(deps, message.request, rerun_of=None)
+        return _start(deps, message.request, rerun_of=None, run_id=message.run_id)
     if isinstance(message, RerunRequest):
         return _rerun(deps, message)
     return _reland(deps, message)
@@ -57,10 +57,12 @@ def _can_land(deps: Deps) -> None:
     raise ConfigError(f"this function image cannot land a run, so nothing was submitted: {problem}")
 
 
-def _start(deps: Deps, request: ExtractRequest, rerun_of: str | None) -> Outcome:
+def _start(deps: Deps, request: ExtractRequest, rerun_of: str | None, run_id: str | None = None) -> Outcome:
     _in_catalog(deps, request.extract)
+    if run_id is not None:
+        _unused(deps, run_id)
     now = deps.clock.now()
-    run = _new_run(deps, request.extract, request.mode, now, rerun_of=rerun_of)
+    run = _new_run(deps, request.extract, request.mode, now, rerun_of=rerun_of, run_id=run_id)
     deadline = now + timedelta(hours=deps.settings.run_deadline_hours)
     run = run.but(run_at_times=request.run_at_times, state=RunState.SUBMITTING, attempt=1, deadline=deadline)
     with logged(run):
@@ -113,6 +115,15 @@ def _cancel(deps: Deps, message: CancelRequest) -> Outcome:
         raise MessageError(f"no run {run_id!r} to cancel") from None
     with logged(current.value):
         return deps.runs.cancel(current, by="an operator")
+
+
+def _unused(deps: Deps, run_id: str) -> None:
+    """A run id the caller chose must name no run yet (a duplicate of the request is refused too)."""
+    try:
+        deps.ledger.load_run(run_id)
+    except NotFoundError:
+        return
+    raise MessageError(f"run id {run_id!r} is taken: a run has it already")
 
 
 def _in_catalog(deps: Deps, extract: str) -> None:
@@ -228,10 +239,11 @@ def _take_lease(deps: Deps, run: Run, now: datetime) -> Outcome | None:
     return None
 
 
-def _new_run(deps: Deps, extract: str, mode: Mode, now: datetime, rerun_of: str | None) -> Run:
-    run_id = f"{now:%Y%m%dT%H%M%SZ}-{deps.new_id()}"
+def _new_run(
+    deps: Deps, extract: str, mode: Mode, now: datetime, rerun_of: str | None, run_id: str | None = None
+) -> Run:
     return Run(
-        run_id=run_id,
+        run_id=run_id or new_run_id(now, deps.new_id),
         extract=extract,
         mode=mode.value,
         state=RunState.SUBMITTING,

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from fusion_extract.chain.deps import Deps
 from fusion_extract.chain.ledger import Unreadable
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
+from fusion_extract.chain.quarantine import set_aside
 from fusion_extract.chain.records import FileRecord, FileState, Run, RunState, Unit, UnitState, Versioned
 from fusion_extract.chain.runs import logged
 from fusion_extract.chain.steps.deadline import past_deadline, time_out
@@ -81,14 +82,7 @@ class _Sweep:
         return None
 
     def quarantine(self, found: Unreadable) -> str:
-        try:
-            moved = self.deps.ledger.quarantine(found.name)
-        except FusionExtractError as exc:
-            log.error("unreadable ledger document could not be moved", extra={"document": found.name})
-            return f"unreadable ({exc})"
-        reason = f"{found.problem}; moved to {moved}"
-        self.deps.runs.notify("unreadable_document", document=found.name, reason=reason)
-        return "quarantined"
+        return set_aside(self.deps.ledger, self.deps.runs, found)
 
     def _repoll(self, current: Versioned[Run]) -> str | None:
         run = current.value
