@@ -1,6 +1,7 @@
-"""Files generated from the product's one table of configuration keys (`fusion_extract.config.KEYS`):
-README's configuration table and each func.yaml's `expects.config`. `make docs` writes them;
-tests/unit/test_generated_files.py fails when one is out of step.
+"""Files generated from the product's own tables: README's configuration table and each func.yaml's
+`expects.config` from the configuration keys (`fusion_extract.config.KEYS`), and docs/states.md from the
+state machines (`fusion_extract.chain.machine`). `make docs` writes them; tests/unit/test_generated_files.py
+fails when one is out of step.
 
     python -m tests.generated          # rewrite the files
 """
@@ -12,10 +13,12 @@ from pathlib import Path
 
 import yaml
 
+from fusion_extract.chain.machine import MACHINES, diagram
 from fusion_extract.config import KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
+STATES = REPO / "docs" / "states.md"
 FUNCTIONS = ("submit", "poll", "transfer")
 BEGIN = "<!-- configuration table: generated from fusion_extract.config by `make docs` -->"
 END = "<!-- end of configuration table -->"
@@ -49,9 +52,23 @@ def func_yaml(text: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def states() -> str:
+    """docs/states.md: each state machine of the ledger, drawn from its table."""
+    parts = [
+        "# State machines",
+        "",
+        "Generated from `shared/fusion_extract/chain/machine.py` by `make docs`; a test keeps it in step.",
+        "Every change of a run's, a file's or a unit's state is one of these moves, saved with one",
+        "conditional write of its record (the ledger refuses any other). A state no arrow leaves is final.",
+    ]
+    for machine in MACHINES:
+        parts += ["", f"## {machine.name}", "", "```mermaid", diagram(machine), "```"]
+    return "\n".join(parts) + "\n"
+
+
 def targets() -> dict[Path, str]:
     """Each generated file and the content it should have."""
-    wanted = {README: readme(README.read_text())}
+    wanted = {README: readme(README.read_text()), STATES: states()}
     for name in FUNCTIONS:
         path = REPO / "functions" / name / "func.yaml"
         wanted[path] = func_yaml(path.read_text())
@@ -60,7 +77,7 @@ def targets() -> dict[Path, str]:
 
 def main() -> None:
     for path, content in targets().items():
-        if path.read_text() != content:
+        if not path.exists() or path.read_text() != content:
             path.write_text(content)
             print(f"wrote {path.relative_to(REPO)}")
 

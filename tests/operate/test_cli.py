@@ -167,7 +167,7 @@ def test_doctor_when_the_catalog_object_is_missing_fails_schedules_naming_it(
 
     # When the doctor runs, Then schedules fails naming the object, with the Terraform fix
     code, checks = _doctor(operated, endpoints)
-    assert code == 1 and "_catalog/extracts-gone.json, which does not exist" in checks["schedules"]["detail"]
+    assert code == 3 and "_catalog/extracts-gone.json, which does not exist" in checks["schedules"]["detail"]
     assert "apply Terraform" in checks["schedules"]["fix"]
 
 
@@ -249,7 +249,7 @@ def test_runs_over_a_long_history_reads_what_it_shows_and_sets_an_unreadable_run
     ledger = Ledger(cast(ObjectStore, seed), "_state")  # the ledger uses only the calls SeedBucket has
     for number in range(500):
         created = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(hours=number)
-        run = Run(f"hist{number:04d}", "History", "full", RunState.SUBMITTING, created, created, created)
+        run = Run(f"hist{number:04d}", "History", "full", RunState.FINISHING, created, created, created)
         ledger.save_run(ledger.create_run(run), run.but(state=RunState.LANDED))
     seed.put_bytes("_state/runs/hist0499.json", b'{"run_id": "hist0499", "sta')
     seed.put_bytes("_state/files/hist0497/a_1.zip.json", b'{"run_id": "hist0497", "na')

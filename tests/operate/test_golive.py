@@ -69,7 +69,7 @@ def test_doctor_cloud_when_a_function_may_not_read_the_secret_names_the_statemen
     code, checks = _doctor(golive)
 
     # Then exactly poll's secret read fails, and its fix is the statement that grants it
-    assert list(_failed(checks)) == ["poll: secret read"] and code == 1
+    assert list(_failed(checks)) == ["poll: secret read"] and code == 3
     failed = checks["poll: secret read"]
     assert "not found or not readable" in failed["detail"]
     secret_id = golive.doc["config"]["CREDENTIALS_SECRET_ID"]
@@ -84,7 +84,7 @@ def test_doctor_cloud_when_a_function_may_not_write_objects_names_the_statement(
     code, checks = _doctor(golive)
 
     # Then transfer's state object check fails with OCI's answer, and the fix is the objects statement
-    assert list(_failed(checks)) == ["transfer: state object"] and code == 1
+    assert list(_failed(checks)) == ["transfer: state object"] and code == 3
     failed = checks["transfer: state object"]
     assert "404 BucketNotFound" in failed["detail"]
     assert (
@@ -104,7 +104,7 @@ def test_doctor_cloud_when_a_function_may_not_publish_to_a_topic_names_the_state
     code, checks = _doctor(golive)
 
     # Then both functions that publish to it fail that check, naming the topic's statement; others pass
-    assert sorted(_failed(checks)) == ["poll: publish transfer", "transfer: publish transfer"] and code == 1
+    assert sorted(_failed(checks)) == ["poll: publish transfer", "transfer: publish transfer"] and code == 3
     for name in ("poll: publish transfer", "transfer: publish transfer"):
         assert "404 NotAuthorizedOrNotFound" in checks[name]["detail"]
         assert (
@@ -124,7 +124,7 @@ def test_doctor_cloud_when_a_schedule_may_not_invoke_names_the_scheduler_stateme
     code, checks = _doctor(golive)
 
     # Then the sweep's schedule fails: its last run FAILED, and the fix names its principal in the policy
-    assert list(_failed(checks)) == ["schedule sweep"] and code == 1
+    assert list(_failed(checks)) == ["schedule sweep"] and code == 3
     failed = checks["schedule sweep"]
     assert "last run FAILED" in failed["detail"]
     assert "terraform/iam.tf, the scheduler policy" in failed["fix"]
@@ -184,7 +184,7 @@ def test_doctor_cloud_human_output_has_one_line_per_check_and_the_fix_under_a_fa
     failed = [i for i, line in enumerate(lines) if line.startswith("FAIL")]
     assert len(failed) == 1 and "submit: secret read" in lines[failed[0]]
     assert "fix: terraform/iam.tf" in lines[failed[0] + 1]
-    assert sum(line.startswith("pass") for line in lines) > 30 and result.exit_code == 1
+    assert sum(line.startswith("pass") for line in lines) > 30 and result.exit_code == 3
 
 
 def test_doctor_cloud_when_an_extract_has_no_dead_man_alarm_names_it(golive: Operated) -> None:
@@ -199,7 +199,7 @@ def test_doctor_cloud_when_an_extract_has_no_dead_man_alarm_names_it(golive: Ope
         alarms[:] = kept
 
     # Then the alarms check fails naming what is missing, with the Terraform fix
-    assert list(_failed(checks)) == ["alarms"] and code == 1
+    assert list(_failed(checks)) == ["alarms"] and code == 3
     assert "the dead-man alarm of Sales" in checks["alarms"]["detail"]
     assert "alarms_enabled = true" in checks["alarms"]["fix"]
 
@@ -215,7 +215,7 @@ def test_doctor_cloud_when_the_ledger_has_no_expiry_rule_names_it(golive: Operat
         objects.set_lifecycle("fusion-landing", kept)
 
     # Then the lifecycle check fails naming the rule
-    assert list(_failed(checks)) == ["lifecycle"] and code == 1
+    assert list(_failed(checks)) == ["lifecycle"] and code == 3
     assert "expire _state/" in checks["lifecycle"]["detail"]
 
 
@@ -231,7 +231,7 @@ def test_doctor_cloud_when_a_topic_invokes_no_function_of_ours_says_which(
     checks = {check["check"]: check for check in json.loads(result.output)["checks"]}
 
     # Then the rerun subscription check fails: that topic does not invoke submit
-    assert checks["subscription rerun"]["status"] == "fail" and result.exit_code == 1
+    assert checks["subscription rerun"]["status"] == "fail" and result.exit_code == 3
     assert "does not invoke the submit function" in checks["subscription rerun"]["detail"]
     # And each function's check says its configuration is not the one checked here
     for step in ("submit", "poll", "transfer"):
@@ -252,7 +252,7 @@ def test_doctor_cloud_when_a_function_configuration_is_incomplete_names_the_key(
         chain.functions.register(function_ocid("transfer"), runtime, config=chain.env, image=IMAGE)
 
     # Then the transfer function's check fails naming the key
-    assert checks["function transfer"]["status"] == "fail" and code == 1
+    assert checks["function transfer"]["status"] == "fail" and code == 3
     assert "BUCKET_NAME is missing" in checks["function transfer"]["detail"]
     assert checks["function submit"]["status"] == "pass"
 
@@ -263,7 +263,7 @@ def test_doctor_cloud_when_the_operator_may_not_read_the_secret_fails_that_check
 
     # When the go-live check runs, Then the secret check fails with OCI's 404 and the fix
     code, checks = _doctor(golive)
-    assert list(_failed(checks)) == ["secret"] and code == 1
+    assert list(_failed(checks)) == ["secret"] and code == 3
     assert "404 NotAuthorizedOrNotFound" in checks["secret"]["detail"]
     assert "CREDENTIALS_SECRET_ID" in checks["secret"]["fix"]
 
@@ -279,7 +279,7 @@ def test_doctor_cloud_when_the_secret_is_being_deleted_says_so(golive: Operated)
         vault.cancel_deletion(secret_id)
 
     # Then the secret check fails naming its state
-    assert checks["secret"]["status"] == "fail" and code == 1
+    assert checks["secret"]["status"] == "fail" and code == 3
     assert checks["secret"]["detail"] == "secret fusion-extract-credentials is PENDING_DELETION"
 
 
@@ -294,7 +294,7 @@ def test_doctor_cloud_when_a_function_cannot_answer_a_preflight_says_to_redeploy
     checks = {check["check"]: check for check in json.loads(result.output)["checks"]}
 
     # Then poll's preflight is one failed line that says so; submit's and transfer's ran as before
-    assert checks["preflight poll"]["status"] == "fail" and result.exit_code == 1
+    assert checks["preflight poll"]["status"] == "fail" and result.exit_code == 3
     assert "redeployed" in checks["preflight poll"]["fix"]
     assert not any(name.startswith("poll: ") for name in checks)
     assert checks["submit: secret read"]["status"] == "pass"

@@ -193,12 +193,13 @@ def test_sweep_finishes_a_run_whose_transfer_died_between_its_record_and_its_mar
 def test_finish_claimed_by_one_finisher_is_not_written_again_by_another(steps: Steps) -> None:
     # Given a run whose files all landed
     run = steps.until_transferring()
+    ledger = steps.deps.ledger
     for name in [f.name for f in run.files]:
-        steps.deps.ledger.save_file(
-            steps.deps.ledger.load_file(run.run_id, name),
-            steps.file(run.run_id, name).but(state=FileState.LANDED),
+        claimed = ledger.save_file(
+            ledger.load_file(run.run_id, name), steps.file(run.run_id, name).but(state=FileState.TRANSFERRING)
         )
-        steps.deps.ledger.mark_landed(run.run_id, name)
+        ledger.save_file(claimed, claimed.value.but(state=FileState.LANDED))
+        ledger.mark_landed(run.run_id, name)
     current = steps.deps.ledger.load_run(run.run_id)
 
     # When two finishers start from the same version of the run

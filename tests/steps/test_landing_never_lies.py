@@ -17,6 +17,7 @@ import pytest
 
 from fusion_extract.chain.archive_source import ArchiveSource
 from fusion_extract.chain.records import RunState
+from fusion_extract.errors import TransientError
 from fusion_extract.models import OutputFile, SourceVersion
 from fusion_extract.ports import FusionApi, ObjectStore
 from tests.emulators.fusion import ExtractScenario, Hostile
@@ -292,18 +293,40 @@ def test_a_transfer_that_outlives_its_deadline_ends_timed_out_and_leaves_nothing
 def test_a_finish_resumed_after_its_writes_were_made_does_not_write_them_again(steps: Steps) -> None:
     # Given a run whose finisher wrote _manifest.json and _SUCCESS, then died before marking it LANDED
     run = steps.until_transferring()
-    land_everything(steps)
-    current = steps.deps.ledger.load_run(run.run_id)
-    dying = steps.deps.ledger.save_run(current, current.value.but(state=RunState.FINISHING))
+    last = run.files[-1].name
+    steps.deliver("transfer", keep=lambda message: message["files"] != [last])
+    healthy = steps.deps
+    steps.deps = steps.container()
+    steps.deps.store = DyingBeforeLanded(steps.deps.store)
+    steps.transfer(run.run_id, last)
+    steps.deps = healthy
+    assert steps.run(run.run_id).state is RunState.FINISHING
     layout, store = steps.deps.layout, steps.deps.store
     written = [store.head(layout.manifest(run)), store.head(layout.success(run))]
 
     # When the finish is resumed (as the sweep resumes it)
-    steps.deps.runs.finish_if_complete(dying, resume=True)
+    steps.deps.runs.finish_if_complete(steps.deps.ledger.load_run(run.run_id), resume=True)
 
     # Then the run is LANDED and neither file was written again
     assert steps.run(run.run_id).state is RunState.LANDED
     assert [store.head(layout.manifest(run)), store.head(layout.success(run))] == written
+
+
+@dataclass
+class DyingBeforeLanded:
+    """A store whose invocation dies (here: raises) as it saves a run document that says LANDED."""
+
+    inner: ObjectStore
+    died: bool = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def put_bytes(self, name: str, data: bytes, **options: Any) -> str:
+        if "/runs/" in name and b'"state": "LANDED"' in data and not self.died:
+            self.died = True
+            raise TransientError("the invocation died here")
+        return self.inner.put_bytes(name, data, **options)
 
 
 @dataclass

@@ -14,6 +14,7 @@ import pytest
 
 from fusion_extract.chain.codec import run_to_doc
 from fusion_extract.chain.ledger import Ledger, Unreadable, encode
+from fusion_extract.chain.machine import IllegalMove
 from fusion_extract.chain.records import Fetch, FileRecord, FileState, Run, RunState, Versioned
 from fusion_extract.errors import ConflictError, IntegrityError, LeaseHeldError
 from fusion_extract.models import RunAtTimes
@@ -404,10 +405,12 @@ def _history(ledger: Ledger, count: int, start: datetime = EPOCH) -> list[Run]:
     for number in range(count):
         created = start + timedelta(minutes=number)
         extract = "Orders" if number % 3 == 0 else EXTRACT
-        run = a_run(f"r{number:05d}", extract=extract).but(created_at=created, updated_at=created)
+        ending = next(endings) if number < count - 3 else None
+        state = RunState.FINISHING if ending is RunState.LANDED else RunState.RUNNING  # a move to its end
+        run = a_run(f"r{number:05d}", state, extract).but(created_at=created, updated_at=created)
         current = ledger.create_run(run)
-        if number < count - 3:
-            run = run.but(state=next(endings))
+        if ending is not None:
+            run = run.but(state=ending)
             ledger.save_run(current, run)
         runs.append(run)
     return runs
@@ -497,7 +500,7 @@ def test_ledger_run_that_ended_without_its_end_indexed_is_indexed_when_listed(le
     # Given a run that ended, its end marker lost (as if the invocation died right after saving it)
     ledger = ledger_steps.deps.ledger
     assert _ids(ledger.recent_runs()) == []  # the index is built
-    current = ledger.create_run(a_run())
+    current = ledger.create_run(a_run(state=RunState.FINISHING))
     ledger.save_run(current, a_run(state=RunState.LANDED))
     (ended,) = [name for name in ledger_steps.objects("_state/index/") if name.endswith("~LANDED")]
     ledger_steps.deps.store.delete(ended)
@@ -505,3 +508,18 @@ def test_ledger_run_that_ended_without_its_end_indexed_is_indexed_when_listed(le
     # When runs are listed, Then it is listed by its document, and its end is indexed again
     assert _ids(ledger.recent_runs(states={RunState.LANDED})) == ["r1"]
     assert ended in ledger_steps.objects("_state/index/")
+
+
+def test_ledger_refuses_a_state_change_its_machine_does_not_have_and_writes_nothing(
+    ledger_steps: Steps,
+) -> None:
+    # Given a running run
+    ledger = ledger_steps.deps.ledger
+    current = ledger.create_run(a_run())
+
+    # When a step would save it LANDED straight away (no finish)
+    with pytest.raises(IllegalMove, match="run: no move from RUNNING to LANDED"):
+        ledger.save_run(current, a_run(state=RunState.LANDED))
+
+    # Then the document is as it was
+    assert ledger.load_run("r1") == current

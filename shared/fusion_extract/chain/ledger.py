@@ -43,6 +43,7 @@ from fusion_extract.chain.codec import (
     run_from_doc,
     run_to_doc,
 )
+from fusion_extract.chain.machine import FILE, RUN, UNIT
 from fusion_extract.chain.records import FileRecord, Lease, Run, RunState, Versioned
 from fusion_extract.clock import isoformat, new_id, parse_iso
 from fusion_extract.errors import ConflictError, IntegrityError, LeaseHeldError, NotFoundError
@@ -96,7 +97,9 @@ class Ledger:
         return self._read(self._run_name(run_id), run_from_doc)
 
     def save_run(self, current: Versioned[Run], run: Run) -> Versioned[Run]:
-        """Compare-and-swap: ConflictError if the run changed since `current` was read."""
+        """Compare-and-swap: ConflictError if the run changed since `current` was read; IllegalMove (before
+        any write) if its state changed in a way the run machine does not have."""
+        RUN.check(current.value.state, run.state)
         saved = Versioned(run, self._replace(self._run_name(run.run_id), run_to_doc(run), current.etag))
         if run.state.final:
             self._mark(self._index_name(run, ended=run.state))
@@ -192,6 +195,11 @@ class Ledger:
         return self._read(self._file_name(run_id, name), file_from_doc)
 
     def save_file(self, current: Versioned[FileRecord], record: FileRecord) -> Versioned[FileRecord]:
+        """Compare-and-swap, as save_run; the file's and each of its units' state moves are checked."""
+        FILE.check(current.value.state, record.state)
+        for before, after in zip(current.value.units, record.units, strict=False):
+            if before.first == after.first:  # the same unit (a file started over plans its units anew)
+                UNIT.check(before.state, after.state)
         name = self._file_name(record.run_id, record.name)
         return Versioned(record, self._replace(name, file_to_doc(record), current.etag))
 

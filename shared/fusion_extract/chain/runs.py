@@ -16,6 +16,7 @@ from fusion_extract.chain import alerts, finish, messages
 from fusion_extract.chain.landing import withdraw
 from fusion_extract.chain.layout import Layout
 from fusion_extract.chain.ledger import Ledger
+from fusion_extract.chain.machine import RUN, Event
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.policy import Kind, classify, describe
 from fusion_extract.chain.records import FileState, Run, RunState, Versioned
@@ -180,7 +181,7 @@ class Runs:
         if ends and (
             kind is Kind.PERMANENT or (kind is Kind.MALFORMED and failures >= self.patience.malformed_tries)
         ):
-            self.end(current, RunState.FAILED, reason)
+            self.end(current, Event.FAIL, reason)
             return outcome(Result.FAILED, run_id, reason=reason)
         now = self.clock.now()
         retry_at = now + self.patience.delay(failures)
@@ -197,19 +198,22 @@ class Runs:
     def cancel(self, current: Versioned[Run], by: str) -> Outcome:
         """End a run CANCELLED: its lease is released and every late message for it does nothing."""
         run = current.value
-        if run.state.final or run.state is RunState.FINISHING:  # FINISHING: its _SUCCESS may be there
+        if not RUN.allows(run.state, Event.CANCEL):  # final, or FINISHING: its _SUCCESS may be there
             return outcome(Result.NOTHING_TO_DO, run.run_id, state=run.state.value)
-        if self.end(current, RunState.CANCELLED, f"cancelled by {by}") is None:
+        if self.end(current, Event.CANCEL, f"cancelled by {by}") is None:
             return outcome(Result.IN_PROGRESS, run.run_id)
         return outcome(Result.CANCELLED, run.run_id, extract=run.extract, job_id=run.job_id)
 
-    def end(self, current: Versioned[Run], state: RunState, reason: str) -> Versioned[Run] | None:
-        """Move a run to a final state that is not LANDED, take back what it made visible, release its
-        lease, alert. None if another invocation was first, or the run is final already (final states
-        never change: a run is ended once, and told of once)."""
-        if current.value.state.final or current.value.state is RunState.FINISHING:
-            log.info("run is final or finishing; not ended again", extra={"state": current.value.state.value})
+    def end(self, current: Versioned[Run], event: Event, reason: str) -> Versioned[Run] | None:
+        """End a run by `event` (fail, time out, cancel): take back what it made visible, release its
+        lease, alert. None if another invocation was first, or the machine has no such move from its state
+        (final states have none: a run is ended once, and told of once; FINISHING only goes on)."""
+        if not RUN.allows(current.value.state, event):
+            log.info(
+                "run not ended: no such move", extra={"state": current.value.state.value, "event": event}
+            )
             return None
+        state = RUN.after(current.value.state, event)
         now = self.clock.now()
         try:
             saved = self.ledger.save_run(
@@ -271,12 +275,11 @@ class Runs:
         with logged(run):
             checks = finish.cross_check(run, records)
             if checks.problems:
-                self.end(
-                    current, RunState.FAILED, "landed files do not verify: " + "; ".join(checks.problems)
-                )
+                self.end(current, Event.FAIL, "landed files do not verify: " + "; ".join(checks.problems))
                 return outcome(Result.FAILED, run.run_id, problems=checks.problems)
             now = self.clock.now()
-            claim = run.but(state=RunState.FINISHING, landed_at=now, updated_at=now, next_at=now, reason=None)
+            finishing = RUN.after(run.state, Event.ALL_LANDED)
+            claim = run.but(state=finishing, landed_at=now, updated_at=now, next_at=now, reason=None)
             try:
                 claimed = self.ledger.save_run(current, claim)
             except ConflictError:
@@ -323,10 +326,11 @@ class Runs:
         """FINISHING -> LANDED, whatever else was saved on the run meanwhile (an alert noted, say); None
         when another finisher marked it first."""
         for _ in range(SAVE_TRIES):
-            if current.value.state is not RunState.FINISHING:
-                return None
+            if not RUN.allows(current.value.state, Event.FINISHED):
+                return None  # LANDED by another finisher
+            landed = RUN.after(current.value.state, Event.FINISHED)
             try:
-                return self.ledger.save_run(current, current.value.but(state=RunState.LANDED, updated_at=now))
+                return self.ledger.save_run(current, current.value.but(state=landed, updated_at=now))
             except ConflictError:
                 current = self.ledger.load_run(current.value.run_id)
         raise TransientError(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fusion_extract.chain.deps import Deps
+from fusion_extract.chain.machine import Event
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.records import Run, RunState, Versioned
 
@@ -23,5 +24,5 @@ def time_out(deps: Deps, current: Versioned[Run]) -> Outcome:
     else:
         what = f"job {run.job_id}" if run.job_id else "the job's submission"
         reason = f"{what} still {run.status or 'not done'} at the deadline"
-    deps.runs.end(current, RunState.TIMED_OUT, reason)
+    deps.runs.end(current, Event.TIME_OUT, reason)
     return outcome(Result.TIMED_OUT, run.run_id)

@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from fusion_extract.chain.deps import Deps
 from fusion_extract.chain.landing import is_archive
 from fusion_extract.chain.layout import reserved_name
+from fusion_extract.chain.machine import FILE, RUN, Event
 from fusion_extract.chain.messages import PollMessage, PollRequest
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
-from fusion_extract.chain.records import FileRecord, FileState, PlannedFile, Run, RunState, Versioned
+from fusion_extract.chain.records import FileRecord, PlannedFile, Run, RunState, Versioned
 from fusion_extract.chain.runs import backoff, logged
 from fusion_extract.chain.steps.deadline import past_deadline, time_out
 from fusion_extract.chain.steps.sweep import sweep
@@ -158,7 +159,11 @@ def _succeeded(
     # The transfer has a deadline of its own, as long as a job's: the sweep ends it TIMED_OUT past it.
     deadline = now + timedelta(hours=deps.settings.run_deadline_hours)
     transferring = run.but(
-        state=RunState.TRANSFERRING, files=plan, updated_at=now, next_at=now, deadline=deadline
+        state=RUN.after(run.state, Event.SUCCEEDED),
+        files=plan,
+        updated_at=now,
+        next_at=now,
+        deadline=deadline,
     )
     try:
         saved = deps.ledger.save_run(current, transferring)
@@ -167,7 +172,8 @@ def _succeeded(
     # The files' records follow the run's plan (the sweep makes any a crash left out: sweep.py).
     for planned in plan:
         with contextlib.suppress(ConflictError):  # planned by a duplicate of this step already
-            deps.ledger.create_file(FileRecord(run.run_id, planned.name, FileState.PENDING, next_at=now))
+            planned_file = FileRecord(run.run_id, planned.name, FILE.after(None, Event.PLANNED), next_at=now)
+            deps.ledger.create_file(planned_file)
     log.info("job succeeded", extra={"status": status.status, "warning": status.warning, "files": len(plan)})
     if not plan:
         deps.runs.finish_if_complete(saved)
@@ -186,11 +192,13 @@ def _failed(deps: Deps, current: Versioned[Run], run: Run, status: JobStatus) ->
         status.status not in ("CANCELLED", "CANCELED") and not status.validation_failed and not run.reland
     )
     if not retryable or run.attempt >= settings.run_max_attempts:
-        deps.runs.end(current, RunState.FAILED, reason)
+        deps.runs.end(current, Event.FAIL, reason)
         return outcome(Result.FAILED, run.run_id, reason=reason)
     now = deps.clock.now()
     due = now + backoff(settings.rerun_backoff_seconds, run.attempt)
-    pending = run.but(state=RunState.RERUN_PENDING, reason=reason, updated_at=now, next_at=due)
+    pending = run.but(
+        state=RUN.after(run.state, Event.JOB_FAILED), reason=reason, updated_at=now, next_at=due
+    )
     try:
         deps.ledger.save_run(current, pending)
     except ConflictError:

@@ -14,6 +14,7 @@ from typing import Any
 
 from fusion_extract import logging as jsonlog
 from fusion_extract.chain.deps import Deps
+from fusion_extract.chain.machine import RUN, Event
 from fusion_extract.chain.messages import (
     CancelRequest,
     RelandRequest,
@@ -62,9 +63,9 @@ def _start(deps: Deps, request: ExtractRequest, rerun_of: str | None, run_id: st
     if run_id is not None:
         _unused(deps, run_id)
     now = deps.clock.now()
-    run = _new_run(deps, request.extract, request.mode, now, rerun_of=rerun_of, run_id=run_id)
+    run = _new_run(deps, Event.START, request.extract, request.mode, now, rerun_of=rerun_of, run_id=run_id)
     deadline = now + timedelta(hours=deps.settings.run_deadline_hours)
-    run = run.but(run_at_times=request.run_at_times, state=RunState.SUBMITTING, attempt=1, deadline=deadline)
+    run = run.but(run_at_times=request.run_at_times, attempt=1, deadline=deadline)
     with logged(run):
         held = _take_lease(deps, run, now)
         if held is not None:
@@ -87,7 +88,8 @@ def _rerun(deps: Deps, message: RerunRequest) -> Outcome:
         if run.state is RunState.RERUN_PENDING and asked in (None, run.attempt + 1):
             if now < run.next_at:
                 return _answer(Result.NOT_DUE, run, next_at=run.next_at.isoformat())
-            claimed = _claim(deps, current, run.but(state=RunState.SUBMITTING, attempt=run.attempt + 1))
+            rerun = run.but(state=RUN.after(run.state, Event.RERUN), attempt=run.attempt + 1)
+            claimed = _claim(deps, current, rerun)
             return _submit_job(deps, claimed, resume=False) if claimed else _answer(Result.IN_PROGRESS, run)
         if run.state is RunState.SUBMITTING and asked in (None, run.attempt):
             if run.failures and now < run.next_at:
@@ -96,7 +98,8 @@ def _rerun(deps: Deps, message: RerunRequest) -> Outcome:
                 seconds=deps.settings.step_overdue_seconds
             ):
                 return _answer(Result.IN_PROGRESS, run)
-            claimed = _claim(deps, current, run)  # a submit died midway: resume it, finding its job first
+            # A submit died midway: resume it, finding its job first.
+            claimed = _claim(deps, current, run.but(state=RUN.after(run.state, Event.RESUME)))
             return _submit_job(deps, claimed, resume=True) if claimed else _answer(Result.IN_PROGRESS, run)
         if asked is None and run.state in (RunState.FAILED, RunState.TIMED_OUT) and not run.reland:
             request = ExtractRequest(run.extract, Mode(run.mode), run.run_at_times)
@@ -144,9 +147,8 @@ def _reland(deps: Deps, message: RelandRequest) -> Outcome:
         raise MessageError(f"job {message.job_id} is {status.status}, not succeeded: nothing to re-land")
     _same_job(message, status)
     now = deps.clock.now()
-    run = _new_run(deps, message.extract, message.mode, now, rerun_of=None)
+    run = _new_run(deps, Event.RELAND, message.extract, message.mode, now, rerun_of=None)
     run = run.but(
-        state=RunState.RUNNING,
         reland=True,
         job_id=message.job_id,
         job_ids=(message.job_id,),
@@ -192,7 +194,7 @@ def _submit_job(deps: Deps, current: Versioned[Run], resume: bool) -> Outcome:
         return deps.runs.setback(run.run_id, exc, "submit")
     now = deps.clock.now()
     running = run.but(
-        state=RunState.RUNNING,
+        state=RUN.after(run.state, Event.SUBMITTED),
         job_id=job_id,
         job_ids=(*run.job_ids, job_id),
         deadline=now + timedelta(hours=deps.settings.run_deadline_hours),
@@ -240,13 +242,19 @@ def _take_lease(deps: Deps, run: Run, now: datetime) -> Outcome | None:
 
 
 def _new_run(
-    deps: Deps, extract: str, mode: Mode, now: datetime, rerun_of: str | None, run_id: str | None = None
+    deps: Deps,
+    created_by: Event,
+    extract: str,
+    mode: Mode,
+    now: datetime,
+    rerun_of: str | None,
+    run_id: str | None = None,
 ) -> Run:
     return Run(
         run_id=run_id or new_run_id(now, deps.new_id),
         extract=extract,
         mode=mode.value,
-        state=RunState.SUBMITTING,
+        state=RUN.after(None, created_by),
         created_at=now,
         updated_at=now,
         next_at=now,

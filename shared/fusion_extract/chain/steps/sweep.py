@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from fusion_extract.chain.deps import Deps
 from fusion_extract.chain.ledger import Unreadable
+from fusion_extract.chain.machine import FILE, Event
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.quarantine import set_aside
 from fusion_extract.chain.records import FileRecord, FileState, Run, RunState, Unit, UnitState, Versioned
@@ -99,7 +100,7 @@ class _Sweep:
         records = [v.value for v in self.deps.ledger.files(run.run_id)]
         missing = sorted({p.name for p in run.files} - {r.name for r in records})
         for name in missing:  # a poll that died between the run's plan and its files' records
-            record = FileRecord(run.run_id, name, FileState.PENDING, next_at=self.now)
+            record = FileRecord(run.run_id, name, FILE.after(None, Event.PLANNED), next_at=self.now)
             with contextlib.suppress(ConflictError):
                 self.deps.ledger.create_file(record)
             records.append(record)

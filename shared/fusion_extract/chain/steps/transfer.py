@@ -18,6 +18,7 @@ from fusion_extract import logging as jsonlog
 from fusion_extract.chain.deps import Deps
 from fusion_extract.chain.fetch import Budget
 from fusion_extract.chain.landing import Landing
+from fusion_extract.chain.machine import FILE, UNIT, Event
 from fusion_extract.chain.messages import TransferRequest
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.policy import Kind, classify, describe
@@ -104,7 +105,10 @@ def _land_file(deps: Deps, landing: Landing, current: Versioned[FileRecord]) -> 
     attempt = current.value.attempts + 1
     try:
         current = deps.ledger.save_file(
-            current, current.value.but(state=FileState.TRANSFERRING, attempts=attempt, claimed_at=now)
+            current,
+            current.value.but(
+                state=FILE.after(current.value.state, Event.CLAIM), attempts=attempt, claimed_at=now
+            ),
         )
     except ConflictError:
         return outcome(Result.IN_PROGRESS, run.run_id, file=name)
@@ -126,9 +130,8 @@ def _land_file(deps: Deps, landing: Landing, current: Versioned[FileRecord]) -> 
     try:
         fetch = landing.fetch(fetch, save)
         if not fetch.done:  # the budget is spent: the next invocation goes on (not another attempt)
-            record = current.value.but(
-                state=FileState.PENDING, attempts=attempt - 1, next_at=now, fetch=fetch
-            )
+            paused = FILE.after(current.value.state, Event.PAUSE)
+            record = current.value.but(state=paused, attempts=attempt - 1, next_at=now, fetch=fetch)
             deps.ledger.save_file(current, record)
             deps.runs.publish_transfers(run.run_id, [name])
             log.info("transfer continues", extra={"bytes": fetch.offset, "size": landing.planned.size})
@@ -136,7 +139,8 @@ def _land_file(deps: Deps, landing: Landing, current: Versioned[FileRecord]) -> 
         fetched = current.value.but(fetch=fetch, sha256=fetch.sha256, size=fetch.offset)
         if landing.is_archive:
             units = tuple(unit.but(next_at=now) for unit in landing.units(landing.entries(fetch)))
-            current = deps.ledger.save_file(current, fetched.but(state=FileState.UNPACKING, units=units))
+            unpacking = FILE.after(fetched.state, Event.FETCHED)
+            current = deps.ledger.save_file(current, fetched.but(state=unpacking, units=units))
         else:
             members, manifest = landing.promote_plain(fetch)
     except SupersededError as exc:  # cancelled or failed meanwhile: leave nothing of this attempt behind
@@ -163,7 +167,7 @@ def _unit_step(deps: Deps, landing: Landing, index: int) -> Outcome:
         return _land_archive(deps, landing, current)
     if _all_in(record, *STAGED):
         return _promote(deps, landing, fetch, index, hand_out=False)
-    claim = _claim(now, deps.settings.step_overdue_seconds, UnitState.PENDING, UnitState.WORKING)
+    claim = _claim(now, deps.settings.step_overdue_seconds, UnitState.PENDING)
     try:
         # Other units save the same record meanwhile: the claim is tried again on their changes.
         unit = _update_unit(deps, landing, fetch, index, claim).value.units[index]
@@ -179,12 +183,12 @@ def _unit_step(deps: Deps, landing: Landing, index: int) -> Outcome:
         return _unit_failed(deps, landing, fetch, index, exc)
     try:
         if not done:
-            _update_unit(
-                deps, landing, fetch, index, lambda _: unit.but(state=UnitState.PENDING, next_at=now)
-            )
+            paused = unit.but(state=UNIT.after(unit.state, Event.PAUSE), next_at=now)
+            _update_unit(deps, landing, fetch, index, _becomes(paused))
             deps.runs.publish_units(run.run_id, name, [index])
             return outcome(Result.CONTINUED, run.run_id, file=name, unit=index, members=len(unit.staged))
-        current = _update_unit(deps, landing, fetch, index, lambda _: unit.but(state=UnitState.DONE))
+        staged = unit.but(state=UNIT.after(unit.state, Event.STAGED))
+        current = _update_unit(deps, landing, fetch, index, _becomes(staged))
     except ConflictError:  # the file was started over meanwhile: this attempt's work is moot
         return outcome(Result.STALE, run.run_id, file=name, unit=index)
     log.info("unit unpacked", extra={"members": len(unit.staged)})
@@ -200,7 +204,7 @@ def _promote(deps: Deps, landing: Landing, fetch: Fetch, first: int, *, hand_out
     unit alone. Whoever then sees every unit promoted lands the file."""
     run, name = landing.run, landing.planned.name
     now = deps.clock.now()
-    claim = _claim(now, deps.settings.step_overdue_seconds, UnitState.DONE, UnitState.PROMOTING)
+    claim = _claim(now, deps.settings.step_overdue_seconds, UnitState.DONE)
     count = len(deps.ledger.load_file(run.run_id, name).value.units)
     order = [first, *(index for index in range(count) if index != first and hand_out)]
     taken: set[int] = set()  # units another invocation holds, or whose retry is not due yet
@@ -218,8 +222,8 @@ def _promote(deps: Deps, landing: Landing, fetch: Fetch, first: int, *, hand_out
         except SupersededError as exc:
             return _abandoned(deps, landing, exc)
         except Exception as exc:
-            return _unit_failed(deps, landing, fetch, index, exc, back_to=UnitState.DONE)
-        state = UnitState.PROMOTED if done else UnitState.DONE  # DONE again: it goes on where it paused
+            return _unit_failed(deps, landing, fetch, index, exc)
+        state = UNIT.after(unit.state, Event.PROMOTED if done else Event.PAUSE)  # paused: it goes on later
         try:
             _update_unit(deps, landing, fetch, index, _becomes(unit.but(state=state, next_at=now)))
         except ConflictError:
@@ -253,15 +257,16 @@ class _NotClaimable(Exception):
     """The unit is done, or another invocation holds a fresh claim on it."""
 
 
-def _claim(now: datetime, overdue: float, waiting: UnitState, working: UnitState) -> Callable[[Unit], Unit]:
-    """A unit's claim: `waiting` and due, or `working` under a claim gone stale (its invocation died)."""
+def _claim(now: datetime, overdue: float, waiting: UnitState) -> Callable[[Unit], Unit]:
+    """A unit's claim: `waiting` and due, or at work under a claim gone stale (its invocation died)."""
+    working = UNIT.after(waiting, Event.CLAIM)
 
     def claim(unit: Unit) -> Unit:
         due = unit.state is waiting and (unit.next_at is None or now >= unit.next_at)
         stale = unit.claimed_at is not None and (now - unit.claimed_at).total_seconds() > overdue
         if not due and not (unit.state is working and stale):
             raise _NotClaimable(unit.state.value)
-        return unit.but(state=working, claimed_at=now)
+        return unit.but(state=UNIT.after(unit.state, Event.CLAIM), claimed_at=now)
 
     return claim
 
@@ -311,7 +316,7 @@ def _land_archive(deps: Deps, landing: Landing, current: Versioned[FileRecord]) 
 
 def _landed(deps: Deps, landing: Landing, current: Versioned[FileRecord], record: FileRecord) -> Outcome:
     run = landing.run
-    landed = record.but(state=FileState.LANDED, reason=None, fetch=None, units=())
+    landed = record.but(state=FILE.after(record.state, Event.LANDED), reason=None, fetch=None, units=())
     try:
         deps.ledger.save_file(current, landed)
     except ConflictError:
@@ -334,9 +339,8 @@ def _unit_failed(
     fetch: Fetch,
     index: int,
     exc: Exception,
-    back_to: UnitState = UnitState.PENDING,
 ) -> Outcome:
-    """A transient failure puts the unit off (`back_to` the state it was claimed from); anything else fails
+    """A transient failure puts the unit off (back to the state it was claimed from); anything else fails
     the file's attempt (the file starts over, or the run fails)."""
     run, name = landing.run, landing.planned.name
     if classify(exc) is not Kind.TRANSIENT or isinstance(exc, UnsafeInputError):
@@ -348,7 +352,8 @@ def _unit_failed(
 
     def later(unit: Unit) -> Unit:
         delay = deps.runs.patience.delay(unit.retries + 1)
-        return unit.but(state=back_to, next_at=now + delay, retries=unit.retries + 1, claimed_at=None)
+        back = UNIT.after(unit.state, Event.RETRY) if UNIT.allows(unit.state, Event.RETRY) else unit.state
+        return unit.but(state=back, next_at=now + delay, retries=unit.retries + 1, claimed_at=None)
 
     try:
         current = _update_unit(deps, landing, fetch, index, later)
@@ -390,7 +395,8 @@ def _retry_later(
 ) -> Outcome:
     now = deps.clock.now()
     due = now + delay
-    deps.ledger.save_file(current, record.but(state=FileState.PENDING, next_at=due, reason=reason))
+    retry = FILE.after(record.state, Event.RETRY)
+    deps.ledger.save_file(current, record.but(state=retry, next_at=due, reason=reason))
     log.warning("transfer failed; retry scheduled", extra={"reason": reason, "retry_at": due.isoformat()})
     if record.retries >= deps.runs.patience.stall_alert_after:
         stuck = f"{record.name}: {record.retries} transient failures in a row; the latest: {reason}"
@@ -401,6 +407,7 @@ def _retry_later(
 
 
 def _give_up(deps: Deps, run: Run, current: Versioned[FileRecord], reason: str) -> Outcome:
-    deps.ledger.save_file(current, current.value.but(state=FileState.FAILED, reason=reason))
-    deps.runs.end(deps.ledger.load_run(run.run_id), RunState.FAILED, reason)
+    failed = FILE.after(current.value.state, Event.GIVE_UP)
+    deps.ledger.save_file(current, current.value.but(state=failed, reason=reason))
+    deps.runs.end(deps.ledger.load_run(run.run_id), Event.FAIL, reason)
     return outcome(Result.FAILED, run.run_id, file=current.value.name, reason=reason)

@@ -1,0 +1,62 @@
+"""The ledger's state machines, declared as data (chain/machine.py): what they allow, the chain does."""
+
+from enum import Enum
+
+import pytest
+
+from fusion_extract.chain.machine import MACHINES, RUN, UNIT, Event, IllegalMove, Machine
+from fusion_extract.chain.records import FileState, RunState, UnitState
+
+STATES: dict[str, type[Enum]] = {"run": RunState, "file": FileState, "unit": UnitState}
+
+
+def _finals(machine: Machine) -> set:  # type: ignore[type-arg]
+    return {target for _, _, target in machine} - {source for source, _, _ in machine}
+
+
+@pytest.mark.parametrize("machine", MACHINES, ids=lambda m: m.name)
+def test_machine_reaches_every_state_of_its_record_from_a_new_one(machine):
+    # Given the machine's moves
+    reached: set[object] = set()
+    frontier: set[object] = {None}
+    # When they are followed from a new record
+    while frontier:
+        frontier = {t for s, _, t in machine if s in frontier} - reached
+        reached |= frontier
+    # Then every state its records can hold is reached, and no other
+    assert reached == set(STATES[machine.name])
+
+
+@pytest.mark.parametrize("machine", MACHINES, ids=lambda m: m.name)
+def test_machine_final_states_lead_nowhere(machine):
+    # Given each state no move leaves
+    for final in _finals(machine):
+        # Then no event moves it, and asking for one names the machine and the move
+        for event in Event:
+            assert not machine.allows(final, event)
+        with pytest.raises(IllegalMove, match=rf"{machine.name}: no move 'cancel' from {final.value}"):
+            machine.after(final, Event.CANCEL)
+
+
+def test_run_machine_ends_are_the_four_final_states_and_finishing_only_goes_on():
+    # Given the run machine
+    # Then its final states are exactly the run's final states
+    assert _finals(RUN) == {state for state in RunState if state.final}
+    # And a run whose finisher may have written _SUCCESS cannot fail, time out or be cancelled
+    assert [event for event in Event if RUN.allows(RunState.FINISHING, event)] == [Event.FINISHED]
+    # And every state before it can
+    for state in (RunState.SUBMITTING, RunState.RUNNING, RunState.RERUN_PENDING, RunState.TRANSFERRING):
+        assert {RUN.after(state, e) for e in (Event.FAIL, Event.TIME_OUT, Event.CANCEL)} == {
+            RunState.FAILED,
+            RunState.TIMED_OUT,
+            RunState.CANCELLED,
+        }
+
+
+def test_machine_check_allows_staying_put_and_the_declared_moves_only():
+    RUN.check(RunState.RUNNING, RunState.RUNNING)  # no error
+    RUN.check(RunState.RUNNING, RunState.TRANSFERRING)
+    with pytest.raises(IllegalMove, match="run: no move from RUNNING to LANDED"):
+        RUN.check(RunState.RUNNING, RunState.LANDED)
+    with pytest.raises(IllegalMove, match="unit: no move from PROMOTED to PENDING"):
+        UNIT.check(UnitState.PROMOTED, UnitState.PENDING)
