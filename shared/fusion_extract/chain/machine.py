@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from fusion_extract.chain.records import FileState, RunState, UnitState
 
@@ -136,10 +136,10 @@ UNIT: Machine[UnitState] = Machine(
     },
 )
 
-MACHINES = (RUN, FILE, UNIT)
+MACHINES: tuple[Machine[Any], ...] = (RUN, FILE, UNIT)
 
 
-def diagram(machine: Machine[S]) -> str:
+def diagram(machine: Machine[Any]) -> str:
     """The machine as a Mermaid state diagram (docs/states.md)."""
     lines = ["stateDiagram-v2"]
     for source, event, target in machine:
