@@ -133,7 +133,7 @@ def _fan_out_line(archive: Built, run: dict[str, Any]) -> str:
         f"  fan-out {archive.spec.megabytes}MiB x{archive.spec.members} r{run['round']}"
         f" TRANSFER_FANOUT={run['fanout']}: wall {run['wall_s']:.2f}s, {run.get('invocations')} invocations"
         f" (at most {run.get('most_at_once')} at once), longest {run.get('longest_invocation_s', 0):.2f}s,"
-        f" CPU {run.get('processes_cpu_s', 0):.2f}s, largest RSS {run.get('largest_peak_rss_mib', 0):.0f}MiB,"
+        f" CPU {run.get('cpu_s', 0):.2f}s, largest RSS {run.get('peak_rss_mib', 0):.0f}MiB,"
         f" claim conflicts {run.get('claim_conflicts', 0)}  {state}"
     )
 
@@ -149,8 +149,8 @@ def _fan_out_summary(archive: Built, fanout: int, runs: list[dict[str, Any]]) ->
                 for figure in (
                     "wall_s",
                     "longest_invocation_s",
-                    "processes_cpu_s",
-                    "largest_peak_rss_mib",
+                    "cpu_s",
+                    "peak_rss_mib",
                     "invocations",
                     "most_at_once",
                     "oci_commit_s",

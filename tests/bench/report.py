@@ -299,7 +299,7 @@ def _fanout_rows(document: Mapping[str, Any]) -> list[str]:
         for setting, f in summary["settings"].items():
             rows.append(
                 f"{'':<26}{archive:>14}{setting:>7}{_show(f['wall_s']):>8}{_show(f['longest_invocation_s']):>10}"
-                f"{_show(f['processes_cpu_s']):>7}{_show(f['largest_peak_rss_mib']):>8}"
+                f"{_show(f['cpu_s']):>7}{_show(f['peak_rss_mib']):>8}"
                 f"{_show(f['invocations']):>12}{_show(f['most_at_once']):>8}{_show(f.get('oci_commit_s')):>13}"
             )
         rows.append(
