@@ -48,6 +48,7 @@ class Instance:
 
     answers: queue.Queue[Answer]
     log: IO[str] | None = None  # where its stderr (the function's JSON log) goes; None: ours
+    wrapper: tuple[str, ...] = ()  # a command the instance runs under (a profiler), if any
     started: float = field(default_factory=time.perf_counter)
     busy: Any = None  # what the instance is working on (None when idle): the driver's business
     cpu_s: float | None = None
@@ -56,7 +57,7 @@ class Instance:
 
     def __post_init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.bench.instances"],
+            [*self.wrapper, sys.executable, "-m", "tests.bench.instances"],
             cwd=REPO,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -86,7 +87,8 @@ class Instance:
     def _read(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            self.answers.put(Answer(self, json.loads(line)))
+            if line.startswith("{"):  # a wrapper (a profiler) may say things of its own
+                self.answers.put(Answer(self, json.loads(line)))
         _pid, status, usage = os.wait4(self.process.pid, 0)
         self.process.returncode = self.status = os.waitstatus_to_exitcode(status)  # Popen must not wait
         self.cpu_s = usage.ru_utime + usage.ru_stime

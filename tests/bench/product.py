@@ -173,6 +173,7 @@ class _Chain:
     most: int  # instances at once
     max_invocations: int
     log: IO[str] | None  # the instances' stderr
+    wrapper: Callable[[], tuple[str, ...]]  # the command each instance runs under, if any
     answers: queue.Queue[Answer] = field(default_factory=queue.Queue)
     pool: list[Instance] = field(default_factory=list)  # every instance started
     driven: Driven = field(default_factory=Driven)
@@ -189,7 +190,7 @@ class _Chain:
 
     def prime(self) -> None:
         """Warm: `most` instances that have each served a call (imports, Runtime, signer, connections)."""
-        self.pool = [Instance(self.answers, self.log) for _ in range(self.most)]
+        self.pool = [self._new() for _ in range(self.most)]
         for instance in self.pool:
             instance.send(self.env, json.dumps(encode("transfer", run_id=WARM_UP_RUN, files=[self.name])))
         for _ in self.pool:
@@ -197,11 +198,14 @@ class _Chain:
             if answer.exited or answer.figures.get("status") != 200:
                 raise Stuck(f"a warm instance did not come up: {answer.figures}")
 
+    def _new(self) -> Instance:
+        return Instance(self.answers, self.log, self.wrapper())
+
     def start(self, unit: Message) -> None:
         if len(self.calls) + len(self.running) >= self.max_invocations:
             raise Stuck(f"{self.name}: not landed after {self.max_invocations} invocations")
         idle = [instance for instance in self.pool if instance.busy is None and instance.status is None]
-        instance = idle[0] if self.warm else Instance(self.answers, self.log)
+        instance = idle[0] if self.warm else self._new()
         if not self.warm:
             self.pool.append(instance)
         body = encode(
@@ -288,6 +292,7 @@ def drive(
     poll_seconds: float = POLL_SECONDS,
     at_start: Callable[[], None] = lambda: None,
     log: IO[str] | None = None,
+    wrapper: Callable[[], tuple[str, ...]] = tuple,
 ) -> dict[str, Any]:
     """Drive `name` to LANDED as the chain would, each invocation in a function instance (cold: a new one
     per invocation; warm: `most` instances primed before the clock starts), started as soon as the ledger
@@ -297,9 +302,10 @@ def drive(
     cold, the instances' time before their call (interpreter, imports). `claim_conflicts`: unit
     invocations that answered in_progress while their unit stayed PENDING (in the chain their message is
     then spent and the unit waits for the sweep; here it is handed out again at once). `at_start` is
-    called as the clock starts (after a warm pool is primed); the instances' stderr goes to `log`."""
+    called as the clock starts (after a warm pool is primed); the instances' stderr goes to `log`; each
+    instance runs under the command `wrapper()` gives (a profiler), if any."""
     load = _reader(env, bucket_folder)
-    chain = _Chain(dict(env), run_id, name, warm, most, max_invocations, log)
+    chain = _Chain(dict(env), run_id, name, warm, most, max_invocations, log, wrapper)
     try:
         if warm:
             chain.prime()
