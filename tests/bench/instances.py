@@ -47,7 +47,7 @@ class Instance:
     last thing being its exit, with the process's whole CPU time (wait4) in `cpu_s`."""
 
     answers: queue.Queue[Answer]
-    log: IO[str] | None = None  # where its stderr (the function's JSON log) goes; None: ours
+    log: IO[str] | None = None  # where its stderr (the function's JSON log) goes, through us; None: ours
     wrapper: tuple[str, ...] = ()  # a command the instance runs under (a profiler), if any
     started: float = field(default_factory=time.perf_counter)
     busy: Any = None  # what the instance is working on (None when idle): the driver's business
@@ -61,10 +61,12 @@ class Instance:
             cwd=REPO,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=self.log,
+            stderr=subprocess.PIPE,  # copied by us: the instance's writes are its work's alone
             env=_container_environment(),
             text=True,
         )
+        self._copier = threading.Thread(target=self._copy_log, daemon=True)
+        self._copier.start()
         threading.Thread(target=self._read, daemon=True).start()
 
     def send(self, config: dict[str, str], body: str, *, last: bool = False) -> None:
@@ -84,11 +86,17 @@ class Instance:
         if self.status is None:
             self.process.kill()
 
+    def _copy_log(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            (self.log or sys.stderr).write(line)
+
     def _read(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             if line.startswith("{"):  # a wrapper (a profiler) may say things of its own
                 self.answers.put(Answer(self, json.loads(line)))
+        self._copier.join()  # its log copied before its exit is told
         _pid, status, usage = os.wait4(self.process.pid, 0)
         self.process.returncode = self.status = os.waitstatus_to_exitcode(status)  # Popen must not wait
         self.cpu_s = usage.ru_utime + usage.ru_stime
