@@ -1,16 +1,15 @@
 """Where the benchmark touches the product's API, and nowhere else: re-point this file when that API moves.
 
-`transfer_file` is the measured call: it drives one output file to LANDED as the chain would, without
-Notifications: the transfer step for the file message `{"kind": "transfer", "run_id", "files": [name]}`,
-then, reading the file record from the ledger after each invocation, the message the chain would have
-published: the file message again while the fetch goes on (PENDING), a unit message for each unit of the
-archive not yet DONE (UNPACKING). Every invocation gets a fresh Runtime (a new container). They run one
-after another in this process: CPU adds up over the invocations, and peak RSS is the largest one's (in
-production each is an instance of its own).
+`drive` is the measured call: it drives one output file to LANDED as the chain would, without
+Notifications: the file message `{"kind": "transfer", "run_id", "files": [name]}`, then, reading the file
+record from the ledger (on the emulator's disk), each message the chain would have published as soon as
+it is due: the file message again while the fetch goes on (PENDING), a unit message for each unit of the
+archive not yet DONE (UNPACKING), at most four at once. Each invocation is a call of the transfer
+function's handler in a function instance (tests.bench.instances): cold, a new instance per invocation;
+warm, primed instances reused.
 
-`transfer_file_parallel` does the same with every invocation in a process of its own, started as soon as
-its message would have been published, so that the units of an archive run AT THE SAME TIME (as separate
-function instances would): `python -m tests.bench.product invoke` with the message as JSON on stdin.
+`transfer_file` drives a file the same way with every invocation in this process, one after another, each
+with a fresh Runtime: what closes a run (the `.mf`) and what the any-size part measures.
 
 `prepare_run` (submit, then poll until the job's files are planned) and `finish_run` (the remaining files,
 which lands the run and releases the extract's lease) set a run up and close it, outside any measurement.
