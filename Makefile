@@ -131,7 +131,7 @@ $(BENCH_STAMP): requirements-bench.txt
 	$(BENCH_VENV)/bin/pip install --quiet -r requirements-bench.txt
 	touch $(BENCH_STAMP)
 
-bench: $(STAMP) $(BENCH_STAMP) ## Transfer vs blog pipeline, poll cost, cold start: .local/bench.json + .png (BENCH_ARGS="--quick")
+bench: $(STAMP) $(BENCH_STAMP) ## Transfer vs blog, cold and warm, every cell of issue 18: .local/bench.json, .md, .png (BENCH_ARGS="--quick")
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 docs: $(STAMP) ## Regenerate README's configuration table and each func.yaml from the settings

@@ -23,13 +23,17 @@ from typing import Any
 
 from tests.bench import stats
 from tests.bench.datagen import Built
-from tests.bench.product import finish_run, prepare_run
+from tests.bench.product import drive, finish_run, prepare_run
 from tests.bench.proxy import Profile
 from tests.bench.servers import BUCKET, REPO, Child
+from tests.bench.stats import served_once
 
+OURS = ("ours_cold", "ours_warm")  # tests.bench.product.drive, cold and warm
 LIMITS_ALONE = ("download", "inflate_archive", "inflate_zipfile", "upload")
-NETWORK_PIPELINES = ("ours", "blog", "download")  # what a throttled profile changes
+NETWORK_PIPELINES = (*OURS, "blog", "download")  # what a throttled profile changes
+ALL_PIPELINES = (*OURS, "blog", *LIMITS_ALONE)
 PURGED = ("landing", "_staging", "blog", "upload")  # bucket prefixes emptied after each round
+INSTANCE_LOG = REPO / ".local" / "bench-instances.log"  # the function instances' own log (stderr)
 Log = Callable[[str], None]
 
 
@@ -170,7 +174,7 @@ def run_profile(profile: Profile, cases: list[Case], rounds: int, oci: Oci, log:
         for case in cases:
             warm(case.archive.path)
             for round_index in range(rounds):
-                records += _round(case, round_index, fusion.env, fusion.served, oci, log)
+                records += _round(case, round_index, fusion, oci, log)
     return records
 
 
@@ -186,57 +190,84 @@ def warm(path: Path) -> None:
             pass
 
 
-def _round(
-    case: Case, round_index: int, env: dict[str, str], fusion: dict[str, Any], oci: Oci, log: Log
-) -> list[dict[str, Any]]:
-    archive = case.archive
-    run_id, files = prepare_run(env, case.extract)
-    (zip_name, zip_url), others = files[0], files[1:]
+def _round(case: Case, round_index: int, fusion: Fusion, oci: Oci, log: Log) -> list[dict[str, Any]]:
+    """Every pipeline once, in the round's order. Each of ours gets a run of its own (prepared and closed
+    outside its measurement); the others fetch the archive by the link of the round's first run."""
+    archive, env = case.archive, fusion.env
+    run = prepare_run(env, case.extract)
+    (zip_name, zip_url), _others = run[1][0], run[1][1:]
     storage = {**oci.served, "bucket": BUCKET}
     common = {"name": zip_name, "url": zip_url, "zip": str(archive.path), "zip_bytes": archive.size}
     params: dict[str, dict[str, Any]] = {
-        "ours": {"env": env, "run_id": run_id, "name": zip_name},
         "blog": {
             **common,
-            "fusion": fusion,
+            "fusion": fusion.served,
             "oci": storage,
             "tmp": str(oci.workdir / "tmp"),
             "prefix": "blog/",
         },
-        "download": {**common, "fusion": fusion},
+        "download": {**common, "fusion": fusion.served},
         "inflate_archive": common,
         "inflate_zipfile": common,
         "upload": {"oci": storage, "prefix": "upload/", "member_sizes": [m["size"] for m in archive.members]},
     }
     (oci.workdir / "tmp").mkdir(exist_ok=True)
     records = []
+    pending: tuple[str, list[tuple[str, str]]] | None = run
+    counts: dict[str, int] = {}
+
+    def at_start() -> None:  # where the requests of the pipeline begin (a warm pool's priming is not its)
+        counts.update(oci=oci.requests_since(0)["count"], fusion=fusion.downloads_since(0)["count"])
+
     for position, name in enumerate(stats.rotated(case.pipelines, round_index)):
-        before = oci.requests_since(0)["count"]
-        figures = run_pipeline(name, {**params[name], "uncompressed": archive.uncompressed})
-        served = oci.requests_since(before)
-        calls = served["kinds"]
-        record = {
+        at_start()
+        if name in OURS:
+            run_id, files = pending or prepare_run(env, case.extract)
+            pending = None
+            folder = Path(oci.served["root"]) / BUCKET
+            with INSTANCE_LOG.open("a") as instances_log:
+                warm = name == "ours_warm"
+                figures = drive(
+                    env, run_id, files[0][0], folder, warm=warm, at_start=at_start, log=instances_log
+                )
+            served = oci.requests_since(counts["oci"])  # before the close: only what the transfer asked
+            problem = close_run(env, run_id, files[1:], archive)
+            if problem is not None:
+                figures = {**figures, "ok": False, "error": problem}
+        else:
+            figures = run_pipeline(name, {**params[name], "uncompressed": archive.uncompressed})
+            served = oci.requests_since(counts["oci"])
+        downloads = fusion.downloads_since(counts["fusion"])["downloads"]
+        fetched = [d for d in downloads if d["name"].endswith(".zip")]
+        base = {
             "profile": case.profile.name,
             "archive": archive.spec.key,
             "megabytes": archive.spec.megabytes,
             "members": archive.spec.members,
-            "pipeline": name,
+            "zip_bytes": archive.size,
             "round": round_index,
             "position": position,
-            **figures,
-            "oci_calls": calls,
+            "oci_calls": served["kinds"],
             "oci_commit_s": served.get("commit_seconds"),
+            "fusion": served_once(fetched, archive.size) if fetched else None,
         }
-        records.append(record)
-        log(_line(record))
-    problem = close_run(env, run_id, others, archive)
-    if problem is not None:
-        for record in records:
-            if record["pipeline"] == "ours":
-                record["ok"] = False
-                record["error"] = problem
-    oci.purge()
+        for view in _views(name, figures):
+            records.append({**base, **view})
+            log(_line(records[-1]))
+        oci.purge()
+    if pending is not None:  # no pipeline of ours in this case: land the round's run all the same
+        close_run(env, pending[0], pending[1], archive)
+        oci.purge()
     return records
+
+
+def _views(name: str, figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """The records of one pipeline run. The blog's process is seen twice: cold, the whole process (a new
+    instance: interpreter, imports, the work), and warm, its window (a reused instance: the work alone)."""
+    if name != "blog":
+        return [{"pipeline": name, **figures}]
+    cold = {"wall_s": figures.get("process_wall_s"), "cpu_s": figures.get("process_cpu_s")}
+    return [{"pipeline": "blog_cold", **figures, **cold}, {"pipeline": "blog_warm", **figures}]
 
 
 def close_run(env: dict[str, str], run_id: str, others: list[tuple[str, str]], archive: Built) -> str | None:
@@ -261,9 +292,12 @@ def _mf(landed: dict[str, Any], others: list[tuple[str, str]]) -> dict[str, int]
 
 def _line(record: dict[str, Any]) -> str:
     state = "ok" if record.get("ok") else f"FAILED {record.get('error') or record.get('outcome')}"
+    fusion = record.get("fusion")
+    served = "" if fusion is None else f" Fusion {fusion['bytes_read_to_send'] / record['zip_bytes']:.2f}x"
     return (
-        f"  {record['profile']:<9} {record['archive']:<20} r{record['round']} {record['pipeline']:<21}"
-        f" wall {record.get('wall_s', 0):7.2f}s cpu {record.get('cpu_s', 0):7.2f}s"
-        f" rss {record['peak_rss_mib']:6.0f}MiB disk {record.get('disk_write_bytes', 0) / 2**20:7.1f}MiB"
-        f" calls {sum(record['oci_calls'].values()):4d}  {state}"
+        f"  {record['profile']:<9} {record['archive']:<20} r{record['round']} {record['pipeline']:<16}"
+        f" wall {record.get('wall_s') or 0:7.2f}s cpu {record.get('cpu_s') or 0:7.2f}s"
+        f" rss {record.get('peak_rss_mib') or 0:6.0f}MiB"
+        f" disk {(record.get('disk_write_bytes') or 0) / 2**20:7.1f}MiB"
+        f" calls {sum(record['oci_calls'].values()):4d}{served}  {state}"
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 from tests.bench import stats
@@ -23,6 +23,8 @@ from tests.bench.compare import Fusion, Oci, close_run, run_pipeline, serving, w
 from tests.bench.datagen import Built
 from tests.bench.product import Stuck, prepare_run, transfer_file_parallel
 from tests.bench.proxy import Profile
+from tests.bench.servers import BUCKET
+from tests.bench.stats import served_once
 
 LOOPBACK = Profile("loopback", None, 0.0)
 Log = Callable[[str], None]
@@ -73,26 +75,6 @@ def _any_size_one(archive: Built, budget: float, fusion: Fusion, oci: Oci) -> di
     }
 
 
-def served_once(downloads: list[dict[str, Any]], size: int) -> dict[str, Any]:
-    """Did Fusion serve the archive's bytes once? `downloads`: {start, stop, read} in the order served.
-    Once: the first download starts at byte 0, each later one strictly after the previous one's start,
-    and the client's bytes (each download up to where the next one starts; the last one whole) add up to
-    the archive's size. `read` - size is what was read to send but never used (cut connections)."""
-    starts = [int(d["start"]) for d in downloads]
-    read = sum(int(d["read"]) for d in downloads)
-    forward = bool(starts) and starts[0] == 0 and all(b > a for a, b in pairwise(starts))
-    kept = sum(b - a for a, b in pairwise(starts))
-    kept += int(downloads[-1]["read"]) if downloads else 0
-    return {
-        "downloads": len(downloads),
-        "starts": starts,
-        "bytes_read_to_send": read,
-        "bytes_kept": kept,
-        "overshoot_bytes": read - size,
-        "once": forward and kept == size,
-    }
-
-
 def _any_size_line(record: dict[str, Any]) -> str:
     fusion = record["fusion"]
     state = "landed complete" if record["landed_complete"] else f"FAILED {record.get('error') or record}"
@@ -134,7 +116,7 @@ def _fan_out_one(archive: Built, fanout: int, fusion: Fusion, oci: Oci) -> dict[
     calls_before = oci.requests_since(0)["count"]
     started = time.perf_counter()
     try:
-        driven = transfer_file_parallel(env, run_id, zip_name)
+        driven = transfer_file_parallel(env, run_id, zip_name, Path(oci.served["root"]) / BUCKET)
     except Stuck as exc:
         driven = {"outcome": "stuck", "error": str(exc)}
     wall = time.perf_counter() - started
@@ -151,7 +133,7 @@ def _fan_out_line(archive: Built, run: dict[str, Any]) -> str:
         f"  fan-out {archive.spec.megabytes}MiB x{archive.spec.members} r{run['round']}"
         f" TRANSFER_FANOUT={run['fanout']}: wall {run['wall_s']:.2f}s, {run.get('invocations')} invocations"
         f" (at most {run.get('most_at_once')} at once), longest {run.get('longest_invocation_s', 0):.2f}s,"
-        f" CPU {run.get('processes_cpu_s', 0):.2f}s, largest RSS {run.get('largest_peak_rss_mib', 0):.0f}MiB,"
+        f" CPU {run.get('cpu_s', 0):.2f}s, largest RSS {run.get('peak_rss_mib', 0):.0f}MiB,"
         f" claim conflicts {run.get('claim_conflicts', 0)}  {state}"
     )
 
@@ -167,8 +149,8 @@ def _fan_out_summary(archive: Built, fanout: int, runs: list[dict[str, Any]]) ->
                 for figure in (
                     "wall_s",
                     "longest_invocation_s",
-                    "processes_cpu_s",
-                    "largest_peak_rss_mib",
+                    "cpu_s",
+                    "peak_rss_mib",
                     "invocations",
                     "most_at_once",
                     "oci_commit_s",

@@ -22,7 +22,7 @@ PANELS = (
     ("cpu_s_per_gb", "client CPU s per GB"),
     ("peak_rss_mib", "client peak RSS, MiB"),
 )
-STYLES = {"ours": "tab:blue", "blog": "tab:orange"}
+STYLES = {"ours_cold": "tab:blue", "ours_warm": "tab:cyan", "blog_cold": "tab:orange", "blog_warm": "gold"}
 PROFILE_MARKERS = {"loopback": "o", "wan40": "s", "wan5": "^"}
 
 

@@ -1,16 +1,15 @@
 """Where the benchmark touches the product's API, and nowhere else: re-point this file when that API moves.
 
-`transfer_file` is the measured call: it drives one output file to LANDED as the chain would, without
-Notifications: the transfer step for the file message `{"kind": "transfer", "run_id", "files": [name]}`,
-then, reading the file record from the ledger after each invocation, the message the chain would have
-published: the file message again while the fetch goes on (PENDING), a unit message for each unit of the
-archive not yet DONE (UNPACKING). Every invocation gets a fresh Runtime (a new container). They run one
-after another in this process: CPU adds up over the invocations, and peak RSS is the largest one's (in
-production each is an instance of its own).
+`drive` is the measured call: it drives one output file to LANDED as the chain would, without
+Notifications: the file message `{"kind": "transfer", "run_id", "files": [name]}`, then, reading the file
+record from the ledger (on the emulator's disk), each message the chain would have published as soon as
+it is due: the file message again while the fetch goes on (PENDING), a unit message for each unit of the
+archive not yet DONE (UNPACKING), at most four at once. Each invocation is a call of the transfer
+function's handler in a function instance (tests.bench.instances): cold, a new instance per invocation;
+warm, primed instances reused.
 
-`transfer_file_parallel` does the same with every invocation in a process of its own, started as soon as
-its message would have been published, so that the units of an archive run AT THE SAME TIME (as separate
-function instances would): `python -m tests.bench.product invoke` with the message as JSON on stdin.
+`transfer_file` drives a file the same way with every invocation in this process, one after another, each
+with a fresh Runtime: what closes a run (the `.mf`) and what the any-size part measures.
 
 `prepare_run` (submit, then poll until the job's files are planned) and `finish_run` (the remaining files,
 which lands the run and releases the extract's lease) set a run up and close it, outside any measurement.
@@ -18,18 +17,17 @@ which lands the run and releases the extract's lease) set a run up and close it,
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import resource
-import subprocess
-import sys
+import queue
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from fusion_extract.chain.messages import PollRequest, RunRequest, TransferRequest
+from fusion_extract.chain.codec import file_from_doc
+from fusion_extract.chain.messages import PollRequest, RunRequest, TransferRequest, encode
 from fusion_extract.chain.records import FileRecord, FileState, RunState, UnitState
 from fusion_extract.chain.steps.poll import poll
 from fusion_extract.chain.steps.submit import submit
@@ -37,6 +35,7 @@ from fusion_extract.chain.steps.transfer import transfer
 from fusion_extract.config import Settings
 from fusion_extract.models import ExtractRequest, Mode
 from fusion_extract.runtime import Runtime
+from tests.bench.instances import Answer, Instance
 
 MAX_POLLS = 50
 MAX_INVOCATIONS = 2000  # a file that has not landed after this many invocations is going round in circles
@@ -44,7 +43,8 @@ POLL_SECONDS = 0.05  # how often the parallel driver reads the ledger for work t
 GOING_ON = {"continued", "unpacked", "landed", "nothing_to_do", "in_progress"}  # anything else: stop
 IDLE = ("nothing_to_do", "in_progress")  # outcomes of an invocation that found nothing to do
 MAX_IDLE = 20  # this many in a row: the driver hands out work nobody can take
-REPO = Path(__file__).resolve().parents[2]
+MOST_AT_ONCE = 4  # invocations of one file at once: the file's and TRANSFER_FANOUT's default of units
+WARM_UP_RUN = "bench-warm-up"  # a run that does not exist: a warm instance's first call finds nothing
 Message = int | None  # None: the file message; i: the message of unit i
 
 
@@ -108,6 +108,18 @@ def _observer(env: Mapping[str, str]) -> Callable[[str, str], FileRecord]:
     return lambda run_id, name: runtime.ledger.load_file(run_id, name).value
 
 
+def _reader(env: Mapping[str, str], bucket_folder: Path) -> Callable[[str, str], FileRecord]:
+    """The file record read from the emulator's disk (records are replaced whole, with os.replace), so
+    that watching the ledger adds no request to those the transfer makes."""
+    prefix = Runtime(Settings.from_mapping(env)).ledger.prefix
+
+    def load(run_id: str, name: str) -> FileRecord:
+        path = bucket_folder / prefix / "files" / run_id / f"{name}.json"
+        return file_from_doc(json.loads(path.read_bytes()), str(path))
+
+    return load
+
+
 def transfer_file(
     env: Mapping[str, str], run_id: str, name: str, *, max_invocations: int = MAX_INVOCATIONS
 ) -> dict[str, Any]:
@@ -144,174 +156,178 @@ def transfer_file(
     return driven.report()
 
 
-# -- every invocation in a process of its own -----------------------------------------------------------
+# -- every invocation in a function instance -----------------------------------------------------------
 
 
 @dataclass
-class _Running:
-    message: Message
-    process: subprocess.Popen[str]
-    started: float
+class _Chain:
+    """Hands each message due to a function instance (tests.bench.instances) and collects what they say.
+    Cold: a new instance per message, which exits after answering. Warm: a pool of instances started and
+    primed before the clock starts, each taking message after message."""
 
-
-@dataclass
-class _Parallel:
-    """Hands out each message due to a process of its own; collects what each one reports."""
-
-    env: Mapping[str, str]
+    env: dict[str, str]
     run_id: str
     name: str
+    warm: bool
+    most: int  # instances at once
     max_invocations: int
+    log: IO[str] | None  # the instances' stderr
+    wrapper: Callable[[], tuple[str, ...]]  # the command each instance runs under, if any
+    answers: queue.Queue[Answer] = field(default_factory=queue.Queue)
+    pool: list[Instance] = field(default_factory=list)  # every instance started
     driven: Driven = field(default_factory=Driven)
-    running: dict[Message, _Running] = field(default_factory=dict)
-    most_at_once: int = 0
-    idle: int = 0
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    started: float = 0.0
+    landed_after: float | None = None
     failure: dict[str, Any] | None = None
+    idle_answers: int = 0
+    most_at_once: int = 0
+
+    @property
+    def running(self) -> dict[Message, Instance]:
+        return {instance.busy[0]: instance for instance in self.pool if instance.busy is not None}
+
+    def prime(self) -> None:
+        """Warm: `most` instances that have each served a call (imports, Runtime, signer, connections)."""
+        self.pool = [self._new() for _ in range(self.most)]
+        for instance in self.pool:
+            instance.send(self.env, json.dumps(encode("transfer", run_id=WARM_UP_RUN, files=[self.name])))
+        for _ in self.pool:
+            answer = self.answers.get(timeout=120)
+            if answer.exited or answer.figures.get("status") != 200:
+                raise Stuck(f"a warm instance did not come up: {answer.figures}")
+
+    def _new(self) -> Instance:
+        return Instance(self.answers, self.log, self.wrapper())
 
     def start(self, unit: Message) -> None:
-        if len(self.driven.processes) + len(self.running) >= self.max_invocations:
-            raise Stuck(
-                f"{self.name}: not landed after {self.max_invocations} invocations;"
-                f" the last: {self.driven.outcome}"
-            )
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.bench.product", "invoke"],
-            cwd=REPO,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env={k: v for k, v in os.environ.items() if not k.startswith("OCI_SDK_")},  # as a new container
-            text=True,
+        if len(self.calls) + len(self.running) >= self.max_invocations:
+            raise Stuck(f"{self.name}: not landed after {self.max_invocations} invocations")
+        idle = [instance for instance in self.pool if instance.busy is None and instance.status is None]
+        instance = idle[0] if self.warm else self._new()
+        if not self.warm:
+            self.pool.append(instance)
+        body = encode(
+            "transfer", run_id=self.run_id, files=[self.name], **({} if unit is None else {"unit": unit})
         )
-        assert process.stdin is not None
-        message = {"env": dict(self.env), "run_id": self.run_id, "name": self.name, "unit": unit}
-        process.stdin.write(json.dumps(message))
-        process.stdin.close()
-        self.running[unit] = _Running(unit, process, time.perf_counter())
+        instance.busy = (unit, time.perf_counter())
+        instance.send(self.env, json.dumps(body), last=not self.warm)
         self.most_at_once = max(self.most_at_once, len(self.running))
 
-    def reap(self) -> None:
-        """Collect every process that ended; the first failure stops handing out work."""
-        for unit, child in list(self.running.items()):
-            figures = _reaped(child)
-            if figures is None:
-                continue
-            del self.running[unit]
-            self.driven.processes.append(figures)
-            outcome = figures.get("outcome") or {"outcome": "crashed", **figures}
-            self.driven.record(outcome, figures.get("wall_s", figures["process_wall_s"]))
-            answer = outcome["outcome"]
-            if answer not in GOING_ON:
-                self.failure = outcome
-            self.idle = self.idle + 1 if answer in IDLE else 0
-            if self.idle > MAX_IDLE:
-                raise Stuck(f"{self.name}: {self.idle} invocations in a row made no progress")
+    def free(self) -> int:
+        return self.most - len(self.running) if not self.warm else sum(1 for i in self.pool if i.busy is None)
 
-    def stop(self) -> None:
-        for child in self.running.values():  # only on an error of ours: never leave a child behind
-            child.process.kill()
-            child.process.wait()
+    def take(self, answer: Answer) -> None:
+        instance, figures = answer.instance, answer.figures
+        if instance.busy is None:
+            return  # an exit after its answer
+        unit, sent = instance.busy
+        instance.busy = None
+        if answer.exited:  # gone without answering
+            figures = {"outcome": {"outcome": "crashed", "status": figures.get("status")}}
+        outcome = dict(figures.get("outcome") or {"outcome": "crashed"})
+        # cold: the instance's start-up is on the chain's clock, from the moment its message was due
+        since = answer.received - (instance.started if not self.warm else sent)
+        self.driven.record(outcome, since)
+        self.calls.append(
+            {
+                "message": unit,
+                "outcome": outcome.get("outcome"),
+                "wall_s": round(since, 3),
+                "call_wall_s": round(float(figures.get("wall_s", 0.0)), 3),
+                "cpu_s": round(float(figures.get("cpu_s", 0.0)), 3),
+                "peak_rss_mib": round(float(figures.get("peak_rss_mib", 0.0)), 1),
+                "disk_write_bytes": int(figures.get("disk_write_bytes", 0)),
+            }
+        )
+        answer_name = outcome.get("outcome")
+        if answer_name == "landed" and self.landed_after is None:
+            self.landed_after = answer.received - self.started
+        elif answer_name not in GOING_ON and self.failure is None:
+            self.failure = outcome
+        self.idle_answers = self.idle_answers + 1 if answer_name in IDLE else 0
+        if self.idle_answers > MAX_IDLE:
+            raise Stuck(f"{self.name}: {self.idle_answers} invocations in a row made no progress")
+
+    def finish(self) -> None:
+        """Every instance told to stop, and every exit collected (their CPU), killing stragglers."""
+        for instance in self.pool:
+            instance.stop()
+        deadline = time.perf_counter() + 60
+        while any(instance.status is None for instance in self.pool) and time.perf_counter() < deadline:
+            with contextlib.suppress(queue.Empty):
+                self.take(self.answers.get(timeout=1))
+        for instance in self.pool:
+            instance.kill()
 
     def report(self) -> dict[str, Any]:
-        processes = self.driven.processes
+        cold = not self.warm
+        cpu = sum(i.cpu_s or 0.0 for i in self.pool) if cold else sum(c["cpu_s"] for c in self.calls)
         return {
             **self.driven.report(),
-            "processes_cpu_s": sum(p["process_cpu_s"] for p in processes),
-            "invocations_cpu_s": sum(p.get("cpu_s", 0.0) for p in processes),
-            "largest_peak_rss_mib": max((p.get("peak_rss_mib") or 0.0 for p in processes), default=0.0),
+            "ok": self.landed_after is not None and self.failure is None,
+            "wall_s": self.landed_after,
+            "cpu_s": cpu,
+            "peak_rss_mib": max((c["peak_rss_mib"] for c in self.calls), default=0.0),
+            "disk_write_bytes": sum(c["disk_write_bytes"] for c in self.calls),
             "most_at_once": self.most_at_once,
+            "startup_s": round(sum(c["wall_s"] - c["call_wall_s"] for c in self.calls), 3) if cold else 0.0,
             "claim_conflicts": sum(
-                1 for p in processes if p["message"] is not None and _answer(p) == "in_progress"
+                1 for c in self.calls if c["message"] is not None and c["outcome"] == "in_progress"
             ),
-            "per_invocation": [
-                {
-                    "message": p["message"],
-                    "outcome": _answer(p),
-                    **{
-                        k: round(p[k], 3)
-                        for k in ("wall_s", "cpu_s", "process_cpu_s", "peak_rss_mib")
-                        if k in p
-                    },
-                }
-                for p in processes
-            ],
+            "per_invocation": self.calls,
         }
 
 
-def transfer_file_parallel(
+def drive(
     env: Mapping[str, str],
     run_id: str,
     name: str,
+    bucket_folder: Path,
     *,
+    warm: bool,
+    most: int = MOST_AT_ONCE,
     max_invocations: int = MAX_INVOCATIONS,
     poll_seconds: float = POLL_SECONDS,
+    at_start: Callable[[], None] = lambda: None,
+    log: IO[str] | None = None,
+    wrapper: Callable[[], tuple[str, ...]] = tuple,
 ) -> dict[str, Any]:
-    """Drive `name` to LANDED with each invocation in a process of its own, started as soon as the
-    ledger shows its message due (the units of an archive then run at once). The last outcome,
-    `invocations`, `longest_invocation_s` (inside the invocation), and the processes' own figures:
-    `processes_cpu_s` (every process, imports included, from wait4), `largest_peak_rss_mib`,
-    `most_at_once`, `per_invocation`, and `claim_conflicts`: unit invocations that answered in_progress
-    while their unit stayed PENDING (in the chain their message is then spent and the unit waits for
-    the sweep; here the unit is handed out again at once, as the ledger shows it due)."""
-    load = _observer(env)
-    driver = _Parallel(env, run_id, name, max_invocations)
-    driver.start(None)
+    """Drive `name` to LANDED as the chain would, each invocation in a function instance (cold: a new one
+    per invocation; warm: `most` instances primed before the clock starts), started as soon as the ledger
+    shows its message due, at most `most` at once. `wall_s`: from the first message to the answer that
+    landed the file; `cpu_s`: cold, every instance's whole process (wait4: start-up and imports included);
+    warm, the calls'; `peak_rss_mib`: the largest instance's; `disk_write_bytes`: the calls'; `startup_s`:
+    cold, the instances' time before their call (interpreter, imports). `claim_conflicts`: unit
+    invocations that answered in_progress while their unit stayed PENDING (in the chain their message is
+    then spent and the unit waits for the sweep; here it is handed out again at once). `at_start` is
+    called as the clock starts (after a warm pool is primed); the instances' stderr goes to `log`; each
+    instance runs under the command `wrapper()` gives (a profiler), if any."""
+    load = _reader(env, bucket_folder)
+    chain = _Chain(dict(env), run_id, name, warm, most, max_invocations, log, wrapper)
     try:
-        while True:
-            driver.reap()
-            if driver.failure is not None:
-                if not driver.running:
-                    break
-            else:
-                due = messages_due(load(run_id, name), set(driver.running))
-                if due is None and not driver.running:
-                    break
-                for unit in due or []:
-                    driver.start(unit)
-            time.sleep(poll_seconds)
+        if warm:
+            chain.prime()
+        at_start()
+        chain.started = time.perf_counter()
+        chain.start(None)
+        while chain.running or (chain.landed_after is None and chain.failure is None):
+            with contextlib.suppress(queue.Empty):
+                chain.take(chain.answers.get(timeout=poll_seconds))
+            if chain.landed_after is None and chain.failure is None:
+                due = messages_due(load(run_id, name), set(chain.running))
+                for unit in (due or [])[: chain.free()]:
+                    chain.start(unit)
     finally:
-        driver.stop()
-    return driver.report()
+        chain.finish()
+    return chain.report()
 
 
-def _answer(process: dict[str, Any]) -> str | None:
-    outcome: dict[str, Any] = process.get("outcome") or {}
-    return outcome.get("outcome")
-
-
-def _reaped(child: _Running) -> dict[str, Any] | None:
-    """The finished child's figures (its report plus wait4's CPU), or None while it runs."""
-    pid, status, usage = os.wait4(child.process.pid, os.WNOHANG)
-    if pid == 0:
-        return None
-    child.process.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
-    assert child.process.stdout is not None
-    lines = child.process.stdout.read().strip().splitlines()
-    child.process.stdout.close()
-    figures: dict[str, Any] = {
-        "message": child.message,
-        "process_wall_s": time.perf_counter() - child.started,
-        "process_cpu_s": usage.ru_utime + usage.ru_stime,
-    }
-    if child.process.returncode != 0 or not lines:
-        return {**figures, "error": f"invocation exited with status {child.process.returncode}"}
-    return {**figures, **json.loads(lines[-1])}
-
-
-def _invoke_child() -> None:
-    """`python -m tests.bench.product invoke`: one invocation, the message as JSON on stdin; one JSON line
-    (outcome, wall and CPU of the invocation, peak RSS of the process) on stdout."""
-    params = json.loads(sys.stdin.read())
-    started, usage = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
-    answer = _invoke(params["env"], params["run_id"], params["name"], params["unit"])
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    peak = next(
-        int(line.split()[1]) / 1024
-        for line in Path("/proc/self/status").read_text().splitlines()
-        if line.startswith("VmHWM:")
-    )
-    cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
-    wall = time.perf_counter() - started
-    print(json.dumps({"outcome": answer, "wall_s": wall, "cpu_s": cpu, "peak_rss_mib": peak}), flush=True)
+def transfer_file_parallel(
+    env: Mapping[str, str], run_id: str, name: str, bucket_folder: Path, log: IO[str] | None = None
+) -> dict[str, Any]:
+    """`drive`, cold (every invocation a new instance): what the fan-out part measures."""
+    return drive(env, run_id, name, bucket_folder, warm=False, log=log)
 
 
 # -- set-up and close, outside any measurement ----------------------------------------------------------
@@ -350,7 +366,3 @@ def finish_run(env: Mapping[str, str], run_id: str, names: list[str]) -> dict[st
         for member in current.value.members
     }
     return {"state": run.state.value, "reason": run.reason, "members": members}
-
-
-if __name__ == "__main__" and sys.argv[1:] == ["invoke"]:
-    _invoke_child()

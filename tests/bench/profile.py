@@ -1,16 +1,21 @@
-"""Where a pipeline's CPU goes: one run under py-spy (every thread, native frames off), on loopback.
+"""Where the time goes: one transfer under py-spy (every thread, native frames off), on loopback.
 
-    .venv/bin/python -m tests.bench.profile [--megabytes 100] [--members 1] [--pipeline ours] [--top 25]
+    .venv/bin/python -m tests.bench.profile [--megabytes 500] [--members 1] [--pipeline ours_cold] [--top 25]
 
-py-spy comes with the plotting venv (requirements-bench.txt; `make bench` builds it). The collapsed stacks
-go to .local/bench-profile-<pipeline>-<archive>.txt; the table printed is self time by function and
-time by package (a sample counts for every package on its stack once), over the samples of threads at
-work: py-spy counts a thread blocked on a socket or a queue as active, so those are counted apart.
+`ours_cold` runs the transfer as `make bench` does cold (tests.bench.product.drive: a new function
+instance per invocation), each instance under py-spy from its first instruction, so that interpreter
+start-up and imports are sampled with the rest; the instances' samples are added up. `blog` profiles the
+blog's pipeline process. py-spy comes with the bench venv (requirements-bench.txt; `make bench` builds
+it). The collapsed stacks go to .local/bench-profile-<pipeline>-<archive>.txt; the table printed is self
+time by function and time by package and function (a sample counts once for every package or function
+on its stack), over the samples of threads at work: py-spy counts a thread blocked on a socket or a
+queue as active, so those are counted apart, and so are the samples taken while importing.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import subprocess
@@ -22,7 +27,7 @@ from typing import Any
 
 from tests.bench.compare import Oci, child_environment, product_env
 from tests.bench.datagen import Spec, build
-from tests.bench.product import finish_run, prepare_run
+from tests.bench.product import drive, finish_run, prepare_run
 from tests.bench.servers import BUCKET, REPO, Child
 
 PYSPY = REPO / ".local" / "bench-venv" / "bin" / "py-spy"
@@ -44,34 +49,65 @@ def profile(spec: Spec, pipeline: str, output: Path) -> None:
         run_id, files = prepare_run(env, extract)
         (name, url), others = files[0], files[1:]
         (workdir / "tmp").mkdir()
-        choices: dict[str, dict[str, Any]] = {
-            "ours": {"env": env, "run_id": run_id, "name": name},
-            "blog": {
-                "name": name,
-                "url": url,
-                "fusion": fusion,
-                "oci": {**oci.served, "bucket": BUCKET},
-                "tmp": str(workdir / "tmp"),
-                "prefix": "blog/",
-            },
+        blog = {
+            "name": name,
+            "url": url,
+            "fusion": fusion,
+            "oci": {**oci.served, "bucket": BUCKET},
+            "tmp": str(workdir / "tmp"),
+            "prefix": "blog/",
         }
-        params = {**choices[pipeline], "uncompressed": archive.uncompressed}
-        command = [str(PYSPY), "record", "--format", "raw", "--rate", "200", "--output", str(output), "--"]
-        command += [sys.executable, "-m", "tests.bench.pipelines", pipeline]
-        done = subprocess.run(
-            command,
-            cwd=REPO,
-            input=json.dumps(params),
-            text=True,
-            env=child_environment(),
-            capture_output=True,
-        )
-        print(done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-2000:])
+        if pipeline == "ours_cold":
+            print(json.dumps(_ours_cold(env, run_id, name, Path(oci.served["root"]) / BUCKET, output)))
+        else:
+            params = {**blog, "uncompressed": archive.uncompressed}
+            command = [*_record(output), sys.executable, "-m", "tests.bench.pipelines", pipeline]
+            done = subprocess.run(
+                command,
+                cwd=REPO,
+                input=json.dumps(params),
+                text=True,
+                env=child_environment(),
+                capture_output=True,
+            )
+            print(done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-2000:])
         finish_run(env, run_id, [other for other, _url in others])
     finally:
         fusion_child.stop()
         oci.child.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _record(output: Path) -> tuple[str, ...]:
+    return (str(PYSPY), "record", "--format", "raw", "--rate", "200", "--output", str(output), "--")
+
+
+def _ours_cold(env: dict[str, str], run_id: str, name: str, bucket: Path, output: Path) -> dict[str, Any]:
+    """The cold transfer, every instance under py-spy; their stacks added up into `output`. The figures
+    of the run (slowed by the sampling) and each invocation's start-up."""
+    parts = Path(tempfile.mkdtemp(dir=REPO / ".local"))
+    numbers = itertools.count()
+    try:
+        with (REPO / ".local" / "bench-instances.log").open("a") as log:
+            figures = drive(
+                env,
+                run_id,
+                name,
+                bucket,
+                warm=False,
+                log=log,
+                wrapper=lambda: _record(parts / f"{next(numbers)}"),
+            )
+        stacks: Counter[str] = Counter()
+        for part in parts.iterdir():
+            for line in part.read_text().splitlines():
+                stack, _, count = line.rpartition(" ")
+                stacks[stack] += int(count)
+        output.write_text("".join(f"{stack} {count}\n" for stack, count in stacks.items()))
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
+    keep = ("ok", "wall_s", "cpu_s", "invocations", "startup_s", "peak_rss_mib")
+    return {key: figures.get(key) for key in keep}
 
 
 WAITS = {"wait", "join", "_wait_for_tstate_lock", "do_poll", "select", "poll"}  # blocking calls, by name
@@ -96,17 +132,21 @@ def waiting(frames: list[str]) -> bool:
 
 def summarise(collapsed: Path, top: int) -> str:
     """Self time per function, and inclusive time per package and per function, from py-spy's collapsed
-    stacks (`frame;frame;... count`), over the samples of threads at work: `waiting` ones and those taken
-    while importing (mostly before the measured window) are counted apart."""
+    stacks (`frame;frame;... count`), over the samples of threads at work: `waiting` ones, those taken
+    while importing and those with no Python frame (the interpreter starting or ending) are counted
+    apart."""
     own: Counter[str] = Counter()
     packages: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
-    total = waits = imports = 0
+    total = waits = imports = bare = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         count = int(count_text)
         frames = stack.split(";")
         total += count
+        if not stack.strip():  # no Python frame yet (or any more): the interpreter starting or ending
+            bare += count
+            continue
         if waiting(frames):
             waits += count
             continue
@@ -118,11 +158,12 @@ def summarise(collapsed: Path, top: int) -> str:
             packages[package] += count
         for name in {_short(frame) for frame in frames}:
             inclusive[name] += count
-    working = max(total - waits - imports, 1)
+    working = max(total - waits - imports - bare, 1)
     rows = [
         f"{total} samples: {waits} ({100 * waits / max(total, 1):.0f}%) of threads waiting (for an answer,"
         f" on a queue or lock), {imports} ({100 * imports / max(total, 1):.0f}%) importing,"
-        f" {working} at work; shares below are of the samples at work.",
+        f" {bare} ({100 * bare / max(total, 1):.0f}%) with no Python frame (the interpreter starting or"
+        f" ending), {working} at work; shares below are of the samples at work.",
         "self time by function:",
     ]
     rows += [f"  {100 * n / working:5.1f}%  {name}" for name, n in own.most_common(top)]
@@ -153,9 +194,9 @@ def _package(frame: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--megabytes", type=int, default=100)
+    parser.add_argument("--megabytes", type=int, default=500)
     parser.add_argument("--members", type=int, default=1)
-    parser.add_argument("--pipeline", choices=("ours", "blog"), default="ours")
+    parser.add_argument("--pipeline", choices=("ours_cold", "blog"), default="ours_cold")
     parser.add_argument("--top", type=int, default=25)
     options = parser.parse_args()
     if not PYSPY.exists():

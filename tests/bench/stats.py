@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from typing import TypeVar
+from itertools import pairwise
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 GB = 1e9
@@ -43,3 +44,23 @@ def per_gb(value: float, uncompressed_bytes: int) -> float:
 def rate_mb_s(uncompressed_bytes: int, seconds: float) -> float:
     """Uncompressed MB (10**6 bytes) per second."""
     return uncompressed_bytes / 1e6 / seconds if seconds > 0 else float("inf")
+
+
+def served_once(downloads: list[dict[str, Any]], size: int) -> dict[str, Any]:
+    """Did Fusion serve the archive's bytes once? `downloads`: {start, stop, read} in the order served.
+    Once: the first download starts at byte 0, each later one strictly after the previous one's start,
+    and the client's bytes (each download up to where the next one starts; the last one whole) add up to
+    the archive's size. `read` - size is what was read to send but never used (cut connections)."""
+    starts = [int(d["start"]) for d in downloads]
+    read = sum(int(d["read"]) for d in downloads)
+    forward = bool(starts) and starts[0] == 0 and all(b > a for a, b in pairwise(starts))
+    kept = sum(b - a for a, b in pairwise(starts))
+    kept += int(downloads[-1]["read"]) if downloads else 0
+    return {
+        "downloads": len(downloads),
+        "starts": starts,
+        "bytes_read_to_send": read,
+        "bytes_kept": kept,
+        "overshoot_bytes": read - size,
+        "once": forward and kept == size,
+    }

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 import pytest
 
 from fusion_extract.chain.records import FileRecord, FileState, Unit, UnitState
-from tests.bench.pieces import served_once
 from tests.bench.product import Driven, Stuck, messages_due
+from tests.bench.stats import served_once
 
 WHEN = datetime(2026, 3, 1, tzinfo=UTC)
 MiB = 2**20

@@ -29,9 +29,10 @@ def test_idle_workers_locks_and_awaited_answers_are_waiting_but_reading_a_body_i
 
 
 def test_shares_are_of_the_samples_at_work(tmp_path):
-    # Given 10 samples: 6 waiting for an answer or idle, 3 inflating, 1 hashing
+    # Given 12 samples: 6 waiting for an answer or idle, 2 with no Python frame, 3 inflating, 1 hashing
     collapsed = tmp_path / "stacks.txt"
     collapsed.write_text(
+        " 2\n"
         f"{WORKER} 4\n"
         f"{ANSWER};SocketIO.readinto (socket.py:706) 2\n"
         "main (a.py:1);Inflater._inflate (fusion_extract/resumable.py:382) 3\n"
@@ -41,9 +42,10 @@ def test_shares_are_of_the_samples_at_work(tmp_path):
     # When they are summarised
     table = summarise(collapsed, 5)
 
-    # Then the waiting samples are counted apart and the rest shares 100 %
+    # Then the waiting samples and those of the bare interpreter are counted apart; the rest shares 100 %
     assert table.startswith(
-        "10 samples: 6 (60%) of threads waiting (for an answer, on a queue or lock), 0 (0%)"
+        "12 samples: 6 (50%) of threads waiting (for an answer, on a queue or lock), 0 (0%) importing,"
+        " 2 (17%) with no Python frame (the interpreter starting or ending), 4 at work"
     )
     assert "   75.0%  Inflater._inflate (fusion_extract/resumable.py)" in table
     assert "   25.0%  Sha256.update (fusion_extract/resumable.py)" in table

@@ -397,6 +397,93 @@ def test_multipart_commit_excluding_a_part_leaves_it_out(emu, client):
     assert emu.object_path(BUCKET, "e.bin").read_bytes() == b"one-three"
 
 
+def _upload_parts(client, name: str, bodies: list[bytes]) -> tuple[str, dict[int, str]]:
+    upload_id = client.create_multipart_upload(
+        NS, BUCKET, CreateMultipartUploadDetails(object=name)
+    ).data.upload_id
+    etags = {
+        number: client.upload_part(NS, BUCKET, name, upload_id, number, body).headers["etag"]
+        for number, body in enumerate(bodies, 1)
+    }
+    return upload_id, etags
+
+
+def _commit_all(client, name: str, upload_id: str, etags: dict[int, str]) -> Any:
+    parts = [CommitMultipartUploadPartDetails(part_num=n, etag=etag) for n, etag in etags.items()]
+    return client.commit_multipart_upload(
+        NS, BUCKET, name, upload_id, CommitMultipartUploadDetails(parts_to_commit=parts)
+    )
+
+
+def _files(folder) -> dict[int, bytes]:
+    """{inode: bytes} of every file under `folder`."""
+    return {path.stat().st_ino: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def test_multipart_commit_moves_the_parts_and_serves_them_in_order_whole_and_in_ranges(emu, client, tmp_path):
+    # Given an upload of three parts, their files on disk
+    bodies = [b"first-part|", b"second|", b"third-and-last"]
+    data = b"".join(bodies)
+    upload_id, etags = _upload_parts(client, "s/joined.bin", bodies)
+    uploaded = _files(tmp_path / "oci" / ".uploads")
+
+    # When it is committed
+    _commit_all(client, "s/joined.bin", upload_id, etags)
+
+    # Then the very files uploaded hold the object (moved, none copied)
+    assert _files(tmp_path / "oci" / ".segments") == uploaded
+    # And it reads whole, in ranges across the parts' boundaries, with its size and multipart MD5
+    whole = client.get_object(NS, BUCKET, "s/joined.bin")
+    assert whole.data.content == data
+    assert int(whole.headers["content-length"]) == len(data)
+    digest = hashlib.md5(b"".join(hashlib.md5(body).digest() for body in bodies)).digest()
+    assert whole.headers["opc-multipart-md5"] == f"{base64.b64encode(digest).decode()}-3"
+    for first, last in ((0, 10), (5, 20), (11, 17), (10, 11), (17, len(data) - 1), (3, len(data) + 50)):
+        ranged = client.get_object(NS, BUCKET, "s/joined.bin", range=f"bytes={first}-{last}")
+        assert (ranged.status, ranged.data.content) == (206, data[first : last + 1])
+    assert client.get_object(NS, BUCKET, "s/joined.bin", range="bytes=-5").data.content == data[-5:]
+    # And a listing gives its size
+    listed = client.list_objects(NS, BUCKET, prefix="s/", fields="size").data.objects
+    assert [(o.name, o.size) for o in listed] == [("s/joined.bin", len(data))]
+
+
+def test_a_one_part_commit_becomes_the_object_file_itself(emu, client, tmp_path):
+    # Given an upload of one part
+    upload_id, etags = _upload_parts(client, "one.bin", [b"only part"])
+    uploaded = _files(tmp_path / "oci" / ".uploads")
+
+    # When it is committed, the part's file is the object's
+    _commit_all(client, "one.bin", upload_id, etags)
+
+    assert _files(tmp_path / "oci" / BUCKET) == uploaded
+    assert client.get_object(NS, BUCKET, "one.bin").data.content == b"only part"
+
+
+def test_a_joined_object_replaced_renamed_or_deleted_leaves_no_segments_and_opens_whole(
+    emu, client, tmp_path
+):
+    # Given two objects of several parts each
+    for name in ("a/x.bin", "a/y.bin"):
+        _commit_all(client, name, *_upload_parts(client, name, [b"12345", b"678"]))
+    segments = tmp_path / "oci" / ".segments"
+    assert len(list(segments.iterdir())) == 2
+
+    # When someone asks for the folder's path, its objects are whole files there
+    folder = emu.object_path(BUCKET, "a")
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == {"x.bin": b"12345678", "y.bin": b"12345678"}
+    assert list(segments.iterdir()) == []
+    assert client.get_object(NS, BUCKET, "a/x.bin").data.content == b"12345678"
+
+    # And replacing, renaming onto or deleting an object of several parts leaves none of its segments
+    for name in ("b.bin", "c.bin", "d.bin"):
+        _commit_all(client, name, *_upload_parts(client, name, [b"ab", b"cd"]))
+    client.put_object(NS, BUCKET, "b.bin", b"replaced")
+    client.rename_object(NS, BUCKET, RenameObjectDetails(source_name="a/x.bin", new_name="c.bin"))
+    client.delete_object(NS, BUCKET, "d.bin")
+    assert list(segments.iterdir()) == []
+    assert client.get_object(NS, BUCKET, "c.bin").data.content == b"12345678"
+
+
 def test_multipart_commit_with_unaccounted_part_is_400(client):
     # Given an upload with two parts
     upload_id = client.create_multipart_upload(

@@ -2,7 +2,13 @@
 
     root/<bucket>/<object name>          the object's bytes, nothing else
     root/.meta/<bucket>/<object name>    its metadata (JSON): etag, md5, size, times, headers, opc-meta
+    root/.segments/<id>/<n>              the parts of a multipart object, in order (see below)
     root/.tmp/                           bodies being received, moved into place with os.replace
+
+A multipart commit moves the parts, it never copies them (Object Storage does not either, and a copy
+would be the emulator's time on the client's clock): one part becomes the object's file; several stay
+files of their own, served in order, the object's file empty until someone asks for its path
+(`materialise`, what `object_path` does), when they are joined into it.
 
 Bodies are received outside the lock; the lock guards the short step that checks the write's conditions
 and moves data and metadata into place, so of two conditional writers racing on one name exactly one wins.
@@ -11,17 +17,20 @@ and moves data and metadata into place, so of two conditional writers racing on 
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
+import io
 import json
 import os
 import re
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from email.message import Message
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 import crc32c
 
@@ -43,6 +52,7 @@ class ObjectMeta:
     modified: str
     headers: dict[str, str] = field(default_factory=dict)  # content-type and friends, as sent
     opc_meta: dict[str, str] = field(default_factory=dict)
+    segments: list[str] = field(default_factory=list)  # under root/.segments/, in order; [] = the file
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,8 @@ class BucketStore:
         self.lock = threading.RLock()
         self._scratch = root / ".tmp"
         self._scratch.mkdir(parents=True, exist_ok=True)
+        self._segments = root / ".segments"
+        self._segments.mkdir(parents=True, exist_ok=True)
 
     # -- buckets and paths -------------------------------------------------------------------------
 
@@ -160,18 +172,39 @@ class BucketStore:
         """Metadata and an open file that agree, even if a writer replaces the object meanwhile."""
         with self.lock:
             meta = self.require(bucket, name)
+            if meta.segments:
+                files = [(self._segments / segment).open("rb") for segment in meta.segments]
+                return meta, cast(BinaryIO, Joined(files))
             return meta, self.data_path(bucket, name).open("rb")
+
+    def materialise(self, bucket: str, name: str) -> None:
+        """Join the segments of the object `name`, or of every object under the folder `name`, into
+        their files, so that a person (or a test) can open them."""
+        top = self._meta_path(bucket, name)
+        with self.lock:
+            names = [name] if top.is_file() else [f"{name}/{inner}" for inner in self._names_in(top)]
+            for found in names:
+                meta = self.require(bucket, found)
+                if not meta.segments:
+                    continue
+                body = self.receive(_read_files([self._segments / segment for segment in meta.segments]))
+                body.path.replace(self.data_path(bucket, found))
+                self._drop_segments(meta)
+                meta.segments = []
+                self._write_meta(bucket, found, meta)
 
     def names(self, bucket: str) -> list[str]:
         """Every object name in the bucket, in OCI's order (UTF-8 byte order = code point order)."""
-        top = self.root / ".meta" / bucket
         with self.lock:
-            found = [
-                Path(folder, file).relative_to(top).as_posix()
-                for folder, _, files in os.walk(top)
-                for file in files
-            ]
-        return sorted(found)
+            return sorted(self._names_in(self.root / ".meta" / bucket))
+
+    @staticmethod
+    def _names_in(top: Path) -> list[str]:
+        return [
+            Path(folder, file).relative_to(top).as_posix()
+            for folder, _, files in os.walk(top)
+            for file in files
+        ]
 
     # -- writing -----------------------------------------------------------------------------------
 
@@ -209,10 +242,46 @@ class BucketStore:
         now = isoformat(self.clock.now())
         meta = ObjectMeta(body.size, self.new_etag(), md5, multipart, now, now, headers or {}, opc_meta or {})
         with self.lock:
-            conditions.check(self.head(bucket, name))
+            replaced = self.head(bucket, name)
+            conditions.check(replaced)
             self._make_room(bucket, name)
             body.path.replace(target)
             self._write_meta(bucket, name, meta)
+            self._drop_segments(replaced)
+        return meta
+
+    def commit_parts(
+        self,
+        bucket: str,
+        name: str,
+        parts: list[Path],
+        conditions: Conditions,
+        *,
+        md5: str,
+        headers: dict[str, str],
+        opc_meta: dict[str, str],
+    ) -> ObjectMeta:
+        """Make the part files, in order, the object (moved, never copied), if the conditions hold on the
+        object it replaces; the parts stay where they are when they do not."""
+        size = sum(part.stat().st_size for part in parts)
+        now = isoformat(self.clock.now())
+        meta = ObjectMeta(size, self.new_etag(), md5, True, now, now, headers, opc_meta)
+        with self.lock:
+            replaced = self.head(bucket, name)
+            conditions.check(replaced)
+            self._make_room(bucket, name)
+            if len(parts) == 1:
+                parts[0].replace(self.data_path(bucket, name))
+            else:
+                folder = Path(tempfile.mkdtemp(dir=self._segments))
+                for index, part in enumerate(parts):
+                    part.replace(folder / f"{index:05d}")
+                    meta.segments.append(f"{folder.name}/{index:05d}")
+                handle, empty = tempfile.mkstemp(dir=self._scratch)
+                os.close(handle)
+                Path(empty).replace(self.data_path(bucket, name))  # a new file: readers keep the old one
+            self._write_meta(bucket, name, meta)
+            self._drop_segments(replaced)
         return meta
 
     def plant(self, bucket: str, name: str, data: bytes, md5: str) -> None:
@@ -226,10 +295,12 @@ class BucketStore:
 
     def delete(self, bucket: str, name: str, conditions: Conditions) -> None:
         with self.lock:
-            conditions.check(self.require(bucket, name))
+            meta = self.require(bucket, name)
+            conditions.check(meta)
             self.data_path(bucket, name).unlink(missing_ok=True)
             self._meta_path(bucket, name).unlink()
             self._prune(bucket, name)
+            self._drop_segments(meta)
 
     def rename(
         self, bucket: str, source: str, target: str, source_if_match: str | None, onto: Conditions
@@ -240,13 +311,20 @@ class BucketStore:
             Conditions(if_match=source_if_match).check(meta)
             if source == target:
                 return
-            onto.check(self.head(bucket, target))
+            replaced = self.head(bucket, target)
+            onto.check(replaced)
             self._make_room(bucket, target)
             self.data_path(bucket, source).replace(self.data_path(bucket, target))
             meta.modified = isoformat(self.clock.now())
             self._write_meta(bucket, target, meta)
             self._meta_path(bucket, source).unlink()
             self._prune(bucket, source)
+            self._drop_segments(replaced)
+
+    def _drop_segments(self, meta: ObjectMeta | None) -> None:
+        """Remove the segments of an object deleted or replaced (open readers keep theirs)."""
+        for folder in {segment.split("/")[0] for segment in meta.segments} if meta else ():
+            shutil.rmtree(self._segments / folder, ignore_errors=True)
 
     def _make_room(self, bucket: str, name: str) -> None:
         """Create the object's folders; refuse a name whose file and folders collide with other objects."""
@@ -281,3 +359,53 @@ class BucketStore:
             while folder != top and not any(folder.iterdir()):
                 folder.rmdir()
                 folder = folder.parent
+
+
+def _read_files(paths: list[Path]) -> Iterable[bytes]:
+    for path in paths:
+        with path.open("rb") as source:
+            while chunk := source.read(1 << 20):
+                yield chunk
+
+
+class Joined(io.RawIOBase):
+    """Open files read as one, in order: a multipart object's segments."""
+
+    def __init__(self, files: list[io.BufferedReader]) -> None:
+        self._files = files
+        self._starts: list[int] = []
+        total = 0
+        for file in files:
+            self._starts.append(total)
+            total += os.fstat(file.fileno()).st_size
+        self._size = total
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = (0, self._position, self._size)[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        index = bisect.bisect_right(self._starts, self._position) - 1  # the last segment starting here
+        if self._position >= self._size:
+            return 0
+        file = self._files[index]
+        file.seek(self._position - self._starts[index])
+        read = file.readinto(buffer)
+        self._position += read
+        return read
+
+    def close(self) -> None:
+        for file in self._files:
+            file.close()
+        super().close()

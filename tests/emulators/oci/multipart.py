@@ -133,22 +133,18 @@ class Uploads:
         return part
 
     def commit(self, upload: Upload, details: Any) -> ObjectMeta:
+        """The chosen parts become the object, moved, not copied (BucketStore.commit_parts)."""
         parts = self._chosen_parts(upload, details)
-        assembled = self.store.receive(_read_files([p.path for p in parts]))
         digest = hashlib.md5(b"".join(p.md5 for p in parts)).digest()
-        try:
-            meta = self.store.commit(
-                upload.bucket,
-                upload.name,
-                assembled,
-                upload.conditions,
-                md5=f"{base64.b64encode(digest).decode()}-{len(parts)}",
-                multipart=True,
-                headers=upload.headers,
-                opc_meta=upload.opc_meta,
-            )
-        finally:
-            assembled.path.unlink(missing_ok=True)
+        meta = self.store.commit_parts(
+            upload.bucket,
+            upload.name,
+            [p.path for p in parts],
+            upload.conditions,
+            md5=f"{base64.b64encode(digest).decode()}-{len(parts)}",
+            headers=upload.headers,
+            opc_meta=upload.opc_meta,
+        )
         self.abort(upload)
         return meta
 
@@ -180,10 +176,3 @@ class Uploads:
                     400, "InvalidUploadPart", f"part {number} with ETag {etag!r} was not uploaded"
                 )
         return [upload.parts[n] for n in sorted(wanted)]
-
-
-def _read_files(paths: list[Path]) -> Iterator[bytes]:
-    for path in paths:
-        with path.open("rb") as source:
-            while chunk := source.read(CHUNK):
-                yield chunk

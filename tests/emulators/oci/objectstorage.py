@@ -65,6 +65,8 @@ class ObjectStorage:
         self.store.create_bucket(name)
 
     def object_path(self, bucket: str, name: str) -> Path:
+        """The file of the object `name` (or the folder of the objects under it), whole."""
+        self.store.materialise(bucket, name)
         return self.store.data_path(bucket, name)
 
     def set_lifecycle(self, bucket: str, rules: list[dict[str, Any]]) -> None:
