@@ -7,17 +7,28 @@ the rounds (process CPU time, so another engineer's load counts less): inflate (
 decompressobj, resumable.Inflater on zlib and on zlib-ng, asking stop() at every block boundary as the
 transfer does, and isal when importable), CRC-32, the CSV row count (unquoted and with quoted fields) and
 SHA-256. Prints one line per kernel and its JSON to stdout.
+
+    .venv/bin/python -m tests.bench.kernels ranges [--megabytes 128] [--rate-mb-s 40]
+
+A download from a loopback server that caps each connection (a token bucket per connection, as a cloud
+link per TCP flow): wall seconds and CPU-s/GiB (the server's threads included: one process) of
+fusion.download (one stream) and parallel_download.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import http.server
 import importlib.util
 import json
+import random
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
+
+import requests
 
 from fusion_extract import resumable
 from fusion_extract.chain.archive import _CsvRows
@@ -94,13 +105,78 @@ def best(run: Callable[[], object], rounds: int) -> float:
     return min(times)
 
 
+class CappedFiles(http.server.BaseHTTPRequestHandler):
+    """Serves `content` with Range and an ETag, each connection capped at `rate` bytes per second."""
+
+    content = b""
+    rate = 40e6
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        size, asked = len(self.content), self.headers.get("Range")
+        start, end = 0, size
+        if asked:
+            first, _, last = asked.removeprefix("bytes=").partition("-")
+            start, end = int(first), int(last) + 1 if last else size
+        self.send_response(206 if asked else 200)
+        if asked:
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+        self.send_header("Content-Length", str(end - start))
+        self.send_header("ETag", '"v1"')
+        self.end_headers()
+        began = time.monotonic()
+        for at in range(start, end, ARRIVES):
+            self.wfile.write(self.content[at : min(at + ARRIVES, end)])
+            ahead = (at + ARRIVES - start) / self.rate - (time.monotonic() - began)
+            if ahead > 0:
+                time.sleep(ahead)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def ranges(megabytes: int, rate_mb_s: float) -> None:
+    """Wall and CPU of one stream against parallel ranges, through a per-connection cap."""
+    from fusion_extract.fusion.download import download, parallel_download
+    from fusion_extract.fusion.http import HttpClient
+    from fusion_extract.models import OutputFile
+    from fusion_extract.retry import RetryPolicy
+    from tests.clocks import ManualClock
+
+    CappedFiles.content = random.Random(7).randbytes(megabytes * 2**20)
+    CappedFiles.rate = rate_mb_s * 1e6
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CappedFiles)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/content"
+    file = OutputFile("1", "bench.zip", len(CappedFiles.content), None, None, url)
+    figures = {}
+    with requests.Session() as session:
+        retry = RetryPolicy(ManualClock(), max_attempts=2, max_seconds=10, rand=lambda: 0.5)
+        client = HttpClient(session, timeout=(3.0, 30.0), ca_bundle=None, retry=retry)
+        for name, reader in (("one stream", download), ("parallel ranges", parallel_download)):
+            wall, cpu = time.monotonic(), time.process_time()
+            for _ in reader(client, file):
+                pass
+            wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+            figures[name] = {"wall_s": round(wall, 2), "cpu_s_per_gib": round(cpu * GIB / file.size, 3)}
+            print(f"{name:16} {wall:6.2f} s wall  {cpu * GIB / file.size:6.3f} CPU-s/GiB")
+    server.shutdown()
+    print(json.dumps({"megabytes": megabytes, "rate_mb_s": rate_mb_s, **figures}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--megabytes", type=int, default=64)
+    parser.add_argument("what", nargs="?", choices=("kernels", "ranges"), default="kernels")
+    parser.add_argument("--megabytes", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rate-mb-s", type=float, default=40.0)
     args = parser.parse_args()
+    if args.what == "ranges":
+        ranges(args.megabytes or 128, args.rate_mb_s)
+        return
+    args.megabytes = args.megabytes or 64
     plain, quoted = csv_member(args.megabytes, False), csv_member(args.megabytes, True)
     compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
     packed = compressor.compress(plain) + compressor.flush()
