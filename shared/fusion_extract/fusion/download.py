@@ -116,7 +116,8 @@ def parallel_download(
     """`download`'s bytes, in order, read as consecutive ranges of `segment` bytes over up to `connections`
     requests at once, so that a cap per connection is not the ceiling (Oracle's advice for large output).
 
-    At most `connections` ranges are held at a time (the reorder window: `connections` x `segment` bytes).
+    At most `connections` ranges are held at a time, the one being delivered included (the reorder window:
+    `connections` x `segment` bytes).
     Each is a `download` of its own, resumed after a drop and conditional on the version the first range's
     answer named. Less than `least` bytes to read, a server that names no version (ranges of two versions
     could not be told apart), or one that answers the first range with the whole file is read in one
@@ -167,11 +168,12 @@ def _in_order(
         try:
             ahead.extend(pool.submit(read, begin) for begin in islice(pending, connections))
             while ahead:
-                chunks = ahead.popleft().result()
+                chunks = ahead[0].result()
+                yield from chunks
+                del chunks  # delivered: its room in the window goes to the next range
+                ahead.popleft()
                 if (begin := next(pending, None)) is not None:
                     ahead.append(pool.submit(read, begin))
-                yield from chunks
-                del chunks
         finally:  # stopped early (an error, or the consumer is done): the reads in flight end now
             stopping.set()
             for future in ahead:
