@@ -118,8 +118,8 @@ def parallel_download(
 
     At most `connections` ranges are held at a time, the one being delivered included (the reorder window:
     `connections` x `segment` bytes).
-    Each is a `download` of its own, resumed after a drop and conditional on the version the first range's
-    answer named. Less than `least` bytes to read, a server that names no version (ranges of two versions
+    Each is a `download` of its own, resumed after a drop and conditional on the version that the answer to
+    a first range of one chunk named. Less than `least` bytes to read, a server that names no version (ranges of two versions
     could not be told apart), or one that answers the first range with the whole file is read in one
     stream, as `download` reads it.
     """
@@ -128,8 +128,9 @@ def parallel_download(
     if connections < 2 or file.size - start < least:
         yield from whole(start=start)
         return
-    if version.etag is None and version.last_modified is None:  # the first range pins the version
-        first = min(start + segment, file.size)
+    if version.etag is None and version.last_modified is None:
+        # A first range of one chunk pins the version: the others wait for it one round trip, not a range.
+        first = min(start + chunk_size, file.size)
         received = start
         for chunk in whole(start=start, end=first):
             received += len(chunk)
