@@ -117,11 +117,10 @@ def parallel_download(
     requests at once, so that a cap per connection is not the ceiling (Oracle's advice for large output).
 
     At most `connections` ranges are held at a time, the one being delivered included (the reorder window:
-    `connections` x `segment` bytes).
-    Each is a `download` of its own, resumed after a drop and conditional on the version that the answer to
-    a first range of one chunk named. Less than `least` bytes to read, a server that names no version (ranges of two versions
-    could not be told apart), or one that answers the first range with the whole file is read in one
-    stream, as `download` reads it.
+    `connections` x `segment` bytes). Each is a `download` of its own, resumed after a drop and conditional
+    on the version named by the answer to a first range of one chunk. Less than `least` bytes to read, a
+    server that names no version (ranges of two versions could not be told apart), or one that answers the
+    first range with the whole file: read in one stream, as `download` reads it.
     """
     version = version if version is not None else SourceVersion()
     whole = partial(download, http, file, chunk_size, version=version)
