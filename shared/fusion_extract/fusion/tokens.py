@@ -80,10 +80,10 @@ class TokenProvider:
     def token(self) -> str:
         """A valid access token, fetched only when the cached one is missing or about to expire."""
         with self._fetching:
-            now = self._clock.now()
-            if self._cached is None or now >= self._cached.refresh_at:
-                self._cached = self._fetch(now)
-            return self._cached.value
+            now, cached = self._clock.now(), self._cached  # read once: another thread may invalidate it
+            if cached is None or now >= cached.refresh_at:
+                cached = self._cached = self._fetch(now)
+            return cached.value
 
     def invalidate(self) -> None:
         """Forget the cached token (Fusion refused it); the next call fetches a new one."""
