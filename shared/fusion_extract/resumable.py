@@ -36,6 +36,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import importlib
+import importlib.util
 import os
 import struct
 import zlib
@@ -57,6 +58,7 @@ _T = TypeVar("_T")
 # Tried in order after the library this Python's own module uses: OpenSSL 3.x, then 1.1.1 (Oracle Linux 8).
 OPENSSL_SONAMES = ("libcrypto.so.3", "libcrypto.so.1.1")
 ZLIB_SONAMES = ("libz.so.1",)
+ZLIB_NG_MODULE = "zlib_ng.zlib_ng"  # the zlib-ng package's extension: zlib-ng itself, linked in
 
 _Function = Callable[..., Any]
 
@@ -197,14 +199,38 @@ class _ZStream(ctypes.Structure):
     )
 
 
+class _ZngStream(ctypes.Structure):
+    """zlib-ng's native zng_stream: z_stream's fields, but a 32-bit adler (so 104 bytes, not 112)."""
+
+    _fields_ = (
+        ("next_in", ctypes.c_void_p),
+        ("avail_in", ctypes.c_uint32),
+        ("total_in", ctypes.c_size_t),
+        ("next_out", ctypes.c_void_p),
+        ("avail_out", ctypes.c_uint32),
+        ("total_out", ctypes.c_size_t),
+        ("msg", ctypes.c_char_p),
+        ("state", ctypes.c_void_p),
+        ("zalloc", ctypes.c_void_p),
+        ("zfree", ctypes.c_void_p),
+        ("opaque", ctypes.c_void_p),
+        ("data_type", ctypes.c_int),
+        ("adler", ctypes.c_uint32),
+        ("reserved", ctypes.c_ulong),
+    )
+
+
 @dataclass(frozen=True)
 class Libz:
-    """zlib's raw inflate, bound: `name` as loaded, `path` the file it is."""
+    """A raw inflate, bound (zlib, or zlib-ng's native API): `name` as loaded, `path` the file it is.
+
+    `stream` is the library's z_stream type and `init(stream_ref)` opens it for raw deflate."""
 
     name: str
     path: str
     version: bytes
-    init: _Function = field(repr=False)
+    stream: type[ctypes.Structure] = field(repr=False)
+    init: Callable[[Any], int] = field(repr=False)
     inflate: _Function = field(repr=False)
     prime: _Function = field(repr=False)
     set_dictionary: _Function = field(repr=False)
@@ -213,15 +239,18 @@ class Libz:
 
 
 def load_libz(name: str) -> Libz:
-    """Bind the inflate calls in the library `name` (a soname or a path)."""
+    """Bind the inflate calls in the zlib `name` (a soname or a path)."""
     lib = _open(name)
     p, i, u = ctypes.c_void_p, ctypes.c_int, ctypes.c_uint
     version = _function(lib, "zlibVersion", ctypes.c_char_p)
+    init2 = _function(lib, "inflateInit2_", i, p, i, ctypes.c_char_p, i)
+    found = version()
     return Libz(
         name=name,
         path=_file_of(version) or name,
-        version=version(),
-        init=_function(lib, "inflateInit2_", i, p, i, ctypes.c_char_p, i),
+        version=found,
+        stream=_ZStream,
+        init=lambda ref: int(init2(ref, -15, found, ctypes.sizeof(_ZStream))),
         inflate=_function(lib, "inflate", i, p, i),
         prime=_function(lib, "inflatePrime", i, p, i, i),  # zlib 1.2.2.4
         set_dictionary=_function(lib, "inflateSetDictionary", i, p, p, u),
@@ -230,10 +259,56 @@ def load_libz(name: str) -> Libz:
     )
 
 
+def load_zlib_ng(name: str) -> Libz:
+    """Bind zlib-ng's native inflate (the zng_* calls) in the library `name`: about twice zlib's speed.
+    Its block boundaries and dictionary are zlib's, so an InflatePoint crosses between the two."""
+    lib = _open(name)
+    p, i, u = ctypes.c_void_p, ctypes.c_int32, ctypes.c_uint32
+    version = _function(lib, "zlibng_version", ctypes.c_char_p)
+    init2 = _function(lib, "zng_inflateInit2", i, p, i)
+    return Libz(
+        name=name,
+        path=_file_of(version) or name,
+        version=version(),
+        stream=_ZngStream,
+        init=lambda ref: int(init2(ref, -15)),
+        inflate=_function(lib, "zng_inflate", i, p, i),
+        prime=_function(lib, "zng_inflatePrime", i, p, i, i),
+        set_dictionary=_function(lib, "zng_inflateSetDictionary", i, p, p, u),
+        get_dictionary=_function(lib, "zng_inflateGetDictionary", i, p, p, ctypes.POINTER(u)),
+        end=_function(lib, "zng_inflateEnd", i, p),
+    )
+
+
 @functools.cache
 def libz() -> Libz:
     """This process's zlib: the one the zlib module uses, else the first of ZLIB_SONAMES that works."""
     return _first("zlib", [*_own("zlib", "inflate"), *ZLIB_SONAMES], load_libz)
+
+
+def _zlib_ng_extension() -> str | None:
+    """The file of the zlib-ng package's extension (it carries zlib-ng whole), found without importing it."""
+    try:
+        spec = importlib.util.find_spec(ZLIB_NG_MODULE)
+    except ImportError:  # its package is absent
+        return None
+    return spec.origin if spec is not None else None
+
+
+@functools.cache
+def inflate_library() -> Libz:
+    """The inflate `Inflater` uses: zlib-ng where its package is installed (the functions' image), else
+    this process's zlib. Both stop and resume at the same points; zlib-ng inflates in about half the time."""
+    extension = _zlib_ng_extension()
+    return load_zlib_ng(extension) if extension else libz()
+
+
+@functools.cache
+def crc32() -> Callable[[bytes, int], int]:
+    """CRC-32 as zlib.crc32 computes it, from zlib-ng where installed (about 3x faster), else zlib's."""
+    if _zlib_ng_extension() is None:
+        return zlib.crc32
+    return importlib.import_module(ZLIB_NG_MODULE).crc32  # type: ignore[no-any-return]
 
 
 # --- borrowing a buffer without copying it ----------------------------------------------------------
@@ -430,11 +505,11 @@ class Inflater:
     """
 
     def __init__(self, point: InflatePoint | None = None, *, library: Libz | None = None) -> None:
-        self._lib = library or libz()
-        self._strm = _ZStream()
+        self._lib = library or inflate_library()
+        self._strm = self._lib.stream()
         self._ref = ctypes.byref(self._strm)
         self._open = False
-        ret = self._lib.init(self._ref, -15, self._lib.version, ctypes.sizeof(_ZStream))
+        ret = self._lib.init(self._ref)
         if ret != _Z_OK:
             raise self._error(ret)
         self._open = True
@@ -593,7 +668,7 @@ def self_test() -> str:
 
     data = b"fusion-extract self test: " * 40
     try:
-        crypto, inflate = libcrypto(), libz()
+        crypto, inflate = libcrypto(), inflate_library()
         first = Sha256()
         first.update(data[:333])
         resumed = Sha256(first.state())

@@ -19,7 +19,6 @@ from fusion_extract.chain.runs import Patience, Runs, Topics
 from fusion_extract.clock import Clock, IdFactory, SystemClock, new_id
 from fusion_extract.config import Settings
 from fusion_extract.errors import ConfigError
-from fusion_extract.fusion.batch import build_batch_client
 from fusion_extract.oci.clients import OciClients
 from fusion_extract.oci.metrics import OciMetrics
 from fusion_extract.oci.notify import OciPublisher
@@ -124,6 +123,9 @@ class Runtime:
 
     @cached_property
     def fusion(self) -> FusionApi:
+        # Imported here: an invocation that only unpacks (units) never loads requests and the Fusion client.
+        from fusion_extract.fusion.batch import build_batch_client
+
         return build_batch_client(self.settings, self.credentials, self.clock)
 
     @cached_property

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import zipfile
 from pathlib import Path
 
 from fusion_extract.chain.records import FileState, RunState, UnitState
+from fusion_extract.fusion.download import PARALLEL_FROM
 from tests.emulators.fusion import ExtractScenario
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps
 
@@ -286,3 +288,31 @@ def test_units_staged_by_the_last_invocation_are_promoted_by_parallel_invocation
     assert [o["handed_out"] for o in handing] == [3]
     assert outcomes[-1]["outcome"] == "landed"
     assert steps.run(run_id).state is RunState.LANDED
+
+
+def test_a_large_archive_fetched_over_parallel_ranges_resumes_at_each_stop_and_lands_whole(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive of 17 MiB (past PARALLEL_FROM: fetched over parallel ranges), one stored member
+    member = random.Random(3).randbytes(17 * MiB)
+    zip_path = tmp_path / "large.zip"
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("large.bin", member)
+    assert zip_path.stat().st_size >= PARALLEL_FROM
+    steps, run_id, name = transferring(make_steps, zip_path, TRANSFER_BUDGET_SECONDS="0")
+
+    # When its transfer message is delivered, and every continuation (each fetch stops after one part)
+    outcomes = [steps.transfer(run_id, name), *steps.deliver("transfer")]
+
+    # Then the fetch took many invocations, each reading ranges from where the last one stopped
+    assert outcomes[-1]["outcome"] == "landed", [o["outcome"] for o in outcomes]
+    ranges = [r or "bytes=0-" for r in downloaded_bytes(steps, name)]
+    starts = [int(r.removeprefix("bytes=").split("-")[0]) for r in ranges]
+    # (where a part ended, or a range after it; the first invocation's after its one-chunk first range)
+    assert len(set(starts)) > 4 and all(start % MiB in (0, 64 * 1024) for start in starts)
+    assert any(r.count("-") == 1 and not r.endswith("-") for r in ranges)  # bounded ranges: parallel reads
+    # And what landed is the member byte for byte, and no reading thread outlived its invocation
+    run = steps.run(run_id)
+    assert steps.read(steps.deps.layout.member(run, "large.bin")) == member
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("download")]
+    assert steps.objects("_staging/") == []

@@ -5,16 +5,20 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import struct
 import zipfile
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fusion_extract.chain.archive import (
     JSON_COUNT_LIMIT,
     Member,
     ZipLimits,
+    _CsvRows,
     member_path,
     read_directory,
 )
@@ -244,6 +248,35 @@ def test_csv_rows_with_quoted_newlines_across_chunks_match_the_csv_module():
 
     # Then the count agrees with a real CSV parser
     assert unpacked.members[0].rows == expected == 20_000
+
+
+def _rows_one_byte_at_a_time(content: bytes) -> int:
+    """The rule, spelled out: a newline outside double quotes ends a record; the header is not one."""
+    newlines, quoted = 0, False
+    for byte in content:
+        quoted ^= byte == ord('"')
+        newlines += byte == ord("\n") and not quoted
+    unterminated = bool(content) and not content.endswith(b"\n")
+    return max(newlines + unterminated - 1, 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    content=st.lists(st.sampled_from([b'"', b'""', b"\n", b",", b"a", b"\r\n", b"abc,def"]), max_size=80),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8),
+)
+def test_csv_row_count_is_exact_for_any_quoting_and_any_chunking(content, cuts):
+    # Given any mix of quotes (paired or not), newlines and text, cut into chunks anywhere
+    text = b"".join(content)
+    bounds = sorted({0, len(text), *(cut % (len(text) + 1) for cut in cuts)})
+
+    # When the rows are counted chunk by chunk
+    counter = _CsvRows()
+    for start, end in itertools.pairwise(bounds):
+        counter.feed(text[start:end])
+
+    # Then the count is the byte-by-byte rule's
+    assert counter.rows == _rows_one_byte_at_a_time(text)
 
 
 @pytest.mark.parametrize(

@@ -151,3 +151,67 @@ def test_inflate_points_cross_between_zlib_1_2_11_and_this_machines_zlib(
     tail = tmp_path / "tail"
     _in_zlib_1_2_11(image_libraries, member, stop_at=0, point=str(tmp_path / "p2"), out=str(tail))
     assert head + tail.read_bytes() == text
+
+
+# --- zlib-ng: the inflate and CRC-32 the functions use (its package is a dependency) --------------------
+
+
+def test_zlib_ng_and_zlib_1_2_11_resume_each_others_points_at_every_boundary(image_libraries: Path) -> None:
+    # Given a member of many blocks, zlib-ng (the package's extension) and the image's zlib 1.2.11
+    zlib_ng = resumable.inflate_library()
+    assert zlib_ng.name.endswith(".so") and "zlib_ng" in zlib_ng.name and zlib_ng.version.startswith(b"2.")
+    zlib_1_2_11 = resumable.load_libz(str(image_libraries / LIBZ))
+    text = b"".join(b"%d,Supplier %d,INV-%08d,%.2f\n" % (i, i % 97, i * 7, i / 3) for i in range(40_000))
+    compressor = zlib.compressobj(1, zlib.DEFLATED, -15)
+    member = compressor.compress(text) + compressor.flush()
+
+    for first, second in ((zlib_ng, zlib_1_2_11), (zlib_1_2_11, zlib_ng)):
+        for boundary in (1, 2, 5, 9):
+            # When one stops at a boundary and the other resumes its point
+            asked = 0
+
+            def at_boundary(wanted: int = boundary) -> bool:
+                nonlocal asked
+                asked += 1
+                return asked == wanted
+
+            head = Inflater(library=first)
+            before = b"".join(head.feed(member, at_boundary))
+            assert head.stopped is not None
+            point = InflatePoint.from_bytes(head.stopped.to_bytes())
+            tail = Inflater(point, library=second)
+            after = b"".join(tail.feed(member[point.consumed :]))
+
+            # Then the member is whole and the resumed inflate ends where the member ends
+            assert before + after == text and tail.finished and tail.unused == b""
+
+
+def test_inflate_library_is_zlib_ng_where_installed_else_this_pythons_zlib() -> None:
+    # Given a fresh interpreter that cannot find the zlib-ng package (another name for it)
+    script = (
+        "import fusion_extract.resumable as r, zlib\n"
+        "r.ZLIB_NG_MODULE = 'zlib_ng_absent.zlib_ng'\n"
+        "print(r.inflate_library() == r.libz(), r.crc32() is zlib.crc32)\n"
+    )
+
+    # When the inflate and the CRC-32 are chosen, Then they are the standard library's zlib
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["True", "True"]
+
+    # And with the package installed (this environment, as the image), they are zlib-ng's
+    assert resumable.inflate_library() != resumable.libz()
+    assert resumable.crc32() is not zlib.crc32
+
+
+def test_zlib_ng_crc32_equals_zlib_for_any_pieces() -> None:
+    # Given data cut into pieces of every kind of size
+    rnd = random.Random(5)
+    data = rnd.randbytes(2_000_000)
+    cuts = sorted(rnd.sample(range(1, len(data)), 40))
+
+    # When the CRC-32 runs over the pieces, Then it is zlib's
+    value, start = 0, 0
+    for end in [*cuts, len(data)]:
+        value = resumable.crc32()(data[start:end], value)
+        start = end
+    assert value == zlib.crc32(data)

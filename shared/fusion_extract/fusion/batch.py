@@ -26,7 +26,7 @@ from fusion_extract.errors import (
     UpstreamError,
 )
 from fusion_extract.fusion import urls
-from fusion_extract.fusion.download import CHUNK_SIZE, download
+from fusion_extract.fusion.download import CHUNK_SIZE, parallel_download
 from fusion_extract.fusion.http import Bearer, HttpClient
 from fusion_extract.fusion.status import parse_job_status
 from fusion_extract.fusion.tokens import TokenProvider
@@ -111,8 +111,8 @@ class BatchClient:
         self, file: OutputFile, start: int = 0, version: SourceVersion | None = None
     ) -> Generator[bytes, None, None]:
         """The file's bytes from `start` in bounded chunks, resumed with Range after a dropped connection,
-        of `version` only (download.py)."""
-        return download(self._http, file, self._chunk_size, start=start, version=version)
+        of `version` only, a large file over several ranged requests at once (download.py)."""
+        return parallel_download(self._http, file, self._chunk_size, start=start, version=version)
 
     def _job_from_location(self, response: requests.Response) -> str:
         response.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -74,13 +75,15 @@ class TokenProvider:
         self._margin = refresh_margin
         self._max_json = max_json_bytes
         self._cached: _Token | None = None
+        self._fetching = threading.Lock()  # a download's parallel ranges share one token, fetched once
 
     def token(self) -> str:
         """A valid access token, fetched only when the cached one is missing or about to expire."""
-        now = self._clock.now()
-        if self._cached is None or now >= self._cached.refresh_at:
-            self._cached = self._fetch(now)
-        return self._cached.value
+        with self._fetching:
+            now, cached = self._clock.now(), self._cached  # read once: another thread may invalidate it
+            if cached is None or now >= cached.refresh_at:
+                cached = self._cached = self._fetch(now)
+            return cached.value
 
     def invalidate(self) -> None:
         """Forget the cached token (Fusion refused it); the next call fetches a new one."""

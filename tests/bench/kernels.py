@@ -1,0 +1,210 @@
+"""The transfer's per-byte kernels in CPU-seconds per GiB of uncompressed output, on bench-like CSV.
+
+    .venv/bin/python -m tests.bench.kernels [--megabytes 64] [--rounds 3]
+
+Each kernel runs over the same member as the transfer reads it (pieces of resumable.PIECE bytes), best of
+the rounds (process CPU time, so another engineer's load counts less): inflate (the standard library's
+decompressobj, resumable.Inflater on zlib and on zlib-ng, asking stop() at every block boundary as the
+transfer does, and isal when importable), CRC-32, the CSV row count (unquoted and with quoted fields) and
+SHA-256. Prints one line per kernel and its JSON to stdout.
+
+    .venv/bin/python -m tests.bench.kernels ranges [--megabytes 128] [--rate-mb-s 40]
+
+A download from a loopback server that caps each connection (a token bucket per connection, as a cloud
+link per TCP flow): wall seconds and CPU-s/GiB (the server's threads included: one process) of
+fusion.download (one stream) and parallel_download.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import importlib.util
+import json
+import random
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+
+import requests
+
+from fusion_extract import resumable
+from fusion_extract.chain.archive import _CsvRows
+from fusion_extract.resumable import PIECE, Inflater, Libz, Sha256
+from tests.bench.datagen import member_blocks
+
+GIB = 2**30
+ARRIVES = 64 * 1024  # compressed bytes per read from the network
+
+
+def csv_member(megabytes: int, quoted: bool) -> bytes:
+    """A member like the bench's; `quoted` puts the description column in double quotes, as Fusion may."""
+    data = b"".join(block for _, block in member_blocks("kernels", megabytes * 2**20, "csv"))
+    if not quoted:
+        return data
+    return data.replace(b" and ", b'" and "')  # every row gets quotes, none a quoted newline
+
+
+def pieces(data: bytes) -> Iterator[bytes]:
+    view = memoryview(data)
+    for start in range(0, len(data), PIECE):
+        yield bytes(view[start : start + PIECE])
+
+
+def inflate_with(library: Libz) -> Callable[[bytes], None]:
+    def run(packed: bytes) -> None:
+        with Inflater(library=library) as inflater:
+            for _ in inflater.feed(packed, lambda: False):
+                pass
+
+    return run
+
+
+def decompressobj_inflate(module: str) -> Callable[[bytes], None]:
+    """A module's decompressobj fed compressed pieces as they arrive (no stop, no resume)."""
+
+    def run(packed: bytes) -> None:
+        inflater = importlib.import_module(module).decompressobj(-15)
+        for start in range(0, len(packed), ARRIVES):
+            inflater.decompress(packed[start : start + ARRIVES])
+
+    return run
+
+
+def over_pieces(kernel: Callable[[bytes], object]) -> Callable[[list[bytes]], None]:
+    def run(chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            kernel(chunk)
+
+    return run
+
+
+def crc_with(crc32: Callable[[bytes, int], int]) -> Callable[[list[bytes]], None]:
+    def run(chunks: list[bytes]) -> None:
+        value = 0
+        for chunk in chunks:
+            value = crc32(chunk, value)
+
+    return run
+
+
+def sha256(chunks: list[bytes]) -> None:
+    digest = Sha256()
+    for chunk in chunks:
+        digest.update(chunk)
+
+
+def best(run: Callable[[], object], rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        start = time.process_time()
+        run()
+        times.append(time.process_time() - start)
+    return min(times)
+
+
+class CappedFiles(http.server.BaseHTTPRequestHandler):
+    """Serves `content` with Range and an ETag, each connection capped at `rate` bytes per second."""
+
+    content = b""
+    rate = 40e6
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        size, asked = len(self.content), self.headers.get("Range")
+        start, end = 0, size
+        if asked:
+            first, _, last = asked.removeprefix("bytes=").partition("-")
+            start, end = int(first), int(last) + 1 if last else size
+        self.send_response(206 if asked else 200)
+        if asked:
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+        self.send_header("Content-Length", str(end - start))
+        self.send_header("ETag", '"v1"')
+        self.end_headers()
+        began = time.monotonic()
+        for at in range(start, end, ARRIVES):
+            self.wfile.write(self.content[at : min(at + ARRIVES, end)])
+            ahead = (at + ARRIVES - start) / self.rate - (time.monotonic() - began)
+            if ahead > 0:
+                time.sleep(ahead)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def ranges(megabytes: int, rate_mb_s: float) -> None:
+    """Wall and CPU of one stream against parallel ranges, through a per-connection cap."""
+    from fusion_extract.fusion.download import download, parallel_download
+    from fusion_extract.fusion.http import HttpClient
+    from fusion_extract.models import OutputFile
+    from fusion_extract.retry import RetryPolicy
+    from tests.clocks import ManualClock
+
+    CappedFiles.content = random.Random(7).randbytes(megabytes * 2**20)
+    CappedFiles.rate = rate_mb_s * 1e6
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CappedFiles)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/content"
+    file = OutputFile("1", "bench.zip", len(CappedFiles.content), None, None, url)
+    figures = {}
+    with requests.Session() as session:
+        retry = RetryPolicy(ManualClock(), max_attempts=2, max_seconds=10, rand=lambda: 0.5)
+        client = HttpClient(session, timeout=(3.0, 30.0), ca_bundle=None, retry=retry)
+        for name, reader in (("one stream", download), ("parallel ranges", parallel_download)):
+            wall, cpu = time.monotonic(), time.process_time()
+            for _ in reader(client, file):
+                pass
+            wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+            figures[name] = {"wall_s": round(wall, 2), "cpu_s_per_gib": round(cpu * GIB / file.size, 3)}
+            print(f"{name:16} {wall:6.2f} s wall  {cpu * GIB / file.size:6.3f} CPU-s/GiB")
+    server.shutdown()
+    print(json.dumps({"megabytes": megabytes, "rate_mb_s": rate_mb_s, **figures}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("what", nargs="?", choices=("kernels", "ranges"), default="kernels")
+    parser.add_argument("--megabytes", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rate-mb-s", type=float, default=40.0)
+    args = parser.parse_args()
+    if args.what == "ranges":
+        ranges(args.megabytes or 128, args.rate_mb_s)
+        return
+    args.megabytes = args.megabytes or 64
+    plain, quoted = csv_member(args.megabytes, False), csv_member(args.megabytes, True)
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    packed = compressor.compress(plain) + compressor.flush()
+    plain_pieces, quoted_pieces = list(pieces(plain)), list(pieces(quoted))
+    per_gib = GIB / len(plain)
+
+    kernels: dict[str, Callable[[], object]] = {
+        "inflate zlib.decompressobj": lambda: decompressobj_inflate("zlib")(packed),
+        "inflate Inflater(zlib)": lambda: inflate_with(resumable.libz())(packed),
+        "inflate Inflater(zlib-ng)": lambda: inflate_with(resumable.inflate_library())(packed),
+        "crc32 zlib": lambda: crc_with(zlib.crc32)(plain_pieces),
+        "crc32 resumable.crc32()": lambda: crc_with(resumable.crc32())(plain_pieces),
+        "rows newline count only": lambda: over_pieces(lambda chunk: chunk.count(b"\n"))(plain_pieces),
+        "rows _CsvRows unquoted": lambda: over_pieces(_CsvRows().feed)(plain_pieces),
+        "rows _CsvRows quoted": lambda: over_pieces(_CsvRows().feed)(quoted_pieces),
+        "sha256": lambda: sha256(plain_pieces),
+    }
+    for module in ("zlib_ng.zlib_ng", "isal.isal_zlib"):  # where installed: the libraries' own bindings
+        if importlib.util.find_spec(module.split(".")[0]) is not None:
+            kernels[f"inflate {module}.decompressobj"] = functools.partial(
+                decompressobj_inflate(module), packed
+            )
+    figures = {}
+    for name, run in kernels.items():
+        figures[name] = round(best(run, args.rounds) * per_gib, 3)
+        print(f"{name:34} {figures[name]:6.3f} CPU-s/GiB")
+    print(json.dumps({"megabytes": args.megabytes, "ratio": round(len(plain) / len(packed), 2), **figures}))
+
+
+if __name__ == "__main__":
+    main()
