@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from fusion_extract.chain import alerts
 from fusion_extract.chain.deps import Deps
 from fusion_extract.chain.ledger import Unreadable
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
@@ -86,8 +87,19 @@ class _Sweep:
             log.error("unreadable ledger document could not be moved", extra={"document": found.name})
             return f"unreadable ({exc})"
         reason = f"{found.problem}; moved to {moved}"
-        self.deps.runs.notify("unreadable_document", document=found.name, reason=reason)
+        self.deps.runs.notify(
+            "unreadable_document", document=found.name, quarantined=moved, reason=reason,
+            bucket=self.deps.settings.bucket, namespace=self.deps.settings.namespace,
+            **alerts.about_document(found.name, self._content(moved)),
+        )  # fmt: skip
         return "quarantined"
+
+    def _content(self, name: str) -> bytes | None:
+        """A quarantined document's bytes, for what they still say (its run, extract, job)."""
+        try:
+            return self.deps.store.get_bytes(name)[0]
+        except FusionExtractError:
+            return None
 
     def _repoll(self, current: Versioned[Run]) -> str | None:
         run = current.value
