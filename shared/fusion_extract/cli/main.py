@@ -125,11 +125,10 @@ def doctor(app: Cli, cloud: bool) -> None:
     """
     results = Doctor(app.ops).run()
     if cloud:
-        configured = results[0].status == PASS
-        results += (
-            GoLive(app.ops).run() if configured else [Result("cloud", SKIP, "needs config to pass first")]
-        )
+        usable = results[0].status == PASS and not any(result.unusable for result in results)
+        results += GoLive(app.ops).run() if usable else [Result("cloud", SKIP, "needs a usable target first")]
     failed = any(result.status == FAIL for result in results)
+    unusable = any(result.unusable for result in results)
     if app.json:
         app.emit({"ok": not failed, "checks": [result.to_json() for result in results]})
     else:
@@ -140,7 +139,7 @@ def doctor(app: Cli, cloud: bool) -> None:
             app.console.print(result.detail, markup=False)
             if result.fix:
                 app.console.print(f"      {'':<{width}} fix: {result.fix}", markup=False)
-    sys.exit(FAILED if failed else OK)
+    sys.exit(UNUSABLE if unusable else FAILED if failed else OK)
 
 
 # -- reading runs -----------------------------------------------------------------------------------------
