@@ -102,9 +102,7 @@ class Doctor:
                 results.append(Result(name, SKIP, f"needs {', '.join(missing)} to pass first"))
                 continue
             try:
-                blocked = next(
-                    (unreachable[e.url] for e in self._endpoints(name) if e.url in unreachable), None
-                )
+                blocked = self._blocked(name, unreachable) if unreachable else None
                 if blocked is not None:
                     results.append(Result.diagnosed(name, blocked))
                     continue
@@ -134,6 +132,9 @@ class Doctor:
         return results
 
     # -- what each check calls ---------------------------------------------------------------------------
+
+    def _blocked(self, check: str, unreachable: dict[str, Diagnosis]) -> Diagnosis | None:
+        return next((unreachable[e.url] for e in self._endpoints(check) if e.url in unreachable), None)
 
     def _endpoints(self, check: str) -> list[Endpoint]:
         """The endpoints a check calls (none for config); building a client may raise ConfigError."""
