@@ -22,6 +22,7 @@ from rich.table import Table
 from fusion_extract.chain.records import RunState
 from fusion_extract.cli import target as targets
 from fusion_extract.cli.cloud import GoLive
+from fusion_extract.cli.configure import PROFILE_ENV, configure, load_profile_path
 from fusion_extract.cli.doctor import FAIL, PASS, SKIP, Doctor, Result
 from fusion_extract.cli.ops import Answer, Ops, run_document, timeline
 from fusion_extract.clock import isoformat
@@ -74,7 +75,15 @@ pass_cli = click.make_pass_decorator(Cli)
     type=click.Path(path_type=Path, dir_okay=False),
     help="Talk to the emulators this endpoints file describes (make demo: .local/demo/endpoints.json).",
 )
-@click.option("--profile", help="OCI config file profile (API key) for the cloud; else OCI_AUTH and friends.")
+@click.option(
+    "--profile",
+    envvar=PROFILE_ENV,
+    help=f"The fusion-extract profile `configure` made for a deployment (or ${PROFILE_ENV}).",
+)
+@click.option(
+    "--oci-profile",
+    help="OCI config file profile (API key) to sign in with; else the profile's, or OCI_AUTH and friends.",
+)
 @click.option("--compartment", help="Compartment of the schedules (doctor); default METRICS_COMPARTMENT_ID.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of tables.")
 @click.version_option(package_name="fusion-extract", prog_name="fusion-extract")
@@ -84,19 +93,25 @@ def cli(
     local: bool,
     endpoints: Path | None,
     profile: str | None,
+    oci_profile: str | None,
     compartment: str | None,
     as_json: bool,
 ) -> None:
     """Operate fusion-extract: check a deployment, follow its runs, start, rerun, re-land and cancel them.
 
-    In the cloud the configuration is the functions' own keys, from the environment (README:
-    Configuration), with FUSION_EXTRACT_FUNCTIONS = `terraform output -json function_ids`.
+    In the cloud: `fusion-extract configure NAME --from -` makes a profile from `terraform output -json`,
+    then `--profile NAME`; or the functions' own keys from the environment (README: Configuration), with
+    FUSION_EXTRACT_FUNCTIONS = `terraform output -json function_ids`.
     """
+    if ctx.invoked_subcommand == "configure":
+        return  # it makes a profile: there is no target yet
     try:
         if endpoints is not None or local:
             target = targets.from_endpoints(endpoints or LOCAL_ENDPOINTS)
+        elif profile:
+            target = targets.with_oci_profile(targets.from_endpoints(load_profile_path(profile)), oci_profile)
         else:
-            target = targets.from_environment(profile)
+            target = targets.from_environment(oci_profile)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(UNUSABLE)
@@ -372,6 +387,9 @@ def _file_json(record: Any) -> dict[str, Any]:
         "rows": sum(m.rows or 0 for m in record.members),
         "reason": record.reason,
     }
+
+
+cli.add_command(configure)
 
 
 def main() -> None:
