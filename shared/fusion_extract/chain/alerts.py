@@ -87,8 +87,8 @@ class Advice:
 def title(alert: Mapping[str, Any]) -> str:
     """`<EVENT> <extract> <run id>`: what an e-mail rule filters on; says so when either is unknown."""
     event = str(alert.get("event", "alert")).upper()
-    if alert.get("event") == "go_live_check":
-        return f"{event} {alert.get('function', '')} (a test, not an incident)"[:MAX_TITLE]
+    if alert.get("event") == "go_live_check":  # no extract, no run: the function that published it
+        return f"GO-LIVE CHECK fusion-extract {alert.get('function', '')} (a test, not an incident)"
     extract = str(alert.get("extract") or NO_EXTRACT)
     run = str(alert.get("run_id") or NO_RUN)
     return f"{event} {extract} {run}"[:MAX_TITLE]
