@@ -38,7 +38,8 @@ def pasted(operated: Operated, alert: dict[str, Any]) -> list[Any]:
     """Render the alert as e-mailed, paste each advised command, and give back each one's JSON answer."""
     text = alerts.body(alert)
     assert alerts.read_alert(text) == alert, "the JSON scripts read is the alert, whole"
-    assert alerts.title(alert).split(" ")[0] == alert["event"].upper()
+    if alert["event"] != "go_live_check":  # titled for the function that sent it, not a run
+        assert alerts.title(alert).split(" ")[0] == alert["event"].upper()
     answers = []
     for command in alerts.commands(text):
         assert "RUN" not in command.split() and "JOB" not in command.split(), f"a placeholder: {command}"
