@@ -64,3 +64,18 @@ output "invoke_log_id" {
   description = "OCID of the application's invoke log."
   value       = oci_logging_log.invoke.id
 }
+
+output "function_config" {
+  description = "The configuration every function reads; `fusion-extract configure` builds the CLI's profile from it."
+  value       = local.function_config
+}
+
+output "compartment_id" {
+  description = "OCID of the compartment that holds the deployment (its schedules, alarms and metrics)."
+  value       = var.compartment_ocid
+}
+
+output "region" {
+  description = "Region identifier the chain runs in."
+  value       = var.region
+}

@@ -62,7 +62,7 @@ def test_doctor_when_a_required_key_is_missing_fails_config_and_skips_the_rest(
 
     # When the doctor runs, Then config fails naming the key, with its fix, and the rest is skipped
     code, checks = _doctor(operated, endpoints)
-    assert code == 3
+    assert code == 3  # the target's configuration is not usable
     assert "BUCKET_NAME is missing" in checks["config"]["detail"] and checks["config"]["fix"]
     assert {checks[name]["status"] for name in checks if name != "config"} == {"skipped"}
 

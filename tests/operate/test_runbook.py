@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +123,26 @@ def test_runbook_invoke_a_function(operated: Operated) -> None:
 
     # Then the function ran and answered its outcome
     assert out["outcome"] == "swept"
+
+
+def test_readme_shows_oci_aimed_at_the_emulator_with_flags_that_work(
+    operated: Operated, landed: dict[str, Any]
+) -> None:
+    # Given README's `oci` command for the emulator, with make emulator's paths replaced by this chain's
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("the namespace is `emuns`", 1)[1]
+    command = block.split("```\n", 2)[1]
+    for written, here in (
+        (".local/oci-cli/bin/oci", str(OCI)),
+        (".local/emulator/oci/config", operated.doc["config"]["OCI_CONFIG_FILE"]),
+        (".local/endpoints.json", str(operated.endpoints)),
+        (".venv/bin/python", sys.executable),
+    ):
+        assert written in command, written
+        command = command.replace(written, here)
+
+    # When it runs in a shell, Then it lists the ledger's run documents
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    names = [item["name"] for item in json.loads(done.stdout)["data"]]
+    assert f"_state/runs/{landed['run_id']}.json" in names

@@ -55,3 +55,32 @@ def test_read_alert_reads_a_bare_json_message_as_itself() -> None:
         "run_id": "r",
         "seq": 1,
     }
+
+
+def test_about_document_reads_run_and_extract_from_name_and_bytes() -> None:
+    # Given documents cut short, When what they still say is read
+    run = alerts.about_document("_state/runs/20261129T020000Z-1a2b.json", b'{"extract": "Sales", "mode": "fu')
+    file = alerts.about_document("_state/files/20261129T020000Z-1a2b/FILE_1.zip.json", b"\x00")
+    lease = alerts.about_document("_state/leases/Orders.json", b"")
+
+    # Then the run comes from the name, the extract from the bytes or the lease's name
+    assert run == {"document_kind": "run", "run_id": "20261129T020000Z-1a2b", "extract": "Sales"}
+    assert file == {"document_kind": "file", "run_id": "20261129T020000Z-1a2b"}
+    assert lease == {"document_kind": "lease", "extract": "Orders"}
+    assert alerts.about_document("_state/odd.json", None) == {}
+
+
+def test_advice_commands_quote_what_a_shell_would_split() -> None:
+    # Given an extract whose name has a space, When a failed re-land is advised
+    alert = {**FAILED, "extract": "Sales EU", "mode": "full", "reland": True}
+
+    # Then the command pastes as one argument per value
+    assert alerts.advise(alert).commands == ("fusion-extract reland 44046 --extract 'Sales EU' --mode full",)
+
+
+def test_every_title_names_event_extract_and_run_or_says_which_is_unknown() -> None:
+    assert alerts.title({"event": "runtime_broken"}) == "RUNTIME_BROKEN (extract unknown) (no run)"
+    assert alerts.title({"event": "stuck", "extract": "Sales"}) == "STUCK Sales (no run)"
+    assert alerts.title({"event": "go_live_check", "function": "poll"}).startswith(
+        "GO-LIVE CHECK fusion-extract poll"
+    )

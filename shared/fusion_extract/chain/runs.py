@@ -103,7 +103,11 @@ class Runs:
     def alert(self, event: str, run: Run, reason: str | None = None, **extra: Any) -> None:
         """Tell people (alerts topic) about a run: landed, failed, timed_out, cancelled, needs_human,
         unknown_status, stuck, overdue."""
-        self.notify(event, run_id=run.run_id, extract=run.extract, job_id=run.job_id, reason=reason, **extra)
+        relanding = {"reland": True} if run.reland else {}  # its advice: re-land the job, not a rerun
+        self.notify(
+            event, run_id=run.run_id, extract=run.extract, mode=run.mode, job_id=run.job_id, reason=reason,
+            **relanding, **extra,
+        )  # fmt: skip
         self._count(event, run, extra)
 
     def notify(self, event: str, **fields: Any) -> None:

@@ -9,11 +9,15 @@
                and rerun topics invoke functions and the alerts topic reaches people
 7. schedules   a Resource Scheduler schedule for each enabled extract of the catalog, whose BODY names it
 
-A check that depends on a failed one is skipped. Each failure comes with its fix.
+A check that depends on a failed one is skipped. Each failure comes with its fix. Before any call, every
+endpoint the checks need is reached once, all at once (cli/diagnose.py): a check whose endpoint does not
+resolve, refuses, stays silent or is not trusted fails at once with that cause and its fix; a 401, 403 or
+404 is told apart too. `cause` names it, and `unusable` says the target cannot be used at all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import uuid
@@ -24,6 +28,7 @@ from typing import Any
 import oci
 import requests
 
+from fusion_extract.cli.diagnose import Diagnosis, Endpoint, from_error, reach_all
 from fusion_extract.cli.ops import Ops
 from fusion_extract.config import Settings
 from fusion_extract.errors import ConfigError, FusionExtractError, NotFoundError
@@ -36,6 +41,7 @@ from fusion_extract.oci.vault import VaultCredentials
 from fusion_extract.retry import RetryPolicy
 
 PASS, FAIL, SKIP = "pass", "fail", "skipped"
+FUSION = ("token", "batch")  # the checks that call Fusion and IDCS; the others call OCI
 
 
 # The doctor answers within seconds: few tries, short waits, whatever the functions are configured with.
@@ -49,9 +55,20 @@ class Result:
     status: str
     detail: str
     fix: str = ""
+    cause: str = ""  # dns, refused, timeout, unreachable, tls, 401, 403, 404, config (cli/diagnose.py)
+    unusable: bool = False  # the target cannot be used at all (exit 3)
 
-    def to_json(self) -> dict[str, str]:
-        return {"check": self.check, "status": self.status, "detail": self.detail, "fix": self.fix}
+    @classmethod
+    def diagnosed(cls, check: str, diagnosis: Diagnosis) -> Result:
+        return cls(check, FAIL, diagnosis.detail, diagnosis.fix, diagnosis.cause, diagnosis.unusable)
+
+    def to_json(self) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "check": self.check, "status": self.status, "detail": self.detail, "fix": self.fix,
+        }  # fmt: skip
+        if self.cause:
+            found.update(cause=self.cause, unusable=self.unusable)
+        return found
 
 
 class Failed(Exception):
@@ -78,22 +95,92 @@ class Doctor:
             ("schedules", self.schedules, ("config",)),
         ]
         passed: set[str] = set()
+        unreachable: dict[str, Diagnosis] = {}
         for name, check, needs in checks:
             missing = [need for need in needs if need not in passed]
             if missing:
                 results.append(Result(name, SKIP, f"needs {', '.join(missing)} to pass first"))
                 continue
             try:
+                blocked = self._blocked(name, unreachable) if unreachable else None
+                if blocked is not None:
+                    results.append(Result.diagnosed(name, blocked))
+                    continue
                 detail = check()
             except Failed as failed:
-                results.append(Result(name, FAIL, str(failed), failed.fix))
+                diagnosis = from_error(failed.__cause__ or failed, failed.fix, oci_call=name not in FUSION)
+                results.append(
+                    Result.diagnosed(name, dataclasses.replace(diagnosis, detail=str(failed)))
+                    if diagnosis
+                    else Result(name, FAIL, str(failed), failed.fix)
+                )
                 continue
             except Exception as exc:  # a check must report, never crash the preflight
-                results.append(Result(name, FAIL, f"{type(exc).__name__}: {exc}", "see the message"))
+                fix = "fix what it names (README: Configuration)" if isinstance(exc, ConfigError) else ""
+                diagnosis = from_error(exc, fix or "see the message", oci_call=name not in FUSION)
+                detail = f"{type(exc).__name__}: {exc}"
+                results.append(
+                    Result.diagnosed(name, dataclasses.replace(diagnosis, detail=detail))
+                    if diagnosis
+                    else Result(name, FAIL, detail, "see the message")
+                )
                 continue
             passed.add(name)
             results.append(Result(name, PASS, detail))
+            if name == "config":
+                unreachable = reach_all(self._all_endpoints())
         return results
+
+    # -- what each check calls ---------------------------------------------------------------------------
+
+    def _blocked(self, check: str, unreachable: dict[str, Diagnosis]) -> Diagnosis | None:
+        return next((unreachable[e.url] for e in self._endpoints(check) if e.url in unreachable), None)
+
+    def _endpoints(self, check: str) -> list[Endpoint]:
+        """The endpoints a check calls (none for config); building a client may raise ConfigError."""
+        s, oci_clients = self.ops.settings, self.ops.runtime.oci
+        if check == "vault":
+            return [Endpoint("OCI_SECRETS_ENDPOINT", oci_clients.secrets.base_client.endpoint)]
+        if check == "token":
+            return [Endpoint("IDCS_URL", s.idcs_url, s.ca_bundle)]
+        if check == "batch":
+            return [Endpoint("FUSION_BASE_URL", s.fusion_base_url, s.ca_bundle)]
+        storage = Endpoint("OCI_OBJECTSTORAGE_ENDPOINT", oci_clients.object_storage.base_client.endpoint)
+        if check == "bucket":
+            return [storage]
+        if check == "topics":
+            return [Endpoint("OCI_NOTIFICATIONS_ENDPOINT", self._topics_client().base_client.endpoint)]
+        if check == "schedules":
+            return [
+                storage,
+                Endpoint("--compartment's control plane", self._schedules_client().base_client.endpoint),
+            ]
+        return []
+
+    def _all_endpoints(self) -> list[Endpoint]:
+        found = []
+        for check in ("vault", "token", "batch", "bucket", "topics", "schedules"):
+            with contextlib.suppress(FusionExtractError):  # the check itself reports it
+                found += self._endpoints(check)
+        return found
+
+    def _topics_client(self) -> Any:
+        config, signer = signer_and_config(self.ops.settings)
+        return oci.ons.NotificationControlPlaneClient(
+            config,
+            signer=signer,
+            service_endpoint=self.ops.settings.notifications_endpoint,
+            retry_strategy=oci.retry.NoneRetryStrategy(),
+        )
+
+    def _schedules_client(self) -> Any:
+        config, signer = signer_and_config(self.ops.settings)
+        return oci.resource_scheduler.ScheduleClient(
+            config,
+            signer=signer,
+            service_endpoint=self.ops.target.control_endpoint,
+            retry_strategy=oci.retry.NoneRetryStrategy(),
+        )
 
     # -- the checks ----------------------------------------------------------------------------------
 
@@ -101,7 +188,7 @@ class Doctor:
         try:
             settings = self.ops.settings
         except FusionExtractError as exc:
-            raise Failed(str(exc), "set the keys named, as README's configuration table says") from None
+            raise Failed(str(exc), "set the keys named, as README's configuration table says") from exc
         catalog = settings.catalog_object or "none (EXTRACT_CATALOG_OBJECT unset)"
         return f"every key valid (from {self.ops.target.origin}); catalog: {catalog}"
 
@@ -123,7 +210,7 @@ class Doctor:
                 str(exc),
                 "store one JSON secret {client_id, client_secret} (and username, password for the password "
                 "grant) at CREDENTIALS_SECRET_ID, readable by the functions' dynamic group (docs/deploy.md)",
-            ) from None
+            ) from exc
         s = self.ops.settings
         return f"secret {s.credentials_secret_id} holds the {s.fusion_grant} fields"
 
@@ -151,7 +238,7 @@ class Doctor:
                 str(exc),
                 "check IDCS_URL, FUSION_SCOPE and the client's id and secret; the OAuth client must be "
                 "allowed the saas-batch scope",
-            ) from None
+            ) from exc
         return f"token issued by {s.idcs_url} for {s.fusion_scope}"
 
     def batch(self) -> str:
@@ -164,13 +251,13 @@ class Doctor:
                 raise Failed(
                     str(exc),
                     "enable Data Extraction in Setup Manager and ask Oracle to provision Batch Processing",
-                ) from None
-            raise Failed(str(exc), "check FUSION_BASE_URL: it must be the pod's base URL") from None
+                ) from exc
+            raise Failed(str(exc), "check FUSION_BASE_URL: it must be the pod's base URL") from exc
         except FusionExtractError as exc:
             raise Failed(
                 str(exc),
                 "check FUSION_BASE_URL, CA_BUNDLE and that the client has the Batch Processing roles",
-            ) from None
+            ) from exc
         return f"Batch Processing API answers at {s.fusion_base_url}"
 
     def bucket(self) -> str:
@@ -186,20 +273,14 @@ class Doctor:
                 f"{probe}: {exc}",
                 f"allow the functions' dynamic group to manage objects in bucket {s.bucket} "
                 "(read, write, delete: terraform/iam.tf); check BUCKET_NAME and BUCKET_NAMESPACE",
-            ) from None
+            ) from exc
         if read != data:
             raise Failed(f"{probe} read back different bytes", "the bucket is not returning what was written")
         return f"wrote, read and deleted {probe} in {s.bucket}"
 
     def topics(self) -> str:
         s = self.ops.settings
-        config, signer = signer_and_config(s)
-        client = oci.ons.NotificationControlPlaneClient(
-            config,
-            signer=signer,
-            service_endpoint=s.notifications_endpoint,
-            retry_strategy=oci.retry.NoneRetryStrategy(),
-        )
+        client = self._topics_client()
         topics = {
             "POLL_TOPIC_ID": s.poll_topic_id,
             "TRANSFER_TOPIC_ID": s.transfer_topic_id,
@@ -228,7 +309,7 @@ class Doctor:
         try:
             catalog = [entry for entry in self.ops.runtime.catalog if entry.enabled]
         except ConfigError as exc:
-            raise Failed(str(exc), "apply Terraform: it writes the catalog object from `extracts`") from None
+            raise Failed(str(exc), "apply Terraform: it writes the catalog object from `extracts`") from exc
         if not catalog:
             return "the catalog is empty: no schedule to look for"
         compartment = self.ops.target.compartment
@@ -236,13 +317,7 @@ class Doctor:
             raise Failed(
                 "no compartment to list schedules in", "pass --compartment (or set METRICS_COMPARTMENT_ID)"
             )
-        config, signer = signer_and_config(self.ops.settings)
-        client = oci.resource_scheduler.ScheduleClient(
-            config,
-            signer=signer,
-            service_endpoint=self.ops.target.control_endpoint,
-            retry_strategy=oci.retry.NoneRetryStrategy(),
-        )
+        client = self._schedules_client()
         with translated("list schedules"):
             schedules = oci.pagination.list_call_get_all_results(
                 client.list_schedules, compartment_id=compartment

@@ -23,6 +23,7 @@ from fusion_extract.chain.records import Run, RunState
 from fusion_extract.cli import answers
 from fusion_extract.cli import target as targets
 from fusion_extract.cli.cloud import GoLive
+from fusion_extract.cli.configure import configure, load_profile_path
 from fusion_extract.cli.doctor import FAIL, PASS, SKIP, Doctor, Result
 from fusion_extract.cli.exits import Exit, Stop
 from fusion_extract.cli.ops import Answer, Listing, Ops, run_document, timeline
@@ -47,8 +48,11 @@ class Cli:
         try:
             if options.endpoints is not None or options.local:
                 target = targets.from_endpoints(options.endpoints or LOCAL_ENDPOINTS)
+            elif options.profile:
+                made = targets.from_endpoints(load_profile_path(options.profile))
+                target = targets.with_oci_profile(made, options.oci_profile)
             else:
-                target = targets.from_environment(options.profile)
+                target = targets.from_environment(options.oci_profile)
         except ConfigError as exc:
             _fail(options.as_json, Exit.UNUSABLE, str(exc))
         if options.compartment:
@@ -94,8 +98,9 @@ def pass_cli(command: Callable[..., None]) -> Callable[..., None]:
 def cli() -> None:
     """Operate fusion-extract: check a deployment, follow its runs, start, rerun, re-land and cancel them.
 
-    In the cloud the configuration is the functions' own keys, from the environment (README:
-    Configuration), with FUSION_EXTRACT_FUNCTIONS = `terraform output -json function_ids`.
+    In the cloud: `fusion-extract configure NAME --from -` makes a profile from `terraform output -json`,
+    then `--profile NAME`; or the functions' own keys from the environment (README: Configuration), with
+    FUSION_EXTRACT_FUNCTIONS = `terraform output -json function_ids`.
     """
 
 
@@ -128,10 +133,8 @@ def doctor(app: Cli, cloud: bool) -> None:
     """
     results = Doctor(app.ops).run()
     if cloud:
-        configured = results[0].status == PASS
-        results += (
-            GoLive(app.ops).run() if configured else [Result("cloud", SKIP, "needs config to pass first")]
-        )
+        usable = results[0].status == PASS and not any(result.unusable for result in results)
+        results += GoLive(app.ops).run() if usable else [Result("cloud", SKIP, "needs a usable target first")]
     failed = any(result.status == FAIL for result in results)
     if app.json:
         app.emit({"ok": not failed, "checks": [result.to_json() for result in results]})
@@ -508,6 +511,9 @@ def _file_json(record: Any) -> dict[str, Any]:
         "rows": sum(m.rows or 0 for m in record.members),
         "reason": record.reason,
     }
+
+
+cli.add_command(configure)
 
 
 def main() -> None:

@@ -201,7 +201,8 @@ class Ops:
         return new_run_id(datetime.now(UTC), new_id)
 
     def _set_aside(self, found: Unreadable) -> str:
-        done = set_aside(self.runtime.ledger, self.runtime.runs, found)
+        s = self.settings
+        done = set_aside(self.runtime.ledger, self.runtime.runs, found, s.bucket, s.namespace)
         if done == "quarantined":
             return f"{found.problem}; moved to {self.settings.state_prefix}/quarantine/ and alerted"
         return f"{found.problem}; it could not be moved aside: {done}"

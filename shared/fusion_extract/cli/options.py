@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 LOCAL_ENDPOINTS = Path(".local") / "endpoints.json"
+PROFILE_ENV = "FUSION_EXTRACT_PROFILE"
 
 
 @dataclass
@@ -19,7 +20,8 @@ class Options:
 
     local: bool = False
     endpoints: Path | None = None
-    profile: str | None = None
+    profile: str | None = None  # a fusion-extract profile (`configure`)
+    oci_profile: str | None = None  # an OCI config-file profile to sign in with
     compartment: str | None = None
     as_json: bool = False
 
@@ -42,7 +44,17 @@ COMMON: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
             "help": "Talk to the emulators this endpoints file describes (make demo writes one).",
         },
     ),
-    (("--profile",), {"help": "OCI config file profile (API key) for the cloud; else OCI_AUTH and friends."}),
+    (
+        ("--profile",),
+        {
+            "envvar": PROFILE_ENV,
+            "help": f"The fusion-extract profile `configure` made for a deployment (or ${PROFILE_ENV}).",
+        },
+    ),
+    (
+        ("--oci-profile",),
+        {"help": "OCI config file profile (API key) to sign in with; else the profile's, or OCI_AUTH."},
+    ),
     (("--compartment",), {"help": "Compartment of the schedules (doctor); default METRICS_COMPARTMENT_ID."}),
     (("--json", "as_json"), {"is_flag": True, "help": "Print JSON for scripts instead of tables."}),
 )

@@ -74,3 +74,11 @@ def from_environment(profile: str | None = None, environ: Mapping[str, str] | No
             raise ConfigError(f"{FUNCTIONS_ENV} must be a JSON object step -> OCID ({exc})") from None
     env.pop(FUNCTIONS_ENV, None)
     return Target(env=env, functions=functions, compartment=env.get("METRICS_COMPARTMENT_ID"))
+
+
+def with_oci_profile(target: Target, oci_profile: str | None) -> Target:
+    """The target signed in with another profile of the OCI config file (`--oci-profile`)."""
+    if not oci_profile:
+        return target
+    env = {**target.env, "OCI_AUTH": "config_file", "OCI_CONFIG_PROFILE": oci_profile}
+    return Target(env, target.functions, target.compartment, target.control_endpoint, target.origin)

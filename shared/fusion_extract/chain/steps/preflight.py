@@ -170,8 +170,7 @@ def _multipart(store: ObjectStore, name: str) -> str:
 def _publish(publisher: Publisher, function: str, topic: str, topic_id: str) -> str:
     if topic == "alerts":
         alert = go_live_alert(function)
-        title = f"GO-LIVE CHECK fusion-extract {function} (a test, not an incident)"
-        message_id = publisher.publish_text(topic_id, title, alerts.body(alert))
+        message_id = publisher.publish_text(topic_id, alerts.title(alert), alerts.body(alert))
     else:
         message_id = publisher.publish(topic_id, probe_message(function))
     return f"published to the {topic} topic (message {message_id})"

@@ -83,7 +83,8 @@ class _Sweep:
         return None
 
     def quarantine(self, found: Unreadable) -> str:
-        return set_aside(self.deps.ledger, self.deps.runs, found)
+        settings = self.deps.settings
+        return set_aside(self.deps.ledger, self.deps.runs, found, settings.bucket, settings.namespace)
 
     def _repoll(self, current: Versioned[Run]) -> str | None:
         run = current.value
