@@ -55,7 +55,7 @@ def test_five_hundred_extracts_pass_every_check_and_the_configuration_fits(tmp_p
     assert outputs["catalog_object"].startswith("_catalog/extracts-")
     catalog = parse_catalog(outputs["extract_catalog"])
     assert len(catalog) == 500 and len(catalog.templates()) == 50
-    # And IAM does not grow with the catalog; every enabled extract is watched by an overdue alarm
+    # And IAM does not grow with the catalog; every enabled extract is watched by a late alarm
     assert len(outputs["scheduler_statements"]) == 1
     assert len(outputs["watched_extracts"]) == 500
 

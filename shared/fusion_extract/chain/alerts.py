@@ -43,6 +43,11 @@ MEANING: dict[str, tuple[str, str]] = {
         "The sweep re-drove the run STALL_ALERT_AFTER times without progress.",
         "Check the functions' logs and the topics' subscriptions.",
     ),
+    "late": (
+        "A scheduled run of the extract has not landed within its expected_within_hours.",
+        "`fusion-extract status`, then `fusion-extract runs --extract X`: rerun a failed run, or start one "
+        "with `fusion-extract submit X --mode M`.",
+    ),
     "unreadable_document": (
         "A ledger document could not be read; it was moved to _state/quarantine/.",
         "Read the quarantined document; rerun the run it belonged to if needed.",

@@ -7,6 +7,7 @@
     <state>/active/<run_id>               an empty marker per run not yet final: the sweep lists only these
     <state>/quarantine/...                documents that could not be read, moved aside (and alerted)
     <state>/last-landed/<extract>.json    the extract's latest landed run (a hint for metrics and people)
+    <state>/late/<extract>/<scheduled>    an empty marker per scheduled start found late: alerted once
 
 Every write is create-only (`if-none-match: *`) or compare-and-swap on the ETag read (`if-match`), so a
 duplicate delivery or a racing invocation can never move a run backwards: the loser gets ConflictError and
@@ -22,7 +23,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from fusion_extract.chain.codec import (
@@ -213,6 +214,16 @@ class Ledger:
         with contextlib.suppress(ConflictError):  # another sweep noted it first: a minute apart at most
             self.store.put_bytes(name, encode(doc), if_none_match=True, content_type=JSON)
         return now
+
+    def note_late(self, extract: str, scheduled: datetime) -> bool:
+        """Mark the scheduled start of `extract` as found late; True only for the first to mark it (who
+        alerts), so each expected landing is alerted once whatever the sweeps' overlap."""
+        name = f"{self.prefix}/late/{extract}/{scheduled.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+        try:
+            self.store.put_bytes(name, b"", if_none_match=True)
+        except ConflictError:
+            return False
+        return True
 
     def lease_holder(self, extract: str) -> str | None:
         try:
