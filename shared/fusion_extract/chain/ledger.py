@@ -215,6 +215,27 @@ class Ledger:
             self.store.put_bytes(name, encode(doc), if_none_match=True, content_type=JSON)
         return now
 
+    def last_landing(self, extract: str) -> tuple[datetime | None, str | None]:
+        """The extract's latest landing and its run id (None, None when none is noted)."""
+        try:
+            data, _ = self.store.get_bytes(f"{self.prefix}/last-landed/{extract}.json")
+            doc = json.loads(data)
+            return parse_iso(str(doc["landed_at"])), str(doc["run_id"])
+        except (NotFoundError, ValueError, KeyError, TypeError):
+            return None, None
+
+    def first_watched(self, extract: str) -> datetime | None:
+        """When the sweep first watched an extract that never landed, without noting anything."""
+        try:
+            data, _ = self.store.get_bytes(f"{self.prefix}/watched/{extract}.json")
+            return parse_iso(str(json.loads(data)["since"]))
+        except (NotFoundError, ValueError, KeyError, TypeError):
+            return None
+
+    def runs_of(self, extract: str) -> Iterator[Versioned[Run]]:
+        """Every run of one extract (`history`); the index of runs by extract serves this once it lands."""
+        return (current for current in self.runs() if current.value.extract == extract)
+
     def note_late(self, extract: str, scheduled: datetime) -> bool:
         """Mark the scheduled start of `extract` as found late; True only for the first to mark it (who
         alerts), so each expected landing is alerted once whatever the sweeps' overlap."""

@@ -23,7 +23,9 @@ from fusion_extract.chain.records import RunState
 from fusion_extract.cli import target as targets
 from fusion_extract.cli.cloud import GoLive
 from fusion_extract.cli.doctor import FAIL, PASS, SKIP, Doctor, Result
+from fusion_extract.cli.history import history
 from fusion_extract.cli.ops import Answer, Ops, run_document, timeline
+from fusion_extract.cli.status import status
 from fusion_extract.clock import isoformat
 from fusion_extract.errors import ConfigError, FusionExtractError, NotFoundError
 
@@ -373,6 +375,10 @@ def _file_json(record: Any) -> dict[str, Any]:
         "rows": sum(m.rows or 0 for m in record.members),
         "reason": record.reason,
     }
+
+
+cli.add_command(status)  # service levels (README: Service levels)
+cli.add_command(history)
 
 
 def main() -> None:
