@@ -1,6 +1,6 @@
 """Every alarm in terraform/monitoring.tf, its query read from the .tf file, evaluated as Monitoring's
 documented semantics would (tests/terraform/mql.py) on the metric series a deployment posts: the sweep's
-HoursSinceLanded and HoursLate every five minutes per catalog extract (Runs.freshness, steps/late.py), 0 and
+HoursSinceLanded and HoursLate every five minutes per catalog extract (chain/steps/late.py), 0 and
 RunsLanded at each landing,
 RunsFailed and RunsTimedOut when a run ends so. Each scenario says when each alarm must fire, and that it
 fires only then."""

@@ -1,9 +1,11 @@
-"""The sweep's service-level check: for every catalog extract with an expectation, post HoursLate (0 on time;
-Monitoring's `late` alarm reads it) and, the first time a scheduled start is found late, a `late` alert.
+"""The sweep's watch over each catalog extract, from one read of its latest landing:
 
-Once per extract per expected landing: a marker per scheduled start in the ledger (Ledger.note_late) makes
-overlapping sweeps and every later sweep of the same lateness quiet; the next scheduled start that slips
-is a new expectation, alerted anew.
+- HoursSinceLanded: hours since its latest landing, or since the sweep first watched it when it never landed.
+  The sweep-silent alarm notices this figure stopping (terraform/monitoring.tf).
+- HoursLate, for an extract with a service level (service_level.py): 0 on time, else the hours past the
+  expected landing its latest scheduled start missed. Monitoring's `late` alarm reads it.
+- A `late` alert the first time a scheduled start is found late: a marker per start in the ledger
+  (Ledger.note_late) keeps overlapping and later sweeps quiet; the next start that slips is alerted anew.
 """
 
 from __future__ import annotations
@@ -20,25 +22,28 @@ from fusion_extract.service_level import Standing, standing
 log = logging.getLogger(__name__)
 
 
-def check_late(deps: Deps, entries: list[Entry], now: datetime) -> list[str]:
-    """The extracts found late now; one extract's trouble never stops the others."""
+def watch_extracts(deps: Deps, entries: list[Entry], now: datetime) -> list[str]:
+    """Post each extract's figures; the names of those found late. One extract's trouble never stops the
+    others (its figures are missing this once, and the sweep tries again next time)."""
     late = []
     for entry in entries:
-        if entry.expected_within_hours is None or entry.schedule is None or not entry.enabled:
-            continue
         try:
-            if _check(deps, entry, now):
+            if _watch(deps, entry, now):
                 late.append(entry.name)
         except (FusionExtractError, ValueError) as exc:
-            log.warning("service level not checked", extra={"extract": entry.name, "problem": str(exc)[:500]})
+            log.warning("extract not watched", extra={"extract": entry.name, "problem": str(exc)[:500]})
     return late
 
 
-def _check(deps: Deps, entry: Entry, now: datetime) -> bool:
+def _watch(deps: Deps, entry: Entry, now: datetime) -> bool:
     landed = deps.ledger.last_landed(entry.name)
-    watched = landed or deps.ledger.watched_since(entry.name, now)
-    found = standing(entry, landed, watched, now)
-    deps.runs.metrics.record("HoursLate", found.hours_late(now), extract=entry.name)
+    since = landed or deps.ledger.watched_since(entry.name, now)
+    metrics = deps.runs.metrics
+    metrics.record("HoursSinceLanded", (now - since).total_seconds() / 3600, extract=entry.name)
+    if entry.expected_within_hours is None or entry.schedule is None or not entry.enabled:
+        return False
+    found = standing(entry, landed, since, now)
+    metrics.record("HoursLate", found.hours_late(now), extract=entry.name)
     if not found.late or found.scheduled is None or found.expected_by is None:
         return False
     if deps.ledger.note_late(entry.name, found.scheduled):
