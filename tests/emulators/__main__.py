@@ -60,9 +60,13 @@ def main() -> None:
         wait_for_interrupt()
 
 
-CATALOG = {
-    "Sales": {"mode": "incremental", "schedule": "FREQ=DAILY;BYHOUR=2;BYMINUTE=0"},
-    "Orders": {"mode": "full", "schedule": "FREQ=DAILY;BYHOUR=3;BYMINUTE=0"},
+CATALOG = {  # with Terraform's default service level (`fusion-extract --local status`)
+    "Sales": {
+        "mode": "incremental",
+        "schedule": "FREQ=DAILY;BYHOUR=2;BYMINUTE=0",
+        "expected_within_hours": 4,
+    },
+    "Orders": {"mode": "full", "schedule": "FREQ=DAILY;BYHOUR=3;BYMINUTE=0", "expected_within_hours": 4},
 }
 JOB_ID_BLOCK = 100_000  # ids one emulator session may use; the next start begins past them
 

@@ -27,7 +27,7 @@ CATALOG = {
         "recurrence_type": "CRON",
         "expected_within_hours": 2,
     },
-    "Broken": {"mode": "full", "schedule": "FREQ=DAILY;BYHOUR=4;BYMINUTE=0"},  # no expectation
+    "Broken": {"mode": "full", "schedule": "FREQ=DAILY;BYHOUR=4;BYMINUTE=0"},  # no expectation; 2 jobs fail
 }
 WATCHED_SINCE = "2026-01-01T00:00:00.000000Z"
 
@@ -49,7 +49,7 @@ class Chain:
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
     workdir = tmp_path_factory.mktemp("service-levels")
-    with LocalChain(workdir, config={"RUN_MAX_ATTEMPTS": "1"}, catalog=CATALOG) as local:
+    with LocalChain(workdir, config={"RUN_MAX_ATTEMPTS": "2"}, catalog=CATALOG) as local:
         sales = ExtractScenario(chunks=2, rows_per_chunk=2_000, seconds_enqueued=0.4, seconds_running=0.6)
         local.fusion.define_extract("Sales", sales)
         local.fusion.define_extract("Broken", ExtractScenario(fail_first_jobs=1000, seconds_running=0.2))
@@ -115,9 +115,11 @@ def test_history_shows_each_run_with_its_durations_volume_and_outcome(chain: Cha
         assert run["queue_seconds"] >= 0.3  # the job waited ENQUEUED 0.4 s before Fusion ran it
         assert sum(parts) <= run["total_seconds"] + 0.01
         assert (run["files"], run["rows"]) == (3, 4_000) and run["bytes"] > 0  # 2 chunks and the .mf
-    # And a failed run says how it ended and why
+        assert run["earlier_jobs_seconds"] is None  # its first job landed
+    # And a failed run says how it ended and why, and the time its first, failed job took before the second
     (broken,) = chain.json("history", "Broken")
     assert broken["state"] == "FAILED" and "ERROR" in broken["reason"] and broken["transfer_seconds"] is None
+    assert broken["attempts"] == 2 and broken["earlier_jobs_seconds"] > 0.2
 
 
 def test_history_plot_and_html_write_a_chart_of_the_runs(chain: Chain, tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """The chart of `fusion-extract history EXTRACT --plot FILE.png / --html FILE`: one bar per run, oldest on
-the left; above, how long it took, split into queue (Fusion had not started the job), job (Fusion ran it)
-and transfer (landing its files), with runs that did not land marked by their outcome; below, the data it
-landed. A person sees at a glance which part grows, which runs failed, and whether volume explains it.
+the left; above, how long it took, split into earlier jobs (failed, then rerun), queue (Fusion had not
+started the job), job (Fusion ran it) and transfer (landing its files), with runs that did not land marked
+by their outcome; below, the data it landed. A person sees at a glance which part grows, which runs failed,
+and whether volume explains it.
 
 matplotlib is the CLI's optional extra (`pip install 'fusion-extract[cli,plot]'`), imported only here and
 only when a chart is asked for; the functions never import this module.
@@ -19,7 +20,8 @@ from fusion_extract.chain.records import RunState
 from fusion_extract.cli.service import RunHistory
 from fusion_extract.errors import ConfigError
 
-PARTS = (("queue", "#9ecae1"), ("job", "#3182bd"), ("transfer", "#31a354"))
+PARTS = (("earlier", "#bdbdbd"), ("queue", "#9ecae1"), ("job", "#3182bd"), ("transfer", "#31a354"))
+LABELS = {"earlier": "earlier jobs (failed, rerun)"}
 ENDED_BADLY = {RunState.FAILED: "#d62728", RunState.TIMED_OUT: "#ff7f0e", RunState.CANCELLED: "#7f7f7f"}
 
 
@@ -46,7 +48,18 @@ def write_html(extract: str, runs: Sequence[RunHistory], path: Path) -> None:
     )
 
 
-HEADINGS = ("run", "started (UTC)", "outcome", "queue", "job", "transfer", "total", "MB", "rows")
+HEADINGS = (
+    "run",
+    "started (UTC)",
+    "outcome",
+    "earlier jobs",
+    "queue",
+    "job",
+    "transfer",
+    "total",
+    "MB",
+    "rows",
+)
 
 
 def table_row(run: RunHistory) -> list[str]:
@@ -55,7 +68,7 @@ def table_row(run: RunHistory) -> list[str]:
         run.run_id,
         f"{run.started:%Y-%m-%d %H:%M}",
         run.state.value + (f" ({run.reason})" if run.reason and run.state is not RunState.LANDED else ""),
-        *(duration(value) for value in (run.queue, run.job, run.transfer, run.total)),
+        *(duration(value) for value in (run.earlier, run.queue, run.job, run.transfer, run.total)),
         f"{run.bytes / 1e6:,.1f}",
         f"{run.rows:,}",
     ]
@@ -81,7 +94,9 @@ def _render(extract: str, runs: Sequence[RunHistory], form: str) -> bytes:
     bottom = [0.0] * len(runs)
     for part, colour in PARTS:
         heights = [(getattr(run, part) or 0.0) / scale for run in runs]
-        times.bar(positions, heights, bottom=bottom, color=colour, label=part, width=0.7)
+        if part == "earlier" and not any(heights):
+            continue  # no run needed a second job: no legend entry for it
+        times.bar(positions, heights, bottom=bottom, color=colour, label=LABELS.get(part, part), width=0.7)
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     for index, run in enumerate(runs):
         badly = ENDED_BADLY.get(run.state)
@@ -101,7 +116,9 @@ def _render(extract: str, runs: Sequence[RunHistory], form: str) -> bytes:
                 fontweight="bold",
             )
     times.set_ylabel(f"duration ({unit})")
-    times.set_title(f"{extract}: the last {len(runs)} run(s), oldest first")
+    times.set_title(
+        f"{extract}: the last {len(runs)} runs, oldest first" if len(runs) > 1 else f"{extract}: one run"
+    )
     handles, _ = times.get_legend_handles_labels()
     if any(run.state in ENDED_BADLY for run in runs):  # what a hatched bar means
         handles.append(
@@ -125,6 +142,8 @@ def _render(extract: str, runs: Sequence[RunHistory], form: str) -> bytes:
     volume.grid(axis="y", alpha=0.3)
     volume.set_xticks(list(positions), [f"{run.started:%m-%d\n%H:%M}" for run in runs], fontsize=8)
     volume.set_xlabel("run started (UTC)")
+    pad = max(6 - len(runs), 0) / 2  # a few runs keep bars of a usual width, centred
+    volume.set_xlim(-0.5 - pad, len(runs) - 0.5 + pad)
     for axes in (times, volume):
         axes.spines[["top", "right"]].set_visible(False)
         axes.margins(y=0.15)

@@ -98,7 +98,8 @@ class RunHistory:
     run_id: str
     started: datetime
     state: RunState
-    queue: float | None  # seconds from the job's submission to Fusion running it
+    earlier: float | None  # seconds before its last job's submission: earlier jobs that failed, backoffs
+    queue: float | None  # seconds from its last job's submission to Fusion running it
     job: float | None  # seconds Fusion ran it
     transfer: float | None  # seconds from the job's success to the run's landing
     total: float | None  # seconds from the run's creation to its end
@@ -116,6 +117,7 @@ class RunHistory:
             run_id=run.run_id,
             started=run.created_at,
             state=run.state,
+            earlier=_seconds(run.created_at, run.submitted_at) if run.attempt > 1 else None,
             queue=_seconds(run.submitted_at, run.job_started_at),
             job=_seconds(run.job_started_at, succeeded),
             transfer=_seconds(succeeded, run.updated_at if run.state is RunState.LANDED else None),
@@ -132,6 +134,7 @@ class RunHistory:
             "run_id": self.run_id,
             "started": isoformat(self.started),
             "state": self.state.value,
+            "earlier_jobs_seconds": self.earlier,
             "queue_seconds": self.queue,
             "job_seconds": self.job,
             "transfer_seconds": self.transfer,
