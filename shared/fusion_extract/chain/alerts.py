@@ -45,8 +45,9 @@ MEANING: dict[str, tuple[str, str]] = {
     ),
     "late": (
         "A scheduled run of the extract has not landed within its expected_within_hours.",
-        "`fusion-extract status`, then `fusion-extract runs --extract X`: rerun a failed run, or start one "
-        "with `fusion-extract submit X --mode M`.",
+        "`fusion-extract status` shows its last landing and next start; `fusion-extract history` and `runs` "
+        "for the extract show whether a run failed (rerun it) or none started (submit one; then check the "
+        "schedule with `fusion-extract doctor`).",
     ),
     "unreadable_document": (
         "A ledger document could not be read; it was moved to _state/quarantine/.",
