@@ -83,7 +83,14 @@ locals {
   # schedules: an object in the bucket (storage.tf), any size; configuration only names it.
   extract_catalog = jsonencode({
     for name, e in var.extracts : name => merge(
-      { mode = e.mode, schedule = e.recurrence, recurrence_type = e.recurrence_type, time_zone = e.time_zone, enabled = e.enabled },
+      {
+        mode                  = e.mode
+        schedule              = e.recurrence
+        recurrence_type       = e.recurrence_type
+        time_zone             = e.time_zone
+        enabled               = e.enabled
+        expected_within_hours = e.expected_within_hours
+      },
       e.landing_template == null ? {} : { landing_template = e.landing_template },
     )
   })

@@ -7,7 +7,7 @@ locals {
   alarm_destination = [oci_ons_notification_topic.this["alerts"].id]
   # Failure alarms: a run that ended so, counted by the step that ended it.
   failure_alarms = { failed = "RunsFailed", timed_out = "RunsTimedOut" }
-  # Dead-man alarms: every enabled extract is expected to land within its expected_within_hours.
+  # Late alarms: every enabled extract's scheduled runs are expected to land within expected_within_hours.
   watched_extracts = { for name, e in var.extracts : name => e if e.enabled }
 }
 
@@ -29,20 +29,21 @@ resource "oci_monitoring_alarm" "runs" {
   freeform_tags                = var.freeform_tags
 }
 
-# The sweep posts HoursSinceLanded for every catalog extract every few minutes: hours since its latest
-# landing, or since the sweep first watched it if it never landed. max() over the hour fires at the
-# first figure past the expected interval, whatever the sweep's cadence (up to an hour); a landing posts 0,
-# and the alarm clears once the hour holds no late figure.
-resource "oci_monitoring_alarm" "overdue" {
+# The sweep posts HoursLate for every watched extract every few minutes: 0 while its latest scheduled run
+# landed within expected_within_hours of its start, else the hours past that expected landing
+# (fusion_extract.service_level). max() over the hour fires at the first late figure, whatever the sweep's
+# cadence (up to an hour); once a run lands the sweep posts 0, and the alarm clears when the hour holds no
+# late figure. The sweep alerts `late` on the alerts topic at the same moment, once per expected landing.
+resource "oci_monitoring_alarm" "late" {
   for_each = var.alarms_enabled ? local.watched_extracts : {}
 
   compartment_id               = var.compartment_ocid
   metric_compartment_id        = var.compartment_ocid
-  display_name                 = "${var.name_prefix}-overdue-${replace(lower(each.key), "/[^a-z0-9-]/", "-")}"
+  display_name                 = "${var.name_prefix}-late-${replace(lower(each.key), "/[^a-z0-9-]/", "-")}"
   namespace                    = "fusion_extract"
-  query                        = "HoursSinceLanded[1h]{deployment = \"fusion-extract\", extract = \"${each.key}\"}.groupBy(extract).max() > ${each.value.expected_within_hours}"
+  query                        = "HoursLate[1h]{deployment = \"fusion-extract\", extract = \"${each.key}\"}.groupBy(extract).max() > 0"
   severity                     = "CRITICAL"
-  body                         = "No run of the extract ${each.key} landed within ${each.value.expected_within_hours} hours. `fusion-extract runs --extract \"${each.key}\"`; README: Runbook, overdue."
+  body                         = "A scheduled run of the extract ${each.key} did not land within ${each.value.expected_within_hours} hours of its start. `fusion-extract status`; README: Service levels."
   destinations                 = local.alarm_destination
   is_enabled                   = true
   pending_duration             = "PT5M"

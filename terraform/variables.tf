@@ -377,11 +377,11 @@ variable "extracts" {
     enabled         = optional(bool, true)
     # The extract's own run folder template (LANDING_TEMPLATE's placeholders); null: LANDING_TEMPLATE.
     landing_template = optional(string)
-    # The extract's overdue alarm fires when no run of it landed for this long (1 to 744 hours, a month;
-    # keep it below ledger_retention_days, which bounds how long the ledger remembers a landing).
-    expected_within_hours = optional(number, 26)
+    # The extract's service level: each scheduled run lands within this many hours of its scheduled start
+    # (in time_zone). Past it, the sweep alerts `late` and the extract's late alarm fires (1 to 744 hours).
+    expected_within_hours = optional(number, 4)
   }))
-  description = "The extract catalog: one entry per extract this deployment runs, keyed by its name as defined in Fusion: mode (full|incremental), recurrence (an RFC 5545 RRULE such as FREQ=DAILY;BYHOUR=2;BYMINUTE=0, or a cron expression with recurrence_type = CRON), IANA time_zone, enabled, landing_template, expected_within_hours. It builds the schedules, the overdue alarms and the catalog object the functions read (EXTRACT_CATALOG_OBJECT), which submit checks every request against."
+  description = "The extract catalog: one entry per extract this deployment runs, keyed by its name as defined in Fusion: mode (full|incremental), recurrence (an RFC 5545 RRULE such as FREQ=DAILY;BYHOUR=2;BYMINUTE=0, or a cron expression with recurrence_type = CRON), IANA time_zone, enabled, landing_template, expected_within_hours. It builds the schedules, the late alarms and the catalog object the functions read (EXTRACT_CATALOG_OBJECT), which submit checks every request against."
   default     = {}
 
   validation {
@@ -397,8 +397,8 @@ variable "extracts" {
     error_message = "Each extract's recurrence_type must be ICAL or CRON."
   }
   validation {
-    condition     = alltrue([for e in values(var.extracts) : e.expected_within_hours >= 1 && e.expected_within_hours <= 744])
-    error_message = "Each extract's expected_within_hours must be within 1 to 744 (a month)."
+    condition     = alltrue([for e in values(var.extracts) : e.expected_within_hours > 0 && e.expected_within_hours <= 744])
+    error_message = "Each extract's expected_within_hours must be above 0 and at most 744 (a month)."
   }
   validation {
     condition     = alltrue([for e in values(var.extracts) : e.landing_template == null || can(regex("\\{job_id\\}", e.landing_template))])

@@ -3,7 +3,8 @@
 Three scheduled extracts run through the real functions (fdk runtime, unix sockets), Notifications and
 Resource Scheduler emulated, Fusion emulated: a Full extract of several chunks, an Incremental one in
 JSON, and one whose first job fails and is rerun by itself. The timeline is read from the functions'
-own JSON logs. The bucket stays in .local/bucket/ for a person to open. Exit status 0 only when every
+own JSON logs. The bucket stays in .local/bucket/ for a person to open, and each extract's `history --plot`
+chart in .local/demo/history-<extract>.png. Exit status 0 only when every
 run landed and every landed file verifies against its run's _manifest.json.
 """
 
@@ -17,6 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner
+
+from fusion_extract.cli.main import cli
 from tests.emulators.chain import BUCKET, REPO, LocalChain
 from tests.emulators.fusion import ExtractScenario
 
@@ -104,7 +108,9 @@ def main() -> int:
             time.sleep(0.3)
         chain.settle()
         timeline.follow()
-        return report(chain)
+        outcome = report(chain)
+        charts(LOCAL / "endpoints.json")
+        return outcome
 
 
 def _final(chain: LocalChain, extract: str) -> bool:
@@ -139,6 +145,15 @@ def report(chain: LocalChain) -> int:
         return 1
     print(f"\nEvery landed file verifies against its manifest. Open {LOCAL / 'bucket' / BUCKET}")
     return 0
+
+
+def charts(endpoints: Path) -> None:
+    """`fusion-extract history EXTRACT --plot`, while the emulators still run: each extract's runs."""
+    for extract in EXTRACTS:
+        png = LOCAL / f"history-{extract}.png"
+        args = ["--endpoints", str(endpoints), "history", extract, "--plot", str(png)]
+        print(f"\n$ fusion-extract {' '.join(args)}")
+        print(CliRunner().invoke(cli, args).output.rstrip())
 
 
 def verify(chain: LocalChain, manifest: dict[str, Any]) -> list[str]:

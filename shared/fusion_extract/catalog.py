@@ -5,14 +5,15 @@ builds the schedules, so the functions, the CLI and the schedules read one list.
 (4 KB in all) names the object, `EXTRACT_CATALOG_OBJECT`; the object's name carries a hash of its content,
 so a new catalog comes with new configuration, and a warm container reads its catalog once:
 
-    {"Sales": {"mode": "full", "schedule": "FREQ=DAILY;BYHOUR=2;BYMINUTE=0"},
+    {"Sales": {"mode": "full", "schedule": "FREQ=DAILY;BYHOUR=2;BYMINUTE=0", "expected_within_hours": 4},
      "Orders": {"mode": "incremental", "schedule": "0 * * * *", "recurrence_type": "CRON",
                 "landing_template": "{prefix}/orders/{date}/{job_id}", "enabled": false}}
 
-Only `mode` is required. No catalog (the key unset) or an empty one (`{}`) declares nothing and refuses
-nothing: submit then takes any extract name. A key naming an object that is absent or does not parse is a
-ConfigError naming the object (and the extract and field): a deployment that names a catalog never runs
-without it.
+Only `mode` is required. `expected_within_hours` is the extract's service level: each scheduled run lands
+within that many hours of its scheduled start (service_level.py). No catalog (the key unset) or an empty
+one (`{}`) declares nothing and refuses nothing: submit then takes any extract name. A key naming an object
+that is absent or does not parse is a ConfigError naming the object (and the extract and field): a
+deployment that names a catalog never runs without it.
 """
 
 from __future__ import annotations
@@ -26,10 +27,14 @@ from typing import Any
 from fusion_extract.errors import CatalogMissingError, ConfigError, NotFoundError
 from fusion_extract.models import Mode
 from fusion_extract.ports import ObjectStore
+from fusion_extract.schedule import Schedule
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")  # the same rule as a message's extract name
 RECURRENCE_TYPES = ("ICAL", "CRON")
-_FIELDS = {"mode", "schedule", "recurrence_type", "time_zone", "landing_template", "enabled"}
+_FIELDS = {
+    "mode", "schedule", "recurrence_type", "time_zone", "landing_template", "enabled", "expected_within_hours"
+}  # fmt: skip
+MAX_EXPECTED_HOURS = 744  # a month: Monitoring's alarm and the ledger's memory reach no further
 _PLACEHOLDERS = {"prefix": "p", "extract": "e", "mode": "full", "date": "d", "job_id": "1"}
 
 
@@ -42,6 +47,7 @@ class Entry:
     time_zone: str = "UTC"
     landing_template: str | None = None  # this extract's own LANDING_TEMPLATE
     enabled: bool = True
+    expected_within_hours: float | None = None  # each scheduled run lands within this of its start
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"mode": self.mode.value}
@@ -55,6 +61,8 @@ class Entry:
             doc["landing_template"] = self.landing_template
         if not self.enabled:
             doc["enabled"] = False
+        if self.expected_within_hours is not None:
+            doc["expected_within_hours"] = self.expected_within_hours
         return doc
 
 
@@ -151,15 +159,38 @@ def _entry(name: str, value: Any) -> Entry:
     template = value.get("landing_template")
     if template is not None:
         _check_template(where, template)
+    schedule, time_zone = value.get("schedule"), value.get("time_zone") or "UTC"
+    within = _service_level(where, schedule, recurrence_type, time_zone, value.get("expected_within_hours"))
     return Entry(
         name=name,
         mode=Mode(mode),
-        schedule=value.get("schedule"),
+        schedule=schedule,
         recurrence_type=recurrence_type,
-        time_zone=value.get("time_zone") or "UTC",
+        time_zone=time_zone,
         landing_template=template,
         enabled=enabled,
+        expected_within_hours=within,
     )
+
+
+def _service_level(
+    where: str, schedule: str | None, recurrence_type: str, time_zone: str, within: Any
+) -> float | None:
+    """The schedule checked (Resource Scheduler's reading of it) and the expected hours it is held to."""
+    if schedule is not None:
+        try:
+            Schedule.parse(schedule, recurrence_type, time_zone)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+    if within is None:
+        return None
+    if (
+        isinstance(within, bool)
+        or not isinstance(within, int | float)
+        or not 0 < within <= MAX_EXPECTED_HOURS
+    ):
+        raise ValueError(f"{where}: expected_within_hours must be a number of hours above 0, up to 744")
+    return float(within)
 
 
 def _check_template(where: str, template: str) -> None:

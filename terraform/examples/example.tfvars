@@ -25,8 +25,9 @@ fusion_scope    = "urn:opc:resource:fusion:myfusionpod:saas-batch/"
 
 # One schedule per extract (the name as defined in Fusion Data Extraction).
 extracts = {
+  # Sales starts at 02:00 Berlin time and is expected to land by 06:00 (expected_within_hours, default 4).
   "Sales"  = { mode = "full", recurrence = "FREQ=DAILY;BYHOUR=2;BYMINUTE=0", time_zone = "Europe/Berlin" }
-  "Ledger" = { mode = "incremental", recurrence = "0 * * * *", recurrence_type = "CRON" }
+  "Ledger" = { mode = "incremental", recurrence = "0 * * * *", recurrence_type = "CRON", expected_within_hours = 1 }
 }
 
 alert_emails = ["data-platform@example.com"]

@@ -48,10 +48,10 @@ def merged(documents: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> None:
-    import matplotlib  # type: ignore[import-not-found]  # only in the plotting venv
+    import matplotlib  # the plotting venv (and the dev venv, for the CLI's charts)
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # type: ignore[import-not-found]
+    import matplotlib.pyplot as plt
 
     sources, target = [Path(name) for name in sys.argv[1:-1]], Path(sys.argv[-1])
     document = merged([json.loads(source.read_text()) for source in sources])

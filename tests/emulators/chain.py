@@ -157,8 +157,8 @@ class LocalChain:
         for entry in parse_catalog(json.dumps(self.catalog or {})):
             if entry.enabled:
                 dimensions = f'deployment = "fusion-extract", extract = "{entry.name}"'
-                query = f"HoursSinceLanded[1h]{{{dimensions}}}.groupBy(extract).max() > 26"
-                self.oci.monitoring.add_alarm(f"fusion-extract-overdue-{entry.name.lower()}", query, alerts)
+                query = f"HoursLate[1h]{{{dimensions}}}.groupBy(extract).max() > 0"
+                self.oci.monitoring.add_alarm(f"fusion-extract-late-{entry.name.lower()}", query, alerts)
         state, staging = self.env.get("STATE_PREFIX", "_state"), self.env.get("STAGING_PREFIX", "_staging")
         self.oci.objectstorage.set_lifecycle(BUCKET, lifecycle_rules(state, staging))
 

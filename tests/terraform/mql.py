@@ -182,7 +182,7 @@ def periods(timeline: Mapping[datetime, set[tuple[str, ...]]]) -> list[tuple[dat
     previous: datetime | None = None
     for at in sorted(timeline):
         if timeline[at]:
-            if previous is not None and spans and spans[-1][1] == previous:
+            if previous is not None and at - previous == MINUTE:  # the minute before fired: one span
                 spans[-1] = (spans[-1][0], at)
             else:
                 spans.append((at, at))

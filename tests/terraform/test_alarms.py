@@ -1,6 +1,7 @@
 """Every alarm in terraform/monitoring.tf, its query read from the .tf file, evaluated as Monitoring's
 documented semantics would (tests/terraform/mql.py) on the metric series a deployment posts: the sweep's
-HoursSinceLanded every five minutes per catalog extract (Runs.freshness), 0 and RunsLanded at each landing,
+HoursSinceLanded and HoursLate every five minutes per catalog extract (chain/steps/late.py), 0 and
+RunsLanded at each landing,
 RunsFailed and RunsTimedOut when a run ends so. Each scenario says when each alarm must fire, and that it
 fires only then."""
 
@@ -19,8 +20,8 @@ from tests.terraform.mql import Alarm, Point, periods
 DEPLOYMENT = {"deployment": "fusion-extract"}
 DEPLOYED = datetime(2026, 12, 1, 0, 0)
 SWEEP_EVERY = timedelta(minutes=5)
-EXPECTED = 26  # hours: a daily extract, with two hours' slack
-DAILY_AT = timedelta(hours=2, minutes=30)  # when a Sales run lands each day
+EXPECTED = 4  # hours: each day's 02:00 run lands by 06:00
+SCHEDULED = timedelta(hours=2)  # every extract here starts daily at 02:00 (FREQ=DAILY;BYHOUR=2)
 
 
 def at(day: int, hours: float = 0) -> datetime:
@@ -31,7 +32,7 @@ def at(day: int, hours: float = 0) -> datetime:
 class Deployment:
     """What the functions post: a model of the sweep and of a run's ending (chain/runs.py)."""
 
-    catalog: dict[str, int]  # extract -> expected_within_hours
+    catalog: dict[str, float]  # extract -> expected_within_hours
     landings: dict[str, list[datetime]] = field(default_factory=dict)
     endings: list[tuple[str, str, datetime]] = field(default_factory=list)  # (metric, extract, when)
     sweep_stops: datetime | None = None
@@ -53,8 +54,20 @@ class Deployment:
                 since = max(landed) if landed else DEPLOYED  # else: since the sweep first watched it
                 hours = (sweep - since).total_seconds() / 3600
                 points.append(Point("HoursSinceLanded", sweep, hours, {**DEPLOYMENT, "extract": extract}))
+                late = self.hours_late(extract, sweep)
+                points.append(Point("HoursLate", sweep, late, {**DEPLOYMENT, "extract": extract}))
             sweep += SWEEP_EVERY
         return points
+
+    def hours_late(self, extract: str, now: datetime) -> float:
+        """The service level (service_level.py) for a daily 02:00 start: the latest start whose expected
+        landing passed, if it came after the deployment and nothing landed since, is late by now - due."""
+        within = timedelta(hours=self.catalog[extract])
+        start = datetime.combine((now - within - SCHEDULED).date(), datetime.min.time()) + SCHEDULED
+        landed = [m for m in self.landings.get(extract, []) if start <= m <= now]
+        if start < DEPLOYED or landed:
+            return 0.0
+        return (now - (start + within)).total_seconds() / 3600
 
 
 # -- the alarms as Terraform declares them ---------------------------------------------------------------
@@ -72,7 +85,7 @@ def _render(template: str, key: str, value: Any) -> str:
     return text
 
 
-def alarms(config: tfcheck.Config, catalog: dict[str, int]) -> dict[str, Alarm]:
+def alarms(config: tfcheck.Config, catalog: dict[str, float]) -> dict[str, Alarm]:
     """Every alarm instance Terraform would create for this catalog, by `<resource>[<key>]`."""
     local = config.locals()
     instances: dict[str, Alarm] = {}
@@ -104,8 +117,8 @@ def sales(config: tfcheck.Config) -> dict[str, Alarm]:
 
 def test_every_alarm_in_monitoring_tf_is_one_these_scenarios_evaluate(sales):
     # Given the alarms Terraform declares for a one-extract catalog
-    # Then they are the failure alarms, the extract's overdue alarm and the sweep's absence alarm
-    assert set(sales) == {"runs[failed]", "runs[timed_out]", "overdue[Sales]", "sweep_silent[0]"}
+    # Then they are the failure alarms, the extract's late alarm and the sweep's absence alarm
+    assert set(sales) == {"runs[failed]", "runs[timed_out]", "late[Sales]", "sweep_silent[0]"}
 
 
 def test_day_with_a_landing_fires_nothing(sales):
@@ -118,23 +131,34 @@ def test_day_with_a_landing_fires_nothing(sales):
         assert fired(alarm, deployment, at(4)) == [], name
 
 
-def test_missed_day_fires_overdue_once_the_expected_interval_passes_and_clears_after_the_next_landing(sales):
-    # Given Sales landing on day 0 and day 2 at 02:30, nothing on day 1
-    deployment = Deployment({"Sales": EXPECTED}, {"Sales": [at(0, 2.5), at(2, 2.5)]})
+def test_missed_day_fires_late_once_the_expected_landing_passes_and_clears_after_the_next_landing(sales):
+    # Given Sales landing on day 0 at 02:30, day 1's run slipping to 09:00, day 2 at 02:30
+    deployment = Deployment({"Sales": EXPECTED}, {"Sales": [at(0, 2.5), at(1, 9), at(2, 2.5)]})
 
     # When three days are evaluated
-    spans = fired(sales["overdue[Sales]"], deployment, at(3))
+    spans = fired(sales["late[Sales]"], deployment, at(3))
 
-    # Then overdue fires once: from the first sweep past 26 hours (plus the pending 5 minutes), not before,
-    # and clears within the hour after the late landing
-    due = at(0, 2.5) + timedelta(hours=EXPECTED)
+    # Then late fires once: from the first sweep past 06:00 on day 1 (plus the pending 5 minutes), not
+    # before, and clears within the hour after the late landing
+    due = at(1, 2) + timedelta(hours=EXPECTED)
     assert len(spans) == 1
     start, end = spans[0]
     assert due < start <= due + SWEEP_EVERY + timedelta(minutes=5)
-    assert at(2, 2.5) <= end <= at(2, 3.5)
+    assert at(1, 9) <= end <= at(1, 10)
     # And no other alarm fires
     for name in ("runs[failed]", "runs[timed_out]", "sweep_silent[0]"):
         assert fired(sales[name], deployment, at(3)) == [], name
+
+
+def test_landing_within_its_expected_hours_but_late_in_the_day_fires_nothing(config):
+    # Given Sales expected within 8 hours, landing each day at 09:30, seven and a half hours after 02:00
+    alarm = alarms(config, {"Sales": 8})["late[Sales]"]
+    deployment = Deployment({"Sales": 8}, {"Sales": [at(day, 9.5) for day in range(4)]})
+
+    # When four days are evaluated, Then its late alarm never fires; held to 4 hours it fires every day
+    assert fired(alarm, deployment, at(4)) == []
+    strict = Deployment({"Sales": EXPECTED}, {"Sales": [at(day, 9.5) for day in range(4)]})
+    assert len(fired(alarms(config, {"Sales": EXPECTED})["late[Sales]"], strict, at(4))) == 4
 
 
 @pytest.mark.parametrize(
@@ -159,18 +183,20 @@ def test_failing_run_fires_its_failure_alarm_at_once_and_for_minutes_only(sales,
     assert fired(sales[other], deployment, at(2, 12)) == []
 
 
-def test_extract_that_never_landed_fires_overdue_its_expected_interval_after_it_was_first_watched(config):
+def test_extract_that_never_landed_fires_late_at_its_first_expected_landing_after_it_was_first_watched(
+    config,
+):
     # Given a new extract, Invoices, expected within 8 hours, that has never landed since the deployment
-    alarm = alarms(config, {"Invoices": 8})["overdue[Invoices]"]
+    alarm = alarms(config, {"Invoices": 8})["late[Invoices]"]
     deployment = Deployment({"Invoices": 8})
 
-    # When a day is evaluated
-    spans = fired(alarm, deployment, at(1))
+    # When a day and a half is evaluated
+    spans = fired(alarm, deployment, at(1, 12))
 
-    # Then it fires 8 hours after the sweep first watched it, and stays firing
+    # Then it fires at 10:00 on day 0 (02:00 + 8 hours), and stays firing
     assert len(spans) == 1
-    assert at(0, 8) < spans[0][0] <= at(0, 8) + SWEEP_EVERY + timedelta(minutes=5)
-    assert spans[0][1] == at(1)
+    assert at(0, 10) < spans[0][0] <= at(0, 10) + SWEEP_EVERY + timedelta(minutes=5)
+    assert spans[0][1] == at(1, 12)
 
 
 def test_sweep_stopped_fires_the_absence_alarm_while_the_overdue_alarm_sees_nothing(sales):
@@ -190,8 +216,8 @@ def test_sweep_stopped_fires_the_absence_alarm_while_the_overdue_alarm_sees_noth
     for landing in landings[2:4]:
         assert not any(timeline[landing + timedelta(minutes=m)] for m in range(60))
         assert timeline[landing + timedelta(hours=1, minutes=6)]
-    # And the overdue alarm, which reads figures, never fires: only the absence alarm tells
-    assert fired(sales["overdue[Sales]"], deployment, at(4)) == []
+    # And the late alarm, which reads figures, never fires: only the absence alarm tells
+    assert fired(sales["late[Sales]"], deployment, at(4)) == []
 
 
 def test_sweep_stopped_and_nothing_landing_fires_for_the_absence_detection_period_only(sales):

@@ -25,7 +25,8 @@ def example_inputs(**changes: Any) -> dict[str, Any]:
 
 
 def extracts(count: int) -> dict[str, dict[str, Any]]:
-    """`count` extracts with names of 24 characters, every tenth with its own landing template."""
+    """`count` extracts with names of 24 characters, every tenth with its own landing template, every fourth
+    expected within 1.5 hours."""
     found: dict[str, dict[str, Any]] = {}
     for index in range(count):
         entry: dict[str, Any] = {
@@ -34,6 +35,8 @@ def extracts(count: int) -> dict[str, dict[str, Any]]:
         }
         if index % 10 == 0:
             entry["landing_template"] = "{prefix}/{extract}/{date}/{job_id}"
+        if index % 4 == 0:
+            entry["expected_within_hours"] = 1.5
         found[f"Finance Extract No {index:05d}"] = entry
     return found
 
@@ -55,7 +58,10 @@ def test_five_hundred_extracts_pass_every_check_and_the_configuration_fits(tmp_p
     assert outputs["catalog_object"].startswith("_catalog/extracts-")
     catalog = parse_catalog(outputs["extract_catalog"])
     assert len(catalog) == 500 and len(catalog.templates()) == 50
-    # And IAM does not grow with the catalog; every enabled extract is watched by an overdue alarm
+    # And each extract's service level travels in it, Terraform's default where none was given
+    hours = [entry.expected_within_hours for entry in catalog]
+    assert (hours.count(1.5), hours.count(4)) == (125, 375)
+    # And IAM does not grow with the catalog; every enabled extract is watched by a late alarm
     assert len(outputs["scheduler_statements"]) == 1
     assert len(outputs["watched_extracts"]) == 500
 

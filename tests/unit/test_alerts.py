@@ -40,7 +40,7 @@ def test_alert_every_documented_event_has_a_meaning_and_an_action() -> None:
     # Given the events README's runbook documents
     events = [
         "landed", "failed", "timed_out", "cancelled", "needs_human", "unknown_status", "stuck",
-        "overdue", "unreadable_document", "assumed_complete", "manifest_disagrees", "runtime_broken",
+        "overdue", "late", "unreadable_document", "assumed_complete", "manifest_disagrees", "runtime_broken",
         "go_live_check",
     ]  # fmt: skip
 

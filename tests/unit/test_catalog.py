@@ -10,7 +10,7 @@ from fusion_extract.errors import ConfigError
 from fusion_extract.models import Mode
 
 CATALOG = (
-    '{"Sales": {"mode": "full", "schedule": "FREQ=DAILY;BYHOUR=2"},'
+    '{"Sales": {"mode": "full", "schedule": "FREQ=DAILY;BYHOUR=2", "expected_within_hours": 4},'
     ' "Orders": {"mode": "incremental", "schedule": "0 * * * *", "recurrence_type": "CRON",'
     ' "landing_template": "{prefix}/orders/{date}/{job_id}", "enabled": false}}'
 )
@@ -29,6 +29,7 @@ def test_catalog_when_declared_reads_every_extract_with_its_fields() -> None:
         True,
     )
     assert orders is not None and (orders.recurrence_type, orders.enabled) == ("CRON", False)
+    assert (sales.expected_within_hours, orders.expected_within_hours) == (4, None)
     assert catalog.templates() == {"Orders": "{prefix}/orders/{date}/{job_id}"}
     # And it writes back as the JSON it was read from
     assert parse_catalog(catalog.to_json()) == catalog
@@ -61,6 +62,16 @@ def test_catalog_when_empty_refuses_nothing() -> None:
         ('{"Sales": {"mode": "full", "landing_template": "{job_id}/{nope}"}}', "unknown placeholder"),
         ('{"Sales": {"mode": "full", "recurrence_type": "RRULE"}}', "ICAL or CRON"),
         ('{"Sales": {"mode": "full", "enabled": "yes"}}', "enabled must be true or false"),
+        ('{"Sales": {"mode": "full", "expected_within_hours": 0}}', "expected_within_hours must be a number"),
+        ('{"Sales": {"mode": "full", "expected_within_hours": 745}}', "above 0, up to 744"),
+        ('{"Sales": {"mode": "full", "expected_within_hours": true}}', "expected_within_hours must be"),
+        ('{"Sales": {"mode": "full", "expected_within_hours": "4"}}', "expected_within_hours must be"),
+        ('{"Sales": {"mode": "full", "schedule": "FREQ=DAILIE"}}', "'Sales': schedule 'FREQ=DAILIE' is not"),
+        (
+            '{"Sales": {"mode": "full", "schedule": "0 25 * * *", "recurrence_type": "CRON"}}',
+            "cron hour field '25' must stay within 0-23",
+        ),
+        ('{"Sales": {"mode": "full", "schedule": "FREQ=DAILY", "time_zone": "Mars/Olympus"}}', "IANA"),
     ],
 )
 def test_catalog_when_malformed_names_the_problem(text: str, expected: str) -> None:

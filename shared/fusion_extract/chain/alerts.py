@@ -51,6 +51,12 @@ MEANING: dict[str, tuple[str, str]] = {
         "The sweep re-drove the run STALL_ALERT_AFTER times without progress.",
         "Check the deployment (doctor), the functions' logs and the topics' subscriptions.",
     ),
+    "late": (
+        "A scheduled run of the extract has not landed within its expected_within_hours.",
+        "`fusion-extract status` shows its last landing and next start; `fusion-extract history` and `runs` "
+        "for the extract show whether a run failed (rerun it) or none started (submit one; then check the "
+        "schedule with `fusion-extract doctor`).",
+    ),
     "unreadable_document": (
         "A ledger document could not be read; it was moved to _state/quarantine/.",
         "Read the quarantined document; start the extract again (or re-land its job) if its run is lost.",

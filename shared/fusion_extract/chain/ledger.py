@@ -10,6 +10,7 @@
     <state>/index.built, <state>/active.indexed          the indexes cover runs written before they existed
     <state>/quarantine/...                documents that could not be read, moved aside (and alerted)
     <state>/last-landed/<extract>.json    the extract's latest landed run (a hint for metrics and people)
+    <state>/late/<extract>/<scheduled>    an empty marker per scheduled start found late: alerted once
 
 Every write is create-only (`if-none-match: *`) or compare-and-swap on the ETag read (`if-match`), so a
 duplicate delivery or a racing invocation can never move a run backwards: the loser gets ConflictError and
@@ -293,6 +294,37 @@ class Ledger:
         with contextlib.suppress(ConflictError):  # another sweep noted it first: a minute apart at most
             self.store.put_bytes(name, encode(doc), if_none_match=True, content_type=JSON)
         return now
+
+    def last_landing(self, extract: str) -> tuple[datetime | None, str | None]:
+        """The extract's latest landing and its run id (None, None when none is noted)."""
+        try:
+            data, _ = self.store.get_bytes(f"{self.prefix}/last-landed/{extract}.json")
+            doc = json.loads(data)
+            return parse_iso(str(doc["landed_at"])), str(doc["run_id"])
+        except (NotFoundError, ValueError, KeyError, TypeError):
+            return None, None
+
+    def first_watched(self, extract: str) -> datetime | None:
+        """When the sweep first watched an extract that never landed, without noting anything."""
+        try:
+            data, _ = self.store.get_bytes(f"{self.prefix}/watched/{extract}.json")
+            return parse_iso(str(json.loads(data)["since"]))
+        except (NotFoundError, ValueError, KeyError, TypeError):
+            return None
+
+    def runs_of(self, extract: str) -> Iterator[Versioned[Run]]:
+        """Every run of one extract (`history`); the index of runs by extract serves this once it lands."""
+        return (current for current in self.runs() if current.value.extract == extract)
+
+    def note_late(self, extract: str, scheduled: datetime) -> bool:
+        """Mark the scheduled start of `extract` as found late; True only for the first to mark it (who
+        alerts), so each expected landing is alerted once whatever the sweeps' overlap."""
+        name = f"{self.prefix}/late/{extract}/{scheduled.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+        try:
+            self.store.put_bytes(name, b"", if_none_match=True)
+        except ConflictError:
+            return False
+        return True
 
     def lease_holder(self, extract: str) -> str | None:
         try:

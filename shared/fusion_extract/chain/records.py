@@ -76,6 +76,8 @@ class Run:
     polls: int = 0  # status checks of the current job
     status: str | None = None  # last Fusion status seen
     status_since: datetime | None = None  # when that status was first seen
+    submitted_at: datetime | None = None  # when the current job was submitted
+    job_started_at: datetime | None = None  # when the poller first saw the current job past its queue
     reason: str | None = None
     files: tuple[PlannedFile, ...] = ()
     landed_at: datetime | None = None

@@ -127,22 +127,6 @@ class Runs:
         except FusionExtractError as exc:  # a hint only: the run landed all the same
             log.warning("latest landing not noted", extra={"problem": str(exc)[:500]})
 
-    def freshness(self, extracts: Sequence[str]) -> None:
-        """HoursSinceLanded for each catalog extract (the sweep, every few minutes): hours since its latest
-        landing, or since the sweep first watched it when it never landed. Monitoring's dead-man alarm per
-        extract compares it with the extract's expected interval; its absence alarm notices the sweep
-        itself falling silent (terraform/monitoring.tf)."""
-        now = self.clock.now()
-        for extract in extracts:
-            try:
-                since = self.ledger.last_landed(extract) or self.ledger.watched_since(extract, now)
-            except FusionExtractError as exc:  # the ledger unreadable: logged, tried again next sweep
-                log.warning(
-                    "hours since landed not known", extra={"extract": extract, "problem": str(exc)[:500]}
-                )
-                continue
-            self.metrics.record("HoursSinceLanded", (now - since).total_seconds() / 3600, extract=extract)
-
     def _count(self, event: str, run: Run, extra: dict[str, Any]) -> None:
         """The metrics a run's ending is worth (oci/metrics.py names them)."""
         name = _ENDINGS.get(event)

@@ -26,8 +26,10 @@ from fusion_extract.cli.cloud import GoLive
 from fusion_extract.cli.configure import configure, load_profile_path
 from fusion_extract.cli.doctor import FAIL, PASS, SKIP, Doctor, Result
 from fusion_extract.cli.exits import Exit, Stop
+from fusion_extract.cli.history import history
 from fusion_extract.cli.ops import Answer, Listing, Ops, run_document, timeline
 from fusion_extract.cli.options import LOCAL_ENDPOINTS, Options, common, when
+from fusion_extract.cli.status import status
 from fusion_extract.clock import isoformat
 from fusion_extract.errors import ConfigError, FusionExtractError
 
@@ -514,6 +516,8 @@ def _file_json(record: Any) -> dict[str, Any]:
 
 
 cli.add_command(configure)
+cli.add_command(status)  # service levels (README: Service levels)
+cli.add_command(history)
 
 
 def main() -> None:

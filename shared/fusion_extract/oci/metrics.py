@@ -6,7 +6,7 @@ a request, in namespace `fusion_extract`, each with the dimensions it was record
 warning and the datapoints are dropped (a step is not retried for a metric).
 
 Metric names (README: Observability): RunsStarted, RunsLanded, RunsFailed, RunsTimedOut, RunsCancelled,
-BytesLanded, FilesLanded, RowsLanded, RunDurationSeconds, HoursSinceLanded.
+BytesLanded, FilesLanded, RowsLanded, RunDurationSeconds, HoursSinceLanded, HoursLate.
 """
 
 from __future__ import annotations

@@ -28,6 +28,8 @@ from fusion_extract.models import JobStatus, OutputFile, Phase
 log = logging.getLogger(__name__)
 
 HOLD_ALERT_AFTER = timedelta(hours=1)
+# Statuses of a job still waiting for Fusion's scheduler to run it: `history` counts them as its queue time.
+QUEUED = frozenset({"WAIT", "READY", "PENDING_VALIDATION", "ENQUEUED", "BLOCKED", "HOLD"})
 
 
 def poll(message: PollMessage, deps: Deps) -> Outcome:
@@ -66,7 +68,15 @@ def _follow(deps: Deps, current: Versioned[Run]) -> Outcome:
         status = deps.fusion.job_status(job_id)
         now = clock.now()
         since = run.status_since if status.status == run.status else now
-        run = run.but(polls=run.polls + 1, status=status.status, status_since=since, failures=0, problem=None)
+        job_started = run.job_started_at or (None if status.status in QUEUED else now)  # history: queue time
+        run = run.but(
+            polls=run.polls + 1,
+            status=status.status,
+            status_since=since,
+            job_started_at=job_started,
+            failures=0,
+            problem=None,
+        )
         if status.phase is Phase.SUCCEEDED:
             return _succeeded(deps, current, run, status, deps.fusion.output_files(job_id))
         if status.phase is Phase.FAILED:

@@ -202,6 +202,8 @@ def _submit_job(deps: Deps, current: Versioned[Run], resume: bool) -> Outcome:
         polls=0,
         status=None,
         status_since=None,
+        submitted_at=now,
+        job_started_at=None,
         updated_at=now,
         next_at=now,
         failures=0,

@@ -2,7 +2,8 @@
 is overdue (a lost message, a crashed invocation) or due (a rerun after its backoff, a retry after a
 transient failure); end runs past their deadline without asking Fusion anything; tell a person about a
 run it had to re-drive STALL_ALERT_AFTER times without progress, and about any ledger document that
-cannot be read (moved aside, so it never stops the sweep for the other runs).
+cannot be read (moved aside, so it never stops the sweep for the other runs); and watch each catalog
+extract: how long since it landed, and whether it is late against its service level (late.py).
 
 It reads only the index of active runs, so its cost follows the runs in flight, not the history.
 """
@@ -22,6 +23,7 @@ from fusion_extract.chain.quarantine import set_aside
 from fusion_extract.chain.records import FileRecord, FileState, Run, RunState, Unit, UnitState, Versioned
 from fusion_extract.chain.runs import logged
 from fusion_extract.chain.steps.deadline import past_deadline, time_out
+from fusion_extract.chain.steps.late import watch_extracts
 from fusion_extract.chain.steps.transfer import STAGED
 from fusion_extract.errors import ConflictError, FusionExtractError
 
@@ -44,11 +46,13 @@ def sweep(deps: Deps) -> Outcome:
             redriven[found.value.run_id] = action
             log.info("sweep re-drove run", extra={"action": action, "run_id": found.value.run_id})
     try:
-        extracts = deps.catalog.names
+        entries = list(deps.catalog)
     except FusionExtractError as exc:  # no figure is posted: the sweep-silent alarm tells a person
         log.error("extract catalog unreadable: no HoursSinceLanded posted", extra={"problem": str(exc)[:500]})
-        extracts = []
-    deps.runs.freshness(extracts)
+        entries = []
+    late = watch_extracts(deps, entries, state.now)
+    if late:
+        return outcome(Result.SWEPT, redriven=redriven, late=late)
     return outcome(Result.SWEPT, redriven=redriven)
 
 
