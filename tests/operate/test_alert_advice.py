@@ -231,7 +231,7 @@ def test_unreadable_run_document_names_its_run_and_extract_and_advises_a_new_run
     answers = pasted(operated, alert)
     submitted = answers[-2]
     assert submitted["outcome"] == "submitted" and submitted["extract"] == "Orders"
-    assert any(run["run_id"] == submitted["run_id"] for run in answers[-1])
+    assert any(run["run_id"] == submitted["run_id"] for run in answers[-1]["runs"])
     if OCI.exists():  # the quarantined document, read with the OCI CLI
         assert "cut" not in str(answers[0]) and '"extract": "Orders"' in str(answers[0])
     operated.cli("cancel", submitted["run_id"])
@@ -247,8 +247,21 @@ def test_unreadable_document_that_names_nothing_says_so_and_advises_listing(oper
     # Then its title says the extract and run are unknown, and its advice lists the runs
     assert alerts.title(alert) == "UNREADABLE_DOCUMENT (extract unknown) (no run)"
     assert "names an extract" in alerts.body(alert)
-    (runs,) = pasted(operated, alert)
-    assert isinstance(runs, list)
+    (listing,) = pasted(operated, alert)
+    assert isinstance(listing["runs"], list)
+
+
+def test_late_is_titled_by_its_extract_and_advises_status_and_its_runs(
+    operated: Operated, sales: Run
+) -> None:
+    # Given a late alert of Sales (no run is late: a scheduled landing is)
+    alert = message("alert", event="late", extract="Sales", reason="expected to land by 06:00, within 4 h")
+
+    # Then its title names the extract alone, and its pasted advice shows the extract and its runs
+    assert alerts.title(alert) == "LATE Sales"
+    status, listing = pasted(operated, alert)
+    assert "Sales" in {row["extract"] for row in status}
+    assert {run["extract"] for run in listing["runs"]} == {"Sales"}
 
 
 def test_every_event_is_rendered_by_these_tests() -> None:
@@ -256,5 +269,6 @@ def test_every_event_is_rendered_by_these_tests() -> None:
     tested = {
         "landed", "cancelled", "go_live_check", "failed", "timed_out", "needs_human", "unknown_status",
         "stuck", "overdue", "assumed_complete", "manifest_disagrees", "runtime_broken", "unreadable_document",
+        "late",
     }  # fmt: skip
     assert tested == set(alerts.MEANING)

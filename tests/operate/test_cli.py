@@ -430,7 +430,7 @@ def test_show_of_a_run_whose_document_cannot_be_read_sets_it_aside_and_exits_4(o
         assert result.exit_code == 4 and "moved to _state/quarantine/ and alerted" in result.output
         assert store.head(bucket, "_state/quarantine/runs/20200101T000000Z-cut.json") is not None
         (alert,) = operated.chain.ons.published[alerts:]
-        assert alert.title == "UNREADABLE_DOCUMENT 20200101T000000Z-cut"
+        assert alert.title == "UNREADABLE_DOCUMENT (extract unknown) 20200101T000000Z-cut"
     finally:
         seed.uproot(store, bucket)
         store.delete(bucket, "_state/quarantine/runs/20200101T000000Z-cut.json", Conditions())

@@ -132,6 +132,6 @@ def test_doctor_when_the_service_answers_401_403_or_404_tells_them_apart(
     if status == 401:  # the operator's own credentials: nothing of the target can be used
         assert code == 3 and "OCI config profile" in fix
     elif status == 403:  # signed in, not allowed: a policy
-        assert code == 1 and "policy" in fix and "OCI config profile" not in fix
+        assert code == 3 and "policy" in fix and "OCI config profile" not in fix
     else:  # missing, or hidden: the names first
-        assert code == 1 and "BUCKET_NAME" in fix and "may not see it" in fix
+        assert code == 3 and "BUCKET_NAME" in fix and "may not see it" in fix

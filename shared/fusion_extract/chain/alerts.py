@@ -90,12 +90,17 @@ class Advice:
     commands: tuple[str, ...] = ()
 
 
+ABOUT_EXTRACTS = frozenset({"late"})  # events that concern an extract, not a run: titled `<EVENT> <extract>`
+
+
 def title(alert: Mapping[str, Any]) -> str:
     """`<EVENT> <extract> <run id>`: what an e-mail rule filters on; says so when either is unknown."""
     event = str(alert.get("event", "alert")).upper()
     if alert.get("event") == "go_live_check":  # no extract, no run: the function that published it
         return f"GO-LIVE CHECK fusion-extract {alert.get('function', '')} (a test, not an incident)"
     extract = str(alert.get("extract") or NO_EXTRACT)
+    if alert.get("event") in ABOUT_EXTRACTS:  # of an extract, never of one run
+        return f"{event} {extract}"[:MAX_TITLE]
     run = str(alert.get("run_id") or NO_RUN)
     return f"{event} {extract} {run}"[:MAX_TITLE]
 
@@ -185,6 +190,10 @@ def advise(alert: Mapping[str, Any]) -> Advice:
     if event == "manifest_disagrees":
         act = "Compare _manifest.json with Fusion's manifest; if a file is missing, land the job again:"
         return Advice(meaning, act, (a.cli("show", a.run), *((a.reland_cmd,) if a.job and a.mode else ())))
+    if event == "late":
+        act = "See where the extract stands and its latest runs (rerun a failed one; if none started, check"
+        act += " the schedule and its grant with doctor):"
+        return Advice(meaning, act, (a.cli("status"), a.cli("runs", "--extract", a.extract)))
     if event == "runtime_broken":
         act = "Read the reason; rebuild the image (docs/deploy.md: what the image must contain); then check:"
         then = (a.cli("submit", a.extract, "--mode", a.mode),) if a.extract and a.mode else ()

@@ -23,8 +23,8 @@ MEANINGS = {
     Exit.OK: "done: a run started, was cancelled or is re-landing; the watched run LANDED; doctor passed",
     Exit.RUN_FAILED: "the run ended FAILED, TIMED_OUT or CANCELLED (`watch`; `submit` if its job is refused)",
     Exit.USAGE: "the command line is wrong",
-    Exit.UNUSABLE: "the target cannot be used: configuration missing or invalid, unreachable, a doctor check "
-    "failed, a function broken",
+    Exit.UNUSABLE: "the target cannot be used: configuration missing or invalid, unreachable, credentials "
+    "refused, no such profile, a doctor check failed, a function broken",
     Exit.NOT_FOUND: "no such run, or an extract the catalog does not declare",
     Exit.REFUSED: "the chain refused, or had nothing to do: the message says why and what would",
     Exit.TIMED_OUT: "`watch --timeout` passed before the run was final",

@@ -9,30 +9,25 @@ from rich.markup import escape
 from rich.table import Table
 
 from fusion_extract.cli import chart
+from fusion_extract.cli.exits import Exit, Stop
 from fusion_extract.cli.service import App
 from fusion_extract.cli.service import history as read_history
+from fusion_extract.errors import NotFoundError
 
 OUTCOME_STYLE = {"LANDED": "green", "FAILED": "red", "TIMED_OUT": "red", "CANCELLED": "yellow"}
 
 
-@click.command()
-@click.argument("extract")
-@click.option(
-    "--limit", type=click.IntRange(1, 10_000), default=30, show_default=True, help="The latest runs."
-)
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Also draw the chart as a PNG.")
-@click.option(
-    "--html", type=click.Path(dir_okay=False, path_type=Path), help="Also write chart and table as HTML."
-)
-@click.pass_obj
 def history(app: App, extract: str, limit: int, plot: Path | None, html: Path | None) -> None:
     """EXTRACT's runs, oldest first: queue, job and transfer time, data landed, outcome."""
     runtime = app.ops.runtime
-    runs = app.guarded(lambda: read_history(runtime.catalog, runtime.ledger, extract, limit))
+    try:
+        runs = read_history(runtime.catalog, runtime.ledger, extract, limit)
+    except NotFoundError as exc:
+        raise Stop(Exit.NOT_FOUND, str(exc)) from None
     if plot is not None and runs:
-        app.guarded(lambda: chart.write_png(extract, runs, plot))
+        chart.write_png(extract, runs, plot)
     if html is not None and runs:
-        app.guarded(lambda: chart.write_html(extract, runs, html))
+        chart.write_html(extract, runs, html)
     if app.json:
         app.emit([run.to_json() for run in runs])
         return

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -26,10 +27,10 @@ from fusion_extract.cli.cloud import GoLive
 from fusion_extract.cli.configure import configure, load_profile_path
 from fusion_extract.cli.doctor import FAIL, PASS, SKIP, Doctor, Result
 from fusion_extract.cli.exits import Exit, Stop
-from fusion_extract.cli.history import history
+from fusion_extract.cli.history import history as show_history
 from fusion_extract.cli.ops import Answer, Listing, Ops, run_document, timeline
 from fusion_extract.cli.options import LOCAL_ENDPOINTS, Options, common, when
-from fusion_extract.cli.status import status
+from fusion_extract.cli.status import status as show_status
 from fusion_extract.clock import isoformat
 from fusion_extract.errors import ConfigError, FusionExtractError
 
@@ -310,6 +311,31 @@ def watch(app: Cli, run_id: str, interval: float, timeout: float | None) -> None
     sys.exit(Exit.OK if final.state is RunState.LANDED else Exit.RUN_FAILED)
 
 
+# -- service levels (README: Service levels) ---------------------------------------------------------------
+
+
+@command()
+@pass_cli
+def status(app: Cli) -> None:
+    """Each extract: its last landing, that landing's age against the expectation, and its next run."""
+    show_status(app)
+
+
+@command()
+@click.argument("extract")
+@click.option(
+    "--limit", type=click.IntRange(1, 10_000), default=30, show_default=True, help="The latest runs."
+)
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Also draw the chart as a PNG.")
+@click.option(
+    "--html", type=click.Path(dir_okay=False, path_type=Path), help="Also write chart and table as HTML."
+)
+@pass_cli
+def history(app: Cli, extract: str, limit: int, plot: Path | None, html: Path | None) -> None:
+    """EXTRACT's runs, oldest first: queue, job and transfer time, data landed, outcome."""
+    show_history(app, extract, limit, plot, html)
+
+
 # -- acting -----------------------------------------------------------------------------------------------
 
 detached_option = click.option(
@@ -516,8 +542,6 @@ def _file_json(record: Any) -> dict[str, Any]:
 
 
 cli.add_command(configure)
-cli.add_command(status)  # service levels (README: Service levels)
-cli.add_command(history)
 
 
 def main() -> None:

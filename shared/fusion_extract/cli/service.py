@@ -4,7 +4,7 @@ faster index of runs serves them as soon as the Ledger offers one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -31,8 +31,6 @@ class App(Protocol):
     console: Console
 
     def emit(self, doc: Any) -> None: ...
-
-    def guarded(self, action: Callable[[], T]) -> T: ...
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,11 @@ from fusion_extract.cli.service import App, ExtractStatus, statuses
 VERDICT_STYLE = {"LATE": "bold red", "on time": "green", "waiting": "yellow"}
 
 
-@click.command()
-@click.pass_obj
 def status(app: App) -> None:
     """Each extract: its last landing, that landing's age against the expectation, and its next run."""
     now = datetime.now(UTC)
     runtime = app.ops.runtime
-    rows = app.guarded(lambda: statuses(runtime.catalog, runtime.ledger, now))
+    rows = statuses(runtime.catalog, runtime.ledger, now)
     if app.json:
         app.emit([row.to_json() for row in rows])
         return
