@@ -331,9 +331,13 @@ def test_cancel_by_extract_ends_its_active_run_and_frees_the_lease(operated: Ope
     again = operated.cli_json("submit", "Orders", "--mode", "incremental", "--detached")
     assert again["status"] == 202  # accepted, not done: the run appears once submit ran, with the id given
     deadline = time.monotonic() + 60
-    while len(operated.chain.runs("Orders")) < 2 and time.monotonic() < deadline:
+
+    def orders() -> set[str]:
+        return {run.run_id for run in operated.chain.runs("Orders")}
+
+    while again["run_id"] not in orders() and time.monotonic() < deadline:
         operated.chain.functions.wait_idle(0.2)
-    assert again["run_id"] in {run.run_id for run in operated.chain.runs("Orders")}
+    assert again["run_id"] in orders()
     assert operated.cli("cancel", "--extract", "Orders").exit_code == 0
 
 

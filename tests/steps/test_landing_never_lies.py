@@ -7,8 +7,6 @@ archive source or a Fusion client that does something else just as the step reac
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,14 +20,7 @@ from fusion_extract.models import OutputFile, SourceVersion
 from fusion_extract.ports import FusionApi, ObjectStore
 from tests.emulators.fusion import ExtractScenario, Hostile
 from tests.steps.conftest import EXTRACT, Steps, is_zip
-
-
-def zipped(**members: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path, data in members.items():
-            archive.writestr(path, data)
-    return buffer.getvalue()
+from tests.steps.test_landing import zipped
 
 
 def with_extra_files(steps: Steps, *files: tuple[str, bytes], chunks: int = 2) -> None:
