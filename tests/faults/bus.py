@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,8 @@ class Bus:
     runtimes: dict[str, Any] = field(default_factory=dict)  # topic -> the Runtime (container) serving it
     invocations: int = 0
     failed: list[str] = field(default_factory=list)  # invocations that raised (answered 502)
+    # Called with each delivery's number before it is made: what happens meanwhile (a cancel, damage).
+    meanwhile: Callable[[int], None] | None = None
     _seen: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SUBSCRIBED, 0))
     _queue: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
 
@@ -82,6 +85,8 @@ class Bus:
 
     def deliver(self, topic: str, message: dict[str, Any]) -> dict[str, Any] | None:
         self.invocations += 1
+        if self.meanwhile is not None:
+            self.meanwhile(self.invocations)
         own = self.steps.deps
         self.steps.deps = self.runtimes.get(topic, own)
         try:

@@ -99,6 +99,10 @@ def _assert_run_folder(steps: Steps, run: Run) -> None:
     folder = steps.deps.layout.run_folder(run)
     present = set(steps.landed(run))
     records = {r.value.name: r.value for r in steps.deps.ledger.files(run.run_id)}
+    if run.state.final and run.state is not RunState.LANDED:
+        # A run that ends without landing leaves nothing in its folder.
+        assert present == set(), f"left in the folder of a {run.state.value} run: {sorted(present)}"
+        return
     if run.state is not RunState.LANDED:
         # Nothing says complete, and whatever is visible is a whole member of a file that landed.
         assert "_SUCCESS" not in present and "_manifest.json" not in present, present
