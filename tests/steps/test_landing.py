@@ -202,3 +202,28 @@ def test_an_archive_named_in_capitals_is_unpacked(ledger_steps: Steps) -> None:
     work = landing(ledger_steps, planned)
     assert work.is_archive
     assert [entry.path for entry in work.entries(fetched(work))] == ["data.csv"]
+
+
+def test_landing_an_archive_with_two_metadata_members_refuses_it(ledger_steps: Steps) -> None:
+    # Given an archive holding two metadata members, which would disagree on the row counts to check
+    planned = offered(
+        ledger_steps,
+        "a_1.zip",
+        zipped(**{"data.csv": b"h\n1\n", "a_metadata.json": b"{}", "b_metadata.json": b"{}"}),
+    )
+
+    # When its directory is read, Then it is refused, naming them: neither is taken silently
+    work = landing(ledger_steps, planned)
+    with pytest.raises(UnsafeInputError, match=r"more than one metadata member: \['a_metadata\.json', 'b_"):
+        work.entries(fetched(work))
+
+
+def test_landing_a_file_listed_without_a_checksum_still_checks_its_size(ledger_steps: Steps) -> None:
+    # Given a plain file of 5 bytes that the listing says is 6 bytes long, and gives no SHA-256
+    offered(ledger_steps, "extract_1.csv", b"ID\n1\n")
+    planned = PlannedFile("extract_1.csv", 6, None, url="incoming/extract_1.csv")
+
+    # When it is fetched, Then the size the listing gave is enforced, and nothing is visible
+    with pytest.raises(IntegrityError, match=r"extract_1\.csv: 5 bytes, the listing said 6"):
+        fetched(landing(ledger_steps, planned))
+    assert ledger_steps.objects("landing/") == []

@@ -1,4 +1,4 @@
-"""The failure policy's rules that no step states on its own: how an error is classed, how long a run waits."""
+"""The failure policy's rules no step states on its own: how an error is classed, how long a run waits."""
 
 from __future__ import annotations
 
