@@ -7,12 +7,17 @@ first chance (after its one guaranteed piece of progress), which is the hardest 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import zipfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from fusion_extract.chain.records import FileState, RunState, UnitState
+import pytest
+
+from fusion_extract.chain.records import FileState, RunState, Unit, UnitState
+from fusion_extract.chain.steps.transfer import _claim, _NotClaimable
 from tests.emulators.fusion import ExtractScenario
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps
 
@@ -286,3 +291,20 @@ def test_units_staged_by_the_last_invocation_are_promoted_by_parallel_invocation
     assert [o["handed_out"] for o in handing] == [3]
     assert outcomes[-1]["outcome"] == "landed"
     assert steps.run(run_id).state is RunState.LANDED
+
+
+def test_a_unit_claim_is_taken_over_only_once_it_is_stale() -> None:
+    # Given a unit being worked on since noon, with a step overdue after 600 s
+    noon = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    working = Unit(0, 4, UnitState.WORKING, claimed_at=noon)
+    claim = functools.partial(_claim, overdue=600.0, waiting=UnitState.PENDING, working=UnitState.WORKING)
+
+    # When another invocation tries to claim it while the claim is live (at exactly 600 s too)
+    # Then it is refused: a live invocation's unit is never taken over
+    for seconds in (1, 600):
+        with pytest.raises(_NotClaimable):
+            claim(noon + timedelta(seconds=seconds))(working)
+
+    # When it tries once the claim is stale, Then it takes the unit over, claimed from then
+    later = noon + timedelta(seconds=601)
+    assert claim(later)(working) == working.but(claimed_at=later)

@@ -196,7 +196,7 @@ def test_not_a_zip_is_an_integrity_error(data):
 # --- where the directory sits ---
 
 
-def _end_record(data: bytes) -> int:
+def _end_record(data: bytes | bytearray) -> int:
     return len(data) - 22  # these archives carry no comment
 
 
