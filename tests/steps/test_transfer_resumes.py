@@ -100,6 +100,8 @@ def test_a_transfer_past_its_budget_goes_on_in_the_next_invocation_without_start
     big = next(m for m in record.members if m.path == "big.csv")
     assert big.sha256 == hashlib.sha256(members["big.csv"]).hexdigest()
     assert big.rows == members["big.csv"].count(b"\n") - 1
+    # And the fetch that stopped for the budget counted as one attempt with the one that went on
+    assert record.attempts == 1
     # And nothing is left staged, no upload is open
     assert steps.objects("_staging/") == []
 
