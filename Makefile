@@ -24,6 +24,9 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 BENCH_ARGS ?=
 MUTMUT := .local/mutmut
 MUTANTS := .local/mutants
+# The modules whose mutants run (under fusion_extract.chain), and one mutant of MUTANT_EVERY (1: all of them).
+MUTANT_MODULES ?= zipdir policy records units fetch landing runs steps.transfer
+MUTANT_EVERY ?= 8
 PREFIX ?= fusion-extract
 
 .DEFAULT_GOAL := help
@@ -128,12 +131,13 @@ $(MUTMUT)/.installed: constraints.txt requirements-dev.txt tools/requirements-mu
 	$(MUTMUT)/bin/pip install --quiet -c constraints.txt -r requirements-dev.txt -r tools/requirements-mutmut.txt
 	touch $@
 
-mutants: $(MUTMUT)/.installed ## Mutation testing of the rule and state modules against tests/unit and tests/steps (not in test)
+mutants: $(MUTMUT)/.installed ## Mutation testing of the rule and state modules against tests/unit and tests/steps (MUTANT_EVERY=8 samples)
 	rm -rf $(MUTANTS) && mkdir -p $(MUTANTS)
 	cp -r shared $(MUTANTS)/src && cp -r tests $(MUTANTS)/tests
 	cp pyproject.toml $(MUTANTS)/ && cp tools/mutants/setup.cfg $(MUTANTS)/setup.cfg
 	rm -rf $(MUTANTS)/src/*.egg-info && find $(MUTANTS) -name __pycache__ -prune -exec rm -rf {} +
-	cd $(MUTANTS) && ../mutmut/bin/mutmut run --max-children 2; ../mutmut/bin/mutmut results
+	cd $(MUTANTS) && ../mutmut/bin/mutmut run --max-children 2 $$(../mutmut/bin/python ../../tools/mutants/sample.py \
+	  --every $(MUTANT_EVERY) $(addprefix fusion_extract.chain.,$(MUTANT_MODULES))); ../mutmut/bin/mutmut results
 
 demo: $(STAMP) ## Run the whole chain locally against the emulators; bucket left in .local/demo/bucket/
 	$(BIN)/python -m tests.demo
