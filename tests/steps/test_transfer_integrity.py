@@ -93,7 +93,12 @@ def skip_a_part(fetch: Fetch) -> Fetch:
     return replace(fetch, offset=fetch.offset + MiB)
 
 
-@pytest.mark.parametrize("damage", [flip_a_hash_bit, skip_a_part])
+def drop_the_hash_state(fetch: Fetch) -> Fetch:
+    """Bytes fetched, yet no SHA-256 state for them: hashing afresh would record the SHA-256 of the rest."""
+    return replace(fetch, hashing="")
+
+
+@pytest.mark.parametrize("damage", [flip_a_hash_bit, skip_a_part, drop_the_hash_state])
 def test_a_saved_sha256_state_damaged_between_invocations_is_refused_and_the_file_fetched_again(
     make_steps: MakeSteps, tmp_path: Path, damage: Callable[[Fetch], Fetch]
 ) -> None:

@@ -8,10 +8,13 @@ import random
 import zipfile
 from io import BytesIO
 
+import pytest
+
 from fusion_extract.chain.archive import ZipLimits, read_directory
 from fusion_extract.chain.fetch import Budget
 from fusion_extract.chain.records import Unit
 from fusion_extract.chain.units import UnitRun, staged_reader
+from fusion_extract.errors import IntegrityError
 from tests.steps.conftest import Steps
 
 PART = 2**20
@@ -83,3 +86,35 @@ def test_a_checkpoint_of_another_member_is_not_used(ledger_steps: Steps) -> None
     assert done
     assert again.staged[1].member.sha256 == hashlib.sha256(content["m1.bin"]).hexdigest()
     assert ledger_steps.read(f"{FOLDER}members/m1.bin") == content["m1.bin"]
+
+
+def test_a_units_metadata_member_is_kept_across_its_invocations(ledger_steps: Steps) -> None:
+    # Given a unit whose first member is Fusion's metadata and whose second takes several invocations
+    metadata = b'{"files": [{"name": "m1.bin", "rows": 0}]}'
+    content = {"view_metadata.json": metadata, **members(4, 2 * PART + 30)}
+    etag, size = staged_archive(ledger_steps, content)
+    unit, done, invocations = Unit(0, 2), False, 0
+
+    # When invocations whose budget is spent follow one another until the unit is done
+    while not done and invocations < 10:
+        unit, done = invocation(ledger_steps, etag, size, seconds=0).run(0, unit)
+        invocations += 1
+
+    # Then the metadata read by the first is still the unit's when the last ends it (its row counts checked)
+    assert done and invocations > 2
+    assert unit.metadata is not None and unit.metadata["files"] == {"m1.bin": 0}
+
+
+def test_a_staged_archive_replaced_after_its_directory_was_read_is_not_unpacked(ledger_steps: Steps) -> None:
+    # Given a unit whose invocation read the staged archive's directory
+    content = members(5, 1000, 2000)
+    etag, size = staged_archive(ledger_steps, content)
+    work = invocation(ledger_steps, etag, size, seconds=240)
+
+    # When the staged copy is replaced by another of the same members' names and sizes before it is unpacked
+    staged_archive(ledger_steps, members(6, 1000, 2000))
+
+    # Then the unit refuses to read it: nothing of the other copy is staged as this file's members
+    with pytest.raises(IntegrityError, match="changed since it was fetched"):
+        work.run(0, Unit(0, 2))
+    assert ledger_steps.objects(f"{FOLDER}members/") == []
