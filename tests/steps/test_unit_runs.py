@@ -118,3 +118,18 @@ def test_a_staged_archive_replaced_after_its_directory_was_read_is_not_unpacked(
     with pytest.raises(IntegrityError, match="changed since it was fetched"):
         work.run(0, Unit(0, 2))
     assert ledger_steps.objects(f"{FOLDER}members/") == []
+
+
+def test_only_the_member_named_as_metadata_is_taken_for_it(ledger_steps: Steps) -> None:
+    # Given a data member in JSON that happens to have the metadata's shape, before the real metadata
+    content = {
+        "view_1.json": b'{"files": [{"name": "elsewhere.csv", "rows": 9}]}',
+        "view_metadata.json": b'{"files": [{"name": "view_1.json", "rows": 0}]}',
+    }
+    etag, size = staged_archive(ledger_steps, content)
+
+    # When the unit is unpacked
+    unit, done = invocation(ledger_steps, etag, size, seconds=240).run(0, Unit(0, 2))
+
+    # Then the row counts on record are the metadata member's
+    assert done and unit.metadata is not None and unit.metadata["files"] == {"view_1.json": 0}
