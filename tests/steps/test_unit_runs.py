@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import random
 import zipfile
+from collections.abc import Iterator
 from io import BytesIO
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from fusion_extract.chain.archive import ZipLimits, read_directory
 from fusion_extract.chain.fetch import Budget
 from fusion_extract.chain.records import Unit
-from fusion_extract.chain.units import UnitRun, staged_reader
+from fusion_extract.chain.units import UnitRun, _Cursor, staged_reader
 from fusion_extract.errors import IntegrityError
 from tests.steps.conftest import Steps
 
@@ -133,3 +134,22 @@ def test_only_the_member_named_as_metadata_is_taken_for_it(ledger_steps: Steps) 
 
     # Then the row counts on record are the metadata member's
     assert done and unit.metadata is not None and unit.metadata["files"] == {"view_1.json": 0}
+
+
+def test_a_units_open_read_is_closed_when_it_stops_midway() -> None:
+    # Given the one ranged read a unit opens over its members, of which it read only the first bytes
+    closed: list[tuple[int, int]] = []
+
+    def read(start: int, end: int) -> Iterator[bytes]:
+        try:
+            yield b"x" * 10
+            yield b"x" * (end - start - 10)
+        finally:
+            closed.append((start, end))
+
+    cursor = _Cursor(read, 0, 100)
+    with cursor:
+        assert b"".join(cursor(0, 10)) == b"x" * 10
+
+    # When the unit stops (its budget spent), Then the read is closed at once: its connection is not held
+    assert closed == [(0, 100)]
