@@ -22,10 +22,15 @@ TF_ENV := CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE=/dev/null
 BENCH_VENV := .local/bench-venv
 BENCH_STAMP := $(BENCH_VENV)/.installed
 BENCH_ARGS ?=
+MUTMUT := .local/mutmut
+MUTANTS := .local/mutants
+# The modules whose mutants run (under fusion_extract.chain), and one mutant of MUTANT_EVERY (1: all of them).
+MUTANT_MODULES ?= zipdir policy records units fetch landing runs steps.transfer
+MUTANT_EVERY ?= 8
 PREFIX ?= fusion-extract
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test check fmt lint types unit e2e faults demo emulator bench lock clean docs tf-check tf-schema stage wheels image-wheels image-size oci-cli
+.PHONY: help dev test check fmt lint types unit e2e faults mutants demo emulator bench lock clean docs tf-check tf-schema stage wheels image-wheels image-size oci-cli
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -119,6 +124,20 @@ e2e: $(STAMP) ## End-to-end chain tests through fdk and the emulators
 
 faults: $(STAMP) ## Fault and hostile-input scenarios, each judged by its end state; ends with a table
 	$(BIN)/pytest tests/faults
+
+# mutmut with the project's requirements, apart from .venv; it works in a copy where shared/ is src/.
+$(MUTMUT)/.installed: constraints.txt requirements-dev.txt tools/requirements-mutmut.txt shared/pyproject.toml
+	rm -rf $(MUTMUT) && $(PYTHON) -m venv $(MUTMUT)
+	$(MUTMUT)/bin/pip install --quiet -c constraints.txt -r requirements-dev.txt -r tools/requirements-mutmut.txt
+	touch $@
+
+mutants: $(MUTMUT)/.installed ## Mutation testing of the rule and state modules against tests/unit and tests/steps (MUTANT_EVERY=8 samples)
+	rm -rf $(MUTANTS) && mkdir -p $(MUTANTS)
+	cp -r shared $(MUTANTS)/src && cp -r tests $(MUTANTS)/tests
+	cp pyproject.toml $(MUTANTS)/ && cp tools/mutants/setup.cfg $(MUTANTS)/setup.cfg
+	rm -rf $(MUTANTS)/src/*.egg-info && find $(MUTANTS) -name __pycache__ -prune -exec rm -rf {} +
+	cd $(MUTANTS) && ../mutmut/bin/mutmut run --max-children 2 $$(../mutmut/bin/python ../../tools/mutants/sample.py \
+	  --every $(MUTANT_EVERY) $(addprefix fusion_extract.chain.,$(MUTANT_MODULES))); ../mutmut/bin/mutmut results
 
 demo: $(STAMP) ## Run the whole chain locally against the emulators; bucket left in .local/demo/bucket/
 	$(BIN)/python -m tests.demo

@@ -12,7 +12,7 @@ import pytest
 
 from fusion_extract.chain.archive_source import BucketArchives
 from fusion_extract.chain.fetch import Budget
-from fusion_extract.chain.landing import Landing
+from fusion_extract.chain.landing import SMALL_FILE_LIMIT, Landing
 from fusion_extract.chain.records import Fetch, PlannedFile, Run, RunState
 from fusion_extract.errors import IntegrityError, SupersededError, UnsafeInputError
 from tests.steps.conftest import EXTRACT, Steps
@@ -154,3 +154,76 @@ def test_landing_an_archive_costs_two_store_calls_per_small_member(ledger_steps:
     assert (len(uploads), len(renames), len(heads), len(reads)) == (12, 12, 0, 1)
     folder = ledger_steps.deps.layout.run_folder(a_run(ledger_steps))
     assert ledger_steps.objects("landing/") == [f"{folder}/{name}" for name in sorted(members)]
+
+
+def test_landing_a_plain_file_after_its_run_ended_makes_nothing_visible(ledger_steps: Steps) -> None:
+    # Given a verified plain file whose run was cancelled while it downloaded
+    planned = offered(ledger_steps, "extract_1.csv", b"ID\n1\n")
+    gone = replace(landing(ledger_steps, planned), still_wanted=lambda: False)
+    fetch = fetched(gone)
+
+    # When it would be promoted, Then it is abandoned, and nothing of it is visible
+    with pytest.raises(SupersededError, match="the run ended meanwhile"):
+        gone.promote_plain(fetch)
+    assert ledger_steps.objects("landing/") == []
+
+
+def test_landing_a_plain_file_whose_run_ends_while_it_is_promoted_takes_it_back(ledger_steps: Steps) -> None:
+    # Given a verified plain file whose run ends between the look before promoting and the one after
+    planned = offered(ledger_steps, "extract_1.csv", b"ID\n1\n")
+    answers = iter([True, False])
+    ending = replace(landing(ledger_steps, planned), still_wanted=lambda: next(answers))
+    fetch = fetched(ending)
+
+    # When it is promoted, Then it is abandoned, and what it promoted is withdrawn
+    with pytest.raises(SupersededError, match="while it was promoted; withdrawn"):
+        ending.promote_plain(fetch)
+    assert ledger_steps.objects("landing/") == []
+
+
+def test_a_manifest_file_is_read_up_to_its_size_bound_and_refused_past_it(ledger_steps: Steps) -> None:
+    # Given two `.mf` files of comment lines: one exactly SMALL_FILE_LIMIT bytes long, one a byte longer
+    line = b"#" * 1023 + b"\n"
+    at_limit = line * (SMALL_FILE_LIMIT // len(line))
+    fits = landing(ledger_steps, offered(ledger_steps, "at_limit.mf", at_limit))
+    over = landing(ledger_steps, offered(ledger_steps, "over_limit.mf", at_limit + b"\n"))
+
+    # When each is landed, Then the first is read as a manifest (of no files), the second refused unread
+    assert fits.promote_plain(fetched(fits)) == ((), {})
+    with pytest.raises(IntegrityError, match=f"over_limit.mf is larger than {SMALL_FILE_LIMIT} bytes"):
+        over.promote_plain(fetched(over))
+
+
+def test_an_archive_named_in_capitals_is_unpacked(ledger_steps: Steps) -> None:
+    # Given an output file named `.ZIP`, as some Fusion listings write it
+    planned = offered(ledger_steps, "EXTRACT_1.ZIP", zipped(**{"data.csv": b"h\n1\n"}))
+
+    # When it is landed, Then it is an archive, and its members are what lands
+    work = landing(ledger_steps, planned)
+    assert work.is_archive
+    assert [entry.path for entry in work.entries(fetched(work))] == ["data.csv"]
+
+
+def test_landing_an_archive_with_two_metadata_members_refuses_it(ledger_steps: Steps) -> None:
+    # Given an archive holding two metadata members, which would disagree on the row counts to check
+    planned = offered(
+        ledger_steps,
+        "a_1.zip",
+        zipped(**{"data.csv": b"h\n1\n", "a_metadata.json": b"{}", "b_metadata.json": b"{}"}),
+    )
+
+    # When its directory is read, Then it is refused, naming them: neither is taken silently
+    work = landing(ledger_steps, planned)
+    with pytest.raises(UnsafeInputError, match=r"more than one metadata member: \['a_metadata\.json', 'b_"):
+        work.entries(fetched(work))
+
+
+def test_landing_a_file_listed_without_a_checksum_still_checks_its_size(ledger_steps: Steps) -> None:
+    # Given a plain file of 5 bytes that the listing says is 6 bytes long, and gives no SHA-256
+    offered(ledger_steps, "extract_1.csv", b"ID\n1\n")
+    planned = PlannedFile("extract_1.csv", 6, None, url="incoming/extract_1.csv")
+
+    # When it is fetched, Then the size the listing gave is enforced, and nothing is visible
+    with pytest.raises(IntegrityError, match=r"extract_1\.csv: 5 bytes, the listing said 6"):
+        fetched(landing(ledger_steps, planned))
+    assert ledger_steps.objects("landing/") == []

@@ -93,13 +93,22 @@ def skip_a_part(fetch: Fetch) -> Fetch:
     return replace(fetch, offset=fetch.offset + MiB)
 
 
-@pytest.mark.parametrize("damage", [flip_a_hash_bit, skip_a_part])
+def drop_the_hash_state(fetch: Fetch) -> Fetch:
+    """Bytes fetched, yet no SHA-256 state for them: hashing afresh would record the SHA-256 of the rest."""
+    return replace(fetch, hashing="")
+
+
+@pytest.mark.parametrize(
+    ("damage", "size"),
+    [(flip_a_hash_bit, 4 * MiB), (skip_a_part, 4 * MiB), (drop_the_hash_state, 3 * MiB // 2)],
+    ids=["hash bit flipped", "a part skipped", "hash state dropped (the next invocation ends the fetch)"],
+)
 def test_a_saved_sha256_state_damaged_between_invocations_is_refused_and_the_file_fetched_again(
-    make_steps: MakeSteps, tmp_path: Path, damage: Callable[[Fetch], Fetch]
+    make_steps: MakeSteps, tmp_path: Path, damage: Callable[[Fetch], Fetch], size: int
 ) -> None:
     # Given an archive of several parts whose listing gives no SHA-256 (the chain computes the one it records)
     rng = random.Random(5)
-    members = {"data.csv": rng.randbytes(4 * MiB)}
+    members = {"data.csv": rng.randbytes(size)}
     zip_path = archive(tmp_path / "b.zip", members)
     steps, run_id, name = transferring(make_steps, zip_path, TRANSFER_BUDGET_SECONDS="0")
     current = steps.deps.ledger.load_run(run_id)

@@ -7,13 +7,18 @@ first chance (after its one guaranteed piece of progress), which is the hardest 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import threading
 import zipfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from fusion_extract.chain.records import FileState, RunState, UnitState
+import pytest
+
+from fusion_extract.chain.records import FileState, RunState, Unit, UnitState
+from fusion_extract.chain.steps.transfer import _claim, _NotClaimable
 from fusion_extract.fusion.download import PARALLEL_FROM
 from tests.emulators.fusion import ExtractScenario
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps
@@ -97,6 +102,8 @@ def test_a_transfer_past_its_budget_goes_on_in_the_next_invocation_without_start
     big = next(m for m in record.members if m.path == "big.csv")
     assert big.sha256 == hashlib.sha256(members["big.csv"]).hexdigest()
     assert big.rows == members["big.csv"].count(b"\n") - 1
+    # And the fetch that stopped for the budget counted as one attempt with the one that went on
+    assert record.attempts == 1
     # And nothing is left staged, no upload is open
     assert steps.objects("_staging/") == []
 
@@ -316,3 +323,20 @@ def test_a_large_archive_fetched_over_parallel_ranges_resumes_at_each_stop_and_l
     assert steps.read(steps.deps.layout.member(run, "large.bin")) == member
     assert not [thread for thread in threading.enumerate() if thread.name.startswith("download")]
     assert steps.objects("_staging/") == []
+
+
+def test_a_unit_claim_is_taken_over_only_once_it_is_stale() -> None:
+    # Given a unit being worked on since noon, with a step overdue after 600 s
+    noon = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    working = Unit(0, 4, UnitState.WORKING, claimed_at=noon)
+    claim = functools.partial(_claim, overdue=600.0, waiting=UnitState.PENDING)
+
+    # When another invocation tries to claim it while the claim is live (at exactly 600 s too)
+    # Then it is refused: a live invocation's unit is never taken over
+    for seconds in (1, 600):
+        with pytest.raises(_NotClaimable):
+            claim(noon + timedelta(seconds=seconds))(working)
+
+    # When it tries once the claim is stale, Then it takes the unit over, claimed from then
+    later = noon + timedelta(seconds=601)
+    assert claim(later)(working) == working.but(claimed_at=later)

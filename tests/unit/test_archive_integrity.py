@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from fusion_extract.chain.archive import MemberStream, read_directory
-from fusion_extract.errors import IntegrityError, TransientError
+from fusion_extract.chain.archive import MemberStream, ZipLimits, read_directory
+from fusion_extract.chain.zipdir import END_RECORDS
+from fusion_extract.errors import IntegrityError, TransientError, UnsafeInputError
 from tests.unit.hostile_zips import (
     LIMITS,
     RawMember,
@@ -190,3 +191,54 @@ def test_end_record_counting_other_entries_than_the_directory_holds_is_an_integr
 def test_not_a_zip_is_an_integrity_error(data):
     with pytest.raises(IntegrityError, match="archive has no end record"):
         read_directory(Reads(data), len(data), LIMITS)
+
+
+# --- where the directory sits ---
+
+
+def _end_record(data: bytes | bytearray) -> int:
+    return len(data) - 22  # these archives carry no comment
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [(4, 1), (6, 1), (8, 0)],
+    ids=["this disk is not the first", "directory on another disk", "entries here differ from the total"],
+)
+def test_archive_spanning_several_disks_is_refused(field, value):
+    # Given an otherwise sound archive whose end record speaks of another disk
+    data = bytearray(zip_bytes([("a.csv", CSV), ("b.csv", CSV)]))
+    struct.pack_into("<H", data, _end_record(data) + field, value)
+
+    # When its directory is read, Then it is refused: a directory on one disk only is read
+    with pytest.raises(IntegrityError, match="spans several disks"):
+        read_directory(Reads(bytes(data)), len(data), LIMITS)
+
+
+def test_directory_elsewhere_than_its_end_record_says_is_refused_even_beyond_the_tail():
+    # Given an archive longer than the tail that is read, whose end record places the directory at the
+    # archive's first byte, far before the tail, though the directory sits just before the end record
+    data = bytearray(
+        zip_bytes([("a.csv", bytes(2 * END_RECORDS)), ("b.csv", CSV)], method=zipfile.ZIP_STORED)
+    )
+    struct.pack_into("<L", data, _end_record(data) + 16, 0)
+    limits = ZipLimits(max_entries=20, max_total_bytes=2**20, max_ratio=200, max_directory_bytes=1000)
+
+    # When its directory is read, Then the misplacement is named, not taken for a directory too large
+    with pytest.raises(IntegrityError, match="not where its end record says"):
+        read_directory(Reads(bytes(data)), len(data), limits)
+
+
+def test_total_size_limit_admits_exactly_the_limit_and_refuses_one_byte_more():
+    # Given an archive of two members, 3000 bytes in all
+    data = zip_bytes([("a.csv", bytes(1000)), ("b.csv", bytes(2000))], method=zipfile.ZIP_STORED)
+
+    def limits(total: int) -> ZipLimits:
+        return ZipLimits(max_entries=20, max_total_bytes=total, max_ratio=200)
+
+    # When its directory is read with a limit of exactly 3000 bytes, Then both members pass
+    assert [entry.size for entry in read_directory(Reads(data), len(data), limits(3000))] == [1000, 2000]
+
+    # When it is read with a limit one byte lower, Then the member that crosses it is refused
+    with pytest.raises(UnsafeInputError, match=r"'b\.csv' refused: archive expands beyond 2999 bytes"):
+        read_directory(Reads(data), len(data), limits(2999))

@@ -24,7 +24,7 @@ from fusion_extract.chain.fetch import Budget, Fetcher
 from fusion_extract.chain.layout import Layout, reserved_name
 from fusion_extract.chain.manifest import parse_manifest
 from fusion_extract.chain.records import Fetch, LandedMember, PlannedFile, Run, StagedMember, Unit
-from fusion_extract.chain.units import LEAST_UNIT_PARTS, UnitRun, split, staged_reader
+from fusion_extract.chain.units import LEAST_UNIT_PARTS, UnitRun, is_metadata, split, staged_reader
 from fusion_extract.config import Settings
 from fusion_extract.errors import IntegrityError, SupersededError, UnsafeInputError
 from fusion_extract.models import OutputFile, SourceVersion
@@ -113,6 +113,9 @@ class Landing:
                 raise UnsafeInputError(
                     f"{self.planned.name}: member {entry.path!r} collides with the file {other}"
                 )
+        # Two would leave the row counts to whichever unit saves first: the check could pass unseen.
+        if len(metadata := [entry.path for entry in entries if is_metadata(entry.path)]) > 1:
+            raise UnsafeInputError(f"{self.planned.name}: more than one metadata member: {metadata[:3]}")
         return entries
 
     def units(self, entries: list[Entry]) -> tuple[Unit, ...]:

@@ -262,8 +262,13 @@ class _Cursor:
             yield piece
 
 
+def is_metadata(path: str) -> bool:
+    """Fusion's metadata member (row counts per file): an archive holds one at most (Landing.entries)."""
+    return path.endswith("_metadata.json")
+
+
 def _metadata(entry: Entry, data: bytes | None) -> dict[str, object] | None:
-    if data is None or not entry.path.endswith("_metadata.json"):
+    if data is None or not is_metadata(entry.path):
         return None
     parsed = parse_metadata(data)
     return dataclasses.asdict(parsed) if parsed else None

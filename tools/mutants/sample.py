@@ -1,0 +1,25 @@
+"""The mutant names `make mutants` runs: a deterministic sample, so that a run fits an afternoon on 2 cores.
+
+mutmut numbers each function's mutants 1, 2, 3...; this prints one fnmatch pattern per kept number: every
+`every`-th of each function in the given modules (1, 1 + every, ...), so the same mutants run every time.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+LONGEST_FUNCTION = 400  # more mutants than any function of these modules has
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--every", type=int, default=1, help="keep one mutant of this many (1: all)")
+    parser.add_argument("modules", nargs="+", help="dotted module names, e.g. fusion_extract.chain.zipdir")
+    args = parser.parse_args()
+    for module in args.modules:
+        for number in range(1, LONGEST_FUNCTION, args.every):
+            print(f"{module}.*__mutmut_{number}")
+
+
+if __name__ == "__main__":
+    main()
