@@ -358,7 +358,7 @@ class _Display:
             if changed:
                 self.bar.console.print(f"{progress.now:%H:%M:%S} {progress.line()}", markup=False)
             return
-        rows = [("total", progress.fetched, progress.size, progress.line().split("; ", 1)[-1])]
+        rows = [("total", progress.fetched, progress.size, progress.line())]
         rows += [
             (
                 f.name,
