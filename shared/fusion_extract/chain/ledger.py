@@ -1,6 +1,6 @@
 """The run ledger: JSON documents in the bucket, changed only by conditional writes. No database.
 
-    <state>/runs/<run_id>.json            one per run: its state, job, plan, attempts, history of state changes
+    <state>/runs/<run_id>.json            one per run: its state, job, plan, attempts, state changes
     <state>/files/<run_id>/<file>.json    one per output file of a run: transfer state, landed members
     <state>/landed/<run_id>/<file>        an empty marker per landed file: one listing tells if a run is done
     <state>/leases/<extract>.json         one per extract while a run of it is active
