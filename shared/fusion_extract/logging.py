@@ -96,6 +96,11 @@ def bind(**fields: Any) -> Iterator[None]:
         _context.reset(token)
 
 
+def bound() -> Mapping[str, Any]:
+    """The fields bound here (run_id, call_id...): what a log line written now would carry."""
+    return _context.get()
+
+
 def context_of(error: BaseException) -> Mapping[str, Any]:
     """The log context that was bound where the error was raised."""
     carried: Mapping[str, Any] = vars(error).get(_CARRIED, {})

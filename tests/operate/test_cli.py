@@ -193,10 +193,12 @@ def test_submit_then_watch_follows_the_run_until_it_landed(operated: Operated) -
     # When it is watched
     result = operated.cli("watch", answer["run_id"], "--interval", "0.2", "--timeout", "120")
 
-    # Then the watch ends when the run is final, LANDED, with exit 0 and its bars shown
+    # Then the watch ends when the run is final, LANDED, with exit 0, having printed (piped: plain lines)
+    # each state change and the bytes fetched and unpacked
     assert result.exit_code == 0, result.output
     assert f"{answer['run_id']} LANDED" in result.output
-    assert "files" in result.output and "bytes" in result.output
+    assert "SUBMITTING -> RUNNING" in result.output and "FINISHING -> LANDED" in result.output
+    assert re.search(r"fetched ([\d,]+)/\1 B, unpacked [1-9][\d,]* B", result.output), result.output
 
 
 def test_runs_lists_recent_runs_with_their_totals_and_filters(
@@ -289,13 +291,29 @@ def test_show_gives_the_record_files_and_timeline(operated: Operated, sales: dic
     # Given a landed run, When it is shown
     shown = operated.cli_json("show", sales["run_id"])
 
-    # Then the whole record, each file LANDED, and a timeline from creation to the landing
+    # Then the whole record, each file LANDED, every byte fetched and unpacked
     assert shown["run"]["state"] == "LANDED" and shown["run"]["job_id"] == sales["job_id"]
     assert shown["files"] and {f["state"] for f in shown["files"]} == {"LANDED"}
-    events = [e["event"] for e in shown["timeline"]]
-    assert events[0].startswith("run created") and "every file landed; finishing" in events
+    progress = shown["progress"]
+    assert progress["fetched"] == progress["size"] > 0 and progress["unpacked"] > 0
+    # And its state changes as the ledger saved them, each at its time and by the call that made it
+    changes = shown["run"]["history"]
+    assert [(c["from"], c["to"]) for c in changes] == [
+        (None, "SUBMITTING"),
+        ("SUBMITTING", "RUNNING"),
+        ("RUNNING", "TRANSFERRING"),
+        ("TRANSFERRING", "FINISHING"),
+        ("FINISHING", "LANDED"),
+    ]
+    assert [c["at"] for c in changes] == sorted(c["at"] for c in changes) and all(
+        c["call_id"] for c in changes
+    )
+    assert changes[-1]["at"] == shown["run"]["updated_at"]
+    # And the timeline lists them at those times, in order
+    moves = [(e["at"], e["event"].split(" (call")[0]) for e in shown["timeline"] if " -> " in e["event"]]
+    assert moves == [(c["at"], f"{c['from'] or '(created)'} -> {c['to']}") for c in changes]
     text = operated.cli("show", sales["run_id"])
-    assert text.exit_code == 0 and "timeline" in text.output
+    assert text.exit_code == 0 and "timeline" in text.output and "FINISHING -> LANDED" in text.output
 
 
 def test_show_when_the_run_is_unknown_exits_4(operated: Operated) -> None:

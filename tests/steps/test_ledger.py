@@ -12,10 +12,20 @@ from typing import Any, cast
 
 import pytest
 
+from fusion_extract import logging as jsonlog
 from fusion_extract.chain.codec import run_to_doc
 from fusion_extract.chain.ledger import Ledger, Unreadable, encode
 from fusion_extract.chain.machine import IllegalMove
-from fusion_extract.chain.records import Fetch, FileRecord, FileState, Run, RunState, Versioned
+from fusion_extract.chain.records import (
+    HISTORY_KEPT,
+    Change,
+    Fetch,
+    FileRecord,
+    FileState,
+    Run,
+    RunState,
+    Versioned,
+)
 from fusion_extract.errors import ConflictError, IntegrityError, LeaseHeldError
 from fusion_extract.models import RunAtTimes
 from fusion_extract.ports import ObjectStore
@@ -68,8 +78,8 @@ def test_ledger_created_run_reads_back_equal_with_its_etag(ledger_steps: Steps) 
     created = ledger.create_run(run)
     loaded = ledger.load_run(run.run_id)
 
-    # Then it reads back field for field, with the ETag the create returned
-    assert loaded.value == run
+    # Then it reads back field for field, with the ETag the create returned and its creation in its history
+    assert loaded.value == created.value == run.but(history=(Change(EPOCH, RunState.RUNNING),))
     assert loaded.etag == created.etag
     assert ledger_steps.objects("_state/runs/") == ["_state/runs/r1.json"]
 
@@ -120,6 +130,57 @@ def test_ledger_two_writers_racing_on_one_run_exactly_one_wins(ledger_steps: Ste
         assert len(winners) == 1, results
         assert isinstance(results[1 - winners[0]], ConflictError)
         assert ledgers[0].load_run("r1").value == changes[winners[0]]
+
+
+def test_ledger_records_each_state_change_of_a_run_with_its_time_and_call(ledger_steps: Steps) -> None:
+    # Given a run created by an invocation
+    ledger = ledger_steps.deps.ledger
+    with jsonlog.bind(call_id="call-1"):
+        current = ledger.create_run(a_run(state=RunState.SUBMITTING))
+
+    # When another invocation saves it twice: once without a state change, then moving it on
+    later = EPOCH + timedelta(minutes=3)
+    with jsonlog.bind(call_id="call-2"):
+        current = ledger.save_run(
+            current, current.value.but(polls=1, updated_at=EPOCH + timedelta(minutes=1))
+        )
+        ledger.save_run(current, current.value.but(state=RunState.RUNNING, updated_at=later))
+
+    # Then its document lists its creation and the one move, each at the time it was saved, by its call
+    assert ledger.load_run("r1").value.history == (
+        Change(EPOCH, RunState.SUBMITTING, None, "call-1"),
+        Change(later, RunState.RUNNING, RunState.SUBMITTING, "call-2"),
+    )
+
+
+def test_ledger_keeps_a_bounded_history_of_the_latest_changes(ledger_steps: Steps) -> None:
+    # Given a run whose job fails and is rerun again and again (three moves a round)
+    ledger = ledger_steps.deps.ledger
+    current = ledger.create_run(a_run())
+    rounds = HISTORY_KEPT
+    for n in range(rounds):
+        for state in (RunState.RERUN_PENDING, RunState.SUBMITTING, RunState.RUNNING):
+            at = EPOCH + timedelta(minutes=n)
+            current = ledger.save_run(current, current.value.but(state=state, updated_at=at))
+
+    # Then its document keeps the latest HISTORY_KEPT changes, the last one the latest move
+    history = ledger.load_run("r1").value.history
+    assert len(history) == HISTORY_KEPT < 1 + 3 * rounds
+    assert history[-1] == Change(EPOCH + timedelta(minutes=rounds - 1), RunState.RUNNING, RunState.SUBMITTING)
+
+
+def test_ledger_reads_a_run_document_written_before_runs_kept_a_history(ledger_steps: Steps) -> None:
+    # Given a run document as an earlier release wrote it: no history field
+    ledger = ledger_steps.deps.ledger
+    doc = run_to_doc(a_run())
+    del doc["history"]
+    ledger.store.put_bytes("_state/runs/r1.json", json.dumps(doc).encode())
+
+    # When it is read and moved on, Then it reads with an empty history, and the move starts one
+    current = ledger.load_run("r1")
+    assert current.value.history == ()
+    moved = ledger.save_run(current, current.value.but(state=RunState.TRANSFERRING))
+    assert moved.value.history == (Change(EPOCH, RunState.TRANSFERRING, RunState.RUNNING),)
 
 
 def test_ledger_runs_lists_every_run(ledger_steps: Steps) -> None:

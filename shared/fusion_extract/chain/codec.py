@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 from fusion_extract.chain.records import (
+    Change,
     Fetch,
     FileRecord,
     FileState,
@@ -66,6 +67,7 @@ def run_to_doc(run: Run) -> Doc:
         "progress": run.progress,
         "assumed_complete": run.assumed_complete,
         "parked": run.parked,
+        "history": [_change_to_doc(change) for change in run.history],
     }
 
 
@@ -102,6 +104,7 @@ def run_from_doc(doc: Any, where: str = "run document") -> Run:
         progress=f.count("progress", 0),
         assumed_complete=f.flag("assumed_complete"),
         parked=f.flag("parked"),
+        history=tuple(f.each("history", _change)),  # absent from documents written before it existed
     )
 
 
@@ -190,6 +193,21 @@ def _run_at_from_doc(value: Any, where: str) -> RunAtTimes:
         )
     except MessageError as exc:
         raise IntegrityError(f"{where}: {exc}") from None
+
+
+def _change_to_doc(change: Change) -> Doc:
+    return {
+        "at": isoformat(change.at),
+        "from": None if change.source is None else change.source.value,
+        "to": change.to.value,
+        "call_id": change.call_id,
+    }
+
+
+def _change(value: Any, where: str) -> Change:
+    f = _Fields(value, where)
+    source = None if value.get("from") is None else f.choice("from", RunState)
+    return Change(f.time("at"), f.choice("to", RunState), source, f.optional_text("call_id"))
 
 
 def _planned_to_doc(file: PlannedFile) -> Doc:

@@ -1,6 +1,6 @@
 """The run ledger: JSON documents in the bucket, changed only by conditional writes. No database.
 
-    <state>/runs/<run_id>.json            one per run: its state, job, plan, attempts (see README: run states)
+    <state>/runs/<run_id>.json            one per run: its state, job, plan, attempts, state changes
     <state>/files/<run_id>/<file>.json    one per output file of a run: transfer state, landed members
     <state>/landed/<run_id>/<file>        an empty marker per landed file: one listing tells if a run is done
     <state>/leases/<extract>.json         one per extract while a run of it is active
@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from fusion_extract import logging as jsonlog
 from fusion_extract.chain.codec import (
     Doc,
     file_from_doc,
@@ -92,6 +93,7 @@ class Ledger:
     def create_run(self, run: Run) -> Versioned[Run]:
         self._mark_active(run.run_id)  # first: an active run is never missing from the index
         self._mark(self._index_name(run))  # nor a run from the listing (a marker without its run is skipped)
+        run = run.moved(None, _call_id())
         return Versioned(run, self._create(self._run_name(run.run_id), run_to_doc(run)))
 
     def load_run(self, run_id: str) -> Versioned[Run]:
@@ -99,8 +101,10 @@ class Ledger:
 
     def save_run(self, current: Versioned[Run], run: Run) -> Versioned[Run]:
         """Compare-and-swap: ConflictError if the run changed since `current` was read; IllegalMove (before
-        any write) if its state changed in a way the run machine does not have."""
+        any write) if its state changed in a way the run machine does not have. A state change is
+        recorded in the run's history, at its `updated_at`, with the invocation's call id."""
         RUN.check(current.value.state, run.state)
+        run = run.moved(current.value.state, _call_id())
         saved = Versioned(run, self._replace(self._run_name(run.run_id), run_to_doc(run), current.etag))
         if run.state.final:
             self._mark(self._index_name(run, ended=run.state))
@@ -453,3 +457,9 @@ def encode(doc: Doc, *, write: str | None = None) -> bytes:
     two writers (only a retry of the very same write finds its own bytes)."""
     tagged = doc if write is None else {**doc, "write": write}
     return (json.dumps(tagged, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def _call_id() -> str | None:
+    """The function invocation at work (fdk's call id, bound to its log lines), if any."""
+    call_id = jsonlog.bound().get("call_id")
+    return str(call_id) if call_id else None

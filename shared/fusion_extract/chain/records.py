@@ -58,6 +58,19 @@ def new_run_id(now: datetime, new_id: IdFactory) -> str:
     return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{new_id()}"
 
 
+HISTORY_KEPT = 64  # a run's latest state changes kept in its document (a run makes a dozen or so)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One state change of a run, as the ledger saved it: when, from what (None: created), by which call."""
+
+    at: datetime
+    to: RunState
+    source: RunState | None = None
+    call_id: str | None = None  # the function invocation that made it, when known
+
+
 @dataclass(frozen=True)
 class Run:
     run_id: str
@@ -90,9 +103,17 @@ class Run:
     progress: int = 0  # files landed when the sweep last looked (TRANSFERRING)
     assumed_complete: bool = False  # COMPLETED never confirmed; taken as success after the grace
     parked: bool = False  # poll's next check is longer off than a step: the sweep brings it at next_at
+    history: tuple[Change, ...] = ()  # its state changes, oldest first (the latest HISTORY_KEPT)
 
     def but(self, **changes: Any) -> Run:
         return dataclasses.replace(self, **changes)
+
+    def moved(self, source: RunState | None, call_id: str | None) -> Run:
+        """This run with its move from `source` (None: created) recorded, if its state changed."""
+        if source is self.state:
+            return self
+        change = Change(self.updated_at, self.state, source, call_id)
+        return self.but(history=(*self.history, change)[-HISTORY_KEPT:])
 
 
 @dataclass(frozen=True)

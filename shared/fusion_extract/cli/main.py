@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 from fusion_extract.chain.records import Run, RunState
@@ -30,6 +30,7 @@ from fusion_extract.cli.exits import Exit, Stop
 from fusion_extract.cli.history import history as show_history
 from fusion_extract.cli.ops import Answer, Listing, Ops, run_document, timeline
 from fusion_extract.cli.options import LOCAL_ENDPOINTS, Options, common, when
+from fusion_extract.cli.progress import RunProgress, change_text
 from fusion_extract.cli.status import status as show_status
 from fusion_extract.clock import isoformat
 from fusion_extract.errors import ConfigError, FusionExtractError
@@ -232,34 +233,45 @@ def runs(
 @click.argument("run_id")
 @pass_cli
 def show(app: Cli, run_id: str) -> None:
-    """One run: its whole record, each file's state, and a timeline."""
+    """One run: its whole record, each file's progress, and its timeline."""
     summary = app.ops.load(run_id)
     run = summary.run
     events = timeline(run, summary.files)
+    progress = RunProgress.of(run, summary.files, datetime.now(UTC))
     if app.json:
         app.emit(
             {
                 "run": run_document(run),
                 "files": [_file_json(f) for f in summary.files],
+                "progress": progress.to_json(),
                 "timeline": [{"at": isoformat(at), "event": text} for at, text in events],
             }
         )
         return
     app.console.print(f"[bold]{run.run_id}[/]  {run.extract} ({run.mode})  {_state(run.state)}")
     for key, value in run_document(run).items():
-        if key not in ("files", "v") and value not in (None, [], 0, False):
+        if key not in ("files", "v", "history") and value not in (None, [], 0, False):
             app.console.print(f"  {key:<16} {value}", markup=False)
-    files = Table("file", "state", "progress", "attempts", "size", "members", "rows", "reason", title="files")
-    for record in summary.files:
+    app.console.print(f"  {'progress':<16} {progress.line()}", markup=False)
+    records = {record.name: record for record in summary.files}
+    files = Table(
+        "file", "state", "fetched", "size", "unpacked", "units", "attempts", "members", "rows", "reason",
+        title="files",
+    )  # fmt: skip
+    for each in progress.files:
+        record = records.get(each.name)
+        members = record.members if record is not None else ()
         files.add_row(
-            record.name,
-            record.state.value,
-            _progress(record),
-            str(record.attempts),
-            f"{record.size or 0:,}",
-            str(len(record.members)),
-            f"{sum(m.rows or 0 for m in record.members):,}",
-            record.reason or "",
+            each.name,
+            each.state,
+            f"{each.fetched:,}",
+            f"{each.size:,}",
+            f"{each.unpacked:,}",
+            f"{each.units_done}/{each.units}",
+            str(record.attempts if record is not None else 0),
+            str(len(members)),
+            f"{sum(m.rows or 0 for m in members):,}",
+            (record.reason if record is not None else None) or "",
         )
     app.console.print(files)
     app.console.print("[bold]timeline[/]")
@@ -275,26 +287,21 @@ def show(app: Cli, run_id: str) -> None:
 @click.option("--timeout", type=click.FloatRange(0), default=None, help="Give up after this many seconds.")
 @pass_cli
 def watch(app: Cli, run_id: str, interval: float, timeout: float | None) -> None:
-    """Follow a run live (files and bytes landed) until it is final; exit 0 only if it LANDED."""
+    """Follow a run until it is final: bytes fetched and unpacked, units, rate, ETA and each state change.
+
+    In a terminal, a live display; piped, a plain line per change; with --json, one JSON document per
+    change (a line each). Exit 0 only if it LANDED.
+    """
     give_up = None if timeout is None else time.monotonic() + timeout
-    summary = app.ops.load(run_id)
-    columns = (TextColumn("{task.description:<6}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, DownloadColumn(), console=app.console, disable=app.json, transient=False) as bar:
-        files = bar.add_task("files", total=None)
-        data = bar.add_task("bytes", total=None)
-        last = ""
+    live = sys.stdout.isatty() and not app.json
+    with _Display(app, live) as display:
         while True:
-            run = summary.run
-            landed, total = summary.archive_bytes
-            bar.update(files, completed=summary.landed_files, total=len(run.files) or None)
-            bar.update(data, completed=landed, total=total or None)
-            if not app.json and run.state.value != last:
-                bar.console.print(f"{datetime.now(UTC):%H:%M:%S} {run.state.value}", markup=False)
-                last = run.state.value
-            if run.state.final or (give_up is not None and time.monotonic() >= give_up):
+            summary = app.ops.load(run_id)
+            progress = RunProgress.of(summary.run, summary.files, datetime.now(UTC))
+            display.show(progress)
+            if summary.run.state.final or (give_up is not None and time.monotonic() >= give_up):
                 break
             time.sleep(interval)
-            summary = app.ops.load(run_id)
     final = summary.run
     if not final.state.final:
         raise Stop(
@@ -302,9 +309,7 @@ def watch(app: Cli, run_id: str, interval: float, timeout: float | None) -> None
             f"watch timed out after {timeout:g} s: run {run_id} is {final.state.value} and goes on; "
             f"follow it again with `fusion-extract watch {run_id}`",
         )
-    if app.json:
-        app.emit(summary.to_json(datetime.now(UTC)))
-    else:
+    if not app.json:
         app.console.print(
             f"{final.run_id} {_state(final.state)}" + (f": {final.reason}" if final.reason else "")
         )
@@ -334,6 +339,65 @@ def status(app: Cli) -> None:
 def history(app: Cli, extract: str, limit: int, plot: Path | None, html: Path | None) -> None:
     """EXTRACT's runs, oldest first: queue, job and transfer time, data landed, outcome."""
     show_history(app, extract, limit, plot, html)
+
+
+class _Display:
+    """What `watch` shows of each look: only what changed, as the output form wants it."""
+
+    def __init__(self, app: Cli, live: bool) -> None:
+        self.app = app
+        self.last: dict[str, Any] | None = None
+        self.changes_shown = 0
+        columns = (
+            TextColumn("{task.description:<28}"),
+            BarColumn(),
+            DownloadColumn(),
+            TextColumn("{task.fields[note]}"),
+        )
+        self.bar = Progress(*columns, console=app.console, disable=not live, transient=False)
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> _Display:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(None, None, None)
+
+    def show(self, progress: RunProgress) -> None:
+        doc = progress.to_json()
+        moved = {
+            k: v
+            for k, v in doc.items()
+            if k not in ("at", "elapsed_seconds", "rate_bytes_per_second", "eta_seconds")
+        }
+        changed = moved != self.last
+        self.last = moved
+        if self.app.json:
+            if changed:
+                click.echo(json.dumps(doc, separators=(",", ":")))
+            return
+        for change in progress.run.history[self.changes_shown :]:
+            self.bar.console.print(f"{change.at:%H:%M:%S} {change_text(change)}", markup=False)
+        self.changes_shown = len(progress.run.history)
+        if self.bar.disable:
+            if changed:
+                self.bar.console.print(f"{progress.now:%H:%M:%S} {progress.line()}", markup=False)
+            return
+        rows = [("total", progress.fetched, progress.size, progress.line())]
+        rows += [
+            (
+                f.name,
+                f.fetched,
+                f.size,
+                f"unpacked {f.unpacked:,} B, units {f.units_done}/{f.units}, {f.state}",
+            )
+            for f in progress.files
+        ]
+        for name, fetched, size, note in rows:
+            if name not in self.tasks:
+                self.tasks[name] = self.bar.add_task(name[-28:], total=size or None, note=note)
+            self.bar.update(self.tasks[name], completed=fetched, total=size or None, note=note)
 
 
 # -- acting -----------------------------------------------------------------------------------------------

@@ -1,0 +1,89 @@
+"""How far a run has come (cli/progress.py): bytes fetched and unpacked, units, elapsed, rate and ETA."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fusion_extract.chain.records import (
+    Change,
+    Fetch,
+    FileRecord,
+    FileState,
+    LandedMember,
+    PlannedFile,
+    Run,
+    RunState,
+    StagedMember,
+    Unit,
+    UnitState,
+)
+from fusion_extract.cli.ops import timeline
+from fusion_extract.cli.progress import RunProgress
+from tests.clocks import EPOCH
+
+MINUTE = timedelta(minutes=1)
+
+
+def member(size: int) -> StagedMember:
+    return StagedMember(LandedMember(f"m{size}.csv", size, "0" * 64), "etag", None)
+
+
+def transferring_run() -> Run:
+    """A run that began transferring two files of 1,000 and 3,000 bytes 10 minutes after it started."""
+    files = (PlannedFile("a.zip", 1000, None, "https://f/a"), PlannedFile("b.zip", 3000, None, "https://f/b"))
+    history = (
+        Change(EPOCH, RunState.SUBMITTING),
+        Change(EPOCH + 2 * MINUTE, RunState.RUNNING, RunState.SUBMITTING),
+        Change(EPOCH + 10 * MINUTE, RunState.TRANSFERRING, RunState.RUNNING),
+    )
+    return Run(
+        "r1", "Sales", "full", RunState.TRANSFERRING, EPOCH, EPOCH + 10 * MINUTE, EPOCH, files=files,
+        history=history,
+    )  # fmt: skip
+
+
+def test_progress_counts_fetched_bytes_from_the_fetch_and_unpacked_bytes_from_staged_members() -> None:
+    # Given one archive fetched and half unpacked (one unit of two done), the other 600 bytes into its fetch
+    units = (
+        Unit(0, 2, UnitState.DONE, staged=(member(700), member(800))),
+        Unit(2, 2, UnitState.WORKING, staged=(member(500),)),
+    )
+    unpacking = FileRecord("r1", "a.zip", FileState.UNPACKING, EPOCH, units=units)
+    fetching = FileRecord("r1", "b.zip", FileState.PENDING, EPOCH, fetch=Fetch(1, "upload", offset=600))
+
+    # When its progress is taken 20 minutes after it started (10 minutes into the transfer)
+    progress = RunProgress.of(transferring_run(), [unpacking, fetching], EPOCH + 20 * MINUTE)
+
+    # Then per file and in total: bytes fetched, bytes unpacked (staged members), units done
+    assert [(f.fetched, f.unpacked, f.units_done, f.units) for f in progress.files] == [
+        (1000, 2000, 1, 2),
+        (600, 0, 0, 0),
+    ]
+    assert (progress.fetched, progress.size, progress.unpacked, progress.units) == (1600, 4000, 2000, (1, 2))
+    # And the elapsed time from the start, the rate over the transfer's own time, and the ETA at that rate
+    assert progress.elapsed == 1200 and progress.transfer_elapsed == 600
+    assert progress.rate == 1600 / 600 and progress.eta == 2400 / (1600 / 600)
+    line = progress.line()
+    assert "elapsed 20:00" in line and "fetched 1,600/4,000 B" in line and "ETA 15:00" in line
+
+
+def test_progress_of_a_run_not_yet_transferring_has_no_rate_or_eta() -> None:
+    # Given a run whose history has no transfer yet, When its progress is taken
+    run = transferring_run()
+    progress = RunProgress.of(run.but(history=run.history[:2]), [], EPOCH + 5 * MINUTE)
+
+    # Then there is neither a rate nor an ETA to tell, only the elapsed time
+    assert (progress.rate, progress.eta, progress.elapsed) == (None, None, 300)
+    assert progress.to_json()["eta_seconds"] is None
+
+
+def test_timeline_lists_each_state_change_at_the_time_it_was_saved() -> None:
+    # Given a run with its history, When its timeline is made
+    events = timeline(transferring_run(), [])
+
+    # Then each change is there at its own time (not rebuilt from the run's other times)
+    assert [(at, text) for at, text in events if "->" in text] == [
+        (EPOCH, "(created) -> SUBMITTING"),
+        (EPOCH + 2 * MINUTE, "SUBMITTING -> RUNNING"),
+        (EPOCH + 10 * MINUTE, "RUNNING -> TRANSFERRING"),
+    ]
