@@ -18,14 +18,13 @@ names the statement of terraform/iam.tf that grants the call.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
 import oci
 
-from fusion_extract.cli.doctor import FAIL, PASS, Failed, Result
+from fusion_extract.cli.doctor import FAIL, PASS, Failed, Result, schedule_bodies
 from fusion_extract.cli.ops import Ops
 from fusion_extract.cli.target import STEPS
 from fusion_extract.config import Settings
@@ -314,19 +313,8 @@ def _checked(name: str, check: Callable[[], str]) -> Result:
 
 
 def _names(schedule: Any, resource: Any, body: dict[str, str]) -> bool:
-    """Whether the resource's BODY parameter is `body` (an object, or a JSON string holding one)."""
-    for parameter in resource.parameters or []:
-        values = parameter.value if isinstance(parameter.value, list) else [parameter.value]
-        for value in values:
-            try:
-                found = json.loads(value) if isinstance(value, str) else value
-                if isinstance(found, str):
-                    found = json.loads(found)
-            except ValueError:
-                continue
-            if isinstance(found, dict) and all(found.get(k) == v for k, v in body.items()):
-                return True
-    return False
+    """Whether the resource's BODY parameter is `body`."""
+    return any(all(found.get(k) == v for k, v in body.items()) for found in schedule_bodies(resource))
 
 
 def _aborts_uploads(rule: Any) -> bool:

@@ -21,7 +21,7 @@ import contextlib
 import dataclasses
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -336,17 +336,25 @@ def _extracts_started(schedule: Any) -> list[str]:
     """The extract names a schedule's BODY parameters name (ACTIVE schedules only)."""
     if getattr(schedule, "lifecycle_state", "ACTIVE") not in ("ACTIVE", None):
         return []
-    names = []
-    for resource in schedule.resources or []:
-        for parameter in resource.parameters or []:
-            values = parameter.value if isinstance(parameter.value, list) else [parameter.value]
-            for value in values:
-                try:
-                    body = json.loads(value) if isinstance(value, str) else value
-                    if isinstance(body, str):
-                        body = json.loads(body)
-                except ValueError:
-                    continue
-                if isinstance(body, dict) and isinstance(body.get("extract"), str):
-                    names.append(body["extract"])
-    return names
+    return [
+        body["extract"]
+        for resource in schedule.resources or []
+        for body in schedule_bodies(resource)
+        if isinstance(body.get("extract"), str)
+    ]
+
+
+def schedule_bodies(resource: Any) -> Iterator[dict[str, Any]]:
+    """The JSON objects a schedule resource's BODY parameters carry: an object, or a JSON string holding one
+    (how Resource Scheduler encodes a BODY is not documented)."""
+    for parameter in resource.parameters or []:
+        values = parameter.value if isinstance(parameter.value, list) else [parameter.value]
+        for value in values:
+            try:
+                body = json.loads(value) if isinstance(value, str) else value
+                if isinstance(body, str):
+                    body = json.loads(body)
+            except ValueError:
+                continue
+            if isinstance(body, dict):
+                yield body
