@@ -27,6 +27,21 @@ shares = st.sampled_from([0.0, 0.3, 0.6])
 topic_faults = st.builds(Faults, lose=shares, duplicate=shares, reorder=st.booleans())
 
 
+def chain_for(make_steps: MakeSteps, extract: str, scenario: ExtractScenario, budget: str) -> Steps:
+    """Steps on a fresh Fusion defining `extract`, re-driving after a minute, with no backoffs."""
+    steps = make_steps(
+        STEP_OVERDUE_SECONDS="60",
+        TRANSFER_BUDGET_SECONDS=budget,
+        RERUN_BACKOFF_SECONDS="0",
+        FILE_RETRY_SECONDS="0",
+    )
+    assert steps.fusion is not None
+    steps.fusion.reset(steps.clock)
+    steps.fusion.add_client(CLIENT_ID, CLIENT_SECRET)
+    steps.fusion.define_extract(extract, scenario)
+    return steps
+
+
 @settings(settings.get_profile("faults"))
 @given(
     poll=topic_faults,
@@ -40,17 +55,8 @@ def test_property_any_interleaving_converges_to_one_landing_or_one_clear_failure
 ) -> None:
     # Given a run whose first `failed_jobs` jobs fail (three attempts allowed), and topics that lose
     # (a crash drops an invocation's remaining messages), duplicate and reorder messages
-    steps = make_steps(
-        STEP_OVERDUE_SECONDS="60",
-        TRANSFER_BUDGET_SECONDS="20",
-        RERUN_BACKOFF_SECONDS="0",
-        FILE_RETRY_SECONDS="0",
-    )
-    assert steps.fusion is not None
-    steps.fusion.reset(steps.clock)
-    steps.fusion.add_client(CLIENT_ID, CLIENT_SECRET)
     extract = f"{EXTRACT}{seed}"
-    steps.fusion.define_extract(extract, ExtractScenario(fail_first_jobs=failed_jobs, chunks=2))
+    steps = chain_for(make_steps, extract, ExtractScenario(fail_first_jobs=failed_jobs, chunks=2), "20")
     bus = Bus(steps, {"poll": poll, "transfer": transfer, "rerun": rerun}, seed=seed)
 
     # When the chain runs until the run is final
@@ -85,17 +91,8 @@ def test_property_cancels_and_damaged_staging_end_each_run_landed_whole_or_final
     # Given a run of two archives whose transfer messages are lost, duplicated or reordered; an operator who
     # may cancel it at one delivery, and staged objects that may be damaged before another (a budget spent
     # at every chance, so that work waits in staging between invocations)
-    steps = make_steps(
-        STEP_OVERDUE_SECONDS="60",
-        TRANSFER_BUDGET_SECONDS="0",
-        RERUN_BACKOFF_SECONDS="0",
-        FILE_RETRY_SECONDS="0",
-    )
-    assert steps.fusion is not None
-    steps.fusion.reset(steps.clock)
-    steps.fusion.add_client(CLIENT_ID, CLIENT_SECRET)
     extract = f"{EXTRACT}{seed}"
-    steps.fusion.define_extract(extract, ExtractScenario(chunks=2))
+    steps = chain_for(make_steps, extract, ExtractScenario(chunks=2), "0")
     bus = Bus(steps, {"transfer": transfer}, seed=seed)
     run_id = start(steps, extract)
 

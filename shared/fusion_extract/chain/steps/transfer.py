@@ -166,7 +166,7 @@ def _unit_step(deps: Deps, landing: Landing, index: int) -> Outcome:
     if _all_in(record, UnitState.PROMOTED):
         return _land_archive(deps, landing, current)
     if _all_in(record, *STAGED):
-        return _promote(deps, landing, fetch, index, hand_out=False)
+        return _promote(deps, landing, fetch, index, len(record.units), hand_out=False)
     claim = _claim(now, deps.settings.step_overdue_seconds, UnitState.PENDING)
     try:
         # Other units save the same record meanwhile: the claim is tried again on their changes.
@@ -193,11 +193,13 @@ def _unit_step(deps: Deps, landing: Landing, index: int) -> Outcome:
         return outcome(Result.STALE, run.run_id, file=name, unit=index)
     log.info("unit unpacked", extra={"members": len(unit.staged)})
     if _all_in(current.value, *STAGED):
-        return _promote(deps, landing, fetch, index, hand_out=True)
+        return _promote(deps, landing, fetch, index, len(current.value.units), hand_out=True)
     return outcome(Result.UNPACKED, run.run_id, file=name, unit=index, members=len(unit.staged))
 
 
-def _promote(deps: Deps, landing: Landing, fetch: Fetch, first: int, *, hand_out: bool) -> Outcome:
+def _promote(
+    deps: Deps, landing: Landing, fetch: Fetch, first: int, count: int, *, hand_out: bool
+) -> Outcome:
     """Every unit staged and verified: make unit `first`'s members visible. The invocation that staged the
     last unit (`hand_out`) goes on with the other units while its budget lasts and hands the rest out, one
     message each, so a large archive is promoted by parallel invocations; a unit's own message promotes that
@@ -205,7 +207,6 @@ def _promote(deps: Deps, landing: Landing, fetch: Fetch, first: int, *, hand_out
     run, name = landing.run, landing.planned.name
     now = deps.clock.now()
     claim = _claim(now, deps.settings.step_overdue_seconds, UnitState.DONE)
-    count = len(deps.ledger.load_file(run.run_id, name).value.units)
     order = [first, *(index for index in range(count) if index != first and hand_out)]
     taken: set[int] = set()  # units another invocation holds, or whose retry is not due yet
     for position, index in enumerate(order):
