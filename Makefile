@@ -25,7 +25,7 @@ BENCH_ARGS ?=
 MUTMUT := .local/mutmut
 MUTANTS := .local/mutants
 # The modules whose mutants run (under fusion_extract.chain), and one mutant of MUTANT_EVERY (1: all of them).
-MUTANT_MODULES ?= zipdir policy records units fetch landing runs steps.transfer
+MUTANT_MODULES ?= transfer.zipdir policy ledger.records transfer.units transfer.fetch transfer.landing runs steps.transfer
 MUTANT_EVERY ?= 8
 PREFIX ?= fusion-extract
 

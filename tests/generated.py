@@ -1,7 +1,7 @@
 """Files generated from the product's own tables: README's configuration table and each func.yaml's
 `expects.config` from the configuration keys (`fusion_extract.config.KEYS`), and docs/states.md from the
-state machines (`fusion_extract.chain.machine`). `make docs` writes them; tests/unit/test_generated_files.py
-fails when one is out of step.
+state machines (`fusion_extract.chain.ledger.machine`). `make docs` writes them;
+tests/unit/test_generated_files.py fails when one is out of step.
 
     python -m tests.generated          # rewrite the files
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from fusion_extract.chain.machine import MACHINES, diagram
+from fusion_extract.chain.ledger.machine import MACHINES, diagram
 from fusion_extract.config import KEYS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,7 +57,8 @@ def states() -> str:
     parts = [
         "# State machines",
         "",
-        "Generated from `shared/fusion_extract/chain/machine.py` by `make docs`; a test keeps it in step.",
+        "Generated from `shared/fusion_extract/chain/ledger/machine.py` by `make docs`;",
+        "a test keeps it in step.",
         "Every change of a run's, a file's or a unit's state is one of these moves, saved with one",
         "conditional write of its record (the ledger refuses any other). A state no arrow leaves is final.",
     ]

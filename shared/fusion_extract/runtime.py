@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from functools import cached_property
 
 from fusion_extract.catalog import Catalog, read_catalog
-from fusion_extract.chain.archive_source import ArchiveSource, FusionArchives
-from fusion_extract.chain.layout import Layout
-from fusion_extract.chain.ledger import Ledger
+from fusion_extract.chain.ledger.store import Ledger
 from fusion_extract.chain.readiness import Readiness
 from fusion_extract.chain.runs import Patience, Runs, Topics
+from fusion_extract.chain.transfer.archive_source import ArchiveSource, FusionArchives
+from fusion_extract.chain.transfer.layout import Layout
 from fusion_extract.clock import Clock, IdFactory, SystemClock, new_id
 from fusion_extract.config import Settings
 from fusion_extract.errors import ConfigError

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 import requests
 
 from fusion_extract import resumable
-from fusion_extract.chain.archive import _CsvRows
+from fusion_extract.chain.transfer.archive import _CsvRows
 from fusion_extract.resumable import PIECE, Inflater, Libz, Sha256
 from tests.bench.datagen import member_blocks
 

@@ -164,7 +164,7 @@ def download(params: Params) -> dict[str, Any]:
 
 def inflate_archive(params: Params) -> dict[str, Any]:
     """The product's reader (directory, then each member by ranged reads), over the file on disk."""
-    from fusion_extract.chain.archive import MemberStream, ZipLimits, read_directory
+    from fusion_extract.chain.transfer.archive import MemberStream, ZipLimits, read_directory
 
     path = Path(params["zip"])
     size = path.stat().st_size

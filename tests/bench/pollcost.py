@@ -22,9 +22,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from fusion_extract.chain.ledger.records import RunState
 from fusion_extract.chain.messages import RunRequest, parse_poll, parse_transfer
 from fusion_extract.chain.outcomes import Result
-from fusion_extract.chain.records import RunState
 from fusion_extract.chain.steps.poll import poll
 from fusion_extract.chain.steps.submit import submit
 from fusion_extract.chain.steps.transfer import transfer

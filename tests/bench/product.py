@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from fusion_extract.chain.codec import file_from_doc
+from fusion_extract.chain.ledger.codec import file_from_doc
+from fusion_extract.chain.ledger.records import FileRecord, FileState, RunState, UnitState
 from fusion_extract.chain.messages import PollRequest, RunRequest, TransferRequest, encode
-from fusion_extract.chain.records import FileRecord, FileState, RunState, UnitState
 from fusion_extract.chain.steps.poll import poll
 from fusion_extract.chain.steps.submit import submit
 from fusion_extract.chain.steps.transfer import transfer

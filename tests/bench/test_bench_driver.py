@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fusion_extract.chain.records import FileRecord, FileState, Unit, UnitState
+from fusion_extract.chain.ledger.records import FileRecord, FileState, Unit, UnitState
 from tests.bench.product import Driven, Stuck, messages_due
 from tests.bench.stats import served_once
 

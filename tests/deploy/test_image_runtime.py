@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from fusion_extract.chain.records import RunState
+from fusion_extract.chain.ledger.records import RunState
 from fusion_extract.errors import MessageError
 from tests.deploy.image_runtime import (
     DOCKERFILE,

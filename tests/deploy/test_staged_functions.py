@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fusion_extract.chain.records import RunState
+from fusion_extract.chain.ledger.records import RunState
 from tests.e2e.landing import QUICK, assert_every_member_verifies, landed_manifest
 from tests.emulators.chain import LocalChain
 from tools.prune_oci import prune

@@ -3,7 +3,7 @@
 import json
 from dataclasses import replace
 
-from fusion_extract.chain.records import RunState
+from fusion_extract.chain.ledger.records import RunState
 from tests.e2e.landing import QUICK, assert_every_member_verifies, landed_manifest
 from tests.emulators.chain import CLIENT_SECRET
 

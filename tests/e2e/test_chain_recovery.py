@@ -4,7 +4,7 @@ import json
 import threading
 from dataclasses import replace
 
-from fusion_extract.chain.records import RunState
+from fusion_extract.chain.ledger.records import RunState
 from tests.e2e.landing import QUICK, assert_every_member_verifies, landed_manifest, landed_objects
 from tests.emulators.chain import function_ocid
 from tests.emulators.fusion import ExtractScenario

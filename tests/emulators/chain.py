@@ -25,8 +25,8 @@ from typing import Any
 
 from fusion_extract.catalog import parse_catalog
 from fusion_extract.chain.alerts import read_alert
-from fusion_extract.chain.codec import run_from_doc
-from fusion_extract.chain.records import Run
+from fusion_extract.chain.ledger.codec import run_from_doc
+from fusion_extract.chain.ledger.records import Run
 from fusion_extract.errors import MessageError
 from tests.clocks import ShiftedClock
 from tests.emulators.fdk_runtime import FDK_SCRIPT, Container, FdkFunction

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fusion_extract.chain.ledger.records import Run
 from fusion_extract.chain.messages import parse_poll, parse_submit, parse_transfer
-from fusion_extract.chain.records import Run
 from fusion_extract.chain.steps.poll import poll
 from fusion_extract.chain.steps.submit import submit
 from fusion_extract.chain.steps.transfer import transfer

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from fusion_extract.chain.records import FileState, Run, RunState
+from fusion_extract.chain.ledger.records import FileState, Run, RunState
 from fusion_extract.logging import JsonFormatter
 from tests.emulators.chain import CLIENT_SECRET as CHAIN_CLIENT_SECRET
 from tests.emulators.fusion.outputs import job_outputs

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from fusion_extract.chain.records import FileRecord, RunState
-from fusion_extract.chain.units import Checkpoint
+from fusion_extract.chain.ledger.records import FileRecord, RunState
+from fusion_extract.chain.transfer.units import Checkpoint
 from tests.emulators.fusion import ExtractScenario
 from tests.faults.bus import Bus, drive, start
 from tests.faults.conftest import LANDED, Expect, assert_end_state

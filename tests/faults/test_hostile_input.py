@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fusion_extract.chain.records import RunState
+from fusion_extract.chain.ledger.records import RunState
 from fusion_extract.errors import MessageError
 from tests.emulators.fusion import BadLink, ExtractScenario, Hostile, Redirect
 from tests.faults.bus import Bus, drive, invoke, start

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from fusion_extract.chain.records import RunState
+from fusion_extract.chain.ledger.records import RunState
 from tests.emulators.fusion import ExtractScenario
 from tests.faults.bus import Bus, Faults, drive, start
 from tests.faults.conftest import Expect, assert_end_state

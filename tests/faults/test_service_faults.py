@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from fusion_extract.chain.records import RunState
+from fusion_extract.chain.ledger.records import RunState
 from fusion_extract.config import Settings
 from fusion_extract.runtime import Runtime
 from tests.clocks import ManualClock

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from fusion_extract.chain import alerts
-from fusion_extract.chain.codec import run_to_doc
-from fusion_extract.chain.ledger import encode
+from fusion_extract.chain.ledger.codec import run_to_doc
+from fusion_extract.chain.ledger.records import Run, RunState
+from fusion_extract.chain.ledger.store import encode
 from fusion_extract.chain.messages import encode as message
-from fusion_extract.chain.records import Run, RunState
 from tests.emulators.chain import BUCKET
 from tests.operate.conftest import Operated
 from tests.operate.test_runbook import OCI, oci_cli

@@ -12,8 +12,8 @@ from typing import Any, cast
 
 import pytest
 
-from fusion_extract.chain.ledger import Ledger
-from fusion_extract.chain.records import Run, RunState
+from fusion_extract.chain.ledger.records import Run, RunState
+from fusion_extract.chain.ledger.store import Ledger
 from fusion_extract.cli.exits import Exit
 from fusion_extract.ports import ObjectStore
 from tests.emulators.oci.buckets import Conditions

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from fusion_extract.chain.alerts import read_alert
+from fusion_extract.chain.ledger.records import FileRecord, Run, RunState
 from fusion_extract.chain.messages import parse_poll, parse_submit, parse_transfer
-from fusion_extract.chain.records import FileRecord, Run, RunState
 from fusion_extract.chain.steps.poll import poll
 from fusion_extract.chain.steps.submit import submit
 from fusion_extract.chain.steps.transfer import transfer

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from oci.object_storage.models import CreateMultipartUploadDetails
 
-from fusion_extract.chain.archive_source import ArchiveSource
-from fusion_extract.chain.ledger import Ledger
-from fusion_extract.chain.records import FileState, Run, RunState
+from fusion_extract.chain.ledger.records import FileState, Run, RunState
+from fusion_extract.chain.ledger.store import Ledger
+from fusion_extract.chain.transfer.archive_source import ArchiveSource
 from fusion_extract.errors import ConflictError, MessageError, TransientError
 from fusion_extract.models import OutputFile, SourceVersion
 from fusion_extract.ports import ObjectStore

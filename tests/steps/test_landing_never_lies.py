@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from fusion_extract.chain.archive_source import ArchiveSource
-from fusion_extract.chain.records import RunState
+from fusion_extract.chain.ledger.records import RunState
+from fusion_extract.chain.transfer.archive_source import ArchiveSource
 from fusion_extract.errors import TransientError
 from fusion_extract.models import OutputFile, SourceVersion
 from fusion_extract.ports import FusionApi, ObjectStore

@@ -13,10 +13,9 @@ from typing import Any, cast
 import pytest
 
 from fusion_extract import logging as jsonlog
-from fusion_extract.chain.codec import run_to_doc
-from fusion_extract.chain.ledger import Ledger, Unreadable, encode
-from fusion_extract.chain.machine import IllegalMove
-from fusion_extract.chain.records import (
+from fusion_extract.chain.ledger.codec import run_to_doc
+from fusion_extract.chain.ledger.machine import IllegalMove
+from fusion_extract.chain.ledger.records import (
     HISTORY_KEPT,
     Change,
     Fetch,
@@ -26,6 +25,7 @@ from fusion_extract.chain.records import (
     RunState,
     Versioned,
 )
+from fusion_extract.chain.ledger.store import Ledger, Unreadable, encode
 from fusion_extract.errors import ConflictError, IntegrityError, LeaseHeldError
 from fusion_extract.models import RunAtTimes
 from fusion_extract.ports import ObjectStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fusion_extract.chain.alerts import read_alert
-from fusion_extract.chain.records import FileState, RunState
+from fusion_extract.chain.ledger.records import FileState, RunState
 from fusion_extract.errors import ConfigError, MessageError
 from fusion_extract.models import Mode
 from tests.emulators.oci import OciEmulator

@@ -6,7 +6,7 @@ import json
 import re
 from datetime import timedelta
 
-from fusion_extract.chain.records import FileState, RunState
+from fusion_extract.chain.ledger.records import FileState, RunState
 from tests.emulators.fusion import ExtractScenario
 from tests.emulators.fusion.outputs import job_outputs
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from fusion_extract import resumable
+from fusion_extract.chain.ledger.records import RunState
 from fusion_extract.chain.readiness import Readiness
-from fusion_extract.chain.records import RunState
 from fusion_extract.errors import ConfigError, MessageError
 from fusion_extract.models import ExtractRequest, Mode
 from tests.emulators.fusion import ExtractScenario

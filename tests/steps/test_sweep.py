@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fusion_extract.chain.records import FileState, RunState
+from fusion_extract.chain.ledger.records import FileState, RunState
 from tests.emulators.fusion import ExtractScenario
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps, is_zip
 

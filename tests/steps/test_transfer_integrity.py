@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from fusion_extract.chain.records import Fetch, RunState
-from fusion_extract.chain.units import Checkpoint
+from fusion_extract.chain.ledger.records import Fetch, RunState
+from fusion_extract.chain.transfer.units import Checkpoint
 from tests.emulators.fusion import ExtractScenario
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps
 from tests.steps.test_transfer_resumes import MiB, archive, csv_text, transferring

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from fusion_extract.chain.records import FileState, RunState, Unit, UnitState
+from fusion_extract.chain.ledger.records import FileState, RunState, Unit, UnitState
 from fusion_extract.chain.steps.transfer import _claim, _NotClaimable
 from fusion_extract.fusion.download import PARALLEL_FROM
 from tests.emulators.fusion import ExtractScenario

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from fusion_extract.chain.records import FileState, Run, RunState
+from fusion_extract.chain.ledger.records import FileState, Run, RunState
 from tests.emulators.fusion import ExtractScenario, Hostile
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps, is_zip
 

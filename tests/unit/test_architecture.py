@@ -105,11 +105,11 @@ def test_architecture_check_sees_an_upward_import(tmp_path):
     # Given a floor-0 module that imports the chain (what the rule exists to catch)
     fake = tmp_path / "fusion_extract" / "ports.py"
     fake.parent.mkdir()
-    fake.write_text("from fusion_extract.chain.ledger import Ledger\n")
+    fake.write_text("from fusion_extract.chain.ledger.store import Ledger\n")
 
     # When its imports are read
     imported = _imports(fake, "fusion_extract.ports")
 
     # Then the import is found, and it goes upward
-    assert "fusion_extract.chain.ledger" in imported
-    assert _floor("fusion_extract.chain.ledger") > _floor("fusion_extract.ports")
+    assert "fusion_extract.chain.ledger.store" in imported
+    assert _floor("fusion_extract.chain.ledger.store") > _floor("fusion_extract.ports")

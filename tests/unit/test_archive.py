@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fusion_extract.chain.archive import (
+from fusion_extract.chain.transfer.archive import (
     JSON_COUNT_LIMIT,
     Member,
     ZipLimits,
@@ -22,8 +22,8 @@ from fusion_extract.chain.archive import (
     member_path,
     read_directory,
 )
-from fusion_extract.chain.manifest import ExtractMetadata, parse_metadata
-from fusion_extract.chain.zipdir import END_RECORDS
+from fusion_extract.chain.transfer.manifest import ExtractMetadata, parse_metadata
+from fusion_extract.chain.transfer.zipdir import END_RECORDS
 from fusion_extract.errors import ConfigError
 from tests.unit.hostile_zips import (
     LIMITS,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from fusion_extract.chain.archive import MemberStream, read_directory
-from fusion_extract.chain.zipdir import END_RECORDS
+from fusion_extract.chain.transfer.archive import MemberStream, read_directory
+from fusion_extract.chain.transfer.zipdir import END_RECORDS
 from fusion_extract.errors import IntegrityError, UnsafeInputError
 from tests.unit.hostile_zips import (
     BOMB_BYTES,

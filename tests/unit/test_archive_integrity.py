@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from fusion_extract.chain.archive import MemberStream, ZipLimits, read_directory
-from fusion_extract.chain.zipdir import END_RECORDS
+from fusion_extract.chain.transfer.archive import MemberStream, ZipLimits, read_directory
+from fusion_extract.chain.transfer.zipdir import END_RECORDS
 from fusion_extract.errors import IntegrityError, TransientError, UnsafeInputError
 from tests.unit.hostile_zips import (
     LIMITS,

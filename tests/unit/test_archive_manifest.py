@@ -6,9 +6,17 @@ import json
 
 import pytest
 
-from fusion_extract.chain.archive import Member
-from fusion_extract.chain.finish import Checks, cross_check
-from fusion_extract.chain.manifest import (
+from fusion_extract.chain.ledger.records import (
+    FileRecord,
+    FileState,
+    LandedMember,
+    PlannedFile,
+    Run,
+    RunState,
+)
+from fusion_extract.chain.transfer.archive import Member
+from fusion_extract.chain.transfer.finish import Checks, cross_check
+from fusion_extract.chain.transfer.manifest import (
     ExtractMetadata,
     ManifestDisagreements,
     manifest_disagreements,
@@ -16,7 +24,6 @@ from fusion_extract.chain.manifest import (
     parse_metadata,
     row_disagreements,
 )
-from fusion_extract.chain.records import FileRecord, FileState, LandedMember, PlannedFile, Run, RunState
 from fusion_extract.errors import IntegrityError
 from fusion_extract.models import OutputFile
 from tests.clocks import EPOCH

@@ -14,7 +14,14 @@ from collections.abc import Callable
 
 import pytest
 
-from fusion_extract.chain.archive import DRAIN_LIMIT, Entry, Member, MemberPoint, MemberStream, read_directory
+from fusion_extract.chain.transfer.archive import (
+    DRAIN_LIMIT,
+    Entry,
+    Member,
+    MemberPoint,
+    MemberStream,
+    read_directory,
+)
 from fusion_extract.errors import IntegrityError
 from fusion_extract.resumable import Sha256
 from tests.unit.hostile_zips import LIMITS, Reads, zip_bytes

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from fusion_extract.chain.records import Run, RunState
+from fusion_extract.chain.ledger.records import Run, RunState
 from fusion_extract.cli import answers
 from fusion_extract.cli.exits import Exit
 from tests.clocks import EPOCH

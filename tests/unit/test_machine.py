@@ -1,11 +1,11 @@
-"""The ledger's state machines, declared as data (chain/machine.py): what they allow, the chain does."""
+"""The ledger's state machines, declared as data (chain/ledger/machine.py): the chain does what they allow."""
 
 from enum import Enum
 
 import pytest
 
-from fusion_extract.chain.machine import MACHINES, RUN, UNIT, Event, IllegalMove, Machine
-from fusion_extract.chain.records import FileState, RunState, UnitState
+from fusion_extract.chain.ledger.machine import MACHINES, RUN, UNIT, Event, IllegalMove, Machine
+from fusion_extract.chain.ledger.records import FileState, RunState, UnitState
 
 STATES: dict[str, type[Enum]] = {"run": RunState, "file": FileState, "unit": UnitState}
 

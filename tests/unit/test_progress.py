@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fusion_extract.chain.records import (
+from fusion_extract.chain.ledger.records import (
     Change,
     Fetch,
     FileRecord,

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fusion_extract.chain.archive import MemberPoint
-from fusion_extract.chain.units import Checkpoint
+from fusion_extract.chain.transfer.archive import MemberPoint
+from fusion_extract.chain.transfer.units import Checkpoint
 from fusion_extract.errors import IntegrityError
 from fusion_extract.resumable import Sha256
 

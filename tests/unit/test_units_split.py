@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from fusion_extract.chain.archive import Entry
-from fusion_extract.chain.records import Unit
-from fusion_extract.chain.units import split
+from fusion_extract.chain.ledger.records import Unit
+from fusion_extract.chain.transfer.archive import Entry
+from fusion_extract.chain.transfer.units import split
 
 MiB = 2**20
 

@@ -7,11 +7,11 @@ import random
 from typing import Protocol
 
 from fusion_extract.catalog import Catalog
-from fusion_extract.chain.archive_source import ArchiveSource
-from fusion_extract.chain.layout import Layout
-from fusion_extract.chain.ledger import Ledger
+from fusion_extract.chain.ledger.store import Ledger
 from fusion_extract.chain.readiness import Readiness
 from fusion_extract.chain.runs import Runs
+from fusion_extract.chain.transfer.archive_source import ArchiveSource
+from fusion_extract.chain.transfer.layout import Layout
 from fusion_extract.clock import Clock, IdFactory
 from fusion_extract.config import Settings
 from fusion_extract.ports import FusionApi, ObjectStore, Publisher

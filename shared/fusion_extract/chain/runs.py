@@ -12,14 +12,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fusion_extract import logging as jsonlog
-from fusion_extract.chain import alerts, finish, messages
-from fusion_extract.chain.landing import withdraw
-from fusion_extract.chain.layout import Layout
-from fusion_extract.chain.ledger import Ledger
-from fusion_extract.chain.machine import RUN, Event
+from fusion_extract.chain import alerts, messages
+from fusion_extract.chain.ledger.machine import RUN, Event
+from fusion_extract.chain.ledger.records import FileState, Run, RunState, Versioned
+from fusion_extract.chain.ledger.store import Ledger
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.policy import Kind, classify, describe
-from fusion_extract.chain.records import FileState, Run, RunState, Versioned
+from fusion_extract.chain.transfer import finish
+from fusion_extract.chain.transfer.landing import withdraw
+from fusion_extract.chain.transfer.layout import Layout
 from fusion_extract.clock import Clock
 from fusion_extract.errors import ConflictError, FusionExtractError, NotFoundError, TransientError
 from fusion_extract.ports import Metrics, NoMetrics, ObjectStore, Publisher

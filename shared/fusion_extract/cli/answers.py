@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fusion_extract.chain.records import Run, RunState
+from fusion_extract.chain.ledger.records import Run, RunState
 from fusion_extract.cli.exits import Exit, Stop
 
 

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from fusion_extract.chain.records import Run, RunState
+from fusion_extract.chain.ledger.records import Run, RunState
 from fusion_extract.cli import answers
 from fusion_extract.cli import target as targets
 from fusion_extract.cli.cloud import GoLive

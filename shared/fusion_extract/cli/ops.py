@@ -11,10 +11,10 @@ from typing import Any
 
 import oci
 
-from fusion_extract.chain.codec import run_to_doc
-from fusion_extract.chain.ledger import Unreadable
-from fusion_extract.chain.quarantine import set_aside
-from fusion_extract.chain.records import Change, FileRecord, FileState, Run, RunState, new_run_id
+from fusion_extract.chain.ledger.codec import run_to_doc
+from fusion_extract.chain.ledger.quarantine import set_aside
+from fusion_extract.chain.ledger.records import Change, FileRecord, FileState, Run, RunState, new_run_id
+from fusion_extract.chain.ledger.store import Unreadable
 from fusion_extract.cli.exits import Exit, Stop
 from fusion_extract.cli.progress import change_text
 from fusion_extract.cli.target import Target

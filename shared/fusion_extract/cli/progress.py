@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fusion_extract.chain.records import Change, FileRecord, FileState, Run, RunState, UnitState
+from fusion_extract.chain.ledger.records import Change, FileRecord, FileState, Run, RunState, UnitState
 from fusion_extract.clock import isoformat
 
 UNPACKED = (UnitState.DONE, UnitState.PROMOTING, UnitState.PROMOTED)

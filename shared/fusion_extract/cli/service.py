@@ -12,8 +12,8 @@ from typing import Any, Protocol, TypeVar
 from rich.console import Console
 
 from fusion_extract.catalog import Catalog, Entry
-from fusion_extract.chain.ledger import Ledger
-from fusion_extract.chain.records import FileRecord, Run, RunState
+from fusion_extract.chain.ledger.records import FileRecord, Run, RunState
+from fusion_extract.chain.ledger.store import Ledger
 from fusion_extract.cli.ops import Ops
 from fusion_extract.clock import isoformat
 from fusion_extract.errors import NotFoundError

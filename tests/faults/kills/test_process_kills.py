@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from fusion_extract.chain.records import RunState
+from fusion_extract.chain.ledger.records import RunState
 from tests.e2e.landing import QUICK, assert_every_member_verifies, landed_manifest
 from tests.emulators.chain import BUCKET, LocalChain
 

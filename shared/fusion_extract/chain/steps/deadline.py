@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from fusion_extract.chain.deps import Deps
-from fusion_extract.chain.machine import Event
+from fusion_extract.chain.ledger.machine import Event
+from fusion_extract.chain.ledger.records import Run, RunState, Versioned
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
-from fusion_extract.chain.records import Run, RunState, Versioned
 
 
 def past_deadline(run: Run, now: datetime) -> bool:

@@ -13,15 +13,15 @@ import logging
 from datetime import datetime, timedelta
 
 from fusion_extract.chain.deps import Deps
-from fusion_extract.chain.landing import is_archive
-from fusion_extract.chain.layout import reserved_name
-from fusion_extract.chain.machine import FILE, RUN, Event
+from fusion_extract.chain.ledger.machine import FILE, RUN, Event
+from fusion_extract.chain.ledger.records import FileRecord, PlannedFile, Run, RunState, Versioned
 from fusion_extract.chain.messages import PollMessage, PollRequest
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
-from fusion_extract.chain.records import FileRecord, PlannedFile, Run, RunState, Versioned
 from fusion_extract.chain.runs import backoff, logged
 from fusion_extract.chain.steps.deadline import past_deadline, time_out
 from fusion_extract.chain.steps.sweep import sweep
+from fusion_extract.chain.transfer.landing import is_archive
+from fusion_extract.chain.transfer.layout import reserved_name
 from fusion_extract.errors import ConflictError, FusionExtractError, UnsafeInputError
 from fusion_extract.models import JobStatus, OutputFile, Phase
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from fusion_extract import logging as jsonlog
 from fusion_extract.chain.deps import Deps
-from fusion_extract.chain.machine import RUN, Event
+from fusion_extract.chain.ledger.machine import RUN, Event
+from fusion_extract.chain.ledger.records import Run, RunState, Versioned, new_run_id
 from fusion_extract.chain.messages import (
     CancelRequest,
     RelandRequest,
@@ -23,7 +24,6 @@ from fusion_extract.chain.messages import (
     SubmitMessage,
 )
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
-from fusion_extract.chain.records import Run, RunState, Versioned, new_run_id
 from fusion_extract.chain.runs import logged
 from fusion_extract.errors import (
     ConfigError,

@@ -16,11 +16,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fusion_extract.chain.deps import Deps
-from fusion_extract.chain.ledger import Unreadable
-from fusion_extract.chain.machine import FILE, Event
+from fusion_extract.chain.ledger.machine import FILE, Event
+from fusion_extract.chain.ledger.quarantine import set_aside
+from fusion_extract.chain.ledger.records import (
+    FileRecord,
+    FileState,
+    Run,
+    RunState,
+    Unit,
+    UnitState,
+    Versioned,
+)
+from fusion_extract.chain.ledger.store import Unreadable
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
-from fusion_extract.chain.quarantine import set_aside
-from fusion_extract.chain.records import FileRecord, FileState, Run, RunState, Unit, UnitState, Versioned
 from fusion_extract.chain.runs import logged
 from fusion_extract.chain.steps.deadline import past_deadline, time_out
 from fusion_extract.chain.steps.late import watch_extracts

@@ -16,13 +16,8 @@ from datetime import datetime, timedelta
 
 from fusion_extract import logging as jsonlog
 from fusion_extract.chain.deps import Deps
-from fusion_extract.chain.fetch import Budget
-from fusion_extract.chain.landing import Landing
-from fusion_extract.chain.machine import FILE, UNIT, Event
-from fusion_extract.chain.messages import TransferRequest
-from fusion_extract.chain.outcomes import Outcome, Result, outcome
-from fusion_extract.chain.policy import Kind, classify, describe
-from fusion_extract.chain.records import (
+from fusion_extract.chain.ledger.machine import FILE, UNIT, Event
+from fusion_extract.chain.ledger.records import (
     Fetch,
     FileRecord,
     FileState,
@@ -33,7 +28,12 @@ from fusion_extract.chain.records import (
     UnitState,
     Versioned,
 )
+from fusion_extract.chain.messages import TransferRequest
+from fusion_extract.chain.outcomes import Outcome, Result, outcome
+from fusion_extract.chain.policy import Kind, classify, describe
 from fusion_extract.chain.runs import backoff, logged
+from fusion_extract.chain.transfer.fetch import Budget
+from fusion_extract.chain.transfer.landing import Landing
 from fusion_extract.errors import ConflictError, SupersededError, TransientError, UnsafeInputError
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from fusion_extract.chain.records import (
+from fusion_extract.chain.ledger.records import (
     Change,
     Fetch,
     FileRecord,

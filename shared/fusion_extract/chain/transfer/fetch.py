@@ -17,8 +17,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from fusion_extract.chain.archive_source import ArchiveSource
-from fusion_extract.chain.records import Fetch
+from fusion_extract.chain.ledger.records import Fetch
+from fusion_extract.chain.transfer.archive_source import ArchiveSource
 from fusion_extract.chunks import exact_parts
 from fusion_extract.clock import Clock
 from fusion_extract.errors import IntegrityError, RangeIgnoredError

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from fusion_extract.chain.records import FileState, RunState, UnitState
+from fusion_extract.chain.ledger.records import FileState, RunState, UnitState
 
 S = TypeVar("S", RunState, FileState, UnitState)
 

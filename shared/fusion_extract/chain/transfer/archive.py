@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from fusion_extract.chain.zipdir import (
+from fusion_extract.chain.transfer.zipdir import (
     ENCRYPTED_FLAGS,
     LOCAL_HEADER,
     Entry,

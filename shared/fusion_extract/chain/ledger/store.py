@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from fusion_extract import logging as jsonlog
-from fusion_extract.chain.codec import (
+from fusion_extract.chain.ledger.codec import (
     Doc,
     file_from_doc,
     file_to_doc,
@@ -45,8 +45,8 @@ from fusion_extract.chain.codec import (
     run_from_doc,
     run_to_doc,
 )
-from fusion_extract.chain.machine import FILE, RUN, UNIT
-from fusion_extract.chain.records import FileRecord, Lease, Run, RunState, Versioned
+from fusion_extract.chain.ledger.machine import FILE, RUN, UNIT
+from fusion_extract.chain.ledger.records import FileRecord, Lease, Run, RunState, Versioned
 from fusion_extract.clock import isoformat, new_id, parse_iso
 from fusion_extract.errors import ConflictError, IntegrityError, LeaseHeldError, NotFoundError
 from fusion_extract.ports import ObjectStore

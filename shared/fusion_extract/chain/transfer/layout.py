@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from fusion_extract.chain.records import Run
+from fusion_extract.chain.ledger.records import Run
 from fusion_extract.config import Settings
 
 MANIFEST = "_manifest.json"

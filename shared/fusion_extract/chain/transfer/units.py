@@ -20,10 +20,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
 
-from fusion_extract.chain.archive import Entry, Member, MemberPoint, MemberStream, RangeReader
-from fusion_extract.chain.fetch import Budget
-from fusion_extract.chain.manifest import parse_metadata
-from fusion_extract.chain.records import LandedMember, StagedMember, Unit
+from fusion_extract.chain.ledger.records import LandedMember, StagedMember, Unit
+from fusion_extract.chain.transfer.archive import Entry, Member, MemberPoint, MemberStream, RangeReader
+from fusion_extract.chain.transfer.fetch import Budget
+from fusion_extract.chain.transfer.manifest import parse_metadata
 from fusion_extract.chunks import exact_parts
 from fusion_extract.errors import ConflictError, IntegrityError, NotFoundError
 from fusion_extract.ports import ObjectStore

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from fusion_extract import __version__
-from fusion_extract.chain.layout import Layout
-from fusion_extract.chain.manifest import ExtractMetadata, manifest_disagreements, row_disagreements
-from fusion_extract.chain.records import FileRecord, Run
+from fusion_extract.chain.ledger.records import FileRecord, Run
+from fusion_extract.chain.transfer.layout import Layout
+from fusion_extract.chain.transfer.manifest import ExtractMetadata, manifest_disagreements, row_disagreements
 from fusion_extract.models import OutputFile
 
 SCHEMA = 1  # of _manifest.json: a field's meaning never changes; new fields may come

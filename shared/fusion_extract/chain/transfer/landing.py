@@ -18,13 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from fusion_extract.chain.archive import Entry, ZipLimits, read_directory
-from fusion_extract.chain.archive_source import ArchiveSource
-from fusion_extract.chain.fetch import Budget, Fetcher
-from fusion_extract.chain.layout import Layout, reserved_name
-from fusion_extract.chain.manifest import parse_manifest
-from fusion_extract.chain.records import Fetch, LandedMember, PlannedFile, Run, StagedMember, Unit
-from fusion_extract.chain.units import LEAST_UNIT_PARTS, UnitRun, is_metadata, split, staged_reader
+from fusion_extract.chain.ledger.records import Fetch, LandedMember, PlannedFile, Run, StagedMember, Unit
+from fusion_extract.chain.transfer.archive import Entry, ZipLimits, read_directory
+from fusion_extract.chain.transfer.archive_source import ArchiveSource
+from fusion_extract.chain.transfer.fetch import Budget, Fetcher
+from fusion_extract.chain.transfer.layout import Layout, reserved_name
+from fusion_extract.chain.transfer.manifest import parse_manifest
+from fusion_extract.chain.transfer.units import LEAST_UNIT_PARTS, UnitRun, is_metadata, split, staged_reader
 from fusion_extract.config import Settings
 from fusion_extract.errors import IntegrityError, SupersededError, UnsafeInputError
 from fusion_extract.models import OutputFile, SourceVersion

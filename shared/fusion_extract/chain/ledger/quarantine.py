@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from fusion_extract.chain import alerts
-from fusion_extract.chain.ledger import Ledger, Unreadable
+from fusion_extract.chain.ledger.store import Ledger, Unreadable
 from fusion_extract.chain.runs import Runs
 from fusion_extract.errors import FusionExtractError
 

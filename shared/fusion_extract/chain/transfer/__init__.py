@@ -1,0 +1,1 @@
+"""Landing an output file: fetch, unpack, promote, finish."""
