@@ -153,7 +153,7 @@ $(BENCH_STAMP): requirements-bench.txt
 bench: $(STAMP) $(BENCH_STAMP) ## Transfer vs blog, cold and warm, every cell of issue 18: .local/bench.json, .md, .png (BENCH_ARGS="--quick")
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
-docs: $(STAMP) ## Regenerate README's configuration table and each func.yaml from the settings
+docs: $(STAMP) ## Regenerate the tables in docs/ (configuration, messages, outcomes, exit codes, states) and each func.yaml
 	$(BIN)/python -m tests.generated
 
 lock: ## Re-resolve every pinned version into constraints.txt
