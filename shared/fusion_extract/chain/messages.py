@@ -80,8 +80,9 @@ KINDS: tuple[Kind, ...] = (
     ),
     Kind(
         "rerun", "submit",
-        (_RUN, Field("attempt", "whole number >= 1", False, "the attempt asked for; absent: an operator's "
-                     "rerun of a FAILED or TIMED_OUT run, a new run linked by `rerun_of`")),
+        (_RUN, Field("attempt", "whole number >= 1", False, "the attempt the chain asks for, so a late "
+                     "duplicate does nothing; absent: an operator's rerun of a FAILED or TIMED_OUT run, a "
+                     "new run linked by `rerun_of`")),
         "poll (job failed) and the sweep, with `attempt`; an operator without", "submit the run's job again",
     ),
     Kind(
