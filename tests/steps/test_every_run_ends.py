@@ -1,7 +1,7 @@
 """Every run ends, and says why: the failure policy, deadlines, cancel, and the cases once seen to hang.
 
 Each of these once left a run RUNNING or TRANSFERRING for ever, with no alert and the extract's lease held
-(README: failure policy). The end state is asserted: the run's state, the alert, the lease, the objects.
+(docs/architecture.md). The end state is asserted: the run's state, the alert, the lease, the objects.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A `_SUCCESS` never lies: a run folder with `_SUCCESS` holds exactly that run's data, and a run that ends
-FAILED, TIMED_OUT or CANCELLED leaves nothing in its landing folder (README: what a reader may rely on).
+FAILED, TIMED_OUT or CANCELLED leaves nothing in its landing folder (docs/landing.md).
 
 Each case here was seen to break an earlier build (issue 16, "Seen"); interleavings are made exact by an
 archive source or a Fusion client that does something else just as the step reaches a given point.

@@ -1,6 +1,7 @@
 """Messages are validated strictly at the boundary: a malformed one names its problem."""
 
 import json
+from collections.abc import Callable
 from datetime import date
 
 import pytest
@@ -287,7 +288,7 @@ def test_transfer_batches_fit_a_message_whatever_the_number_and_length_of_the_na
 
 # --- one declaration: what the parsers accept is what docs/messages.md lists ---
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[bytes], object]] = {
     "submit": messages.parse_submit, "poll": messages.parse_poll, "transfer": messages.parse_transfer,
     "any function": messages.parse_check,
 }  # fmt: skip

@@ -22,7 +22,7 @@ MAX_TITLE = 255  # Notifications' title limit
 CLI = "fusion-extract"
 NO_EXTRACT, NO_RUN = "(extract unknown)", "(no run)"
 
-# What each event means and what to do, in one line each (README's runbook says more; `advise` gives the
+# What each event means and what to do, in one line each (docs/operating.md says more; `advise` gives the
 # commands for one alert).
 MEANING: dict[str, tuple[str, str]] = {
     "landed": ("Every file landed, _manifest.json and _SUCCESS are written.", "Nothing."),

@@ -1,4 +1,4 @@
-"""What the run ledger records: runs, their output files, and the extract leases (see README: run states)."""
+"""What the run ledger records: runs, their output files, and the extract leases (docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -167,7 +167,8 @@ def _reland(deps: Deps, message: RelandRequest) -> Outcome:
 
 def _same_job(message: RelandRequest, status: JobStatus) -> None:
     """A re-land lands the job's files under the extract and mode it names: they must be the ones the job ran,
-    as Fusion reports them. What Fusion does not report cannot be compared; the re-land goes on (README)."""
+    as Fusion reports them. What Fusion does not report cannot be compared; the re-land goes on
+    (docs/landing.md)."""
     job = f"job {message.job_id}"
     if status.extract is not None and status.extract != message.extract:
         raise MessageError(
