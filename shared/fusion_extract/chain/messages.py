@@ -83,7 +83,8 @@ KINDS: tuple[Kind, ...] = (
         (_RUN, Field("attempt", "whole number >= 1", False, "the attempt the chain asks for, so a late "
                      "duplicate does nothing; absent: an operator's rerun of a FAILED or TIMED_OUT run, a "
                      "new run linked by `rerun_of`")),
-        "poll (job failed) and the sweep, with `attempt`; an operator without", "submit the run's job again",
+        "poll (job failed) and the sweep, with `attempt`; an operator without",
+        "submit the run's next job (the chain); a new run of a failed one (an operator)",
     ),
     Kind(
         "reland", "submit",
