@@ -54,7 +54,7 @@ def _can_land(deps: Deps) -> None:
     if problem is None:
         return
     if deps.readiness.to_tell():
-        deps.runs.notify("runtime_broken", reason=problem)
+        deps.alerter.notify("runtime_broken", reason=problem)
     raise ConfigError(f"this function image cannot land a run, so nothing was submitted: {problem}")
 
 
@@ -71,7 +71,7 @@ def _start(deps: Deps, request: ExtractRequest, rerun_of: str | None, run_id: st
         if held is not None:
             return held
         current = deps.ledger.create_run(run)
-        deps.runs.started(run)
+        deps.alerter.started(run)
         log.info("run started", extra={"mode": run.mode, "rerun_of": rerun_of})
         return _submit_job(deps, current, resume=False)
 
@@ -117,7 +117,7 @@ def _cancel(deps: Deps, message: CancelRequest) -> Outcome:
     except NotFoundError:
         raise MessageError(f"no run {run_id!r} to cancel") from None
     with logged(current.value):
-        return deps.runs.cancel(current, by="an operator")
+        return deps.endings.cancel(current, by="an operator")
 
 
 def _unused(deps: Deps, run_id: str) -> None:
@@ -160,7 +160,7 @@ def _reland(deps: Deps, message: RelandRequest) -> Outcome:
         if held is not None:
             return held
         deps.ledger.create_run(run)
-        deps.runs.publish_poll(run.run_id, run.poll_seq)
+        deps.handoff.publish_poll(run.run_id, run.poll_seq)
         log.info("re-land started")
         return _answer(Result.RELANDING, run)
 
@@ -191,7 +191,7 @@ def _submit_job(deps: Deps, current: Versioned[Run], resume: bool) -> Outcome:
     try:
         job_id = deps.fusion.submit(request, token, resume=resume)
     except Exception as exc:  # permanent: FAILED and alerted; transient: SUBMITTING, resumed by the sweep
-        return deps.runs.setback(run.run_id, exc, "submit")
+        return deps.endings.setback(run.run_id, exc, "submit")
     now = deps.clock.now()
     running = run.but(
         state=RUN.after(run.state, Event.SUBMITTED),
@@ -212,7 +212,7 @@ def _submit_job(deps: Deps, current: Versioned[Run], resume: bool) -> Outcome:
     )
     with jsonlog.bind(job_id=job_id):
         deps.ledger.save_run(current, running)
-        deps.runs.publish_poll(run.run_id, running.poll_seq)
+        deps.handoff.publish_poll(run.run_id, running.poll_seq)
         log.info("job submitted", extra={"attempt": run.attempt})
     return _answer(Result.SUBMITTED, running)
 

@@ -49,7 +49,7 @@ def sweep(deps: Deps) -> Outcome:
             try:
                 action = state.run(found)
             except Exception as exc:  # one run's trouble must not stop the sweep for the others
-                action = deps.runs.setback(found.value.run_id, exc, "sweep").result.value
+                action = deps.endings.setback(found.value.run_id, exc, "sweep").result.value
         if action:
             redriven[found.value.run_id] = action
             log.info("sweep re-drove run", extra={"action": action, "run_id": found.value.run_id})
@@ -82,21 +82,23 @@ class _Sweep:
         if run.state is RunState.RUNNING and late:
             return self._repoll(current)
         if run.state is RunState.SUBMITTING and late:
-            self.deps.runs.publish_rerun(run.run_id, run.attempt)  # resume the submit that died
+            self.deps.handoff.publish_rerun(run.run_id, run.attempt)  # resume the submit that died
             return self._redriven(current, "rerun")
         if run.state is RunState.RERUN_PENDING and self.now >= run.next_at:
-            self.deps.runs.publish_rerun(run.run_id, run.attempt + 1)
+            self.deps.handoff.publish_rerun(run.run_id, run.attempt + 1)
             return self._redriven(current, "rerun")
         if run.state is RunState.TRANSFERRING:
             return self._retransfer(current)
         if run.state is RunState.FINISHING and late:
-            self.deps.runs.finish_if_complete(current, resume=True)  # its finisher died midway
+            self.deps.finisher.finish_if_complete(current, resume=True)  # its finisher died midway
             return "finish"
         return None
 
     def quarantine(self, found: Unreadable) -> str:
         settings = self.deps.settings
-        return set_aside(self.deps.ledger, self.deps.runs, found, settings.bucket, settings.namespace)
+        return set_aside(
+            self.deps.ledger, self.deps.alerter.notify, found, settings.bucket, settings.namespace
+        )
 
     def _repoll(self, current: Versioned[Run]) -> str | None:
         run = current.value
@@ -105,7 +107,7 @@ class _Sweep:
             current = self.deps.ledger.save_run(current, following)
         except ConflictError:
             return None
-        self.deps.runs.publish_poll(run.run_id, following.poll_seq)
+        self.deps.handoff.publish_poll(run.run_id, following.poll_seq)
         return "poll" if run.parked else self._redriven(current, "poll")
 
     def _retransfer(self, current: Versioned[Run]) -> str | None:
@@ -128,16 +130,16 @@ class _Sweep:
                 return None
             for record in records:  # a transfer that died between its record and its marker
                 self.deps.ledger.mark_landed(run.run_id, record.name)
-            self.deps.runs.finish_if_complete(current)
+            self.deps.finisher.finish_if_complete(current)
             return "finish"
         due = [*missing, *(r.name for r in records if r.name not in missing and self._file_due(r))]
         units = {r.name: self._units_due(r) for r in records if r.state is FileState.UNPACKING}
         units = {name: indexes for name, indexes in units.items() if indexes}
         if not due and not units:
             return None
-        self.deps.runs.publish_transfers(run.run_id, due)
+        self.deps.handoff.publish_transfers(run.run_id, due)
         for name, indexes in units.items():
-            self.deps.runs.publish_units(run.run_id, name, indexes)
+            self.deps.handoff.publish_units(run.run_id, name, indexes)
         count = len(due) + sum(len(indexes) for indexes in units.values())
         return self._redriven(current, f"transfer x{count}")
 
@@ -149,9 +151,9 @@ class _Sweep:
             current = self.deps.ledger.save_run(current, run.but(redrives=redrives))
         except ConflictError:
             return action  # the run moved meanwhile: that is progress
-        if redrives >= self.deps.runs.patience.stall_alert_after:
+        if redrives >= self.deps.patience.stall_alert_after:
             reason = f"the sweep re-drove it {redrives} times without progress (state {run.state.value})"
-            self.deps.runs.alert_once(current, "overdue", reason)
+            self.deps.alerter.alert_once(current, "overdue", reason)
         return action
 
     def _units_due(self, record: FileRecord) -> list[int]:
