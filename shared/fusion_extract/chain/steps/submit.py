@@ -14,7 +14,7 @@ from typing import Any
 
 from fusion_extract import logging as jsonlog
 from fusion_extract.chain.deps import Deps
-from fusion_extract.chain.ledger.machine import RUN, Event
+from fusion_extract.chain.ledger.machine import RUN, Event, due, overdue
 from fusion_extract.chain.ledger.records import Run, RunState, Versioned, new_run_id
 from fusion_extract.chain.messages import (
     CancelRequest,
@@ -86,17 +86,16 @@ def _rerun(deps: Deps, message: RerunRequest) -> Outcome:
     run, now, asked = current.value, deps.clock.now(), message.attempt
     with logged(run):
         if run.state is RunState.RERUN_PENDING and asked in (None, run.attempt + 1):
-            if now < run.next_at:
+            if not due(run.next_at, now):
                 return _answer(Result.NOT_DUE, run, next_at=run.next_at.isoformat())
             rerun = run.but(state=RUN.after(run.state, Event.RERUN), attempt=run.attempt + 1)
             claimed = _claim(deps, current, rerun)
             return _submit_job(deps, claimed, resume=False) if claimed else _answer(Result.IN_PROGRESS, run)
         if run.state is RunState.SUBMITTING and asked in (None, run.attempt):
-            if run.failures and now < run.next_at:
+            if run.failures and not due(run.next_at, now):
                 return _answer(Result.NOT_DUE, run, next_at=run.next_at.isoformat())
-            if not run.failures and now - run.updated_at < timedelta(
-                seconds=deps.settings.step_overdue_seconds
-            ):
+            limit = timedelta(seconds=deps.settings.step_overdue_seconds)
+            if not run.failures and not overdue(run.updated_at, now, limit):
                 return _answer(Result.IN_PROGRESS, run)
             # A submit died midway: resume it, finding its job first.
             claimed = _claim(deps, current, run.but(state=RUN.after(run.state, Event.RESUME)))

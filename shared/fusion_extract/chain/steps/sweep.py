@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fusion_extract.chain.deps import Deps
-from fusion_extract.chain.ledger.machine import FILE, Event
+from fusion_extract.chain.ledger.machine import FILE, UNIT, Event, claimable, due, overdue, run_due
 from fusion_extract.chain.ledger.quarantine import set_aside
 from fusion_extract.chain.ledger.records import (
     FileRecord,
@@ -75,16 +75,13 @@ class _Sweep:
         # FINISHING has no deadline: its _SUCCESS may be written already, so it only ever goes on.
         if run.state is not RunState.FINISHING and past_deadline(run, self.now):
             return time_out(self.deps, current).result.value
-        # A run that failed transiently, or parked for a long wait, is due at next_at; one whose message
-        # went missing, later.
-        due = run.failures or run.parked
-        late = self.now >= run.next_at if due else self.now > run.next_at + self.overdue
+        late = run_due(run, self.now, self.overdue)
         if run.state is RunState.RUNNING and late:
             return self._repoll(current)
         if run.state is RunState.SUBMITTING and late:
             self.deps.handoff.publish_rerun(run.run_id, run.attempt)  # resume the submit that died
             return self._redriven(current, "rerun")
-        if run.state is RunState.RERUN_PENDING and self.now >= run.next_at:
+        if run.state is RunState.RERUN_PENDING and due(run.next_at, self.now):
             self.deps.handoff.publish_rerun(run.run_id, run.attempt + 1)
             return self._redriven(current, "rerun")
         if run.state is RunState.TRANSFERRING:
@@ -126,7 +123,7 @@ class _Sweep:
             except ConflictError:
                 return None
         if records and landed == len(records) == len(run.files):
-            if self.now <= run.next_at + self.overdue:
+            if not overdue(run.next_at, self.now, self.overdue):
                 return None
             for record in records:  # a transfer that died between its record and its marker
                 self.deps.ledger.mark_landed(run.run_id, record.name)
@@ -163,23 +160,16 @@ class _Sweep:
         units = record.units
         if all(unit.state is UnitState.PROMOTED for unit in units):
             moments = [moment for unit in units for moment in (unit.claimed_at, unit.next_at) if moment]
-            return [0] if moments and self.now > max(moments) + self.overdue else []
+            return [0] if moments and overdue(max(moments), self.now, self.overdue) else []
         staged = all(unit.state in STAGED for unit in units)
         waiting = UnitState.DONE if staged else UnitState.PENDING
         return [index for index, unit in enumerate(units) if self._unit_due(unit, waiting)]
 
     def _unit_due(self, unit: Unit, waiting: UnitState) -> bool:
-        if unit.state is waiting and unit.next_at is not None:
-            grace = self.overdue if unit.retries == 0 else timedelta(0)
-            return self.now >= unit.next_at + grace
-        if unit.state in (UnitState.WORKING, UnitState.PROMOTING) and unit.claimed_at is not None:
-            return self.now > unit.claimed_at + self.overdue
-        return False
+        # A unit never put off had a message sent with it when it was planned or paused.
+        return claimable(UNIT, unit, waiting, self.now, self.overdue, awaited=unit.retries == 0)
 
     def _file_due(self, record: FileRecord) -> bool:
-        if record.state is FileState.PENDING:
-            grace = self.overdue if record.attempts == 0 and record.retries == 0 else timedelta(0)
-            return self.now >= record.next_at + grace
-        if record.state is FileState.TRANSFERRING and record.claimed_at is not None:
-            return self.now > record.claimed_at + self.overdue
-        return False
+        # A file never tried had a message sent with it when it was planned.
+        awaited = record.attempts == 0 and record.retries == 0
+        return claimable(FILE, record, FileState.PENDING, self.now, self.overdue, awaited=awaited)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from fusion_extract import logging as jsonlog
 from fusion_extract.chain.deps import Deps
-from fusion_extract.chain.ledger.machine import FILE, UNIT, Event
+from fusion_extract.chain.ledger.machine import FILE, UNIT, Event, claimable
 from fusion_extract.chain.ledger.records import (
     Fetch,
     FileRecord,
@@ -78,16 +78,10 @@ def _land_next(
 ) -> Outcome:
     """Land the first file of the batch that needs it; hand the rest of the batch on."""
     now = deps.clock.now()
-    stale_after = deps.settings.step_overdue_seconds
+    stale_after = timedelta(seconds=deps.settings.step_overdue_seconds)
     for index, name in enumerate(names):
         current = deps.ledger.load_file(run.run_id, name)
-        record = current.value
-        claimable = (record.state is FileState.PENDING and now >= record.next_at) or (
-            record.state is FileState.TRANSFERRING
-            and record.claimed_at is not None
-            and (now - record.claimed_at).total_seconds() > stale_after
-        )
-        if not claimable:
+        if not claimable(FILE, current.value, FileState.PENDING, now, stale_after):
             continue
         with jsonlog.bind(file=name):
             answer = _land_file(deps, _landing(deps, run, planned[name], budget), current)
@@ -260,12 +254,10 @@ class _NotClaimable(Exception):
 
 def _claim(now: datetime, overdue: float, waiting: UnitState) -> Callable[[Unit], Unit]:
     """A unit's claim: `waiting` and due, or at work under a claim gone stale (its invocation died)."""
-    working = UNIT.after(waiting, Event.CLAIM)
+    stale_after = timedelta(seconds=overdue)
 
     def claim(unit: Unit) -> Unit:
-        due = unit.state is waiting and (unit.next_at is None or now >= unit.next_at)
-        stale = unit.claimed_at is not None and (now - unit.claimed_at).total_seconds() > overdue
-        if not due and not (unit.state is working and stale):
+        if not claimable(UNIT, unit, waiting, now, stale_after):
             raise _NotClaimable(unit.state.value)
         return unit.but(state=UNIT.after(unit.state, Event.CLAIM), claimed_at=now)
 
