@@ -208,7 +208,7 @@ class Ops:
 
     def _set_aside(self, found: Unreadable) -> str:
         s = self.settings
-        done = set_aside(self.runtime.ledger, self.runtime.runs, found, s.bucket, s.namespace)
+        done = set_aside(self.runtime.ledger, self.runtime.alerter.notify, found, s.bucket, s.namespace)
         if done == "quarantined":
             return f"{found.problem}; moved to {self.settings.state_prefix}/quarantine/ and alerted"
         return f"{found.problem}; it could not be moved aside: {done}"
