@@ -6,7 +6,7 @@ floor 2  runtime function cli                               composition: they ma
 
 Inside chain/, its phases are floors too, each using only those below it:
 
-floor 0  messages alerts outcomes readiness policy          what every phase shares
+floor 0  messages alerts outcomes readiness policy budget   what every phase shares
 floor 1  ledger/                                            the run ledger and its state machines
 floor 2  transfer/                                          landing one file
 floor 3  runs/                                              what steps do to a run besides their own work

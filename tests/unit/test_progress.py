@@ -9,7 +9,7 @@ from fusion_extract.chain.ledger.records import (
     Fetch,
     FileRecord,
     FileState,
-    LandedMember,
+    Member,
     PlannedFile,
     Run,
     RunState,
@@ -25,7 +25,7 @@ MINUTE = timedelta(minutes=1)
 
 
 def member(size: int) -> StagedMember:
-    return StagedMember(LandedMember(f"m{size}.csv", size, "0" * 64), "etag", None)
+    return StagedMember(Member(f"m{size}.csv", size, "0" * 64), "etag", None)
 
 
 def transferring_run() -> Run:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from fusion_extract.chain import alerts, messages
@@ -22,15 +23,13 @@ _ENDINGS = {
 }
 
 
+@dataclass(frozen=True)
 class Alerter:
-    def __init__(
-        self, ledger: Ledger, publisher: Publisher, topic: str, clock: Clock, metrics: Metrics
-    ) -> None:
-        self.ledger = ledger
-        self.publisher = publisher
-        self.topic = topic
-        self.clock = clock
-        self.metrics = metrics
+    ledger: Ledger
+    publisher: Publisher
+    topic: str  # the alerts topic
+    clock: Clock
+    metrics: Metrics
 
     def alert(self, event: str, run: Run, reason: str | None = None, **extra: Any) -> None:
         """Tell people (alerts topic) about a run: landed, failed, timed_out, cancelled, needs_human,

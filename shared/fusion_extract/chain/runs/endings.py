@@ -4,6 +4,7 @@ what it made visible; or, after a setback the failure policy forgives, put off u
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from fusion_extract.chain.ledger.machine import RUN, Event
 from fusion_extract.chain.ledger.records import Run, RunState, Versioned
@@ -20,22 +21,14 @@ from fusion_extract.ports import ObjectStore
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
 class Endings:
-    def __init__(
-        self,
-        ledger: Ledger,
-        store: ObjectStore,
-        layout: Layout,
-        clock: Clock,
-        alerter: Alerter,
-        patience: Patience,
-    ) -> None:
-        self.ledger = ledger
-        self.store = store
-        self.layout = layout
-        self.clock = clock
-        self.alerter = alerter
-        self.patience = patience
+    ledger: Ledger
+    store: ObjectStore
+    layout: Layout
+    clock: Clock
+    alerter: Alerter
+    patience: Patience
 
     def setback(self, run_id: str, exc: BaseException, step: str) -> Outcome:
         """Apply the failure policy to an error that stopped a step's work on a run (policy.py)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from fusion_extract.chain.ledger.machine import RUN, Event
@@ -25,22 +26,14 @@ log = logging.getLogger(__name__)
 SAVE_TRIES = 20  # compare-and-swap tries of a change that must not be lost to another write of the run
 
 
+@dataclass(frozen=True)
 class Finisher:
-    def __init__(
-        self,
-        ledger: Ledger,
-        store: ObjectStore,
-        layout: Layout,
-        clock: Clock,
-        alerter: Alerter,
-        endings: Endings,
-    ) -> None:
-        self.ledger = ledger
-        self.store = store
-        self.layout = layout
-        self.clock = clock
-        self.alerter = alerter
-        self.endings = endings
+    ledger: Ledger
+    store: ObjectStore
+    layout: Layout
+    clock: Clock
+    alerter: Alerter
+    endings: Endings
 
     def finish_if_complete(self, current: Versioned[Run], *, resume: bool = False) -> Outcome | None:
         """When every file of the run landed: claim the finish (FINISHING, landed_at fixed), write

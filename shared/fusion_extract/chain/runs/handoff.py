@@ -23,10 +23,10 @@ class Topics:
     rerun: str
 
 
+@dataclass(frozen=True)
 class HandOff:
-    def __init__(self, publisher: Publisher, topics: Topics) -> None:
-        self.publisher = publisher
-        self.topics = topics
+    publisher: Publisher
+    topics: Topics
 
     def publish_poll(self, run_id: str, seq: int) -> None:
         self.publisher.publish(self.topics.poll, messages.poll_message(run_id, seq))

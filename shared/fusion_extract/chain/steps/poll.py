@@ -12,6 +12,7 @@ import contextlib
 import logging
 from datetime import datetime, timedelta
 
+from fusion_extract.chain.budget import Budget
 from fusion_extract.chain.deps import Deps
 from fusion_extract.chain.ledger.machine import FILE, RUN, Event
 from fusion_extract.chain.ledger.records import FileRecord, PlannedFile, Run, RunState, Versioned
@@ -21,7 +22,7 @@ from fusion_extract.chain.policy import backoff
 from fusion_extract.chain.runs import find, logged
 from fusion_extract.chain.steps.deadline import past_deadline, time_out
 from fusion_extract.chain.steps.sweep import sweep
-from fusion_extract.chain.transfer.landing import is_archive
+from fusion_extract.chain.transfer.kinds import is_archive
 from fusion_extract.chain.transfer.layout import reserved_name
 from fusion_extract.errors import ConflictError, FusionExtractError, UnsafeInputError
 from fusion_extract.models import JobStatus, OutputFile, Phase
@@ -56,12 +57,12 @@ def _poll_run(deps: Deps, message: PollRequest) -> Outcome:
 
 def _follow(deps: Deps, current: Versioned[Run]) -> Outcome:
     settings, clock = deps.settings, deps.clock
-    started = clock.now()
+    budget = Budget(clock, settings.poll_budget_seconds)
     run = current.value
     job_id = run.job_id
     assert job_id is not None
-    early = (run.next_at - started).total_seconds()
-    if 0 < early <= settings.poll_budget_seconds:  # a continuation keeps the interval it was given
+    early = (run.next_at - budget.started).total_seconds()
+    if 0 < early <= budget.seconds:  # a continuation keeps the interval it was given
         clock.sleep(early)
     while True:
         if past_deadline(run, clock.now()):  # before any call: a Fusion that keeps failing cannot delay it
@@ -93,7 +94,7 @@ def _follow(deps: Deps, current: Versioned[Run]) -> Outcome:
                 return _succeeded(deps, current, run, status, files)
         run = _watch_for_humans(deps, run, status, now)
         interval = _interval(deps, run.polls)
-        if (now - started).total_seconds() + interval > settings.poll_budget_seconds:
+        if not budget.fits(interval):
             return _continue(deps, current, run, now, interval)
         clock.sleep(interval)
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from fusion_extract import logging as jsonlog
+from fusion_extract.chain.budget import Budget
 from fusion_extract.chain.deps import Deps
 from fusion_extract.chain.ledger.machine import FILE, UNIT, Event, claimable
 from fusion_extract.chain.ledger.records import (
@@ -32,7 +33,6 @@ from fusion_extract.chain.messages import TransferRequest
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.policy import Kind, backoff, classify, describe
 from fusion_extract.chain.runs import find, logged
-from fusion_extract.chain.transfer.fetch import Budget
 from fusion_extract.chain.transfer.landing import Landing
 from fusion_extract.errors import ConflictError, SupersededError, TransientError, UnsafeInputError
 
