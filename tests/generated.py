@@ -5,6 +5,8 @@
 - docs/messages.md: every message kind and its fields (`fusion_extract.chain.messages.KINDS`) and every
   outcome a step answers (`fusion_extract.chain.outcomes.MEANINGS`);
 - docs/cli.md: the CLI's exit codes (`fusion_extract.cli.exits.MEANINGS`);
+- docs/operating.md: every alert event, what it means and the advice its body carries
+  (`fusion_extract.chain.alerts`, rendered for sample alerts);
 - docs/states.md, whole: the state machines (`fusion_extract.chain.ledger.machine`).
 
 A table sits between two markers in its page (`<!-- NAME: generated ... -->`, `<!-- end of NAME -->`), so the
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+from fusion_extract.chain import alerts
 from fusion_extract.chain.ledger.machine import MACHINES, diagram
 from fusion_extract.chain.messages import KINDS
 from fusion_extract.chain.outcomes import Result
@@ -70,6 +73,39 @@ def exit_table() -> str:
     return "\n".join(rows)
 
 
+# The alerts the table renders: one per event, several where the cause changes the advice.
+_SAMPLE = {"extract": "EXTRACT", "run_id": "RUN", "job_id": "JOB", "mode": "full"}
+_CASES: dict[str, list[tuple[str, dict[str, object]]]] = {
+    "failed": [("", {}), ("a re-landing run", {"reland": True})],
+    "timed_out": [
+        ("no job", {"job_id": None, "reason": "submit never succeeded"}),
+        ("the job still running", {"reason": "job still running"}),
+        ("files not all landed", {"reason": "transfer not done"}),
+    ],
+    "unreadable_document": [
+        ("a run's document, with a job", {"document_kind": "run", "quarantined": "Q", "bucket": "B"}),
+        ("a file's document", {"document_kind": "file", "quarantined": "Q", "bucket": "B"}),
+        ("no extract known", {"extract": None, "run_id": None, "quarantined": "Q", "bucket": "B"}),
+    ],
+}
+
+
+def alert_table() -> str:
+    """Each event, what it means, and the advice its alert carries, as rendered for sample alerts (EXTRACT,
+    RUN, JOB stand for the alert's own values)."""
+    rows = ["| event | what it means | what the alert advises |", "|---|---|---|"]
+    for event, (meaning, _) in alerts.MEANING.items():
+        advice = []
+        for case, values in _CASES.get(event, [("", {})]):
+            given = alerts.advise({**_SAMPLE, "event": event, **values})
+            commands = "; ".join(f"`{command}`" for command in given.commands)
+            advice.append(
+                " ".join(part for part in (f"*{case}:*" if case else "", given.action, commands) if part)
+            )
+        rows.append(f"| `{event}` | {meaning} | {'<br>'.join(advice)} |")
+    return "\n".join(rows)
+
+
 # Each page, and the tables it holds: name -> (where the table comes from, the table).
 TABLES: dict[Path, dict[str, tuple[str, Callable[[], str]]]] = {
     DOCS / "configuration.md": {"configuration table": ("fusion_extract/config.py", configuration_table)},
@@ -79,6 +115,7 @@ TABLES: dict[Path, dict[str, tuple[str, Callable[[], str]]]] = {
         "outcome table": ("fusion_extract/chain/outcomes.py", outcome_table),
     },
     DOCS / "cli.md": {"exit code table": ("fusion_extract/cli/exits.py", exit_table)},
+    DOCS / "operating.md": {"alert table": ("fusion_extract/chain/alerts.py", alert_table)},
 }
 
 
