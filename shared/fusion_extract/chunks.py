@@ -3,30 +3,32 @@ happened to be chunked (the same content then always gives the same parts and mu
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Iterator
 
 
 def exact_parts(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
-    """Regroup chunks into parts of exactly `size` bytes (the last may be shorter, never empty)."""
-    pieces: list[memoryview] = []
-    filled = 0
+    """Regroup chunks into parts of exactly `size` bytes (the last may be shorter, never empty).
+
+    Each chunk is copied into its part as it comes and dropped, so a part costs its own size and one
+    chunk, not twice its size (a list of chunks joined at the end would hold both)."""
+    part = io.BytesIO()
     for chunk in chunks:
         view = memoryview(chunk)
-        while filled + len(view) >= size:
-            cut = size - filled
-            pieces.append(view[:cut])
+        while part.tell() + len(view) >= size:
+            cut = size - part.tell()
+            part.write(view[:cut])
             view = view[cut:]
-            filled = 0
-            yield _drain(pieces)
+            yield _taken(part)
+            part = io.BytesIO()
         if view:
-            pieces.append(view)
-            filled += len(view)
-    if pieces:
-        yield _drain(pieces)
+            part.write(view)
+    if part.tell():
+        yield _taken(part)
 
 
-def _drain(pieces: list[memoryview]) -> bytes:
-    """Join and forget the pieces, so a suspended generator holds no second copy of a part."""
-    part = b"".join(pieces)
-    pieces.clear()
-    return part
+def _taken(part: io.BytesIO) -> bytes:
+    """The part's bytes, not copied: a BytesIO hands over its buffer when nothing else refers to it."""
+    data = part.getvalue()
+    part.close()
+    return data

@@ -24,7 +24,7 @@ from fusion_extract.chain.ledger.records import LandedMember, StagedMember, Unit
 from fusion_extract.chain.transfer.archive import Entry, Member, MemberPoint, MemberStream, RangeReader
 from fusion_extract.chain.transfer.fetch import Budget
 from fusion_extract.chain.transfer.manifest import parse_metadata
-from fusion_extract.chunks import exact_parts
+from fusion_extract.chain.transfer.writing import HeldBytes, Part, Shape, memory_bound, read_whole
 from fusion_extract.errors import ConflictError, IntegrityError, NotFoundError
 from fusion_extract.ports import ObjectStore
 from fusion_extract.resumable import seal, unseal
@@ -129,7 +129,8 @@ class UnitRun:
         read = _Cursor(archive, todo[0].offset, todo[-1].limit)
         staged: list[Future[StagedMember]] = [_ready(member) for member in unit.staged]
         metadata = unit.metadata
-        slots = threading.BoundedSemaphore(2 * self.parallelism)  # small members held at once
+        held = HeldBytes(memory_bound(self.part_size, self.parallelism))
+        slots = threading.BoundedSemaphore(2 * self.parallelism)  # whole members queued at once
         done = True
         with read, ThreadPoolExecutor(self.parallelism, thread_name_prefix="unpack") as pool:
             progressed = False
@@ -137,17 +138,30 @@ class UnitRun:
                 if progressed and self.budget.spent():
                     done = False
                     break
-                if entry.size < self.part_size:
-                    stream = MemberStream(read, entry)
-                    data = b"".join(stream)
-                    member = stream.result()  # verified, its content read (a JSON it cannot read is refused)
-                    metadata = metadata or _metadata(entry, stream.json)
+                shape = Shape.of(entry.size, self.part_size, self.parallelism, self.budget.seconds)
+                # Only a member that may stop mid-way has a checkpoint, and only the first one to do: an
+                # invocation that paused inside a member left the unit's record pointing at it.
+                resumed = self._checkpoint(index, entry) if entry is todo[0] and not shape.whole else None
+                if resumed is None and shape.whole:
                     slots.acquire()
-                    future = pool.submit(self._put_small, entry, data, member)
-                    future.add_done_callback(lambda _: slots.release())
+                    held.take(entry.size)
+                    try:
+                        stream = MemberStream(read, entry)
+                        data = read_whole(stream)
+                        member = (
+                            stream.result()
+                        )  # verified, its content read (a JSON it cannot read is refused)
+                    except BaseException:
+                        held.give(entry.size)
+                        slots.release()
+                        raise
+                    metadata = metadata or _metadata(entry, stream.json)
+                    future = pool.submit(self._put_whole, entry, data, member)
+                    future.add_done_callback(lambda _, size=entry.size: (held.give(size), slots.release()))
+                    del data
                     staged.append(future)
                 else:
-                    large = self._large(read, index, entry, pool)
+                    large = self._large(read, index, entry, pool, Part(shape.part, held), resumed)
                     if large is None:
                         done = False
                         break
@@ -159,16 +173,21 @@ class UnitRun:
     def member_name(self, path: str) -> str:
         return f"{self.folder}members/{path}"
 
-    def _put_small(self, entry: Entry, data: bytes, member: Member) -> StagedMember:
-        info = self.store.upload_stream(self.member_name(entry.path), [data])
+    def _put_whole(self, entry: Entry, data: bytes, member: Member) -> StagedMember:
+        info = self.store.put_whole(self.member_name(entry.path), data)
         return _staged(member, info.etag, info.md5)
 
     def _large(
-        self, read: RangeReader, index: int, entry: Entry, pool: ThreadPoolExecutor
+        self,
+        read: RangeReader,
+        index: int,
+        entry: Entry,
+        pool: ThreadPoolExecutor,
+        part: Part,
+        resumed: Checkpoint | None,
     ) -> StagedMember | None:
-        """One member of a part or more, as a multipart upload that may stop and go on later."""
+        """One member as a multipart upload that may stop and go on later."""
         name = self.member_name(entry.path)
-        resumed = self._checkpoint(index, entry)
         if resumed is None:
             upload_id, parts, point, pending = self.store.start_upload(name), [], None, b""
         else:
@@ -178,21 +197,27 @@ class UnitRun:
         stream = MemberStream(read, entry, point=point, stop=lambda: uploaded[0] > 0 and self.budget.spent())
         flight: list[Future[tuple[int, str]]] = []
 
-        def put(number: int, part: bytes) -> tuple[int, str]:
-            return number, self.store.upload_part(name, upload_id, number, part)
+        def put(number: int, data: bytes) -> tuple[int, str]:
+            try:
+                return number, self.store.upload_part(name, upload_id, number, data)
+            finally:
+                part.held.give(part.size)
 
         tail = b""  # the bytes short of a part when the stream ends or stops
-        for part in exact_parts(chain([pending], stream), self.part_size):
-            if len(part) < self.part_size:
-                tail = part
+        for data in part.cut(chain([pending], stream)):
+            if len(data) < part.size:
+                tail = data
                 break
-            flight.append(pool.submit(put, len(parts) + len(flight) + 1, part))
+            flight.append(pool.submit(put, len(parts) + len(flight) + 1, data))
+            del data
             uploaded[0] += 1
             if len(flight) >= self.parallelism:
                 parts.append(flight.pop(0).result())
         parts.extend(future.result() for future in flight)
         if stream.stopped is not None:
             checkpoint = Checkpoint(entry.index, upload_id, tuple(parts), stream.stopped, tail)
+            if tail:
+                part.held.give(part.size)
             self.store.put_bytes(self._checkpoint_name(index), checkpoint.to_bytes())
             extra = {"unit": index, "member": entry.path, "bytes": stream.stopped.produced}
             log.info("unit paused", extra=extra)

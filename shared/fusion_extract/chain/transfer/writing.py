@@ -1,0 +1,101 @@
+"""How a member is written into the staging area: as few requests as the memory bound allows.
+
+The member bytes an invocation holds for upload at once (read, not yet uploaded) stay within
+`memory`: 2 x UPLOAD_PARALLELISM x UPLOAD_PART_MB, what its small members in flight could already hold
+(48 MiB by default, beside about 70 MiB of interpreter, libraries and buffers: peak RSS under 128 MiB).
+
+- A member under a part, or one within the memory bound that an invocation's budget is sure to finish,
+  goes up whole in one PutObject (ETag and MD5 come with the answer).
+- A larger member the budget is sure to finish goes up in parts as large as the bound allows with the
+  parallel uploads (12 MiB by default): a 100 MiB member in 9 parts instead of 13.
+- A member the budget may not finish goes up in parts of UPLOAD_PART_MB, so that each invocation's one
+  guaranteed piece of progress and a checkpoint's pending bytes stay one small part; its multipart upload
+  survives between invocations (a single PUT cannot stop half-way).
+
+The shape depends on the member's size and the configuration only, never on the time left: a re-run stages
+the same content in the same shape, hence with the same MD5, which is how promote recognises its own copy.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from fusion_extract.chunks import exact_parts
+
+MAX_PARTS = 10_000  # Object Storage's limit on the parts of one upload (each part at most 50 GiB)
+SURE_RATE = 16 * 2**20  # bytes per second an invocation is sure to unpack and upload at, on a loaded core
+
+
+@dataclass(frozen=True)
+class Shape:
+    whole: bool  # one PutObject
+    part: int  # else the part size of its multipart upload
+
+    @classmethod
+    def of(cls, size: int, part_size: int, parallelism: int, budget_seconds: float) -> Shape:
+        sure = budget_seconds * SURE_RATE  # bytes an invocation is sure to finish
+        memory = memory_bound(part_size, parallelism)
+        if size < part_size or size <= min(memory, sure):
+            return cls(True, size)
+        part = part_size
+        largest = memory // (parallelism + 1)  # the parts in flight and the one being filled fit the bound
+        if largest <= sure:
+            count = -(-size // largest)
+            part = max(part_size, -(-size // count))  # as even as the count allows: no needless bytes held
+        return cls(False, max(part, -(-size // MAX_PARTS)))
+
+
+def memory_bound(part_size: int, parallelism: int) -> int:
+    return 2 * parallelism * part_size
+
+
+def read_whole(pieces: Iterable[bytes]) -> bytes:
+    """The pieces as one bytes object, each copied once as it comes (joining a list would hold both)."""
+    whole = io.BytesIO()
+    for piece in pieces:
+        whole.write(piece)
+    data = whole.getvalue()  # hands over the buffer, not a copy
+    whole.close()
+    return data
+
+
+class HeldBytes:
+    """The bytes held for upload at once: `take` waits until `size` more fit under the limit (or nothing
+    is held: a single larger object still goes, alone); `give` returns them once uploaded."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self.most = 0  # the most ever held at once (tests read it)
+        self._changed = threading.Condition()
+
+    def take(self, size: int) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self.held == 0 or self.held + size <= self.limit)
+            self.held += size
+            self.most = max(self.most, self.held)
+
+    def give(self, size: int) -> None:
+        with self._changed:
+            self.held -= size
+            self._changed.notify_all()
+
+
+@dataclass(frozen=True)
+class Part:
+    """The parts of one multipart member, each taken from the bound before it is filled."""
+
+    size: int
+    held: HeldBytes
+
+    def cut(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """Parts of exactly `size` bytes (the last may be shorter); whoever gets one gives `size` back once
+        it is uploaded or saved. The reservation of a part never filled is given back here."""
+        self.held.take(self.size)
+        for data in exact_parts(chunks, self.size):
+            yield data
+            self.held.take(self.size)
+        self.held.give(self.size)
