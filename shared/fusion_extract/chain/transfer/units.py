@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from fusion_extract.chain.ledger.records import LandedMember, StagedMember, Unit
 from fusion_extract.chain.transfer.archive import Entry, Member, MemberPoint, MemberStream, RangeReader
 from fusion_extract.chain.transfer.fetch import Budget
 from fusion_extract.chain.transfer.manifest import parse_metadata
-from fusion_extract.chain.transfer.writing import HeldBytes, Part, Shape, memory_bound, read_whole
+from fusion_extract.chain.transfer.writing import HeldBytes, Part, Shape, held_for, read_whole
 from fusion_extract.errors import ConflictError, IntegrityError, NotFoundError
 from fusion_extract.ports import ObjectStore
 from fusion_extract.resumable import seal, unseal
@@ -129,8 +128,7 @@ class UnitRun:
         read = _Cursor(archive, todo[0].offset, todo[-1].limit)
         staged: list[Future[StagedMember]] = [_ready(member) for member in unit.staged]
         metadata = unit.metadata
-        held = HeldBytes(memory_bound(self.part_size, self.parallelism))
-        slots = threading.BoundedSemaphore(2 * self.parallelism)  # whole members queued at once
+        held = held_for(self.part_size, self.parallelism)
         done = True
         with read, ThreadPoolExecutor(self.parallelism, thread_name_prefix="unpack") as pool:
             progressed = False
@@ -143,22 +141,8 @@ class UnitRun:
                 # invocation that paused inside a member left the unit's record pointing at it.
                 resumed = self._checkpoint(index, entry) if entry is todo[0] and not shape.whole else None
                 if resumed is None and shape.whole:
-                    slots.acquire()
-                    held.take(entry.size)
-                    try:
-                        stream = MemberStream(read, entry)
-                        data = read_whole(stream)
-                        member = (
-                            stream.result()
-                        )  # verified, its content read (a JSON it cannot read is refused)
-                    except BaseException:
-                        held.give(entry.size)
-                        slots.release()
-                        raise
-                    metadata = metadata or _metadata(entry, stream.json)
-                    future = pool.submit(self._put_whole, entry, data, member)
-                    future.add_done_callback(lambda _, size=entry.size: (held.give(size), slots.release()))
-                    del data
+                    future, content = self._whole(read, entry, pool, held)
+                    metadata = metadata or _metadata(entry, content)
                     staged.append(future)
                 else:
                     large = self._large(read, index, entry, pool, Part(shape.part, held), resumed)
@@ -173,9 +157,28 @@ class UnitRun:
     def member_name(self, path: str) -> str:
         return f"{self.folder}members/{path}"
 
-    def _put_whole(self, entry: Entry, data: bytes, member: Member) -> StagedMember:
-        info = self.store.put_whole(self.member_name(entry.path), data)
-        return _staged(member, info.etag, info.md5)
+    def _whole(
+        self, read: RangeReader, entry: Entry, pool: ThreadPoolExecutor, held: HeldBytes
+    ) -> tuple[Future[StagedMember], bytes | None]:
+        """One member read whole and verified, then put in one request by the pool; its bytes count as
+        held until then. With it, the member's content when it is a JSON kept whole (for its metadata)."""
+        held.take(entry.size)
+        try:
+            stream = MemberStream(read, entry)
+            data = read_whole(stream)
+            member = stream.result()  # verified, its content read (a JSON it cannot read is refused)
+        except BaseException:
+            held.give(entry.size)
+            raise
+
+        def put() -> StagedMember:
+            try:
+                info = self.store.put_whole(self.member_name(entry.path), data)
+            finally:
+                held.give(entry.size)
+            return _staged(member, info.etag, info.md5)
+
+        return pool.submit(put), stream.json
 
     def _large(
         self,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from fusion_extract.chunks import exact_parts
@@ -52,6 +52,12 @@ def memory_bound(part_size: int, parallelism: int) -> int:
     return 2 * parallelism * part_size
 
 
+def held_for(part_size: int, parallelism: int) -> HeldBytes:
+    """The bound of one invocation's uploads: the bytes above, in as many objects as parallel uploads
+    and as many again queued (a multipart member's parts in flight and the one being filled fit it)."""
+    return HeldBytes(memory_bound(part_size, parallelism), 2 * parallelism)
+
+
 def read_whole(pieces: Iterable[bytes]) -> bytes:
     """The pieces as one bytes object, each copied once as it comes (joining a list would hold both)."""
     whole = io.BytesIO()
@@ -63,25 +69,32 @@ def read_whole(pieces: Iterable[bytes]) -> bytes:
 
 
 class HeldBytes:
-    """The bytes held for upload at once: `take` waits until `size` more fit under the limit (or nothing
-    is held: a single larger object still goes, alone); `give` returns them once uploaded."""
+    """What is held for upload at once: at most `limit` bytes in at most `count` objects (so a stream of
+    tiny members cannot queue requests without end). `take` waits until one more object of `size` fits,
+    or until nothing is held (a single larger object still goes, alone); `give` returns it once uploaded."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, count: int) -> None:
         self.limit = limit
-        self.held = 0
-        self.most = 0  # the most ever held at once (tests read it)
+        self.count = count
+        self.held = self.objects = 0
+        self.most = 0  # the most bytes ever held at once (tests read it)
         self._changed = threading.Condition()
 
     def take(self, size: int) -> None:
         with self._changed:
-            self._changed.wait_for(lambda: self.held == 0 or self.held + size <= self.limit)
+            self._changed.wait_for(self._fits(size))
             self.held += size
+            self.objects += 1
             self.most = max(self.most, self.held)
 
     def give(self, size: int) -> None:
         with self._changed:
             self.held -= size
+            self.objects -= 1
             self._changed.notify_all()
+
+    def _fits(self, size: int) -> Callable[[], bool]:
+        return lambda: self.objects == 0 or (self.held + size <= self.limit and self.objects < self.count)
 
 
 @dataclass(frozen=True)
