@@ -27,8 +27,9 @@ from typing import Any
 from fusion_extract.errors import UnsafeInputError
 
 _WHITESPACE = b" \t\n\r"
-_HEAD = re.compile(rb'[ \t\n\r]*\{[ \t\n\r]*"items"[ \t\n\r]*:[ \t\n\r]*\[')
-_TAIL = re.compile(rb"\][ \t\n\r]*\}[ \t\n\r]*\Z")
+_HEAD = re.compile(rb'[ \t\n\r]*\{[ \t\n\r]*"items"[ \t\n\r]*:[ \t\n\r]*\[[ \t\n\r]*')
+_TAIL = re.compile(rb"[ \t\n\r]*\][ \t\n\r]*\}[ \t\n\r]*\Z")
+_TAIL_ROOM = 4096  # the end is looked for in the last bytes only (longer trailing space: parsed)
 _ESCAPE = re.compile(rb"\\.", re.DOTALL)
 _BETWEEN_ITEMS = re.compile(rb"\}[ \t\n\r]*,[ \t\n\r]*\{")
 # Deleted from a member to see its structure: all but quotes, brackets and control characters.
@@ -47,22 +48,21 @@ def json_items(data: bytes, path: str) -> int | None:
 
 def _flat_items(data: bytes) -> int | None:
     """The count for `{"items": [flat objects]}`, or None when the member is not surely of that shape."""
-    head, tail = _HEAD.match(data), _TAIL.search(data)
+    head, tail = _HEAD.match(data), _TAIL.search(data, max(0, len(data) - _TAIL_ROOM))
     if head is None or tail is None or not _utf8(data):
         return None
-    body = data[head.end() : tail.start()]
-    if b"\\" in body:
-        body = _ESCAPE.sub(b"__", body)  # an escape is two plain bytes: no quote is escaped any more
+    if b"\\" in data:
+        data = _ESCAPE.sub(b"__", data)  # an escape is two plain bytes: no quote is escaped any more
     # A string with a bracket or a control character in it keeps its quotes apart, so they stay in `marks`.
-    marks = body.translate(None, _NOT_MARKS).replace(b'""', b"").translate(None, _WHITESPACE)
-    count = len(marks) // 2
-    if marks != b"{}" * count:
+    marks = data.translate(None, _NOT_MARKS).replace(b'""', b"").translate(None, _WHITESPACE)
+    count = (len(marks) - 4) // 2  # `{[` and `]}` are the document's own
+    if count < 0 or marks != b"{[" + b"{}" * count + b"]}":
         return None  # such a string, nested items, or not JSON
-    edges = body.strip(_WHITESPACE)
     if count == 0:
-        return None if edges else 0
-    separated = len(_BETWEEN_ITEMS.findall(body)) == count - 1  # nothing but a comma between two items
-    return count if separated and edges[:1] == b"{" and edges[-1:] == b"}" else None
+        return 0 if head.end() == tail.start() else None
+    first, last = data[head.end() : head.end() + 1], data[tail.start() - 1 : tail.start()]
+    separated = len(_BETWEEN_ITEMS.findall(data)) == count - 1  # nothing but a comma between two items
+    return count if separated and (first, last) == (b"{", b"}") else None
 
 
 def _utf8(data: bytes) -> bool:
