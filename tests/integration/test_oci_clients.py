@@ -92,7 +92,8 @@ def test_a_warm_containers_invocations_share_one_signer_and_reuse_its_connection
         runtime = runtime_for(env)
         for n in range(5):
             runtime.store.put_bytes(f"_staging/{invocation}/{n}", b"row\n")
-        runtime.store.upload_stream(f"_staging/{invocation}/big", [bytes(4 * runtime.store.part_size)])
+        part = runtime.settings.upload_part_mb * 2**20
+        runtime.store.upload_stream(f"_staging/{invocation}/big", [bytes(4 * part)])
         signers.add(id(runtime.oci.object_storage.base_client.signer))
 
     # Then the key was loaded into one signer, and the 33 requests went over no more connections than
