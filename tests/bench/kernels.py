@@ -58,6 +58,11 @@ def parsed_items(data: bytes) -> int:
     return len(json.loads(data)["items"])
 
 
+def count_repeatedly(count: Callable[[bytes], int | None], document: bytes, times: int) -> None:
+    for _ in range(times):
+        count(document)
+
+
 def json_items_of(data: bytes) -> int | None:
     return json_items(data, "kernels.json")
 
@@ -222,8 +227,12 @@ def main() -> None:
         print(f"{name:34} {figures[name]:6.3f} CPU-s/GiB")
     # JSON items, over a 4 MiB member as the transfer keeps one whole (repeated to a GiB's worth of time)
     repeat = max(1, args.megabytes // 4)
-    for name, count in (("json items json.loads", parsed_items), ("json items json_items", json_items_of)):
-        seconds = best(lambda count=count: [count(document) for _ in range(repeat)], args.rounds)
+    counters: dict[str, Callable[[bytes], int | None]] = {
+        "json items json.loads": parsed_items,
+        "json items json_items": json_items_of,
+    }
+    for name, count in counters.items():
+        seconds = best(functools.partial(count_repeatedly, count, document, repeat), args.rounds)
         figures[name] = round(seconds / repeat * json_per_gib, 3)
         print(f"{name:34} {figures[name]:6.3f} CPU-s/GiB")
     print(json.dumps({"megabytes": args.megabytes, "ratio": round(len(plain) / len(packed), 2), **figures}))
