@@ -1,12 +1,13 @@
 """Unpacking an archive in units: runs of consecutive members, each unit one invocation at a time.
 
 Members are read by random access from the staged (already verified) archive, inflated, checked (CRC-32,
-size) and uploaded into the staging area; nothing is visible until every unit is done (landing promotes
-them then). Units of one archive run in parallel invocations. A unit whose invocation's budget is spent
-stops between members, or inside a large member at a deflate block boundary: a checkpoint object keeps the
-inflater's state, the upload's parts and the bytes not yet in a part, and the next invocation goes on
-from there. Every invocation makes progress (a member, or a part of one) before it may stop. A checkpoint
-is sealed with its SHA-256: one that does not match is never used, and its member starts over.
+size) and uploaded into the staging area, each in one PutObject or in parts as writing.py decides; nothing
+is visible until every unit is done (landing promotes them then). Units of one archive run in parallel
+invocations. A unit whose invocation's budget is spent stops between members, or inside a member written in
+parts at a deflate block boundary: a checkpoint object keeps the inflater's state, the upload's parts
+and the bytes not yet in a part, and the next invocation goes on from there. Every invocation makes
+progress (a member, or a part of one) before it may stop. A checkpoint is sealed with its SHA-256: one
+that does not match is never used, and its member starts over.
 """
 
 from __future__ import annotations
