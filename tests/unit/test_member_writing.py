@@ -13,12 +13,12 @@ MiB = 2**20
 PART, PARALLEL, BUDGET = 8 * MiB, 3, 240.0  # the defaults
 
 
-def test_with_the_defaults_a_member_up_to_48_mib_goes_up_whole_and_a_larger_one_in_parts_of_at_most_12():
-    assert Shape.of(48 * MiB, PART, PARALLEL, BUDGET).whole
-    over = Shape.of(48 * MiB + 1, PART, PARALLEL, BUDGET)
-    assert not over.whole and over.part <= 12 * MiB
+def test_with_the_defaults_a_member_up_to_32_mib_goes_up_whole_and_a_larger_one_in_parts_of_at_most_16():
+    assert Shape.of(32 * MiB, PART, PARALLEL, BUDGET).whole
+    over = Shape.of(32 * MiB + 1, PART, PARALLEL, BUDGET)
+    assert not over.whole and over.part <= 16 * MiB
     hundred = Shape.of(100 * MiB, PART, PARALLEL, BUDGET)
-    assert (hundred.whole, -(-100 * MiB // hundred.part)) == (False, 9)
+    assert (hundred.whole, -(-100 * MiB // hundred.part)) == (False, 7)
 
 
 def test_a_member_the_budget_may_not_finish_goes_up_in_parts_of_the_configured_size():
@@ -42,9 +42,10 @@ def test_every_shape_fits_the_memory_bound_and_object_storage(size, part_mb, par
         assert size < part_size or size <= bound
     else:
         assert -(-size // shape.part) <= MAX_PARTS
-        # The parts in flight and the one being filled fit the bound, unless Object Storage's part count
-        # forces larger parts (a member of more than 10,000 configured parts)
-        assert shape.part * (parallelism + 1) <= bound or shape.part == -(-size // MAX_PARTS)
+        # Parts of the configured size (as many in flight as parallel uploads, and one being filled), or
+        # two larger ones (one uploading, one being filled) fit the bound, unless Object Storage's part
+        # count forces larger parts (a member of more than 10,000 configured parts)
+        assert shape.part in (part_size, -(-size // MAX_PARTS)) or 2 * shape.part <= bound
     assert Shape.of(size, part_size, parallelism, budget) == shape  # size and configuration only
 
 

@@ -1,16 +1,17 @@
 """How a member is written into the staging area: as few requests as the memory bound allows.
 
-The member bytes an invocation holds for upload at once (read, not yet uploaded) stay within
-`memory`: 2 x UPLOAD_PARALLELISM x UPLOAD_PART_MB, what its small members in flight could already hold
-(48 MiB by default, beside about 70 MiB of interpreter, libraries and buffers: peak RSS under 128 MiB).
+The member bytes an invocation holds for upload at once (read, not yet uploaded) stay within `memory`:
+(UPLOAD_PARALLELISM + 1) x UPLOAD_PART_MB, what a multipart upload held before (its parts in flight and
+the one being filled; 32 MiB by default, beside about 70 MiB of interpreter, libraries and buffers: peak
+RSS stays under 128 MiB).
 
 - A member under a part, or one within the memory bound that an invocation's budget is sure to finish,
   goes up whole in one PutObject (ETag and MD5 come with the answer).
-- A larger member the budget is sure to finish goes up in parts as large as the bound allows with the
-  parallel uploads (12 MiB by default): a 100 MiB member in 9 parts instead of 13.
-- A member the budget may not finish goes up in parts of UPLOAD_PART_MB, so that each invocation's one
-  guaranteed piece of progress and a checkpoint's pending bytes stay one small part; its multipart upload
-  survives between invocations (a single PUT cannot stop half-way).
+- A larger member the budget is sure to finish goes up in parts of half the bound (16 MiB by default), one
+  uploading while the next is filled: a 100 MiB member in 7 parts instead of 13.
+- A member the budget may not finish goes up in parts of UPLOAD_PART_MB, UPLOAD_PARALLELISM at once, so
+  that each invocation's one guaranteed piece of progress and a checkpoint's pending bytes stay one small
+  part; its multipart upload survives between invocations (a single PUT cannot stop half-way).
 
 The shape depends on the member's size and the configuration only, never on the time left: a re-run stages
 the same content in the same shape, hence with the same MD5, which is how promote recognises its own copy.
@@ -41,7 +42,7 @@ class Shape:
         if size < part_size or size <= min(memory, sure):
             return cls(True, size)
         part = part_size
-        largest = memory // (parallelism + 1)  # the parts in flight and the one being filled fit the bound
+        largest = memory // 2  # one part uploading and the next being filled fit the bound
         if largest <= sure:
             count = -(-size // largest)
             part = max(part_size, -(-size // count))  # as even as the count allows: no needless bytes held
@@ -49,12 +50,12 @@ class Shape:
 
 
 def memory_bound(part_size: int, parallelism: int) -> int:
-    return 2 * parallelism * part_size
+    return (parallelism + 1) * part_size
 
 
 def held_for(part_size: int, parallelism: int) -> HeldBytes:
-    """The bound of one invocation's uploads: the bytes above, in as many objects as parallel uploads
-    and as many again queued (a multipart member's parts in flight and the one being filled fit it)."""
+    """The bound of one invocation's uploads: the bytes above, in as many objects as parallel uploads and
+    as many again queued (so that tiny members do not queue requests without end)."""
     return HeldBytes(memory_bound(part_size, parallelism), 2 * parallelism)
 
 
