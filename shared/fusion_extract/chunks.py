@@ -10,25 +10,36 @@ from collections.abc import Iterable, Iterator
 def exact_parts(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
     """Regroup chunks into parts of exactly `size` bytes (the last may be shorter, never empty).
 
-    Each chunk is copied into its part as it comes and dropped, so a part costs its own size and one
-    chunk, not twice its size (a list of chunks joined at the end would hold both)."""
-    part = io.BytesIO()
+    A part is allocated whole when its first byte comes and each chunk is copied into it as it comes, so a
+    part costs its size once: no list of chunks joined at the end (twice the size), no buffer grown step by
+    step (reallocated and copied, leaving the heap fragmented)."""
+    part: io.BytesIO | None = None
     for chunk in chunks:
         view = memoryview(chunk)
-        while part.tell() + len(view) >= size:
-            cut = size - part.tell()
+        while view:
+            if part is None:
+                part = _allocated(size)
+            cut = min(size - part.tell(), len(view))
             part.write(view[:cut])
             view = view[cut:]
-            yield _taken(part)
-            part = io.BytesIO()
-        if view:
-            part.write(view)
-    if part.tell():
+            if part.tell() == size:
+                yield _taken(part)
+                part = None
+    if part is not None:
         yield _taken(part)
 
 
+def _allocated(size: int) -> io.BytesIO:
+    part = io.BytesIO()
+    part.seek(size - 1)
+    part.write(b"\0")  # one allocation of the whole part, filled from the start
+    part.seek(0)
+    return part
+
+
 def _taken(part: io.BytesIO) -> bytes:
-    """The part's bytes, not copied: a BytesIO hands over its buffer when nothing else refers to it."""
+    """The bytes written, not copied: a BytesIO hands over its buffer when nothing else refers to it."""
+    part.truncate()
     data = part.getvalue()
     part.close()
     return data

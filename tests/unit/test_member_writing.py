@@ -77,5 +77,5 @@ def test_held_bytes_lets_one_object_larger_than_the_bound_go_alone():
 
 
 def test_read_whole_joins_the_pieces():
-    assert read_whole([b"ab", b"", b"cde"]) == b"abcde"
-    assert read_whole([]) == b""
+    assert read_whole([b"ab", b"", b"cde"], 5) == b"abcde"
+    assert read_whole([], 0) == b""

@@ -166,7 +166,7 @@ class UnitRun:
         held.take(entry.size)
         try:
             stream = MemberStream(read, entry)
-            data = read_whole(stream)
+            data = read_whole(stream, entry.size)
             member = stream.result()  # verified, its content read (a JSON it cannot read is refused)
         except BaseException:
             held.give(entry.size)

@@ -19,7 +19,6 @@ the same content in the same shape, hence with the same MD5, which is how promot
 
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -59,14 +58,10 @@ def held_for(part_size: int, parallelism: int) -> HeldBytes:
     return HeldBytes(memory_bound(part_size, parallelism), 2 * parallelism)
 
 
-def read_whole(pieces: Iterable[bytes]) -> bytes:
-    """The pieces as one bytes object, each copied once as it comes (joining a list would hold both)."""
-    whole = io.BytesIO()
-    for piece in pieces:
-        whole.write(piece)
-    data = whole.getvalue()  # hands over the buffer, not a copy
-    whole.close()
-    return data
+def read_whole(pieces: Iterable[bytes], size: int) -> bytes:
+    """The pieces of a member of `size` bytes as one bytes object, allocated once and each piece copied
+    once as it comes (joining a list would hold both). Every piece is read, so the member is verified."""
+    return next(exact_parts(pieces, size + 1), b"")
 
 
 class HeldBytes:
