@@ -166,16 +166,18 @@ class UnitRun:
         held.take(entry.size)
         try:
             stream = MemberStream(read, entry)
-            data = read_whole(stream, entry.size)
+            box = [read_whole(stream, entry.size)]
             member = stream.result()  # verified, its content read (a JSON it cannot read is refused)
         except BaseException:
             held.give(entry.size)
             raise
 
         def put() -> StagedMember:
+            data = box.pop()
             try:
                 info = self.store.put_whole(self.member_name(entry.path), data)
             finally:
+                del data  # gone before the bound hears of it: what it counts is what is held
                 held.give(entry.size)
             return _staged(member, info.etag, info.md5)
 
@@ -201,10 +203,12 @@ class UnitRun:
         stream = MemberStream(read, entry, point=point, stop=lambda: uploaded[0] > 0 and self.budget.spent())
         flight: list[Future[tuple[int, str]]] = []
 
-        def put(number: int, data: bytes) -> tuple[int, str]:
+        def put(number: int, box: list[bytes]) -> tuple[int, str]:
+            data = box.pop()
             try:
                 return number, self.store.upload_part(name, upload_id, number, data)
             finally:
+                del data  # gone before the bound hears of it: what it counts is what is held
                 part.held.give(part.size)
 
         tail = b""  # the bytes short of a part when the stream ends or stops
@@ -212,7 +216,7 @@ class UnitRun:
             if len(data) < part.size:
                 tail = data
                 break
-            flight.append(pool.submit(put, len(parts) + len(flight) + 1, data))
+            flight.append(pool.submit(put, len(parts) + len(flight) + 1, [data]))
             del data
             uploaded[0] += 1
             if len(flight) >= self.parallelism:
@@ -227,7 +231,7 @@ class UnitRun:
             log.info("unit paused", extra=extra)
             return None
         if tail:
-            parts.append(put(len(parts) + 1, tail))
+            parts.append(put(len(parts) + 1, [tail]))
         member = stream.result()
         info = self.store.commit_upload(name, upload_id, parts, member.size)
         return _staged(member, info.etag, info.md5)

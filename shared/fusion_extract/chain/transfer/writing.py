@@ -106,5 +106,6 @@ class Part:
         self.held.take(self.size)
         for data in exact_parts(chunks, self.size):
             yield data
+            del data  # the taker's now: this frame must not keep it alive past its upload
             self.held.take(self.size)
         self.held.give(self.size)
