@@ -70,6 +70,27 @@ def test_held_bytes_makes_a_taker_wait_until_what_is_held_is_given_back():
     assert (held.held, held.most) == (5, 8)
 
 
+def test_held_bytes_makes_a_taker_wait_for_a_slot_when_as_many_objects_as_allowed_are_held():
+    # Given room for plenty of bytes but two objects, both held
+    held = HeldBytes(1000, 2)
+    held.take(1)
+    held.take(1)
+    took = threading.Event()
+
+    def take_more() -> None:
+        held.take(1)
+        took.set()
+
+    taker = threading.Thread(target=take_more)
+    taker.start()
+
+    # Then a third waits until one is given back
+    assert not took.wait(0.2)
+    held.give(1)
+    assert took.wait(10)
+    taker.join()
+
+
 def test_held_bytes_lets_one_object_larger_than_the_bound_go_alone():
     held = HeldBytes(10, 4)
     held.take(50)
