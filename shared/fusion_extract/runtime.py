@@ -23,6 +23,7 @@ from fusion_extract.chain.transfer.layout import Layout
 from fusion_extract.clock import Clock, IdFactory, SystemClock, new_id
 from fusion_extract.config import Settings
 from fusion_extract.errors import ConfigError
+from fusion_extract.heap import map_large_buffers
 from fusion_extract.oci.clients import OciClients
 from fusion_extract.oci.metrics import OciMetrics
 from fusion_extract.oci.notify import OciPublisher
@@ -160,4 +161,5 @@ def runtime_for(env: Mapping[str, str]) -> Runtime:
     if key not in _runtimes:
         _runtimes.clear()
         _runtimes[key] = Runtime(Settings.from_mapping(env))
+        map_large_buffers()  # the container's memory bound holds in RSS, not only in bytes held (heap.py)
     return _runtimes[key]

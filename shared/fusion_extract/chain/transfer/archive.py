@@ -14,14 +14,13 @@ caller makes nothing visible before every member was.
 
 from __future__ import annotations
 
-import json
 import struct
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from fusion_extract.chain.ledger.records import Member
+from fusion_extract.chain.transfer.items import json_items
 from fusion_extract.chain.transfer.kinds import MemberKind, member_kind
 from fusion_extract.chain.transfer.zipdir import (
     ENCRYPTED_FLAGS,
@@ -33,7 +32,7 @@ from fusion_extract.chain.transfer.zipdir import (
     read_directory,
     refusal,
 )
-from fusion_extract.errors import IntegrityError, UnsafeInputError
+from fusion_extract.errors import IntegrityError
 from fusion_extract.resumable import InflatePoint, Inflater, Sha256, crc32
 
 __all__ = [
@@ -379,22 +378,5 @@ def _csv_rows(point: MemberPoint | None) -> _CsvRows:
     return _CsvRows(point.newlines, point.quoted, point.ends_with_newline)
 
 
-def _read_json(data: bytes, path: str) -> Any:
-    """A member's JSON document, or None when it is not JSON. Content that breaks the reader itself (nested
-    deeper than it recurses) is hostile input, refused like a ZIP bomb: never a fault to try again."""
-    try:
-        return json.loads(data)
-    except ValueError:
-        return None
-    except RecursionError:
-        raise UnsafeInputError(
-            f"archive entry {path!r} refused: its JSON is nested too deeply to read"
-        ) from None
-
-
 def _json_items(data: bytes | None, path: str) -> int | None:
-    if data is None:
-        return None
-    document = _read_json(data, path)
-    items = document.get("items") if isinstance(document, dict) else None
-    return len(items) if isinstance(items, list) else None
+    return None if data is None else json_items(data, path)
