@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fusion_extract.chain.ledger.records import (
-    Change,
     Fetch,
     FileRecord,
     FileState,
+    History,
     LandedMember,
     PlannedFile,
     Run,
@@ -16,9 +16,10 @@ from fusion_extract.chain.ledger.records import (
     StagedMember,
     Unit,
     UnitState,
+    changed,
 )
-from fusion_extract.cli.ops import timeline
 from fusion_extract.cli.progress import RunProgress
+from fusion_extract.cli.timeline import timeline
 from tests.clocks import EPOCH
 
 MINUTE = timedelta(minutes=1)
@@ -31,10 +32,12 @@ def member(size: int) -> StagedMember:
 def transferring_run() -> Run:
     """A run that began transferring two files of 1,000 and 3,000 bytes 10 minutes after it started."""
     files = (PlannedFile("a.zip", 1000, None, "https://f/a"), PlannedFile("b.zip", 3000, None, "https://f/b"))
-    history = (
-        Change(EPOCH, RunState.SUBMITTING),
-        Change(EPOCH + 2 * MINUTE, RunState.RUNNING, RunState.SUBMITTING),
-        Change(EPOCH + 10 * MINUTE, RunState.TRANSFERRING, RunState.RUNNING),
+    history = History(
+        (
+            changed(EPOCH, RunState.SUBMITTING),
+            changed(EPOCH + 2 * MINUTE, RunState.RUNNING, RunState.SUBMITTING),
+            changed(EPOCH + 10 * MINUTE, RunState.TRANSFERRING, RunState.RUNNING),
+        )
     )
     return Run(
         "r1", "Sales", "full", RunState.TRANSFERRING, EPOCH, EPOCH + 10 * MINUTE, EPOCH, files=files,
@@ -70,7 +73,7 @@ def test_progress_counts_fetched_bytes_from_the_fetch_and_unpacked_bytes_from_st
 def test_progress_of_a_run_not_yet_transferring_has_no_rate_or_eta() -> None:
     # Given a run whose history has no transfer yet, When its progress is taken
     run = transferring_run()
-    progress = RunProgress.of(run.but(history=run.history[:2]), [], EPOCH + 5 * MINUTE)
+    progress = RunProgress.of(run.but(history=History(run.history.entries[:2])), [], EPOCH + 5 * MINUTE)
 
     # Then there is neither a rate nor an ETA to tell, only the elapsed time
     assert (progress.rate, progress.eta, progress.elapsed) == (None, None, 300)
@@ -82,7 +85,7 @@ def test_timeline_lists_each_state_change_at_the_time_it_was_saved() -> None:
     events = timeline(transferring_run(), [])
 
     # Then each change is there at its own time (not rebuilt from the run's other times)
-    assert [(at, text) for at, text in events if "->" in text] == [
+    assert [(e.at, e.text) for e in events if "->" in e.text] == [
         (EPOCH, "(created) -> SUBMITTING"),
         (EPOCH + 2 * MINUTE, "SUBMITTING -> RUNNING"),
         (EPOCH + 10 * MINUTE, "RUNNING -> TRANSFERRING"),

@@ -67,6 +67,13 @@ def logged(run: Run) -> AbstractContextManager[None]:
     return jsonlog.bind(run_id=run.run_id, extract=run.extract, job_id=run.job_id)
 
 
+def concerning(run: Run) -> AbstractContextManager[None]:
+    """`logged`, in an invocation about this one run: its later lines carry the run's identity too, to
+    the last, which says how the step ended (the sweep, about many runs, logs each with `logged`)."""
+    jsonlog.about(run_id=run.run_id, extract=run.extract, job_id=run.job_id)
+    return logged(run)
+
+
 def backoff(base_seconds: float, attempt: int) -> timedelta:
     """Exponential: base, 2*base, 4*base ... for attempt 1, 2, 3 ..."""
     return timedelta(seconds=base_seconds * 2 ** max(attempt - 1, 0))
@@ -204,9 +211,10 @@ class Runs:
             return None
         state = RUN.after(current.value.state, event)
         now = self.clock.now()
+        told = (*current.value.alerts, state.value.lower())  # the alert below, in the run's history
         try:
             saved = self.ledger.save_run(
-                current, current.value.but(state=state, reason=reason, updated_at=now)
+                current, current.value.but(state=state, reason=reason, updated_at=now, alerts=told)
             )
         except ConflictError:
             log.info("run changed meanwhile; leaving it to the newer step")
@@ -286,7 +294,8 @@ class Runs:
                 # _SUCCESS last: its presence says the run is complete.
                 self.store.put_bytes(self.layout.success(run), b"", content_type="text/plain")
             now = self.clock.now()
-            landed = self._mark_landed(current, now)
+            told = ("landed", "manifest_disagrees") if notes else ("landed",)  # alerts sent below
+            landed = self._mark_landed(current, now, told)
             if landed is None:
                 return None  # a duplicate resumed the finish and completed it
             self.ledger.release_lease(run.extract, run.run_id)
@@ -311,15 +320,18 @@ class Runs:
             return False
         return isinstance(written, dict) and written.get("run_id") == run.run_id
 
-    def _mark_landed(self, current: Versioned[Run], now: datetime) -> Versioned[Run] | None:
-        """FINISHING -> LANDED, whatever else was saved on the run meanwhile (an alert noted, say); None
-        when another finisher marked it first."""
+    def _mark_landed(
+        self, current: Versioned[Run], now: datetime, told: tuple[str, ...]
+    ) -> Versioned[Run] | None:
+        """FINISHING -> LANDED, with the alerts `told` noted, whatever else was saved on the run meanwhile
+        (an alert noted, say); None when another finisher marked it first."""
         for _ in range(SAVE_TRIES):
             if not RUN.allows(current.value.state, Event.FINISHED):
                 return None  # LANDED by another finisher
-            landed = RUN.after(current.value.state, Event.FINISHED)
+            run = current.value
+            landed = run.but(state=RUN.after(run.state, Event.FINISHED), updated_at=now)
             try:
-                return self.ledger.save_run(current, current.value.but(state=landed, updated_at=now))
+                return self.ledger.save_run(current, landed.but(alerts=(*run.alerts, *told)))
             except ConflictError:
                 current = self.ledger.load_run(current.value.run_id)
         raise TransientError(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from fusion_extract import logging as jsonlog
 from fusion_extract.chain import alerts
 from fusion_extract.chain.ledger.store import Ledger, Unreadable
 from fusion_extract.chain.runs import Runs
@@ -18,6 +19,11 @@ log = logging.getLogger(__name__)
 def set_aside(ledger: Ledger, runs: Runs, found: Unreadable, bucket: str, namespace: str | None) -> str:
     """`quarantined`, or `unreadable (why it could not be moved)`; it never raises. The alert says where
     the document went (bucket, namespace, name: an `oci os object get` away) and what it still tells."""
+    with jsonlog.bind(**found.about):  # its lines name the run, when the index said whose it was
+        return _set_aside(ledger, runs, found, bucket, namespace)
+
+
+def _set_aside(ledger: Ledger, runs: Runs, found: Unreadable, bucket: str, namespace: str | None) -> str:
     try:
         moved = ledger.quarantine(found.name)
     except FusionExtractError as exc:
