@@ -6,6 +6,7 @@ Exit codes: one table for every command (cli/exits.py, README: CLI reference). T
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import sys
@@ -28,6 +29,8 @@ from fusion_extract.cli.configure import configure, load_profile_path
 from fusion_extract.cli.doctor import FAIL, PASS, SKIP, Doctor, Result
 from fusion_extract.cli.exits import Exit, Stop
 from fusion_extract.cli.history import history as show_history
+from fusion_extract.cli.logs import run_lines as run_logs
+from fusion_extract.cli.logs import text as log_text
 from fusion_extract.cli.ops import Answer, Listing, Ops, run_document
 from fusion_extract.cli.options import LOCAL_ENDPOINTS, Options, common, when
 from fusion_extract.cli.progress import RunProgress
@@ -60,9 +63,7 @@ class Cli:
         except ConfigError as exc:
             _fail(options.as_json, Exit.UNUSABLE, str(exc))
         if options.compartment:
-            target = targets.Target(
-                target.env, target.functions, options.compartment, target.control_endpoint, target.origin
-            )
+            target = dataclasses.replace(target, compartment=options.compartment)
         return cls(target, options.as_json)
 
     def emit(self, doc: Any) -> None:
@@ -277,6 +278,23 @@ def show(app: Cli, run_id: str) -> None:
     app.console.print("[bold]timeline[/]")
     for event in events:
         app.console.print(f"  {event.at:%Y-%m-%d %H:%M:%S}  {event.text}", markup=False)
+
+
+@command()
+@click.argument("run_id")
+@pass_cli
+def logs(app: Cli, run_id: str) -> None:
+    """The functions' log lines about RUN_ID, oldest first: from the emulators' log files, or in the cloud
+    from the functions' invoke log in OCI Logging (a profile made by `configure`)."""
+    run = app.ops.run(run_id)
+    target = app.ops.target
+    found = run_logs(target.logs, run, app.ops.settings, target.compartment, target.control_endpoint)
+    if app.json:
+        app.emit({"run_id": run.run_id, "extract": run.extract, "lines": found})
+        return
+    app.console.print(f"{run.run_id}  {run.extract}: {len(found)} log lines", markup=False)
+    for line in found:
+        app.console.print(log_text(line), markup=False)
 
 
 @command()
