@@ -52,7 +52,7 @@ def search(query: str, start: datetime = T0, end: datetime = T0 + timedelta(hour
     return SearchLogsDetails(time_start=start, time_end=end, search_query=query, is_return_field_info=False)
 
 
-def messages(response: oci.response.Response) -> list[dict]:
+def messages(response: oci.response.Response) -> list[dict[str, object]]:
     return [json.loads(result.data["logContent"]["data"]["message"]) for result in response.data.results]
 
 
