@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from fusion_extract import logging as jsonlog
-from fusion_extract.chain.ledger.records import HISTORY_KEPT, Entry, FileState, RunState, What
+from fusion_extract.chain.ledger.records import HISTORY_KEPT, Entry, FileState, History, RunState, What
 from fusion_extract.clock import isoformat
 from tests.emulators.fusion import ExtractScenario
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps, is_zip
@@ -197,3 +197,37 @@ def test_history_of_a_file_stays_bounded_and_counts_what_it_dropped(steps: Steps
     assert (len(history), history.dropped) == (HISTORY_KEPT, 10)
     assert history.entries[-1].facts == {"file": name, "attempt": rounds}
     assert history.since(rounds - 1) == history.entries[-1:]
+
+
+def test_history_notes_a_unit_put_off_by_a_transient_failure(make_steps: MakeSteps) -> None:
+    # Given a run whose job succeeded, and Object Storage answering the first upload of a member 503
+    steps = make_steps(HTTP_MAX_ATTEMPTS="1")
+    run = steps.until_transferring()
+    name = next(f.name for f in run.files if is_zip(f.name))
+    steps.oci.inject_fault(
+        "PUT", r"/n/[^/]+/b/[^/]+/o/_staging%2F.*%2Fmembers%2F.*", 503, "ServiceUnavailable"
+    )
+
+    # When the archive is transferred in invocation "call-5"
+    with call("call-5"):
+        outcome = steps.transfer(run.run_id, name)
+
+    # Then the unit's failure is in the file's history: which unit, how many in a row, when it goes on
+    assert outcome["outcome"] == "retry_scheduled", outcome
+    [failed] = only(steps.file(run.run_id, name).history, What.ATTEMPT)
+    unit = steps.file(run.run_id, name).units[0]
+    assert unit.next_at is not None
+    assert failed.facts == {"file": name, "unit": 0, "retries": 1, "retry_at": isoformat(unit.next_at)}
+    assert failed.call_id == "call-5"
+
+
+def test_history_is_the_ledgers_own_a_step_cannot_save_over_it(steps: Steps) -> None:
+    # Given a started run, and a step's copy of it whose history was lost
+    run = steps.start()
+    ledger = steps.deps.ledger
+    current = ledger.load_run(run.run_id)
+    copy = current.value.but(history=History(), polls=1)
+
+    # When the copy is saved, Then the run keeps every entry it had
+    saved = ledger.save_run(current, copy)
+    assert saved.value.history == current.value.history and saved.value.polls == 1
