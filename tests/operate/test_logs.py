@@ -95,3 +95,26 @@ def test_logs_of_an_unknown_run_exits_4(operated: Operated) -> None:
     # Given no such run, When its logs are asked for, Then exit 4 naming it
     result = operated.cli("logs", "20990101T000000Z-nothing")
     assert result.exit_code == 4 and "no run '20990101T000000Z-nothing'" in result.output
+
+
+def test_logs_of_a_rerun_run_keep_to_its_own_lines_though_its_rerun_mentions_it(
+    operated: Operated, tmp_path: Path
+) -> None:
+    # Given a Broken run that FAILED, and its rerun (whose lines name the failed run as `rerun_of`)
+    started = operated.cli_json("submit", "Broken", "--mode", "full")
+    failed = operated.chain.wait_for_final_run("Broken", count=len(operated.chain.runs("Broken")))
+    assert failed.run_id == started["run_id"] and failed.state is RunState.FAILED
+    rerun = operated.cli_json("rerun", failed.run_id)
+    operated.chain.wait_for_final_run("Broken", count=len(operated.chain.runs("Broken")))
+    sample = tmp_path / "terraform-output.json"
+    sample.write_text(json.dumps(terraform_output(operated)))
+    assert configured(operated, tmp_path, sample).exit_code == 0
+
+    # When the failed run's logs are searched in the invoke log
+    result = fusion_extract(tmp_path, "--profile", "emu", "--json", "logs", failed.run_id)
+
+    # Then the search met the rerun's lines that mention it, but only the failed run's own are shown
+    lines = json.loads(result.output)["lines"]
+    mentioning = [line for line in operated.chain.log_lines() if failed.run_id in line.message]
+    assert any(rerun["run_id"] in line.message for line in mentioning)
+    assert lines and {line["run_id"] for line in lines} == {failed.run_id}
