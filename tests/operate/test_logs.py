@@ -110,7 +110,7 @@ def test_logs_of_a_rerun_run_keep_to_its_own_lines_though_its_rerun_mentions_it(
     sample.write_text(json.dumps(terraform_output(operated)))
     assert configured(operated, tmp_path, sample).exit_code == 0
 
-    # When the failed run's logs are searched in the invoke log
+    # When the failed run's logs are searched for in the invoke log
     result = fusion_extract(tmp_path, "--profile", "emu", "--json", "logs", failed.run_id)
 
     # Then the search met the rerun's lines that mention it, but only the failed run's own are shown
@@ -118,3 +118,6 @@ def test_logs_of_a_rerun_run_keep_to_its_own_lines_though_its_rerun_mentions_it(
     mentioning = [line for line in operated.chain.log_lines() if failed.run_id in line.message]
     assert any(rerun["run_id"] in line.message for line in mentioning)
     assert lines and {line["run_id"] for line in lines} == {failed.run_id}
+    # And so it is from the emulators' files, which hold every run's lines
+    local = operated.cli_json("logs", failed.run_id)["lines"]
+    assert local == lines
