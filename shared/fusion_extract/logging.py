@@ -52,9 +52,10 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            **(_subject.get() or {}),
             **_context.get(),
         }
+        for name, value in (_subject.get() or {}).items():
+            entry.setdefault(name, value)  # what a block bound is the more precise
         for name, value in vars(record).items():
             if name not in _STANDARD and not name.startswith("_"):
                 entry[name] = value

@@ -63,7 +63,7 @@ def _run_entries(before: Run | None, run: Run, at: datetime, call_id: str | None
         yield changed(run.updated_at, run.state, source, call_id, **_known({"reason": _short(reason)}))
     if before is None and run.rerun_of:
         yield entry(What.RERUN, rerun_of=run.rerun_of)
-    old = before or Run(run.run_id, run.extract, run.mode, run.state, at, at, at)
+    old = before or Run(run.run_id, run.extract, run.mode, run.state, at, at, at)  # new: none of it yet
     for job_id in _added(old.job_ids, run.job_ids):
         yield entry(What.JOB, job_id=job_id, attempt=run.attempt, reland=1 if run.reland else None)
     if run.failures > old.failures:
@@ -73,7 +73,8 @@ def _run_entries(before: Run | None, run: Run, at: datetime, call_id: str | None
     if run.redrives > old.redrives:
         yield entry(What.REDRIVE, redrives=run.redrives)
     for event in _added(old.alerts, run.alerts):
-        yield entry(What.ALERT, event=event, title=title({"event": event, **_about(run)}))
+        about = {"event": event, "extract": run.extract, "run_id": run.run_id}
+        yield entry(What.ALERT, event=event, title=title(about))  # the e-mail's subject
     for rerun in _added(old.reruns, run.reruns):
         yield entry(What.RERUN, rerun_by=rerun)
 
@@ -108,10 +109,6 @@ def _file_entries(
 def _added(before: tuple[str, ...], after: tuple[str, ...]) -> list[str]:
     """What `after` holds that `before` did not (they only ever grow, at their end)."""
     return list(after[len(before) :]) if after[: len(before)] == before else []
-
-
-def _about(run: Run) -> dict[str, str]:
-    return {"extract": run.extract, "run_id": run.run_id}
 
 
 def _known(facts: dict[str, Fact | None]) -> dict[str, Fact]:
