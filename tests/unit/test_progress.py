@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fusion_extract.chain.ledger.records import (
+    Entry,
     Fetch,
     FileRecord,
     FileState,
@@ -16,6 +17,7 @@ from fusion_extract.chain.ledger.records import (
     StagedMember,
     Unit,
     UnitState,
+    What,
     changed,
 )
 from fusion_extract.cli.progress import RunProgress
@@ -90,3 +92,27 @@ def test_timeline_lists_each_state_change_at_the_time_it_was_saved() -> None:
         (EPOCH + 2 * MINUTE, "SUBMITTING -> RUNNING"),
         (EPOCH + 10 * MINUTE, "RUNNING -> TRANSFERRING"),
     ]
+
+
+def test_timeline_merges_the_files_entries_in_time_and_counts_what_was_dropped() -> None:
+    # Given a run whose history dropped 3 old entries, and a file claimed between two of its changes
+    run = transferring_run()
+    run = run.but(history=History(run.history.entries, dropped=3))
+    claim = Entry(EPOCH + 5 * MINUTE, What.CLAIM, "call-9", facts={"file": "a.zip", "attempt": 1})
+    record = FileRecord("r1", "a.zip", FileState.TRANSFERRING, EPOCH, history=History((claim,), dropped=2))
+
+    # When its timeline is made
+    events = timeline(run, [record])
+
+    # Then the dropped entries are counted first, then every entry in time order, each in words
+    assert [event.text for event in events][:5] == [
+        "(5 earlier entries not kept)",
+        "(created) -> SUBMITTING",
+        "SUBMITTING -> RUNNING",
+        "a.zip claimed (attempt 1) (call call-9)",
+        "RUNNING -> TRANSFERRING",
+    ]
+    assert events[3].to_json() == {
+        "at": "2026-03-01T08:05:00.000000Z", "what": "claim", "call_id": "call-9", "file": "a.zip",
+        "attempt": 1, "event": "a.zip claimed (attempt 1) (call call-9)",
+    }  # fmt: skip

@@ -29,12 +29,15 @@ class Event:
 
 
 def timeline(run: Run, files: Iterable[FileRecord]) -> list[Event]:
-    """The run's entries and its files', in time order (the run's first at equal times), then what is
-    due; each document's dropped entries are counted on a line of their own at its oldest kept entry."""
+    """The run's entries and its files', in time order (the run's first at equal times), with the status
+    its job was last seen in since it was first seen, then what is due; the entries the documents dropped to
+    stay bounded are counted on a first line."""
     files = list(files)
     events = [Event(entry.at, entry_text(entry), entry) for entry in run.history]
     if not run.history:
         events += _rebuilt(run)
+    if run.status_since is not None:
+        events.append(Event(run.status_since, f"job {run.job_id} first seen {run.status}"))
     for record in files:
         events += [Event(entry.at, entry_text(entry), entry) for entry in record.history]
     events.sort(key=lambda event: event.at)  # stable: the run's entries before its files' at one time
