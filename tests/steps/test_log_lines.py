@@ -36,7 +36,8 @@ class Lines(logging.Handler):
 def lines() -> Iterator[Lines]:
     handler, root = Lines(), logging.getLogger()
     root.addHandler(handler)
-    level, root.level = root.level, logging.INFO
+    level = root.level
+    root.setLevel(logging.INFO)  # setLevel, not the attribute: loggers cache what their level lets through
     yield handler
     root.removeHandler(handler)
     root.setLevel(level)
