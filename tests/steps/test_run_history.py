@@ -103,8 +103,8 @@ def test_history_notes_each_claim_of_a_file_and_of_its_units_in_the_file_documen
 
 
 def test_history_notes_each_failed_attempt_of_a_file_and_when_it_was_given_up(make_steps: MakeSteps) -> None:
-    # Given a ZIP listed with a checksum it does not have, 2 attempts per file, retries due at once
-    steps = make_steps(FILE_MAX_ATTEMPTS="2", FILE_RETRY_SECONDS="0")
+    # Given a ZIP listed with a checksum it does not have, 3 attempts per file, retries due at once
+    steps = make_steps(FILE_MAX_ATTEMPTS="3", FILE_RETRY_SECONDS="0")
     assert steps.fusion is not None
     steps.fusion.define_extract(EXTRACT, ExtractScenario(chunks=1, wrong_checksum=True))
     run = steps.until_transferring()
@@ -112,12 +112,14 @@ def test_history_notes_each_failed_attempt_of_a_file_and_when_it_was_given_up(ma
     # When its transfer messages are delivered (the retry included)
     steps.deliver("transfer", keep=lambda message: is_zip(message["files"][0]))
 
-    # Then the file's history has two claims, a failed attempt tried again, and one given up
+    # Then the file's history has three claims, two failed attempts tried again (the same problem each
+    # time), and the last given up
     [name] = [f.name for f in run.files if is_zip(f.name)]
     history = steps.file(run.run_id, name).history
-    assert kinds(history) == ["claim", "attempt", "claim", "attempt"]
-    first, last = only(history, What.ATTEMPT)
-    assert "SHA-256" in str(first.facts["problem"]) and "retry_at" in first.facts
+    assert kinds(history) == ["claim", "attempt", "claim", "attempt", "claim", "attempt"]
+    first, second, last = only(history, What.ATTEMPT)
+    assert first.facts["problem"] == second.facts["problem"] and "SHA-256" in str(first.facts["problem"])
+    assert "retry_at" in first.facts and "retry_at" in second.facts
     assert last.facts.get("given_up") == 1 and "retry_at" not in last.facts
     # And the run's history has the failure and the alert that told people, titled as they read it
     failed = steps.run(run.run_id)
@@ -182,7 +184,7 @@ def test_history_notes_each_redrive_of_the_sweep(make_steps: MakeSteps) -> None:
 
 
 def test_history_of_a_file_stays_bounded_and_counts_what_it_dropped(steps: Steps) -> None:
-    # Given a planned file claimed and put off far more often than its history keeps
+    # Given a planned file claimed and paused far more often than its history keeps
     run = steps.until_transferring()
     name = run.files[0].name
     ledger = steps.deps.ledger
@@ -190,7 +192,8 @@ def test_history_of_a_file_stays_bounded_and_counts_what_it_dropped(steps: Steps
     rounds = HISTORY_KEPT + 10
     for n in range(rounds):
         claimed = current.value.but(state=FileState.TRANSFERRING, attempts=n + 1)
-        current = ledger.save_file(ledger.save_file(current, claimed), claimed.but(state=FileState.PENDING))
+        paused = claimed.but(state=FileState.PENDING, attempts=n)  # a pause gives its attempt back
+        current = ledger.save_file(ledger.save_file(current, claimed), paused)
 
     # Then its document keeps the latest HISTORY_KEPT claims and counts the ones it dropped
     history = steps.file(run.run_id, name).history

@@ -9,8 +9,8 @@ makes the change. No step can forget an event, and no event costs a write of its
                        rerun     created as a rerun of a run (rerun_of), or rerun by a new run (reruns grew)
     a file's document  claim     an invocation took the file (attempts grew: each claim counts one) or a
                                  unit of its members (to unpack or promote it, or taken over)
-                       attempt   the file's transfer failed (retries grew, or a new reason) or a unit's
-                                 did (its retries grew); it is tried again, or given up
+                       attempt   the file's transfer failed (it went back to PENDING keeping its attempt,
+                                 or counted a retry, or FAILED) or a unit's did (its retries grew)
 
 Each entry carries the time of the write (the state change: the run's `updated_at`, when the step says
 it moved) and the call id of the invocation (fdk's, bound to its log lines). A document keeps its latest
@@ -87,8 +87,12 @@ def _file_entries(
 
     if record.attempts > before.attempts:
         yield entry(What.CLAIM, attempt=record.attempts)
-    new_reason = record.reason is not None and record.reason != before.reason
-    if record.retries > before.retries or new_reason:
+    # A transient failure counts a retry; any other goes back to PENDING keeping its attempt (a pause
+    # gives it back), or ends the file FAILED.
+    back = record.state is FileState.PENDING and before.state is not FileState.PENDING
+    went_back = back and record.attempts >= before.attempts
+    gave_up = record.state is FileState.FAILED and before.state is not FileState.FAILED
+    if record.retries > before.retries or went_back or gave_up:
         if record.state is FileState.FAILED:
             yield entry(What.ATTEMPT, problem=_short(record.reason), given_up=1)
         else:
