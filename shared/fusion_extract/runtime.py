@@ -12,8 +12,12 @@ from functools import cached_property
 
 from fusion_extract.catalog import Catalog, read_catalog
 from fusion_extract.chain.ledger.store import Ledger
+from fusion_extract.chain.policy import Patience
 from fusion_extract.chain.readiness import Readiness
-from fusion_extract.chain.runs import Patience, Runs, Topics
+from fusion_extract.chain.runs.alerting import Alerter
+from fusion_extract.chain.runs.endings import Endings
+from fusion_extract.chain.runs.finishing import Finisher
+from fusion_extract.chain.runs.handoff import HandOff, Topics
 from fusion_extract.chain.transfer.archive_source import ArchiveSource, FusionArchives
 from fusion_extract.chain.transfer.layout import Layout
 from fusion_extract.clock import Clock, IdFactory, SystemClock, new_id
@@ -78,13 +82,27 @@ class Runtime:
         return Ledger(self.store, self.settings.state_prefix, clock=self.clock)
 
     @cached_property
-    def runs(self) -> Runs:
+    def patience(self) -> Patience:
         s = self.settings
-        topics = Topics(s.poll_topic_id, s.transfer_topic_id, s.rerun_topic_id, s.alerts_topic_id)
-        patience = Patience(s.stall_alert_after, s.malformed_tries, s.defer_seconds)
-        return Runs(
-            self.ledger, self.store, self.layout, self.publisher, topics, self.clock, patience, self.metrics
-        )
+        return Patience(s.stall_alert_after, s.malformed_tries, s.defer_seconds)
+
+    @cached_property
+    def alerter(self) -> Alerter:
+        return Alerter(self.ledger, self.publisher, self.settings.alerts_topic_id, self.clock, self.metrics)
+
+    @cached_property
+    def handoff(self) -> HandOff:
+        s = self.settings
+        topics = Topics(s.poll_topic_id, s.transfer_topic_id, s.rerun_topic_id)
+        return HandOff(self.publisher, topics)
+
+    @cached_property
+    def endings(self) -> Endings:
+        return Endings(self.ledger, self.store, self.layout, self.clock, self.alerter, self.patience)
+
+    @cached_property
+    def finisher(self) -> Finisher:
+        return Finisher(self.ledger, self.store, self.layout, self.clock, self.alerter, self.endings)
 
     @cached_property
     def metrics(self) -> Metrics:

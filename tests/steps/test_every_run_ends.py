@@ -1,7 +1,7 @@
 """Every run ends, and says why: the failure policy, deadlines, cancel, and the cases once seen to hang.
 
 Each of these once left a run RUNNING or TRANSFERRING for ever, with no alert and the extract's lease held
-(README: failure policy). The end state is asserted: the run's state, the alert, the lease, the objects.
+(docs/architecture.md). The end state is asserted: the run's state, the alert, the lease, the objects.
 """
 
 from __future__ import annotations
@@ -203,9 +203,9 @@ def test_finish_claimed_by_one_finisher_is_not_written_again_by_another(steps: S
     current = steps.deps.ledger.load_run(run.run_id)
 
     # When two finishers start from the same version of the run
-    first = steps.deps.runs.finish_if_complete(current)
+    first = steps.deps.finisher.finish_if_complete(current)
     manifest = steps.read(steps.deps.layout.manifest(run))
-    second = steps.deps.runs.finish_if_complete(current)
+    second = steps.deps.finisher.finish_if_complete(current)
 
     # Then only the first finished; the manifest is the first's, and one "landed" alert went out
     assert first is not None and first.result.value == "landed" and second is None

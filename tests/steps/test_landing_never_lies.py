@@ -1,5 +1,5 @@
 """A `_SUCCESS` never lies: a run folder with `_SUCCESS` holds exactly that run's data, and a run that ends
-FAILED, TIMED_OUT or CANCELLED leaves nothing in its landing folder (README: what a reader may rely on).
+FAILED, TIMED_OUT or CANCELLED leaves nothing in its landing folder (docs/landing.md).
 
 Each case here was seen to break an earlier build (issue 16, "Seen"); interleavings are made exact by an
 archive source or a Fusion client that does something else just as the step reaches a given point.
@@ -296,7 +296,7 @@ def test_a_finish_resumed_after_its_writes_were_made_does_not_write_them_again(s
     written = [store.head(layout.manifest(run)), store.head(layout.success(run))]
 
     # When the finish is resumed (as the sweep resumes it)
-    steps.deps.runs.finish_if_complete(steps.deps.ledger.load_run(run.run_id), resume=True)
+    steps.deps.finisher.finish_if_complete(steps.deps.ledger.load_run(run.run_id), resume=True)
 
     # Then the run is LANDED and neither file was written again
     assert steps.run(run.run_id).state is RunState.LANDED
@@ -345,7 +345,7 @@ def test_a_finisher_whose_run_is_saved_meanwhile_still_marks_it_landed(steps: St
     last = run.files[-1].name
     steps.deliver("transfer", keep=lambda message: message["files"] != [last])
     deps = steps.container()
-    note = lambda: deps.runs.alert_once(deps.ledger.load_run(run.run_id), "stuck", "a note")  # noqa: E731
+    note = lambda: deps.alerter.alert_once(deps.ledger.load_run(run.run_id), "stuck", "a note")  # noqa: E731
     deps.store = WritingMeanwhile(deps.store, "_manifest.json", note)
     steps.deps = deps
 

@@ -10,7 +10,7 @@ from fusion_extract.chain.ledger.records import (
     FileRecord,
     FileState,
     History,
-    LandedMember,
+    Member,
     PlannedFile,
     Run,
     RunState,
@@ -28,7 +28,7 @@ MINUTE = timedelta(minutes=1)
 
 
 def member(size: int) -> StagedMember:
-    return StagedMember(LandedMember(f"m{size}.csv", size, "0" * 64), "etag", None)
+    return StagedMember(Member(f"m{size}.csv", size, "0" * 64), "etag", None)
 
 
 def transferring_run() -> Run:

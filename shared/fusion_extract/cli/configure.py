@@ -42,7 +42,7 @@ OCI_ENDPOINT_KEYS = (
     "OCI_FUNCTIONS_ENDPOINT",
     "OCI_MONITORING_ENDPOINT",
 )
-UNUSABLE = 3  # README: the target or its configuration is not usable
+UNUSABLE = 3  # docs/cli.md: the target or its configuration is not usable
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 

@@ -1,6 +1,6 @@
-"""The `fusion-extract` command (README: CLI reference).
+"""The `fusion-extract` command (docs/cli.md).
 
-Exit codes: one table for every command (cli/exits.py, README: CLI reference). The target and output options
+Exit codes: one table for every command (cli/exits.py, docs/cli.md). The target and output options
 (`--local`, `--endpoints`, `--profile`, `--compartment`, `--json`) go before or after the subcommand.
 """
 
@@ -104,7 +104,7 @@ def cli() -> None:
     """Operate fusion-extract: check a deployment, follow its runs, start, rerun, re-land and cancel them.
 
     In the cloud: `fusion-extract configure NAME --from -` makes a profile from `terraform output -json`,
-    then `--profile NAME`; or the functions' own keys from the environment (README: Configuration), with
+    then `--profile NAME`; or the functions' own keys from the environment (docs/configuration.md), with
     FUSION_EXTRACT_FUNCTIONS = `terraform output -json function_ids`.
     """
 
@@ -334,7 +334,7 @@ def watch(app: Cli, run_id: str, interval: float, timeout: float | None) -> None
     sys.exit(Exit.OK if final.state is RunState.LANDED else Exit.RUN_FAILED)
 
 
-# -- service levels (README: Service levels) ---------------------------------------------------------------
+# -- service levels (docs/operating.md) ---------------------------------------------------------------
 
 
 @command()

@@ -55,13 +55,6 @@ class Summary:
     def rows(self) -> int:
         return sum(m.rows or 0 for f in self.files for m in f.members)
 
-    @property
-    def archive_bytes(self) -> tuple[int, int]:
-        """Archive bytes landed, of the bytes planned (what `watch` shows)."""
-        landed = {f.name for f in self.files if f.state is FileState.LANDED}
-        total = sum(p.size for p in self.run.files)
-        return sum(p.size for p in self.run.files if p.name in landed), total
-
     def took(self, now: datetime) -> float:
         end = self.run.updated_at if self.run.state.final else now
         return max((end - self.run.created_at).total_seconds(), 0.0)
@@ -177,7 +170,7 @@ class Ops:
 
     def _set_aside(self, found: Unreadable) -> str:
         s = self.settings
-        done = set_aside(self.runtime.ledger, self.runtime.runs, found, s.bucket, s.namespace)
+        done = set_aside(self.runtime.ledger, self.runtime.alerter.notify, found, s.bucket, s.namespace)
         if done == "quarantined":
             return f"{found.problem}; moved to {self.settings.state_prefix}/quarantine/ and alerted"
         return f"{found.problem}; it could not be moved aside: {done}"

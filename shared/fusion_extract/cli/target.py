@@ -1,7 +1,7 @@
 """What the CLI talks to: the cloud (configuration from the environment, API key profile or instance
 principal) or the emulators (`.local/endpoints.json`, written by `make emulator`).
 
-The configuration is the functions' own (the same keys, README: Configuration), so `doctor` checks exactly
+The configuration is the functions' own (the same keys, docs/configuration.md), so `doctor` checks exactly
 what the functions will read. Function OCIDs come from the endpoints file, or in the cloud from
 `FUSION_EXTRACT_FUNCTIONS` (JSON `{"submit": "ocid1.fnfunc...", ...}`: `terraform output -json function_ids`).
 """

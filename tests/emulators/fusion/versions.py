@@ -4,7 +4,7 @@ Every download answer carries the file's `ETag` (strong, from its SHA-256) and `
 `If-Match` (strong comparison) and, without it, `If-Unmodified-Since` answer 412 when the file is another
 version; `If-Range` sends the range only when it names the current version, else the whole file (200).
 Oracle documents none of this for the content endpoint: this is plain HTTP, what a client may rely on
-only where the server says so (README: what a resumed download checks).
+only where the server says so (docs/architecture.md: how a run goes).
 
 A file can change in place (`Revised`): the byte in its middle flipped, so its size stays the same while
 its ETag, Last-Modified and listed checksum change, and a download resumed across the change would join

@@ -18,8 +18,8 @@ from fusion_extract.chain.ledger.records import (
     FileRecord,
     FileState,
     History,
-    LandedMember,
     Lease,
+    Member,
     PlannedFile,
     Run,
     RunState,
@@ -247,7 +247,7 @@ def _planned_file(value: Any, where: str) -> PlannedFile:
     return PlannedFile(name, size, sha256, f.text("url"), f.optional_text("listed_name"))
 
 
-def _member_to_doc(m: LandedMember) -> Doc:
+def _member_to_doc(m: Member) -> Doc:
     return {"path": m.path, "size": m.size, "sha256": m.sha256, "rows": m.rows}
 
 
@@ -330,9 +330,9 @@ def _staged_member(value: Any, where: str) -> StagedMember:
     return StagedMember(_landed_member(value, where), f.text("etag"), f.optional_text("md5"))
 
 
-def _landed_member(value: Any, where: str) -> LandedMember:
+def _landed_member(value: Any, where: str) -> Member:
     f = _Fields(value, where)
-    return LandedMember(f.text("path"), f.count("size", None), f.text("sha256"), f.optional("rows", _count))
+    return Member(f.text("path"), f.count("size", None), f.text("sha256"), f.optional("rows", _count))
 
 
 def _time_or_none(moment: datetime | None) -> str | None:

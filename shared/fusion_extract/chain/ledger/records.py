@@ -1,4 +1,4 @@
-"""What the run ledger records: runs, their output files, and the extract leases (see README: run states)."""
+"""What the run ledger records: runs, their output files, and the extract leases (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -166,11 +166,14 @@ class Run:
 
 
 @dataclass(frozen=True)
-class LandedMember:
-    path: str
+class Member:
+    """An archive's member as its bytes were verified: the same whether just unpacked, staged or landed (a
+    file that is not an archive lands as its own member)."""
+
+    path: str  # safe relative path inside the archive
     size: int
-    sha256: str
-    rows: int | None = None
+    sha256: str  # hex
+    rows: int | None = None  # .csv: records minus header; .json {"items": [...]}: items; otherwise None
 
 
 @dataclass(frozen=True)
@@ -199,7 +202,7 @@ class Fetch:
 class StagedMember:
     """A member unpacked into the staging area, with what its upload returned (promotion reuses it)."""
 
-    member: LandedMember
+    member: Member
     etag: str
     md5: str | None
 
@@ -234,7 +237,7 @@ class FileRecord:
     reason: str | None = None
     sha256: str | None = None  # verified archive digest
     size: int | None = None
-    members: tuple[LandedMember, ...] = ()
+    members: tuple[Member, ...] = ()
     metadata: dict[str, Any] | None = None  # Fusion's metadata member, when this archive carried it
     manifest: dict[str, str] | None = None  # parsed .mf (zip name -> sha256), when this file is the manifest
     fetch: Fetch | None = None

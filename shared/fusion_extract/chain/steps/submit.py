@@ -14,7 +14,7 @@ from typing import Any
 
 from fusion_extract import logging as jsonlog
 from fusion_extract.chain.deps import Deps
-from fusion_extract.chain.ledger.machine import RUN, Event
+from fusion_extract.chain.ledger.machine import RUN, Event, due, overdue
 from fusion_extract.chain.ledger.records import Run, RunState, Versioned, new_run_id
 from fusion_extract.chain.messages import (
     CancelRequest,
@@ -56,7 +56,7 @@ def _can_land(deps: Deps) -> None:
     if problem is None:
         return
     if deps.readiness.to_tell():
-        deps.runs.notify("runtime_broken", reason=problem)
+        deps.alerter.notify("runtime_broken", reason=problem)
     raise ConfigError(f"this function image cannot land a run, so nothing was submitted: {problem}")
 
 
@@ -73,7 +73,7 @@ def _start(deps: Deps, request: ExtractRequest, rerun_of: str | None, run_id: st
         if held is not None:
             return held
         current = deps.ledger.create_run(run)
-        deps.runs.started(run)
+        deps.alerter.started(run)
         log.info("run started", extra={"mode": run.mode, "rerun_of": rerun_of})
         if rerun_of is not None:
             _link_rerun(deps, rerun_of, run.run_id)
@@ -90,17 +90,16 @@ def _rerun(deps: Deps, message: RerunRequest) -> Outcome:
     run, now, asked = current.value, deps.clock.now(), message.attempt
     with concerning(run):
         if run.state is RunState.RERUN_PENDING and asked in (None, run.attempt + 1):
-            if now < run.next_at:
+            if not due(run.next_at, now):
                 return _answer(Result.NOT_DUE, run, next_at=run.next_at.isoformat())
             rerun = run.but(state=RUN.after(run.state, Event.RERUN), attempt=run.attempt + 1)
             claimed = _claim(deps, current, rerun)
             return _submit_job(deps, claimed, resume=False) if claimed else _answer(Result.IN_PROGRESS, run)
         if run.state is RunState.SUBMITTING and asked in (None, run.attempt):
-            if run.failures and now < run.next_at:
+            if run.failures and not due(run.next_at, now):
                 return _answer(Result.NOT_DUE, run, next_at=run.next_at.isoformat())
-            if not run.failures and now - run.updated_at < timedelta(
-                seconds=deps.settings.step_overdue_seconds
-            ):
+            limit = timedelta(seconds=deps.settings.step_overdue_seconds)
+            if not run.failures and not overdue(run.updated_at, now, limit):
                 return _answer(Result.IN_PROGRESS, run)
             # A submit died midway: resume it, finding its job first.
             claimed = _claim(deps, current, run.but(state=RUN.after(run.state, Event.RESUME)))
@@ -137,7 +136,7 @@ def _cancel(deps: Deps, message: CancelRequest) -> Outcome:
     except NotFoundError:
         raise MessageError(f"no run {run_id!r} to cancel") from None
     with concerning(current.value):
-        return deps.runs.cancel(current, by="an operator")
+        return deps.endings.cancel(current, by="an operator")
 
 
 def _unused(deps: Deps, run_id: str) -> None:
@@ -180,14 +179,15 @@ def _reland(deps: Deps, message: RelandRequest) -> Outcome:
         if held is not None:
             return held
         deps.ledger.create_run(run)
-        deps.runs.publish_poll(run.run_id, run.poll_seq)
+        deps.handoff.publish_poll(run.run_id, run.poll_seq)
         log.info("re-land started")
         return _answer(Result.RELANDING, run)
 
 
 def _same_job(message: RelandRequest, status: JobStatus) -> None:
     """A re-land lands the job's files under the extract and mode it names: they must be the ones the job ran,
-    as Fusion reports them. What Fusion does not report cannot be compared; the re-land goes on (README)."""
+    as Fusion reports them. What Fusion does not report cannot be compared; the re-land goes on
+    (docs/landing.md)."""
     job = f"job {message.job_id}"
     if status.extract is not None and status.extract != message.extract:
         raise MessageError(
@@ -211,7 +211,7 @@ def _submit_job(deps: Deps, current: Versioned[Run], resume: bool) -> Outcome:
     try:
         job_id = deps.fusion.submit(request, token, resume=resume)
     except Exception as exc:  # permanent: FAILED and alerted; transient: SUBMITTING, resumed by the sweep
-        return deps.runs.setback(run.run_id, exc, "submit")
+        return deps.endings.setback(run.run_id, exc, "submit")
     now = deps.clock.now()
     running = run.but(
         state=RUN.after(run.state, Event.SUBMITTED),
@@ -233,7 +233,7 @@ def _submit_job(deps: Deps, current: Versioned[Run], resume: bool) -> Outcome:
     jsonlog.about(job_id=job_id)
     with jsonlog.bind(job_id=job_id):
         deps.ledger.save_run(current, running)
-        deps.runs.publish_poll(run.run_id, running.poll_seq)
+        deps.handoff.publish_poll(run.run_id, running.poll_seq)
         log.info("job submitted", extra={"attempt": run.attempt})
     return _answer(Result.SUBMITTED, running)
 

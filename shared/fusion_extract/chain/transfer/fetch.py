@@ -14,13 +14,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, replace
 
+from fusion_extract.chain.budget import Budget
 from fusion_extract.chain.ledger.records import Fetch
 from fusion_extract.chain.transfer.archive_source import ArchiveSource
 from fusion_extract.chunks import exact_parts
-from fusion_extract.clock import Clock
 from fusion_extract.errors import IntegrityError, RangeIgnoredError
 from fusion_extract.models import OutputFile, SourceVersion
 from fusion_extract.ports import ObjectStore
@@ -28,21 +27,6 @@ from fusion_extract.resumable import Sha256, seal, unseal
 
 log = logging.getLogger(__name__)
 PARTS_PER_SAVE = 16  # progress is saved at least this often, so a killed invocation loses little
-
-
-@dataclass
-class Budget:
-    """An invocation's time for transfer work; the clock is injected so that tests decide when it is spent."""
-
-    clock: Clock
-    seconds: float
-    started: datetime = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.started = self.clock.now()
-
-    def spent(self) -> bool:
-        return (self.clock.now() - self.started).total_seconds() >= self.seconds
 
 
 @dataclass

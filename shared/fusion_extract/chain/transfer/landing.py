@@ -18,11 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from fusion_extract.chain.ledger.records import Fetch, LandedMember, PlannedFile, Run, StagedMember, Unit
+from fusion_extract.chain.budget import Budget
+from fusion_extract.chain.ledger.records import Fetch, Member, PlannedFile, Run, StagedMember, Unit
 from fusion_extract.chain.transfer.archive import Entry, ZipLimits, read_directory
 from fusion_extract.chain.transfer.archive_source import ArchiveSource
-from fusion_extract.chain.transfer.fetch import Budget, Fetcher
-from fusion_extract.chain.transfer.layout import Layout, reserved_name
+from fusion_extract.chain.transfer.fetch import Fetcher
+from fusion_extract.chain.transfer.kinds import FileKind, file_kind, is_archive
+from fusion_extract.chain.transfer.layout import Layout, reserved_name, staged_file, staged_member
 from fusion_extract.chain.transfer.manifest import parse_manifest
 from fusion_extract.chain.transfer.units import LEAST_UNIT_PARTS, UnitRun, is_metadata, split, staged_reader
 from fusion_extract.config import Settings
@@ -34,11 +36,6 @@ log = logging.getLogger(__name__)
 PROGRESS_SECONDS = 15.0  # a download's progress is logged at most this often
 SMALL_FILE_LIMIT = 4 * 2**20  # a .mf manifest is read into memory up to this size
 PROMOTE_CHUNK = 64  # members made visible between two looks at the budget
-
-
-def is_archive(name: str) -> bool:
-    """An output file whose members are landed (a ZIP); any other is landed as it is, under its own name."""
-    return name.lower().endswith(".zip")
 
 
 def names_in_folder(run: Run) -> dict[str, str]:
@@ -81,10 +78,10 @@ class Landing:
 
     def folder(self, fetch: Fetch) -> str:
         """The staging folder of the file attempt that started the fetch."""
-        return self.layout.staging(self.run, self.planned.name, fetch.attempt) + "/"
+        return self.layout.staging(self.run, self.planned.name, fetch.attempt)
 
     def fetched(self, fetch: Fetch) -> str:
-        return f"{self.folder(fetch)}fetched"
+        return staged_file(self.folder(fetch))
 
     def fetch(self, progress: Fetch, save: Callable[[Fetch], None]) -> Fetch:
         """Go on fetching: done (`sha256` set), or as far as the budget allowed."""
@@ -146,7 +143,7 @@ class Landing:
 
         def move(item: StagedMember) -> None:
             path = item.member.path
-            info = ObjectInfo(f"{folder}members/{path}", item.member.size, item.etag, item.md5)
+            info = ObjectInfo(staged_member(folder, path), item.member.size, item.etag, item.md5)
             self.store.promote(info.name, self.layout.member(self.run, path), info)
 
         promoted = unit.promoted
@@ -167,20 +164,20 @@ class Landing:
             self.store.promote(self.fetched(fetch), self.layout.raw(self.run, self.planned.name))
             self._check_still_wanted()
 
-    def promote_plain(self, fetch: Fetch) -> tuple[tuple[LandedMember, ...], dict[str, str] | None]:
+    def promote_plain(self, fetch: Fetch) -> tuple[tuple[Member, ...], dict[str, str] | None]:
         """A file that is not an archive: landed as fetched, as its own member. A `.mf` manifest is parsed
         (and is not a member: the run's manifest accounts for it as Fusion's)."""
         assert fetch.sha256 is not None
-        if self.planned.name.lower().endswith(".mf"):
+        if file_kind(self.planned.name) is FileKind.MANIFEST:
             if fetch.offset > SMALL_FILE_LIMIT:
                 raise IntegrityError(
                     f"{self.planned.name} is larger than {SMALL_FILE_LIMIT} bytes; not a manifest"
                 )
             data, _ = self.store.get_bytes(self.fetched(fetch))
             manifest: dict[str, str] | None = parse_manifest(data.decode("utf-8", errors="replace"))
-            members: tuple[LandedMember, ...] = ()
+            members: tuple[Member, ...] = ()
         else:
-            manifest, members = None, (LandedMember(self.planned.name, fetch.offset, fetch.sha256, None),)
+            manifest, members = None, (Member(self.planned.name, fetch.offset, fetch.sha256, None),)
         self._check_wanted()
         self.store.promote(self.fetched(fetch), self.layout.member(self.run, self.planned.name))
         self._check_still_wanted()

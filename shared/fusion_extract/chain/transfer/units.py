@@ -20,9 +20,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
 
-from fusion_extract.chain.ledger.records import LandedMember, StagedMember, Unit
-from fusion_extract.chain.transfer.archive import Entry, Member, MemberPoint, MemberStream, RangeReader
-from fusion_extract.chain.transfer.fetch import Budget
+from fusion_extract.chain.budget import Budget
+from fusion_extract.chain.ledger.records import Member, StagedMember, Unit
+from fusion_extract.chain.transfer.archive import Entry, MemberPoint, MemberStream, RangeReader
+from fusion_extract.chain.transfer.kinds import MemberKind, member_kind
+from fusion_extract.chain.transfer.layout import staged_member, unit_checkpoint
 from fusion_extract.chain.transfer.manifest import parse_metadata
 from fusion_extract.chunks import exact_parts
 from fusion_extract.errors import ConflictError, IntegrityError, NotFoundError
@@ -157,11 +159,11 @@ class UnitRun:
         return unit.but(staged=members, metadata=metadata), done
 
     def member_name(self, path: str) -> str:
-        return f"{self.folder}members/{path}"
+        return staged_member(self.folder, path)
 
     def _put_small(self, entry: Entry, data: bytes, member: Member) -> StagedMember:
         info = self.store.upload_stream(self.member_name(entry.path), [data])
-        return _staged(member, info.etag, info.md5)
+        return StagedMember(member, info.etag, info.md5)
 
     def _large(
         self, read: RangeReader, index: int, entry: Entry, pool: ThreadPoolExecutor
@@ -201,7 +203,7 @@ class UnitRun:
             parts.append(put(len(parts) + 1, tail))
         member = stream.result()
         info = self.store.commit_upload(name, upload_id, parts, member.size)
-        return _staged(member, info.etag, info.md5)
+        return StagedMember(member, info.etag, info.md5)
 
     def _checkpoint(self, index: int, entry: Entry) -> Checkpoint | None:
         try:
@@ -217,7 +219,7 @@ class UnitRun:
         return checkpoint if checkpoint.member == entry.index else None
 
     def _checkpoint_name(self, index: int) -> str:
-        return f"{self.folder}units/{index}"
+        return unit_checkpoint(self.folder, index)
 
 
 class _Cursor:
@@ -264,7 +266,7 @@ class _Cursor:
 
 def is_metadata(path: str) -> bool:
     """Fusion's metadata member (row counts per file): an archive holds one at most (Landing.entries)."""
-    return path.endswith("_metadata.json")
+    return member_kind(path) is MemberKind.METADATA
 
 
 def _metadata(entry: Entry, data: bytes | None) -> dict[str, object] | None:
@@ -272,10 +274,6 @@ def _metadata(entry: Entry, data: bytes | None) -> dict[str, object] | None:
         return None
     parsed = parse_metadata(data)
     return dataclasses.asdict(parsed) if parsed else None
-
-
-def _staged(member: Member, etag: str, md5: str | None) -> StagedMember:
-    return StagedMember(LandedMember(member.path, member.size, member.sha256, member.rows), etag, md5)
 
 
 def _ready(member: StagedMember) -> Future[StagedMember]:
