@@ -80,7 +80,7 @@ class Runtime:
 
     @cached_property
     def ledger(self) -> Ledger:
-        return Ledger(self.store, self.settings.state_prefix)
+        return Ledger(self.store, self.settings.state_prefix, clock=self.clock)
 
     @cached_property
     def patience(self) -> Patience:

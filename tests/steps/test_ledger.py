@@ -17,13 +17,14 @@ from fusion_extract.chain.ledger.codec import run_to_doc
 from fusion_extract.chain.ledger.machine import IllegalMove
 from fusion_extract.chain.ledger.records import (
     HISTORY_KEPT,
-    Change,
     Fetch,
     FileRecord,
     FileState,
+    History,
     Run,
     RunState,
     Versioned,
+    changed,
 )
 from fusion_extract.chain.ledger.store import Ledger, Unreadable, encode
 from fusion_extract.errors import ConflictError, IntegrityError, LeaseHeldError
@@ -79,7 +80,9 @@ def test_ledger_created_run_reads_back_equal_with_its_etag(ledger_steps: Steps) 
     loaded = ledger.load_run(run.run_id)
 
     # Then it reads back field for field, with the ETag the create returned and its creation in its history
-    assert loaded.value == created.value == run.but(history=(Change(EPOCH, RunState.RUNNING),))
+    assert loaded.value == created.value == run.but(history=created.value.history)
+    assert [entry.what.value for entry in created.value.history] == ["changed", "job", "alert"]
+    assert created.value.history.entries[0] == changed(EPOCH, RunState.RUNNING)
     assert loaded.etag == created.etag
     assert ledger_steps.objects("_state/runs/") == ["_state/runs/r1.json"]
 
@@ -147,9 +150,9 @@ def test_ledger_records_each_state_change_of_a_run_with_its_time_and_call(ledger
         ledger.save_run(current, current.value.but(state=RunState.RUNNING, updated_at=later))
 
     # Then its document lists its creation and the one move, each at the time it was saved, by its call
-    assert ledger.load_run("r1").value.history == (
-        Change(EPOCH, RunState.SUBMITTING, None, "call-1"),
-        Change(later, RunState.RUNNING, RunState.SUBMITTING, "call-2"),
+    assert ledger.load_run("r1").value.history.entries == (
+        changed(EPOCH, RunState.SUBMITTING, None, "call-1"),
+        changed(later, RunState.RUNNING, RunState.SUBMITTING, "call-2"),
     )
 
 
@@ -166,7 +169,11 @@ def test_ledger_keeps_a_bounded_history_of_the_latest_changes(ledger_steps: Step
     # Then its document keeps the latest HISTORY_KEPT changes, the last one the latest move
     history = ledger.load_run("r1").value.history
     assert len(history) == HISTORY_KEPT < 1 + 3 * rounds
-    assert history[-1] == Change(EPOCH + timedelta(minutes=rounds - 1), RunState.RUNNING, RunState.SUBMITTING)
+    assert history.entries[-1] == changed(
+        EPOCH + timedelta(minutes=rounds - 1), RunState.RUNNING, RunState.SUBMITTING
+    )
+    # And it counts the older ones it dropped
+    assert history.dropped == 1 + 3 * rounds - HISTORY_KEPT
 
 
 def test_ledger_reads_a_run_document_written_before_runs_kept_a_history(ledger_steps: Steps) -> None:
@@ -178,9 +185,9 @@ def test_ledger_reads_a_run_document_written_before_runs_kept_a_history(ledger_s
 
     # When it is read and moved on, Then it reads with an empty history, and the move starts one
     current = ledger.load_run("r1")
-    assert current.value.history == ()
+    assert current.value.history == History()
     moved = ledger.save_run(current, current.value.but(state=RunState.TRANSFERRING))
-    assert moved.value.history == (Change(EPOCH, RunState.TRANSFERRING, RunState.RUNNING),)
+    assert moved.value.history.entries == (changed(EPOCH, RunState.TRANSFERRING, RunState.RUNNING),)
 
 
 def test_ledger_runs_lists_every_run(ledger_steps: Steps) -> None:

@@ -12,10 +12,12 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 from fusion_extract.chain.ledger.records import (
-    Change,
+    Entry,
+    Fact,
     Fetch,
     FileRecord,
     FileState,
+    History,
     Lease,
     Member,
     PlannedFile,
@@ -24,6 +26,7 @@ from fusion_extract.chain.ledger.records import (
     StagedMember,
     Unit,
     UnitState,
+    What,
 )
 from fusion_extract.clock import isoformat, parse_iso
 from fusion_extract.errors import IntegrityError, MessageError
@@ -67,7 +70,9 @@ def run_to_doc(run: Run) -> Doc:
         "progress": run.progress,
         "assumed_complete": run.assumed_complete,
         "parked": run.parked,
-        "history": [_change_to_doc(change) for change in run.history],
+        "reruns": list(run.reruns),
+        "history": [entry_to_doc(entry) for entry in run.history],
+        "history_dropped": run.history.dropped,
     }
 
 
@@ -104,7 +109,8 @@ def run_from_doc(doc: Any, where: str = "run document") -> Run:
         progress=f.count("progress", 0),
         assumed_complete=f.flag("assumed_complete"),
         parked=f.flag("parked"),
-        history=tuple(f.each("history", _change)),  # absent from documents written before it existed
+        reruns=tuple(f.texts("reruns")),
+        history=f.history(),  # absent from documents written before it existed
     )
 
 
@@ -126,6 +132,8 @@ def file_to_doc(record: FileRecord) -> Doc:
         "manifest": record.manifest,
         "fetch": _fetch_to_doc(record.fetch),
         "units": [_unit_to_doc(unit) for unit in record.units],
+        "history": [entry_to_doc(entry) for entry in record.history],
+        "history_dropped": record.history.dropped,
     }
 
 
@@ -147,6 +155,7 @@ def file_from_doc(doc: Any, where: str = "file document") -> FileRecord:
         manifest=f.optional("manifest", _text_map),
         fetch=f.optional("fetch", _fetch),
         units=tuple(f.each("units", _unit)),
+        history=f.history(),
     )
 
 
@@ -195,19 +204,34 @@ def _run_at_from_doc(value: Any, where: str) -> RunAtTimes:
         raise IntegrityError(f"{where}: {exc}") from None
 
 
-def _change_to_doc(change: Change) -> Doc:
-    return {
-        "at": isoformat(change.at),
-        "from": None if change.source is None else change.source.value,
-        "to": change.to.value,
-        "call_id": change.call_id,
-    }
+ENTRY_KEYS = ("at", "what", "call_id", "from", "to")  # an entry's own keys; any other is one of its facts
 
 
-def _change(value: Any, where: str) -> Change:
+def entry_to_doc(entry: Entry) -> Doc:
+    """`{"at", "what", "call_id", ...its facts}`; a state change also has `from` and `to`."""
+    doc: Doc = {"at": isoformat(entry.at), "what": entry.what.value, "call_id": entry.call_id}
+    if entry.what is What.CHANGED:
+        doc["from"] = None if entry.source is None else entry.source.value
+        doc["to"] = None if entry.to is None else entry.to.value
+    return {**doc, **entry.facts}
+
+
+def _entry(value: Any, where: str) -> Entry:
+    """An entry; one without `what` is a state change as documents wrote them before histories held more."""
     f = _Fields(value, where)
-    source = None if value.get("from") is None else f.choice("from", RunState)
-    return Change(f.time("at"), f.choice("to", RunState), source, f.optional_text("call_id"))
+    what = f.choice("what", What) if "what" in value else What.CHANGED
+    to = source = None
+    if what is What.CHANGED:
+        to = f.choice("to", RunState)
+        source = None if value.get("from") is None else f.choice("from", RunState)
+    facts = {key: _fact(item, f"{where}: {key}") for key, item in value.items() if key not in ENTRY_KEYS}
+    return Entry(f.time("at"), what, f.optional_text("call_id"), to, source, facts)
+
+
+def _fact(value: Any, where: str) -> Fact:
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise IntegrityError(f"{where} must be text or a whole number, not {_shown(value)}")
 
 
 def _planned_to_doc(file: PlannedFile) -> Doc:
@@ -407,6 +431,9 @@ class _Fields:
 
     def each(self, key: str, read: Callable[[Any, str], V]) -> list[V]:
         return [read(item, f"{self._at(key)}[{index}]") for index, item in enumerate(self._list(key))]
+
+    def history(self) -> History:
+        return History(tuple(self.each("history", _entry)), self.count("history_dropped", 0))
 
     def optional(self, key: str, read: Callable[[Any, str], V]) -> V | None:
         value = self._doc.get(key)

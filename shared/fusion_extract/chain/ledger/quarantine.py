@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from fusion_extract import logging as jsonlog
 from fusion_extract.chain import alerts
 from fusion_extract.chain.ledger.store import Ledger, Unreadable
 from fusion_extract.errors import FusionExtractError
@@ -21,6 +22,13 @@ def set_aside(
 ) -> str:
     """`quarantined`, or `unreadable (why it could not be moved)`; it never raises. The alert says where
     the document went (bucket, namespace, name: an `oci os object get` away) and what it still tells."""
+    with jsonlog.bind(**found.about):  # its lines name the run, when the index said whose it was
+        return _set_aside(ledger, notify, found, bucket, namespace)
+
+
+def _set_aside(
+    ledger: Ledger, notify: Callable[..., Any], found: Unreadable, bucket: str, namespace: str | None
+) -> str:
     try:
         moved = ledger.quarantine(found.name)
     except FusionExtractError as exc:

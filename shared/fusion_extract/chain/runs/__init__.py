@@ -33,3 +33,10 @@ def find(ledger: Ledger, run_id: str, step: str) -> Versioned[Run] | None:
 def logged(run: Run) -> AbstractContextManager[None]:
     """Every log line inside carries the run's identity."""
     return jsonlog.bind(run_id=run.run_id, extract=run.extract, job_id=run.job_id)
+
+
+def concerning(run: Run) -> AbstractContextManager[None]:
+    """`logged`, in an invocation about this one run: its later lines carry the run's identity too, to
+    the last, which says how the step ended (the sweep, about many runs, logs each with `logged`)."""
+    jsonlog.about(run_id=run.run_id, extract=run.extract, job_id=run.job_id)
+    return logged(run)

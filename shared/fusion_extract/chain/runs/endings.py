@@ -80,9 +80,10 @@ class Endings:
             return None
         state = RUN.after(current.value.state, event)
         now = self.clock.now()
+        told = (*current.value.alerts, state.value.lower())  # the alert below, in the run's history
         try:
             saved = self.ledger.save_run(
-                current, current.value.but(state=state, reason=reason, updated_at=now)
+                current, current.value.but(state=state, reason=reason, updated_at=now, alerts=told)
             )
         except ConflictError:
             log.info("run changed meanwhile; leaving it to the newer step")

@@ -74,7 +74,8 @@ class Finisher:
                 # _SUCCESS last: its presence says the run is complete.
                 self.store.put_bytes(self.layout.success(run), b"", content_type="text/plain")
             now = self.clock.now()
-            landed = self._mark_landed(current, now)
+            told = ("landed", "manifest_disagrees") if notes else ("landed",)  # alerts sent below
+            landed = self._mark_landed(current, now, told)
             if landed is None:
                 return None  # a duplicate resumed the finish and completed it
             self.ledger.release_lease(run.extract, run.run_id)
@@ -99,15 +100,18 @@ class Finisher:
             return False
         return isinstance(written, dict) and written.get("run_id") == run.run_id
 
-    def _mark_landed(self, current: Versioned[Run], now: datetime) -> Versioned[Run] | None:
-        """FINISHING -> LANDED, whatever else was saved on the run meanwhile (an alert noted, say); None
-        when another finisher marked it first."""
+    def _mark_landed(
+        self, current: Versioned[Run], now: datetime, told: tuple[str, ...]
+    ) -> Versioned[Run] | None:
+        """FINISHING -> LANDED, with the alerts `told` noted, whatever else was saved on the run meanwhile
+        (an alert noted, say); None when another finisher marked it first."""
         for _ in range(SAVE_TRIES):
             if not RUN.allows(current.value.state, Event.FINISHED):
                 return None  # LANDED by another finisher
-            landed = RUN.after(current.value.state, Event.FINISHED)
+            run = current.value
+            landed = run.but(state=RUN.after(run.state, Event.FINISHED), updated_at=now)
             try:
-                return self.ledger.save_run(current, current.value.but(state=landed, updated_at=now))
+                return self.ledger.save_run(current, landed.but(alerts=(*run.alerts, *told)))
             except ConflictError:
                 current = self.ledger.load_run(current.value.run_id)
         raise TransientError(

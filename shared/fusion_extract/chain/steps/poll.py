@@ -19,7 +19,7 @@ from fusion_extract.chain.ledger.records import FileRecord, PlannedFile, Run, Ru
 from fusion_extract.chain.messages import PollMessage, PollRequest
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.policy import backoff
-from fusion_extract.chain.runs import find, logged
+from fusion_extract.chain.runs import concerning, find
 from fusion_extract.chain.steps.deadline import past_deadline, time_out
 from fusion_extract.chain.steps.sweep import sweep
 from fusion_extract.chain.transfer.kinds import is_archive
@@ -45,7 +45,7 @@ def _poll_run(deps: Deps, message: PollRequest) -> Outcome:
     if current is None:
         return outcome(Result.UNKNOWN_RUN, message.run_id)
     run = current.value
-    with logged(run):
+    with concerning(run):
         if run.state is not RunState.RUNNING or message.seq != run.poll_seq or run.job_id is None:
             log.info("stale poll message ignored", extra={"seq": message.seq, "state": run.state.value})
             return outcome(Result.STALE, run.run_id, state=run.state.value)

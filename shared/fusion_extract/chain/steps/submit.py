@@ -24,10 +24,11 @@ from fusion_extract.chain.messages import (
     SubmitMessage,
 )
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
-from fusion_extract.chain.runs import logged
+from fusion_extract.chain.runs import concerning
 from fusion_extract.errors import (
     ConfigError,
     ConflictError,
+    FusionExtractError,
     LeaseHeldError,
     MessageError,
     NotFoundError,
@@ -35,6 +36,7 @@ from fusion_extract.errors import (
 from fusion_extract.models import ExtractRequest, JobStatus, Mode, Phase
 
 log = logging.getLogger(__name__)
+LINK_TRIES = 3  # compare-and-swap tries of a rerun's link on the run it reruns
 
 
 def submit(message: SubmitMessage, deps: Deps) -> Outcome:
@@ -66,13 +68,15 @@ def _start(deps: Deps, request: ExtractRequest, rerun_of: str | None, run_id: st
     run = _new_run(deps, Event.START, request.extract, request.mode, now, rerun_of=rerun_of, run_id=run_id)
     deadline = now + timedelta(hours=deps.settings.run_deadline_hours)
     run = run.but(run_at_times=request.run_at_times, attempt=1, deadline=deadline)
-    with logged(run):
+    with concerning(run):
         held = _take_lease(deps, run, now)
         if held is not None:
             return held
         current = deps.ledger.create_run(run)
         deps.alerter.started(run)
         log.info("run started", extra={"mode": run.mode, "rerun_of": rerun_of})
+        if rerun_of is not None:
+            _link_rerun(deps, rerun_of, run.run_id)
         return _submit_job(deps, current, resume=False)
 
 
@@ -84,7 +88,7 @@ def _rerun(deps: Deps, message: RerunRequest) -> Outcome:
     except NotFoundError:
         raise MessageError(f"no run {message.run_id!r} to rerun") from None
     run, now, asked = current.value, deps.clock.now(), message.attempt
-    with logged(run):
+    with concerning(run):
         if run.state is RunState.RERUN_PENDING and asked in (None, run.attempt + 1):
             if not due(run.next_at, now):
                 return _answer(Result.NOT_DUE, run, next_at=run.next_at.isoformat())
@@ -106,6 +110,22 @@ def _rerun(deps: Deps, message: RerunRequest) -> Outcome:
         return _answer(Result.NOTHING_TO_DO, run, state=run.state.value)
 
 
+def _link_rerun(deps: Deps, rerun_of: str, run_id: str) -> None:
+    """Note the rerun on the run it reruns, so that run's history says what came of it (a link only:
+    the rerun goes on whether or not it is written)."""
+    for _ in range(LINK_TRIES):
+        try:
+            current = deps.ledger.load_run(rerun_of)
+            deps.ledger.save_run(current, current.value.but(reruns=(*current.value.reruns, run_id)))
+            return
+        except ConflictError:
+            continue  # a person set it aside or another rerun linked meanwhile: read it again
+        except FusionExtractError as exc:
+            log.warning("rerun not linked to the run it reruns", extra={"problem": str(exc)[:500]})
+            return
+    log.warning("rerun not linked to the run it reruns", extra={"problem": f"{LINK_TRIES} conflicts"})
+
+
 def _cancel(deps: Deps, message: CancelRequest) -> Outcome:
     """Cancel a run by its id, or the active run of an extract (the one holding its lease)."""
     run_id = message.run_id or deps.ledger.lease_holder(message.extract or "")
@@ -115,7 +135,7 @@ def _cancel(deps: Deps, message: CancelRequest) -> Outcome:
         current = deps.ledger.load_run(run_id)
     except NotFoundError:
         raise MessageError(f"no run {run_id!r} to cancel") from None
-    with logged(current.value):
+    with concerning(current.value):
         return deps.endings.cancel(current, by="an operator")
 
 
@@ -154,7 +174,7 @@ def _reland(deps: Deps, message: RelandRequest) -> Outcome:
         deadline=now + timedelta(hours=deps.settings.run_deadline_hours),
         poll_seq=1,
     )
-    with logged(run):
+    with concerning(run):
         held = _take_lease(deps, run, now)
         if held is not None:
             return held
@@ -210,6 +230,7 @@ def _submit_job(deps: Deps, current: Versioned[Run], resume: bool) -> Outcome:
         problem=None,
         redrives=0,
     )
+    jsonlog.about(job_id=job_id)
     with jsonlog.bind(job_id=job_id):
         deps.ledger.save_run(current, running)
         deps.handoff.publish_poll(run.run_id, running.poll_seq)

@@ -50,9 +50,9 @@ def sweep(deps: Deps) -> Outcome:
                 action = state.run(found)
             except Exception as exc:  # one run's trouble must not stop the sweep for the others
                 action = deps.endings.setback(found.value.run_id, exc, "sweep").result.value
-        if action:
-            redriven[found.value.run_id] = action
-            log.info("sweep re-drove run", extra={"action": action, "run_id": found.value.run_id})
+            if action:
+                redriven[found.value.run_id] = action
+                log.info("sweep re-drove run", extra={"action": action})
     try:
         entries = list(deps.catalog)
     except FusionExtractError as exc:  # no figure is posted: the sweep-silent alarm tells a person

@@ -32,7 +32,7 @@ from fusion_extract.chain.ledger.records import (
 from fusion_extract.chain.messages import TransferRequest
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.policy import Kind, backoff, classify, describe
-from fusion_extract.chain.runs import find, logged
+from fusion_extract.chain.runs import concerning, find
 from fusion_extract.chain.transfer.landing import Landing
 from fusion_extract.errors import ConflictError, SupersededError, TransientError, UnsafeInputError
 
@@ -46,7 +46,7 @@ def transfer(message: TransferRequest, deps: Deps) -> Outcome:
     if current is None:
         return outcome(Result.UNKNOWN_RUN, message.run_id)
     run = current.value
-    with logged(run):
+    with concerning(run):
         if run.state is not RunState.TRANSFERRING:
             return outcome(Result.STALE, run.run_id, state=run.state.value)
         planned = {f.name: f for f in run.files}
