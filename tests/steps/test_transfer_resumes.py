@@ -51,10 +51,13 @@ def archive(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-def transferring(make_steps: MakeSteps, zip_path: Path, **config: str) -> tuple[Steps, str, str]:
+def transferring(
+    make_steps: MakeSteps, zip_path: Path, *, dated_only: bool = False, **config: str
+) -> tuple[Steps, str, str]:
+    """The archive's run TRANSFERRING, its other files landed (`dated_only`: versions named by date)."""
     steps = make_steps(UPLOAD_PART_MB="1", **config)
     assert steps.fusion is not None
-    steps.fusion.define_extract(EXTRACT, ExtractScenario(prebuilt_zip=str(zip_path)))
+    steps.fusion.define_extract(EXTRACT, ExtractScenario(prebuilt_zip=str(zip_path), dated_only=dated_only))
     run = steps.until_transferring()
     [name] = [f.name for f in run.files if f.name.endswith(".zip")]
     for other in run.files:  # Fusion's .mf manifest lands first; the tests deliver the archive's messages
