@@ -12,14 +12,19 @@ import hashlib
 import random
 import threading
 import zipfile
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fusion_extract.chain.ledger.records import FileState, RunState, Unit, UnitState
 from fusion_extract.chain.steps.transfer import _claim, _NotClaimable
+from fusion_extract.chain.transfer.fetch import PARTS_PER_SAVE
+from fusion_extract.errors import TransientError
 from fusion_extract.fusion.download import PARALLEL_FROM
+from fusion_extract.ports import ObjectStore
 from tests.emulators.fusion import ExtractScenario
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps
 
@@ -109,6 +114,58 @@ def test_a_transfer_past_its_budget_goes_on_in_the_next_invocation_without_start
     assert record.attempts == 1
     # And nothing is left staged, no upload is open
     assert steps.objects("_staging/") == []
+
+
+@dataclass
+class DyingAtPart:
+    """A store whose invocation dies (here: raises) as it uploads part `number` of a file, once."""
+
+    inner: ObjectStore
+    number: int
+    died: bool = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def upload_part(self, name: str, upload_id: str, number: int, data: bytes) -> str:
+        if number == self.number and not self.died:
+            self.died = True
+            raise TransientError("the invocation died here")
+        return self.inner.upload_part(name, upload_id, number, data)
+
+
+def test_a_fetch_that_dies_midway_goes_on_from_its_last_saved_part_not_from_the_start(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive of 18 parts of 1 MiB, fetched by an invocation that dies as it uploads part 18
+    member = random.Random(5).randbytes(17 * MiB + MiB // 2)
+    with zipfile.ZipFile(tmp_path / "big.zip", "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("big.bin", member)
+    steps, run_id, name = transferring(make_steps, tmp_path / "big.zip")
+    healthy = steps.deps
+    steps.deps = steps.container()
+    steps.deps.store = DyingAtPart(steps.deps.store, 18)
+
+    # When its transfer message is delivered
+    steps.transfer(run_id, name)
+
+    # Then the progress saved on the way (every PARTS_PER_SAVE parts) is on record
+    fetch = steps.file(run_id, name).fetch
+    assert fetch is not None and fetch.offset == PARTS_PER_SAVE * MiB and len(fetch.parts) == PARTS_PER_SAVE
+
+    # When the sweep hands the file out again
+    before = len(downloaded_bytes(steps, name))
+    steps.deps = healthy
+    steps.clock.advance(3600)
+    steps.sweep()
+    steps.deliver("transfer")
+
+    # Then the next invocation asked Fusion for the rest only, and the member landed byte for byte
+    resumed = [int(str(r).split("=")[1].split("-")[0]) for r in downloaded_bytes(steps, name)[before:]]
+    assert min(resumed) == PARTS_PER_SAVE * MiB, resumed
+    run = steps.run(run_id)
+    assert run.state is RunState.LANDED
+    assert steps.read(steps.deps.layout.member(run, "big.bin")) == member
 
 
 def test_an_archive_is_unpacked_by_parallel_units_and_lands_once_the_last_is_done(
