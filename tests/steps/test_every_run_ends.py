@@ -157,6 +157,8 @@ def test_sweep_quarantines_an_unreadable_run_document_alerts_and_sweeps_the_othe
     ]
     [alert] = [a for a in steps.published("alerts") if a["event"] == "unreadable_document"]
     assert alert["document"] == f"_state/runs/{bad.run_id}.json"
+    # And it left the index of runs in flight, so no sweep lists it again
+    assert steps.objects(f"_state/active/{bad.run_id}") == []
     # And the next sweep is clean, and Payroll's lease no longer blocks a new run
     assert steps.sweep()["redriven"] == {}
     steps.clock.advance(OVERDUE)
