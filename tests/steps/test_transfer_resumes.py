@@ -277,6 +277,26 @@ def test_a_unit_that_fails_transiently_waits_and_goes_on_without_counting_agains
     assert len(downloaded_bytes(steps, name)) == 1
 
 
+def test_a_unit_whose_retry_is_due_at_once_is_handed_out_again_without_waiting_for_the_sweep(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive, no wait after a transient failure, and Object Storage answering one upload 503
+    steps, run_id, name = transferring(
+        make_steps, archive(tmp_path / "t.zip", many_members(3, 4)), HTTP_MAX_ATTEMPTS="1", DEFER_SECONDS="0"
+    )
+    steps.oci.inject_fault(
+        "PUT", r"/n/[^/]+/b/[^/]+/o/_staging%2F.*%2Fmembers%2F.*", 503, "ServiceUnavailable"
+    )
+
+    # When the file is transferred
+    before = len(steps.published("transfer"))
+    assert steps.transfer(run_id, name)["outcome"] == "retry_scheduled"
+
+    # Then the unit's own message is published again at once, and delivering it lands the file
+    assert [m.get("unit") for m in steps.published("transfer")[before:]] == [0]
+    assert [o["outcome"] for o in steps.deliver("transfer")] == ["landed"]
+
+
 def test_a_unit_whose_claim_meets_another_units_write_claims_it_again(
     make_steps: MakeSteps, tmp_path: Path
 ) -> None:
