@@ -287,8 +287,9 @@ def test_cancel_of_a_finished_run_changes_nothing(steps: Steps) -> None:
     run = steps.until_transferring()
     steps.deliver("transfer")
 
-    # When it is cancelled, Then nothing changes and nobody is told again
-    assert steps.submit(kind="cancel", run_id=run.run_id)["outcome"] == "nothing_to_do"
+    # When it is cancelled, Then nothing changes and nobody is told again; the answer says why
+    answer = steps.submit(kind="cancel", run_id=run.run_id)
+    assert (answer["outcome"], answer["run_id"], answer["state"]) == ("nothing_to_do", run.run_id, "LANDED")
     assert steps.run(run.run_id).state is RunState.LANDED and steps.alerts() == ["landed"]
 
 
@@ -445,6 +446,29 @@ def test_poll_when_the_extract_definition_does_not_exist_fails_after_one_job(ste
     assert steps.alerts() == ["failed"]
 
 
+def test_a_run_whose_step_keeps_failing_transiently_tells_a_person_once_naming_the_latest_failure(
+    make_steps: MakeSteps,
+) -> None:
+    # Given a Fusion answering every status call 503, and a person told after two failures in a row
+    steps = make_steps(STALL_ALERT_AFTER="2", DEFER_SECONDS="0", HTTP_MAX_ATTEMPTS="1")
+    assert steps.fusion is not None
+    run = steps.start()
+    steps.fusion.fail_next(r"/jobRequests/\d+$", 503, count=100, method="GET")
+
+    # When poll runs, and the sweep brings it back three times
+    outcomes = steps.deliver("poll")
+    for _ in range(3):
+        steps.sweep()
+        outcomes += steps.deliver("poll")
+
+    # Then each poll was put off, the run still waits, and one "stuck" alert went out at the second failure
+    assert [o["outcome"] for o in outcomes] == ["deferred"] * 4
+    assert steps.run(run.run_id).state is RunState.RUNNING
+    [stuck] = [a for a in steps.published("alerts") if a["event"] == "stuck"]
+    assert stuck["reason"].startswith("2 failures in a row; the latest: poll: "), stuck
+    assert "503" in stuck["reason"]
+
+
 def test_poll_when_status_answers_are_not_json_fails_after_malformed_tries(make_steps: MakeSteps) -> None:
     # Given a proxy answering every status call with an HTML page, and two tries allowed
     steps = make_steps(MALFORMED_TRIES="2", DEFER_SECONDS="0")
@@ -459,6 +483,7 @@ def test_poll_when_status_answers_are_not_json_fails_after_malformed_tries(make_
 
     # Then the first was put off, the second failed the run, naming the problem; the lease is free
     assert first[-1]["outcome"] == "deferred" and second[-1]["outcome"] == "failed"
+    assert second[-1]["run_id"] == run.run_id
     final = steps.run(run.run_id)
     assert final.state is RunState.FAILED and final.reason is not None and "not JSON" in final.reason
     assert steps.deps.ledger.lease_holder(EXTRACT) is None
