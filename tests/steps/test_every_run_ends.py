@@ -112,6 +112,24 @@ def test_transfer_transient_failures_do_not_count_against_the_file(make_steps: M
     assert steps.run(run.run_id).state is not RunState.FAILED
 
 
+def test_a_file_whose_transfer_keeps_failing_transiently_tells_a_person_once_naming_the_file(
+    make_steps: MakeSteps,
+) -> None:
+    # Given Object Storage refusing uploads with 503, and a person told after two failures in a row
+    steps = make_steps(HTTP_MAX_ATTEMPTS="1", STALL_ALERT_AFTER="2", DEFER_SECONDS="0")
+    run = steps.until_transferring()
+    first = next(f.name for f in run.files if is_zip(f.name))
+    steps.oci.inject_fault("PUT", r"/n/[^/]+/b/[^/]+/o/_staging.*", 503, "ServiceUnavailable", times=3)
+
+    # When that file is transferred three times
+    outcomes = [steps.transfer(run.run_id, first)["outcome"] for _ in range(3)]
+
+    # Then each waited, and one "stuck" alert named the file, the failures in a row and the latest
+    assert outcomes == ["retry_scheduled"] * 3
+    [stuck] = [a for a in steps.published("alerts") if a["event"] == "stuck"]
+    assert stuck["reason"].startswith(f"{first}: 2 transient failures in a row; the latest: "), stuck
+
+
 def test_sweep_tells_a_person_once_when_it_keeps_re_driving_a_run_without_progress(
     make_steps: MakeSteps,
 ) -> None:
@@ -275,6 +293,7 @@ def test_cancel_ends_the_run_frees_the_lease_alerts_and_makes_late_messages_no_o
 
     # Then it is CANCELLED, people were told, the extract is free, and the late poll does nothing
     assert answer["outcome"] == "cancelled" and answer["run_id"] == run.run_id
+    assert answer["job_id"] == run.job_id
     assert steps.run(run.run_id).state is RunState.CANCELLED
     assert steps.alerts() == ["cancelled"]
     assert steps.deps.ledger.lease_holder(EXTRACT) is None
