@@ -186,16 +186,19 @@ def test_sweep_quarantines_an_unreadable_run_document_alerts_and_sweeps_the_othe
 def test_sweep_finishes_a_run_whose_transfer_died_between_its_record_and_its_marker(
     make_steps: MakeSteps,
 ) -> None:
-    # Given every file landed, but writing the last file's landed marker failed after its record was saved
+    # Given every file landed, but writing the last two files' landed markers failed after their records
+    # were saved
     steps = make_steps(HTTP_MAX_ATTEMPTS="1")
     run = steps.until_transferring()
-    *others, last = [f.name for f in run.files]
+    names = [f.name for f in run.files]
+    others, last = names[:-2], names[-2:]
     for name in others:
         steps.transfer(run.run_id, name)
-    steps.oci.inject_fault("PUT", r"/n/[^/]+/b/[^/]+/o/_state%2Flanded%2F.*", 503, "ServiceUnavailable")
-    with pytest.raises(TransientError):
-        steps.transfer(run.run_id, last)
-    assert steps.file(run.run_id, last).state is FileState.LANDED
+    for name in last:
+        steps.oci.inject_fault("PUT", r"/n/[^/]+/b/[^/]+/o/_state%2Flanded%2F.*", 503, "ServiceUnavailable")
+        with pytest.raises(TransientError):
+            steps.transfer(run.run_id, name)
+        assert steps.file(run.run_id, name).state is FileState.LANDED
     assert steps.run(run.run_id).state is RunState.TRANSFERRING
 
     # When the sweep runs once the run is overdue
