@@ -225,6 +225,46 @@ def test_a_unit_whose_invocation_died_is_handed_out_again_by_the_sweep(
     assert steps.run(run_id).state is RunState.LANDED
 
 
+@dataclass
+class DyingAsFileLands:
+    """A store whose invocation dies (here: raises) as it saves a file record that says LANDED, once."""
+
+    inner: ObjectStore
+    died: bool = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def put_bytes(self, name: str, data: bytes, **options: Any) -> str:
+        if "/files/" in name and b'"state": "LANDED"' in data and not self.died:
+            self.died = True
+            raise TransientError("the invocation died here")
+        return self.inner.put_bytes(name, data, **options)
+
+
+def test_an_archive_whose_members_were_all_promoted_but_whose_lander_died_is_landed_by_the_sweep(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive of one unit whose invocation promoted every member, then died as it landed the file
+    steps, run_id, name = transferring(make_steps, archive(tmp_path / "d.zip", many_members(8, 2)))
+    healthy = steps.deps
+    steps.deps = steps.container()
+    steps.deps.store = DyingAsFileLands(steps.deps.store)
+    with pytest.raises(TransientError):
+        steps.transfer(run_id, name)
+    steps.deps = healthy
+    record = steps.file(run_id, name)
+    assert record.state is FileState.UNPACKING and [u.state for u in record.units] == [UnitState.PROMOTED]
+
+    # When the sweep runs once the unit is overdue
+    steps.clock.advance(steps.deps.settings.step_overdue_seconds * 2 + 1)
+    steps.sweep()
+
+    # Then the unit's message goes out again, and it lands the file and the run
+    assert [o["outcome"] for o in steps.deliver("transfer")] == ["landed"]
+    assert steps.run(run_id).state is RunState.LANDED
+
+
 def test_a_corrupt_member_fails_the_attempt_and_the_file_starts_over_in_a_new_folder(
     make_steps: MakeSteps, tmp_path: Path
 ) -> None:
