@@ -23,6 +23,7 @@ from fusion_extract.models import OutputFile, SourceVersion
 from fusion_extract.ports import ObjectStore
 from tests.emulators.fusion import BadLink, ExtractScenario
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps, is_zip
+from tests.steps.test_landing_never_lies import WritingMeanwhile
 
 OVERDUE = 900.0  # STEP_OVERDUE_SECONDS, the default
 DEADLINE = 10 * 3600.0  # RUN_DEADLINE_HOURS, the default
@@ -302,6 +303,30 @@ def test_cancel_ends_the_run_frees_the_lease_alerts_and_makes_late_messages_no_o
     assert steps.deps.ledger.lease_holder(EXTRACT) is None
     assert [o["outcome"] for o in steps.deliver("poll")] == ["stale"]
     assert steps.submit(extract=EXTRACT, mode="full")["outcome"] == "submitted"
+
+
+def test_a_cancel_that_meets_another_steps_write_of_the_run_leaves_it_to_that_step(steps: Steps) -> None:
+    # Given a running run, and another step saving it just before the cancel writes it
+    run = steps.start()
+    other = Ledger(steps.deps.store, steps.deps.settings.state_prefix)
+
+    def meanwhile() -> None:
+        current = other.load_run(run.run_id)
+        other.save_run(current, current.value.but(redrives=1))
+
+    healthy = steps.deps
+    steps.deps = steps.container()
+    steps.deps.store = WritingMeanwhile(steps.deps.store, f"/runs/{run.run_id}.json", meanwhile)
+
+    # When an operator cancels it
+    answer = steps.submit(kind="cancel", run_id=run.run_id)
+    steps.deps = healthy
+
+    # Then the answer says the run is in progress, naming it; the run goes on and nobody was told
+    assert (answer["outcome"], answer["run_id"]) == ("in_progress", run.run_id)
+    assert steps.run(run.run_id).state is RunState.RUNNING and steps.alerts() == []
+    # And a second cancel ends it
+    assert steps.submit(kind="cancel", run_id=run.run_id)["outcome"] == "cancelled"
 
 
 def test_cancel_of_a_finished_run_changes_nothing(steps: Steps) -> None:
