@@ -19,8 +19,8 @@ from fusion_extract.chain.ledger.records import FileState, Run, RunState
 from fusion_extract.chain.ledger.store import Ledger
 from fusion_extract.chain.transfer.archive_source import ArchiveSource
 from fusion_extract.errors import ConflictError, MessageError, TransientError
-from fusion_extract.models import OutputFile, SourceVersion
-from fusion_extract.ports import ObjectStore
+from fusion_extract.models import JobStatus, OutputFile, SourceVersion
+from fusion_extract.ports import FusionApi, ObjectStore
 from tests.emulators.fusion import BadLink, ExtractScenario
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps, is_zip
 from tests.steps.test_landing_never_lies import WritingMeanwhile
@@ -327,6 +327,40 @@ def test_a_cancel_that_meets_another_steps_write_of_the_run_leaves_it_to_that_st
     assert steps.run(run.run_id).state is RunState.RUNNING and steps.alerts() == []
     # And a second cancel ends it
     assert steps.submit(kind="cancel", run_id=run.run_id)["outcome"] == "cancelled"
+
+
+@dataclass
+class CancelledWhileAsked:
+    """A Fusion whose job status call is answered only after an operator cancelled the run."""
+
+    inner: FusionApi
+    steps: Steps
+    run_id: str
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def job_status(self, job_id: str) -> JobStatus:
+        self.steps.submit(kind="cancel", run_id=self.run_id)
+        return self.inner.job_status(job_id)
+
+
+def test_a_poll_that_fails_after_its_run_was_cancelled_answers_stale_and_changes_nothing(
+    make_steps: MakeSteps,
+) -> None:
+    # Given a running run whose next status call fails (503), the run cancelled while it is asked
+    steps = make_steps(HTTP_MAX_ATTEMPTS="1")
+    assert steps.fusion is not None
+    run = steps.start()
+    steps.fusion.fail_next(r"/jobRequests/\d+$", 503, method="GET")
+    steps.deps.fusion = CancelledWhileAsked(steps.deps.fusion, steps, run.run_id)
+
+    # When the poll is delivered
+    [answer] = steps.deliver("poll")
+
+    # Then its failure changes nothing: the answer names the run and its final state; it stays CANCELLED
+    assert (answer["outcome"], answer["run_id"], answer["state"]) == ("stale", run.run_id, "CANCELLED")
+    assert steps.run(run.run_id).state is RunState.CANCELLED and steps.alerts() == ["cancelled"]
 
 
 def test_cancel_of_a_finished_run_changes_nothing(steps: Steps) -> None:
