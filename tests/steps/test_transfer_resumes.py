@@ -12,6 +12,7 @@ import hashlib
 import random
 import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +27,7 @@ from fusion_extract.errors import TransientError
 from fusion_extract.fusion.download import PARALLEL_FROM
 from fusion_extract.ports import ObjectStore
 from tests.emulators.fusion import ExtractScenario
+from tests.emulators.oci.http import Request, Response, error
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps
 
 MiB = 2**20
@@ -335,6 +337,38 @@ def test_a_unit_whose_retry_is_due_at_once_is_handed_out_again_without_waiting_f
     # Then the unit's own message is published again at once, and delivering it lands the file
     assert [m.get("unit") for m in steps.published("transfer")[before:]] == [0]
     assert [o["outcome"] for o in steps.deliver("transfer")] == ["landed"]
+
+
+@pytest.mark.parametrize(("status", "code"), [(503, "ServiceUnavailable"), (400, "InvalidParameter")])
+def test_a_unit_that_fails_after_its_file_started_over_leaves_the_new_attempt_alone(
+    make_steps: MakeSteps, tmp_path: Path, status: int, code: str
+) -> None:
+    # Given an archive whose first member upload fails (transiently, or not), the file having started over
+    # meanwhile (another unit failed its attempt)
+    steps, run_id, name = transferring(
+        make_steps, archive(tmp_path / "s.zip", many_members(3, 4)), HTTP_MAX_ATTEMPTS="1"
+    )
+    ledger = steps.deps.ledger
+    failed: list[int] = []
+
+    def started_over(request: Request, serve: Callable[[Request], Response]) -> Response:
+        if failed:
+            return serve(request)
+        failed.append(status)
+        current = ledger.load_file(run_id, name)
+        ledger.save_file(current, current.value.but(state=FileState.PENDING, fetch=None, units=()))
+        return error(status, code, "refused")
+
+    steps.oci.intercept("PUT", r"/n/[^/]+/b/[^/]+/o/_staging%2F.*%2Fmembers%2F.*", started_over)
+
+    # When the file is transferred
+    answer = steps.transfer(run_id, name)
+
+    # Then the unit's failure is not this attempt's to record: the answer names the file and unit as stale,
+    # and the file waits as the other failure left it
+    assert (answer["outcome"], answer["file"], answer["unit"]) == ("stale", name, 0)
+    record = steps.file(run_id, name)
+    assert (record.state, record.fetch, record.units) == (FileState.PENDING, None, ())
 
 
 def test_a_unit_whose_claim_meets_another_units_write_claims_it_again(
