@@ -131,6 +131,30 @@ def test_a_file_whose_transfer_keeps_failing_transiently_tells_a_person_once_nam
     assert stuck["reason"].startswith(f"{first}: 2 transient failures in a row; the latest: "), stuck
 
 
+def test_sweep_that_cannot_re_drive_a_run_puts_it_off_naming_the_sweep_and_goes_on(
+    make_steps: MakeSteps,
+) -> None:
+    # Given a run whose poll message was lost, and Notifications refusing every try of the sweep's re-drive
+    steps = make_steps(HTTP_MAX_ATTEMPTS="1")
+    assert steps.fusion is not None
+    steps.fusion.define_extract(EXTRACT, ExtractScenario(seconds_running=36_000))
+    run = steps.start()
+    steps.forget("poll")
+    steps.oci.inject_fault("POST", r".*/messages$", 503, "ServiceUnavailable", times=2)
+
+    # When the sweep runs once the poll is overdue
+    steps.clock.advance(OVERDUE + 1)
+    swept = steps.sweep()
+
+    # Then the run was put off with the failure on record, named as the sweep's
+    assert swept["redriven"] == {run.run_id: "deferred"}
+    problem = steps.run(run.run_id).problem
+    assert problem is not None and problem.startswith("sweep: "), problem
+    # And the next sweep, once it is due, re-drives it
+    steps.clock.advance(steps.deps.settings.defer_seconds)
+    assert steps.sweep()["redriven"] == {run.run_id: "poll"}
+
+
 def test_sweep_tells_a_person_once_when_it_keeps_re_driving_a_run_without_progress(
     make_steps: MakeSteps,
 ) -> None:
