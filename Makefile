@@ -138,8 +138,10 @@ mutants: $(MUTMUT)/.installed ## Mutation testing of the rule and state modules 
 	cp -r shared $(MUTANTS)/src && cp -r tests $(MUTANTS)/tests
 	cp pyproject.toml $(MUTANTS)/ && cp tools/mutants/setup.cfg $(MUTANTS)/setup.cfg
 	rm -rf $(MUTANTS)/src/*.egg-info && find $(MUTANTS) -name __pycache__ -prune -exec rm -rf {} +
-	cd $(MUTANTS) && ../mutmut/bin/mutmut run --max-children 2 $$(../mutmut/bin/python ../../tools/mutants/sample.py \
-	  --every $(MUTANT_EVERY) $(addprefix fusion_extract.chain.,$(MUTANT_MODULES))); ../mutmut/bin/mutmut results
+	cd $(MUTANTS) && ../mutmut/bin/python ../../tools/mutants/sample.py --every $(MUTANT_EVERY) \
+	  $(addprefix fusion_extract.chain.,$(MUTANT_MODULES)) > sample.txt
+	cd $(MUTANTS) && ../mutmut/bin/mutmut run --max-children 2 $$(cat sample.txt); \
+	  ../mutmut/bin/python ../../tools/mutants/tally.py --list survived < sample.txt
 
 demo: $(STAMP) ## Run the whole chain locally against the emulators; bucket left in .local/demo/bucket/
 	$(BIN)/python -m tests.demo
