@@ -84,3 +84,12 @@ def test_diagram_draws_each_move_from_a_new_record_to_the_final_states():
         "    WORKING --> DONE: staged",
         "    DONE --> [*]",
     ]
+
+
+def test_machine_refuses_a_new_record_any_move_but_its_first_naming_it_new():
+    # Given a run not yet recorded; When asked for a move only a recorded run has
+    # Then the machine refuses it, naming the record as new
+    with pytest.raises(IllegalMove, match=r"^run: no move 'succeeded' from \(new\)$"):
+        RUN.after(None, Event.SUCCEEDED)
+    with pytest.raises(IllegalMove, match=r"^run: no move from \(new\) to LANDED$"):
+        RUN.check(None, RunState.LANDED)
