@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from fusion_extract.chain.ledger.records import RunState
+from fusion_extract.chain.ledger.records import FileRecord, FileState, RunState
+from fusion_extract.chain.ledger.store import Ledger
 from fusion_extract.chain.transfer.archive_source import ArchiveSource
 from fusion_extract.errors import TransientError
 from fusion_extract.models import OutputFile, SourceVersion
@@ -237,6 +238,31 @@ def test_a_run_whose_poll_died_before_recording_its_files_has_them_made_and_land
     land_everything(steps)
 
     # Then every file was made and handed out again, and the run landed
+    assert steps.run(run.run_id).state is RunState.LANDED
+
+
+def test_a_sweep_making_a_file_record_that_a_late_poll_made_meanwhile_goes_on_with_it(steps: Steps) -> None:
+    # Given a run whose poll died before writing its files' records
+    run = steps.until_transferring()
+    for name in steps.objects(f"_state/files/{run.run_id}/"):
+        steps.deps.store.delete(name)
+    steps.forget("transfer")
+    # And a late invocation that writes the first file's record just before the sweep writes it
+    first = run.files[0].name
+    late = Ledger(steps.deps.store, steps.deps.settings.state_prefix)
+    record = FileRecord(run.run_id, first, FileState.PENDING, next_at=steps.clock.now())
+    healthy = steps.deps
+    steps.deps = steps.container()
+    steps.deps.store = WritingMeanwhile(steps.deps.store, f"/{first}.json", lambda: late.create_file(record))
+
+    # When the sweep comes round after the step is overdue
+    steps.clock.advance(steps.deps.settings.step_overdue_seconds + 1)
+    swept = steps.sweep()
+    steps.deps = healthy
+    land_everything(steps)
+
+    # Then the sweep took the record it met for the one it meant to make, and the run landed
+    assert swept["redriven"] == {run.run_id: f"transfer x{len(run.files)}"}
     assert steps.run(run.run_id).state is RunState.LANDED
 
 

@@ -536,6 +536,7 @@ def test_ledger_recent_runs_over_10000_final_runs_read_only_what_they_show(ledge
     # Then the unreadable one is told apart and the three after it are read, and nothing else
     assert isinstance(found[0], Unreadable) and found[0].name == damaged
     assert "not valid JSON" in found[0].problem
+    assert found[0].about["run_id"] == "r10002"  # whose it was, as the index tells (an alert names it)
     assert _ids(found[1:]) == ["r10001", "r10000", "r09999"]
     requests = [(method, path.split("?")[0]) for method, path, _ in ledger_steps.oci.served[served:]]
     documents = [path for method, path in requests if method == "GET" and "%2Fruns%2F" in path]

@@ -193,19 +193,23 @@ def test_a_server_that_ignores_range_costs_one_whole_read_not_one_per_invocation
     assert content_answers(steps, name) == [(200, 0), (200, MiB), (200, 0)]
 
 
+@pytest.mark.parametrize("dated_only", [False, True], ids=["etag", "last-modified-only"])
 def test_a_file_that_changed_between_two_invocations_of_its_fetch_starts_over_never_joined(
-    make_steps: MakeSteps, tmp_path: Path
+    make_steps: MakeSteps, tmp_path: Path, dated_only: bool
 ) -> None:
-    # Given a 4 MiB archive fetched 1 MiB per invocation, listed without a SHA-256, the first part fetched
+    # Given a 4 MiB archive fetched 1 MiB per invocation, listed without a SHA-256, the first part fetched,
+    # from a Fusion that names a file's version by its ETag, or by its Last-Modified alone
     members = {"data.bin": random.Random(4).randbytes(4 * MiB)}
     zip_path = stored(tmp_path / "v.zip", members)
-    steps, run_id, name = transferring(make_steps, zip_path, TRANSFER_BUDGET_SECONDS="0")
+    steps, run_id, name = transferring(
+        make_steps, zip_path, dated_only=dated_only, TRANSFER_BUDGET_SECONDS="0"
+    )
     current = steps.deps.ledger.load_run(run_id)
     files = tuple(replace(f, sha256=None) if f.name == name else f for f in current.value.files)
     steps.deps.ledger.save_run(current, current.value.but(files=files))
     assert steps.transfer(run_id, name)["outcome"] == "continued"
     fetch = steps.file(run_id, name).fetch
-    assert fetch is not None and fetch.source_etag is not None  # the version the fetch reads, on record
+    assert fetch is not None and (fetch.source_etag or fetch.source_modified)  # the version read, on record
 
     # When the file changes in Fusion before the next invocation resumes it
     assert steps.fusion is not None

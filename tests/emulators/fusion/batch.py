@@ -234,7 +234,7 @@ class BatchApi:
         size = file.digest().size
         with self._lock:
             revisions = self._revisions.get((job.id, file.name), 0)
-        version = Version.of(file, modified_at(job.ended_at, revisions))
+        version = Version.of(file, modified_at(job.ended_at, revisions), dated_only=job.scenario.dated_only)
         if version.precondition_failed(request.headers):
             return error(412, f"{file.name} is not the version the request names", version.headers())
         ranges = not job.scenario.ignore_range and version.range_applies(request.headers)
