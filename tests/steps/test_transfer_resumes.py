@@ -308,7 +308,8 @@ def test_a_large_archive_fetched_over_parallel_ranges_resumes_at_each_stop_and_l
     assert zip_path.stat().st_size >= PARALLEL_FROM
     steps, run_id, name = transferring(make_steps, zip_path, TRANSFER_BUDGET_SECONDS="0")
 
-    # When its transfer message is delivered, and every continuation (each fetch stops after one part)
+    # When its transfer message is delivered, and every continuation (each fetch stops once the ranges
+    # on their way are staged)
     outcomes = [steps.transfer(run_id, name), *steps.deliver("transfer")]
 
     # Then the fetch took many invocations, each reading ranges from where the last one stopped
@@ -323,6 +324,37 @@ def test_a_large_archive_fetched_over_parallel_ranges_resumes_at_each_stop_and_l
     assert steps.read(steps.deps.layout.member(run, "large.bin")) == member
     assert not [thread for thread in threading.enumerate() if thread.name.startswith("download")]
     assert steps.objects("_staging/") == []
+
+
+def test_a_fetch_stopped_by_its_budget_stages_the_ranges_on_their_way_so_fusion_sends_each_byte_once(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive of 40 MiB, fetched over parallel ranges, and a budget spent at every chance
+    member = random.Random(5).randbytes(40 * MiB)
+    zip_path = tmp_path / "ranges.zip"
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("ranges.bin", member)
+    steps, run_id, name = transferring(make_steps, zip_path, TRANSFER_BUDGET_SECONDS="0")
+    assert steps.fusion is not None
+
+    # When its transfer message is delivered
+    first = steps.transfer(run_id, name)
+
+    # Then the fetch stopped, but only once the ranges already asked for had arrived and were staged, at a
+    # part boundary: Fusion sent no byte that was not kept
+    assert first["outcome"] == "continued", first
+    fetched = steps.file(run_id, name).fetch
+    assert fetched is not None and fetched.offset % MiB == 0 and fetched.offset > PARALLEL_FROM
+    assert steps.fusion.bytes_sent(name) == fetched.offset
+
+    # When every continuation is delivered
+    outcomes = steps.deliver("transfer")
+
+    # Then the archive landed whole, and Fusion sent each of its bytes once
+    assert outcomes[-1]["outcome"] == "landed", [o["outcome"] for o in outcomes]
+    run = steps.run(run_id)
+    assert steps.read(steps.deps.layout.member(run, "ranges.bin")) == member
+    assert steps.fusion.bytes_sent(name) == zip_path.stat().st_size
 
 
 def test_a_unit_claim_is_taken_over_only_once_it_is_stale() -> None:

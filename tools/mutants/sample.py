@@ -14,9 +14,7 @@ LONGEST_FUNCTION = 400  # more mutants than any function of these modules has
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--every", type=int, default=1, help="keep one mutant of this many (1: all)")
-    parser.add_argument(
-        "modules", nargs="+", help="dotted modules, e.g. fusion_extract.chain.policy"
-    )
+    parser.add_argument("modules", nargs="+", help="dotted modules, e.g. fusion_extract.chain.policy")
     args = parser.parse_args()
     for module in args.modules:
         for number in range(1, LONGEST_FUNCTION, args.every):

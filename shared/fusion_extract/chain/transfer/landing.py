@@ -212,32 +212,55 @@ class _Progress:
     name: str
 
     def open(self, file: OutputFile, start: int = 0, version: SourceVersion | None = None) -> Iterator[bytes]:
-        return progress(self.source.open(file, start, version), self.name, file.size, done=start)
+        return ProgressLog(self.source.open(file, start, version), self.name, file.size, done=start)
 
 
-def progress(
-    chunks: Iterator[bytes],
-    name: str,
-    total: int | None,
-    *,
-    done: int = 0,
-    every: float = PROGRESS_SECONDS,
-    monotonic: Callable[[], float] = time.monotonic,
-) -> Iterator[bytes]:
-    """The chunks as they come, logging `transfer progress` (bytes, percent, MB/s) every `every` seconds."""
-    started = last = monotonic()
-    first = done
-    for chunk in chunks:
-        done += len(chunk)
-        now = monotonic()
-        if now - last >= every:
-            last = now
+class ProgressLog(Iterator[bytes]):
+    """The chunks as they come, logging `transfer progress` (bytes, percent, MB/s) every `every` seconds;
+    `settle` and `close` reach the stream underneath."""
+
+    def __init__(
+        self,
+        chunks: Iterator[bytes],
+        name: str,
+        total: int | None,
+        *,
+        done: int = 0,
+        every: float = PROGRESS_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._chunks, self._name, self._total, self._every, self._monotonic = (
+            chunks,
+            name,
+            total,
+            every,
+            monotonic,
+        )
+        self._started = self._last = monotonic()
+        self._first = self._done = done
+
+    def __next__(self) -> bytes:
+        chunk = next(self._chunks)
+        self._done += len(chunk)
+        now = self._monotonic()
+        if now - self._last >= self._every:
+            self._last = now
             extra: dict[str, Any] = {
-                "file": name,
-                "bytes": done,
-                "mb_per_s": round((done - first) / 1e6 / (now - started), 2),
+                "file": self._name,
+                "bytes": self._done,
+                "mb_per_s": round((self._done - self._first) / 1e6 / (now - self._started), 2),
             }
-            if total:
-                extra["percent"] = round(100 * done / total, 1)
+            if self._total:
+                extra["percent"] = round(100 * self._done / self._total, 1)
             log.info("transfer progress", extra=extra)
-        yield chunk
+        return chunk
+
+    def settle(self, boundary: int) -> None:
+        settle = getattr(self._chunks, "settle", None)
+        if settle is not None:
+            settle(boundary)
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
