@@ -111,9 +111,12 @@ def test_a_transfer_past_its_budget_goes_on_in_the_next_invocation_without_start
 def test_an_archive_is_unpacked_by_parallel_units_and_lands_once_the_last_is_done(
     make_steps: MakeSteps, tmp_path: Path
 ) -> None:
-    # Given an archive of 40 members, 20 MiB in all, and TRANSFER_FANOUT=3
+    # Given an archive of 40 members, 20 MiB in all, TRANSFER_FANOUT=3, and a budget that cannot hold its
+    # unpacking (the clock stands still: it is never spent)
     members = many_members(11, 40)
-    steps, run_id, name = transferring(make_steps, archive(tmp_path / "m.zip", members), TRANSFER_FANOUT="3")
+    steps, run_id, name = transferring(
+        make_steps, archive(tmp_path / "m.zip", members), TRANSFER_FANOUT="3", TRANSFER_BUDGET_SECONDS="0.5"
+    )
 
     # When the file's message is delivered
     first = steps.transfer(run_id, name)
@@ -142,12 +145,31 @@ def test_an_archive_is_unpacked_by_parallel_units_and_lands_once_the_last_is_don
     assert [m.path for m in record.members] == list(members)
 
 
+def test_an_archive_whose_unpacking_fits_the_budget_lands_in_the_invocation_that_fetched_it(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given the same archive of 40 members, 20 MiB, TRANSFER_FANOUT=3, and the default budget (240 s)
+    members = many_members(11, 40)
+    steps, run_id, name = transferring(make_steps, archive(tmp_path / "m.zip", members), TRANSFER_FANOUT="3")
+
+    # When the file's message is delivered
+    outcome = steps.transfer(run_id, name)
+
+    # Then that invocation fetched it, unpacked every member and landed it: no unit was handed out
+    assert outcome["outcome"] == "landed", outcome
+    assert [m for m in steps.published("transfer") if m.get("unit") is not None] == []
+    assert [m.path for m in steps.file(run_id, name).members] == list(members)
+    assert steps.run(run_id).state is RunState.LANDED
+
+
 def test_a_unit_whose_invocation_died_is_handed_out_again_by_the_sweep(
     make_steps: MakeSteps, tmp_path: Path
 ) -> None:
-    # Given an archive split in two units, the second one's message lost
+    # Given an archive split in two units (its budget cannot hold both), the second one's message lost
     members = many_members(5, 20)
-    steps, run_id, name = transferring(make_steps, archive(tmp_path / "l.zip", members), TRANSFER_FANOUT="2")
+    steps, run_id, name = transferring(
+        make_steps, archive(tmp_path / "l.zip", members), TRANSFER_FANOUT="2", TRANSFER_BUDGET_SECONDS="0.5"
+    )
     assert steps.transfer(run_id, name)["outcome"] == "unpacked"
     steps.forget("transfer")
     lost = len(steps.published("transfer"))
@@ -220,9 +242,11 @@ def test_a_unit_that_fails_transiently_waits_and_goes_on_without_counting_agains
 def test_a_unit_whose_claim_meets_another_units_write_claims_it_again(
     make_steps: MakeSteps, tmp_path: Path
 ) -> None:
-    # Given an archive in three units, the first unpacked, the others waiting
+    # Given an archive in three units (its budget cannot hold them), the first unpacked, the others waiting
     members = many_members(11, 40)
-    steps, run_id, name = transferring(make_steps, archive(tmp_path / "r.zip", members), TRANSFER_FANOUT="3")
+    steps, run_id, name = transferring(
+        make_steps, archive(tmp_path / "r.zip", members), TRANSFER_FANOUT="3", TRANSFER_BUDGET_SECONDS="0.5"
+    )
     assert steps.transfer(run_id, name)["outcome"] == "unpacked"
     # And the file record changing under unit 1's claim (another unit saved it first: the write answers 412)
     steps.oci.inject_fault("PUT", r"/n/[^/]+/b/[^/]+/o/_state%2Ffiles%2F.*", 412, "IfMatchFailed")

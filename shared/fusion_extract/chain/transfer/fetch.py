@@ -44,7 +44,10 @@ class Budget:
         self.started = self.clock.now()
 
     def spent(self) -> bool:
-        return (self.clock.now() - self.started).total_seconds() >= self.seconds
+        return self.remaining() <= 0
+
+    def remaining(self) -> float:
+        return self.seconds - (self.clock.now() - self.started).total_seconds()
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 1. fetch (fetch.py): the file copied into the staging area part by part and verified (size, SHA-256);
 2. for an archive: its directory read from the staged copy, every rule checked before anything is
-   unpacked, its members split into units (units.py) that one or more invocations unpack;
+   unpacked, its members unpacked by the invocation that fetched it when they fit in what remains of its
+   budget, else split into units (units.py) that parallel invocations unpack;
 3. promote: once every unit is done, every member renamed into the landing folder. A bad archive leaves
    nothing visible. Fusion's `.mf` manifest and outputs that are not archives are promoted as fetched.
 
@@ -24,7 +25,7 @@ from fusion_extract.chain.transfer.archive_source import ArchiveSource
 from fusion_extract.chain.transfer.fetch import Budget, Fetcher
 from fusion_extract.chain.transfer.layout import Layout, reserved_name
 from fusion_extract.chain.transfer.manifest import parse_manifest
-from fusion_extract.chain.transfer.units import LEAST_UNIT_PARTS, UnitRun, is_metadata, split, staged_reader
+from fusion_extract.chain.transfer.units import LEAST_UNIT_PARTS, UnitRun, is_metadata, plan, staged_reader
 from fusion_extract.config import Settings
 from fusion_extract.errors import IntegrityError, SupersededError, UnsafeInputError
 from fusion_extract.models import OutputFile, SourceVersion
@@ -119,8 +120,10 @@ class Landing:
         return entries
 
     def units(self, entries: list[Entry]) -> tuple[Unit, ...]:
+        """One unit when this invocation can unpack the archive in what remains of its budget and parallel
+        invocations would not win; else up to TRANSFER_FANOUT (units.plan)."""
         least = LEAST_UNIT_PARTS * self.settings.upload_part_mb * 2**20
-        return split(entries, self.settings.transfer_fanout, least)
+        return plan(entries, self.settings.transfer_fanout, least, self.budget.remaining())
 
     def unpack(self, fetch: Fetch, entries: list[Entry], index: int, unit: Unit) -> tuple[Unit, bool]:
         s = self.settings
