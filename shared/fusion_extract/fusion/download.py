@@ -144,14 +144,21 @@ class ParallelDownload(Iterator[bytes]):
         """Done with it: the reads in flight end now (and their connections are released)."""
         self._chunks.close()
 
-    def settle(self, boundary: int) -> None:
-        """End at the first multiple of `boundary` at or after the bytes already on their way."""
+    def end_at(self, offset: int) -> None:
+        """End at `offset`, before any byte past it was asked for (the rest is had already)."""
+        if offset < max(self._asked, self._delivered):
+            raise ValueError(f"{self._file.name}: bytes past {offset} were asked for already")
+        self._end = min(self._end, offset)
+
+    def settle(self, boundary: int) -> bool:
+        """End at the first multiple of `boundary` at or after the bytes on their way (True: it will)."""
         on_the_way = max(self._asked, self._delivered)
         self._end = min(self._end, -(-on_the_way // boundary) * boundary)
+        return True
 
     def _one(self, start: int) -> Generator[bytes, None, None]:
-        """From `start` in one stream, up to the end (which `settle` may bring closer meanwhile)."""
-        with closing(self._whole(start=start)) as chunks:
+        """From `start` in one stream, up to the end (`end_at`'s; `settle` may bring it closer meanwhile)."""
+        with closing(self._whole(start=start, end=self._end)) as chunks:
             for chunk in chunks:
                 chunk = chunk[: self._end - self._delivered]
                 self._delivered += len(chunk)

@@ -58,6 +58,7 @@ class Fetcher:
     parallelism: int
     budget: Budget
     save: Callable[[Fetch], None]  # keeps progress in the file record
+    tap: Callable[[bytes], None] | None = None  # handed every part in order, once it is on its way
 
     def fetch(self, file: OutputFile, target: str, progress: Fetch) -> Fetch:
         """Go on from `progress`: done (`sha256` set), or as far as the budget allowed.
@@ -98,15 +99,16 @@ class Fetcher:
                     offset += len(part)
                     number = len(parts) + len(flight) + 1
                     flight.append(pool.submit(self._put, target, progress.upload_id, number, part))
+                    if self.tap is not None:
+                        self.tap(part)
                     del part
                     if len(flight) >= self.parallelism:
                         parts.append(flight.pop(0).result())
                     if offset < file.size and not settling and self.budget.spent() and not progress.whole:
                         settling = True
                         settle = getattr(chunks, "settle", None)  # a stream that can end at a part boundary
-                        if settle is None:
+                        if settle is None or not settle(self.part_size):
                             break
-                        settle(self.part_size)
                     if offset < file.size and number - len(progress.parts) >= PARTS_PER_SAVE:
                         parts.extend(f.result() for f in flight)
                         flight.clear()

@@ -145,13 +145,14 @@ class UnitRun:
     part_size: int
     parallelism: int
     budget: Budget
+    source: RangeReader | None = None  # where the archive is read: the staged copy unless given
 
     def run(self, index: int, unit: Unit) -> tuple[Unit, bool]:
         """Unpack what remains of unit `index`: (the unit with every member staged so far, done?)."""
         todo = self.entries[unit.first + len(unit.staged) : unit.first + unit.count]
         if not todo:
             return unit, True
-        archive = staged_reader(self.store, self.archive, self.etag)
+        archive = self.source or staged_reader(self.store, self.archive, self.etag)
         read = _Cursor(archive, todo[0].offset, todo[-1].limit)
         staged: list[Future[StagedMember]] = [_ready(member) for member in unit.staged]
         metadata = unit.metadata
