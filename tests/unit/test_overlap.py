@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from fusion_extract.chain.transfer.overlap import HELD_PARTS, FetchEnded, Live, TailKept
+from fusion_extract.chain.transfer.overlap import FetchEnded, Live, TailKept
 
 DATA = bytes(range(256)) * 64  # 16 KiB
 PART = 1024
@@ -25,21 +25,22 @@ def staged(data: bytes) -> object:
 
 
 def test_the_unpacking_reads_its_range_as_the_parts_are_fed() -> None:
-    # Given the unpacking of bytes 1500 to 3000, and the fetch's first parts fed
+    # Given the unpacking of bytes 1500 to 3000, and the fetch's first two parts fed (the first before it)
     live = Live(1500, 3000)
     fed = parts(DATA)
-    for part in fed[:HELD_PARTS]:
-        live.feed(part)
+    live.feed(fed[0])
+    live.feed(fed[1])
 
-    # When it reads what was fed, the rest fed as it goes
+    # When it reads what was fed, the next parts fed as it goes
     chunks = live(1500, 3000)
-    first = next(chunks)
-    for part in fed[HELD_PARTS:4]:
-        live.feed(part)
-    data = first + b"".join(chunks)
+    data = next(chunks)
+    live.feed(fed[2])
+    data += next(chunks)
+    live.feed(fed[3])  # past its range: not held
 
-    # Then it got exactly its range
+    # Then it got exactly its range, and its stream ends there
     assert data == DATA[1500:3000]
+    assert next(chunks, None) is None
 
 
 def test_an_unpacking_too_far_behind_goes_on_from_the_staged_copy_once_committed() -> None:

