@@ -40,6 +40,9 @@ OVERLAP_FROM = 4 * 2**20  # a smaller archive is fetched before it is unpacked: 
 OVERLAP_RATE = 50e6  # bytes/s: an archive that would need a faster fetch to end within the budget left is
 # fetched first and unpacked after (what is unpacked beside a fetch that stops is not kept)
 FIRST_DIRECTORY_BYTES = 256 * 2**10  # the directory read before the fetch, at most (else: after it)
+# Parts uploaded at once by a fetch and by the unpacking beside it, each: together they hold what one alone
+# holds with UPLOAD_PARALLELISM's 3 (`make bench`: 135 MiB peak with two each; 128 MiB is the bound).
+UPLOADS_BESIDE = 1
 
 
 def is_archive(name: str) -> bool:
@@ -108,7 +111,7 @@ class Landing:
             self.store,
             _Progress(source, self.planned.name),
             s.upload_part_mb * 2**20,
-            _beside(s.upload_parallelism) if overlap is not None else s.upload_parallelism,
+            UPLOADS_BESIDE if overlap is not None else s.upload_parallelism,
             self.budget,
             save,
             tap=overlap.live.feed if overlap is not None else None,
@@ -182,7 +185,7 @@ class Landing:
             self.folder(fetch),
             entries,
             s.upload_part_mb * 2**20,
-            s.upload_parallelism if source is None else _beside(s.upload_parallelism),
+            s.upload_parallelism if source is None else UPLOADS_BESIDE,
             self.budget,
             source,
         )
@@ -306,12 +309,6 @@ class _Overlap:
     live: Live
     unpacking: Future[tuple[Unit, bool]]
     taken: bool = False
-
-
-def _beside(parallelism: int) -> int:
-    """Parts uploaded at once by a fetch and the unpacking beside it, each: together they stay within the
-    memory one of them alone takes (128 MiB per invocation at most, measured by `make bench`)."""
-    return max(1, parallelism - 1)
 
 
 def _closing(live: Live, run: Callable[[int, Unit], tuple[Unit, bool]], unit: Unit) -> tuple[Unit, bool]:
