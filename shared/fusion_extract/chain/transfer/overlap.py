@@ -26,6 +26,7 @@ from fusion_extract.chain.transfer.zipdir import END_RECORDS, RangeReader
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 HELD_PARTS = 1  # staged parts held for an unpacking that lags behind the fetch (then: the staged copy)
+PIECE = 256 * 2**10  # bytes handed to the unpacking at a time: each reader on the way copies what it gets
 
 
 def tail_length(size: int, max_directory: int) -> int:
@@ -98,7 +99,7 @@ class Live:
                     if staged is None:
                         raise FetchEnded("the fetch stopped before the bytes the unpacking needs")
                 if staged is None:
-                    piece = self._parts[0][: end - self._start]
+                    piece = self._parts[0][: min(end - self._start, PIECE)]
                     self._parts[0] = self._parts[0][len(piece) :]
                     if not self._parts[0]:
                         self._parts.popleft()
