@@ -116,3 +116,30 @@ def test_a_corrupt_member_unpacked_beside_the_fetch_fails_the_attempt_and_nothin
     record = steps.file(run_id, name)
     assert (record.state, record.attempts, record.fetch, record.units) == (FileState.PENDING, 1, None, ())
     assert not set(steps.landed(steps.run(run_id))) & set(members)
+
+
+def test_what_an_invocation_killed_while_unpacking_beside_its_fetch_left_is_gone_once_the_file_lands(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive whose fetch stopped for its budget (every chance), and what an invocation killed while
+    # unpacking beside that fetch would have left: a member's upload open and a unit checkpoint
+    members = members_of(4)
+    steps, run_id, name = transferring(
+        make_steps, stored(tmp_path / "k.zip", members), TRANSFER_BUDGET_SECONDS="0"
+    )
+    assert steps.transfer(run_id, name)["outcome"] == "continued"
+    folder = f"_staging/{run_id}/{name}/1/"
+    store = steps.deps.store
+    store.start_upload(f"{folder}members/part_00.bin")
+    store.put_bytes(f"{folder}units/0", b"a checkpoint of the killed invocation")
+
+    # When the fetch's continuations and every message after them are delivered
+    outcomes = steps.deliver("transfer")
+
+    # Then the file landed, member for member, and nothing of the killed invocation is left open
+    assert outcomes[-1]["outcome"] == "landed", [o["outcome"] for o in outcomes]
+    run = steps.run(run_id)
+    for path, data in members.items():
+        assert steps.read(steps.deps.layout.member(run, path)) == data
+    assert steps.deps.oci.object_storage.list_multipart_uploads("emuns", "landing").data == []
+    assert steps.objects("_staging/") == []
