@@ -13,7 +13,7 @@ line per kernel and its JSON to stdout.
 
 A download from a loopback server that caps each connection (a token bucket per connection, as a cloud
 link per TCP flow): wall seconds and CPU-s/GiB (the server's threads included: one process) of
-fusion.download (one stream) and parallel_download.
+fusion.download (one stream) and ParallelDownload.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ class CappedFiles(http.server.BaseHTTPRequestHandler):
 
 def ranges(megabytes: int, rate_mb_s: float) -> None:
     """Wall and CPU of one stream against parallel ranges, through a per-connection cap."""
-    from fusion_extract.fusion.download import download, parallel_download
+    from fusion_extract.fusion.download import ParallelDownload, download
     from fusion_extract.fusion.http import HttpClient
     from fusion_extract.models import OutputFile
     from fusion_extract.retry import RetryPolicy
@@ -173,7 +173,7 @@ def ranges(megabytes: int, rate_mb_s: float) -> None:
     with requests.Session() as session:
         retry = RetryPolicy(ManualClock(), max_attempts=2, max_seconds=10, rand=lambda: 0.5)
         client = HttpClient(session, timeout=(3.0, 30.0), ca_bundle=None, retry=retry)
-        for name, reader in (("one stream", download), ("parallel ranges", parallel_download)):
+        for name, reader in (("one stream", download), ("parallel ranges", ParallelDownload)):
             wall, cpu = time.monotonic(), time.process_time()
             for _ in reader(client, file):
                 pass

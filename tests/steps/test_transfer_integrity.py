@@ -139,10 +139,14 @@ def test_a_saved_sha256_state_damaged_between_invocations_is_refused_and_the_fil
 def test_a_staged_archive_replaced_between_units_is_never_unpacked_and_the_file_is_fetched_again(
     make_steps: MakeSteps, tmp_path: Path
 ) -> None:
-    # Given an archive unpacked in two units, the first one done
+    # Given an archive unpacked in two units (its budget cannot hold both), the first one done
     members = random_members(21)
     steps, run_id, name = transferring(
-        make_steps, stored(tmp_path / "s.zip", members), TRANSFER_FANOUT="2", FILE_RETRY_SECONDS="0"
+        make_steps,
+        stored(tmp_path / "s.zip", members),
+        TRANSFER_FANOUT="2",
+        FILE_RETRY_SECONDS="0",
+        TRANSFER_BUDGET_SECONDS="0.5",
     )
     assert steps.transfer(run_id, name)["outcome"] == "unpacked"
 

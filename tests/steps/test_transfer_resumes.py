@@ -173,9 +173,12 @@ def test_a_fetch_that_dies_midway_goes_on_from_its_last_saved_part_not_from_the_
 def test_an_archive_is_unpacked_by_parallel_units_and_lands_once_the_last_is_done(
     make_steps: MakeSteps, tmp_path: Path
 ) -> None:
-    # Given an archive of 40 members, 20 MiB in all, and TRANSFER_FANOUT=3
+    # Given an archive of 40 members, 20 MiB in all, TRANSFER_FANOUT=3, and a budget that cannot hold its
+    # unpacking (the clock stands still: it is never spent)
     members = many_members(11, 40)
-    steps, run_id, name = transferring(make_steps, archive(tmp_path / "m.zip", members), TRANSFER_FANOUT="3")
+    steps, run_id, name = transferring(
+        make_steps, archive(tmp_path / "m.zip", members), TRANSFER_FANOUT="3", TRANSFER_BUDGET_SECONDS="0.5"
+    )
 
     # When the file's message is delivered
     first = steps.transfer(run_id, name)
@@ -204,12 +207,31 @@ def test_an_archive_is_unpacked_by_parallel_units_and_lands_once_the_last_is_don
     assert [m.path for m in record.members] == list(members)
 
 
+def test_an_archive_whose_unpacking_fits_the_budget_lands_in_the_invocation_that_fetched_it(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given the same archive of 40 members, 20 MiB, TRANSFER_FANOUT=3, and the default budget (240 s)
+    members = many_members(11, 40)
+    steps, run_id, name = transferring(make_steps, archive(tmp_path / "m.zip", members), TRANSFER_FANOUT="3")
+
+    # When the file's message is delivered
+    outcome = steps.transfer(run_id, name)
+
+    # Then that invocation fetched it, unpacked every member and landed it: no unit was handed out
+    assert outcome["outcome"] == "landed", outcome
+    assert [m for m in steps.published("transfer") if m.get("unit") is not None] == []
+    assert [m.path for m in steps.file(run_id, name).members] == list(members)
+    assert steps.run(run_id).state is RunState.LANDED
+
+
 def test_a_unit_whose_invocation_died_is_handed_out_again_by_the_sweep(
     make_steps: MakeSteps, tmp_path: Path
 ) -> None:
-    # Given an archive split in two units, the second one's message lost
+    # Given an archive split in two units (its budget cannot hold both), the second one's message lost
     members = many_members(5, 20)
-    steps, run_id, name = transferring(make_steps, archive(tmp_path / "l.zip", members), TRANSFER_FANOUT="2")
+    steps, run_id, name = transferring(
+        make_steps, archive(tmp_path / "l.zip", members), TRANSFER_FANOUT="2", TRANSFER_BUDGET_SECONDS="0.5"
+    )
     assert steps.transfer(run_id, name)["outcome"] == "unpacked"
     steps.forget("transfer")
     lost = len(steps.published("transfer"))
@@ -374,9 +396,11 @@ def test_a_unit_that_fails_after_its_file_started_over_leaves_the_new_attempt_al
 def test_a_unit_whose_claim_meets_another_units_write_claims_it_again(
     make_steps: MakeSteps, tmp_path: Path
 ) -> None:
-    # Given an archive in three units, the first unpacked, the others waiting
+    # Given an archive in three units (its budget cannot hold them), the first unpacked, the others waiting
     members = many_members(11, 40)
-    steps, run_id, name = transferring(make_steps, archive(tmp_path / "r.zip", members), TRANSFER_FANOUT="3")
+    steps, run_id, name = transferring(
+        make_steps, archive(tmp_path / "r.zip", members), TRANSFER_FANOUT="3", TRANSFER_BUDGET_SECONDS="0.5"
+    )
     assert steps.transfer(run_id, name)["outcome"] == "unpacked"
     # And the file record changing under unit 1's claim (another unit saved it first: the write answers 412)
     steps.oci.inject_fault("PUT", r"/n/[^/]+/b/[^/]+/o/_state%2Ffiles%2F.*", 412, "IfMatchFailed")
@@ -462,7 +486,8 @@ def test_a_large_archive_fetched_over_parallel_ranges_resumes_at_each_stop_and_l
     assert zip_path.stat().st_size >= PARALLEL_FROM
     steps, run_id, name = transferring(make_steps, zip_path, TRANSFER_BUDGET_SECONDS="0")
 
-    # When its transfer message is delivered, and every continuation (each fetch stops after one part)
+    # When its transfer message is delivered, and every continuation (each fetch stops once the ranges
+    # on their way are staged)
     outcomes = [steps.transfer(run_id, name), *steps.deliver("transfer")]
 
     # Then the fetch took many invocations, each reading ranges from where the last one stopped
@@ -477,6 +502,37 @@ def test_a_large_archive_fetched_over_parallel_ranges_resumes_at_each_stop_and_l
     assert steps.read(steps.deps.layout.member(run, "large.bin")) == member
     assert not [thread for thread in threading.enumerate() if thread.name.startswith("download")]
     assert steps.objects("_staging/") == []
+
+
+def test_a_fetch_stopped_by_its_budget_stages_the_ranges_on_their_way_so_fusion_sends_each_byte_once(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive of 40 MiB, fetched over parallel ranges, and a budget spent at every chance
+    member = random.Random(5).randbytes(40 * MiB)
+    zip_path = tmp_path / "ranges.zip"
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("ranges.bin", member)
+    steps, run_id, name = transferring(make_steps, zip_path, TRANSFER_BUDGET_SECONDS="0")
+    assert steps.fusion is not None
+
+    # When its transfer message is delivered
+    first = steps.transfer(run_id, name)
+
+    # Then the fetch stopped, but only once the ranges already asked for had arrived and were staged, at a
+    # part boundary: Fusion sent no byte that was not kept
+    assert first["outcome"] == "continued", first
+    fetched = steps.file(run_id, name).fetch
+    assert fetched is not None and fetched.offset % MiB == 0 and fetched.offset > PARALLEL_FROM
+    assert steps.fusion.bytes_sent(name) == fetched.offset
+
+    # When every continuation is delivered
+    outcomes = steps.deliver("transfer")
+
+    # Then the archive landed whole, and Fusion sent each of its bytes once
+    assert outcomes[-1]["outcome"] == "landed", [o["outcome"] for o in outcomes]
+    run = steps.run(run_id)
+    assert steps.read(steps.deps.layout.member(run, "ranges.bin")) == member
+    assert steps.fusion.bytes_sent(name) == zip_path.stat().st_size
 
 
 def test_a_unit_claim_is_taken_over_only_once_it_is_stale() -> None:

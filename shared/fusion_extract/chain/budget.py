@@ -22,8 +22,11 @@ class Budget:
     def used(self) -> float:
         return (self.clock.now() - self.started).total_seconds()
 
+    def remaining(self) -> float:
+        return self.seconds - self.used()
+
     def spent(self) -> bool:
-        return self.used() >= self.seconds
+        return self.remaining() <= 0
 
     def fits(self, seconds: float) -> bool:
         """Whether `seconds` more (a wait, a piece of work) still end within the budget."""

@@ -34,6 +34,14 @@ from fusion_extract.resumable import seal, unseal
 log = logging.getLogger(__name__)
 LEAST_UNIT_PARTS = 4  # a unit of fewer uncompressed bytes than this many parts is not worth an invocation
 MEMBER_WORK = 256 * 2**10  # what staging and promoting one member costs beyond its bytes, as bytes of work
+# What unpacking costs in wall time, from `make bench` (docs/performance.md, 2026-12-06: ours warm on
+# loopback, 8 to 17 s per GiB of output under load; 200 members about 0.5 s more than one): an estimate, on
+# the slow side, only to choose between one invocation and parallel ones.
+UNPACK_SECONDS_PER_GIB = 12.0
+MEMBER_SECONDS = 0.02
+# A unit handed to an invocation of its own starts this much later: a message delivered, an instance
+# started ("several seconds" when cold, docs/oci-platform) and its imports; parallel units must win more.
+HAND_OFF_SECONDS = 5.0
 _HEADER = 4  # bytes of a checkpoint's header length
 
 
@@ -53,6 +61,24 @@ def split(entries: list[Entry], fanout: int, least: int) -> tuple[Unit, ...]:
             first = position + 1
     units.append(Unit(first, len(entries) - first))
     return tuple(units)
+
+
+def plan(entries: list[Entry], fanout: int, least: int, remaining: float) -> tuple[Unit, ...]:
+    """The units to unpack the archive in: one, in the invocation that fetched it (no hand-off, no new
+    instance), when its work fits in the `remaining` seconds and parallel units would not save more than
+    they cost to start; else `split`'s (each unit then has a budget of its own)."""
+    units = split(entries, fanout, least)
+    whole = unpack_seconds(entries)
+    longest = max(unpack_seconds(entries[unit.first : unit.first + unit.count]) for unit in units)
+    if len(units) > 1 and whole <= remaining and whole - longest <= HAND_OFF_SECONDS:
+        return (Unit(0, len(entries)),)
+    return units
+
+
+def unpack_seconds(entries: list[Entry]) -> float:
+    """About how long unpacking these members takes (UNPACK_SECONDS_PER_GIB, MEMBER_SECONDS)."""
+    size = sum(entry.size for entry in entries)
+    return size / 2**30 * UNPACK_SECONDS_PER_GIB + len(entries) * MEMBER_SECONDS
 
 
 @dataclass(frozen=True)
@@ -121,13 +147,14 @@ class UnitRun:
     part_size: int
     parallelism: int
     budget: Budget
+    source: RangeReader | None = None  # where the archive is read: the staged copy unless given
 
     def run(self, index: int, unit: Unit) -> tuple[Unit, bool]:
         """Unpack what remains of unit `index`: (the unit with every member staged so far, done?)."""
         todo = self.entries[unit.first + len(unit.staged) : unit.first + unit.count]
         if not todo:
             return unit, True
-        archive = staged_reader(self.store, self.archive, self.etag)
+        archive = self.source or staged_reader(self.store, self.archive, self.etag)
         read = _Cursor(archive, todo[0].offset, todo[-1].limit)
         staged: list[Future[StagedMember]] = [_ready(member) for member in unit.staged]
         metadata = unit.metadata
