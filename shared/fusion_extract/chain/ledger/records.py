@@ -53,6 +53,30 @@ class PlannedFile:
     listed_name: str | None = None  # as Fusion listed it, when that is not a safe name (its .mf uses it)
 
 
+PLAN_PAGE_FILES = 500  # planned files per plan page: a page stays near 100 KB whatever the listing's length
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where a run's planned files are kept: `pages` documents of up to PLAN_PAGE_FILES each, in listing
+    order, written once before the run refers to them (so the run document stays small, however many)."""
+
+    id: str  # of the poll that wrote the pages (a duplicate poll's pages are another plan, never mixed in)
+    files: int
+    pages: int
+    plain: int  # its first files, landed as they are (not archives): read alone, from the first pages
+
+
+@dataclass(frozen=True)
+class PlanPage:
+    """One page of a run's plan."""
+
+    run_id: str
+    plan: str  # Plan.id
+    index: int
+    files: tuple[PlannedFile, ...]
+
+
 def new_run_id(now: datetime, new_id: IdFactory) -> str:
     """`<UTC start, to the second>-<random>`: sorts by start; the CLI makes one for a detached submit."""
     return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{new_id()}"
@@ -92,7 +116,8 @@ class Run:
     submitted_at: datetime | None = None  # when the current job was submitted
     job_started_at: datetime | None = None  # when the poller first saw the current job past its queue
     reason: str | None = None
-    files: tuple[PlannedFile, ...] = ()
+    plan: Plan | None = None  # where its planned files are (ledger.planned_files reads them)
+    files: tuple[PlannedFile, ...] = ()  # the plan itself, in runs planned before plan pages existed
     landed_at: datetime | None = None
     reland: bool = False
     rerun_of: str | None = None
@@ -108,6 +133,11 @@ class Run:
     def but(self, **changes: Any) -> Run:
         return dataclasses.replace(self, **changes)
 
+    @property
+    def file_count(self) -> int:
+        """How many files the run planned (none before its job succeeded)."""
+        return self.plan.files if self.plan is not None else len(self.files)
+
     def moved(self, source: RunState | None, call_id: str | None) -> Run:
         """This run with its move from `source` (None: created) recorded, if its state changed."""
         if source is self.state:
@@ -116,7 +146,7 @@ class Run:
         return self.but(history=(*self.history, change)[-HISTORY_KEPT:])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: an archive's record may hold 50,000 of these
 class LandedMember:
     path: str
     size: int
@@ -146,7 +176,7 @@ class Fetch:
         return self.sha256 is not None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StagedMember:
     """A member unpacked into the staging area, with what its upload returned (promotion reuses it)."""
 
@@ -190,9 +220,17 @@ class FileRecord:
     manifest: dict[str, str] | None = None  # parsed .mf (zip name -> sha256), when this file is the manifest
     fetch: Fetch | None = None
     units: tuple[Unit, ...] = ()
+    planned: PlannedFile | None = None  # as listed (None in records of runs whose document holds the plan)
 
     def but(self, **changes: Any) -> FileRecord:
         return dataclasses.replace(self, **changes)
+
+
+def as_planned(run: Run, record: FileRecord) -> PlannedFile | None:
+    """The file as its run planned it: in its record, or in the document of a run planned before pages."""
+    if record.planned is not None:
+        return record.planned
+    return next((planned for planned in run.files if planned.name == record.name), None)
 
 
 @dataclass(frozen=True)
@@ -204,7 +242,7 @@ class Lease:
     taken_at: datetime
 
 
-T = TypeVar("T", Run, FileRecord, Lease)
+T = TypeVar("T", Run, FileRecord, Lease, PlanPage)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -41,9 +41,9 @@ def is_archive(name: str) -> bool:
     return name.lower().endswith(".zip")
 
 
-def names_in_folder(run: Run) -> dict[str, str]:
-    """What the run's files that are not archives take in its folder: object path -> file."""
-    return {p.name: p.name for p in run.files if not is_archive(p.name)}
+def names_in_folder(files: Iterable[PlannedFile]) -> dict[str, str]:
+    """What those of the files that are not archives take in the run's folder: object path -> file."""
+    return {p.name: p.name for p in files if not is_archive(p.name)}
 
 
 def withdraw(store: ObjectStore, layout: Layout, run: Run) -> int:
@@ -72,6 +72,7 @@ class Landing:
     archives: ArchiveSource
     run: Run
     planned: PlannedFile
+    plain: Callable[[], Iterable[PlannedFile]]  # the run's files landed as they are (and maybe others)
     budget: Budget
     still_wanted: Callable[[], bool] = lambda: True  # asked once, just before anything becomes visible
 
@@ -101,17 +102,11 @@ class Landing:
         limits = ZipLimits(s.zip_max_entries, s.zip_max_bytes, s.zip_max_ratio)
         read = staged_reader(self.store, self.fetched(fetch), fetch.etag)
         entries = read_directory(read, fetch.offset, limits)
-        taken = names_in_folder(self.run)
         for entry in entries:
             if reserved := reserved_name(entry.path):
                 raise UnsafeInputError(
                     f"{self.planned.name}: member {entry.path!r} would take {reserved!r}, a name the run "
                     "reserves"
-                )
-            if entry.path in taken:
-                other = taken[entry.path]
-                raise UnsafeInputError(
-                    f"{self.planned.name}: member {entry.path!r} collides with the file {other}"
                 )
         # Two would leave the row counts to whichever unit saves first: the check could pass unseen.
         if len(metadata := [entry.path for entry in entries if is_metadata(entry.path)]) > 1:
@@ -119,6 +114,15 @@ class Landing:
         return entries
 
     def units(self, entries: list[Entry]) -> tuple[Unit, ...]:
+        """The archive's units, once its members are known not to take a name another file of the run lands
+        at (checked here, once: the plan does not change)."""
+        taken = names_in_folder(self.plain())
+        for entry in entries:
+            if entry.path in taken:
+                other = taken[entry.path]
+                raise UnsafeInputError(
+                    f"{self.planned.name}: member {entry.path!r} collides with the file {other}"
+                )
         least = LEAST_UNIT_PARTS * self.settings.upload_part_mb * 2**20
         return split(entries, self.settings.transfer_fanout, least)
 

@@ -53,7 +53,7 @@ class ZipLimits:
             raise ConfigError(f"ZIP limits must be positive whole numbers: {', '.join(bad)}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a directory may hold tens of thousands
 class Entry:
     """One file member, as the central directory declares it."""
 
