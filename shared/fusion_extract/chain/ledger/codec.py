@@ -12,7 +12,7 @@ one bad document is reported, never half-read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -23,6 +23,7 @@ from fusion_extract.chain.ledger.records import (
     FileState,
     LandedMember,
     Lease,
+    MemberLines,
     Plan,
     PlannedFile,
     PlanPage,
@@ -42,6 +43,7 @@ LINES = 2  # a file document whose members are lines
 FIELD = "\t"  # between the fields of a member's line (no member path or ETag holds a control character)
 Doc = dict[str, Any]
 V = TypeVar("V")
+M = TypeVar("M", LandedMember, StagedMember)
 
 
 def run_to_doc(run: Run) -> Doc:
@@ -142,7 +144,7 @@ def file_to_doc(record: FileRecord) -> Doc:
         "reason": record.reason,
         "sha256": record.sha256,
         "size": record.size,
-        "members": [_member_line(m) for m in record.members],
+        "members": _lines(record.members),
         "metadata": record.metadata,
         "manifest": record.manifest,
         "fetch": _fetch_to_doc(record.fetch),
@@ -164,7 +166,7 @@ def file_from_doc(doc: Any, where: str = "file document") -> FileRecord:
         reason=f.optional_text("reason"),
         sha256=f.optional_text("sha256"),
         size=f.optional("size", _count),
-        members=tuple(f.each("members", _landed_member)),
+        members=_members(f, "members", _landed_member, _landed_from_line),
         metadata=f.optional("metadata", _object),
         manifest=f.optional("manifest", _text_map),
         fetch=f.optional("fetch", _fetch),
@@ -320,7 +322,7 @@ def _unit_to_doc(unit: Unit) -> Doc:
         "next_at": _time_or_none(unit.next_at),
         "claimed_at": _time_or_none(unit.claimed_at),
         "retries": unit.retries,
-        "staged": [_member_line(s.member, s.etag, s.md5) for s in unit.staged],
+        "staged": _lines(unit.staged),
         "metadata": unit.metadata,
         "promoted": unit.promoted,
     }
@@ -335,13 +337,47 @@ def _unit(value: Any, where: str) -> Unit:
         next_at=f.optional_time("next_at"),
         claimed_at=f.optional_time("claimed_at"),
         retries=f.count("retries", 0),
-        staged=tuple(f.each("staged", _staged_member)),
+        staged=_members(f, "staged", _staged_member, _staged_from_line),
         metadata=f.optional("metadata", _object),
         promoted=f.count("promoted", 0),
     )
     if unit.promoted > len(unit.staged):
         raise IntegrityError(f"{where}: {unit.promoted} members promoted of {len(unit.staged)} staged")
     return unit
+
+
+def _lines(members: Sequence[LandedMember] | Sequence[StagedMember]) -> list[str]:
+    """The members as lines: those read as lines are written back as they were."""
+    if isinstance(members, MemberLines):
+        return list(members.lines)
+    return [
+        _member_line(m.member, m.etag, m.md5) if isinstance(m, StagedMember) else _member_line(m)
+        for m in members
+    ]
+
+
+def _members(
+    f: _Fields, key: str, read: Callable[[Any, str], M], from_line: Callable[[str], M]
+) -> Sequence[M]:
+    """Members written as lines stay lines, read when asked for; each is checked now all the same (one
+    that does not fit is refused here, naming its place). Members written as objects are read."""
+
+    def checked(item: Any, where: str) -> Any:
+        member = read(item, where)
+        return item if isinstance(item, str) else member
+
+    items = f.each(key, checked)
+    if items and all(isinstance(item, str) for item in items):
+        return MemberLines(tuple(items), from_line)
+    return tuple(from_line(item) if isinstance(item, str) else item for item in items)
+
+
+def _staged_from_line(line: str) -> StagedMember:
+    return _staged_member(line, "staged member")
+
+
+def _landed_from_line(line: str) -> LandedMember:
+    return _landed_member(line, "member")
 
 
 def _member_line(m: LandedMember, *staged: str | None) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from fusion_extract.clock import IdFactory
 from fusion_extract.models import RunAtTimes
@@ -185,6 +186,49 @@ class StagedMember:
     md5: str | None
 
 
+M = TypeVar("M", LandedMember, StagedMember)
+
+
+class MemberLines(Sequence[M]):
+    """Members as their record's document keeps them, one line each (codec.py), each read only when it is
+    asked for: an archive's record may hold 50,000, and most steps only count them, take a slice of them or
+    write them back. The lines were checked when the document was read."""
+
+    __slots__ = ("_read", "lines")
+    lines: tuple[str, ...]
+    _read: Callable[[str], M]
+
+    def __init__(self, lines: tuple[str, ...], read: Callable[[str], M]) -> None:
+        self.lines = lines
+        self._read = read
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    @overload
+    def __getitem__(self, index: int) -> M: ...
+    @overload
+    def __getitem__(self, index: slice) -> MemberLines[M]: ...
+    def __getitem__(self, index: int | slice) -> M | MemberLines[M]:
+        if isinstance(index, slice):
+            return MemberLines(self.lines[index], self._read)
+        return self._read(self.lines[index])
+
+    def __iter__(self) -> Iterator[M]:
+        return map(self._read, self.lines)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, MemberLines):
+            return self.lines == other.lines
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(self.lines)
+
+    def __repr__(self) -> str:
+        return f"MemberLines({len(self.lines)} members)"
+
+
 @dataclass(frozen=True)
 class Unit:
     """A run of consecutive members of one archive, unpacked by one invocation at a time."""
@@ -195,7 +239,7 @@ class Unit:
     next_at: datetime | None = None  # PENDING (or DONE, to promote): not before
     claimed_at: datetime | None = None  # WORKING or PROMOTING: since
     retries: int = 0  # put off by transient failures
-    staged: tuple[StagedMember, ...] = ()  # its first members, done (the rest follows from a checkpoint)
+    staged: Sequence[StagedMember] = ()  # its first members, done (the rest follows from a checkpoint)
     metadata: dict[str, Any] | None = None  # Fusion's metadata member, when this unit holds it
     promoted: int = 0  # its first staged members already in the landing folder (a promotion that paused)
 
@@ -215,7 +259,7 @@ class FileRecord:
     reason: str | None = None
     sha256: str | None = None  # verified archive digest
     size: int | None = None
-    members: tuple[LandedMember, ...] = ()
+    members: Sequence[LandedMember] = ()
     metadata: dict[str, Any] | None = None  # Fusion's metadata member, when this archive carried it
     manifest: dict[str, str] | None = None  # parsed .mf (zip name -> sha256), when this file is the manifest
     fetch: Fetch | None = None
