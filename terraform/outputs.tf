@@ -61,8 +61,13 @@ output "policy_statements" {
 }
 
 output "invoke_log_id" {
-  description = "OCID of the application's invoke log."
+  description = "OCID of the application's invoke log (`fusion-extract logs RUN` searches it)."
   value       = oci_logging_log.invoke.id
+}
+
+output "log_group_id" {
+  description = "OCID of the log group that holds the invoke log (a Logging search names both)."
+  value       = oci_logging_log_group.this.id
 }
 
 output "function_config" {

@@ -3,8 +3,8 @@
 OCI Functions hands application and function config to the code as environment variables
 (`ctx.Config()` is `os.environ`). `Settings.from_mapping` reads them all and fails with one ConfigError
 naming every missing or invalid key, and every name that looks like one of ours mistyped. Secrets never
-live here: only the Vault secret OCID does. `KEYS`, derived from the fields, is what README's table, each
-func.yaml and the Terraform checks are generated from or checked against.
+live here: only the Vault secret OCID does. `KEYS`, derived from the fields, is what docs/configuration.md,
+each func.yaml and the Terraform checks are generated from or checked against.
 """
 
 from __future__ import annotations

@@ -48,19 +48,21 @@ def serve(
 
     headers = ctx.Headers() or {}
     json_type = {"Content-Type": "application/json"}
-    with jsonlog.bind(function=name, call_id=ctx.CallID(), message_id=_header(headers, "x-oci-ns-messageid")):
+    message_id = _header(headers, "x-oci-ns-messageid")
+    with jsonlog.invocation(function=name, call_id=ctx.CallID(), message_id=message_id):
         runtime = None
         try:
             runtime = runtime_for(env)
             raw = data.getvalue() if data is not None else b""
             message: M | CheckMessage = parse_check(raw) or parse(raw)
-            with jsonlog.bind(step=type(message).__name__.removesuffix("Request").lower()):
-                if isinstance(message, PreflightRequest):
-                    outcome = preflight(name, runtime)
-                elif isinstance(message, Probe):
-                    outcome = ignore(message)
-                else:
-                    outcome = step(message, runtime)
+            # Every later line names the message's kind and the run it names (the step adds what it learns).
+            jsonlog.about(step=type(message).__name__.removesuffix("Request").lower(), **_named(message))
+            if isinstance(message, PreflightRequest):
+                outcome = preflight(name, runtime)
+            elif isinstance(message, Probe):
+                outcome = ignore(message)
+            else:
+                outcome = step(message, runtime)
         except Exception as exc:
             failure = str(exc) if isinstance(exc, FusionExtractError) else f"{type(exc).__name__}: {exc}"
             with jsonlog.bind(**jsonlog.context_of(exc)):
@@ -73,6 +75,14 @@ def serve(
         answer = outcome.to_json()
         log.info("step done", extra={"outcome": answer["outcome"]})
         return response.Response(ctx, response_data=json.dumps(answer), headers=json_type)
+
+
+def _named(message: object) -> dict[str, Any]:
+    """The run, extract and job a message names (those of them it has)."""
+    request = getattr(message, "request", None)  # a run request's ExtractRequest
+    named = {key: getattr(message, key, None) for key in ("run_id", "extract", "job_id")}
+    named["extract"] = named["extract"] or getattr(request, "extract", None)
+    return {key: value for key, value in named.items() if isinstance(value, str)}
 
 
 def _header(headers: Any, name: str) -> str | None:

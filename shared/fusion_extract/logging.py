@@ -3,7 +3,8 @@
 Importing fdk sets the root logger to DEBUG with a plain-text handler; `configure` replaces the
 formatter of the existing handlers (or adds one) and sets the level from config, so SDK debug
 noise stays out. Context fields (run_id, job_id, extract, call_id, function) are bound per
-invocation with `bind` and appear on every line, after `timestamp` (UTC), `level`, `logger` and `message`;
+invocation (`invocation`, `about`, `bind`) and appear on every line, after `timestamp` (UTC), `level`,
+`logger` and `message`;
 `function` is the function (submit, poll, transfer) and `step` the kind of message it serves (run, rerun,
 reland, cancel, poll, sweep, transfer). Known secret values are masked wherever they appear.
 """
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("log_context", default={})  # noqa: B039
+_subject: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("log_subject", default=None)
 _secrets: set[str] = set()
 # A credential after its keyword; quotes may be escaped (a message inside the JSON line is itself quoted).
 _BEARER = re.compile(r"(?i)(bearer\s+|basic\s+|access_token\\?\"?\s*[:=]\s*\\?\"?)[A-Za-z0-9._~+/=-]+")
@@ -52,6 +54,8 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             **_context.get(),
         }
+        for name, value in (_subject.get() or {}).items():
+            entry.setdefault(name, value)  # what a block bound is the more precise
         for name, value in vars(record).items():
             if name not in _STANDARD and not name.startswith("_"):
                 entry[name] = value
@@ -94,6 +98,26 @@ def bind(**fields: Any) -> Iterator[None]:
         raise
     finally:
         _context.reset(token)
+
+
+@contextmanager
+def invocation(**fields: Any) -> Iterator[None]:
+    """One function invocation: `fields` on each of its lines, and what it is about (`about`) on each line
+    after that is known, to the last one, which reports how it ended."""
+    token = _subject.set({})
+    try:
+        with bind(**fields):
+            yield
+    finally:
+        _subject.reset(token)
+
+
+def about(**fields: Any) -> None:
+    """Name what the invocation at work is about (its run, extract, job...): every later line of it
+    carries these fields, also after the block that named them ended. Outside an invocation: nothing."""
+    subject = _subject.get()
+    if subject is not None:
+        subject.update({key: value for key, value in fields.items() if value is not None})
 
 
 def bound() -> Mapping[str, Any]:

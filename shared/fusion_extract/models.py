@@ -119,7 +119,7 @@ class ExtractRequest:
 
 
 class Phase(enum.StrEnum):
-    """What a job status means for us (see the scheduler states in the README)."""
+    """What a job status means for us (docs/architecture.md: failure policy)."""
 
     RUNNING = "running"
     SUCCEEDED = "succeeded"

@@ -70,6 +70,12 @@ class ObjectStore(Protocol):
         """Write a small object; returns the new ETag. ConflictError when a condition fails."""
         ...
 
+    def put_whole(
+        self, name: str, data: bytes, *, content_type: str = "application/octet-stream"
+    ) -> ObjectInfo:
+        """Write an object held whole in one request; what the answer says of it (no look-up after)."""
+        ...
+
     def upload_stream(
         self, name: str, chunks: Iterable[bytes], *, content_type: str = "application/octet-stream"
     ) -> ObjectInfo:

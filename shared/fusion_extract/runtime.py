@@ -12,13 +12,18 @@ from functools import cached_property
 
 from fusion_extract.catalog import Catalog, read_catalog
 from fusion_extract.chain.ledger.store import Ledger
+from fusion_extract.chain.policy import Patience
 from fusion_extract.chain.readiness import Readiness
-from fusion_extract.chain.runs import Patience, Runs, Topics
+from fusion_extract.chain.runs.alerting import Alerter
+from fusion_extract.chain.runs.endings import Endings
+from fusion_extract.chain.runs.finishing import Finisher
+from fusion_extract.chain.runs.handoff import HandOff, Topics
 from fusion_extract.chain.transfer.archive_source import ArchiveSource, FusionArchives
 from fusion_extract.chain.transfer.layout import Layout
 from fusion_extract.clock import Clock, IdFactory, SystemClock, new_id
 from fusion_extract.config import Settings
 from fusion_extract.errors import ConfigError
+from fusion_extract.heap import map_large_buffers
 from fusion_extract.oci.clients import OciClients
 from fusion_extract.oci.metrics import OciMetrics
 from fusion_extract.oci.notify import OciPublisher
@@ -75,16 +80,30 @@ class Runtime:
 
     @cached_property
     def ledger(self) -> Ledger:
-        return Ledger(self.store, self.settings.state_prefix)
+        return Ledger(self.store, self.settings.state_prefix, clock=self.clock)
 
     @cached_property
-    def runs(self) -> Runs:
+    def patience(self) -> Patience:
         s = self.settings
-        topics = Topics(s.poll_topic_id, s.transfer_topic_id, s.rerun_topic_id, s.alerts_topic_id)
-        patience = Patience(s.stall_alert_after, s.malformed_tries, s.defer_seconds)
-        return Runs(
-            self.ledger, self.store, self.layout, self.publisher, topics, self.clock, patience, self.metrics
-        )
+        return Patience(s.stall_alert_after, s.malformed_tries, s.defer_seconds)
+
+    @cached_property
+    def alerter(self) -> Alerter:
+        return Alerter(self.ledger, self.publisher, self.settings.alerts_topic_id, self.clock, self.metrics)
+
+    @cached_property
+    def handoff(self) -> HandOff:
+        s = self.settings
+        topics = Topics(s.poll_topic_id, s.transfer_topic_id, s.rerun_topic_id)
+        return HandOff(self.publisher, topics)
+
+    @cached_property
+    def endings(self) -> Endings:
+        return Endings(self.ledger, self.store, self.layout, self.clock, self.alerter, self.patience)
+
+    @cached_property
+    def finisher(self) -> Finisher:
+        return Finisher(self.ledger, self.store, self.layout, self.clock, self.alerter, self.endings)
 
     @cached_property
     def metrics(self) -> Metrics:
@@ -142,4 +161,5 @@ def runtime_for(env: Mapping[str, str]) -> Runtime:
     if key not in _runtimes:
         _runtimes.clear()
         _runtimes[key] = Runtime(Settings.from_mapping(env))
+        map_large_buffers()  # the container's memory bound holds in RSS, not only in bytes held (heap.py)
     return _runtimes[key]

@@ -5,14 +5,15 @@
 Each kernel runs over the same member as the transfer reads it (pieces of resumable.PIECE bytes), best of
 the rounds (process CPU time, so another engineer's load counts less): inflate (the standard library's
 decompressobj, resumable.Inflater on zlib and on zlib-ng, asking stop() at every block boundary as the
-transfer does, and isal when importable), CRC-32, the CSV row count (unquoted and with quoted fields) and
-SHA-256. Prints one line per kernel and its JSON to stdout.
+transfer does, and isal when importable), CRC-32, the CSV row count (unquoted and with quoted fields),
+SHA-256, and the item count of a 4 MiB JSON member (json.loads against items.json_items). Prints one
+line per kernel and its JSON to stdout.
 
     .venv/bin/python -m tests.bench.kernels ranges [--megabytes 128] [--rate-mb-s 40]
 
 A download from a loopback server that caps each connection (a token bucket per connection, as a cloud
 link per TCP flow): wall seconds and CPU-s/GiB (the server's threads included: one process) of
-fusion.download (one stream) and parallel_download.
+fusion.download (one stream) and ParallelDownload.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import requests
 
 from fusion_extract import resumable
 from fusion_extract.chain.transfer.archive import _CsvRows
+from fusion_extract.chain.transfer.items import json_items
 from fusion_extract.resumable import PIECE, Inflater, Libz, Sha256
 from tests.bench.datagen import member_blocks
 
@@ -45,6 +47,24 @@ def csv_member(megabytes: int, quoted: bool) -> bytes:
     if not quoted:
         return data
     return data.replace(b" and ", b'" and "')  # every row gets quotes, none a quoted newline
+
+
+def json_member(megabytes: int) -> bytes:
+    """A JSON member like the bench's ({"items": [...]}), at most JSON_COUNT_LIMIT as the transfer keeps."""
+    return b"".join(block for _, block in member_blocks("kernels", megabytes * 2**20, "json"))
+
+
+def parsed_items(data: bytes) -> int:
+    return len(json.loads(data)["items"])
+
+
+def count_repeatedly(count: Callable[[bytes], int | None], document: bytes, times: int) -> None:
+    for _ in range(times):
+        count(document)
+
+
+def json_items_of(data: bytes) -> int | None:
+    return json_items(data, "kernels.json")
 
 
 def pieces(data: bytes) -> Iterator[bytes]:
@@ -137,7 +157,7 @@ class CappedFiles(http.server.BaseHTTPRequestHandler):
 
 def ranges(megabytes: int, rate_mb_s: float) -> None:
     """Wall and CPU of one stream against parallel ranges, through a per-connection cap."""
-    from fusion_extract.fusion.download import download, parallel_download
+    from fusion_extract.fusion.download import ParallelDownload, download
     from fusion_extract.fusion.http import HttpClient
     from fusion_extract.models import OutputFile
     from fusion_extract.retry import RetryPolicy
@@ -153,7 +173,7 @@ def ranges(megabytes: int, rate_mb_s: float) -> None:
     with requests.Session() as session:
         retry = RetryPolicy(ManualClock(), max_attempts=2, max_seconds=10, rand=lambda: 0.5)
         client = HttpClient(session, timeout=(3.0, 30.0), ca_bundle=None, retry=retry)
-        for name, reader in (("one stream", download), ("parallel ranges", parallel_download)):
+        for name, reader in (("one stream", download), ("parallel ranges", ParallelDownload)):
             wall, cpu = time.monotonic(), time.process_time()
             for _ in reader(client, file):
                 pass
@@ -182,6 +202,8 @@ def main() -> None:
     packed = compressor.compress(plain) + compressor.flush()
     plain_pieces, quoted_pieces = list(pieces(plain)), list(pieces(quoted))
     per_gib = GIB / len(plain)
+    document = json_member(4)
+    json_per_gib = GIB / len(document)
 
     kernels: dict[str, Callable[[], object]] = {
         "inflate zlib.decompressobj": lambda: decompressobj_inflate("zlib")(packed),
@@ -202,6 +224,16 @@ def main() -> None:
     figures = {}
     for name, run in kernels.items():
         figures[name] = round(best(run, args.rounds) * per_gib, 3)
+        print(f"{name:34} {figures[name]:6.3f} CPU-s/GiB")
+    # JSON items, over a 4 MiB member as the transfer keeps one whole (repeated to a GiB's worth of time)
+    repeat = max(1, args.megabytes // 4)
+    counters: dict[str, Callable[[bytes], int | None]] = {
+        "json items json.loads": parsed_items,
+        "json items json_items": json_items_of,
+    }
+    for name, count in counters.items():
+        seconds = best(functools.partial(count_repeatedly, count, document, repeat), args.rounds)
+        figures[name] = round(seconds / repeat * json_per_gib, 3)
         print(f"{name:34} {figures[name]:6.3f} CPU-s/GiB")
     print(json.dumps({"megabytes": args.megabytes, "ratio": round(len(plain) / len(packed), 2), **figures}))
 

@@ -40,7 +40,8 @@ from tests.bench.instances import Answer, Instance
 MAX_POLLS = 50
 MAX_INVOCATIONS = 2000  # a file that has not landed after this many invocations is going round in circles
 POLL_SECONDS = 0.05  # how often the parallel driver reads the ledger for work to hand out
-GOING_ON = {"continued", "unpacked", "promoted", "landed", "nothing_to_do", "in_progress"}  # else: stop
+# Anything else: stop.
+GOING_ON = {"continued", "unpacked", "promoted", "landed", "nothing_to_do", "in_progress"}
 IDLE = ("nothing_to_do", "in_progress")  # outcomes of an invocation that found nothing to do
 MAX_IDLE = 20  # this many in a row: the driver hands out work nobody can take
 MOST_AT_ONCE = 4  # invocations of one file at once: the file's and TRANSFER_FANOUT's default of units

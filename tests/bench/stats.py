@@ -48,14 +48,23 @@ def rate_mb_s(uncompressed_bytes: int, seconds: float) -> float:
 
 def served_once(downloads: list[dict[str, Any]], size: int) -> dict[str, Any]:
     """Did Fusion serve the archive's bytes once? `downloads`: {start, stop, read} in the order served.
-    Once: the first download starts at byte 0, each later one strictly after the previous one's start,
-    and the client's bytes (each download up to where the next one starts; the last one whole) add up to
-    the archive's size. `read` - size is what was read to send but never used (cut connections)."""
+    Once: each download goes forward (starts after every earlier one's start) or asks for a range wholly
+    before every earlier start (the directory's tail read first, then the rest up to it); in the order of
+    their starts, the first is byte 0, and the client's bytes (each download up to where the next starts; the
+    last one whole) add up to the archive's size. `read` - size is what was read to send but never used (cut
+    connections)."""
     starts = [int(d["start"]) for d in downloads]
     read = sum(int(d["read"]) for d in downloads)
-    forward = bool(starts) and starts[0] == 0 and all(b > a for a, b in pairwise(starts))
-    kept = sum(b - a for a, b in pairwise(starts))
-    kept += int(downloads[-1]["read"]) if downloads else 0
+    forward = all(
+        start > max(starts[:i]) or int(downloads[i]["stop"]) <= min(starts[:i])
+        for i, start in enumerate(starts)
+        if i
+    )
+    ordered = sorted(downloads, key=lambda d: int(d["start"]))
+    at = [int(d["start"]) for d in ordered]
+    forward = forward and bool(at) and at[0] == 0 and all(b > a for a, b in pairwise(at))
+    kept = sum(b - a for a, b in pairwise(at))
+    kept += int(ordered[-1]["read"]) if ordered else 0
     return {
         "downloads": len(downloads),
         "starts": starts,

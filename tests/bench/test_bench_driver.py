@@ -76,6 +76,23 @@ def test_downloads_that_each_go_on_where_the_last_stopped_serve_the_archive_once
     assert served["overshoot_bytes"] == 2 * MiB
 
 
+def test_the_directory_read_first_then_the_rest_up_to_it_serves_the_archive_once():
+    # Given an archive whose last 256 KiB were read first, then the rest up to where they begin
+    tail = 20 * MiB - 256 * 1024
+    downloads = [
+        {"start": tail, "stop": 20 * MiB, "read": 256 * 1024},
+        {"start": 0, "stop": tail, "read": tail},
+    ]
+
+    # When the downloads are judged
+    served = served_once(downloads, 20 * MiB)
+
+    # Then every byte was served once
+    assert served["once"] is True
+    assert served["bytes_kept"] == 20 * MiB
+    assert served["overshoot_bytes"] == 0
+
+
 @pytest.mark.parametrize(
     "starts",
     [

@@ -41,7 +41,7 @@ def make_inputs(folder: Path, members: int) -> None:
     from fusion_extract.chain.ledger.records import (
         FileRecord,
         FileState,
-        LandedMember,
+        Member,
         StagedMember,
         Unit,
         UnitState,
@@ -55,7 +55,7 @@ def make_inputs(folder: Path, members: int) -> None:
             archive.writestr(f"TINY_{index}.csv", f"ID,AMOUNT\n{index},{index % 97}.50\n")
     (folder / "archive.zip").write_bytes(buffer.getvalue())
     landed = tuple(
-        LandedMember(f"TINY_{i}.csv", 20, hashlib.sha256(b"%d" % i).hexdigest(), 1) for i in range(members)
+        Member(f"TINY_{i}.csv", 20, hashlib.sha256(b"%d" % i).hexdigest(), 1) for i in range(members)
     )
     staged = tuple(StagedMember(m, f"{i:032x}", "1B2M2Y8AsgTpgAmY7PhCfg==") for i, m in enumerate(landed))
     quarter = members // 4

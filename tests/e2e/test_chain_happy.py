@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import replace
+from typing import Any
 
 from fusion_extract.chain.ledger.records import RunState
 from tests.e2e.landing import QUICK, assert_every_member_verifies, landed_manifest
@@ -111,25 +112,35 @@ def test_chain_when_relanding_a_succeeded_job_lands_it_again_without_a_new_job(m
     assert_every_member_verifies(chain, manifest)
 
 
-def test_chain_logs_are_json_with_the_run_identity_and_never_a_secret(make_chain):
-    # Given a run that landed
+def test_chain_logs_name_the_run_on_every_line_about_it_and_never_a_secret(make_chain):
+    # Given a run whose first job fails and is rerun by the chain, that lands, and a sweep after it
     chain = make_chain()
-    chain.fusion.define_extract("Sales", replace(QUICK, chunks=2))
+    chain.fusion.define_extract("Sales", replace(QUICK, chunks=2, fail_first_jobs=1))
     chain.invoke("submit", {"extract": "Sales", "mode": "full"})
     run = chain.wait_for_final_run("Sales")
+    chain.sweep()
+    chain.settle()
 
     # When we read every line the three functions logged
     lines = [line for log in (chain.workdir / "logs").glob("*.log") for line in log.read_text().splitlines()]
     entries = [json.loads(line) for line in lines]  # every line is JSON
 
-    # Then the step lines carry the run's identity and the call id
-    landed = [e for e in entries if e["message"] == "file landed"]
-    assert landed and all(
-        (e["run_id"], e["extract"], e["job_id"], e["function"])
-        == (run.run_id, "Sales", run.job_id, "transfer")
-        and e["call_id"]
-        for e in landed
-    )
+    # Then every line about the run names it, its extract and the call: in each invocation that concerned
+    # it, every line from the first that names it (the message, or the run once made) to the last
+    about = [line for call in _by_call(entries).values() for line in _from_first_naming(call, run.run_id)]
+    assert run.state is RunState.LANDED and {e["function"] for e in about} == {"submit", "poll", "transfer"}
+    unnamed = [e for e in about if (e.get("run_id"), e.get("extract")) != (run.run_id, "Sales")]
+    assert not unnamed, "\n".join(json.dumps(e) for e in unnamed)
+    # And once its job is known, the job id too
+    assert all(e.get("job_id") in run.job_ids for e in about if e.get("step") in ("poll", "transfer"))
+    messages = {e["message"] for e in about}
+    assert messages >= {
+        "run started",
+        "job submitted",
+        "job failed; rerun scheduled",
+        "file landed",
+        "step done",
+    }
     # And no line holds the client secret or any bearer token Fusion was shown
     tokens = {
         r.headers["authorization"].split()[-1]
@@ -138,3 +149,18 @@ def test_chain_logs_are_json_with_the_run_identity_and_never_a_secret(make_chain
     }
     text = "\n".join(lines)
     assert tokens and not [secret for secret in {CLIENT_SECRET, *tokens} if secret in text]
+
+
+def _by_call(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Each invocation's lines, in the order it wrote them."""
+    calls: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        if entry.get("call_id"):
+            calls.setdefault(entry["call_id"], []).append(entry)
+    return calls
+
+
+def _from_first_naming(lines: list[dict[str, Any]], run_id: str) -> list[dict[str, Any]]:
+    """The lines from the first that names the run (a field, or its message) on; none if none does."""
+    first = next((i for i, line in enumerate(lines) if run_id in json.dumps(line)), len(lines))
+    return lines[first:]

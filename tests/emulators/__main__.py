@@ -16,6 +16,7 @@ From another shell, the operator's CLI works against it as against the cloud:
     .venv/bin/fusion-extract --local doctor
     .venv/bin/fusion-extract --local submit Failing --mode full
     .venv/bin/fusion-extract --local runs
+    .venv/bin/fusion-extract --local logs <run id>     (or search them as in the cloud: docs/run-history.md)
 """
 
 from __future__ import annotations

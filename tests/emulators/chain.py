@@ -33,6 +33,7 @@ from tests.emulators.fdk_runtime import FDK_SCRIPT, Container, FdkFunction
 from tests.emulators.fusion import FusionEmulator
 from tests.emulators.oci import COMPARTMENT, OciEmulator
 from tests.emulators.oci.functions import FunctionsService, RecordingFunction, wait_settled
+from tests.emulators.oci.logsearch import InvokeLog, Line, LogSearch, function_log_lines
 from tests.emulators.oci.management import APPLICATION, APPLICATION_NAME, Management
 from tests.emulators.oci.notifications import NotificationsService
 from tests.emulators.oci.scheduler import SchedulerService
@@ -44,6 +45,8 @@ CLIENT_ID, CLIENT_SECRET = "fusion-extract-client", "emulated-client-secret"
 FUNCTIONS = ("submit", "poll", "transfer")
 SWEEP = "sweep"
 IMAGE = "emu.ocir.io/emuns/fusion-extract:local"
+LOG_GROUP = "ocid1.loggroup.oc1.emu.fusionextract"  # terraform/logging.tf's log group and invoke log
+INVOKE_LOG = "ocid1.log.oc1.emu.invoke"
 
 
 def function_ocid(name: str) -> str:
@@ -87,6 +90,9 @@ class LocalChain:
         # What operators' tools read first: GetFunction (oci fn function invoke), GetTopic, ListSchedules.
         self.management = Management(self.functions, self.ons, self.scheduler, compartment=COMPARTMENT)
         self.inbox = RecordingFunction("alerts-inbox")  # subscribed to the alerts topic like an e-mail
+        # The application's invoke log: what the functions write, searchable as in OCI Logging.
+        invoke_log = InvokeLog(COMPARTMENT, LOG_GROUP, INVOKE_LOG, APPLICATION, APPLICATION_NAME)
+        self.logsearch = LogSearch(invoke_log, self.log_lines)
         self.topics: dict[str, str] = {}
         self.runtimes: dict[str, FdkFunction] = {}
         self.env: dict[str, str] = {}
@@ -108,6 +114,7 @@ class LocalChain:
         self.oci.add_service(self.functions)
         self.oci.add_service(self.ons)
         self.oci.add_service(self.management)
+        self.oci.add_service(self.logsearch)
         self.oci.create_bucket(BUCKET)
         if self.catalog is not None:
             self.overrides.setdefault("EXTRACT_CATALOG_OBJECT", self.write_catalog(self.catalog))
@@ -237,10 +244,21 @@ class LocalChain:
             "application": {"id": APPLICATION, "name": APPLICATION_NAME},
             "compartment": COMPARTMENT,
             "logs": str(self.workdir / "logs"),
+            "logging": {"log_group_id": LOG_GROUP, "log_id": INVOKE_LOG},
             "config": shell,
         }
         path.write_text(json.dumps(endpoints, indent=2) + "\n")
         return endpoints
+
+    def log_lines(self) -> list[Line]:
+        """Every line the three functions wrote so far (their invoke log's content)."""
+        return [
+            line
+            for name in FUNCTIONS
+            for line in function_log_lines(
+                self.workdir / "logs" / f"{name}.log", function_ocid(name), f"fusion-extract-{name}"
+            )
+        ]
 
     # -- ways in ---------------------------------------------------------------------------------------
 

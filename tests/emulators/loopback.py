@@ -163,6 +163,11 @@ class LoopbackServer:
             self._thread.start()
         return self
 
+    @property
+    def connections(self) -> int:
+        """Connections accepted since the server started."""
+        return self._server.accepted
+
     def stop(self) -> None:
         """Stop accepting, end the open connections and free the port; safe to call twice."""
         if self._closed:
@@ -185,6 +190,7 @@ class _Server(ThreadingHTTPServer):
         self._stopping = threading.Event()
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
+        self.accepted = 0  # connections accepted so far: clients that reuse theirs keep this low
         super().__init__((HOST, port), _Handler)
 
     def serve_until_stopped(self) -> None:
@@ -210,6 +216,7 @@ class _Server(ThreadingHTTPServer):
             connection = self.tls.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
         with self._open_lock:
             self._open.add(connection)
+            self.accepted += 1
         return connection, address
 
     def shutdown_request(self, request: Any) -> None:

@@ -1,4 +1,4 @@
-"""Where the bearer token may go (README: Security rules), against the emulated Fusion over HTTPS: nothing
+"""Where the bearer token may go (docs/security.md), against the emulated Fusion over HTTPS: nothing
 is ever sent to a host Fusion names other than the configured one. Links with a Batch Processing API path
 on another host or over http are rebuilt on the configured host; anything else is refused before any
 request, and the emulator's record shows the token reached nothing but the Batch Processing API."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from fusion_extract.errors import IntegrityError
-from fusion_extract.fusion.download import parallel_download
+from fusion_extract.fusion.download import ParallelDownload
 from fusion_extract.fusion.http import Bearer, HttpClient
 from fusion_extract.fusion.tokens import TokenProvider
 from fusion_extract.models import OutputFile, SourceVersion
@@ -59,8 +59,8 @@ class Fetch:
 
     def __call__(
         self, start: int = 0, version: SourceVersion | None = None, connections: int = 4
-    ) -> Generator[bytes, None, None]:
-        return parallel_download(
+    ) -> ParallelDownload:
+        return ParallelDownload(
             self.http,
             self.archive,
             CHUNK,
@@ -202,3 +202,27 @@ def test_closing_a_download_early_stops_its_reads_in_flight(tmp_path: Path) -> N
         # Then no reading thread is left running, and no more ranges were asked for than the window holds
         assert not reading_threads()
         assert len(stack.to_fusion("/content")) <= 1 + 4
+
+
+def test_a_settled_download_ends_at_the_boundary_past_the_ranges_asked_for_and_drops_no_byte(
+    tmp_path: Path,
+) -> None:
+    # Given a parallel download whose first range (one chunk) and the first chunk of the next were taken:
+    # four ranges of 256 KiB are asked for by then
+    with downloading(tmp_path) as (stack, fetch):
+        chunks = fetch()
+        head = b"".join(islice(chunks, 2))
+        asked = CHUNK + 4 * SEGMENT
+
+        # When the consumer asks it to settle at a boundary of 300,000 bytes (an invocation's budget spent)
+        chunks.settle(300_000)
+        data = head + b"".join(chunks)
+
+        # Then it delivered every byte asked for, up to the first boundary past them, and ended there
+        end = -(-asked // 300_000) * 300_000
+        assert len(data) == end
+        whole = b"".join(fetch(connections=1))
+        assert data == whole[:end]
+        # And Fusion sent exactly those bytes before the whole read: none was cut off and lost
+        assert stack.fusion.bytes_sent(fetch.archive.name) == end + len(whole)
+        assert not reading_threads()

@@ -5,6 +5,7 @@ import pytest
 from fusion_extract.config import Settings
 from fusion_extract.errors import ConfigError, UpstreamError
 from fusion_extract.oci.clients import OciClients
+from fusion_extract.runtime import runtime_for
 from tests.clocks import ManualClock
 from tests.emulators.oci import OciEmulator
 from tests.integration.oci_support import NAMESPACE, clients_for, emulator_env
@@ -79,3 +80,24 @@ def test_functions_client_without_an_invoke_endpoint_raises_config_error(emu, tm
 
     with pytest.raises(ConfigError, match="OCI_FUNCTIONS_ENDPOINT"):
         clients.functions_invoke  # noqa: B018
+
+
+def test_a_warm_containers_invocations_share_one_signer_and_reuse_its_connections(emu, tmp_path):
+    # Given a function container's configuration (fdk hands every invocation the same environment)
+    env = emulator_env(emu, tmp_path, BUCKET_NAMESPACE=NAMESPACE)
+    accepted, signers = emu.connections, set()
+
+    # When three invocations each write small objects and one in parallel parts
+    for invocation in range(3):
+        runtime = runtime_for(env)
+        for n in range(5):
+            runtime.store.put_bytes(f"_staging/{invocation}/{n}", b"row\n")
+        part = runtime.settings.upload_part_mb * 2**20
+        runtime.store.upload_stream(f"_staging/{invocation}/big", [bytes(4 * part)])
+        signers.add(id(runtime.oci.object_storage.base_client.signer))
+
+    # Then the key was loaded into one signer, and the 33 requests went over no more connections than
+    # the parallel uploads need (a new client per invocation would open them again each time)
+    assert len(signers) == 1
+    assert len(emu.served) == 33  # 5 puts, and a multipart upload of 4 parts, each time
+    assert emu.connections - accepted <= runtime.settings.upload_parallelism

@@ -244,8 +244,10 @@ def test_runs_when_a_date_is_not_one_is_a_usage_error(operated: Operated) -> Non
 def test_runs_over_a_long_history_reads_what_it_shows_and_sets_an_unreadable_run_aside(
     operated: Operated,
 ) -> None:
-    # Given 500 runs of History that ended in 2020, the newest of which cannot be read, nor a file
-    # record of the third newest
+    # Given the ledger's index of runs built (the first listing of a ledger builds it, reading every run)
+    assert operated.cli("runs", "--limit", "1").exit_code == 0
+    # And 500 runs of History that ended in 2020, the newest of which cannot be read, nor a file record of
+    # the third newest
     bucket, store = operated.doc["bucket"]["name"], operated.chain.oci.objectstorage.store
     seed = SeedBucket()
     ledger = Ledger(cast(ObjectStore, seed), "_state")  # the ledger uses only the calls SeedBucket has
@@ -297,7 +299,7 @@ def test_show_gives_the_record_files_and_timeline(operated: Operated, sales: dic
     progress = shown["progress"]
     assert progress["fetched"] == progress["size"] > 0 and progress["unpacked"] > 0
     # And its state changes as the ledger saved them, each at its time and by the call that made it
-    changes = shown["run"]["history"]
+    changes = [entry for entry in shown["run"]["history"] if entry["what"] == "changed"]
     assert [(c["from"], c["to"]) for c in changes] == [
         (None, "SUBMITTING"),
         ("SUBMITTING", "RUNNING"),
@@ -310,10 +312,25 @@ def test_show_gives_the_record_files_and_timeline(operated: Operated, sales: dic
     )
     assert changes[-1]["at"] == shown["run"]["updated_at"]
     # And the timeline lists them at those times, in order
-    moves = [(e["at"], e["event"].split(" (call")[0]) for e in shown["timeline"] if " -> " in e["event"]]
+    moves = [
+        (e["at"], e["event"].split(" (call")[0]) for e in shown["timeline"] if e.get("what") == "changed"
+    ]
     assert moves == [(c["at"], f"{c['from'] or '(created)'} -> {c['to']}") for c in changes]
+    # And with them its job, each file's claims (its own and its units') and the alert that said it landed
+    timeline = shown["timeline"]
+    assert {e.get("what") for e in timeline} >= {"changed", "job", "claim", "alert"}
+    [job] = [e for e in timeline if e.get("what") == "job"]
+    assert (job["job_id"], job["attempt"]) == (sales["job_id"], 1)
+    claimed = {e["file"] for e in timeline if e.get("what") == "claim"}
+    assert claimed == {f["name"] for f in shown["files"]} and all(
+        e["call_id"] for e in timeline if "what" in e
+    )
+    assert [e["title"] for e in timeline if e.get("what") == "alert"] == [f"LANDED Sales {sales['run_id']}"]
     text = operated.cli("show", sales["run_id"])
     assert text.exit_code == 0 and "timeline" in text.output and "FINISHING -> LANDED" in text.output
+    assert (
+        f"alert sent: LANDED Sales {sales['run_id']}" in text.output and "claimed (attempt 1)" in text.output
+    )
 
 
 def test_show_when_the_run_is_unknown_exits_4(operated: Operated) -> None:
@@ -458,10 +475,10 @@ def test_show_of_a_run_whose_document_cannot_be_read_sets_it_aside_and_exits_4(o
         store.delete(bucket, "_state/quarantine/runs/20200101T000000Z-cut.json", Conditions())
 
 
-def test_readme_exit_codes_are_the_cli_table() -> None:
-    # Given README's CLI reference, Then its exit codes are exactly the table every command uses
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    rows = re.findall(r"^\| `(\d)` \| (.+) \|$", readme, flags=re.MULTILINE)
+def test_documented_exit_codes_are_the_cli_table() -> None:
+    # Given the CLI reference (docs/cli.md), Then its exit codes are exactly the table every command uses
+    reference = (Path(__file__).parents[2] / "docs" / "cli.md").read_text()
+    rows = re.findall(r"^\| `(\d)` \| (.+) \|$", reference, flags=re.MULTILINE)
     assert rows == [(str(int(code)), code.meaning) for code in Exit]
 
 

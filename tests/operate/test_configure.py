@@ -34,6 +34,8 @@ def terraform_output(operated: Operated) -> dict[str, Any]:
         "region": REGION,
         "bucket": {"name": env["BUCKET_NAME"], "namespace": env["BUCKET_NAMESPACE"]},
         "topic_ids": operated.doc["topics"],
+        "log_group_id": operated.doc["logging"]["log_group_id"],
+        "invoke_log_id": operated.doc["logging"]["log_id"],
     }
     return {name: {"sensitive": False, "type": "string", "value": value} for name, value in values.items()}
 

@@ -1,4 +1,4 @@
-"""The runbook's `oci` commands (README: Runbook), run with the real OCI CLI against the emulators.
+"""The runbook's `oci` commands (docs/operating.md: Runbook), run with the real OCI CLI against the emulators.
 
 The OCI CLI lives in its own environment (`.local/oci-cli`, `make oci-cli`): it pins its own `oci` SDK.
 Each command is the runbook's, with `--config-file` and `--endpoint` aimed at the emulator.

@@ -1,7 +1,7 @@
 """Every run ends, and says why: the failure policy, deadlines, cancel, and the cases once seen to hang.
 
 Each of these once left a run RUNNING or TRANSFERRING for ever, with no alert and the extract's lease held
-(README: failure policy). The end state is asserted: the run's state, the alert, the lease, the objects.
+(docs/architecture.md). The end state is asserted: the run's state, the alert, the lease, the objects.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from fusion_extract.chain.ledger.records import FileState, Run, RunState
 from fusion_extract.chain.ledger.store import Ledger
 from fusion_extract.chain.transfer.archive_source import ArchiveSource
 from fusion_extract.errors import ConflictError, MessageError, TransientError
-from fusion_extract.models import OutputFile, SourceVersion
-from fusion_extract.ports import ObjectStore
+from fusion_extract.models import JobStatus, OutputFile, SourceVersion
+from fusion_extract.ports import FusionApi, ObjectStore
 from tests.emulators.fusion import BadLink, ExtractScenario
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps, is_zip
+from tests.steps.test_landing_never_lies import WritingMeanwhile
 
 OVERDUE = 900.0  # STEP_OVERDUE_SECONDS, the default
 DEADLINE = 10 * 3600.0  # RUN_DEADLINE_HOURS, the default
@@ -112,6 +113,48 @@ def test_transfer_transient_failures_do_not_count_against_the_file(make_steps: M
     assert steps.run(run.run_id).state is not RunState.FAILED
 
 
+def test_a_file_whose_transfer_keeps_failing_transiently_tells_a_person_once_naming_the_file(
+    make_steps: MakeSteps,
+) -> None:
+    # Given Object Storage refusing uploads with 503, and a person told after two failures in a row
+    steps = make_steps(HTTP_MAX_ATTEMPTS="1", STALL_ALERT_AFTER="2", DEFER_SECONDS="0")
+    run = steps.until_transferring()
+    first = next(f.name for f in steps.planned(run) if is_zip(f.name))
+    steps.oci.inject_fault("PUT", r"/n/[^/]+/b/[^/]+/o/_staging.*", 503, "ServiceUnavailable", times=3)
+
+    # When that file is transferred three times
+    outcomes = [steps.transfer(run.run_id, first)["outcome"] for _ in range(3)]
+
+    # Then each waited, and one "stuck" alert named the file, the failures in a row and the latest
+    assert outcomes == ["retry_scheduled"] * 3
+    [stuck] = [a for a in steps.published("alerts") if a["event"] == "stuck"]
+    assert stuck["reason"].startswith(f"{first}: 2 transient failures in a row; the latest: "), stuck
+
+
+def test_sweep_that_cannot_re_drive_a_run_puts_it_off_naming_the_sweep_and_goes_on(
+    make_steps: MakeSteps,
+) -> None:
+    # Given a run whose poll message was lost, and Notifications refusing every try of the sweep's re-drive
+    steps = make_steps(HTTP_MAX_ATTEMPTS="1")
+    assert steps.fusion is not None
+    steps.fusion.define_extract(EXTRACT, ExtractScenario(seconds_running=36_000))
+    run = steps.start()
+    steps.forget("poll")
+    steps.oci.inject_fault("POST", r".*/messages$", 503, "ServiceUnavailable", times=2)
+
+    # When the sweep runs once the poll is overdue
+    steps.clock.advance(OVERDUE + 1)
+    swept = steps.sweep()
+
+    # Then the run was put off with the failure on record, named as the sweep's
+    assert swept["redriven"] == {run.run_id: "deferred"}
+    problem = steps.run(run.run_id).problem
+    assert problem is not None and problem.startswith("sweep: "), problem
+    # And the next sweep, once it is due, re-drives it
+    steps.clock.advance(steps.deps.settings.defer_seconds)
+    assert steps.sweep()["redriven"] == {run.run_id: "poll"}
+
+
 def test_sweep_tells_a_person_once_when_it_keeps_re_driving_a_run_without_progress(
     make_steps: MakeSteps,
 ) -> None:
@@ -157,6 +200,8 @@ def test_sweep_quarantines_an_unreadable_run_document_alerts_and_sweeps_the_othe
     ]
     [alert] = [a for a in steps.published("alerts") if a["event"] == "unreadable_document"]
     assert alert["document"] == f"_state/runs/{bad.run_id}.json"
+    # And it left the index of runs in flight, so no sweep lists it again
+    assert steps.objects(f"_state/active/{bad.run_id}") == []
     # And the next sweep is clean, and Payroll's lease no longer blocks a new run
     assert steps.sweep()["redriven"] == {}
     steps.clock.advance(OVERDUE)
@@ -166,16 +211,19 @@ def test_sweep_quarantines_an_unreadable_run_document_alerts_and_sweeps_the_othe
 def test_sweep_finishes_a_run_whose_transfer_died_between_its_record_and_its_marker(
     make_steps: MakeSteps,
 ) -> None:
-    # Given every file landed, but writing the last file's landed marker failed after its record was saved
+    # Given every file landed, but writing the last two files' landed markers failed after their records
+    # were saved
     steps = make_steps(HTTP_MAX_ATTEMPTS="1")
     run = steps.until_transferring()
-    *others, last = [f.name for f in steps.planned(run)]
+    names = [f.name for f in steps.planned(run)]
+    others, last = names[:-2], names[-2:]
     for name in others:
         steps.transfer(run.run_id, name)
-    steps.oci.inject_fault("PUT", r"/n/[^/]+/b/[^/]+/o/_state%2Flanded%2F.*", 503, "ServiceUnavailable")
-    with pytest.raises(TransientError):
-        steps.transfer(run.run_id, last)
-    assert steps.file(run.run_id, last).state is FileState.LANDED
+    for name in last:
+        steps.oci.inject_fault("PUT", r"/n/[^/]+/b/[^/]+/o/_state%2Flanded%2F.*", 503, "ServiceUnavailable")
+        with pytest.raises(TransientError):
+            steps.transfer(run.run_id, name)
+        assert steps.file(run.run_id, name).state is FileState.LANDED
     assert steps.run(run.run_id).state is RunState.TRANSFERRING
 
     # When the sweep runs once the run is overdue
@@ -203,9 +251,9 @@ def test_finish_claimed_by_one_finisher_is_not_written_again_by_another(steps: S
     current = steps.deps.ledger.load_run(run.run_id)
 
     # When two finishers start from the same version of the run
-    first = steps.deps.runs.finish_if_complete(current)
+    first = steps.deps.finisher.finish_if_complete(current)
     manifest = steps.read(steps.deps.layout.manifest(run))
-    second = steps.deps.runs.finish_if_complete(current)
+    second = steps.deps.finisher.finish_if_complete(current)
 
     # Then only the first finished; the manifest is the first's, and one "landed" alert went out
     assert first is not None and first.result.value == "landed" and second is None
@@ -237,7 +285,7 @@ def test_ledger_write_whose_answer_was_lost_counts_as_done_but_another_writer_st
 ) -> None:
     # Given a run, and a store that loses the answer to the next conditional write
     store = AnswerLost(ledger_steps.deps.store)
-    ledger = Ledger(store, "_state")
+    ledger = Ledger(store, "_state", clock=ledger_steps.clock)
     now = ledger_steps.clock.now()
     created = ledger.create_run(Run("r1", EXTRACT, "full", RunState.RUNNING, now, now, now, attempt=1))
     changed = created.value.but(state=RunState.TRANSFERRING)
@@ -247,7 +295,9 @@ def test_ledger_write_whose_answer_was_lost_counts_as_done_but_another_writer_st
     saved = ledger.save_run(created, changed)
 
     # Then it counts as done (not as a lost race), with the stored version's ETag
-    assert saved.value == changed.moved(RunState.RUNNING, None) and saved.etag == ledger.load_run("r1").etag
+    stored = ledger.load_run("r1")
+    assert (saved.value, saved.etag) == (stored.value, stored.etag)
+    assert saved.value == changed.but(history=saved.value.history) and len(saved.value.history) == 2
 
     # And a second writer of the very same content from the old version still loses: it is not that write
     with pytest.raises(ConflictError):
@@ -273,6 +323,7 @@ def test_cancel_ends_the_run_frees_the_lease_alerts_and_makes_late_messages_no_o
 
     # Then it is CANCELLED, people were told, the extract is free, and the late poll does nothing
     assert answer["outcome"] == "cancelled" and answer["run_id"] == run.run_id
+    assert answer["job_id"] == run.job_id
     assert steps.run(run.run_id).state is RunState.CANCELLED
     assert steps.alerts() == ["cancelled"]
     assert steps.deps.ledger.lease_holder(EXTRACT) is None
@@ -280,13 +331,72 @@ def test_cancel_ends_the_run_frees_the_lease_alerts_and_makes_late_messages_no_o
     assert steps.submit(extract=EXTRACT, mode="full")["outcome"] == "submitted"
 
 
+def test_a_cancel_that_meets_another_steps_write_of_the_run_leaves_it_to_that_step(steps: Steps) -> None:
+    # Given a running run, and another step saving it just before the cancel writes it
+    run = steps.start()
+    other = Ledger(steps.deps.store, steps.deps.settings.state_prefix)
+
+    def meanwhile() -> None:
+        current = other.load_run(run.run_id)
+        other.save_run(current, current.value.but(redrives=1))
+
+    healthy = steps.deps
+    steps.deps = steps.container()
+    steps.deps.store = WritingMeanwhile(steps.deps.store, f"/runs/{run.run_id}.json", meanwhile)
+
+    # When an operator cancels it
+    answer = steps.submit(kind="cancel", run_id=run.run_id)
+    steps.deps = healthy
+
+    # Then the answer says the run is in progress, naming it; the run goes on and nobody was told
+    assert (answer["outcome"], answer["run_id"]) == ("in_progress", run.run_id)
+    assert steps.run(run.run_id).state is RunState.RUNNING and steps.alerts() == []
+    # And a second cancel ends it
+    assert steps.submit(kind="cancel", run_id=run.run_id)["outcome"] == "cancelled"
+
+
+@dataclass
+class CancelledWhileAsked:
+    """A Fusion whose job status call is answered only after an operator cancelled the run."""
+
+    inner: FusionApi
+    steps: Steps
+    run_id: str
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def job_status(self, job_id: str) -> JobStatus:
+        self.steps.submit(kind="cancel", run_id=self.run_id)
+        return self.inner.job_status(job_id)
+
+
+def test_a_poll_that_fails_after_its_run_was_cancelled_answers_stale_and_changes_nothing(
+    make_steps: MakeSteps,
+) -> None:
+    # Given a running run whose next status call fails (503), the run cancelled while it is asked
+    steps = make_steps(HTTP_MAX_ATTEMPTS="1")
+    assert steps.fusion is not None
+    run = steps.start()
+    steps.fusion.fail_next(r"/jobRequests/\d+$", 503, method="GET")
+    steps.deps.fusion = CancelledWhileAsked(steps.deps.fusion, steps, run.run_id)
+
+    # When the poll is delivered
+    [answer] = steps.deliver("poll")
+
+    # Then its failure changes nothing: the answer names the run and its final state; it stays CANCELLED
+    assert (answer["outcome"], answer["run_id"], answer["state"]) == ("stale", run.run_id, "CANCELLED")
+    assert steps.run(run.run_id).state is RunState.CANCELLED and steps.alerts() == ["cancelled"]
+
+
 def test_cancel_of_a_finished_run_changes_nothing(steps: Steps) -> None:
     # Given a run that landed
     run = steps.until_transferring()
     steps.deliver("transfer")
 
-    # When it is cancelled, Then nothing changes and nobody is told again
-    assert steps.submit(kind="cancel", run_id=run.run_id)["outcome"] == "nothing_to_do"
+    # When it is cancelled, Then nothing changes and nobody is told again; the answer says why
+    answer = steps.submit(kind="cancel", run_id=run.run_id)
+    assert (answer["outcome"], answer["run_id"], answer["state"]) == ("nothing_to_do", run.run_id, "LANDED")
     assert steps.run(run.run_id).state is RunState.LANDED and steps.alerts() == ["landed"]
 
 
@@ -443,6 +553,29 @@ def test_poll_when_the_extract_definition_does_not_exist_fails_after_one_job(ste
     assert steps.alerts() == ["failed"]
 
 
+def test_a_run_whose_step_keeps_failing_transiently_tells_a_person_once_naming_the_latest_failure(
+    make_steps: MakeSteps,
+) -> None:
+    # Given a Fusion answering every status call 503, and a person told after two failures in a row
+    steps = make_steps(STALL_ALERT_AFTER="2", DEFER_SECONDS="0", HTTP_MAX_ATTEMPTS="1")
+    assert steps.fusion is not None
+    run = steps.start()
+    steps.fusion.fail_next(r"/jobRequests/\d+$", 503, count=100, method="GET")
+
+    # When poll runs, and the sweep brings it back three times
+    outcomes = steps.deliver("poll")
+    for _ in range(3):
+        steps.sweep()
+        outcomes += steps.deliver("poll")
+
+    # Then each poll was put off, the run still waits, and one "stuck" alert went out at the second failure
+    assert [o["outcome"] for o in outcomes] == ["deferred"] * 4
+    assert steps.run(run.run_id).state is RunState.RUNNING
+    [stuck] = [a for a in steps.published("alerts") if a["event"] == "stuck"]
+    assert stuck["reason"].startswith("2 failures in a row; the latest: poll: "), stuck
+    assert "503" in stuck["reason"]
+
+
 def test_poll_when_status_answers_are_not_json_fails_after_malformed_tries(make_steps: MakeSteps) -> None:
     # Given a proxy answering every status call with an HTML page, and two tries allowed
     steps = make_steps(MALFORMED_TRIES="2", DEFER_SECONDS="0")
@@ -457,6 +590,7 @@ def test_poll_when_status_answers_are_not_json_fails_after_malformed_tries(make_
 
     # Then the first was put off, the second failed the run, naming the problem; the lease is free
     assert first[-1]["outcome"] == "deferred" and second[-1]["outcome"] == "failed"
+    assert second[-1]["run_id"] == run.run_id
     final = steps.run(run.run_id)
     assert final.state is RunState.FAILED and final.reason is not None and "not JSON" in final.reason
     assert steps.deps.ledger.lease_holder(EXTRACT) is None

@@ -10,9 +10,9 @@ from dataclasses import replace
 
 import pytest
 
+from fusion_extract.chain.budget import Budget
 from fusion_extract.chain.ledger.records import Fetch, PlannedFile, Run, RunState
 from fusion_extract.chain.transfer.archive_source import BucketArchives
-from fusion_extract.chain.transfer.fetch import Budget
 from fusion_extract.chain.transfer.landing import SMALL_FILE_LIMIT, Landing
 from fusion_extract.errors import IntegrityError, SupersededError, UnsafeInputError
 from tests.steps.conftest import EXTRACT, Steps

@@ -1,5 +1,5 @@
 """A `_SUCCESS` never lies: a run folder with `_SUCCESS` holds exactly that run's data, and a run that ends
-FAILED, TIMED_OUT or CANCELLED leaves nothing in its landing folder (README: what a reader may rely on).
+FAILED, TIMED_OUT or CANCELLED leaves nothing in its landing folder (docs/landing.md).
 
 Each case here was seen to break an earlier build (issue 16, "Seen"); interleavings are made exact by an
 archive source or a Fusion client that does something else just as the step reaches a given point.
@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from fusion_extract.chain.ledger.records import RunState
+from fusion_extract.chain.ledger.records import FileRecord, FileState, RunState
+from fusion_extract.chain.ledger.store import Ledger
 from fusion_extract.chain.transfer.archive_source import ArchiveSource
 from fusion_extract.errors import TransientError
 from fusion_extract.models import OutputFile, SourceVersion
@@ -240,6 +241,31 @@ def test_a_run_whose_poll_died_before_recording_its_files_has_them_made_and_land
     assert steps.run(run.run_id).state is RunState.LANDED
 
 
+def test_a_sweep_making_a_file_record_that_a_late_poll_made_meanwhile_goes_on_with_it(steps: Steps) -> None:
+    # Given a run whose poll died before writing its files' records
+    run = steps.until_transferring()
+    for name in steps.objects(f"_state/files/{run.run_id}/"):
+        steps.deps.store.delete(name)
+    steps.forget("transfer")
+    # And a late invocation that writes the first file's record just before the sweep writes it
+    first = steps.planned(run)[0].name
+    late = Ledger(steps.deps.store, steps.deps.settings.state_prefix)
+    record = FileRecord(run.run_id, first, FileState.PENDING, next_at=steps.clock.now())
+    healthy = steps.deps
+    steps.deps = steps.container()
+    steps.deps.store = WritingMeanwhile(steps.deps.store, f"/{first}.json", lambda: late.create_file(record))
+
+    # When the sweep comes round after the step is overdue
+    steps.clock.advance(steps.deps.settings.step_overdue_seconds + 1)
+    swept = steps.sweep()
+    steps.deps = healthy
+    land_everything(steps)
+
+    # Then the sweep took the record it met for the one it meant to make, and the run landed
+    assert swept["redriven"] == {run.run_id: f"transfer x{len(steps.planned(run))}"}
+    assert steps.run(run.run_id).state is RunState.LANDED
+
+
 # -- every run ends ------------------------------------------------------------------------------------------
 
 
@@ -296,7 +322,7 @@ def test_a_finish_resumed_after_its_writes_were_made_does_not_write_them_again(s
     written = [store.head(layout.manifest(run)), store.head(layout.success(run))]
 
     # When the finish is resumed (as the sweep resumes it)
-    steps.deps.runs.finish_if_complete(steps.deps.ledger.load_run(run.run_id), resume=True)
+    steps.deps.finisher.finish_if_complete(steps.deps.ledger.load_run(run.run_id), resume=True)
 
     # Then the run is LANDED and neither file was written again
     assert steps.run(run.run_id).state is RunState.LANDED
@@ -345,7 +371,7 @@ def test_a_finisher_whose_run_is_saved_meanwhile_still_marks_it_landed(steps: St
     last = steps.planned(run)[-1].name
     steps.deliver("transfer", keep=lambda message: message["files"] != [last])
     deps = steps.container()
-    note = lambda: deps.runs.alert_once(deps.ledger.load_run(run.run_id), "stuck", "a note")  # noqa: E731
+    note = lambda: deps.alerter.alert_once(deps.ledger.load_run(run.run_id), "stuck", "a note")  # noqa: E731
     deps.store = WritingMeanwhile(deps.store, "_manifest.json", note)
     steps.deps = deps
 

@@ -17,14 +17,15 @@ from fusion_extract.chain.ledger.codec import run_to_doc
 from fusion_extract.chain.ledger.machine import IllegalMove
 from fusion_extract.chain.ledger.records import (
     HISTORY_KEPT,
-    Change,
     Fetch,
     FileRecord,
     FileState,
+    History,
     PlannedFile,
     Run,
     RunState,
     Versioned,
+    changed,
 )
 from fusion_extract.chain.ledger.store import Ledger, Unreadable, encode
 from fusion_extract.errors import ConflictError, IntegrityError, LeaseHeldError
@@ -80,7 +81,9 @@ def test_ledger_created_run_reads_back_equal_with_its_etag(ledger_steps: Steps) 
     loaded = ledger.load_run(run.run_id)
 
     # Then it reads back field for field, with the ETag the create returned and its creation in its history
-    assert loaded.value == created.value == run.but(history=(Change(EPOCH, RunState.RUNNING),))
+    assert loaded.value == created.value == run.but(history=created.value.history)
+    assert [entry.what.value for entry in created.value.history] == ["changed", "job", "alert"]
+    assert created.value.history.entries[0] == changed(EPOCH, RunState.RUNNING)
     assert loaded.etag == created.etag
     assert ledger_steps.objects("_state/runs/") == ["_state/runs/r1.json"]
 
@@ -148,9 +151,9 @@ def test_ledger_records_each_state_change_of_a_run_with_its_time_and_call(ledger
         ledger.save_run(current, current.value.but(state=RunState.RUNNING, updated_at=later))
 
     # Then its document lists its creation and the one move, each at the time it was saved, by its call
-    assert ledger.load_run("r1").value.history == (
-        Change(EPOCH, RunState.SUBMITTING, None, "call-1"),
-        Change(later, RunState.RUNNING, RunState.SUBMITTING, "call-2"),
+    assert ledger.load_run("r1").value.history.entries == (
+        changed(EPOCH, RunState.SUBMITTING, None, "call-1"),
+        changed(later, RunState.RUNNING, RunState.SUBMITTING, "call-2"),
     )
 
 
@@ -167,7 +170,11 @@ def test_ledger_keeps_a_bounded_history_of_the_latest_changes(ledger_steps: Step
     # Then its document keeps the latest HISTORY_KEPT changes, the last one the latest move
     history = ledger.load_run("r1").value.history
     assert len(history) == HISTORY_KEPT < 1 + 3 * rounds
-    assert history[-1] == Change(EPOCH + timedelta(minutes=rounds - 1), RunState.RUNNING, RunState.SUBMITTING)
+    assert history.entries[-1] == changed(
+        EPOCH + timedelta(minutes=rounds - 1), RunState.RUNNING, RunState.SUBMITTING
+    )
+    # And it counts the older ones it dropped
+    assert history.dropped == 1 + 3 * rounds - HISTORY_KEPT
 
 
 def test_ledger_reads_a_run_document_written_before_runs_kept_a_history(ledger_steps: Steps) -> None:
@@ -179,9 +186,9 @@ def test_ledger_reads_a_run_document_written_before_runs_kept_a_history(ledger_s
 
     # When it is read and moved on, Then it reads with an empty history, and the move starts one
     current = ledger.load_run("r1")
-    assert current.value.history == ()
+    assert current.value.history == History()
     moved = ledger.save_run(current, current.value.but(state=RunState.TRANSFERRING))
-    assert moved.value.history == (Change(EPOCH, RunState.TRANSFERRING, RunState.RUNNING),)
+    assert moved.value.history.entries == (changed(EPOCH, RunState.TRANSFERRING, RunState.RUNNING),)
 
 
 def test_ledger_runs_lists_every_run(ledger_steps: Steps) -> None:
@@ -530,6 +537,7 @@ def test_ledger_recent_runs_over_10000_final_runs_read_only_what_they_show(ledge
     # Then the unreadable one is told apart and the three after it are read, and nothing else
     assert isinstance(found[0], Unreadable) and found[0].name == damaged
     assert "not valid JSON" in found[0].problem
+    assert found[0].about["run_id"] == "r10002"  # whose it was, as the index tells (an alert names it)
     assert _ids(found[1:]) == ["r10001", "r10000", "r09999"]
     requests = [(method, path.split("?")[0]) for method, path, _ in ledger_steps.oci.served[served:]]
     documents = [path for method, path in requests if method == "GET" and "%2Fruns%2F" in path]

@@ -207,7 +207,7 @@ def test_submit_reland_goes_on_when_fusion_does_not_say_which_extract_the_job_ra
     job_id = steps.deps.fusion.submit(ExtractRequest(EXTRACT, Mode.FULL), "earlier-run-a1")
     steps.clock.advance(60)
 
-    # When it is re-landed, Then the re-land starts: nothing reported, nothing to compare (README says so)
+    # When it is re-landed, Then the re-land starts: nothing reported, nothing to compare (docs/landing.md)
     assert steps.submit(kind="reland", extract=EXTRACT, job_id=job_id, mode="full")["outcome"] == "relanding"
 
 

@@ -145,10 +145,14 @@ def test_a_saved_sha256_state_damaged_between_invocations_is_refused_and_the_fil
 def test_a_staged_archive_replaced_between_units_is_never_unpacked_and_the_file_is_fetched_again(
     make_steps: MakeSteps, tmp_path: Path
 ) -> None:
-    # Given an archive unpacked in two units, the first one done
+    # Given an archive unpacked in two units (its budget cannot hold both), the first one done
     members = random_members(21)
     steps, run_id, name = transferring(
-        make_steps, stored(tmp_path / "s.zip", members), TRANSFER_FANOUT="2", FILE_RETRY_SECONDS="0"
+        make_steps,
+        stored(tmp_path / "s.zip", members),
+        TRANSFER_FANOUT="2",
+        FILE_RETRY_SECONDS="0",
+        TRANSFER_BUDGET_SECONDS="0.5",
     )
     assert steps.transfer(run_id, name)["outcome"] == "unpacked"
 
@@ -199,17 +203,21 @@ def test_a_server_that_ignores_range_costs_one_whole_read_not_one_per_invocation
     assert content_answers(steps, name) == [(200, 0), (200, MiB), (200, 0)]
 
 
+@pytest.mark.parametrize("dated_only", [False, True], ids=["etag", "last-modified-only"])
 def test_a_file_that_changed_between_two_invocations_of_its_fetch_starts_over_never_joined(
-    make_steps: MakeSteps, tmp_path: Path
+    make_steps: MakeSteps, tmp_path: Path, dated_only: bool
 ) -> None:
-    # Given a 4 MiB archive fetched 1 MiB per invocation, listed without a SHA-256, the first part fetched
+    # Given a 4 MiB archive fetched 1 MiB per invocation, listed without a SHA-256, the first part fetched,
+    # from a Fusion that names a file's version by its ETag, or by its Last-Modified alone
     members = {"data.bin": random.Random(4).randbytes(4 * MiB)}
     zip_path = stored(tmp_path / "v.zip", members)
-    steps, run_id, name = transferring(make_steps, zip_path, TRANSFER_BUDGET_SECONDS="0")
+    steps, run_id, name = transferring(
+        make_steps, zip_path, dated_only=dated_only, TRANSFER_BUDGET_SECONDS="0"
+    )
     unlist_sha256(steps, run_id, name)
     assert steps.transfer(run_id, name)["outcome"] == "continued"
     fetch = steps.file(run_id, name).fetch
-    assert fetch is not None and fetch.source_etag is not None  # the version the fetch reads, on record
+    assert fetch is not None and (fetch.source_etag or fetch.source_modified)  # the version read, on record
 
     # When the file changes in Fusion before the next invocation resumes it
     assert steps.fusion is not None

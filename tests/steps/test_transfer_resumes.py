@@ -12,15 +12,22 @@ import hashlib
 import random
 import threading
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fusion_extract.chain.ledger.records import FileState, RunState, Unit, UnitState
 from fusion_extract.chain.steps.transfer import _claim, _NotClaimable
+from fusion_extract.chain.transfer.fetch import PARTS_PER_SAVE
+from fusion_extract.errors import TransientError
 from fusion_extract.fusion.download import PARALLEL_FROM
+from fusion_extract.ports import ObjectStore
 from tests.emulators.fusion import ExtractScenario
+from tests.emulators.oci.http import Request, Response, error
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps
 
 MiB = 2**20
@@ -51,10 +58,13 @@ def archive(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-def transferring(make_steps: MakeSteps, zip_path: Path, **config: str) -> tuple[Steps, str, str]:
+def transferring(
+    make_steps: MakeSteps, zip_path: Path, *, dated_only: bool = False, **config: str
+) -> tuple[Steps, str, str]:
+    """The archive's run TRANSFERRING, its other files landed (`dated_only`: versions named by date)."""
     steps = make_steps(UPLOAD_PART_MB="1", **config)
     assert steps.fusion is not None
-    steps.fusion.define_extract(EXTRACT, ExtractScenario(prebuilt_zip=str(zip_path)))
+    steps.fusion.define_extract(EXTRACT, ExtractScenario(prebuilt_zip=str(zip_path), dated_only=dated_only))
     run = steps.until_transferring()
     [name] = [f.name for f in steps.planned(run) if f.name.endswith(".zip")]
     for other in steps.planned(
@@ -110,12 +120,67 @@ def test_a_transfer_past_its_budget_goes_on_in_the_next_invocation_without_start
     assert steps.objects("_staging/") == []
 
 
+@dataclass
+class DyingAtPart:
+    """A store whose invocation dies (here: raises) as it uploads part `number` of a file, once."""
+
+    inner: ObjectStore
+    number: int
+    died: bool = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def upload_part(self, name: str, upload_id: str, number: int, data: bytes) -> str:
+        if number == self.number and not self.died:
+            self.died = True
+            raise TransientError("the invocation died here")
+        return self.inner.upload_part(name, upload_id, number, data)
+
+
+def test_a_fetch_that_dies_midway_goes_on_from_its_last_saved_part_not_from_the_start(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive of 18 parts of 1 MiB, fetched by an invocation that dies as it uploads part 18
+    member = random.Random(5).randbytes(17 * MiB + MiB // 2)
+    with zipfile.ZipFile(tmp_path / "big.zip", "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("big.bin", member)
+    steps, run_id, name = transferring(make_steps, tmp_path / "big.zip")
+    healthy = steps.deps
+    steps.deps = steps.container()
+    steps.deps.store = DyingAtPart(steps.deps.store, 18)
+
+    # When its transfer message is delivered
+    steps.transfer(run_id, name)
+
+    # Then the progress saved on the way (every PARTS_PER_SAVE parts) is on record
+    fetch = steps.file(run_id, name).fetch
+    assert fetch is not None and fetch.offset == PARTS_PER_SAVE * MiB and len(fetch.parts) == PARTS_PER_SAVE
+
+    # When the sweep hands the file out again
+    before = len(downloaded_bytes(steps, name))
+    steps.deps = healthy
+    steps.clock.advance(3600)
+    steps.sweep()
+    steps.deliver("transfer")
+
+    # Then the next invocation asked Fusion for the rest only, and the member landed byte for byte
+    resumed = [int(str(r).split("=")[1].split("-")[0]) for r in downloaded_bytes(steps, name)[before:]]
+    assert min(resumed) == PARTS_PER_SAVE * MiB, resumed
+    run = steps.run(run_id)
+    assert run.state is RunState.LANDED
+    assert steps.read(steps.deps.layout.member(run, "big.bin")) == member
+
+
 def test_an_archive_is_unpacked_by_parallel_units_and_lands_once_the_last_is_done(
     make_steps: MakeSteps, tmp_path: Path
 ) -> None:
-    # Given an archive of 40 members, 20 MiB in all, and TRANSFER_FANOUT=3
+    # Given an archive of 40 members, 20 MiB in all, TRANSFER_FANOUT=3, and a budget that cannot hold its
+    # unpacking (the clock stands still: it is never spent)
     members = many_members(11, 40)
-    steps, run_id, name = transferring(make_steps, archive(tmp_path / "m.zip", members), TRANSFER_FANOUT="3")
+    steps, run_id, name = transferring(
+        make_steps, archive(tmp_path / "m.zip", members), TRANSFER_FANOUT="3", TRANSFER_BUDGET_SECONDS="0.5"
+    )
 
     # When the file's message is delivered
     first = steps.transfer(run_id, name)
@@ -144,12 +209,31 @@ def test_an_archive_is_unpacked_by_parallel_units_and_lands_once_the_last_is_don
     assert [m.path for m in record.members] == list(members)
 
 
+def test_an_archive_whose_unpacking_fits_the_budget_lands_in_the_invocation_that_fetched_it(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given the same archive of 40 members, 20 MiB, TRANSFER_FANOUT=3, and the default budget (240 s)
+    members = many_members(11, 40)
+    steps, run_id, name = transferring(make_steps, archive(tmp_path / "m.zip", members), TRANSFER_FANOUT="3")
+
+    # When the file's message is delivered
+    outcome = steps.transfer(run_id, name)
+
+    # Then that invocation fetched it, unpacked every member and landed it: no unit was handed out
+    assert outcome["outcome"] == "landed", outcome
+    assert [m for m in steps.published("transfer") if m.get("unit") is not None] == []
+    assert [m.path for m in steps.file(run_id, name).members] == list(members)
+    assert steps.run(run_id).state is RunState.LANDED
+
+
 def test_a_unit_whose_invocation_died_is_handed_out_again_by_the_sweep(
     make_steps: MakeSteps, tmp_path: Path
 ) -> None:
-    # Given an archive split in two units, the second one's message lost
+    # Given an archive split in two units (its budget cannot hold both), the second one's message lost
     members = many_members(5, 20)
-    steps, run_id, name = transferring(make_steps, archive(tmp_path / "l.zip", members), TRANSFER_FANOUT="2")
+    steps, run_id, name = transferring(
+        make_steps, archive(tmp_path / "l.zip", members), TRANSFER_FANOUT="2", TRANSFER_BUDGET_SECONDS="0.5"
+    )
     assert steps.transfer(run_id, name)["outcome"] == "unpacked"
     steps.forget("transfer")
     lost = len(steps.published("transfer"))
@@ -163,6 +247,46 @@ def test_a_unit_whose_invocation_died_is_handed_out_again_by_the_sweep(
     steps.sweep()
 
     # Then the unit is handed out again and the file lands
+    assert [o["outcome"] for o in steps.deliver("transfer")] == ["landed"]
+    assert steps.run(run_id).state is RunState.LANDED
+
+
+@dataclass
+class DyingAsFileLands:
+    """A store whose invocation dies (here: raises) as it saves a file record that says LANDED, once."""
+
+    inner: ObjectStore
+    died: bool = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def put_bytes(self, name: str, data: bytes, **options: Any) -> str:
+        if "/files/" in name and b'"state": "LANDED"' in data and not self.died:
+            self.died = True
+            raise TransientError("the invocation died here")
+        return self.inner.put_bytes(name, data, **options)
+
+
+def test_an_archive_whose_members_were_all_promoted_but_whose_lander_died_is_landed_by_the_sweep(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive of one unit whose invocation promoted every member, then died as it landed the file
+    steps, run_id, name = transferring(make_steps, archive(tmp_path / "d.zip", many_members(8, 2)))
+    healthy = steps.deps
+    steps.deps = steps.container()
+    steps.deps.store = DyingAsFileLands(steps.deps.store)
+    with pytest.raises(TransientError):
+        steps.transfer(run_id, name)
+    steps.deps = healthy
+    record = steps.file(run_id, name)
+    assert record.state is FileState.UNPACKING and [u.state for u in record.units] == [UnitState.PROMOTED]
+
+    # When the sweep runs once the unit is overdue
+    steps.clock.advance(steps.deps.settings.step_overdue_seconds * 2 + 1)
+    steps.sweep()
+
+    # Then the unit's message goes out again, and it lands the file and the run
     assert [o["outcome"] for o in steps.deliver("transfer")] == ["landed"]
     assert steps.run(run_id).state is RunState.LANDED
 
@@ -219,12 +343,66 @@ def test_a_unit_that_fails_transiently_waits_and_goes_on_without_counting_agains
     assert len(downloaded_bytes(steps, name)) == 1
 
 
+def test_a_unit_whose_retry_is_due_at_once_is_handed_out_again_without_waiting_for_the_sweep(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive, no wait after a transient failure, and Object Storage answering one upload 503
+    steps, run_id, name = transferring(
+        make_steps, archive(tmp_path / "t.zip", many_members(3, 4)), HTTP_MAX_ATTEMPTS="1", DEFER_SECONDS="0"
+    )
+    steps.oci.inject_fault(
+        "PUT", r"/n/[^/]+/b/[^/]+/o/_staging%2F.*%2Fmembers%2F.*", 503, "ServiceUnavailable"
+    )
+
+    # When the file is transferred
+    before = len(steps.published("transfer"))
+    assert steps.transfer(run_id, name)["outcome"] == "retry_scheduled"
+
+    # Then the unit's own message is published again at once, and delivering it lands the file
+    assert [m.get("unit") for m in steps.published("transfer")[before:]] == [0]
+    assert [o["outcome"] for o in steps.deliver("transfer")] == ["landed"]
+
+
+@pytest.mark.parametrize(("status", "code"), [(503, "ServiceUnavailable"), (400, "InvalidParameter")])
+def test_a_unit_that_fails_after_its_file_started_over_leaves_the_new_attempt_alone(
+    make_steps: MakeSteps, tmp_path: Path, status: int, code: str
+) -> None:
+    # Given an archive whose first member upload fails (transiently, or not), the file having started over
+    # meanwhile (another unit failed its attempt)
+    steps, run_id, name = transferring(
+        make_steps, archive(tmp_path / "s.zip", many_members(3, 4)), HTTP_MAX_ATTEMPTS="1"
+    )
+    ledger = steps.deps.ledger
+    failed: list[int] = []
+
+    def started_over(request: Request, serve: Callable[[Request], Response]) -> Response:
+        if failed:
+            return serve(request)
+        failed.append(status)
+        current = ledger.load_file(run_id, name)
+        ledger.save_file(current, current.value.but(state=FileState.PENDING, fetch=None, units=()))
+        return error(status, code, "refused")
+
+    steps.oci.intercept("PUT", r"/n/[^/]+/b/[^/]+/o/_staging%2F.*%2Fmembers%2F.*", started_over)
+
+    # When the file is transferred
+    answer = steps.transfer(run_id, name)
+
+    # Then the unit's failure is not this attempt's to record: the answer names the file and unit as stale,
+    # and the file waits as the other failure left it
+    assert (answer["outcome"], answer["file"], answer["unit"]) == ("stale", name, 0)
+    record = steps.file(run_id, name)
+    assert (record.state, record.fetch, record.units) == (FileState.PENDING, None, ())
+
+
 def test_a_unit_whose_claim_meets_another_units_write_claims_it_again(
     make_steps: MakeSteps, tmp_path: Path
 ) -> None:
-    # Given an archive in three units, the first unpacked, the others waiting
+    # Given an archive in three units (its budget cannot hold them), the first unpacked, the others waiting
     members = many_members(11, 40)
-    steps, run_id, name = transferring(make_steps, archive(tmp_path / "r.zip", members), TRANSFER_FANOUT="3")
+    steps, run_id, name = transferring(
+        make_steps, archive(tmp_path / "r.zip", members), TRANSFER_FANOUT="3", TRANSFER_BUDGET_SECONDS="0.5"
+    )
     assert steps.transfer(run_id, name)["outcome"] == "unpacked"
     # And the file record changing under unit 1's claim (another unit saved it first: the write answers 412)
     steps.oci.inject_fault("PUT", r"/n/[^/]+/b/[^/]+/o/_state%2Ffiles%2F.*", 412, "IfMatchFailed")
@@ -310,7 +488,8 @@ def test_a_large_archive_fetched_over_parallel_ranges_resumes_at_each_stop_and_l
     assert zip_path.stat().st_size >= PARALLEL_FROM
     steps, run_id, name = transferring(make_steps, zip_path, TRANSFER_BUDGET_SECONDS="0")
 
-    # When its transfer message is delivered, and every continuation (each fetch stops after one part)
+    # When its transfer message is delivered, and every continuation (each fetch stops once the ranges
+    # on their way are staged)
     outcomes = [steps.transfer(run_id, name), *steps.deliver("transfer")]
 
     # Then the fetch took many invocations, each reading ranges from where the last one stopped
@@ -325,6 +504,37 @@ def test_a_large_archive_fetched_over_parallel_ranges_resumes_at_each_stop_and_l
     assert steps.read(steps.deps.layout.member(run, "large.bin")) == member
     assert not [thread for thread in threading.enumerate() if thread.name.startswith("download")]
     assert steps.objects("_staging/") == []
+
+
+def test_a_fetch_stopped_by_its_budget_stages_the_ranges_on_their_way_so_fusion_sends_each_byte_once(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive of 40 MiB, fetched over parallel ranges, and a budget spent at every chance
+    member = random.Random(5).randbytes(40 * MiB)
+    zip_path = tmp_path / "ranges.zip"
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("ranges.bin", member)
+    steps, run_id, name = transferring(make_steps, zip_path, TRANSFER_BUDGET_SECONDS="0")
+    assert steps.fusion is not None
+
+    # When its transfer message is delivered
+    first = steps.transfer(run_id, name)
+
+    # Then the fetch stopped, but only once the ranges already asked for had arrived and were staged, at a
+    # part boundary: Fusion sent no byte that was not kept
+    assert first["outcome"] == "continued", first
+    fetched = steps.file(run_id, name).fetch
+    assert fetched is not None and fetched.offset % MiB == 0 and fetched.offset > PARALLEL_FROM
+    assert steps.fusion.bytes_sent(name) == fetched.offset
+
+    # When every continuation is delivered
+    outcomes = steps.deliver("transfer")
+
+    # Then the archive landed whole, and Fusion sent each of its bytes once
+    assert outcomes[-1]["outcome"] == "landed", [o["outcome"] for o in outcomes]
+    run = steps.run(run_id)
+    assert steps.read(steps.deps.layout.member(run, "ranges.bin")) == member
+    assert steps.fusion.bytes_sent(name) == zip_path.stat().st_size
 
 
 def test_a_unit_claim_is_taken_over_only_once_it_is_stale() -> None:

@@ -242,6 +242,30 @@ def test_transfer_manifest_disagreeing_with_a_zip_fails_the_run_naming_the_file(
     assert steps.deps.ledger.lease_holder(EXTRACT) is None
 
 
+def test_transfer_manifest_naming_a_file_the_listing_lacks_lands_the_run_with_a_note_and_an_alert(
+    steps: Steps,
+) -> None:
+    # Given the .mf landed first, naming beside the listed ZIPs one the listing does not have
+    run = steps.until_transferring()
+    steps.transfer(run.run_id, manifest_file(steps, run))
+    current = steps.deps.ledger.load_file(run.run_id, manifest_file(steps, run))
+    assert current.value.manifest is not None
+    claimed = {**current.value.manifest, "GHOST.zip": "0" * 64}
+    steps.deps.ledger.save_file(current, current.value.but(manifest=claimed))
+
+    # When the ZIPs land
+    steps.deliver("transfer")
+
+    # Then the run LANDED (a name on one side only is not a wrong byte), its _manifest.json says so, and
+    # people were told of the landing and of the disagreement, naming the file
+    after = steps.run(run.run_id)
+    assert after.state is RunState.LANDED
+    written = json.loads(steps.read(steps.deps.layout.manifest(after)))
+    assert written["checks"]["fusion_manifest"] == "disagrees on names (see notes)"
+    assert steps.alerts() == ["landed", "manifest_disagrees"]
+    assert "'GHOST.zip' is in the manifest but not listed" in steps.published("alerts")[1]["reason"]
+
+
 def test_transfer_of_a_file_outside_the_plan_is_ignored(steps: Steps) -> None:
     # Given a run transferring; When a message names a file the job did not output
     run = steps.until_transferring()

@@ -11,9 +11,9 @@ from io import BytesIO
 
 import pytest
 
+from fusion_extract.chain.budget import Budget
 from fusion_extract.chain.ledger.records import Unit
 from fusion_extract.chain.transfer.archive import ZipLimits, read_directory
-from fusion_extract.chain.transfer.fetch import Budget
 from fusion_extract.chain.transfer.units import UnitRun, _Cursor, staged_reader
 from fusion_extract.errors import IntegrityError
 from tests.steps.conftest import Steps

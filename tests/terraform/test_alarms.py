@@ -30,7 +30,7 @@ def at(day: int, hours: float = 0) -> datetime:
 
 @dataclass
 class Deployment:
-    """What the functions post: a model of the sweep and of a run's ending (chain/runs.py)."""
+    """What the functions post: a model of the sweep and of a run's ending (chain/runs/)."""
 
     catalog: dict[str, float]  # extract -> expected_within_hours
     landings: dict[str, list[datetime]] = field(default_factory=dict)

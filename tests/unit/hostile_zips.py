@@ -25,7 +25,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from fusion_extract.chain.transfer.archive import Entry, Member, MemberStream, ZipLimits, read_directory
+from fusion_extract.chain.ledger.records import Member
+from fusion_extract.chain.transfer.archive import Entry, MemberStream, ZipLimits, read_directory
 from fusion_extract.errors import FusionExtractError, IntegrityError, UnsafeInputError
 
 LIMITS = ZipLimits(max_entries=20, max_total_bytes=256 * 2**20, max_ratio=200)

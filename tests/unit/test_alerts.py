@@ -37,7 +37,7 @@ def test_alert_body_is_readable_text_then_the_json() -> None:
 
 
 def test_alert_every_documented_event_has_a_meaning_and_an_action() -> None:
-    # Given the events README's runbook documents
+    # Given the events docs/operating.md documents
     events = [
         "landed", "failed", "timed_out", "cancelled", "needs_human", "unknown_status", "stuck",
         "overdue", "late", "unreadable_document", "assumed_complete", "manifest_disagrees", "runtime_broken",

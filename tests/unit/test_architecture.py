@@ -3,6 +3,15 @@
 floor 0  errors clock retry logging config models ports   the vocabulary every layer shares
 floor 1  chain/  fusion/  oci/                              side by side; none imports another
 floor 2  runtime function cli                               composition: they may import anything
+
+Inside chain/, its phases are floors too, each using only those below it:
+
+floor 0  messages alerts outcomes readiness policy budget   what every phase shares
+floor 1  ledger/                                            the run ledger and its state machines
+floor 2  transfer/                                          landing one file
+floor 3  runs/                                              what steps do to a run besides their own work
+floor 4  deps                                               what the steps need, as one argument
+floor 5  steps/                                             submit, poll, transfer, sweep
 """
 
 import ast
@@ -11,6 +20,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "shared" / "fusion_extract"
 FLOOR_1 = {"chain", "fusion", "oci"}
 FLOOR_2 = {"runtime", "function", "cli"}
+CHAIN_FLOORS = {"ledger": 1, "transfer": 2, "runs": 3, "deps": 4, "steps": 5}  # anything else: floor 0
 
 
 def _group(module: str) -> str:
@@ -22,6 +32,16 @@ def _group(module: str) -> str:
 def _floor(module: str) -> int:
     group = _group(module)
     return 2 if group in FLOOR_2 else 1 if group in FLOOR_1 else 0
+
+
+def _chain_part(module: str) -> str | None:
+    """The phase of chain/ a module belongs to (its first name under chain), None outside chain/."""
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 and parts[1] == "chain" else None
+
+
+def _chain_floor(module: str) -> int:
+    return CHAIN_FLOORS.get(_chain_part(module) or "", 0)
 
 
 def _module_name(path: Path) -> str:
@@ -69,6 +89,25 @@ def test_architecture_no_module_imports_upward_or_sideways():
     ]
 
     # Then chain, fusion and oci depend only on the shared vocabulary below them
+    assert wrong == []
+
+
+def test_architecture_chain_phases_depend_only_downward():
+    # Given the imports between modules of chain/
+    graph = _graph()
+
+    # When each is compared with the chain's floors
+    wrong = [
+        f"{module} (chain floor {_chain_floor(module)}) imports {target} (chain floor {_chain_floor(target)})"
+        for module, targets in graph.items()
+        for target in targets
+        if _chain_part(module) is not None
+        and _chain_part(target) is not None
+        and _chain_part(target) != _chain_part(module)
+        and (_chain_floor(target) > _chain_floor(module) or _chain_floor(target) == _chain_floor(module) > 0)
+    ]
+
+    # Then the ledger knows nothing of transfers, a transfer nothing of runs' endings, nothing of the steps
     assert wrong == []
 
 

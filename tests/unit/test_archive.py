@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fusion_extract.chain.ledger.records import Member
 from fusion_extract.chain.transfer.archive import (
     JSON_COUNT_LIMIT,
-    Member,
     ZipLimits,
     _CsvRows,
     member_path,

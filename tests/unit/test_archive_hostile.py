@@ -51,7 +51,7 @@ def test_hostile_archive_is_refused_where_its_rule_is_first_checkable(case: Host
 
 
 def test_hostile_catalogue_covers_every_rule():
-    # README's security rules for ZIPs, each with at least one archive
+    # docs/security.md's rules for ZIPs, each with at least one archive
     rules = {
         "absolute path",
         "'..' segment",

@@ -9,12 +9,11 @@ import pytest
 from fusion_extract.chain.ledger.records import (
     FileRecord,
     FileState,
-    LandedMember,
+    Member,
     PlannedFile,
     Run,
     RunState,
 )
-from fusion_extract.chain.transfer.archive import Member
 from fusion_extract.chain.transfer.finish import Checks, cross_check
 from fusion_extract.chain.transfer.manifest import (
     ExtractMetadata,
@@ -261,7 +260,7 @@ def test_finish_cross_check_fails_a_run_whose_row_counts_disagree_with_the_metad
         FileState.LANDED,
         EPOCH,
         sha256="a" * 64,
-        members=(LandedMember("v_1.csv", 10, "b" * 64, rows=2), LandedMember("v_metadata.json", 5, "c" * 64)),
+        members=(Member("v_1.csv", 10, "b" * 64, rows=2), Member("v_metadata.json", 5, "c" * 64)),
         metadata=metadata,
     )
 

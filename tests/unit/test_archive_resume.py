@@ -14,10 +14,10 @@ from collections.abc import Callable
 
 import pytest
 
+from fusion_extract.chain.ledger.records import Member
 from fusion_extract.chain.transfer.archive import (
     DRAIN_LIMIT,
     Entry,
-    Member,
     MemberPoint,
     MemberStream,
     read_directory,

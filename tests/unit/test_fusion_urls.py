@@ -1,4 +1,4 @@
-"""README's URL rules: the token goes only to https on the Fusion host under /api/saas-batch/,
+"""docs/security.md's URL rules: the token goes only to https on the Fusion host under /api/saas-batch/,
 and remote names become safe single path segments."""
 
 import pytest

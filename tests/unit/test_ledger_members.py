@@ -12,7 +12,7 @@ from fusion_extract.chain.ledger.codec import file_from_doc, file_to_doc
 from fusion_extract.chain.ledger.records import (
     FileRecord,
     FileState,
-    LandedMember,
+    Member,
     StagedMember,
     Unit,
     UnitState,
@@ -26,7 +26,7 @@ MEMBERS = 50_000
 
 def staged(index: int, rows: int | None = 3) -> StagedMember:
     digest = hashlib.sha256(str(index).encode()).hexdigest()
-    member = LandedMember(f"TINY_{index}.csv", 60 + index % 7, digest, rows)
+    member = Member(f"TINY_{index}.csv", 60 + index % 7, digest, rows)
     return StagedMember(member, f"{index:032x}", "1B2M2Y8AsgTpgAmY7PhCfg==")
 
 
@@ -95,7 +95,7 @@ def test_reading_the_record_of_50000_members_keeps_their_lines_and_writes_them_b
 
 def test_members_recorded_before_they_were_lines_are_read_as_they_were() -> None:
     # Given a file document written before members were lines: v1, each member an object
-    record = unpacking(2).but(members=(LandedMember("m.csv", 5, "a" * 64, None),))
+    record = unpacking(2).but(members=(Member("m.csv", 5, "a" * 64, None),))
     doc = json.loads(encode(file_to_doc(record)))
     doc["v"] = 1
     doc["members"] = [{"path": "m.csv", "size": 5, "sha256": "a" * 64, "rows": None}]
@@ -131,7 +131,7 @@ def test_a_member_line_that_does_not_fit_is_refused_naming_the_member(line: str,
 
 def test_a_member_whose_field_holds_a_tab_is_never_written_as_a_line() -> None:
     # Given a staged member whose ETag holds a tab (no store gives one; a line could not tell its fields)
-    odd = StagedMember(LandedMember("m.csv", 5, "a" * 64, None), "et\tag", None)
+    odd = StagedMember(Member("m.csv", 5, "a" * 64, None), "et\tag", None)
     record = unpacking(0).but(units=(Unit(0, 1, UnitState.DONE, staged=(odd,)),))
 
     # When its record is written, Then IntegrityError refuses it rather than write a line read otherwise

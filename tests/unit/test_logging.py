@@ -9,7 +9,7 @@ import re
 import pytest
 
 from fusion_extract import logging as jsonlog
-from fusion_extract.chain.transfer.landing import progress
+from fusion_extract.chain.transfer.landing import ProgressLog
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_transfer_progress_is_logged_at_intervals_with_bytes_percent_and_rate(ca
 
     # When it is streamed through the progress wrapper
     with caplog.at_level(logging.INFO, logger="fusion_extract.chain.transfer.landing"):
-        out = list(progress(iter(chunks), "a_1.zip", 4_000_000, every=15, monotonic=lambda: next(ticks)))
+        out = list(ProgressLog(iter(chunks), "a_1.zip", 4_000_000, every=15, monotonic=lambda: next(ticks)))
 
     # Then the bytes pass untouched, and progress was logged twice (at 20 s and at 40 s)
     assert out == chunks

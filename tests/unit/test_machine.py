@@ -4,7 +4,7 @@ from enum import Enum
 
 import pytest
 
-from fusion_extract.chain.ledger.machine import MACHINES, RUN, UNIT, Event, IllegalMove, Machine
+from fusion_extract.chain.ledger.machine import MACHINES, RUN, UNIT, Event, IllegalMove, Machine, diagram
 from fusion_extract.chain.ledger.records import FileState, RunState, UnitState
 
 STATES: dict[str, type[Enum]] = {"run": RunState, "file": FileState, "unit": UnitState}
@@ -60,3 +60,36 @@ def test_machine_check_allows_staying_put_and_the_declared_moves_only():
         RUN.check(RunState.RUNNING, RunState.LANDED)
     with pytest.raises(IllegalMove, match="unit: no move from PROMOTED to PENDING"):
         UNIT.check(UnitState.PROMOTED, UnitState.PENDING)
+
+
+def test_diagram_draws_each_move_from_a_new_record_to_the_final_states():
+    # Given a machine of three states, one of them final
+    machine = Machine(
+        "unit",
+        {
+            (None, Event.PLANNED): UnitState.PENDING,
+            (UnitState.PENDING, Event.CLAIM): UnitState.WORKING,
+            (UnitState.WORKING, Event.PAUSE): UnitState.PENDING,
+            (UnitState.WORKING, Event.STAGED): UnitState.DONE,
+        },
+    )
+    # When it is drawn for docs/states.md
+    drawn = diagram(machine)
+    # Then each move is an arrow named by its event, from [*] for a new record; the final state leads to [*]
+    assert drawn.splitlines() == [
+        "stateDiagram-v2",
+        "    [*] --> PENDING: planned",
+        "    PENDING --> WORKING: claim",
+        "    WORKING --> PENDING: pause",
+        "    WORKING --> DONE: staged",
+        "    DONE --> [*]",
+    ]
+
+
+def test_machine_refuses_a_new_record_any_move_but_its_first_naming_it_new():
+    # Given a run not yet recorded; When asked for a move only a recorded run has
+    # Then the machine refuses it, naming the record as new
+    with pytest.raises(IllegalMove, match=r"^run: no move 'succeeded' from \(new\)$"):
+        RUN.after(None, Event.SUCCEEDED)
+    with pytest.raises(IllegalMove, match=r"^run: no move from \(new\) to LANDED$"):
+        RUN.check(None, RunState.LANDED)

@@ -1,6 +1,7 @@
 """Messages are validated strictly at the boundary: a malformed one names its problem."""
 
 import json
+from collections.abc import Callable
 from datetime import date
 
 import pytest
@@ -55,7 +56,7 @@ def test_parse_submit_when_run_at_times_in_fusion_shape_reads_dates_and_times():
     [
         (b"not json", "not JSON"),
         (b"[1]", "must be a JSON object"),
-        (body(extract="Sales"), "mode must be 'full' or 'incremental'"),
+        (body(extract="Sales"), "mode is missing"),
         (body(extract="../etc", mode="full"), "extract must be an extract name"),
         (body(extract="Sales", mode="full", colour="red"), "unknown field(s): colour"),
         (body(v=2, extract="Sales", mode="full"), "unsupported message version 2"),
@@ -283,3 +284,61 @@ def test_transfer_batches_fit_a_message_whatever_the_number_and_length_of_the_na
     assert all(len(body) <= messages.PUBLISH_BYTES for body in bodies)
     parsed = [messages.parse_transfer(body).files for body in bodies]
     assert sorted([name for batch in parsed for name in batch] + left) == names
+
+
+# --- one declaration: what the parsers accept is what docs/messages.md lists ---
+
+_PARSERS: dict[str, Callable[[bytes], object]] = {
+    "submit": messages.parse_submit, "poll": messages.parse_poll, "transfer": messages.parse_transfer,
+    "any function": messages.parse_check,
+}  # fmt: skip
+_VALID = {  # a valid value of each declared field
+    "extract": "Sales", "mode": "full", "runAtTimes": None, "run_id": "r-1", "attempt": 2, "job_id": "44046",
+    "seq": 3, "files": ["a_1.zip"], "unit": 0, "source": "poll",
+}  # fmt: skip
+_INCOMING = [kind for kind in messages.KINDS if kind.to in _PARSERS]
+
+
+def _complete(kind: messages.Kind) -> dict[str, object]:
+    doc: dict[str, object] = {"kind": kind.kind}
+    doc.update({f.name: _VALID[f.name] for f in kind.fields if f.required})
+    if kind.kind == "cancel":
+        doc["run_id"] = "r-1"
+    return doc
+
+
+@pytest.mark.parametrize("kind", _INCOMING, ids=lambda k: k.kind)
+def test_each_declared_kind_parses_with_its_required_fields_and_every_optional_one(kind):
+    # Given a message of the kind with every declared field (cancel: one of its two) set to a valid value
+    doc = _complete(kind)
+    doc.update({f.name: _VALID[f.name] for f in kind.fields if not f.required and f.name != "runAtTimes"})
+    if kind.kind == "cancel":
+        del doc["extract"]
+
+    # When its function parses it, Then it is accepted
+    assert _PARSERS[kind.to](json.dumps(doc).encode()) is not None
+
+
+@pytest.mark.parametrize("kind", _INCOMING, ids=lambda k: k.kind)
+def test_each_declared_kind_refuses_a_field_it_does_not_declare(kind):
+    # Given a complete message of the kind with one field more
+    doc = {**_complete(kind), "colour": "red"}
+
+    # When parsed, Then the field is refused by name
+    with pytest.raises(MessageError, match=r"unknown field\(s\): colour"):
+        _PARSERS[kind.to](json.dumps(doc).encode())
+
+
+@pytest.mark.parametrize(
+    ("kind", "field"),
+    [(k, f.name) for k in _INCOMING for f in k.fields if f.required],
+    ids=lambda value: value if isinstance(value, str) else value.kind,
+)
+def test_each_declared_kind_refuses_a_message_without_a_required_field(kind, field):
+    # Given a complete message of the kind without one of its required fields
+    doc = _complete(kind)
+    del doc[field]
+
+    # When parsed, Then the missing field is named
+    with pytest.raises(MessageError, match=f"{field} is missing"):
+        _PARSERS[kind.to](json.dumps(doc).encode())

@@ -6,8 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from fusion_extract.chain.policy import Kind, classify
-from fusion_extract.chain.runs import Patience
+from fusion_extract.chain.policy import Kind, Patience, classify
 from fusion_extract.errors import ConflictError, IntegrityError, MalformedResponseError, TransientError
 
 

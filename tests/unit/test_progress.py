@@ -5,36 +5,41 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fusion_extract.chain.ledger.records import (
-    Change,
+    Entry,
     Fetch,
     FileRecord,
     FileState,
-    LandedMember,
+    History,
+    Member,
     PlannedFile,
     Run,
     RunState,
     StagedMember,
     Unit,
     UnitState,
+    What,
+    changed,
 )
-from fusion_extract.cli.ops import timeline
 from fusion_extract.cli.progress import RunProgress
+from fusion_extract.cli.timeline import timeline
 from tests.clocks import EPOCH
 
 MINUTE = timedelta(minutes=1)
 
 
 def member(size: int) -> StagedMember:
-    return StagedMember(LandedMember(f"m{size}.csv", size, "0" * 64), "etag", None)
+    return StagedMember(Member(f"m{size}.csv", size, "0" * 64), "etag", None)
 
 
 def transferring_run() -> Run:
     """A run that began transferring two files of 1,000 and 3,000 bytes 10 minutes after it started."""
     files = (PlannedFile("a.zip", 1000, None, "https://f/a"), PlannedFile("b.zip", 3000, None, "https://f/b"))
-    history = (
-        Change(EPOCH, RunState.SUBMITTING),
-        Change(EPOCH + 2 * MINUTE, RunState.RUNNING, RunState.SUBMITTING),
-        Change(EPOCH + 10 * MINUTE, RunState.TRANSFERRING, RunState.RUNNING),
+    history = History(
+        (
+            changed(EPOCH, RunState.SUBMITTING),
+            changed(EPOCH + 2 * MINUTE, RunState.RUNNING, RunState.SUBMITTING),
+            changed(EPOCH + 10 * MINUTE, RunState.TRANSFERRING, RunState.RUNNING),
+        )
     )
     return Run(
         "r1", "Sales", "full", RunState.TRANSFERRING, EPOCH, EPOCH + 10 * MINUTE, EPOCH, files=files,
@@ -71,7 +76,9 @@ def test_progress_counts_fetched_bytes_from_the_fetch_and_unpacked_bytes_from_st
 def test_progress_of_a_run_not_yet_transferring_has_no_rate_or_eta() -> None:
     # Given a run whose history has no transfer yet, When its progress is taken
     run = transferring_run()
-    progress = RunProgress.of(run.but(history=run.history[:2]), run.files, [], EPOCH + 5 * MINUTE)
+    progress = RunProgress.of(
+        run.but(history=History(run.history.entries[:2])), run.files, [], EPOCH + 5 * MINUTE
+    )
 
     # Then there is neither a rate nor an ETA to tell, only the elapsed time
     assert (progress.rate, progress.eta, progress.elapsed) == (None, None, 300)
@@ -83,8 +90,32 @@ def test_timeline_lists_each_state_change_at_the_time_it_was_saved() -> None:
     events = timeline(transferring_run(), [])
 
     # Then each change is there at its own time (not rebuilt from the run's other times)
-    assert [(at, text) for at, text in events if "->" in text] == [
+    assert [(e.at, e.text) for e in events if "->" in e.text] == [
         (EPOCH, "(created) -> SUBMITTING"),
         (EPOCH + 2 * MINUTE, "SUBMITTING -> RUNNING"),
         (EPOCH + 10 * MINUTE, "RUNNING -> TRANSFERRING"),
     ]
+
+
+def test_timeline_merges_the_files_entries_in_time_and_counts_what_was_dropped() -> None:
+    # Given a run whose history dropped 3 old entries, and a file claimed between two of its changes
+    run = transferring_run()
+    run = run.but(history=History(run.history.entries, dropped=3))
+    claim = Entry(EPOCH + 5 * MINUTE, What.CLAIM, "call-9", facts={"file": "a.zip", "attempt": 1})
+    record = FileRecord("r1", "a.zip", FileState.TRANSFERRING, EPOCH, history=History((claim,), dropped=2))
+
+    # When its timeline is made
+    events = timeline(run, [record])
+
+    # Then the dropped entries are counted first, then every entry in time order, each in words
+    assert [event.text for event in events][:5] == [
+        "(5 earlier entries not kept)",
+        "(created) -> SUBMITTING",
+        "SUBMITTING -> RUNNING",
+        "a.zip claimed (attempt 1) (call call-9)",
+        "RUNNING -> TRANSFERRING",
+    ]
+    assert events[3].to_json() == {
+        "at": "2026-03-01T08:05:00.000000Z", "what": "claim", "call_id": "call-9", "file": "a.zip",
+        "attempt": 1, "event": "a.zip claimed (attempt 1) (call call-9)",
+    }  # fmt: skip

@@ -11,7 +11,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from fusion_extract.chain.ledger.records import FileRecord, FileState, LandedMember, Run, RunState
+from fusion_extract.chain.ledger.records import FileRecord, FileState, Member, Run, RunState
 from fusion_extract.chain.transfer import finish
 from fusion_extract.chain.transfer.layout import Layout
 from fusion_extract.chain.transfer.zipdir import ZipLimits, read_directory
@@ -58,7 +58,7 @@ def test_reading_the_directory_of_50000_tiny_members_holds_its_entries_and_littl
 def test_the_manifest_of_50000_members_is_written_holding_little_more_than_its_text() -> None:
     # Given a landed archive of 50,000 members
     members = tuple(
-        LandedMember(f"TINY_{i}.csv", 60, hashlib.sha256(b"%d" % i).hexdigest(), 3) for i in range(MEMBERS)
+        Member(f"TINY_{i}.csv", 60, hashlib.sha256(b"%d" % i).hexdigest(), 3) for i in range(MEMBERS)
     )
     record = FileRecord("r1", "a_1.zip", FileState.LANDED, EPOCH, sha256="a" * 64, size=9, members=members)
     run = Run("r1", "Sales", "full", RunState.LANDED, EPOCH, EPOCH, EPOCH, job_id="44055", landed_at=EPOCH)

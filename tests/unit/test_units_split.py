@@ -1,5 +1,6 @@
 """How an archive's members are split into units: consecutive, covering every member once, at most
-TRANSFER_FANOUT of them, none too small to be worth an invocation."""
+TRANSFER_FANOUT of them, none too small to be worth an invocation; and one unit, in the invocation that
+fetched it, when its budget holds the work and parallel invocations would not win (plan)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 
 from fusion_extract.chain.ledger.records import Unit
 from fusion_extract.chain.transfer.archive import Entry
-from fusion_extract.chain.transfer.units import split
+from fusion_extract.chain.transfer.units import HAND_OFF_SECONDS, plan, split, unpack_seconds
 
 MiB = 2**20
 
@@ -80,3 +81,29 @@ def test_split_of_50000_tiny_members_gives_fanout_units_of_about_equal_count(fan
     # about equal counts, covering every member once
     assert len(units) == fanout and covered(units) == list(range(50_000))
     assert max(unit.count for unit in units) - min(unit.count for unit in units) <= 1
+
+
+GiB = 2**30
+
+
+def test_an_archive_whose_work_fits_and_gains_nothing_in_parallel_is_one_unit() -> None:
+    # Given one 2 GiB member and the metadata member (parallel units: the large one's unit is the whole work)
+    members = entries(2 * GiB, 1000)
+    assert unpack_seconds(members) < 240
+
+    # When the units are planned with 240 s left, Then one unit holds both
+    assert plan(members, fanout=4, least=32 * MiB, remaining=240.0) == (Unit(0, 2),)
+    # And with less time left than the work takes, the split's units are kept
+    assert len(plan(members, fanout=4, least=32 * MiB, remaining=unpack_seconds(members) / 2)) == 2
+
+
+def test_a_large_archive_of_many_members_is_spread_over_parallel_units_when_they_win() -> None:
+    # Given 200 members of 10 MiB (about 2 GiB), whose four units save more than a hand-off costs
+    members = entries(*[10 * MiB] * 200)
+    longest = unpack_seconds(members[:50])
+    assert unpack_seconds(members) - longest > HAND_OFF_SECONDS
+
+    # When the units are planned with the whole budget left, Then they are four
+    assert len(plan(members, fanout=4, least=32 * MiB, remaining=240.0)) == 4
+    # And 200 members of 1 MiB, whose units would save less than a hand-off, are one unit
+    assert plan(entries(*[MiB] * 200), fanout=4, least=32 * MiB, remaining=240.0) == (Unit(0, 200),)

@@ -22,21 +22,26 @@ MAX_TITLE = 255  # Notifications' title limit
 CLI = "fusion-extract"
 NO_EXTRACT, NO_RUN = "(extract unknown)", "(no run)"
 
-# What each event means and what to do, in one line each (README's runbook says more; `advise` gives the
+# What each event means and what to do, in one line each (docs/operating.md says more; `advise` gives the
 # commands for one alert).
 MEANING: dict[str, tuple[str, str]] = {
-    "landed": ("Every file landed, _manifest.json and _SUCCESS are written.", "Nothing."),
+    "landed": ("Every file landed; _manifest.json and _SUCCESS are written.", "Nothing."),
     "failed": (
-        "The run ended FAILED: its attempts are spent or the error is permanent.",
+        "The run ended FAILED: its attempts are spent (RUN_MAX_ATTEMPTS jobs, FILE_MAX_ATTEMPTS per file) or "
+        "the error is permanent (a 4xx, refused credentials, a hostile ZIP, a cross-check mismatch); the "
+        "reason says which.",
         "Read the reason; fix the cause; then rerun the run (a re-landing run: re-land its job).",
     ),
     "timed_out": (
         "The run was not done at RUN_DEADLINE_HOURS; nothing more of it is landed.",
         "With a job: check it in Fusion and re-land it once it succeeded, or rerun; without one: rerun.",
     ),
-    "cancelled": ("An operator cancelled the run; nothing more of it is landed.", "Nothing."),
+    "cancelled": (
+        "An operator cancelled the run; nothing more of it is landed (the Fusion job may run on).",
+        "Nothing.",
+    ),
     "needs_human": (
-        "Fusion holds the job (ERROR_MANUAL_RECOVERY or a long HOLD); polling goes on.",
+        "Fusion holds the job (ERROR_MANUAL_RECOVERY, or HOLD for an hour); polling goes on.",
         "Recover or cancel the job in Fusion's Scheduled Processes, or cancel the run to stop waiting.",
     ),
     "unknown_status": (
@@ -44,11 +49,13 @@ MEANING: dict[str, tuple[str, str]] = {
         "Look the job up in Fusion; report the status; cancel the run if it will not end.",
     ),
     "stuck": (
-        "The run failed transiently STALL_ALERT_AFTER times in a row; the sweep keeps trying.",
+        "The run failed transiently STALL_ALERT_AFTER times in a row (Vault, IDCS, Fusion or Object Storage "
+        "unreachable); the sweep keeps trying.",
         "Read the problem (Vault, Fusion or Object Storage unreachable?); cancel if it cannot recover.",
     ),
     "overdue": (
-        "The sweep re-drove the run STALL_ALERT_AFTER times without progress.",
+        "The sweep re-drove the run STALL_ALERT_AFTER times without progress (messages lost, functions not "
+        "running).",
         "Check the deployment (doctor), the functions' logs and the topics' subscriptions.",
     ),
     "late": (
@@ -58,11 +65,13 @@ MEANING: dict[str, tuple[str, str]] = {
         "schedule with `fusion-extract doctor`).",
     ),
     "unreadable_document": (
-        "A ledger document could not be read; it was moved to _state/quarantine/.",
+        "A ledger document could not be read; it was moved to _state/quarantine/. The title names the "
+        "extract and run its name and bytes still spell out, or says so.",
         "Read the quarantined document; start the extract again (or re-land its job) if its run is lost.",
     ),
     "assumed_complete": (
-        "The job stayed COMPLETED past COMPLETED_GRACE_SECONDS and was taken as succeeded.",
+        "The job stayed COMPLETED past COMPLETED_GRACE_SECONDS with its files listed and was taken as "
+        "succeeded (the manifest says job_completion: assumed).",
         "Check the landed files against Fusion.",
     ),
     "manifest_disagrees": (
@@ -70,8 +79,9 @@ MEANING: dict[str, tuple[str, str]] = {
         "Compare _manifest.json with Fusion's manifest; re-land the job if a file is missing.",
     ),
     "runtime_broken": (
-        "The function image cannot load or use its native libraries (OpenSSL libcrypto, zlib): "
-        "submit started nothing and spent no Fusion job.",
+        "The function image cannot load or use its native libraries (OpenSSL libcrypto, zlib; the reason "
+        "names each library tried and where): submit started nothing and spent no Fusion job, answers 502 "
+        "until the image is fixed, and alerts once per container.",
         "Read the reason; rebuild the image with what docs/deploy.md says it must contain; run again.",
     ),
     "go_live_check": (

@@ -8,13 +8,17 @@ from typing import Protocol
 
 from fusion_extract.catalog import Catalog
 from fusion_extract.chain.ledger.store import Ledger
+from fusion_extract.chain.policy import Patience
 from fusion_extract.chain.readiness import Readiness
-from fusion_extract.chain.runs import Runs
+from fusion_extract.chain.runs.alerting import Alerter
+from fusion_extract.chain.runs.endings import Endings
+from fusion_extract.chain.runs.finishing import Finisher
+from fusion_extract.chain.runs.handoff import HandOff
 from fusion_extract.chain.transfer.archive_source import ArchiveSource
 from fusion_extract.chain.transfer.layout import Layout
 from fusion_extract.clock import Clock, IdFactory
 from fusion_extract.config import Settings
-from fusion_extract.ports import FusionApi, ObjectStore, Publisher
+from fusion_extract.ports import FusionApi, Metrics, ObjectStore, Publisher
 
 
 class Deps(Protocol):
@@ -41,6 +45,16 @@ class Deps(Protocol):
     @property
     def archives(self) -> ArchiveSource: ...
     @property
-    def runs(self) -> Runs: ...
+    def metrics(self) -> Metrics: ...
+    @property
+    def patience(self) -> Patience: ...
+    @property
+    def alerter(self) -> Alerter: ...
+    @property
+    def handoff(self) -> HandOff: ...
+    @property
+    def endings(self) -> Endings: ...
+    @property
+    def finisher(self) -> Finisher: ...
     @property
     def readiness(self) -> Readiness: ...

@@ -1,27 +1,13 @@
 """The chain's messages: small versioned JSON documents, validated strictly at the function boundary.
 
-Every way in has one type here. A malformed document raises MessageError naming the problem, before
+Every way in has one type here, and every kind's fields are declared once, as data (`KINDS`): the
+parsers refuse what the declaration does not list or a required field it lacks, and docs/messages.md is
+generated from the same declaration. A malformed document raises MessageError naming the problem, before
 any side effect. Unknown fields are refused (a typo must not silently change behaviour); every field has
 exactly its documented JSON type (no coercion: a number is not a job id); a body is at most 64 KiB and
 nested at most 20 deep (checked before parsing); errors quote at most a short prefix of a bad value.
 A body that is a JSON string holding a JSON object is read as that object, once (how Resource Scheduler
 encodes a schedule's BODY is not documented).
-
-    run      {"extract": "Sales", "mode": "full"|"incremental", "runAtTimes": {...}}  schedules, fn invoke
-             (+ "run_id": the id the new run takes, chosen by the caller: the CLI, whose detached call
-             returns no answer; refused if a run has it already)
-    rerun    {"kind": "rerun", "run_id": "...", "attempt": 2}  resubmit a failed run (chain, by hand)
-    reland   {"kind": "reland", "extract": "Sales", "job_id": "123", "mode": "full"}  land a job again
-    cancel   {"kind": "cancel", "run_id": "..."} or {"kind": "cancel", "extract": "Sales"}  (exactly one)
-    poll     {"kind": "poll", "run_id": "...", "seq": 3}  one poll step of a run (continuations carry seq)
-    sweep    {"kind": "sweep"}                            re-drive every run whose next step is overdue
-    transfer {"kind": "transfer", "run_id": "...", "files": ["a.zip", ...]}  files to land, one per invocation
-    alert    {"kind": "alert", "event": "landed"|..., ...}  published to the alerts topic (outgoing only)
-
-Every function also accepts two kinds that touch no run (`fusion-extract doctor --cloud`):
-
-    preflight {"kind": "preflight"}                       exercise each grant the function needs; report
-    probe     {"kind": "probe", "source": "poll"}         what a preflight publishes: answered, nothing done
 
 The version field "v" is written on every message we publish; hand-written requests may omit it.
 """
@@ -49,6 +35,100 @@ _EXTRACT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,159}$")
 _JOB_ID = re.compile(r"^[0-9]{1,20}$")
 _FILE = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    form: str  # its JSON type and values, as docs/messages.md shows them
+    required: bool
+    meaning: str
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of message: who reads it, its fields, who sends it. `kind` "run" is the default of submit
+    (a schedule's BODY names no kind)."""
+
+    kind: str
+    to: str
+    fields: tuple[Field, ...]
+    sent_by: str
+    meaning: str
+
+    def check(self, doc: Mapping[str, Any]) -> None:
+        """MessageError for a field this kind does not declare, or a required one that is absent."""
+        _only(doc, *(field.name for field in self.fields))
+        for field in self.fields:
+            if field.required and doc.get(field.name) is None:
+                raise MessageError(f"{field.name} is missing")
+
+
+_RUN = Field("run_id", "text: a run id", True, "the run")
+_EXTRACT_NAME = Field("extract", "text: letters, digits, space, `_ . -`; up to 100", True, "the extract")
+_MODE = Field("mode", '`"full"` or `"incremental"`', True, "the extract's mode")
+KINDS: tuple[Kind, ...] = (
+    Kind(
+        "run", "submit",
+        (
+            _EXTRACT_NAME, _MODE,
+            Field("runAtTimes", "object, as Fusion takes it", False, "Fusion's `runAtTimes` window"),
+            Field("run_id", "text: a run id", False, "the new run's id, chosen by the caller (the CLI); "
+                  "refused if a run has it"),
+        ),
+        "a schedule's BODY; `fn invoke`; the CLI's `submit`", "start a run (no `kind`: this is the default)",
+    ),
+    Kind(
+        "rerun", "submit",
+        (_RUN, Field("attempt", "whole number >= 1", False, "the attempt the chain asks for, so a late "
+                     "duplicate does nothing; absent: an operator's rerun of a FAILED or TIMED_OUT run, a "
+                     "new run linked by `rerun_of`")),
+        "poll (job failed) and the sweep, with `attempt`; an operator without",
+        "submit the run's next job (the chain); a new run of a failed one (an operator)",
+    ),
+    Kind(
+        "reland", "submit",
+        (_EXTRACT_NAME, Field("job_id", "text: digits, up to 20", True, "the succeeded Fusion job"), _MODE),
+        "an operator (`reland`)", "land a succeeded job again, no new job (refused unless Fusion reports "
+        "it succeeded, and ran that extract in that mode)",
+    ),
+    Kind(
+        "cancel", "submit",
+        (Field("run_id", "text: a run id", False, "the run to cancel"),
+         Field("extract", "text: an extract name", False, "or: the extract whose active run to cancel")),
+        "an operator (`cancel`)", "end a run CANCELLED (exactly one of `run_id`, `extract`)",
+    ),
+    Kind(
+        "poll", "poll",
+        (_RUN, Field("seq", "whole number >= 0", False, "the step's number; continuations count up")),
+        "submit; poll itself (continuations); the sweep", "one bounded poll step of a run",
+    ),
+    Kind("sweep", "poll", (), "the sweep schedule (every 5 minutes)", "re-drive every run whose next step "
+         "is overdue"),
+    Kind(
+        "transfer", "transfer",
+        (_RUN, Field("files", f"list of 1 to {MAX_TRANSFER_FILES} file names", True, "output files to "
+                     "land, one after another"),
+         Field("unit", f"whole number 0 to {MAX_UNITS - 1}", False, "one unit of members of the one "
+               "archive in `files`")),
+        "poll (fan-out); transfer (batches, units, continuations); the sweep", "land files, or one unit",
+    ),
+    Kind("preflight", "any function", (), "`fusion-extract doctor --cloud`", "exercise each grant the "
+         "function needs; touches no run"),
+    Kind("probe", "any function", (Field("source", "text: a function's name", True, "the function that "
+         "sent it"),), "a preflight (to each topic it feeds)", "nothing: answered `ignored`"),
+    Kind(
+        "alert", "alerts topic",
+        (Field("event", "text: landed, failed, ... (docs/operating.md)", True, "what happened"),
+         Field("run_id", "text or null", False, "the run"), Field("extract", "text", False, "the extract"),
+         Field("mode", "text", False, "the run's mode"), Field("job_id", "text or null", False, "its job"),
+         Field("reason", "text or null", False, "why, in words"),
+         Field("reland", "true", False, "present for a re-landing run")),
+        "any step (outgoing only; never parsed)", "tell people; the event may add fields of its own "
+        "(`landed`: folder and totals)",
+    ),
+)  # fmt: skip
+KIND = {kind.kind: kind for kind in KINDS}
 
 
 @dataclass(frozen=True)
@@ -120,27 +200,27 @@ def parse_submit(body: bytes, *, max_bytes: int = MAX_BYTES) -> SubmitMessage:
     doc = _document(body, max_bytes)
     kind = _kind(doc, "run")
     if kind == "cancel":
-        _only(doc, "run_id", "extract")
+        KIND["cancel"].check(doc)
         if sum(doc.get(key) is not None for key in ("run_id", "extract")) != 1:
             raise MessageError("cancel needs exactly one of run_id or extract")
         return CancelRequest(
             _run_id(doc) if "run_id" in doc else None, _extract(doc) if "extract" in doc else None
         )
     if kind == "run":
-        _only(doc, "extract", "mode", "runAtTimes", "run_id")
+        KIND["run"].check(doc)
         extract = _extract(doc)
         run_at = RunAtTimes.from_fusion(doc["runAtTimes"]) if "runAtTimes" in doc else None
         return RunRequest(
             ExtractRequest(extract, _mode(doc), run_at), _run_id(doc) if "run_id" in doc else None
         )
     if kind == "rerun":
-        _only(doc, "run_id", "attempt")
+        KIND["rerun"].check(doc)
         attempt = doc.get("attempt")
         if attempt is not None and (not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1):
             raise MessageError("attempt must be a whole number >= 1")
         return RerunRequest(_run_id(doc), attempt)
     if kind == "reland":
-        _only(doc, "extract", "job_id", "mode")
+        KIND["reland"].check(doc)
         return RelandRequest(
             _extract(doc), _match(doc, "job_id", _JOB_ID, "a numeric job request id"), _mode(doc)
         )
@@ -151,10 +231,10 @@ def parse_poll(body: bytes) -> PollMessage:
     doc = _document(body)
     kind = _kind(doc, None)
     if kind == "sweep":
-        _only(doc)
+        KIND["sweep"].check(doc)
         return SweepRequest()
     if kind == "poll":
-        _only(doc, "run_id", "seq")
+        KIND["poll"].check(doc)
         seq = doc.get("seq", 0)
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
             raise MessageError("seq must be a whole number >= 0")
@@ -167,7 +247,7 @@ def parse_transfer(body: bytes) -> TransferRequest:
     kind = _kind(doc, None)
     if kind != "transfer":
         raise MessageError(f"transfer does not accept kind {_shown(kind)} (transfer)")
-    _only(doc, "run_id", "files", "unit")
+    KIND["transfer"].check(doc)
     files = doc.get("files")
     if not isinstance(files, list) or not 1 <= len(files) <= MAX_TRANSFER_FILES:
         raise MessageError(f"files must be a list of 1 to {MAX_TRANSFER_FILES} file names")
@@ -189,10 +269,10 @@ def parse_check(body: bytes) -> CheckMessage | None:
     doc = _document(body)
     kind = doc.pop("kind", None)
     if kind == "preflight":
-        _only(doc)
+        KIND["preflight"].check(doc)
         return PreflightRequest()
     if kind == "probe":
-        _only(doc, "source")
+        KIND["probe"].check(doc)
         return Probe(_match(doc, "source", _SOURCE, "the name of the function that sent it"))
     return None
 

@@ -15,6 +15,8 @@ row a person is alerted, so even a bug cannot leave a run silently stuck.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
+from datetime import timedelta
 
 from fusion_extract.errors import ConflictError, FusionExtractError, MalformedResponseError
 
@@ -37,3 +39,21 @@ def describe(exc: BaseException) -> str:
     """An operator's one-line account of the error (bounded: it goes into documents and alerts)."""
     text = str(exc) if isinstance(exc, FusionExtractError) else f"{type(exc).__name__}: {exc}"
     return text[:500]
+
+
+@dataclass(frozen=True)
+class Patience:
+    """How long a run may struggle before it fails or a person is told."""
+
+    stall_alert_after: int = 5  # failures or re-drives in a row
+    malformed_tries: int = 3
+    defer_seconds: float = 60.0  # the first wait after a transient failure; doubles
+    longest_wait: float = 3600.0
+
+    def delay(self, failures: int) -> timedelta:
+        return min(backoff(self.defer_seconds, failures), timedelta(seconds=self.longest_wait))
+
+
+def backoff(base_seconds: float, attempt: int) -> timedelta:
+    """Exponential: base, 2*base, 4*base ... for attempt 1, 2, 3 ..."""
+    return timedelta(seconds=base_seconds * 2 ** max(attempt - 1, 0))

@@ -109,7 +109,7 @@ class GoLive:
                     FAIL,
                     f"{step} answered {answer.status}: {message}",
                     "the function could not run its preflight: a function image without it must be "
-                    "redeployed; else read the function's logs (README: Runbook)",
+                    "redeployed; else read the function's logs (docs/operating.md: Runbook)",
                 )
             ]
         return [

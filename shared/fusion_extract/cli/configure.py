@@ -2,8 +2,9 @@
 
 A profile is what the CLI needs to operate one deployment: the functions' own configuration (the
 `function_config` output, so `doctor` checks what the functions read), the function OCIDs and their invoke
-endpoint, the compartment of the schedules and the region; plus how the CLI signs in (an OCI config-file
-profile, `--oci-profile`). Every command then takes `--profile NAME` (or FUSION_EXTRACT_PROFILE).
+endpoint, the compartment of the schedules, the region and the functions' invoke log (`logs` searches it);
+plus how the CLI signs in (an OCI config-file profile, `--oci-profile`). Every command then takes
+`--profile NAME` (or FUSION_EXTRACT_PROFILE).
 
 Two profiles, two names: `--profile` names a fusion-extract profile (this module, one JSON file each in
 `$FUSION_EXTRACT_PROFILES`, default `~/.config/fusion-extract/profiles/`); `--oci-profile` names a profile of
@@ -32,6 +33,7 @@ PROFILES_ENV = "FUSION_EXTRACT_PROFILES"
 DEFAULT_OCI_CONFIG = "~/.oci/config"
 # The outputs of terraform/outputs.tf a profile is built from (a test keeps them declared there).
 OUTPUTS = ("function_config", "function_ids", "invoke_endpoints", "compartment_id", "region")
+LOG_OUTPUTS = ("log_group_id", "invoke_log_id")  # where `logs` searches (a deployment without them: none)
 # The keys `--endpoint` sets: every OCI service the CLI and the functions call.
 OCI_ENDPOINT_KEYS = (
     "OCI_OBJECTSTORAGE_ENDPOINT",
@@ -40,7 +42,7 @@ OCI_ENDPOINT_KEYS = (
     "OCI_FUNCTIONS_ENDPOINT",
     "OCI_MONITORING_ENDPOINT",
 )
-UNUSABLE = 3  # README: the target or its configuration is not usable
+UNUSABLE = 3  # docs/cli.md: the target or its configuration is not usable
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -97,9 +99,11 @@ def build_profile(
         config["OCI_FUNCTIONS_ENDPOINT"] = invoke[0]  # one application: one invoke endpoint
     if endpoint:
         config.update({key: endpoint for key in OCI_ENDPOINT_KEYS})
+    log_group, log = (outputs.get(key) for key in LOG_OUTPUTS)
     return {
         "profile": name,
         "made_from": "terraform output -json",
+        "logging": {"log_group_id": str(log_group), "log_id": str(log)} if log_group and log else {},
         "region": str(outputs["region"]),
         "compartment": str(outputs["compartment_id"]),
         "functions": functions,

@@ -116,7 +116,7 @@ class Doctor:
                 )
                 continue
             except Exception as exc:  # a check must report, never crash the preflight
-                fix = "fix what it names (README: Configuration)" if isinstance(exc, ConfigError) else ""
+                fix = "fix what it names (docs/configuration.md)" if isinstance(exc, ConfigError) else ""
                 diagnosis = from_error(exc, fix or "see the message", oci_call=name not in FUSION)
                 detail = f"{type(exc).__name__}: {exc}"
                 results.append(
@@ -188,7 +188,7 @@ class Doctor:
         try:
             settings = self.ops.settings
         except FusionExtractError as exc:
-            raise Failed(str(exc), "set the keys named, as README's configuration table says") from exc
+            raise Failed(str(exc), "set the keys named, as docs/configuration.md says") from exc
         catalog = settings.catalog_object or "none (EXTRACT_CATALOG_OBJECT unset)"
         return f"every key valid (from {self.ops.target.origin}); catalog: {catalog}"
 

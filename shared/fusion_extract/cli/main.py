@@ -1,11 +1,12 @@
-"""The `fusion-extract` command (README: CLI reference).
+"""The `fusion-extract` command (docs/cli.md).
 
-Exit codes: one table for every command (cli/exits.py, README: CLI reference). The target and output options
+Exit codes: one table for every command (cli/exits.py, docs/cli.md). The target and output options
 (`--local`, `--endpoints`, `--profile`, `--compartment`, `--json`) go before or after the subcommand.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import sys
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from fusion_extract.chain.ledger.records import Run, RunState
+from fusion_extract.chain.ledger.records import Run, RunState, What
 from fusion_extract.cli import answers
 from fusion_extract.cli import target as targets
 from fusion_extract.cli.cloud import GoLive
@@ -28,11 +29,13 @@ from fusion_extract.cli.configure import configure, load_profile_path
 from fusion_extract.cli.doctor import FAIL, PASS, SKIP, Doctor, Result
 from fusion_extract.cli.exits import Exit, Stop
 from fusion_extract.cli.history import history as show_history
-from fusion_extract.cli.ops import Answer, Listing, Ops, run_document, timeline
+from fusion_extract.cli.logs import run_lines as run_logs
+from fusion_extract.cli.logs import text as log_text
+from fusion_extract.cli.ops import Answer, Listing, Ops, run_document
 from fusion_extract.cli.options import LOCAL_ENDPOINTS, Options, common, when
-from fusion_extract.cli.progress import RunProgress, change_text
+from fusion_extract.cli.progress import RunProgress
 from fusion_extract.cli.status import status as show_status
-from fusion_extract.clock import isoformat
+from fusion_extract.cli.timeline import entry_text, timeline
 from fusion_extract.errors import ConfigError, FusionExtractError
 
 STATES = [state.value for state in RunState]
@@ -60,9 +63,7 @@ class Cli:
         except ConfigError as exc:
             _fail(options.as_json, Exit.UNUSABLE, str(exc))
         if options.compartment:
-            target = targets.Target(
-                target.env, target.functions, options.compartment, target.control_endpoint, target.origin
-            )
+            target = dataclasses.replace(target, compartment=options.compartment)
         return cls(target, options.as_json)
 
     def emit(self, doc: Any) -> None:
@@ -103,7 +104,7 @@ def cli() -> None:
     """Operate fusion-extract: check a deployment, follow its runs, start, rerun, re-land and cancel them.
 
     In the cloud: `fusion-extract configure NAME --from -` makes a profile from `terraform output -json`,
-    then `--profile NAME`; or the functions' own keys from the environment (README: Configuration), with
+    then `--profile NAME`; or the functions' own keys from the environment (docs/configuration.md), with
     FUSION_EXTRACT_FUNCTIONS = `terraform output -json function_ids`.
     """
 
@@ -244,13 +245,18 @@ def show(app: Cli, run_id: str) -> None:
                 "run": run_document(run),
                 "files": [_file_json(f) for f in summary.files],
                 "progress": progress.to_json(),
-                "timeline": [{"at": isoformat(at), "event": text} for at, text in events],
+                "timeline": [event.to_json() for event in events],
             }
         )
         return
     app.console.print(f"[bold]{run.run_id}[/]  {run.extract} ({run.mode})  {_state(run.state)}")
     for key, value in run_document(run).items():
-        if key not in ("files", "plan", "v", "history") and value not in (None, [], 0, False):
+        if key not in ("files", "plan", "v", "history", "history_dropped") and value not in (
+            None,
+            [],
+            0,
+            False,
+        ):
             app.console.print(f"  {key:<16} {value}", markup=False)
     app.console.print(f"  {'progress':<16} {progress.line()}", markup=False)
     records = {record.name: record for record in summary.files}
@@ -275,8 +281,25 @@ def show(app: Cli, run_id: str) -> None:
         )
     app.console.print(files)
     app.console.print("[bold]timeline[/]")
-    for at, text in events:
-        app.console.print(f"  {at:%Y-%m-%d %H:%M:%S}  {text}", markup=False)
+    for event in events:
+        app.console.print(f"  {event.at:%Y-%m-%d %H:%M:%S}  {event.text}", markup=False)
+
+
+@command()
+@click.argument("run_id")
+@pass_cli
+def logs(app: Cli, run_id: str) -> None:
+    """The functions' log lines about RUN_ID, oldest first: from the emulators' log files, or in the cloud
+    from the functions' invoke log in OCI Logging (a profile made by `configure`)."""
+    run = app.ops.run(run_id)
+    target = app.ops.target
+    found = run_logs(target.logs, run, app.ops.settings, target.compartment, target.control_endpoint)
+    if app.json:
+        app.emit({"run_id": run.run_id, "extract": run.extract, "lines": found})
+        return
+    app.console.print(f"{run.run_id}  {run.extract}: {len(found)} log lines", markup=False)
+    for line in found:
+        app.console.print(log_text(line), markup=False)
 
 
 @command()
@@ -316,7 +339,7 @@ def watch(app: Cli, run_id: str, interval: float, timeout: float | None) -> None
     sys.exit(Exit.OK if final.state is RunState.LANDED else Exit.RUN_FAILED)
 
 
-# -- service levels (README: Service levels) ---------------------------------------------------------------
+# -- service levels (docs/operating.md) ---------------------------------------------------------------
 
 
 @command()
@@ -377,9 +400,11 @@ class _Display:
             if changed:
                 click.echo(json.dumps(doc, separators=(",", ":")))
             return
-        for change in progress.run.history[self.changes_shown :]:
-            self.bar.console.print(f"{change.at:%H:%M:%S} {change_text(change)}", markup=False)
-        self.changes_shown = len(progress.run.history)
+        history = progress.run.history
+        for change in history.since(self.changes_shown):
+            if change.what is What.CHANGED:
+                self.bar.console.print(f"{change.at:%H:%M:%S} {entry_text(change)}", markup=False)
+        self.changes_shown = history.noted
         if self.bar.disable:
             if changed:
                 self.bar.console.print(f"{progress.now:%H:%M:%S} {progress.line()}", markup=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -14,7 +14,6 @@ import oci
 from fusion_extract.chain.ledger.codec import run_to_doc
 from fusion_extract.chain.ledger.quarantine import set_aside
 from fusion_extract.chain.ledger.records import (
-    Change,
     FileRecord,
     FileState,
     PlannedFile,
@@ -24,7 +23,6 @@ from fusion_extract.chain.ledger.records import (
 )
 from fusion_extract.chain.ledger.store import Unreadable
 from fusion_extract.cli.exits import Exit, Stop
-from fusion_extract.cli.progress import change_text
 from fusion_extract.cli.target import Target
 from fusion_extract.clock import isoformat, new_id
 from fusion_extract.config import Settings
@@ -65,13 +63,6 @@ class Summary:
     def rows(self) -> int:
         return sum(m.rows or 0 for f in self.files for m in f.members)
 
-    @property
-    def archive_bytes(self) -> tuple[int, int]:
-        """Archive bytes landed, of the bytes planned (what `watch` shows)."""
-        landed = {f.name for f in self.files if f.state is FileState.LANDED}
-        total = sum(p.size for p in self.plan)
-        return sum(p.size for p in self.plan if p.name in landed), total
-
     def took(self, now: datetime) -> float:
         end = self.run.updated_at if self.run.state.final else now
         return max((end - self.run.created_at).total_seconds(), 0.0)
@@ -103,36 +94,6 @@ class Listing:
     runs: list[Summary]
     unreadable: list[str]
     limited: bool
-
-
-def timeline(run: Run, files: Iterable[FileRecord]) -> list[tuple[datetime, str]]:
-    """What happened to a run and when: each state change as the ledger recorded it (for a document written
-    before runs kept a history: rebuilt from its times), each file's latest claim, and what is due."""
-    events = [(change.at, f"{change_text(change)}{_why(run, change)}") for change in run.history]
-    if not run.history:
-        rerun = f" as a rerun of {run.rerun_of}" if run.rerun_of else ""
-        events.append((run.created_at, f"run created ({run.mode}){rerun}"))
-        if run.landed_at is not None:
-            events.append((run.landed_at, "every file landed; finishing"))
-        last = f"last change: {run.state.value}" + (f" ({run.reason})" if run.reason else "")
-        events.append((run.updated_at, last))
-    if run.status_since is not None:
-        events.append((run.status_since, f"job {run.job_id} first seen {run.status}"))
-    for record in files:
-        if record.claimed_at is not None:
-            events.append((record.claimed_at, f"{record.name} claimed for transfer"))
-    if not run.state.final:
-        events.append((run.next_at, "next step due"))
-        if run.deadline is not None:
-            events.append((run.deadline, "deadline"))
-    return sorted(events, key=lambda event: event[0])
-
-
-def _why(run: Run, change: Change) -> str:
-    """The run's reason, beside the change that brought it to the state it is in."""
-    if change is run.history[-1] and run.reason and change.to is run.state:
-        return f": {run.reason}"
-    return ""
 
 
 def run_document(run: Run) -> dict[str, Any]:
@@ -219,7 +180,7 @@ class Ops:
 
     def _set_aside(self, found: Unreadable) -> str:
         s = self.settings
-        done = set_aside(self.runtime.ledger, self.runtime.runs, found, s.bucket, s.namespace)
+        done = set_aside(self.runtime.ledger, self.runtime.alerter.notify, found, s.bucket, s.namespace)
         if done == "quarantined":
             return f"{found.problem}; moved to {self.settings.state_prefix}/quarantine/ and alerted"
         return f"{found.problem}; it could not be moved aside: {done}"

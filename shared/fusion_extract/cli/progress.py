@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from fusion_extract.chain.ledger.codec import entry_to_doc
 from fusion_extract.chain.ledger.records import (
-    Change,
     FileRecord,
     FileState,
     PlannedFile,
@@ -101,7 +101,7 @@ class RunProgress:
     @property
     def transfer_elapsed(self) -> float | None:
         """Seconds since the run began transferring (its history says when), to its end once final."""
-        began = next((c.at for c in self.run.history if c.to is RunState.TRANSFERRING), None)
+        began = next((c.at for c in self.run.history.changes if c.to is RunState.TRANSFERRING), None)
         if began is None:
             return None
         end = self.run.updated_at if self.run.state.final else self.now
@@ -139,7 +139,7 @@ class RunProgress:
             "rate_bytes_per_second": None if rate is None else round(rate, 1),
             "eta_seconds": None if eta is None else round(eta, 1),
             "files": [f.to_json() for f in self.files],
-            "changes": [change_json(c) for c in self.run.history],
+            "changes": [entry_to_doc(c) for c in self.run.history.changes],
         }
 
     def line(self) -> str:
@@ -153,20 +153,6 @@ class RunProgress:
             f"{'' if rate is None else f', {rate / 1e6:.2f} MB/s'}"
             f"{'' if eta is None else f', ETA {duration(eta)}'}"
         )
-
-
-def change_json(change: Change) -> dict[str, Any]:
-    return {
-        "at": isoformat(change.at),
-        "from": None if change.source is None else change.source.value,
-        "to": change.to.value,
-        "call_id": change.call_id,
-    }
-
-
-def change_text(change: Change) -> str:
-    source = "(created)" if change.source is None else change.source.value
-    return f"{source} -> {change.to.value}" + (f" (call {change.call_id})" if change.call_id else "")
 
 
 def duration(seconds: float) -> str:

@@ -1,4 +1,4 @@
-"""`fusion-extract status`: each catalog extract against its service level (README: Service levels)."""
+"""`fusion-extract status`: each catalog extract against its service level (docs/operating.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """What the CLI talks to: the cloud (configuration from the environment, API key profile or instance
 principal) or the emulators (`.local/endpoints.json`, written by `make emulator`).
 
-The configuration is the functions' own (the same keys, README: Configuration), so `doctor` checks exactly
+The configuration is the functions' own (the same keys, docs/configuration.md), so `doctor` checks exactly
 what the functions will read. Function OCIDs come from the endpoints file, or in the cloud from
 `FUSION_EXTRACT_FUNCTIONS` (JSON `{"submit": "ocid1.fnfunc...", ...}`: `terraform output -json function_ids`).
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,23 @@ STEPS = ("submit", "poll", "transfer")
 
 
 @dataclass(frozen=True)
+class Logs:
+    """Where the functions' log lines are: a folder of one JSON-lines file per function (the emulators),
+    or the application's invoke log in OCI Logging (`terraform output`: log_group_id, invoke_log_id)."""
+
+    folder: Path | None = None
+    log_group_id: str | None = None
+    log_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Target:
     env: dict[str, str]
     functions: dict[str, str] = field(default_factory=dict)  # step -> function OCID
     compartment: str | None = None  # where the schedules are (doctor)
     control_endpoint: str | None = None  # the control-plane APIs doctor reads; None: the region's
     origin: str = "the environment"
+    logs: Logs = Logs()
 
     def function_id(self, step: str) -> str:
         if step not in STEPS:
@@ -56,6 +67,15 @@ def from_endpoints(path: Path) -> Target:
         compartment=doc.get("compartment"),
         control_endpoint=(doc.get("oci") or {}).get("endpoint"),
         origin=str(path),
+        logs=_logs(doc),
+    )
+
+
+def _logs(doc: Mapping[str, Any]) -> Logs:
+    logging: Mapping[str, Any] = doc.get("logging") or {}
+    folder = doc.get("logs")
+    return Logs(
+        Path(folder) if isinstance(folder, str) else None, logging.get("log_group_id"), logging.get("log_id")
     )
 
 
@@ -81,4 +101,4 @@ def with_oci_profile(target: Target, oci_profile: str | None) -> Target:
     if not oci_profile:
         return target
     env = {**target.env, "OCI_AUTH": "config_file", "OCI_CONFIG_PROFILE": oci_profile}
-    return Target(env, target.functions, target.compartment, target.control_endpoint, target.origin)
+    return replace(target, env=env)

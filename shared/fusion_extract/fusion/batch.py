@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import requests
@@ -26,7 +26,7 @@ from fusion_extract.errors import (
     UpstreamError,
 )
 from fusion_extract.fusion import urls
-from fusion_extract.fusion.download import CHUNK_SIZE, parallel_download
+from fusion_extract.fusion.download import CHUNK_SIZE, ParallelDownload
 from fusion_extract.fusion.http import Bearer, HttpClient
 from fusion_extract.fusion.status import parse_job_status
 from fusion_extract.fusion.tokens import TokenProvider
@@ -109,10 +109,10 @@ class BatchClient:
 
     def download(
         self, file: OutputFile, start: int = 0, version: SourceVersion | None = None
-    ) -> Generator[bytes, None, None]:
+    ) -> ParallelDownload:
         """The file's bytes from `start` in bounded chunks, resumed with Range after a dropped connection,
         of `version` only, a large file over several ranged requests at once (download.py)."""
-        return parallel_download(self._http, file, self._chunk_size, start=start, version=version)
+        return ParallelDownload(self._http, file, self._chunk_size, start=start, version=version)
 
     def _job_from_location(self, response: requests.Response) -> str:
         response.close()

@@ -11,7 +11,7 @@ If-Unmodified-Since on Last-Modified), and every answer's ETag / Last-Modified i
 that changed under the download is an IntegrityError, never two versions joined. A server that names no
 version cannot be checked this way (the size and the listed SHA-256 still are).
 
-A large file is read over several ranged requests at once (`parallel_download`), delivered in order.
+A large file is read over several ranged requests at once (`ParallelDownload`), delivered in order.
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ import logging
 import re
 import threading
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from functools import partial
-from itertools import islice
 
 import requests
 
@@ -102,82 +101,121 @@ def download(
             return
 
 
-def parallel_download(
-    http: HttpClient,
-    file: OutputFile,
-    chunk_size: int = CHUNK_SIZE,
-    *,
-    start: int = 0,
-    version: SourceVersion | None = None,
-    connections: int = CONNECTIONS,
-    segment: int = SEGMENT,
-    least: int = PARALLEL_FROM,
-) -> Generator[bytes, None, None]:
+class ParallelDownload(Iterator[bytes]):
     """`download`'s bytes, in order, read as consecutive ranges of `segment` bytes over up to `connections`
     requests at once, so that a cap per connection is not the ceiling (Oracle's advice for large output).
 
     At most `connections` ranges are held at a time, the one being delivered included (the reorder window:
     `connections` x `segment` bytes). Each is a `download` of its own, resumed after a drop and conditional
-    on the version named by the answer to a first range of one chunk. Less than `least` bytes to read, a
+    on the version named by the answer to a first range of one chunk. A file under `least` bytes, a
     server that names no version (ranges of two versions could not be told apart), or one that answers the
     first range with the whole file: read in one stream, as `download` reads it.
+
+    `settle(boundary)` asks the stream to end soon without dropping what Fusion is sending: no range is
+    asked for past the first multiple of `boundary` at or after the bytes already asked for (in one stream:
+    delivered), and the stream ends there. The ranges in flight are delivered, not cut off, so the next
+    invocation's download starts where this one ended and Fusion serves each byte once.
     """
-    version = version if version is not None else SourceVersion()
-    whole = partial(download, http, file, chunk_size, version=version)
-    if connections < 2 or file.size - start < least:
-        yield from whole(start=start)
-        return
-    if version.etag is None and version.last_modified is None:
-        # A first range of one chunk pins the version: the others wait for it one round trip, not a range.
-        first = min(start + chunk_size, file.size)
-        received = start
-        for chunk in whole(start=start, end=first):
-            received += len(chunk)
-            yield chunk
-        if received == file.size:  # the server sent the whole file for the first range
-            return
-        start = received
-        if version.etag is None and version.last_modified is None:
-            yield from whole(start=start)
-            return
-    yield from _in_order(whole, range(start, file.size, segment), segment, file.size, connections)
 
+    def __init__(
+        self,
+        http: HttpClient,
+        file: OutputFile,
+        chunk_size: int = CHUNK_SIZE,
+        *,
+        start: int = 0,
+        version: SourceVersion | None = None,
+        connections: int = CONNECTIONS,
+        segment: int = SEGMENT,
+        least: int = PARALLEL_FROM,
+    ) -> None:
+        self._file = file
+        self._version = version if version is not None else SourceVersion()
+        self._whole = partial(download, http, file, chunk_size, version=self._version)
+        self._asked = self._delivered = start  # the end of the ranges asked for; of the bytes delivered
+        self._end = file.size  # where the stream ends: lowered by `settle`
+        parallel = connections >= 2 and file.size >= least  # the rest of a large file too: it can settle
+        self._chunks = self._ranges(start, chunk_size, connections, segment) if parallel else self._one(start)
 
-def _in_order(
-    whole: Callable[..., Generator[bytes, None, None]],
-    starts: range,
-    segment: int,
-    size: int,
-    connections: int,
-) -> Iterator[bytes]:
-    """The ranges from `starts` read `connections` at a time, each delivered whole and in order."""
-    stopping = threading.Event()
+    def __next__(self) -> bytes:
+        return next(self._chunks)
 
-    def read(begin: int) -> list[bytes]:
-        held: list[bytes] = []
-        with closing(whole(start=begin, end=min(begin + segment, size))) as chunks:
+    def close(self) -> None:
+        """Done with it: the reads in flight end now (and their connections are released)."""
+        self._chunks.close()
+
+    def end_at(self, offset: int) -> None:
+        """End at `offset`, before any byte past it was asked for (the rest is had already)."""
+        if offset < max(self._asked, self._delivered):
+            raise ValueError(f"{self._file.name}: bytes past {offset} were asked for already")
+        self._end = min(self._end, offset)
+
+    def settle(self, boundary: int) -> bool:
+        """End at the first multiple of `boundary` at or after the bytes on their way (True: it will)."""
+        on_the_way = max(self._asked, self._delivered)
+        self._end = min(self._end, -(-on_the_way // boundary) * boundary)
+        return True
+
+    def _one(self, start: int) -> Generator[bytes, None, None]:
+        """From `start` in one stream, up to the end (`end_at`'s; `settle` may bring it closer meanwhile)."""
+        with closing(self._whole(start=start, end=self._end)) as chunks:
             for chunk in chunks:
-                if stopping.is_set():
-                    break
-                held.append(chunk)
-        return held
+                chunk = chunk[: self._end - self._delivered]
+                self._delivered += len(chunk)
+                if chunk:
+                    yield chunk
+                if self._delivered >= self._end:
+                    return
 
-    ahead: deque[Future[list[bytes]]] = deque()
-    pending = iter(starts)
-    with ThreadPoolExecutor(connections, thread_name_prefix="download") as pool:
-        try:
-            ahead.extend(pool.submit(read, begin) for begin in islice(pending, connections))
-            while ahead:
-                chunks = ahead[0].result()
-                yield from chunks
-                del chunks  # delivered: its room in the window goes to the next range
-                ahead.popleft()
-                if (begin := next(pending, None)) is not None:
-                    ahead.append(pool.submit(read, begin))
-        finally:  # stopped early (an error, or the consumer is done): the reads in flight end now
-            stopping.set()
-            for future in ahead:
-                future.cancel()
+    def _ranges(
+        self, start: int, chunk_size: int, connections: int, segment: int
+    ) -> Generator[bytes, None, None]:
+        version, size = self._version, self._file.size
+        if version.etag is None and version.last_modified is None:
+            # A first range of one chunk pins the version: the others wait for it one round trip, not a range.
+            self._asked = min(start + chunk_size, size)
+            for chunk in self._whole(start=start, end=self._asked):
+                self._delivered += len(chunk)
+                yield chunk
+            if self._delivered == size:  # the server sent the whole file for the first range
+                return
+            self._asked = self._delivered
+            if version.etag is None and version.last_modified is None:
+                yield from self._one(self._delivered)
+                return
+        yield from self._in_order(segment, connections)
+
+    def _in_order(self, segment: int, connections: int) -> Generator[bytes, None, None]:
+        """Ranges from the bytes asked for on, `connections` at a time, each delivered whole and in order."""
+        stopping = threading.Event()
+
+        def read(begin: int, end: int) -> list[bytes]:
+            held: list[bytes] = []
+            with closing(self._whole(start=begin, end=end)) as chunks:
+                for chunk in chunks:
+                    if stopping.is_set():
+                        break
+                    held.append(chunk)
+            return held
+
+        ahead: deque[Future[list[bytes]]] = deque()
+        with ThreadPoolExecutor(connections, thread_name_prefix="download") as pool:
+            try:
+                while True:
+                    while len(ahead) < connections and self._asked < self._end:
+                        begin, self._asked = self._asked, min(self._asked + segment, self._end)
+                        ahead.append(pool.submit(read, begin, self._asked))
+                    if not ahead:
+                        return
+                    chunks = ahead.popleft().result()
+                    for chunk in chunks:
+                        self._delivered += len(chunk)
+                        yield chunk
+                    del chunks  # delivered: its room in the window goes to the next range
+            finally:  # stopped early (an error, or the consumer is done): the reads in flight end now
+                stopping.set()
+                for future in ahead:
+                    future.cancel()
 
 
 def _open_at(

@@ -3,7 +3,7 @@
 The status string comes from the first of: `jobStatus`, `jobDetails.jobStatus`,
 `jobDetails.jobProgress.status`, `jobProgress.status`. `jobDetails` is an object in Oracle's docs and
 a list in some clients, so both are read. The scheduler states follow the Enterprise Scheduler enum
-(README: run states): COMPLETED and PAUSED are NOT final, and a success only counts once
+(docs/architecture.md: failure policy): COMPLETED and PAUSED are NOT final, and a success only counts once
 `jobProgress.completed` is true wherever Fusion reports it.
 
 COMPLETED counts as success only with `jobProgress.completed == true`; without it (and a success status

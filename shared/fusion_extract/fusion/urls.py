@@ -1,4 +1,4 @@
-"""Where the bearer token may go, and what remote names may become (README: Security rules).
+"""Where the bearer token may go, and what remote names may become (docs/security.md).
 
 Fusion hands us URLs (`Location`, download links, next-page links) and file names. None of them is
 trusted: a link must resolve to https on the configured Fusion host (netloc and port) under

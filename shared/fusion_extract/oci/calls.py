@@ -47,7 +47,7 @@ class BoundedRetry:
     def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
 
-    def add_circuit_breaker_callback(self, callback: object) -> None:
+    def add_circuit_breaker_callback(self, _callback: object) -> None:
         """Called by the SDK; there is no breaker to notify (see the module docstring)."""
 
     def make_retrying_call(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -5,7 +5,7 @@ a request, in namespace `fusion_extract`, each with the dimensions it was record
 `deployment`). Posting never fails a step: any error, and any metric Monitoring refuses, is logged once as a
 warning and the datapoints are dropped (a step is not retried for a metric).
 
-Metric names (README: Observability): RunsStarted, RunsLanded, RunsFailed, RunsTimedOut, RunsCancelled,
+Metric names (docs/operating.md): RunsStarted, RunsLanded, RunsFailed, RunsTimedOut, RunsCancelled,
 BytesLanded, FilesLanded, RowsLanded, RunDurationSeconds, HoursSinceLanded, HoursLate.
 """
 

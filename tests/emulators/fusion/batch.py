@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -80,6 +80,7 @@ class BatchApi:
         self._outputs: dict[int, list[OutputFile]] = {}
         self._drops: dict[tuple[int, str], int] = {}
         self._revisions: dict[tuple[int, str], int] = {}
+        self._sent: dict[str, int] = {}  # file name -> body bytes handed to connections
         self._lock = threading.RLock()
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
             ("POST", re.compile(JOBS + "/?"), self._submit),
@@ -101,6 +102,10 @@ class BatchApi:
     def jobs(self) -> list[Job]:
         with self._lock:
             return list(self._jobs.values())
+
+    def bytes_sent(self, name: str) -> int:
+        with self._lock:
+            return self._sent.get(name, 0)
 
     def revise(self, job_id: int | str, name: str) -> None:
         """The output file changes in place (versions.Revised); revised again, it is as it was."""
@@ -234,7 +239,7 @@ class BatchApi:
         size = file.digest().size
         with self._lock:
             revisions = self._revisions.get((job.id, file.name), 0)
-        version = Version.of(file, modified_at(job.ended_at, revisions))
+        version = Version.of(file, modified_at(job.ended_at, revisions), dated_only=job.scenario.dated_only)
         if version.precondition_failed(request.headers):
             return error(412, f"{file.name} is not the version the request names", version.headers())
         ranges = not job.scenario.ignore_range and version.range_applies(request.headers)
@@ -245,7 +250,20 @@ class BatchApi:
         if span is not None:
             headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
         drop_after = self._drop_point(job, file.name, stop - start)
-        return Response(206 if span else 200, file.read(start, stop), headers, stop - start, drop_after)
+        body = self._counted(file.name, file.read(start, stop))
+        return Response(206 if span else 200, body, headers, stop - start, drop_after)
+
+    def _counted(self, name: str, body: Iterator[bytes]) -> Iterator[bytes]:
+        """The body, each block counted as it is handed to the connection (sent, whether read or not)."""
+        try:
+            for block in body:
+                with self._lock:
+                    self._sent[name] = self._sent.get(name, 0) + len(block)
+                yield block
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
 
     # Helpers.
 

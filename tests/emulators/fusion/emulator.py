@@ -191,6 +191,11 @@ class FusionEmulator:
         """Every access token the identity domain minted since the last reset."""
         return self._identity.issued()
 
+    def bytes_sent(self, name: str) -> int:
+        """Bytes of output file `name`'s bodies handed to connections, every download together: a byte
+        sent twice counts twice, whether or not the client read it."""
+        return self._batch.bytes_sent(name)
+
     def requests_to(self, server: str) -> list[ServedRequest]:
         return [served for served in self.requests if served.server == server]
 

@@ -1,4 +1,4 @@
-"""Archive entries that a safe unpacker must refuse (README: Security rules, ZIPs), one per Hostile kind."""
+"""Archive entries that a safe unpacker must refuse (docs/security.md), one per Hostile kind."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ class PlainClient:
         self.session = requests.Session()
         self.session.verify = str(fusion.ca_path)
         self.session.trust_env = (
-            False  # REQUESTS_CA_BUNDLE would override `verify` (as README's Security rules say)
+            False  # REQUESTS_CA_BUNDLE would override `verify` (as docs/security.md says)
         )
 
     def token(

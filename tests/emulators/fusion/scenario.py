@@ -94,6 +94,7 @@ class ExtractScenario:
     location_foreign_host: bool = False  # submit answers with a Location on https://localhost:<port>
     redirect_downloads: Redirect | None = None
     ignore_range: bool = False  # downloads answer 200 with the whole file whatever Range asks
+    dated_only: bool = False  # downloads name their version by Last-Modified alone (no ETag)
     # Held RUNNING (whatever the clock says) until the test sets this event: no test waits on wall time.
     hold: threading.Event | None = field(default=None, compare=False)
 

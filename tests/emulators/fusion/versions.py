@@ -1,10 +1,11 @@
 """A file's version as HTTP names it, and the conditional requests that depend on it (RFC 9110, 13.1).
 
-Every download answer carries the file's `ETag` (strong, from its SHA-256) and `Last-Modified`.
+Every download answer carries the file's `ETag` (strong, from its SHA-256; none for a scenario that is
+`dated_only`) and `Last-Modified`.
 `If-Match` (strong comparison) and, without it, `If-Unmodified-Since` answer 412 when the file is another
 version; `If-Range` sends the range only when it names the current version, else the whole file (200).
 Oracle documents none of this for the content endpoint: this is plain HTTP, what a client may rely on
-only where the server says so (README: what a resumed download checks).
+only where the server says so (docs/architecture.md: how a run goes).
 
 A file can change in place (`Revised`): the byte in its middle flipped, so its size stays the same while
 its ETag, Last-Modified and listed checksum change, and a download resumed across the change would join
@@ -24,15 +25,17 @@ from tests.emulators.fusion.archive import OutputFile
 
 @dataclass(frozen=True)
 class Version:
-    etag: str
+    etag: str | None  # None: a server that names versions by date alone
     last_modified: str  # an HTTP-date
 
     @classmethod
-    def of(cls, file: OutputFile, modified: datetime) -> Version:
-        return cls(f'"{file.digest().sha256[:32]}"', format_datetime(modified, usegmt=True))
+    def of(cls, file: OutputFile, modified: datetime, *, dated_only: bool = False) -> Version:
+        etag = None if dated_only else f'"{file.digest().sha256[:32]}"'
+        return cls(etag, format_datetime(modified, usegmt=True))
 
     def headers(self) -> dict[str, str]:
-        return {"ETag": self.etag, "Last-Modified": self.last_modified}
+        tag = {} if self.etag is None else {"ETag": self.etag}
+        return {**tag, "Last-Modified": self.last_modified}
 
     def precondition_failed(self, headers: Message) -> bool:
         """If-Match / If-Unmodified-Since name another version."""

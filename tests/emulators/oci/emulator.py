@@ -144,6 +144,11 @@ class OciEmulator:
         """Every request served so far: (method, raw path, status)."""
         return self._server.served
 
+    @property
+    def connections(self) -> int:
+        """Connections accepted since the emulator started (not forgotten by `reset`)."""
+        return self._server.connections
+
     # -- Object Storage, Vault, Monitoring state ---------------------------------------------------
 
     def create_bucket(self, name: str) -> None:

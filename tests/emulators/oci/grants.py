@@ -51,6 +51,7 @@ OPERATIONS: dict[str, tuple[str, re.Pattern[str]]] = {
         ("InvokeFunction", "POST", r"/\d{8}/functions/(?P<resource>[^/]+)/actions/invoke"),
         ("GetFunction", "GET", r"/\d{8}/functions/(?P<resource>[^/]+)"),
         ("ListSchedules", "GET", r"/20240430/schedules"),
+        ("SearchLogs", "POST", r"/20190909/search"),
     )
 }
 

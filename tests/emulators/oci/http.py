@@ -92,6 +92,11 @@ class OciHttpServer:
     def endpoint(self) -> str:
         return self._shell.url
 
+    @property
+    def connections(self) -> int:
+        """Connections accepted so far (a client that keeps its connections alive opens few)."""
+        return self._shell.connections
+
     def start(self) -> OciHttpServer:
         self._shell.start()
         return self

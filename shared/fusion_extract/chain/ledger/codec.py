@@ -17,12 +17,14 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 from fusion_extract.chain.ledger.records import (
-    Change,
+    Entry,
+    Fact,
     Fetch,
     FileRecord,
     FileState,
-    LandedMember,
+    History,
     Lease,
+    Member,
     MemberLines,
     Plan,
     PlannedFile,
@@ -32,6 +34,7 @@ from fusion_extract.chain.ledger.records import (
     StagedMember,
     Unit,
     UnitState,
+    What,
 )
 from fusion_extract.clock import isoformat, parse_iso
 from fusion_extract.errors import IntegrityError, MessageError
@@ -43,7 +46,7 @@ LINES = 2  # a file document whose members are lines
 FIELD = "\t"  # between the fields of a member's line (no member path or ETag holds a control character)
 Doc = dict[str, Any]
 V = TypeVar("V")
-M = TypeVar("M", LandedMember, StagedMember)
+M = TypeVar("M", Member, StagedMember)
 
 
 def run_to_doc(run: Run) -> Doc:
@@ -89,7 +92,9 @@ def _run_fields(run: Run) -> Doc:
         "progress": run.progress,
         "assumed_complete": run.assumed_complete,
         "parked": run.parked,
-        "history": [_change_to_doc(change) for change in run.history],
+        "reruns": list(run.reruns),
+        "history": [entry_to_doc(entry) for entry in run.history],
+        "history_dropped": run.history.dropped,
     }
 
 
@@ -127,7 +132,8 @@ def run_from_doc(doc: Any, where: str = "run document") -> Run:
         progress=f.count("progress", 0),
         assumed_complete=f.flag("assumed_complete"),
         parked=f.flag("parked"),
-        history=tuple(f.each("history", _change)),  # absent from documents written before it existed
+        reruns=tuple(f.texts("reruns")),
+        history=f.history(),  # absent from documents written before it existed
     )
 
 
@@ -150,6 +156,8 @@ def file_to_doc(record: FileRecord) -> Doc:
         "fetch": _fetch_to_doc(record.fetch),
         "units": [_unit_to_doc(unit) for unit in record.units],
         "planned": None if record.planned is None else _planned_to_doc(record.planned),
+        "history": [entry_to_doc(entry) for entry in record.history],
+        "history_dropped": record.history.dropped,
     }
 
 
@@ -172,6 +180,7 @@ def file_from_doc(doc: Any, where: str = "file document") -> FileRecord:
         fetch=f.optional("fetch", _fetch),
         units=tuple(f.each("units", _unit)),
         planned=f.optional("planned", _planned_file),  # absent from records written before plan pages
+        history=f.history(),
     )
 
 
@@ -236,19 +245,34 @@ def _run_at_from_doc(value: Any, where: str) -> RunAtTimes:
         raise IntegrityError(f"{where}: {exc}") from None
 
 
-def _change_to_doc(change: Change) -> Doc:
-    return {
-        "at": isoformat(change.at),
-        "from": None if change.source is None else change.source.value,
-        "to": change.to.value,
-        "call_id": change.call_id,
-    }
+ENTRY_KEYS = ("at", "what", "call_id", "from", "to")  # an entry's own keys; any other is one of its facts
 
 
-def _change(value: Any, where: str) -> Change:
+def entry_to_doc(entry: Entry) -> Doc:
+    """`{"at", "what", "call_id", ...its facts}`; a state change also has `from` and `to`."""
+    doc: Doc = {"at": isoformat(entry.at), "what": entry.what.value, "call_id": entry.call_id}
+    if entry.what is What.CHANGED:
+        doc["from"] = None if entry.source is None else entry.source.value
+        doc["to"] = None if entry.to is None else entry.to.value
+    return {**doc, **entry.facts}
+
+
+def _entry(value: Any, where: str) -> Entry:
+    """An entry; one without `what` is a state change as documents wrote them before histories held more."""
     f = _Fields(value, where)
-    source = None if value.get("from") is None else f.choice("from", RunState)
-    return Change(f.time("at"), f.choice("to", RunState), source, f.optional_text("call_id"))
+    what = f.choice("what", What) if "what" in value else What.CHANGED
+    to = source = None
+    if what is What.CHANGED:
+        to = f.choice("to", RunState)
+        source = None if value.get("from") is None else f.choice("from", RunState)
+    facts = {key: _fact(item, f"{where}: {key}") for key, item in value.items() if key not in ENTRY_KEYS}
+    return Entry(f.time("at"), what, f.optional_text("call_id"), to, source, facts)
+
+
+def _fact(value: Any, where: str) -> Fact:
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise IntegrityError(f"{where} must be text or a whole number, not {_shown(value)}")
 
 
 def _plan(value: Any, where: str) -> Plan:
@@ -346,7 +370,7 @@ def _unit(value: Any, where: str) -> Unit:
     return unit
 
 
-def _lines(members: Sequence[LandedMember] | Sequence[StagedMember]) -> list[str]:
+def _lines(members: Sequence[Member] | Sequence[StagedMember]) -> list[str]:
     """The members as lines: those read as lines are written back as they were."""
     if isinstance(members, MemberLines):
         return list(members.lines)
@@ -376,11 +400,11 @@ def _staged_from_line(line: str) -> StagedMember:
     return _staged_member(line, "staged member")
 
 
-def _landed_from_line(line: str) -> LandedMember:
+def _landed_from_line(line: str) -> Member:
     return _landed_member(line, "member")
 
 
-def _member_line(m: LandedMember, *staged: str | None) -> str:
+def _member_line(m: Member, *staged: str | None) -> str:
     """A member as one line: path, size, SHA-256, rows (empty: none); a staged one's ETag and MD5 after."""
     fields = [m.path, str(m.size), m.sha256, "" if m.rows is None else str(m.rows)]
     fields += ["" if value is None else value for value in staged]
@@ -399,21 +423,21 @@ def _staged_member(value: Any, where: str) -> StagedMember:
     return StagedMember(_landed_member(value, where), f.text("etag"), f.optional_text("md5"))
 
 
-def _landed_member(value: Any, where: str) -> LandedMember:
+def _landed_member(value: Any, where: str) -> Member:
     if isinstance(value, str):
         return _member_from_line(value, where, 4)[0]
     f = _Fields(value, where)  # written before members were lines
-    return LandedMember(f.text("path"), f.count("size", None), f.text("sha256"), f.optional("rows", _count))
+    return Member(f.text("path"), f.count("size", None), f.text("sha256"), f.optional("rows", _count))
 
 
-def _member_from_line(line: str, where: str, count: int) -> tuple[LandedMember, list[str]]:
+def _member_from_line(line: str, where: str, count: int) -> tuple[Member, list[str]]:
     fields = line.split(FIELD)
     if len(fields) != count or not fields[0] or not fields[2]:
         raise IntegrityError(
             f"{where} must be {count} fields (path, size, sha256, rows...), not {_shown(line)}"
         )
     path, size, sha256, rows = fields[:4]
-    member = LandedMember(
+    member = Member(
         path, _number(size, f"{where}: size"), sha256, _number(rows, f"{where}: rows") if rows else None
     )
     return member, fields[4:]
@@ -523,6 +547,9 @@ class _Fields:
 
     def each(self, key: str, read: Callable[[Any, str], V]) -> list[V]:
         return [read(item, f"{self._at(key)}[{index}]") for index, item in enumerate(self._list(key))]
+
+    def history(self) -> History:
+        return History(tuple(self.each("history", _entry)), self.count("history_dropped", 0))
 
     def optional(self, key: str, read: Callable[[Any, str], V]) -> V | None:
         value = self._doc.get(key)

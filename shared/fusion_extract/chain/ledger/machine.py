@@ -6,6 +6,9 @@ the tables (`make docs`, checked by a test).
 
 Each move is saved with one conditional write of the record (ledger.py): of two invocations making a move
 from the same version, one wins and the other re-reads.
+
+When a record may be taken up is declared here too, once: `claimable` (a file or a unit: free and due, or
+held under a claim its invocation left overdue) and `run_due` (a run the sweep drives on).
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from datetime import datetime, timedelta
+from typing import Any, Generic, Protocol, TypeVar
 
-from fusion_extract.chain.ledger.records import FileState, RunState, UnitState
+from fusion_extract.chain.ledger.records import FileState, Run, RunState, UnitState
 
 S = TypeVar("S", RunState, FileState, UnitState)
 
@@ -147,3 +151,45 @@ def diagram(machine: Machine[Any]) -> str:
     finals = sorted({t.value for _, _, t in machine} - {s.value for s, _, _ in machine if s is not None})
     lines += [f"    {final} --> [*]" for final in finals]
     return "\n".join(lines)
+
+
+class Work(Protocol):
+    """A file record or a unit of an archive's members: work one invocation at a time claims."""
+
+    @property
+    def state(self) -> enum.StrEnum: ...
+    @property
+    def next_at(self) -> datetime | None: ...  # waiting: not before (None: at once)
+    @property
+    def claimed_at(self) -> datetime | None: ...  # held: since
+
+
+def due(next_at: datetime | None, now: datetime, grace: timedelta = timedelta(0)) -> bool:
+    """Whether what waits for `next_at` may start now (None: at once), `grace` later still."""
+    return next_at is None or now >= next_at + grace
+
+
+def overdue(since: datetime | None, now: datetime, limit: timedelta) -> bool:
+    """Whether what began at `since` and should have been over within `limit` (STEP_OVERDUE_SECONDS) is not:
+    its invocation died, or its message was lost."""
+    return since is not None and now > since + limit
+
+
+def claimable(
+    machine: Machine[S], work: Work, waiting: S, now: datetime, limit: timedelta, *, awaited: bool = False
+) -> bool:
+    """May `work` be claimed from `waiting` now: it is `waiting` and due, or it is held under the claim
+    `waiting` leads to and that claim is overdue (a takeover). `awaited`: a message for it is on its way
+    (the step that planned it sent one), so the sweep gives that message `limit` to arrive first."""
+    if work.state is waiting:
+        return due(work.next_at, now, limit if awaited else timedelta(0))
+    return work.state is machine.after(waiting, Event.CLAIM) and overdue(work.claimed_at, now, limit)
+
+
+def run_due(run: Run, now: datetime, limit: timedelta) -> bool:
+    """Whether the sweep drives a run on: at next_at when nothing else will (a transient failure waits for
+    its retry, a poll parked for a long wait); otherwise a message for it was sent at next_at, and only
+    once that is overdue (lost)."""
+    if run.failures or run.parked:
+        return due(run.next_at, now)
+    return overdue(run.next_at, now, limit)

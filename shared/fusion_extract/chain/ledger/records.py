@@ -1,4 +1,4 @@
-"""What the run ledger records: runs, their output files, and the extract leases (see README: run states)."""
+"""What the run ledger records: runs, their output files, and the extract leases (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -83,17 +83,71 @@ def new_run_id(now: datetime, new_id: IdFactory) -> str:
     return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{new_id()}"
 
 
-HISTORY_KEPT = 64  # a run's latest state changes kept in its document (a run makes a dozen or so)
+HISTORY_KEPT = 64  # entries a document keeps of its history (a run makes a few dozen); older ones dropped
+Fact = str | int
+
+
+class What(enum.StrEnum):
+    """The kinds of entry in a history (chain/ledger/history.py: which change of a document notes each)."""
+
+    CHANGED = "changed"  # the run's state moved
+    JOB = "job"  # a Fusion job submitted (or taken to re-land)
+    ATTEMPT = "attempt"  # a step, a file or a unit failed; it is tried again (or given up)
+    REDRIVE = "redrive"  # the sweep re-drove the run
+    ALERT = "alert"  # an alert about the run went out
+    RERUN = "rerun"  # the run is a rerun of another, or another reruns it
+    CLAIM = "claim"  # an invocation took a file or a unit of its members
 
 
 @dataclass(frozen=True)
-class Change:
-    """One state change of a run, as the ledger saved it: when, from what (None: created), by which call."""
+class Entry:
+    """One event of a history: when, what, by which invocation, and what else there is to know of it."""
 
     at: datetime
-    to: RunState
-    source: RunState | None = None
+    what: What
     call_id: str | None = None  # the function invocation that made it, when known
+    to: RunState | None = None  # CHANGED: the state it moved to
+    source: RunState | None = None  # CHANGED: the state it left (None: created)
+    facts: dict[str, Fact] = dataclasses.field(default_factory=dict)  # the job id, the file, the alert...
+
+
+def changed(
+    at: datetime, to: RunState, source: RunState | None = None, call_id: str | None = None, **facts: Fact
+) -> Entry:
+    """A state change's entry: to `to` from `source` (None: created)."""
+    return Entry(at, What.CHANGED, call_id, to, source, dict(facts))
+
+
+@dataclass(frozen=True)
+class History:
+    """A document's latest entries, oldest first, and how many older ones it dropped to stay bounded."""
+
+    entries: tuple[Entry, ...] = ()
+    dropped: int = 0
+
+    def add(self, *entries: Entry) -> History:
+        kept = (*self.entries, *entries)
+        cut = max(len(kept) - HISTORY_KEPT, 0)
+        return History(kept[cut:], self.dropped + cut)
+
+    @property
+    def changes(self) -> tuple[Entry, ...]:
+        return tuple(entry for entry in self.entries if entry.what is What.CHANGED)
+
+    @property
+    def noted(self) -> int:
+        """Entries ever added, dropped ones included (a reader that saw `n` of them wants `since(n)`)."""
+        return self.dropped + len(self.entries)
+
+    def since(self, noted: int) -> tuple[Entry, ...]:
+        """The entries added after the first `noted` (as many as are still kept)."""
+        return self.entries[max(noted - self.dropped, 0) :]
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
 
 
 @dataclass(frozen=True)
@@ -129,7 +183,8 @@ class Run:
     progress: int = 0  # files landed when the sweep last looked (TRANSFERRING)
     assumed_complete: bool = False  # COMPLETED never confirmed; taken as success after the grace
     parked: bool = False  # poll's next check is longer off than a step: the sweep brings it at next_at
-    history: tuple[Change, ...] = ()  # its state changes, oldest first (the latest HISTORY_KEPT)
+    reruns: tuple[str, ...] = ()  # the runs started as reruns of this one
+    history: History = History()  # what happened to it (chain/ledger/history.py)
 
     def but(self, **changes: Any) -> Run:
         return dataclasses.replace(self, **changes)
@@ -139,20 +194,16 @@ class Run:
         """How many files the run planned (none before its job succeeded)."""
         return self.plan.files if self.plan is not None else len(self.files)
 
-    def moved(self, source: RunState | None, call_id: str | None) -> Run:
-        """This run with its move from `source` (None: created) recorded, if its state changed."""
-        if source is self.state:
-            return self
-        change = Change(self.updated_at, self.state, source, call_id)
-        return self.but(history=(*self.history, change)[-HISTORY_KEPT:])
-
 
 @dataclass(frozen=True, slots=True)  # slots: an archive's record may hold 50,000 of these
-class LandedMember:
-    path: str
+class Member:
+    """An archive's member as its bytes were verified: the same whether just unpacked, staged or landed (a
+    file that is not an archive lands as its own member)."""
+
+    path: str  # safe relative path inside the archive
     size: int
-    sha256: str
-    rows: int | None = None
+    sha256: str  # hex
+    rows: int | None = None  # .csv: records minus header; .json {"items": [...]}: items; otherwise None
 
 
 @dataclass(frozen=True)
@@ -181,12 +232,12 @@ class Fetch:
 class StagedMember:
     """A member unpacked into the staging area, with what its upload returned (promotion reuses it)."""
 
-    member: LandedMember
+    member: Member
     etag: str
     md5: str | None
 
 
-M = TypeVar("M", LandedMember, StagedMember)
+M = TypeVar("M", Member, StagedMember)
 
 
 class MemberLines(Sequence[M]):
@@ -259,12 +310,13 @@ class FileRecord:
     reason: str | None = None
     sha256: str | None = None  # verified archive digest
     size: int | None = None
-    members: Sequence[LandedMember] = ()
+    members: Sequence[Member] = ()
     metadata: dict[str, Any] | None = None  # Fusion's metadata member, when this archive carried it
     manifest: dict[str, str] | None = None  # parsed .mf (zip name -> sha256), when this file is the manifest
     fetch: Fetch | None = None
     units: tuple[Unit, ...] = ()
     planned: PlannedFile | None = None  # as listed (None in records of runs whose document holds the plan)
+    history: History = History()  # its claims and failed attempts (chain/ledger/history.py)
 
     def but(self, **changes: Any) -> FileRecord:
         return dataclasses.replace(self, **changes)

@@ -1,6 +1,6 @@
 """The run ledger: JSON documents in the bucket, changed only by conditional writes. No database.
 
-    <state>/runs/<run_id>.json            one per run: its state, job, attempts, state changes
+    <state>/runs/<run_id>.json            one per run: its state, job, plan, attempts, history (history.py)
     <state>/plans/<run_id>/<plan>/<page>.json   its planned files, PLAN_PAGE_FILES a page, written once
     <state>/files/<run_id>/<file>.json    one per output file of a run: transfer state, landed members
     <state>/landed/<run_id>/<file>        an empty marker per landed file: one listing tells if a run is done
@@ -48,6 +48,7 @@ from fusion_extract.chain.ledger.codec import (
     run_from_doc,
     run_to_doc,
 )
+from fusion_extract.chain.ledger.history import noted_file, noted_run
 from fusion_extract.chain.ledger.machine import FILE, RUN, UNIT
 from fusion_extract.chain.ledger.records import (
     PLAN_PAGE_FILES,
@@ -60,7 +61,7 @@ from fusion_extract.chain.ledger.records import (
     RunState,
     Versioned,
 )
-from fusion_extract.clock import isoformat, new_id, parse_iso
+from fusion_extract.clock import Clock, SystemClock, isoformat, new_id, parse_iso
 from fusion_extract.errors import ConflictError, IntegrityError, LeaseHeldError, NotFoundError
 from fusion_extract.ports import ObjectStore
 
@@ -97,16 +98,23 @@ class Indexed:
 
 
 class Ledger:
-    def __init__(self, store: ObjectStore, prefix: str, new_write: Callable[[], str] = new_id) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        prefix: str,
+        new_write: Callable[[], str] = new_id,
+        clock: Clock | None = None,
+    ) -> None:
         self.store = store
         self.prefix = prefix
         self._new_write = new_write
+        self.clock = clock or SystemClock()  # the time of each history entry
 
     # runs
     def create_run(self, run: Run) -> Versioned[Run]:
         self._mark_active(run.run_id)  # first: an active run is never missing from the index
         self._mark(self._index_name(run))  # nor a run from the listing (a marker without its run is skipped)
-        run = run.moved(None, _call_id())
+        run = noted_run(None, run, self.clock.now(), _call_id())
         return Versioned(run, self._create(self._run_name(run.run_id), run_to_doc(run)))
 
     def load_run(self, run_id: str) -> Versioned[Run]:
@@ -114,10 +122,10 @@ class Ledger:
 
     def save_run(self, current: Versioned[Run], run: Run) -> Versioned[Run]:
         """Compare-and-swap: ConflictError if the run changed since `current` was read; IllegalMove (before
-        any write) if its state changed in a way the run machine does not have. A state change is
-        recorded in the run's history, at its `updated_at`, with the invocation's call id."""
+        any write) if its state changed in a way the run machine does not have. What the save changes is
+        noted in the run's history, in this same write (history.py)."""
         RUN.check(current.value.state, run.state)
-        run = run.moved(current.value.state, _call_id())
+        run = noted_run(current.value, run, self.clock.now(), _call_id())
         saved = Versioned(run, self._replace(self._run_name(run.run_id), run_to_doc(run), current.etag))
         if run.state.final:
             self._mark(self._index_name(run, ended=run.state))
@@ -259,6 +267,7 @@ class Ledger:
         for before, after in zip(current.value.units, record.units, strict=False):
             if before.first == after.first:  # the same unit (a file started over plans its units anew)
                 UNIT.check(before.state, after.state)
+        record = noted_file(current.value, record, self.clock.now(), _call_id())
         name = self._file_name(record.run_id, record.name)
         return Versioned(record, self._replace(name, file_to_doc(record), current.etag))
 

@@ -24,5 +24,5 @@ def time_out(deps: Deps, current: Versioned[Run]) -> Outcome:
     else:
         what = f"job {run.job_id}" if run.job_id else "the job's submission"
         reason = f"{what} still {run.status or 'not done'} at the deadline"
-    deps.runs.end(current, Event.TIME_OUT, reason)
+    deps.endings.end(current, Event.TIME_OUT, reason)
     return outcome(Result.TIMED_OUT, run.run_id)

@@ -38,7 +38,7 @@ def watch_extracts(deps: Deps, entries: list[Entry], now: datetime) -> list[str]
 def _watch(deps: Deps, entry: Entry, now: datetime) -> bool:
     landed = deps.ledger.last_landed(entry.name)
     since = landed or deps.ledger.watched_since(entry.name, now)
-    metrics = deps.runs.metrics
+    metrics = deps.metrics
     metrics.record("HoursSinceLanded", (now - since).total_seconds() / 3600, extract=entry.name)
     if entry.expected_within_hours is None or entry.schedule is None or not entry.enabled:
         return False
@@ -52,7 +52,7 @@ def _watch(deps: Deps, entry: Entry, now: datetime) -> bool:
             f"the run scheduled for {_local(found.scheduled, found)} ({entry.time_zone}) was expected to "
             f"land by {_local(found.expected_by, found)}, within {entry.expected_within_hours:g} h; {last}"
         )
-        deps.runs.notify(
+        deps.alerter.notify(
             "late",
             extract=entry.name,
             reason=reason,

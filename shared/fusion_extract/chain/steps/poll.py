@@ -12,15 +12,17 @@ import contextlib
 import logging
 from datetime import datetime, timedelta
 
+from fusion_extract.chain.budget import Budget
 from fusion_extract.chain.deps import Deps
 from fusion_extract.chain.ledger.machine import FILE, RUN, Event
 from fusion_extract.chain.ledger.records import FileRecord, PlannedFile, Run, RunState, Versioned
 from fusion_extract.chain.messages import PollMessage, PollRequest
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
-from fusion_extract.chain.runs import backoff, logged
+from fusion_extract.chain.policy import backoff
+from fusion_extract.chain.runs import concerning, find
 from fusion_extract.chain.steps.deadline import past_deadline, time_out
 from fusion_extract.chain.steps.sweep import sweep
-from fusion_extract.chain.transfer.landing import is_archive
+from fusion_extract.chain.transfer.kinds import is_archive
 from fusion_extract.chain.transfer.layout import reserved_name
 from fusion_extract.errors import ConflictError, FusionExtractError, UnsafeInputError
 from fusion_extract.models import JobStatus, OutputFile, Phase
@@ -39,28 +41,28 @@ def poll(message: PollMessage, deps: Deps) -> Outcome:
 
 
 def _poll_run(deps: Deps, message: PollRequest) -> Outcome:
-    current = deps.runs.find(message.run_id, "poll")
+    current = find(deps.ledger, message.run_id, "poll")
     if current is None:
         return outcome(Result.UNKNOWN_RUN, message.run_id)
     run = current.value
-    with logged(run):
+    with concerning(run):
         if run.state is not RunState.RUNNING or message.seq != run.poll_seq or run.job_id is None:
             log.info("stale poll message ignored", extra={"seq": message.seq, "state": run.state.value})
             return outcome(Result.STALE, run.run_id, state=run.state.value)
         try:
             return _follow(deps, current)
         except Exception as exc:  # every error has a meaning for the run: the failure policy decides it
-            return deps.runs.setback(run.run_id, exc, "poll")
+            return deps.endings.setback(run.run_id, exc, "poll")
 
 
 def _follow(deps: Deps, current: Versioned[Run]) -> Outcome:
     settings, clock = deps.settings, deps.clock
-    started = clock.now()
+    budget = Budget(clock, settings.poll_budget_seconds)
     run = current.value
     job_id = run.job_id
     assert job_id is not None
-    early = (run.next_at - started).total_seconds()
-    if 0 < early <= settings.poll_budget_seconds:  # a continuation keeps the interval it was given
+    early = (run.next_at - budget.started).total_seconds()
+    if 0 < early <= budget.seconds:  # a continuation keeps the interval it was given
         clock.sleep(early)
     while True:
         if past_deadline(run, clock.now()):  # before any call: a Fusion that keeps failing cannot delay it
@@ -87,12 +89,12 @@ def _follow(deps: Deps, current: Versioned[Run]) -> Outcome:
                 reason = (
                     f"job {run.job_id} is {status.status} without jobProgress.completed; its files are listed"
                 )
-                deps.runs.alert("assumed_complete", run, reason)
+                deps.alerter.alert("assumed_complete", run, reason)
                 run = run.but(assumed_complete=True, alerts=(*run.alerts, "assumed_complete"))
                 return _succeeded(deps, current, run, status, files)
         run = _watch_for_humans(deps, run, status, now)
         interval = _interval(deps, run.polls)
-        if (now - started).total_seconds() + interval > settings.poll_budget_seconds:
+        if not budget.fits(interval):
             return _continue(deps, current, run, now, interval)
         clock.sleep(interval)
 
@@ -109,7 +111,7 @@ def _continue(deps: Deps, current: Versioned[Run], run: Run, now: datetime, inte
     except ConflictError:
         return outcome(Result.STALE, run.run_id)
     if not parked:
-        deps.runs.publish_poll(run.run_id, following.poll_seq)
+        deps.handoff.publish_poll(run.run_id, following.poll_seq)
     log.info(
         "job still running", extra={"status": run.status, "polls": run.polls, "next_at": due.isoformat()}
     )
@@ -127,7 +129,7 @@ def _watch_for_humans(deps: Deps, run: Run, status: JobStatus, now: datetime) ->
     """ERROR_MANUAL_RECOVERY, a long HOLD and never-seen statuses are reported once; polling goes on."""
     if not status.known and "unknown_status" not in run.alerts:
         log.warning("unknown job status, treated as running", extra={"status": status.status})
-        deps.runs.alert("unknown_status", run, f"Fusion reported an unknown status {status.status!r}")
+        deps.alerter.alert("unknown_status", run, f"Fusion reported an unknown status {status.status!r}")
         return run.but(alerts=(*run.alerts, "unknown_status"))
     held_long = (
         status.status == "HOLD"
@@ -136,7 +138,7 @@ def _watch_for_humans(deps: Deps, run: Run, status: JobStatus, now: datetime) ->
     )
     needs_human = status.phase is Phase.NEEDS_HUMAN or held_long
     if needs_human and "needs_human" not in run.alerts:
-        deps.runs.alert("needs_human", run, f"job {run.job_id} is {status.status}: it needs a person")
+        deps.alerter.alert("needs_human", run, f"job {run.job_id} is {status.status}: it needs a person")
         return run.but(alerts=(*run.alerts, "needs_human"))
     return run
 
@@ -193,8 +195,8 @@ def _succeeded(
         "job succeeded", extra={"status": status.status, "warning": status.warning, "files": len(listed)}
     )
     if not listed:
-        deps.runs.finish_if_complete(saved)
-    deps.runs.publish_transfers(run.run_id, [f.name for f in listed])
+        deps.finisher.finish_if_complete(saved)
+    deps.handoff.publish_transfers(run.run_id, [f.name for f in listed])
     return outcome(Result.TRANSFERRING, run.run_id, files=len(listed), warning=status.warning)
 
 
@@ -209,7 +211,7 @@ def _failed(deps: Deps, current: Versioned[Run], run: Run, status: JobStatus) ->
         status.status not in ("CANCELLED", "CANCELED") and not status.validation_failed and not run.reland
     )
     if not retryable or run.attempt >= settings.run_max_attempts:
-        deps.runs.end(current, Event.FAIL, reason)
+        deps.endings.end(current, Event.FAIL, reason)
         return outcome(Result.FAILED, run.run_id, reason=reason)
     now = deps.clock.now()
     due = now + backoff(settings.rerun_backoff_seconds, run.attempt)
@@ -222,5 +224,5 @@ def _failed(deps: Deps, current: Versioned[Run], run: Run, status: JobStatus) ->
         return outcome(Result.STALE, run.run_id)
     log.warning("job failed; rerun scheduled", extra={"reason": reason, "rerun_at": due.isoformat()})
     if due <= now:
-        deps.runs.publish_rerun(run.run_id, run.attempt + 1)
+        deps.handoff.publish_rerun(run.run_id, run.attempt + 1)
     return outcome(Result.RERUN_SCHEDULED, run.run_id, reason=reason)

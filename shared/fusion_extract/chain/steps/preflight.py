@@ -28,7 +28,7 @@ from fusion_extract.ports import ObjectStore, Publisher
 
 PASS, FAIL, SKIP = "pass", "fail", "skipped"
 METRIC = "PreflightChecks"  # no alarm watches it
-# The topics each function publishes to (chain/runs.py: publish_poll, publish_transfers, publish_rerun...).
+# The topics each function publishes to (chain/runs/handoff.py, chain/runs/alerting.py).
 PUBLISHES = {
     "submit": ("poll", "alerts"),
     "poll": ("poll", "transfer", "rerun", "alerts"),

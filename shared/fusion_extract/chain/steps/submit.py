@@ -14,7 +14,7 @@ from typing import Any
 
 from fusion_extract import logging as jsonlog
 from fusion_extract.chain.deps import Deps
-from fusion_extract.chain.ledger.machine import RUN, Event
+from fusion_extract.chain.ledger.machine import RUN, Event, due, overdue
 from fusion_extract.chain.ledger.records import Run, RunState, Versioned, new_run_id
 from fusion_extract.chain.messages import (
     CancelRequest,
@@ -24,10 +24,11 @@ from fusion_extract.chain.messages import (
     SubmitMessage,
 )
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
-from fusion_extract.chain.runs import logged
+from fusion_extract.chain.runs import concerning
 from fusion_extract.errors import (
     ConfigError,
     ConflictError,
+    FusionExtractError,
     LeaseHeldError,
     MessageError,
     NotFoundError,
@@ -35,6 +36,7 @@ from fusion_extract.errors import (
 from fusion_extract.models import ExtractRequest, JobStatus, Mode, Phase
 
 log = logging.getLogger(__name__)
+LINK_TRIES = 3  # compare-and-swap tries of a rerun's link on the run it reruns
 
 
 def submit(message: SubmitMessage, deps: Deps) -> Outcome:
@@ -54,7 +56,7 @@ def _can_land(deps: Deps) -> None:
     if problem is None:
         return
     if deps.readiness.to_tell():
-        deps.runs.notify("runtime_broken", reason=problem)
+        deps.alerter.notify("runtime_broken", reason=problem)
     raise ConfigError(f"this function image cannot land a run, so nothing was submitted: {problem}")
 
 
@@ -66,13 +68,15 @@ def _start(deps: Deps, request: ExtractRequest, rerun_of: str | None, run_id: st
     run = _new_run(deps, Event.START, request.extract, request.mode, now, rerun_of=rerun_of, run_id=run_id)
     deadline = now + timedelta(hours=deps.settings.run_deadline_hours)
     run = run.but(run_at_times=request.run_at_times, attempt=1, deadline=deadline)
-    with logged(run):
+    with concerning(run):
         held = _take_lease(deps, run, now)
         if held is not None:
             return held
         current = deps.ledger.create_run(run)
-        deps.runs.started(run)
+        deps.alerter.started(run)
         log.info("run started", extra={"mode": run.mode, "rerun_of": rerun_of})
+        if rerun_of is not None:
+            _link_rerun(deps, rerun_of, run.run_id)
         return _submit_job(deps, current, resume=False)
 
 
@@ -84,19 +88,18 @@ def _rerun(deps: Deps, message: RerunRequest) -> Outcome:
     except NotFoundError:
         raise MessageError(f"no run {message.run_id!r} to rerun") from None
     run, now, asked = current.value, deps.clock.now(), message.attempt
-    with logged(run):
+    with concerning(run):
         if run.state is RunState.RERUN_PENDING and asked in (None, run.attempt + 1):
-            if now < run.next_at:
+            if not due(run.next_at, now):
                 return _answer(Result.NOT_DUE, run, next_at=run.next_at.isoformat())
             rerun = run.but(state=RUN.after(run.state, Event.RERUN), attempt=run.attempt + 1)
             claimed = _claim(deps, current, rerun)
             return _submit_job(deps, claimed, resume=False) if claimed else _answer(Result.IN_PROGRESS, run)
         if run.state is RunState.SUBMITTING and asked in (None, run.attempt):
-            if run.failures and now < run.next_at:
+            if run.failures and not due(run.next_at, now):
                 return _answer(Result.NOT_DUE, run, next_at=run.next_at.isoformat())
-            if not run.failures and now - run.updated_at < timedelta(
-                seconds=deps.settings.step_overdue_seconds
-            ):
+            limit = timedelta(seconds=deps.settings.step_overdue_seconds)
+            if not run.failures and not overdue(run.updated_at, now, limit):
                 return _answer(Result.IN_PROGRESS, run)
             # A submit died midway: resume it, finding its job first.
             claimed = _claim(deps, current, run.but(state=RUN.after(run.state, Event.RESUME)))
@@ -105,6 +108,22 @@ def _rerun(deps: Deps, message: RerunRequest) -> Outcome:
             request = ExtractRequest(run.extract, Mode(run.mode), run.run_at_times)
             return _start(deps, request, rerun_of=run.run_id)
         return _answer(Result.NOTHING_TO_DO, run, state=run.state.value)
+
+
+def _link_rerun(deps: Deps, rerun_of: str, run_id: str) -> None:
+    """Note the rerun on the run it reruns, so that run's history says what came of it (a link only:
+    the rerun goes on whether or not it is written)."""
+    for _ in range(LINK_TRIES):
+        try:
+            current = deps.ledger.load_run(rerun_of)
+            deps.ledger.save_run(current, current.value.but(reruns=(*current.value.reruns, run_id)))
+            return
+        except ConflictError:
+            continue  # a person set it aside or another rerun linked meanwhile: read it again
+        except FusionExtractError as exc:
+            log.warning("rerun not linked to the run it reruns", extra={"problem": str(exc)[:500]})
+            return
+    log.warning("rerun not linked to the run it reruns", extra={"problem": f"{LINK_TRIES} conflicts"})
 
 
 def _cancel(deps: Deps, message: CancelRequest) -> Outcome:
@@ -116,8 +135,8 @@ def _cancel(deps: Deps, message: CancelRequest) -> Outcome:
         current = deps.ledger.load_run(run_id)
     except NotFoundError:
         raise MessageError(f"no run {run_id!r} to cancel") from None
-    with logged(current.value):
-        return deps.runs.cancel(current, by="an operator")
+    with concerning(current.value):
+        return deps.endings.cancel(current, by="an operator")
 
 
 def _unused(deps: Deps, run_id: str) -> None:
@@ -155,19 +174,20 @@ def _reland(deps: Deps, message: RelandRequest) -> Outcome:
         deadline=now + timedelta(hours=deps.settings.run_deadline_hours),
         poll_seq=1,
     )
-    with logged(run):
+    with concerning(run):
         held = _take_lease(deps, run, now)
         if held is not None:
             return held
         deps.ledger.create_run(run)
-        deps.runs.publish_poll(run.run_id, run.poll_seq)
+        deps.handoff.publish_poll(run.run_id, run.poll_seq)
         log.info("re-land started")
         return _answer(Result.RELANDING, run)
 
 
 def _same_job(message: RelandRequest, status: JobStatus) -> None:
     """A re-land lands the job's files under the extract and mode it names: they must be the ones the job ran,
-    as Fusion reports them. What Fusion does not report cannot be compared; the re-land goes on (README)."""
+    as Fusion reports them. What Fusion does not report cannot be compared; the re-land goes on
+    (docs/landing.md)."""
     job = f"job {message.job_id}"
     if status.extract is not None and status.extract != message.extract:
         raise MessageError(
@@ -191,7 +211,7 @@ def _submit_job(deps: Deps, current: Versioned[Run], resume: bool) -> Outcome:
     try:
         job_id = deps.fusion.submit(request, token, resume=resume)
     except Exception as exc:  # permanent: FAILED and alerted; transient: SUBMITTING, resumed by the sweep
-        return deps.runs.setback(run.run_id, exc, "submit")
+        return deps.endings.setback(run.run_id, exc, "submit")
     now = deps.clock.now()
     running = run.but(
         state=RUN.after(run.state, Event.SUBMITTED),
@@ -210,9 +230,10 @@ def _submit_job(deps: Deps, current: Versioned[Run], resume: bool) -> Outcome:
         problem=None,
         redrives=0,
     )
+    jsonlog.about(job_id=job_id)
     with jsonlog.bind(job_id=job_id):
         deps.ledger.save_run(current, running)
-        deps.runs.publish_poll(run.run_id, running.poll_seq)
+        deps.handoff.publish_poll(run.run_id, running.poll_seq)
         log.info("job submitted", extra={"attempt": run.attempt})
     return _answer(Result.SUBMITTED, running)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fusion_extract.chain.deps import Deps
-from fusion_extract.chain.ledger.machine import FILE, Event
+from fusion_extract.chain.ledger.machine import FILE, UNIT, Event, claimable, due, overdue, run_due
 from fusion_extract.chain.ledger.quarantine import set_aside
 from fusion_extract.chain.ledger.records import (
     FileRecord,
@@ -49,10 +49,10 @@ def sweep(deps: Deps) -> Outcome:
             try:
                 action = state.run(found)
             except Exception as exc:  # one run's trouble must not stop the sweep for the others
-                action = deps.runs.setback(found.value.run_id, exc, "sweep").result.value
-        if action:
-            redriven[found.value.run_id] = action
-            log.info("sweep re-drove run", extra={"action": action, "run_id": found.value.run_id})
+                action = deps.endings.setback(found.value.run_id, exc, "sweep").result.value
+            if action:
+                redriven[found.value.run_id] = action
+                log.info("sweep re-drove run", extra={"action": action})
     try:
         entries = list(deps.catalog)
     except FusionExtractError as exc:  # no figure is posted: the sweep-silent alarm tells a person
@@ -75,28 +75,27 @@ class _Sweep:
         # FINISHING has no deadline: its _SUCCESS may be written already, so it only ever goes on.
         if run.state is not RunState.FINISHING and past_deadline(run, self.now):
             return time_out(self.deps, current).result.value
-        # A run that failed transiently, or parked for a long wait, is due at next_at; one whose message
-        # went missing, later.
-        due = run.failures or run.parked
-        late = self.now >= run.next_at if due else self.now > run.next_at + self.overdue
+        late = run_due(run, self.now, self.overdue)
         if run.state is RunState.RUNNING and late:
             return self._repoll(current)
         if run.state is RunState.SUBMITTING and late:
-            self.deps.runs.publish_rerun(run.run_id, run.attempt)  # resume the submit that died
+            self.deps.handoff.publish_rerun(run.run_id, run.attempt)  # resume the submit that died
             return self._redriven(current, "rerun")
-        if run.state is RunState.RERUN_PENDING and self.now >= run.next_at:
-            self.deps.runs.publish_rerun(run.run_id, run.attempt + 1)
+        if run.state is RunState.RERUN_PENDING and due(run.next_at, self.now):
+            self.deps.handoff.publish_rerun(run.run_id, run.attempt + 1)
             return self._redriven(current, "rerun")
         if run.state is RunState.TRANSFERRING:
             return self._retransfer(current)
         if run.state is RunState.FINISHING and late:
-            self.deps.runs.finish_if_complete(current, resume=True)  # its finisher died midway
+            self.deps.finisher.finish_if_complete(current, resume=True)  # its finisher died midway
             return "finish"
         return None
 
     def quarantine(self, found: Unreadable) -> str:
         settings = self.deps.settings
-        return set_aside(self.deps.ledger, self.deps.runs, found, settings.bucket, settings.namespace)
+        return set_aside(
+            self.deps.ledger, self.deps.alerter.notify, found, settings.bucket, settings.namespace
+        )
 
     def _repoll(self, current: Versioned[Run]) -> str | None:
         run = current.value
@@ -105,7 +104,7 @@ class _Sweep:
             current = self.deps.ledger.save_run(current, following)
         except ConflictError:
             return None
-        self.deps.runs.publish_poll(run.run_id, following.poll_seq)
+        self.deps.handoff.publish_poll(run.run_id, following.poll_seq)
         return "poll" if run.parked else self._redriven(current, "poll")
 
     def _retransfer(self, current: Versioned[Run]) -> str | None:
@@ -128,11 +127,11 @@ class _Sweep:
             except ConflictError:
                 return None
         if records and landed == len(records) == run.file_count:
-            if self.now <= run.next_at + self.overdue:
+            if not overdue(run.next_at, self.now, self.overdue):
                 return None
             for record in records:  # a transfer that died between its record and its marker
                 self.deps.ledger.mark_landed(run.run_id, record.name)
-            self.deps.runs.finish_if_complete(current)
+            self.deps.finisher.finish_if_complete(current)
             return "finish"
         due = [
             *(p.name for p in missing),
@@ -142,9 +141,9 @@ class _Sweep:
         units = {name: indexes for name, indexes in units.items() if indexes}
         if not due and not units:
             return None
-        self.deps.runs.publish_transfers(run.run_id, due)
+        self.deps.handoff.publish_transfers(run.run_id, due)
         for name, indexes in units.items():
-            self.deps.runs.publish_units(run.run_id, name, indexes)
+            self.deps.handoff.publish_units(run.run_id, name, indexes)
         count = len(due) + sum(len(indexes) for indexes in units.values())
         return self._redriven(current, f"transfer x{count}")
 
@@ -156,9 +155,9 @@ class _Sweep:
             current = self.deps.ledger.save_run(current, run.but(redrives=redrives))
         except ConflictError:
             return action  # the run moved meanwhile: that is progress
-        if redrives >= self.deps.runs.patience.stall_alert_after:
+        if redrives >= self.deps.patience.stall_alert_after:
             reason = f"the sweep re-drove it {redrives} times without progress (state {run.state.value})"
-            self.deps.runs.alert_once(current, "overdue", reason)
+            self.deps.alerter.alert_once(current, "overdue", reason)
         return action
 
     def _units_due(self, record: FileRecord) -> list[int]:
@@ -168,23 +167,16 @@ class _Sweep:
         units = record.units
         if all(unit.state is UnitState.PROMOTED for unit in units):
             moments = [moment for unit in units for moment in (unit.claimed_at, unit.next_at) if moment]
-            return [0] if moments and self.now > max(moments) + self.overdue else []
+            return [0] if moments and overdue(max(moments), self.now, self.overdue) else []
         staged = all(unit.state in STAGED for unit in units)
         waiting = UnitState.DONE if staged else UnitState.PENDING
         return [index for index, unit in enumerate(units) if self._unit_due(unit, waiting)]
 
     def _unit_due(self, unit: Unit, waiting: UnitState) -> bool:
-        if unit.state is waiting and unit.next_at is not None:
-            grace = self.overdue if unit.retries == 0 else timedelta(0)
-            return self.now >= unit.next_at + grace
-        if unit.state in (UnitState.WORKING, UnitState.PROMOTING) and unit.claimed_at is not None:
-            return self.now > unit.claimed_at + self.overdue
-        return False
+        # A unit never put off had a message sent with it when it was planned or paused.
+        return claimable(UNIT, unit, waiting, self.now, self.overdue, awaited=unit.retries == 0)
 
     def _file_due(self, record: FileRecord) -> bool:
-        if record.state is FileState.PENDING:
-            grace = self.overdue if record.attempts == 0 and record.retries == 0 else timedelta(0)
-            return self.now >= record.next_at + grace
-        if record.state is FileState.TRANSFERRING and record.claimed_at is not None:
-            return self.now > record.claimed_at + self.overdue
-        return False
+        # A file never tried had a message sent with it when it was planned.
+        awaited = record.attempts == 0 and record.retries == 0
+        return claimable(FILE, record, FileState.PENDING, self.now, self.overdue, awaited=awaited)

@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from fusion_extract import logging as jsonlog
+from fusion_extract.chain.budget import Budget
 from fusion_extract.chain.deps import Deps
-from fusion_extract.chain.ledger.machine import FILE, UNIT, Event
+from fusion_extract.chain.ledger.machine import FILE, UNIT, Event, claimable
 from fusion_extract.chain.ledger.records import (
     Fetch,
     FileRecord,
@@ -31,9 +32,8 @@ from fusion_extract.chain.ledger.records import (
 )
 from fusion_extract.chain.messages import TransferRequest
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
-from fusion_extract.chain.policy import Kind, classify, describe
-from fusion_extract.chain.runs import backoff, logged
-from fusion_extract.chain.transfer.fetch import Budget
+from fusion_extract.chain.policy import Kind, backoff, classify, describe
+from fusion_extract.chain.runs import concerning, find
 from fusion_extract.chain.transfer.landing import Landing
 from fusion_extract.errors import (
     ConflictError,
@@ -49,11 +49,11 @@ UPDATE_TRIES = 20  # units of one file saving at once: each retries its compare-
 
 def transfer(message: TransferRequest, deps: Deps) -> Outcome:
     budget = Budget(deps.clock, deps.settings.transfer_budget_seconds)
-    current = deps.runs.find(message.run_id, "transfer")
+    current = find(deps.ledger, message.run_id, "transfer")
     if current is None:
         return outcome(Result.UNKNOWN_RUN, message.run_id)
     run = current.value
-    with logged(run):
+    with concerning(run):
         if run.state is not RunState.TRANSFERRING:
             return outcome(Result.STALE, run.run_id, state=run.state.value)
         if message.unit is not None and message.files:
@@ -66,9 +66,9 @@ def transfer(message: TransferRequest, deps: Deps) -> Outcome:
         else:
             answer = _land_next(deps, run, message.files, budget)
         try:
-            deps.runs.finish_if_complete(deps.ledger.load_run(run.run_id))
+            deps.finisher.finish_if_complete(deps.ledger.load_run(run.run_id))
         except Exception as exc:  # the files landed; finishing failed: the policy decides when it resumes
-            return deps.runs.setback(run.run_id, exc, "finish")
+            return deps.endings.setback(run.run_id, exc, "finish")
         return answer
 
 
@@ -99,25 +99,19 @@ def _planned(deps: Deps, run: Run, name: str) -> tuple[PlannedFile, Versioned[Fi
 def _land_next(deps: Deps, run: Run, names: Sequence[str], budget: Budget) -> Outcome:
     """Land the first file of the batch that needs it; hand the rest of the batch on."""
     now = deps.clock.now()
-    stale_after = deps.settings.step_overdue_seconds
+    stale_after = timedelta(seconds=deps.settings.step_overdue_seconds)
     for index, name in enumerate(names):
         found = _planned(deps, run, name)
         if found is None:
             continue
         planned, current = found
-        record = current.value
-        claimable = (record.state is FileState.PENDING and now >= record.next_at) or (
-            record.state is FileState.TRANSFERRING
-            and record.claimed_at is not None
-            and (now - record.claimed_at).total_seconds() > stale_after
-        )
-        if not claimable:
+        if not claimable(FILE, current.value, FileState.PENDING, now, stale_after):
             continue
         with jsonlog.bind(file=name):
             answer = _land_file(deps, _landing(deps, run, planned, budget), current)
         rest = names[index + 1 :]
         if rest and answer.result is not Result.FAILED:
-            deps.runs.hand_on(run.run_id, rest)
+            deps.handoff.hand_on(run.run_id, rest)
         return answer
     return outcome(Result.NOTHING_TO_DO, run.run_id)
 
@@ -157,7 +151,7 @@ def _land_file(deps: Deps, landing: Landing, current: Versioned[FileRecord]) -> 
             paused = FILE.after(current.value.state, Event.PAUSE)
             record = current.value.but(state=paused, attempts=attempt - 1, next_at=now, fetch=fetch)
             deps.ledger.save_file(current, record)
-            deps.runs.publish_transfers(run.run_id, [name])
+            deps.handoff.publish_transfers(run.run_id, [name])
             log.info("transfer continues", extra={"bytes": fetch.offset, "size": landing.planned.size})
             return outcome(Result.CONTINUED, run.run_id, file=name, bytes=fetch.offset)
         fetched = current.value.but(fetch=fetch, sha256=fetch.sha256, size=fetch.offset)
@@ -174,7 +168,7 @@ def _land_file(deps: Deps, landing: Landing, current: Versioned[FileRecord]) -> 
     if not landing.is_archive:
         return _landed(deps, landing, current, fetched.but(members=members, manifest=manifest))
     log.info("file fetched", extra={"bytes": fetch.offset, "units": len(units)})
-    deps.runs.publish_units(run.run_id, name, range(1, len(units)))
+    deps.handoff.publish_units(run.run_id, name, range(1, len(units)))
     return _unit_step(deps, landing, 0)
 
 
@@ -209,7 +203,7 @@ def _unit_step(deps: Deps, landing: Landing, index: int) -> Outcome:
         if not done:
             paused = unit.but(state=UNIT.after(unit.state, Event.PAUSE), next_at=now)
             _update_unit(deps, landing, fetch, index, _becomes(paused))
-            deps.runs.publish_units(run.run_id, name, [index])
+            deps.handoff.publish_units(run.run_id, name, [index])
             return outcome(Result.CONTINUED, run.run_id, file=name, unit=index, members=len(unit.staged))
         staged = unit.but(state=UNIT.after(unit.state, Event.STAGED))
         current = _update_unit(deps, landing, fetch, index, _becomes(staged))
@@ -261,7 +255,7 @@ def _promote(
     # What this invocation paused or did not reach goes on in invocations of its own.
     left = [i for i in order if i not in taken and current.value.units[i].state is UnitState.DONE]
     if left:
-        deps.runs.publish_units(run.run_id, name, left)
+        deps.handoff.publish_units(run.run_id, name, left)
         visible = current.value.units[first].promoted
         return outcome(
             Result.PROMOTED, run.run_id, file=name, unit=first, promoted=visible, handed_out=len(left)
@@ -284,12 +278,10 @@ class _NotClaimable(Exception):
 
 def _claim(now: datetime, overdue: float, waiting: UnitState) -> Callable[[Unit], Unit]:
     """A unit's claim: `waiting` and due, or at work under a claim gone stale (its invocation died)."""
-    working = UNIT.after(waiting, Event.CLAIM)
+    stale_after = timedelta(seconds=overdue)
 
     def claim(unit: Unit) -> Unit:
-        due = unit.state is waiting and (unit.next_at is None or now >= unit.next_at)
-        stale = unit.claimed_at is not None and (now - unit.claimed_at).total_seconds() > overdue
-        if not due and not (unit.state is working and stale):
+        if not claimable(UNIT, unit, waiting, now, stale_after):
             raise _NotClaimable(unit.state.value)
         return unit.but(state=UNIT.after(unit.state, Event.CLAIM), claimed_at=now)
 
@@ -353,7 +345,7 @@ def _landed(deps: Deps, landing: Landing, current: Versioned[FileRecord], record
 
 
 def _abandoned(deps: Deps, landing: Landing, exc: SupersededError) -> Outcome:
-    deps.runs.discard_staging(landing.run)
+    deps.endings.discard_staging(landing.run)
     log.info("transfer abandoned", extra={"reason": str(exc)})
     return outcome(Result.STALE, landing.run.run_id, file=landing.planned.name)
 
@@ -376,7 +368,7 @@ def _unit_failed(
     reason, now = describe(exc), deps.clock.now()
 
     def later(unit: Unit) -> Unit:
-        delay = deps.runs.patience.delay(unit.retries + 1)
+        delay = deps.patience.delay(unit.retries + 1)
         back = UNIT.after(unit.state, Event.RETRY) if UNIT.allows(unit.state, Event.RETRY) else unit.state
         return unit.but(state=back, next_at=now + delay, retries=unit.retries + 1, claimed_at=None)
 
@@ -386,11 +378,11 @@ def _unit_failed(
         return outcome(Result.STALE, run.run_id, file=name, unit=index)
     unit = current.value.units[index]
     log.warning("unit failed; retry scheduled", extra={"reason": reason, "retry_at": unit.next_at})
-    if unit.retries >= deps.runs.patience.stall_alert_after:
+    if unit.retries >= deps.patience.stall_alert_after:
         stuck = f"{name} unit {index}: {unit.retries} transient failures in a row; the latest: {reason}"
-        deps.runs.alert_once(deps.ledger.load_run(run.run_id), "stuck", stuck)
+        deps.alerter.alert_once(deps.ledger.load_run(run.run_id), "stuck", stuck)
     if unit.next_at is not None and unit.next_at <= now:
-        deps.runs.publish_units(run.run_id, name, [index])
+        deps.handoff.publish_units(run.run_id, name, [index])
     return outcome(Result.RETRY_SCHEDULED, run.run_id, file=name, unit=index, reason=reason)
 
 
@@ -411,7 +403,7 @@ def _failed(deps: Deps, run: Run, current: Versioned[FileRecord], exc: Exception
         record = record.but(fetch=None, units=(), sha256=None, size=None)
     else:
         record = record.but(attempts=record.attempts - 1, retries=record.retries + 1)
-        delay = deps.runs.patience.delay(record.retries)
+        delay = deps.patience.delay(record.retries)
     return _retry_later(deps, run, current, record, delay, describe(exc))
 
 
@@ -423,16 +415,16 @@ def _retry_later(
     retry = FILE.after(record.state, Event.RETRY)
     deps.ledger.save_file(current, record.but(state=retry, next_at=due, reason=reason))
     log.warning("transfer failed; retry scheduled", extra={"reason": reason, "retry_at": due.isoformat()})
-    if record.retries >= deps.runs.patience.stall_alert_after:
+    if record.retries >= deps.patience.stall_alert_after:
         stuck = f"{record.name}: {record.retries} transient failures in a row; the latest: {reason}"
-        deps.runs.alert_once(deps.ledger.load_run(run.run_id), "stuck", stuck)
+        deps.alerter.alert_once(deps.ledger.load_run(run.run_id), "stuck", stuck)
     if due <= now:
-        deps.runs.publish_transfers(run.run_id, [record.name])
+        deps.handoff.publish_transfers(run.run_id, [record.name])
     return outcome(Result.RETRY_SCHEDULED, run.run_id, file=record.name, reason=reason)
 
 
 def _give_up(deps: Deps, run: Run, current: Versioned[FileRecord], reason: str) -> Outcome:
     failed = FILE.after(current.value.state, Event.GIVE_UP)
     deps.ledger.save_file(current, current.value.but(state=failed, reason=reason))
-    deps.runs.end(deps.ledger.load_run(run.run_id), Event.FAIL, reason)
+    deps.endings.end(deps.ledger.load_run(run.run_id), Event.FAIL, reason)
     return outcome(Result.FAILED, run.run_id, file=current.value.name, reason=reason)

@@ -14,13 +14,14 @@ caller makes nothing visible before every member was.
 
 from __future__ import annotations
 
-import json
 import struct
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
+from fusion_extract.chain.ledger.records import Member
+from fusion_extract.chain.transfer.items import json_items
+from fusion_extract.chain.transfer.kinds import MemberKind, member_kind
 from fusion_extract.chain.transfer.zipdir import (
     ENCRYPTED_FLAGS,
     LOCAL_HEADER,
@@ -31,13 +32,12 @@ from fusion_extract.chain.transfer.zipdir import (
     read_directory,
     refusal,
 )
-from fusion_extract.errors import IntegrityError, UnsafeInputError
+from fusion_extract.errors import IntegrityError
 from fusion_extract.resumable import InflatePoint, Inflater, Sha256, crc32
 
 __all__ = [
     "JSON_COUNT_LIMIT",
     "Entry",
-    "Member",
     "MemberPoint",
     "MemberStream",
     "RangeReader",
@@ -50,14 +50,6 @@ JSON_COUNT_LIMIT = 4 * 1024 * 1024  # JSON members declared up to this size are 
 DRAIN_LIMIT = 64 * 1024  # what is left of a ranged read after a member is read through, rather than dropped
 _DESCRIPTOR_FLAG = 0x0008  # crc and sizes follow the data; the local header holds zeros
 _ZIP64_SIZE = 0xFFFFFFFF  # the real size is in a zip64 extra field
-
-
-@dataclass(frozen=True)
-class Member:
-    path: str  # safe relative path inside the archive
-    size: int
-    sha256: str  # hex
-    rows: int | None  # .csv: records minus header; .json {"items": [...]}: items; otherwise None
 
 
 _POINT = struct.Struct("<BBQLQH")  # version, flags, produced, crc, newlines, sha256 state length
@@ -142,9 +134,13 @@ class MemberStream:
         self._crc = point.crc if point else 0
         self._crc32 = crc32()
         self._hash = Sha256(point.sha256 if point else None)
-        lowered = entry.path.lower()
-        self._csv = _csv_rows(point) if lowered.endswith(".csv") else None
-        keep = lowered.endswith(".json") and entry.size <= JSON_COUNT_LIMIT and point is None
+        kind = member_kind(entry.path)
+        self._csv = _csv_rows(point) if kind is MemberKind.CSV else None
+        keep = (
+            kind in (MemberKind.JSON, MemberKind.METADATA)
+            and entry.size <= JSON_COUNT_LIMIT
+            and point is None
+        )
         self._json: bytearray | None = bytearray() if keep else None
         self._stop = stop if self._json is None else lambda: False
 
@@ -269,7 +265,7 @@ def _check_point(point: MemberPoint | None, entry: Entry) -> None:
         point.produced < entry.size
         and (inflate is not None) == deflated
         and (inflate is None or inflate.consumed <= entry.compressed)
-        and (point.newlines is not None) == entry.path.lower().endswith(".csv")
+        and (point.newlines is not None) == (member_kind(entry.path) is MemberKind.CSV)
     )
     if not fits:
         raise IntegrityError(f"member point does not fit archive entry {entry.path!r}")
@@ -382,22 +378,5 @@ def _csv_rows(point: MemberPoint | None) -> _CsvRows:
     return _CsvRows(point.newlines, point.quoted, point.ends_with_newline)
 
 
-def _read_json(data: bytes, path: str) -> Any:
-    """A member's JSON document, or None when it is not JSON. Content that breaks the reader itself (nested
-    deeper than it recurses) is hostile input, refused like a ZIP bomb: never a fault to try again."""
-    try:
-        return json.loads(data)
-    except ValueError:
-        return None
-    except RecursionError:
-        raise UnsafeInputError(
-            f"archive entry {path!r} refused: its JSON is nested too deeply to read"
-        ) from None
-
-
 def _json_items(data: bytes | None, path: str) -> int | None:
-    if data is None:
-        return None
-    document = _read_json(data, path)
-    items = document.get("items") if isinstance(document, dict) else None
-    return len(items) if isinstance(items, list) else None
+    return None if data is None else json_items(data, path)

@@ -2,7 +2,9 @@
 
 Each part is uploaded as it arrives. The parts done, the offset and the SHA-256 state are kept in the file
 record, so when an invocation's budget is spent the next one goes on from that offset (a ranged download)
-instead of starting over. The saved SHA-256 state is sealed with its own checksum and must have hashed
+instead of starting over. Before it stops, the bytes Fusion is already sending are staged too (a download
+that can `settle` ends at the next part boundary instead of being cut off), so Fusion serves each byte
+once. The saved SHA-256 state is sealed with its own checksum and must have hashed
 exactly `offset` bytes: damaged, it is refused (IntegrityError: the attempt fails, the file starts over).
 Once every byte is there, the size and the listed SHA-256 are checked and only then is the upload
 committed: the staged copy is what the units unpack, and it is known to be the file (its ETag is kept, and
@@ -14,13 +16,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, replace
 
+from fusion_extract.chain.budget import Budget
 from fusion_extract.chain.ledger.records import Fetch
 from fusion_extract.chain.transfer.archive_source import ArchiveSource
 from fusion_extract.chunks import exact_parts
-from fusion_extract.clock import Clock
 from fusion_extract.errors import IntegrityError, RangeIgnoredError
 from fusion_extract.models import OutputFile, SourceVersion
 from fusion_extract.ports import ObjectStore
@@ -31,21 +32,6 @@ PARTS_PER_SAVE = 16  # progress is saved at least this often, so a killed invoca
 
 
 @dataclass
-class Budget:
-    """An invocation's time for transfer work; the clock is injected so that tests decide when it is spent."""
-
-    clock: Clock
-    seconds: float
-    started: datetime = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.started = self.clock.now()
-
-    def spent(self) -> bool:
-        return (self.clock.now() - self.started).total_seconds() >= self.seconds
-
-
-@dataclass
 class Fetcher:
     store: ObjectStore
     source: ArchiveSource
@@ -53,6 +39,7 @@ class Fetcher:
     parallelism: int
     budget: Budget
     save: Callable[[Fetch], None]  # keeps progress in the file record
+    tap: Callable[[bytes], None] | None = None  # handed every part in order, once it is on its way
 
     def fetch(self, file: OutputFile, target: str, progress: Fetch) -> Fetch:
         """Go on from `progress`: done (`sha256` set), or as far as the budget allowed.
@@ -84,6 +71,7 @@ class Fetcher:
         offset = progress.offset
         version = SourceVersion(progress.source_etag, progress.source_modified)
         chunks = self.source.open(file, offset, version)
+        settling = False  # the budget is spent: what is on its way is staged, then the fetch stops
         try:
             with ThreadPoolExecutor(self.parallelism, thread_name_prefix="fetch") as pool:
                 flight: list[Future[tuple[int, str]]] = []
@@ -92,30 +80,27 @@ class Fetcher:
                     offset += len(part)
                     number = len(parts) + len(flight) + 1
                     flight.append(pool.submit(self._put, target, progress.upload_id, number, part))
+                    if self.tap is not None:
+                        self.tap(part)
                     del part
                     if len(flight) >= self.parallelism:
                         parts.append(flight.pop(0).result())
-                    spent = self.budget.spent() and not progress.whole
-                    if offset < file.size and (spent or number - len(progress.parts) >= PARTS_PER_SAVE):
+                    if offset < file.size and not settling and self.budget.spent() and not progress.whole:
+                        settling = True
+                        settle = getattr(chunks, "settle", None)  # a stream that can end at a part boundary
+                        if settle is None or not settle(self.part_size):
+                            break
+                    if offset < file.size and number - len(progress.parts) >= PARTS_PER_SAVE:
                         parts.extend(f.result() for f in flight)
                         flight.clear()
-                        hashing = seal(digest.state()).hex()
-                        progress = replace(
-                            progress,
-                            offset=offset,
-                            parts=tuple(parts),
-                            hashing=hashing,
-                            source_etag=version.etag,
-                            source_modified=version.last_modified,
-                        )
-                        self.save(progress)
-                        if spent:
-                            return progress
+                        progress = self._saved(progress, offset, parts, digest, version)
                 parts.extend(f.result() for f in flight)
         finally:
             close = getattr(chunks, "close", None)  # a generator's connection is released now, not at GC
             if close is not None:
                 close()
+        if settling and offset < file.size:
+            return self._saved(progress, offset, parts, digest, version)
         sha256 = _verify(file, offset, digest.hexdigest())
         info = self.store.commit_upload(target, progress.upload_id, parts, offset)
         return replace(progress, offset=offset, parts=(), hashing="", sha256=sha256, etag=info.etag)
@@ -132,6 +117,26 @@ class Fetcher:
         sha256 = _verify(file, len(data), digest.hexdigest())
         info = self.store.upload_stream(target, [bytes(data)])
         return replace(progress, offset=len(data), sha256=sha256, etag=info.etag)
+
+    def _saved(
+        self,
+        progress: Fetch,
+        offset: int,
+        parts: list[tuple[int, str]],
+        digest: Sha256,
+        version: SourceVersion,
+    ) -> Fetch:
+        """The progress so far, saved in the file record: the next invocation goes on from `offset`."""
+        saved = replace(
+            progress,
+            offset=offset,
+            parts=tuple(parts),
+            hashing=seal(digest.state()).hex(),
+            source_etag=version.etag,
+            source_modified=version.last_modified,
+        )
+        self.save(saved)
+        return saved
 
     def _put(self, target: str, upload_id: str, number: int, part: bytes) -> tuple[int, str]:
         return number, self.store.upload_part(target, upload_id, number, part)

@@ -1,5 +1,5 @@
 """What finishing a run writes and checks: the cross-check of landed files against what Fusion said, the
-run's totals, and `_manifest.json` (the landing's proof of completeness; its schema is documented in README).
+run's totals, and `_manifest.json` (the landing's proof of completeness; its schema: docs/landing.md).
 Runs.finish_if_complete decides when, and writes them in order (_SUCCESS last)."""
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 1. fetch (fetch.py): the file copied into the staging area part by part and verified (size, SHA-256);
 2. for an archive: its directory read from the staged copy, every rule checked before anything is
-   unpacked, its members split into units (units.py) that one or more invocations unpack;
+   unpacked, its members unpacked by the invocation that fetched it when they fit in what remains of its
+   budget, else split into units (units.py) that parallel invocations unpack;
 3. promote: once every unit is done, every member renamed into the landing folder. A bad archive leaves
    nothing visible. Fusion's `.mf` manifest and outputs that are not archives are promoted as fetched.
 
@@ -14,19 +15,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from fusion_extract.chain.ledger.records import Fetch, LandedMember, PlannedFile, Run, StagedMember, Unit
-from fusion_extract.chain.transfer.archive import Entry, ZipLimits, read_directory
+from fusion_extract.chain.budget import Budget
+from fusion_extract.chain.ledger.records import Fetch, Member, PlannedFile, Run, StagedMember, Unit
+from fusion_extract.chain.transfer.archive import Entry, RangeReader, ZipLimits, read_directory
 from fusion_extract.chain.transfer.archive_source import ArchiveSource
-from fusion_extract.chain.transfer.fetch import Budget, Fetcher
-from fusion_extract.chain.transfer.layout import Layout, reserved_name
+from fusion_extract.chain.transfer.fetch import Fetcher
+from fusion_extract.chain.transfer.kinds import FileKind, file_kind, is_archive
+from fusion_extract.chain.transfer.layout import Layout, reserved_name, staged_file, staged_member
 from fusion_extract.chain.transfer.manifest import parse_manifest
-from fusion_extract.chain.transfer.units import LEAST_UNIT_PARTS, UnitRun, is_metadata, split, staged_reader
+from fusion_extract.chain.transfer.overlap import Live, TailKept, in_thread, tail_length
+from fusion_extract.chain.transfer.units import LEAST_UNIT_PARTS, UnitRun, is_metadata, plan, staged_reader
 from fusion_extract.config import Settings
-from fusion_extract.errors import IntegrityError, SupersededError, UnsafeInputError
+from fusion_extract.errors import FusionExtractError, IntegrityError, SupersededError, UnsafeInputError
 from fusion_extract.models import OutputFile, SourceVersion
 from fusion_extract.ports import ObjectInfo, ObjectStore
 
@@ -34,11 +38,13 @@ log = logging.getLogger(__name__)
 PROGRESS_SECONDS = 15.0  # a download's progress is logged at most this often
 SMALL_FILE_LIMIT = 4 * 2**20  # a .mf manifest is read into memory up to this size
 PROMOTE_CHUNK = 64  # members made visible between two looks at the budget
-
-
-def is_archive(name: str) -> bool:
-    """An output file whose members are landed (a ZIP); any other is landed as it is, under its own name."""
-    return name.lower().endswith(".zip")
+OVERLAP_FROM = 4 * 2**20  # a smaller archive is fetched before it is unpacked: too little to overlap
+OVERLAP_RATE = 50e6  # bytes/s: an archive that would need a faster fetch to end within the budget left is
+# fetched first and unpacked after (what is unpacked beside a fetch that stops is not kept)
+FIRST_DIRECTORY_BYTES = 256 * 2**10  # the directory read before the fetch, at most (else: after it)
+# Parts uploaded at once by a fetch and by the unpacking beside it, each: together they hold what one alone
+# holds with UPLOAD_PARALLELISM's 3 (`make bench`: 135 MiB peak with two each; 128 MiB is the bound).
+UPLOADS_BESIDE = 1
 
 
 def names_in_folder(files: Iterable[PlannedFile]) -> dict[str, str]:
@@ -75,6 +81,7 @@ class Landing:
     plain: Callable[[], Iterable[PlannedFile]]  # the run's files landed as they are (and maybe others)
     budget: Budget
     still_wanted: Callable[[], bool] = lambda: True  # asked once, just before anything becomes visible
+    _overlap: _Overlap | None = field(default=None, init=False, repr=False)
 
     @property
     def is_archive(self) -> bool:
@@ -82,26 +89,56 @@ class Landing:
 
     def folder(self, fetch: Fetch) -> str:
         """The staging folder of the file attempt that started the fetch."""
-        return self.layout.staging(self.run, self.planned.name, fetch.attempt) + "/"
+        return self.layout.staging(self.run, self.planned.name, fetch.attempt)
 
     def fetched(self, fetch: Fetch) -> str:
-        return f"{self.folder(fetch)}fetched"
+        return staged_file(self.folder(fetch))
 
     def fetch(self, progress: Fetch, save: Callable[[Fetch], None]) -> Fetch:
-        """Go on fetching: done (`sha256` set), or as far as the budget allowed."""
+        """Go on fetching: done (`sha256` set), or as far as the budget allowed. A fetch that starts an
+        archive reads its directory first and unpacks its first unit beside it (overlap.py)."""
         s = self.settings
-        source = _Progress(self.archives, self.planned.name)
-        fetcher = Fetcher(
-            self.store, source, s.upload_part_mb * 2**20, s.upload_parallelism, self.budget, save
+        overlap = self._overlapping(progress)
+        source = (
+            self.archives if overlap is None else _TailFirst(self.archives, overlap.tail_start, overlap.tail)
         )
-        return fetcher.fetch(self._file, self.fetched(progress), progress)
+        if overlap is not None:  # the fetch reads the version the directory was read from
+            version = overlap.version
+            progress = replace(progress, source_etag=version.etag, source_modified=version.last_modified)
+        fetcher = Fetcher(
+            self.store,
+            _Progress(source, self.planned.name),
+            s.upload_part_mb * 2**20,
+            UPLOADS_BESIDE if overlap is not None else s.upload_parallelism,
+            self.budget,
+            save,
+            tap=overlap.live.feed if overlap is not None else None,
+        )
+        if overlap is None:
+            return fetcher.fetch(self._file, self.fetched(progress), progress)
+        fetched: Fetch | None = None
+        try:
+            fetched = fetcher.fetch(self._file, self.fetched(progress), progress)
+            if fetched.done:
+                overlap.live.commit(staged_reader(self.store, self.fetched(fetched), fetched.etag))
+            return fetched
+        finally:
+            overlap.live.end()
+            if fetched is None or not fetched.done:
+                self._abandon(progress, overlap)
 
     def entries(self, fetch: Fetch) -> list[Entry]:
-        """The staged archive's members, every directory rule checked."""
+        """The staged archive's members, every directory rule checked (read before the fetch, if it was)."""
+        if self._overlap is not None:
+            return self._overlap.entries
+        return self._checked(staged_reader(self.store, self.fetched(fetch), fetch.etag), fetch.offset)
+
+    def _checked(self, read: RangeReader, size: int, max_directory: int | None = None) -> list[Entry]:
         s = self.settings
         limits = ZipLimits(s.zip_max_entries, s.zip_max_bytes, s.zip_max_ratio)
-        read = staged_reader(self.store, self.fetched(fetch), fetch.etag)
-        entries = read_directory(read, fetch.offset, limits)
+        if max_directory is not None:
+            limits = replace(limits, max_directory_bytes=max_directory)
+        entries = read_directory(read, size, limits)
         for entry in entries:
             if reserved := reserved_name(entry.path):
                 raise UnsafeInputError(
@@ -114,8 +151,11 @@ class Landing:
         return entries
 
     def units(self, entries: list[Entry]) -> tuple[Unit, ...]:
-        """The archive's units, once its members are known not to take a name another file of the run lands
-        at (checked here, once: the plan does not change)."""
+        """One unit when this invocation can unpack the archive in what remains of its budget and parallel
+        invocations would not win; else up to TRANSFER_FANOUT (units.plan). First its members are known not
+        to take a name another file of the run lands at (checked here, once: the plan does not change)."""
+        if self._overlap is not None:
+            return self._overlap.units  # checked when they were planned, before the fetch
         taken = names_in_folder(self.plain())
         for entry in entries:
             if entry.path in taken:
@@ -124,22 +164,71 @@ class Landing:
                     f"{self.planned.name}: member {entry.path!r} collides with the file {other}"
                 )
         least = LEAST_UNIT_PARTS * self.settings.upload_part_mb * 2**20
-        return split(entries, self.settings.transfer_fanout, least)
+        return plan(entries, self.settings.transfer_fanout, least, self.budget.remaining())
 
     def unpack(self, fetch: Fetch, entries: list[Entry], index: int, unit: Unit) -> tuple[Unit, bool]:
+        """Unpack what remains of unit `index`: the first unit of an archive fetched by this invocation was
+        unpacked beside its fetch (its result is taken here), any other from the staged copy."""
+        overlap = self._overlap
+        if overlap is not None and index == 0 and not overlap.taken:
+            overlap.taken = True
+            beside, done = overlap.unpacking.result()
+            return unit.but(staged=beside.staged, metadata=beside.metadata), done
+        return self._runner(fetch, entries).run(index, unit)
+
+    def _runner(self, fetch: Fetch, entries: list[Entry], source: RangeReader | None = None) -> UnitRun:
         s = self.settings
-        part_size = s.upload_part_mb * 2**20
-        runner = UnitRun(
+        return UnitRun(
             self.store,
             self.fetched(fetch),
             fetch.etag,
             self.folder(fetch),
             entries,
-            part_size,
-            s.upload_parallelism,
+            s.upload_part_mb * 2**20,
+            s.upload_parallelism if source is None else UPLOADS_BESIDE,
             self.budget,
+            source,
         )
-        return runner.run(index, unit)
+
+    def _overlapping(self, progress: Fetch) -> _Overlap | None:
+        """An archive whose fetch starts now: its directory read from its tail, checked, its units planned,
+        and its first unit unpacked in a thread from the bytes the fetch stages. None when the archive is
+        too small, or its tail cannot be read or holds no directory within FIRST_DIRECTORY_BYTES: the
+        directory is then read from the staged copy, after the fetch, as the rules are checked there. None
+        too when the fetch could not end within the budget left at OVERLAP_RATE."""
+        size = self.planned.size
+        fresh = progress.offset == 0 and not progress.upload_id and not progress.whole
+        part_size = self.settings.upload_part_mb * 2**20
+        within = size <= self.budget.remaining() * OVERLAP_RATE
+        if not (self.is_archive and fresh and within and size >= max(OVERLAP_FROM, part_size)):
+            return None
+        version = SourceVersion()
+        tail_start = size - tail_length(size, FIRST_DIRECTORY_BYTES)
+        try:
+            tail = b"".join(self.archives.open(self._file, tail_start, version))
+            entries = self._checked(_Tail(tail_start, tail), size, FIRST_DIRECTORY_BYTES)
+            units = self.units(entries)
+        except FusionExtractError as exc:
+            log.info("directory not read first; unpacking after the fetch", extra={"reason": str(exc)})
+            return None
+        first = entries[units[0].first : units[0].first + units[0].count]
+        live = Live(first[0].offset, first[-1].limit)
+        runner = self._runner(progress, entries, live)
+        unpacking = in_thread(lambda: _closing(live, runner.run, units[0]))
+        self._overlap = _Overlap(version, tail_start, tail, entries, units, live, unpacking)
+        return self._overlap
+
+    def _abandon(self, progress: Fetch, overlap: _Overlap) -> None:
+        """The fetch stopped before it was done: the unpacking beside it ends, and what it left open is taken
+        back (its member uploads, its checkpoint); its unit starts afresh once the fetch is done."""
+        self._overlap = None
+        try:
+            overlap.unpacking.result()
+        except Exception as exc:
+            log.info("unpacking beside the fetch stopped", extra={"reason": str(exc)})
+        folder = self.folder(progress)
+        self.store.abort_uploads(f"{folder}members/")
+        self.store.delete(f"{folder}units/0")
 
     def promote_unit(self, fetch: Fetch, unit: Unit) -> tuple[Unit, bool]:
         """Every unit of the archive staged: what remains of this unit's members into the landing folder,
@@ -150,7 +239,7 @@ class Landing:
 
         def move(item: StagedMember) -> None:
             path = item.member.path
-            info = ObjectInfo(f"{folder}members/{path}", item.member.size, item.etag, item.md5)
+            info = ObjectInfo(staged_member(folder, path), item.member.size, item.etag, item.md5)
             self.store.promote(info.name, self.layout.member(self.run, path), info)
 
         promoted = unit.promoted
@@ -171,20 +260,20 @@ class Landing:
             self.store.promote(self.fetched(fetch), self.layout.raw(self.run, self.planned.name))
             self._check_still_wanted()
 
-    def promote_plain(self, fetch: Fetch) -> tuple[tuple[LandedMember, ...], dict[str, str] | None]:
+    def promote_plain(self, fetch: Fetch) -> tuple[tuple[Member, ...], dict[str, str] | None]:
         """A file that is not an archive: landed as fetched, as its own member. A `.mf` manifest is parsed
         (and is not a member: the run's manifest accounts for it as Fusion's)."""
         assert fetch.sha256 is not None
-        if self.planned.name.lower().endswith(".mf"):
+        if file_kind(self.planned.name) is FileKind.MANIFEST:
             if fetch.offset > SMALL_FILE_LIMIT:
                 raise IntegrityError(
                     f"{self.planned.name} is larger than {SMALL_FILE_LIMIT} bytes; not a manifest"
                 )
             data, _ = self.store.get_bytes(self.fetched(fetch))
             manifest: dict[str, str] | None = parse_manifest(data.decode("utf-8", errors="replace"))
-            members: tuple[LandedMember, ...] = ()
+            members: tuple[Member, ...] = ()
         else:
-            manifest, members = None, (LandedMember(self.planned.name, fetch.offset, fetch.sha256, None),)
+            manifest, members = None, (Member(self.planned.name, fetch.offset, fetch.sha256, None),)
         self._check_wanted()
         self.store.promote(self.fetched(fetch), self.layout.member(self.run, self.planned.name))
         self._check_still_wanted()
@@ -208,6 +297,52 @@ class Landing:
             raise SupersededError(f"{self.planned.name}: the run ended while it was promoted; withdrawn")
 
 
+@dataclass
+class _Overlap:
+    """An archive's first unit unpacked beside its fetch: what was read first, and the unpacking."""
+
+    version: SourceVersion  # the archive's version, as the tail's read pinned it
+    tail_start: int
+    tail: bytes
+    entries: list[Entry]
+    units: tuple[Unit, ...]
+    live: Live
+    unpacking: Future[tuple[Unit, bool]]
+    taken: bool = False
+
+
+def _closing(live: Live, run: Callable[[int, Unit], tuple[Unit, bool]], unit: Unit) -> tuple[Unit, bool]:
+    try:
+        return run(0, unit)
+    finally:
+        live.close()  # the fetch never waits for an unpacking that ended
+
+
+@dataclass(frozen=True)
+class _Tail:
+    """The archive's last bytes, read first: ranged reads inside them."""
+
+    start: int
+    data: bytes
+
+    def __call__(self, start: int, end: int) -> Iterator[bytes]:
+        if start < self.start:
+            raise IntegrityError(f"the directory begins before the {len(self.data)} bytes read first")
+        return iter((self.data[start - self.start : end - self.start],))
+
+
+@dataclass(frozen=True)
+class _TailFirst:
+    """The source, its bytes from the tail on taken from the tail already read."""
+
+    source: ArchiveSource
+    tail_start: int
+    tail: bytes
+
+    def open(self, file: OutputFile, start: int = 0, version: SourceVersion | None = None) -> Iterator[bytes]:
+        return TailKept(self.source.open(file, start, version), start, self.tail_start, self.tail)
+
+
 @dataclass(frozen=True)
 class _Progress:
     """The source, logging `transfer progress` (bytes, percent, MB/s) every PROGRESS_SECONDS."""
@@ -216,32 +351,54 @@ class _Progress:
     name: str
 
     def open(self, file: OutputFile, start: int = 0, version: SourceVersion | None = None) -> Iterator[bytes]:
-        return progress(self.source.open(file, start, version), self.name, file.size, done=start)
+        return ProgressLog(self.source.open(file, start, version), self.name, file.size, done=start)
 
 
-def progress(
-    chunks: Iterator[bytes],
-    name: str,
-    total: int | None,
-    *,
-    done: int = 0,
-    every: float = PROGRESS_SECONDS,
-    monotonic: Callable[[], float] = time.monotonic,
-) -> Iterator[bytes]:
-    """The chunks as they come, logging `transfer progress` (bytes, percent, MB/s) every `every` seconds."""
-    started = last = monotonic()
-    first = done
-    for chunk in chunks:
-        done += len(chunk)
-        now = monotonic()
-        if now - last >= every:
-            last = now
+class ProgressLog(Iterator[bytes]):
+    """The chunks as they come, logging `transfer progress` (bytes, percent, MB/s) every `every` seconds;
+    `settle` and `close` reach the stream underneath."""
+
+    def __init__(
+        self,
+        chunks: Iterator[bytes],
+        name: str,
+        total: int | None,
+        *,
+        done: int = 0,
+        every: float = PROGRESS_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._chunks, self._name, self._total, self._every, self._monotonic = (
+            chunks,
+            name,
+            total,
+            every,
+            monotonic,
+        )
+        self._started = self._last = monotonic()
+        self._first = self._done = done
+
+    def __next__(self) -> bytes:
+        chunk = next(self._chunks)
+        self._done += len(chunk)
+        now = self._monotonic()
+        if now - self._last >= self._every:
+            self._last = now
             extra: dict[str, Any] = {
-                "file": name,
-                "bytes": done,
-                "mb_per_s": round((done - first) / 1e6 / (now - started), 2),
+                "file": self._name,
+                "bytes": self._done,
+                "mb_per_s": round((self._done - self._first) / 1e6 / (now - self._started), 2),
             }
-            if total:
-                extra["percent"] = round(100 * done / total, 1)
+            if self._total:
+                extra["percent"] = round(100 * self._done / self._total, 1)
             log.info("transfer progress", extra=extra)
-        yield chunk
+        return chunk
+
+    def settle(self, boundary: int) -> bool:
+        settle = getattr(self._chunks, "settle", None)
+        return settle is not None and bool(settle(boundary))
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()

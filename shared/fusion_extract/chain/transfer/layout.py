@@ -64,8 +64,9 @@ class Layout:
         return f"{self.run_folder(run)}/{SUCCESS}"
 
     def staging(self, run: Run, file_name: str, attempt: int) -> str:
-        """A private folder per transfer attempt, so a retry never mixes with a dead attempt's leftovers."""
-        return f"{self.file_staging(run, file_name)}{attempt}"
+        """A private folder per transfer attempt, so a retry never mixes with a dead attempt's leftovers:
+        the names in it are staged_file, staged_member and unit_checkpoint's."""
+        return f"{self.file_staging(run, file_name)}{attempt}/"
 
     def file_staging(self, run: Run, file_name: str) -> str:
         """Every attempt's folder of one file."""
@@ -73,3 +74,21 @@ class Layout:
 
     def run_staging(self, run: Run) -> str:
         return f"{self.staging_prefix}/{run.run_id}/"
+
+
+# The names inside one attempt's staging folder (Layout.staging).
+
+
+def staged_file(folder: str) -> str:
+    """The output file as fetched."""
+    return f"{folder}fetched"
+
+
+def staged_member(folder: str, path: str) -> str:
+    """An archive's member as unpacked, until it is promoted."""
+    return f"{folder}members/{path}"
+
+
+def unit_checkpoint(folder: str, unit: int) -> str:
+    """Where a unit that paused inside a large member left its upload and its place in the stream."""
+    return f"{folder}units/{unit}"

@@ -16,23 +16,15 @@ import posixpath
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from fusion_extract.chain.ledger.records import Member
+from fusion_extract.chain.transfer.kinds import FileKind, MemberKind, file_kind, member_kind
 from fusion_extract.errors import IntegrityError
 from fusion_extract.models import OutputFile
 
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _HEADER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*=[^;]*$")  # e.g. PLV_KEY=FUSION_10_0
-_DATA_SUFFIXES = (".csv", ".json")
-
-
-class Counted(Protocol):
-    """A landed data file as far as row checks go (archive.Member, ledger.LandedMember)."""
-
-    @property
-    def path(self) -> str: ...
-    @property
-    def rows(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -81,7 +73,7 @@ def manifest_disagreements(
     """Compare a parsed manifest with the listed files (by the names as Fusion listed them, and their
     listed SHA-256). Listed `.mf` files are not expected in a manifest; a file listed without a checksum
     cannot disagree on one."""
-    files = {file.raw_name: file for file in listed if not file.raw_name.lower().endswith(".mf")}
+    files = {file.raw_name: file for file in listed if file_kind(file.raw_name) is not FileKind.MANIFEST}
     checksums = tuple(
         f"{name!r}: the manifest says {sha256}, the listing says {files[name].sha256}"
         for name, sha256 in manifest.items()
@@ -123,7 +115,7 @@ def parse_metadata(data: bytes | str) -> ExtractMetadata | None:
     )
 
 
-def row_disagreements(metadata: ExtractMetadata, members: Iterable[Counted]) -> list[str]:
+def row_disagreements(metadata: ExtractMetadata, members: Iterable[Member]) -> list[str]:
     """Where the members' row counts (all ZIPs of the run) disagree with the metadata; empty when they agree.
 
     A metadata file name matches a member by path, else by base name when that is unique. Members whose
@@ -153,7 +145,7 @@ def row_disagreements(metadata: ExtractMetadata, members: Iterable[Counted]) -> 
 
 
 def _is_data(path: str) -> bool:
-    return path.lower().endswith(_DATA_SUFFIXES) and not path.endswith("_metadata.json")
+    return member_kind(path) in (MemberKind.CSV, MemberKind.JSON)
 
 
 def _is_count(value: Any) -> bool:

@@ -1,12 +1,13 @@
 """Unpacking an archive in units: runs of consecutive members, each unit one invocation at a time.
 
 Members are read by random access from the staged (already verified) archive, inflated, checked (CRC-32,
-size) and uploaded into the staging area; nothing is visible until every unit is done (landing promotes
-them then). Units of one archive run in parallel invocations. A unit whose invocation's budget is spent
-stops between members, or inside a large member at a deflate block boundary: a checkpoint object keeps the
-inflater's state, the upload's parts and the bytes not yet in a part, and the next invocation goes on
-from there. Every invocation makes progress (a member, or a part of one) before it may stop. A checkpoint
-is sealed with its SHA-256: one that does not match is never used, and its member starts over.
+size) and uploaded into the staging area, each in one PutObject or in parts as writing.py decides; nothing
+is visible until every unit is done (landing promotes them then). Units of one archive run in parallel
+invocations. A unit whose invocation's budget is spent stops between members, or inside a member written in
+parts at a deflate block boundary: a checkpoint object keeps the inflater's state, the upload's parts
+and the bytes not yet in a part, and the next invocation goes on from there. Every invocation makes
+progress (a member, or a part of one) before it may stop. A checkpoint is sealed with its SHA-256: one
+that does not match is never used, and its member starts over.
 """
 
 from __future__ import annotations
@@ -14,17 +15,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
 
-from fusion_extract.chain.ledger.records import LandedMember, StagedMember, Unit
-from fusion_extract.chain.transfer.archive import Entry, Member, MemberPoint, MemberStream, RangeReader
-from fusion_extract.chain.transfer.fetch import Budget
+from fusion_extract.chain.budget import Budget
+from fusion_extract.chain.ledger.records import StagedMember, Unit
+from fusion_extract.chain.transfer.archive import Entry, MemberPoint, MemberStream, RangeReader
+from fusion_extract.chain.transfer.kinds import MemberKind, member_kind
+from fusion_extract.chain.transfer.layout import staged_member, unit_checkpoint
 from fusion_extract.chain.transfer.manifest import parse_metadata
-from fusion_extract.chunks import exact_parts
+from fusion_extract.chain.transfer.writing import HeldBytes, Part, Shape, held_for, read_whole
 from fusion_extract.errors import ConflictError, IntegrityError, NotFoundError
 from fusion_extract.ports import ObjectStore
 from fusion_extract.resumable import seal, unseal
@@ -32,6 +34,14 @@ from fusion_extract.resumable import seal, unseal
 log = logging.getLogger(__name__)
 LEAST_UNIT_PARTS = 4  # a unit of fewer uncompressed bytes than this many parts is not worth an invocation
 MEMBER_WORK = 256 * 2**10  # what staging and promoting one member costs beyond its bytes, as bytes of work
+# What unpacking costs in wall time, from `make bench` (docs/performance.md, 2026-12-06: ours warm on
+# loopback, 8 to 17 s per GiB of output under load; 200 members about 0.5 s more than one): an estimate, on
+# the slow side, only to choose between one invocation and parallel ones.
+UNPACK_SECONDS_PER_GIB = 12.0
+MEMBER_SECONDS = 0.02
+# A unit handed to an invocation of its own starts this much later: a message delivered, an instance
+# started ("several seconds" when cold, docs/oci-platform) and its imports; parallel units must win more.
+HAND_OFF_SECONDS = 5.0
 _HEADER = 4  # bytes of a checkpoint's header length
 
 
@@ -51,6 +61,24 @@ def split(entries: list[Entry], fanout: int, least: int) -> tuple[Unit, ...]:
             first = position + 1
     units.append(Unit(first, len(entries) - first))
     return tuple(units)
+
+
+def plan(entries: list[Entry], fanout: int, least: int, remaining: float) -> tuple[Unit, ...]:
+    """The units to unpack the archive in: one, in the invocation that fetched it (no hand-off, no new
+    instance), when its work fits in the `remaining` seconds and parallel units would not save more than
+    they cost to start; else `split`'s (each unit then has a budget of its own)."""
+    units = split(entries, fanout, least)
+    whole = unpack_seconds(entries)
+    longest = max(unpack_seconds(entries[unit.first : unit.first + unit.count]) for unit in units)
+    if len(units) > 1 and whole <= remaining and whole - longest <= HAND_OFF_SECONDS:
+        return (Unit(0, len(entries)),)
+    return units
+
+
+def unpack_seconds(entries: list[Entry]) -> float:
+    """About how long unpacking these members takes (UNPACK_SECONDS_PER_GIB, MEMBER_SECONDS)."""
+    size = sum(entry.size for entry in entries)
+    return size / 2**30 * UNPACK_SECONDS_PER_GIB + len(entries) * MEMBER_SECONDS
 
 
 @dataclass(frozen=True)
@@ -119,17 +147,18 @@ class UnitRun:
     part_size: int
     parallelism: int
     budget: Budget
+    source: RangeReader | None = None  # where the archive is read: the staged copy unless given
 
     def run(self, index: int, unit: Unit) -> tuple[Unit, bool]:
         """Unpack what remains of unit `index`: (the unit with every member staged so far, done?)."""
         todo = self.entries[unit.first + len(unit.staged) : unit.first + unit.count]
         if not todo:
             return unit, True
-        archive = staged_reader(self.store, self.archive, self.etag)
+        archive = self.source or staged_reader(self.store, self.archive, self.etag)
         read = _Cursor(archive, todo[0].offset, todo[-1].limit)
         staged: list[Future[StagedMember]] = [_ready(member) for member in unit.staged]
         metadata = unit.metadata
-        slots = threading.BoundedSemaphore(2 * self.parallelism)  # small members held at once
+        held = held_for(self.part_size, self.parallelism)
         done = True
         with read, ThreadPoolExecutor(self.parallelism, thread_name_prefix="unpack") as pool:
             progressed = False
@@ -137,17 +166,16 @@ class UnitRun:
                 if progressed and self.budget.spent():
                     done = False
                     break
-                if entry.size < self.part_size:
-                    stream = MemberStream(read, entry)
-                    data = b"".join(stream)
-                    member = stream.result()  # verified, its content read (a JSON it cannot read is refused)
-                    metadata = metadata or _metadata(entry, stream.json)
-                    slots.acquire()
-                    future = pool.submit(self._put_small, entry, data, member)
-                    future.add_done_callback(lambda _: slots.release())
+                shape = Shape.of(entry.size, self.part_size, self.parallelism, self.budget.seconds)
+                # Only a member that may stop mid-way has a checkpoint, and only the first one to do: an
+                # invocation that paused inside a member left the unit's record pointing at it.
+                resumed = self._checkpoint(index, entry) if entry is todo[0] and not shape.whole else None
+                if resumed is None and shape.whole:
+                    future, content = self._whole(read, entry, pool, held)
+                    metadata = metadata or _metadata(entry, content)
                     staged.append(future)
                 else:
-                    large = self._large(read, index, entry, pool)
+                    large = self._large(read, index, entry, pool, Part(shape.part, held), resumed)
                     if large is None:
                         done = False
                         break
@@ -157,18 +185,44 @@ class UnitRun:
         return unit.but(staged=members, metadata=metadata), done
 
     def member_name(self, path: str) -> str:
-        return f"{self.folder}members/{path}"
+        return staged_member(self.folder, path)
 
-    def _put_small(self, entry: Entry, data: bytes, member: Member) -> StagedMember:
-        info = self.store.upload_stream(self.member_name(entry.path), [data])
-        return _staged(member, info.etag, info.md5)
+    def _whole(
+        self, read: RangeReader, entry: Entry, pool: ThreadPoolExecutor, held: HeldBytes
+    ) -> tuple[Future[StagedMember], bytes | None]:
+        """One member read whole and verified, then put in one request by the pool; its bytes count as
+        held until then. With it, the member's content when it is a JSON kept whole (for its metadata)."""
+        held.take(entry.size)
+        try:
+            stream = MemberStream(read, entry)
+            box = [read_whole(stream, entry.size)]
+            member = stream.result()  # verified, its content read (a JSON it cannot read is refused)
+        except BaseException:
+            held.give(entry.size)
+            raise
+
+        def put() -> StagedMember:
+            data = box.pop()
+            try:
+                info = self.store.put_whole(self.member_name(entry.path), data)
+            finally:
+                del data  # gone before the bound hears of it: what it counts is what is held
+                held.give(entry.size)
+            return StagedMember(member, info.etag, info.md5)
+
+        return pool.submit(put), stream.json
 
     def _large(
-        self, read: RangeReader, index: int, entry: Entry, pool: ThreadPoolExecutor
+        self,
+        read: RangeReader,
+        index: int,
+        entry: Entry,
+        pool: ThreadPoolExecutor,
+        part: Part,
+        resumed: Checkpoint | None,
     ) -> StagedMember | None:
-        """One member of a part or more, as a multipart upload that may stop and go on later."""
+        """One member as a multipart upload that may stop and go on later."""
         name = self.member_name(entry.path)
-        resumed = self._checkpoint(index, entry)
         if resumed is None:
             upload_id, parts, point, pending = self.store.start_upload(name), [], None, b""
         else:
@@ -178,30 +232,38 @@ class UnitRun:
         stream = MemberStream(read, entry, point=point, stop=lambda: uploaded[0] > 0 and self.budget.spent())
         flight: list[Future[tuple[int, str]]] = []
 
-        def put(number: int, part: bytes) -> tuple[int, str]:
-            return number, self.store.upload_part(name, upload_id, number, part)
+        def put(number: int, box: list[bytes]) -> tuple[int, str]:
+            data = box.pop()
+            try:
+                return number, self.store.upload_part(name, upload_id, number, data)
+            finally:
+                del data  # gone before the bound hears of it: what it counts is what is held
+                part.held.give(part.size)
 
         tail = b""  # the bytes short of a part when the stream ends or stops
-        for part in exact_parts(chain([pending], stream), self.part_size):
-            if len(part) < self.part_size:
-                tail = part
+        for data in part.cut(chain([pending], stream)):
+            if len(data) < part.size:
+                tail = data
                 break
-            flight.append(pool.submit(put, len(parts) + len(flight) + 1, part))
+            flight.append(pool.submit(put, len(parts) + len(flight) + 1, [data]))
+            del data
             uploaded[0] += 1
             if len(flight) >= self.parallelism:
                 parts.append(flight.pop(0).result())
         parts.extend(future.result() for future in flight)
         if stream.stopped is not None:
             checkpoint = Checkpoint(entry.index, upload_id, tuple(parts), stream.stopped, tail)
+            if tail:
+                part.held.give(part.size)
             self.store.put_bytes(self._checkpoint_name(index), checkpoint.to_bytes())
             extra = {"unit": index, "member": entry.path, "bytes": stream.stopped.produced}
             log.info("unit paused", extra=extra)
             return None
         if tail:
-            parts.append(put(len(parts) + 1, tail))
+            parts.append(put(len(parts) + 1, [tail]))
         member = stream.result()
         info = self.store.commit_upload(name, upload_id, parts, member.size)
-        return _staged(member, info.etag, info.md5)
+        return StagedMember(member, info.etag, info.md5)
 
     def _checkpoint(self, index: int, entry: Entry) -> Checkpoint | None:
         try:
@@ -217,7 +279,7 @@ class UnitRun:
         return checkpoint if checkpoint.member == entry.index else None
 
     def _checkpoint_name(self, index: int) -> str:
-        return f"{self.folder}units/{index}"
+        return unit_checkpoint(self.folder, index)
 
 
 class _Cursor:
@@ -264,7 +326,7 @@ class _Cursor:
 
 def is_metadata(path: str) -> bool:
     """Fusion's metadata member (row counts per file): an archive holds one at most (Landing.entries)."""
-    return path.endswith("_metadata.json")
+    return member_kind(path) is MemberKind.METADATA
 
 
 def _metadata(entry: Entry, data: bytes | None) -> dict[str, object] | None:
@@ -272,10 +334,6 @@ def _metadata(entry: Entry, data: bytes | None) -> dict[str, object] | None:
         return None
     parsed = parse_metadata(data)
     return dataclasses.asdict(parsed) if parsed else None
-
-
-def _staged(member: Member, etag: str, md5: str | None) -> StagedMember:
-    return StagedMember(LandedMember(member.path, member.size, member.sha256, member.rows), etag, md5)
 
 
 def _ready(member: StagedMember) -> Future[StagedMember]:
