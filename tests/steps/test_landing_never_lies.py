@@ -248,9 +248,10 @@ def test_a_sweep_making_a_file_record_that_a_late_poll_made_meanwhile_goes_on_wi
         steps.deps.store.delete(name)
     steps.forget("transfer")
     # And a late invocation that writes the first file's record just before the sweep writes it
-    first = steps.planned(run)[0].name
+    planned = steps.planned(run)[0]
+    first = planned.name
     late = Ledger(steps.deps.store, steps.deps.settings.state_prefix)
-    record = FileRecord(run.run_id, first, FileState.PENDING, next_at=steps.clock.now())
+    record = FileRecord(run.run_id, first, FileState.PENDING, next_at=steps.clock.now(), planned=planned)
     healthy = steps.deps
     steps.deps = steps.container()
     steps.deps.store = WritingMeanwhile(steps.deps.store, f"/{first}.json", lambda: late.create_file(record))
