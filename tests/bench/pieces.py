@@ -34,20 +34,25 @@ def extract_name(archive: Built) -> str:
     return f"Pieces{archive.spec.megabytes}x{archive.spec.members}"
 
 
-def any_size(archives: list[Built], budget: float, oci: Oci, log: Log) -> list[dict[str, Any]]:
-    """Each archive landed with TRANSFER_BUDGET_SECONDS=`budget`; one record each."""
+def any_size(
+    archives: list[Built], budget: float, oci: Oci, log: Log, settings: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Each archive landed with TRANSFER_BUDGET_SECONDS=`budget` (and any other `settings`); one record
+    each."""
     records = []
     with serving(LOOPBACK, {extract_name(archive): archive for archive in archives}, oci) as fusion:
         for archive in archives:
             warm(archive.path)
-            record = _any_size_one(archive, budget, fusion, oci)
+            record = _any_size_one(archive, budget, fusion, oci, settings or {})
             records.append(record)
             log(_any_size_line(record))
     return records
 
 
-def _any_size_one(archive: Built, budget: float, fusion: Fusion, oci: Oci) -> dict[str, Any]:
-    env = {**fusion.env, "TRANSFER_BUDGET_SECONDS": str(budget)}
+def _any_size_one(
+    archive: Built, budget: float, fusion: Fusion, oci: Oci, settings: dict[str, str]
+) -> dict[str, Any]:
+    env = {**fusion.env, **settings, "TRANSFER_BUDGET_SECONDS": str(budget)}
     run_id, files = prepare_run(env, extract_name(archive))
     (zip_name, _url), others = files[0], files[1:]
     downloads_before = fusion.downloads_since(0)["count"]

@@ -346,7 +346,8 @@ def prepare_run(env: Mapping[str, str], extract: str) -> tuple[str, list[tuple[s
         run = runtime.ledger.load_run(run_id).value
         if run.state is RunState.TRANSFERRING:
             files = sorted(
-                ((f.name, f.url) for f in run.files), key=lambda file: not file[0].endswith(".zip")
+                ((f.name, f.url) for f in runtime.ledger.planned_files(run)),
+                key=lambda file: not file[0].endswith(".zip"),
             )
             return run_id, files
         if run.state is not RunState.RUNNING:

@@ -70,10 +70,11 @@ def flip_hash_state(steps: Steps) -> bool:
         if fetch is not None and fetch.hashing and not fetch.done:
             current = steps.deps.ledger.load_file(record.run_id, record.name)
             flipped = f"{int(fetch.hashing[0], 16) ^ 1:x}{fetch.hashing[1:]}"
-            steps.deps.ledger.save_file(current, record.but(fetch=replace(fetch, hashing=flipped)))
-            run = steps.deps.ledger.load_run(record.run_id)
-            unlisted = tuple(replace(f, sha256=None) if f.name == record.name else f for f in run.value.files)
-            steps.deps.ledger.save_run(run, run.value.but(files=unlisted))
+            planned = current.value.planned  # the plan's entry lives in the record (plan pages)
+            assert planned is not None
+            unlisted = replace(planned, sha256=None)
+            damaged = current.value.but(fetch=replace(fetch, hashing=flipped), planned=unlisted)
+            steps.deps.ledger.save_file(current, damaged)
             return True
     return False
 

@@ -166,7 +166,7 @@ def test_watch_json_reports_growing_fetched_and_unpacked_bytes_before_the_file_l
     try:
         while True:
             summary = slow.ops.load(run.run_id)
-            progress = RunProgress.of(summary.run, summary.files, datetime.now(UTC))
+            progress = RunProgress.of(summary.run, summary.plan, summary.files, datetime.now(UTC))
             if progress.landed:
                 break
             # Then watch has reported what the ledger holds now, before the work goes on

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from fusion_extract.chain.alerts import read_alert
-from fusion_extract.chain.ledger.records import FileRecord, Run, RunState
+from fusion_extract.chain.ledger.records import FileRecord, PlannedFile, Run, RunState
 from fusion_extract.chain.messages import parse_poll, parse_submit, parse_transfer
 from fusion_extract.chain.steps.poll import poll
 from fusion_extract.chain.steps.submit import submit
@@ -187,6 +187,10 @@ class Steps:
 
     def runs(self) -> list[Run]:
         return [current.value for current in self.deps.ledger.runs()]
+
+    def planned(self, run: Run) -> list[PlannedFile]:
+        """The run's planned files, from its plan pages."""
+        return self.deps.ledger.planned_files(run)
 
     def file(self, run_id: str, name: str) -> FileRecord:
         return self.deps.ledger.load_file(run_id, name).value

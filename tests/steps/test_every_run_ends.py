@@ -100,7 +100,7 @@ def test_transfer_transient_failures_do_not_count_against_the_file(make_steps: M
     # Given Object Storage refusing uploads with 503 for longer than FILE_MAX_ATTEMPTS transfers
     steps = make_steps(HTTP_MAX_ATTEMPTS="1", FILE_MAX_ATTEMPTS="2", DEFER_SECONDS="0")
     run = steps.until_transferring()
-    first = next(f.name for f in run.files if is_zip(f.name))
+    first = next(f.name for f in steps.planned(run) if is_zip(f.name))
     steps.oci.inject_fault("PUT", r"/n/[^/]+/b/[^/]+/o/_staging.*", 503, "ServiceUnavailable", times=4)
 
     # When that file is transferred five times
@@ -119,7 +119,7 @@ def test_a_file_whose_transfer_keeps_failing_transiently_tells_a_person_once_nam
     # Given Object Storage refusing uploads with 503, and a person told after two failures in a row
     steps = make_steps(HTTP_MAX_ATTEMPTS="1", STALL_ALERT_AFTER="2", DEFER_SECONDS="0")
     run = steps.until_transferring()
-    first = next(f.name for f in run.files if is_zip(f.name))
+    first = next(f.name for f in steps.planned(run) if is_zip(f.name))
     steps.oci.inject_fault("PUT", r"/n/[^/]+/b/[^/]+/o/_staging.*", 503, "ServiceUnavailable", times=3)
 
     # When that file is transferred three times
@@ -215,7 +215,7 @@ def test_sweep_finishes_a_run_whose_transfer_died_between_its_record_and_its_mar
     # were saved
     steps = make_steps(HTTP_MAX_ATTEMPTS="1")
     run = steps.until_transferring()
-    names = [f.name for f in run.files]
+    names = [f.name for f in steps.planned(run)]
     others, last = names[:-2], names[-2:]
     for name in others:
         steps.transfer(run.run_id, name)
@@ -242,7 +242,7 @@ def test_finish_claimed_by_one_finisher_is_not_written_again_by_another(steps: S
     # Given a run whose files all landed
     run = steps.until_transferring()
     ledger = steps.deps.ledger
-    for name in [f.name for f in run.files]:
+    for name in [f.name for f in steps.planned(run)]:
         claimed = ledger.save_file(
             ledger.load_file(run.run_id, name), steps.file(run.run_id, name).but(state=FileState.TRANSFERRING)
         )
@@ -459,7 +459,7 @@ def test_sweep_indexes_runs_recorded_before_the_index_existed(steps: Steps) -> N
 def test_transfer_after_a_killed_attempt_aborts_the_upload_it_left_open(steps: Steps) -> None:
     # Given a file whose first transfer was killed mid-upload: claimed, its multipart upload left open
     run = steps.until_transferring()
-    name = next(f.name for f in run.files if is_zip(f.name))
+    name = next(f.name for f in steps.planned(run) if is_zip(f.name))
     current = steps.deps.ledger.load_file(run.run_id, name)
     claimed = current.value.but(state=FileState.TRANSFERRING, attempts=1, claimed_at=steps.clock.now())
     steps.deps.ledger.save_file(current, claimed)
@@ -496,7 +496,7 @@ def test_transfer_when_the_run_is_cancelled_mid_download_lands_nothing_and_leave
 ) -> None:
     # Given a run whose file is being downloaded when an operator cancels the run
     run = steps.until_transferring()
-    name = next(f.name for f in run.files if is_zip(f.name))
+    name = next(f.name for f in steps.planned(run) if is_zip(f.name))
     steps.deps.archives = CancellingSource(steps.deps.archives, steps, run.run_id)
 
     # When the transfer finishes its download

@@ -41,7 +41,10 @@ def zipped(**members: bytes) -> bytes:
 def landing(steps: Steps, planned: PlannedFile) -> Landing:
     deps = steps.deps
     store, budget = deps.store, Budget(steps.clock, 240)
-    return Landing(deps.settings, deps.layout, store, BucketArchives(store), a_run(steps), planned, budget)
+    run = a_run(steps)
+    return Landing(
+        deps.settings, deps.layout, store, BucketArchives(store), run, planned, lambda: (planned,), budget
+    )
 
 
 def fetched(landing: Landing) -> Fetch:
@@ -81,13 +84,14 @@ def test_landing_an_archive_with_a_member_named_like_another_file_of_the_run_ref
     # Given a run that lists a plain file `extract_1.csv` beside an archive holding a member of that name
     planned = offered(ledger_steps, "a_1.zip", zipped(**{"extract_1.csv": b"h\n1\n"}))
     plain = PlannedFile("extract_1.csv", 5, None, url="incoming/extract_1.csv")
-    work = replace(landing(ledger_steps, planned), run=a_run(ledger_steps).but(files=(planned, plain)))
+    work = replace(landing(ledger_steps, planned), plain=lambda: (plain,))
 
-    # When the archive's directory is read, Then it is refused, naming the member and the other file
+    # When the archive's members are planned in units, Then it is refused, naming the member and the file
+    entries = work.entries(fetched(work))
     with pytest.raises(
         UnsafeInputError, match=r"member 'extract_1\.csv' collides with the file extract_1\.csv"
     ):
-        work.entries(fetched(work))
+        work.units(entries)
 
 
 def test_landing_a_file_that_is_not_an_archive_lands_it_as_it_is_verified(ledger_steps: Steps) -> None:

@@ -134,7 +134,7 @@ def test_a_run_ending_after_some_files_landed_leaves_nothing_in_its_folder(steps
     assert steps.fusion is not None
     steps.fusion.define_extract(EXTRACT, ExtractScenario(hostile=Hostile.ZIP_SLIP))
     run = steps.until_transferring()
-    hostile, good = (f.name for f in run.files if is_zip(f.name))
+    hostile, good = (f.name for f in steps.planned(run) if is_zip(f.name))
     steps.transfer(run.run_id, good)
     assert steps.landed(run) != []
 
@@ -163,7 +163,7 @@ def test_a_cancelled_reland_keeps_the_first_landing_of_its_job_whole(steps: Step
     # When it is re-landed, one file of the re-land lands again, and the re-land is cancelled
     answer = steps.submit(kind="reland", extract=EXTRACT, job_id=landed.job_id, mode="full")
     steps.deliver("poll")
-    steps.transfer(answer["run_id"], landed.files[0].name)
+    steps.transfer(answer["run_id"], steps.planned(landed)[0].name)
     steps.submit(kind="cancel", run_id=answer["run_id"])
 
     # Then the re-land is CANCELLED, and the first landing is still there, byte for byte
@@ -179,7 +179,7 @@ def test_a_file_failing_after_its_run_was_cancelled_leaves_it_cancelled_with_one
     assert steps.fusion is not None
     steps.fusion.define_extract(EXTRACT, ExtractScenario(hostile=Hostile.ZIP_SLIP))
     run = steps.until_transferring()
-    name = next(f.name for f in run.files if is_zip(f.name))
+    name = next(f.name for f in steps.planned(run) if is_zip(f.name))
     cancel = lambda: steps.submit(kind="cancel", run_id=run.run_id)  # noqa: E731
     steps.deps.archives = Meanwhile(steps.deps.archives, name, cancel)
 
@@ -248,9 +248,10 @@ def test_a_sweep_making_a_file_record_that_a_late_poll_made_meanwhile_goes_on_wi
         steps.deps.store.delete(name)
     steps.forget("transfer")
     # And a late invocation that writes the first file's record just before the sweep writes it
-    first = run.files[0].name
+    planned = steps.planned(run)[0]
+    first = planned.name
     late = Ledger(steps.deps.store, steps.deps.settings.state_prefix)
-    record = FileRecord(run.run_id, first, FileState.PENDING, next_at=steps.clock.now())
+    record = FileRecord(run.run_id, first, FileState.PENDING, next_at=steps.clock.now(), planned=planned)
     healthy = steps.deps
     steps.deps = steps.container()
     steps.deps.store = WritingMeanwhile(steps.deps.store, f"/{first}.json", lambda: late.create_file(record))
@@ -262,7 +263,7 @@ def test_a_sweep_making_a_file_record_that_a_late_poll_made_meanwhile_goes_on_wi
     land_everything(steps)
 
     # Then the sweep took the record it met for the one it meant to make, and the run landed
-    assert swept["redriven"] == {run.run_id: f"transfer x{len(run.files)}"}
+    assert swept["redriven"] == {run.run_id: f"transfer x{len(steps.planned(run))}"}
     assert steps.run(run.run_id).state is RunState.LANDED
 
 
@@ -288,7 +289,7 @@ def test_a_json_member_nested_past_what_the_reader_can_read_fails_the_run_at_onc
 def test_a_transfer_that_outlives_its_deadline_ends_timed_out_and_leaves_nothing(steps: Steps) -> None:
     # Given a run one of whose files landed, the others' messages lost again and again
     run = steps.until_transferring()
-    steps.transfer(run.run_id, run.files[0].name)
+    steps.transfer(run.run_id, steps.planned(run)[0].name)
     steps.forget("transfer")
 
     # When the sweep comes after the transfer's deadline
@@ -310,7 +311,7 @@ def test_a_transfer_that_outlives_its_deadline_ends_timed_out_and_leaves_nothing
 def test_a_finish_resumed_after_its_writes_were_made_does_not_write_them_again(steps: Steps) -> None:
     # Given a run whose finisher wrote _manifest.json and _SUCCESS, then died before marking it LANDED
     run = steps.until_transferring()
-    last = run.files[-1].name
+    last = steps.planned(run)[-1].name
     steps.deliver("transfer", keep=lambda message: message["files"] != [last])
     healthy = steps.deps
     steps.deps = steps.container()
@@ -368,7 +369,7 @@ class WritingMeanwhile:
 def test_a_finisher_whose_run_is_saved_meanwhile_still_marks_it_landed(steps: Steps) -> None:
     # Given a run whose every file landed but the last, and a note saved on the run while it is finished
     run = steps.until_transferring()
-    last = run.files[-1].name
+    last = steps.planned(run)[-1].name
     steps.deliver("transfer", keep=lambda message: message["files"] != [last])
     deps = steps.container()
     note = lambda: deps.alerter.alert_once(deps.ledger.load_run(run.run_id), "stuck", "a note")  # noqa: E731

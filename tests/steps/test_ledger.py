@@ -21,6 +21,7 @@ from fusion_extract.chain.ledger.records import (
     FileRecord,
     FileState,
     History,
+    PlannedFile,
     Run,
     RunState,
     Versioned,
@@ -363,7 +364,7 @@ def _encoded_run(**changes: Any) -> dict[str, Any]:
         ({"created_at": "yesterday"}, "created_at"),
         ({"run_id": _DROP}, "run_id"),
         ({"files": [{"name": "a.zip", "bytes": 3}]}, r"files\[0\]: size"),
-        ({"v": 2}, "version"),
+        ({"v": 3}, "version"),
     ],
     ids=["unknown-state", "bad-date", "missing-field", "bad-planned-file", "newer-version"],
 )
@@ -592,3 +593,79 @@ def test_ledger_refuses_a_state_change_its_machine_does_not_have_and_writes_noth
 
     # Then the document is as it was
     assert ledger.load_run("r1") == current
+
+
+def test_ledger_plan_of_25000_files_keeps_the_run_document_small_and_reads_only_the_pages_asked(
+    ledger_steps: Steps,
+) -> None:
+    # Given a job that listed 25,000 files (Fusion's manifest and 24,999 archives), planned in a seeded
+    # ledger and planted in the emulator's bucket
+    seed = SeedBucket()
+    seeded = Ledger(cast(ObjectStore, seed), "_state")
+    url = "https://fusion.example/api/boss/data/objects/ora/jobs/44055/extractedFiles"
+    manifest = PlannedFile("MANIFEST_EXTRACT_44055.mf", 300, None, f"{url}/0")
+    archives = [
+        PlannedFile(f"44055_S_Sales_invoices_1772352000000_{n:05d}.zip", 9000 + n, f"{n:064x}", f"{url}/{n}")
+        for n in range(1, 25_000)
+    ]
+    current = seeded.create_run(a_run())
+    plan = seeded.save_plan("r1", [manifest], archives)
+    seeded.save_run(current, current.value.but(state=RunState.TRANSFERRING, plan=plan))
+    seed.plant(ledger_steps.oci.objectstorage.store, BUCKET)
+    ledger = ledger_steps.deps.ledger
+
+    # Then the run document names its plan and stays under 2 KiB (holding the files, it was over 6 MB),
+    # and the plan is in 50 pages of at most 500 files
+    document = ledger_steps.read("_state/runs/r1.json")
+    assert len(document) < 2048 and json.loads(document)["plan"]["files"] == 25_000
+    pages = ledger_steps.objects("_state/plans/r1/")
+    assert len(pages) == 50 and max(len(ledger_steps.read(page)) for page in pages) < 150_000
+
+    # When the files landed as they are are read (an archive's members are checked against them)
+    run = ledger.load_run("r1").value
+    served = len(ledger_steps.oci.served)
+    plain = ledger.plain_files(run)
+
+    # Then that is the manifest, from the first page alone
+    assert plain == [manifest]
+    assert [method for method, path, _ in ledger_steps.oci.served[served:] if "plans" in path] == ["GET"]
+    # And the whole plan reads back in its order: the manifest, then the archives as listed
+    assert run.file_count == 25_000 and ledger.planned_files(run) == [manifest, *archives]
+
+
+def test_ledger_run_planned_in_its_document_before_plan_pages_reads_as_it_was(ledger_steps: Steps) -> None:
+    # Given a run document written before plan pages existed: v1, its planned files in it
+    planned = [PlannedFile("a_1.zip", 10, "a" * 64, "u1"), PlannedFile("m.mf", 5, None, "u2")]
+    doc = _encoded_run(v=1, state="TRANSFERRING", files=[_planned_doc(p) for p in planned])
+    _put_run_document(ledger_steps, json.dumps(doc).encode())
+
+    # When it is loaded and its plan read
+    ledger = ledger_steps.deps.ledger
+    run = ledger.load_run("r1").value
+
+    # Then its plan is the one in its document, and nothing else is read for it
+    assert (run.plan, run.file_count) == (None, 2)
+    assert ledger.planned_files(run) == ledger.plain_files(run) == planned
+    # And saved again, it keeps that shape (v1, its files in it): a build that reads v1 only still reads it
+    ledger.save_run(ledger.load_run("r1"), run.but(redrives=1))
+    saved = json.loads(ledger_steps.read("_state/runs/r1.json"))
+    assert saved["v"] == 1 and [f["name"] for f in saved["files"]] == ["a_1.zip", "m.mf"]
+
+
+def test_ledger_plan_page_of_another_run_or_plan_is_refused(ledger_steps: Steps) -> None:
+    # Given a run whose plan's page was replaced by a page of another run's plan
+    ledger = ledger_steps.deps.ledger
+    current = ledger.create_run(a_run())
+    plan = ledger.save_plan("r1", [], [PlannedFile("a_1.zip", 10, "a" * 64, "u1")])
+    ledger.save_run(current, current.value.but(state=RunState.TRANSFERRING, plan=plan))
+    other = ledger.save_plan("r2", [], [PlannedFile("b_1.zip", 10, "b" * 64, "u2")])
+    page = f"_state/plans/r1/{plan.id}/00000.json"
+    ledger_steps.deps.store.put_bytes(page, ledger_steps.read(f"_state/plans/r2/{other.id}/00000.json"))
+
+    # When the run's plan is read, Then IntegrityError names the page
+    with pytest.raises(IntegrityError, match=rf"{page} is a page of another plan"):
+        ledger.planned_files(ledger.load_run("r1").value)
+
+
+def _planned_doc(planned: PlannedFile) -> dict[str, Any]:
+    return {"name": planned.name, "size": planned.size, "sha256": planned.sha256, "url": planned.url}

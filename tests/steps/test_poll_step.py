@@ -9,7 +9,7 @@ from datetime import timedelta
 from fusion_extract.chain.ledger.records import FileState, RunState
 from tests.emulators.fusion import ExtractScenario
 from tests.emulators.fusion.outputs import job_outputs
-from tests.steps.conftest import EXTRACT, MakeSteps, Steps
+from tests.steps.conftest import EXTRACT, MakeSteps, Steps, is_zip
 
 LONG_JOB = ExtractScenario(seconds_running=36_000)  # still running long after any poll step
 
@@ -130,14 +130,14 @@ def test_poll_success_records_the_plan_creates_file_records_and_fans_out_transfe
     # When poll steps follow it to success
     steps.deliver("poll")
 
-    # Then the run is TRANSFERRING with the plan Fusion listed: names, sizes, checksums
+    # Then the run is TRANSFERRING with the plan Fusion listed: names, sizes, checksums (files landed as
+    # they are first, then the archives, each in the listing's order)
     after = steps.run(run.run_id)
     assert after.state is RunState.TRANSFERRING
     assert steps.fusion is not None and after.job_id is not None
-    listed = [
-        (f.name, f.digest().size, f.digest().sha256) for f in job_outputs(steps.fusion.job(after.job_id))
-    ]
-    assert [(f.name, f.size, f.sha256) for f in after.files] == listed
+    outputs = sorted(job_outputs(steps.fusion.job(after.job_id)), key=lambda f: is_zip(f.name))
+    listed = [(f.name, f.digest().size, f.digest().sha256) for f in outputs]
+    assert [(f.name, f.size, f.sha256) for f in steps.planned(after)] == listed
     assert len(listed) == 3
     # And every file has a PENDING record, and one transfer message of its own
     for name, *_ in listed:
@@ -158,12 +158,16 @@ def test_poll_success_with_more_than_50_files_fans_out_50_batches_covering_each_
     # When poll follows it to success
     run = steps.until_transferring()
 
-    # Then 50 transfer messages carry the 61 files, each file in exactly one of them
-    assert len(run.files) == 61
+    # Then the run's plan is kept beside its document, which holds none of the files
+    assert len(steps.planned(run)) == 61
+    document = json.loads(steps.read(f"_state/runs/{run.run_id}.json"))
+    assert "files" not in document and document["plan"]["files"] == 61
+    assert len(json.dumps(document)) < 4096
+    # And 50 transfer messages carry the 61 files, each file in exactly one of them
     transfers = steps.published("transfer")
     assert len(transfers) == 50
     carried = [name for message in transfers for name in message["files"]]
-    assert sorted(carried) == sorted(f.name for f in run.files)
+    assert sorted(carried) == sorted(f.name for f in steps.planned(run))
 
 
 def test_poll_success_with_zero_files_lands_the_run_with_an_empty_manifest(steps: Steps) -> None:

@@ -84,7 +84,7 @@ def test_history_notes_a_transient_failure_with_its_problem_and_retry(make_steps
 def test_history_notes_each_claim_of_a_file_and_of_its_units_in_the_file_document(steps: Steps) -> None:
     # Given a run whose job succeeded
     run = steps.until_transferring()
-    [name] = [f.name for f in run.files if is_zip(f.name)][:1]
+    [name] = [f.name for f in steps.planned(run) if is_zip(f.name)][:1]
 
     # When the transfer of one of its archives runs in invocation "call-9"
     with call("call-9"):
@@ -114,7 +114,7 @@ def test_history_notes_each_failed_attempt_of_a_file_and_when_it_was_given_up(ma
 
     # Then the file's history has three claims, two failed attempts tried again (the same problem each
     # time), and the last given up
-    [name] = [f.name for f in run.files if is_zip(f.name)]
+    [name] = [f.name for f in steps.planned(run) if is_zip(f.name)]
     history = steps.file(run.run_id, name).history
     assert kinds(history) == ["claim", "attempt", "claim", "attempt", "claim", "attempt"]
     first, second, last = only(history, What.ATTEMPT)
@@ -186,7 +186,7 @@ def test_history_notes_each_redrive_of_the_sweep(make_steps: MakeSteps) -> None:
 def test_history_of_a_file_stays_bounded_and_counts_what_it_dropped(steps: Steps) -> None:
     # Given a planned file claimed and paused far more often than its history keeps
     run = steps.until_transferring()
-    name = run.files[0].name
+    name = steps.planned(run)[0].name
     ledger = steps.deps.ledger
     current = ledger.load_file(run.run_id, name)
     rounds = HISTORY_KEPT + 10
@@ -206,7 +206,7 @@ def test_history_notes_a_unit_put_off_by_a_transient_failure(make_steps: MakeSte
     # Given a run whose job succeeded, and Object Storage answering the first upload of a member 503
     steps = make_steps(HTTP_MAX_ATTEMPTS="1")
     run = steps.until_transferring()
-    name = next(f.name for f in run.files if is_zip(f.name))
+    name = next(f.name for f in steps.planned(run) if is_zip(f.name))
     steps.oci.inject_fault(
         "PUT", r"/n/[^/]+/b/[^/]+/o/_staging%2F.*%2Fmembers%2F.*", 503, "ServiceUnavailable"
     )

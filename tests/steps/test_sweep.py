@@ -91,7 +91,30 @@ def test_sweep_republishes_lost_transfer_messages_once_overdue(steps: Steps) -> 
     assert early["redriven"] == {}
     assert late["redriven"] == {run.run_id: "transfer x3"}
     again = steps.published("transfer")[fanned_out:]
-    assert sorted(name for m in again for name in m["files"]) == sorted(f.name for f in run.files)
+    assert sorted(name for m in again for name in m["files"]) == sorted(f.name for f in steps.planned(run))
+    steps.deliver("transfer")
+    assert steps.run(run.run_id).state is RunState.LANDED
+
+
+def test_sweep_makes_the_file_records_a_poll_died_before_from_the_plan_and_the_run_lands(
+    steps: Steps,
+) -> None:
+    # Given a job whose success was saved, but whose poll died before the files' records were all made
+    # (two of the three are gone), its transfer messages lost
+    run = steps.until_transferring()
+    steps.forget("transfer")
+    *gone, kept = steps.planned(run)
+    for planned in gone:
+        steps.deps.store.delete(f"_state/files/{run.run_id}/{planned.name}.json")
+
+    # When the sweep runs once the run is overdue
+    steps.clock.advance(OVERDUE)
+    swept = steps.sweep()
+
+    # Then the missing records are made from the run's plan, each as listed, and every file is handed out
+    assert swept["redriven"] == {run.run_id: "transfer x3"}
+    assert [steps.file(run.run_id, p.name).planned for p in steps.planned(run)] == [*gone, kept]
+    # And delivering the messages lands the run
     steps.deliver("transfer")
     assert steps.run(run.run_id).state is RunState.LANDED
 
@@ -101,7 +124,7 @@ def test_sweep_republishes_a_file_whose_retry_came_due(make_steps: MakeSteps) ->
     steps = make_steps(FILE_RETRY_SECONDS="60", HTTP_MAX_ATTEMPTS="1")
     assert steps.fusion is not None
     run = steps.until_transferring()
-    first = next(f.name for f in run.files if is_zip(f.name))
+    first = next(f.name for f in steps.planned(run) if is_zip(f.name))
     steps.forget("transfer")
     steps.fusion.fail_next(r"/content$", 503)
     assert steps.transfer(run.run_id, first)["outcome"] == "retry_scheduled"
@@ -131,7 +154,7 @@ def test_sweep_finishes_a_run_whose_files_all_landed_but_whose_finisher_died(mak
     steps.oci.inject_fault("PUT", r".*%2F_SUCCESS", 503, "ServiceUnavailable")
     assert steps.deliver("transfer")[-1]["outcome"] == "deferred"
     assert steps.run(run.run_id).state is RunState.FINISHING
-    assert all(steps.file(run.run_id, f.name).state is FileState.LANDED for f in run.files)
+    assert all(steps.file(run.run_id, f.name).state is FileState.LANDED for f in steps.planned(run))
     assert "_SUCCESS" not in steps.landed(run)
 
     # When the sweep runs before and after the run is overdue

@@ -66,8 +66,10 @@ def transferring(
     assert steps.fusion is not None
     steps.fusion.define_extract(EXTRACT, ExtractScenario(prebuilt_zip=str(zip_path), dated_only=dated_only))
     run = steps.until_transferring()
-    [name] = [f.name for f in run.files if f.name.endswith(".zip")]
-    for other in run.files:  # Fusion's .mf manifest lands first; the tests deliver the archive's messages
+    [name] = [f.name for f in steps.planned(run) if f.name.endswith(".zip")]
+    for other in steps.planned(
+        run
+    ):  # Fusion's .mf manifest lands first; the tests deliver the archive's messages
         if other.name != name:
             assert steps.transfer(run.run_id, other.name)["outcome"] == "landed"
     steps.forget("transfer")
@@ -201,7 +203,7 @@ def test_an_archive_is_unpacked_by_parallel_units_and_lands_once_the_last_is_don
     assert [o["outcome"] for o in outcomes] == ["unpacked", "landed"]
     run = steps.run(run_id)
     assert run.state is RunState.LANDED
-    manifests = [f.name for f in run.files if f.name != name]
+    manifests = [f.name for f in steps.planned(run) if f.name != name]
     assert sorted(steps.landed(run)) == sorted([*members, *manifests, "_manifest.json", "_SUCCESS"])
     record = steps.file(run_id, name)
     assert [m.path for m in record.members] == list(members)

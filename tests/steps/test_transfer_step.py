@@ -7,17 +7,19 @@ import json
 
 import pytest
 
+from fusion_extract.chain.ledger.codec import run_to_doc
 from fusion_extract.chain.ledger.records import FileState, Run, RunState
+from fusion_extract.chain.ledger.store import encode
 from tests.emulators.fusion import ExtractScenario, Hostile
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps, is_zip
 
 
-def zips(run: Run) -> list[str]:
-    return [f.name for f in run.files if is_zip(f.name)]
+def zips(steps: Steps, run: Run) -> list[str]:
+    return [f.name for f in steps.planned(run) if is_zip(f.name)]
 
 
-def manifest_file(run: Run) -> str:
-    [name] = [f.name for f in run.files if f.name.endswith(".mf")]
+def manifest_file(steps: Steps, run: Run) -> str:
+    [name] = [f.name for f in steps.planned(run) if f.name.endswith(".mf")]
     return name
 
 
@@ -28,7 +30,7 @@ def sha256(data: bytes) -> str:
 def test_transfer_stages_every_member_before_making_any_visible(steps: Steps) -> None:
     # Given a run whose job succeeded; its last ZIP holds a data file and the metadata file
     run = steps.until_transferring()
-    last_zip = zips(run)[-1]
+    last_zip = zips(steps, run)[-1]
     served_before = len(steps.oci.served)
 
     # When that ZIP is transferred
@@ -60,7 +62,7 @@ def test_transfer_hostile_archive_fails_the_run_and_leaves_nothing_under_the_lan
     assert steps.fusion is not None
     steps.fusion.define_extract(EXTRACT, ExtractScenario(chunks=1, hostile=hostile))
     run = steps.until_transferring()
-    [bad_zip] = zips(run)
+    [bad_zip] = zips(steps, run)
 
     # When that ZIP is transferred
     outcome = steps.transfer(run.run_id, bad_zip)
@@ -94,7 +96,7 @@ def test_transfer_wrong_checksum_retries_then_fails_the_run_after_file_max_attem
 
     # Then it was tried 3 times, and the run failed naming the checksum; nothing became visible
     assert [o["outcome"] for o in outcomes] == ["retry_scheduled", "retry_scheduled", "failed"]
-    [bad_zip] = zips(run)
+    [bad_zip] = zips(steps, run)
     record = steps.file(run.run_id, bad_zip)
     assert (record.state, record.attempts) == (FileState.FAILED, 3)
     assert "SHA-256" in (record.reason or "") and "after 3 attempts" in (record.reason or "")
@@ -106,7 +108,7 @@ def test_transfer_wrong_checksum_retries_then_fails_the_run_after_file_max_attem
 def test_transfer_duplicate_message_for_a_landed_file_does_no_work(steps: Steps) -> None:
     # Given the first ZIP of a run landed, the others not yet
     run = steps.until_transferring()
-    first = zips(run)[0]
+    first = zips(steps, run)[0]
     steps.transfer(run.run_id, first)
     record = steps.deps.ledger.load_file(run.run_id, first)
     downloads = steps.fusion_calls(r"/content$")
@@ -130,7 +132,7 @@ def test_transfer_duplicate_message_after_the_run_landed_is_stale(steps: Steps) 
     assert landed.value.state is RunState.LANDED
 
     # When a transfer message of it is delivered again, Then it is stale and changes nothing
-    assert steps.transfer(run.run_id, zips(run)[0])["outcome"] == "stale"
+    assert steps.transfer(run.run_id, zips(steps, run)[0])["outcome"] == "stale"
     assert steps.deps.ledger.load_run(run.run_id) == landed
     assert steps.alerts() == ["landed"]
 
@@ -138,7 +140,7 @@ def test_transfer_duplicate_message_after_the_run_landed_is_stale(steps: Steps) 
 def test_transfer_claim_left_by_a_crashed_invocation_is_taken_over_once_stale(steps: Steps) -> None:
     # Given the first ZIP claimed (TRANSFERRING, attempt 1) by an invocation that then died
     run = steps.until_transferring()
-    first = zips(run)[0]
+    first = zips(steps, run)[0]
     current = steps.deps.ledger.load_file(run.run_id, first)
     claim = current.value.but(state=FileState.TRANSFERRING, attempts=1, claimed_at=steps.clock.now())
     steps.deps.ledger.save_file(current, claim)
@@ -184,7 +186,9 @@ def test_transfer_of_the_last_file_writes_the_manifest_then_success_and_lands_th
     members = [m for f in manifest["files"] for m in f["members"]]
     for member in members:
         assert sha256(steps.read(member["object"])) == member["sha256"]
-    expected = sorted([*(m["path"] for m in members), manifest_file(after), "_SUCCESS", "_manifest.json"])
+    expected = sorted(
+        [*(m["path"] for m in members), manifest_file(steps, after), "_SUCCESS", "_manifest.json"]
+    )
     assert steps.landed(after) == expected
     assert manifest["totals"]["rows"] == 100 and manifest["totals"]["files"] == 3
     assert manifest["checks"] == {"fusion_manifest": "verified", "row_counts": "verified", "notes": []}
@@ -206,19 +210,21 @@ def test_transfer_with_keep_raw_zips_lands_each_zip_under_raw_too(make_steps: Ma
 
     # Then each ZIP is kept, byte for byte as listed, under raw/
     assert steps.run(run.run_id).state is RunState.LANDED
-    for planned in run.files:
+    for planned in steps.planned(run):
         if is_zip(planned.name):
             assert sha256(steps.read(steps.deps.layout.raw(run, planned.name))) == planned.sha256
-    assert [name for name in steps.landed(run) if name.startswith("raw/")] == [f"raw/{z}" for z in zips(run)]
+    assert [name for name in steps.landed(run) if name.startswith("raw/")] == [
+        f"raw/{z}" for z in zips(steps, run)
+    ]
 
 
 def test_transfer_manifest_disagreeing_with_a_zip_fails_the_run_naming_the_file(steps: Steps) -> None:
     # Given the .mf landed first, saying the first ZIP has another SHA-256 than it has
     # (the emulator always writes a consistent .mf, so its parsed form is altered in the file record)
     run = steps.until_transferring()
-    first, second = zips(run)
-    steps.transfer(run.run_id, manifest_file(run))
-    current = steps.deps.ledger.load_file(run.run_id, manifest_file(run))
+    first, second = zips(steps, run)
+    steps.transfer(run.run_id, manifest_file(steps, run))
+    current = steps.deps.ledger.load_file(run.run_id, manifest_file(steps, run))
     assert current.value.manifest is not None and first in current.value.manifest
     claimed = {**current.value.manifest, first: "0" * 64}
     steps.deps.ledger.save_file(current, current.value.but(manifest=claimed))
@@ -230,7 +236,7 @@ def test_transfer_manifest_disagreeing_with_a_zip_fails_the_run_naming_the_file(
     # Then the run FAILED naming the ZIP and the manifest; no _manifest.json, no _SUCCESS; people told
     after = steps.run(run.run_id)
     assert after.state is RunState.FAILED
-    assert first in (after.reason or "") and manifest_file(run) in (after.reason or "")
+    assert first in (after.reason or "") and manifest_file(steps, run) in (after.reason or "")
     assert not {"_SUCCESS", "_manifest.json"} & set(steps.landed(run))
     assert steps.alerts() == ["failed"]
     assert steps.deps.ledger.lease_holder(EXTRACT) is None
@@ -241,8 +247,8 @@ def test_transfer_manifest_naming_a_file_the_listing_lacks_lands_the_run_with_a_
 ) -> None:
     # Given the .mf landed first, naming beside the listed ZIPs one the listing does not have
     run = steps.until_transferring()
-    steps.transfer(run.run_id, manifest_file(run))
-    current = steps.deps.ledger.load_file(run.run_id, manifest_file(run))
+    steps.transfer(run.run_id, manifest_file(steps, run))
+    current = steps.deps.ledger.load_file(run.run_id, manifest_file(steps, run))
     assert current.value.manifest is not None
     claimed = {**current.value.manifest, "GHOST.zip": "0" * 64}
     steps.deps.ledger.save_file(current, current.value.but(manifest=claimed))
@@ -275,7 +281,7 @@ def test_transfer_batch_lands_its_first_file_and_hands_the_rest_on(steps: Steps)
     # Given a run transferring, with its files sent as one batch (as past 50 files)
     run = steps.until_transferring()
     steps.forget("transfer")
-    names = [f.name for f in run.files]
+    names = [f.name for f in steps.planned(run)]
 
     # When the batch is delivered
     outcome = steps.transfer(run.run_id, *names)
@@ -311,7 +317,7 @@ def test_transfer_of_a_file_whose_retry_is_not_due_leaves_it_for_later(steps: St
         EXTRACT, ExtractScenario(chunks=1, wrong_checksum=True)
     ) if steps.fusion else None
     run = steps.until_transferring()
-    first = next(f.name for f in run.files if is_zip(f.name))
+    first = next(f.name for f in steps.planned(run) if is_zip(f.name))
     assert steps.transfer(run.run_id, first)["outcome"] == "retry_scheduled"
     assert steps.file(run.run_id, first).next_at > steps.clock.now()
 
@@ -321,3 +327,28 @@ def test_transfer_of_a_file_whose_retry_is_not_due_leaves_it_for_later(steps: St
     # Then it is left alone until due
     assert outcome["outcome"] == "nothing_to_do"
     assert steps.file(run.run_id, first).attempts == 1
+
+
+def test_transfer_lands_a_run_planned_before_plan_pages_from_its_document(steps: Steps) -> None:
+    # Given a run whose success was saved by the build before plan pages: its planned files in its run
+    # document (v1), its files' records without their plan
+    run = steps.until_transferring()
+    plan = steps.planned(run)
+    current = steps.deps.ledger.load_run(run.run_id)
+    old = run_to_doc(current.value.but(plan=None, files=tuple(plan)))
+    steps.deps.store.put_bytes(f"_state/runs/{run.run_id}.json", encode(old), if_match=current.etag)
+    for planned in plan:
+        name = f"_state/files/{run.run_id}/{planned.name}.json"
+        record = json.loads(steps.read(name))
+        del record["planned"]
+        steps.deps.store.put_bytes(name, encode(record))
+    for name in steps.objects(f"_state/plans/{run.run_id}/"):
+        steps.deps.store.delete(name)
+
+    # When its transfer messages are delivered
+    steps.deliver("transfer")
+
+    # Then the run landed every file of the plan in its document
+    landed = steps.run(run.run_id)
+    assert landed.state is RunState.LANDED and landed.plan is None
+    assert all(steps.file(run.run_id, p.name).state is FileState.LANDED for p in plan)

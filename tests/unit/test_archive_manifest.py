@@ -267,10 +267,10 @@ def test_finish_cross_check_fails_a_run_whose_row_counts_disagree_with_the_metad
     run = Run("r1", "Sales", "full", RunState.FINISHING, EPOCH, EPOCH, EPOCH, job_id="44046")
 
     # When the run's files are cross-checked, Then the disagreement fails the run, naming it
-    assert cross_check(run, [landed]).problems == ["'v_1.csv': metadata says 3 rows, the file has 2"]
+    assert cross_check(run, [], [landed]).problems == ["'v_1.csv': metadata says 3 rows, the file has 2"]
     # And when the counts agree, there is nothing to say
     agreeing = landed.but(metadata={**metadata, "files": {"v_1.csv": 2}, "total_rows": 2})
-    assert cross_check(run, [agreeing]) == Checks([], [])
+    assert cross_check(run, [], [agreeing]) == Checks([], [])
 
 
 def test_finish_cross_check_fails_on_a_manifest_checksum_and_notes_a_name_on_one_side_only():
@@ -281,12 +281,12 @@ def test_finish_cross_check_fails_on_a_manifest_checksum_and_notes_a_name_on_one
         PlannedFile("b_2.zip", 10, SHA_A, "u2", listed_name="b 2.zip"),
         PlannedFile("m.mf", 100, None, "u3"),
     )
-    run = Run("r1", "Sales", "full", RunState.FINISHING, EPOCH, EPOCH, EPOCH, job_id="44046", files=plan)
+    run = Run("r1", "Sales", "full", RunState.FINISHING, EPOCH, EPOCH, EPOCH, job_id="44046")
     manifest = {"a_1.zip": "c" * 64, "b 2.zip": SHA_A, "c_3.zip": SHA_A}
     record = FileRecord("r1", "m.mf", FileState.LANDED, EPOCH, manifest=manifest)
 
     # When the run is cross-checked
-    checks = cross_check(run, [record])
+    checks = cross_check(run, list(plan), [record])
 
     # Then the checksum fails the run, the unlisted name is a note, and the raw name matched
     assert len(checks.problems) == 1 and "'a_1.zip'" in checks.problems[0]

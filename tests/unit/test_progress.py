@@ -57,7 +57,8 @@ def test_progress_counts_fetched_bytes_from_the_fetch_and_unpacked_bytes_from_st
     fetching = FileRecord("r1", "b.zip", FileState.PENDING, EPOCH, fetch=Fetch(1, "upload", offset=600))
 
     # When its progress is taken 20 minutes after it started (10 minutes into the transfer)
-    progress = RunProgress.of(transferring_run(), [unpacking, fetching], EPOCH + 20 * MINUTE)
+    run = transferring_run()
+    progress = RunProgress.of(run, run.files, [unpacking, fetching], EPOCH + 20 * MINUTE)
 
     # Then per file and in total: bytes fetched, bytes unpacked (staged members), units done
     assert [(f.fetched, f.unpacked, f.units_done, f.units) for f in progress.files] == [
@@ -75,7 +76,9 @@ def test_progress_counts_fetched_bytes_from_the_fetch_and_unpacked_bytes_from_st
 def test_progress_of_a_run_not_yet_transferring_has_no_rate_or_eta() -> None:
     # Given a run whose history has no transfer yet, When its progress is taken
     run = transferring_run()
-    progress = RunProgress.of(run.but(history=History(run.history.entries[:2])), [], EPOCH + 5 * MINUTE)
+    progress = RunProgress.of(
+        run.but(history=History(run.history.entries[:2])), run.files, [], EPOCH + 5 * MINUTE
+    )
 
     # Then there is neither a rate nor an ETA to tell, only the elapsed time
     assert (progress.rate, progress.eta, progress.elapsed) == (None, None, 300)

@@ -69,6 +69,20 @@ def test_split_of_an_empty_archive_is_one_empty_unit() -> None:
     assert [(u.first, u.count) for u in split([], fanout=4, least=MiB)] == [(0, 0)]
 
 
+@pytest.mark.parametrize("fanout", [4, 16, 64])
+def test_split_of_50000_tiny_members_gives_fanout_units_of_about_equal_count(fanout: int) -> None:
+    # Given an archive of 50,000 members of 60 bytes (3 MiB in all, under one part of data)
+    tiny = entries(*[60] * 50_000)
+
+    # When it is split with 8 MiB parts
+    units = split(tiny, fanout, 4 * 8 * MiB)
+
+    # Then each member's requests count as work: TRANSFER_FANOUT units, in parallel invocations, of
+    # about equal counts, covering every member once
+    assert len(units) == fanout and covered(units) == list(range(50_000))
+    assert max(unit.count for unit in units) - min(unit.count for unit in units) <= 1
+
+
 GiB = 2**30
 
 

@@ -216,7 +216,7 @@ def runs(
                 run.mode,
                 _state(run.state),
                 run.job_id or "-",
-                f"{summary.landed_files}/{len(run.files)}",
+                f"{summary.landed_files}/{run.file_count}",
                 f"{summary.bytes:,}",
                 f"{summary.rows:,}",
                 run.created_at.strftime("%Y-%m-%d %H:%M:%S"),
@@ -238,7 +238,7 @@ def show(app: Cli, run_id: str) -> None:
     summary = app.ops.load(run_id)
     run = summary.run
     events = timeline(run, summary.files)
-    progress = RunProgress.of(run, summary.files, datetime.now(UTC))
+    progress = RunProgress.of(run, summary.plan, summary.files, datetime.now(UTC))
     if app.json:
         app.emit(
             {
@@ -251,7 +251,12 @@ def show(app: Cli, run_id: str) -> None:
         return
     app.console.print(f"[bold]{run.run_id}[/]  {run.extract} ({run.mode})  {_state(run.state)}")
     for key, value in run_document(run).items():
-        if key not in ("files", "v", "history", "history_dropped") and value not in (None, [], 0, False):
+        if key not in ("files", "plan", "v", "history", "history_dropped") and value not in (
+            None,
+            [],
+            0,
+            False,
+        ):
             app.console.print(f"  {key:<16} {value}", markup=False)
     app.console.print(f"  {'progress':<16} {progress.line()}", markup=False)
     records = {record.name: record for record in summary.files}
@@ -315,7 +320,7 @@ def watch(app: Cli, run_id: str, interval: float, timeout: float | None) -> None
     with _Display(app, live) as display:
         while True:
             summary = app.ops.load(run_id)
-            progress = RunProgress.of(summary.run, summary.files, datetime.now(UTC))
+            progress = RunProgress.of(summary.run, summary.plan, summary.files, datetime.now(UTC))
             display.show(progress)
             if summary.run.state.final or (give_up is not None and time.monotonic() >= give_up):
                 break

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -13,7 +13,14 @@ import oci
 
 from fusion_extract.chain.ledger.codec import run_to_doc
 from fusion_extract.chain.ledger.quarantine import set_aside
-from fusion_extract.chain.ledger.records import FileRecord, FileState, Run, RunState, new_run_id
+from fusion_extract.chain.ledger.records import (
+    FileRecord,
+    FileState,
+    PlannedFile,
+    Run,
+    RunState,
+    new_run_id,
+)
 from fusion_extract.chain.ledger.store import Unreadable
 from fusion_extract.cli.exits import Exit, Stop
 from fusion_extract.cli.target import Target
@@ -42,6 +49,7 @@ class Summary:
 
     run: Run
     files: list[FileRecord]
+    plan: list[PlannedFile] = field(default_factory=list)  # read for one run shown (`show`, `watch`)
 
     @property
     def landed_files(self) -> int:
@@ -67,7 +75,7 @@ class Summary:
             "mode": run.mode,
             "state": run.state.value,
             "job_id": run.job_id,
-            "files": len(run.files),
+            "files": run.file_count,
             "files_landed": self.landed_files,
             "bytes": self.bytes,
             "rows": self.rows,
@@ -152,7 +160,9 @@ class Ops:
             raise Stop(Exit.NOT_FOUND, self._set_aside(unreadable)) from None
 
     def load(self, run_id: str) -> Summary:
-        return self.summary(self.run(run_id))
+        """One run with its files' records and its plan."""
+        summary = self.summary(self.run(run_id))
+        return replace(summary, plan=self.runtime.ledger.planned_files(summary.run))
 
     def known_extract(self, extract: str) -> None:
         """Stop(NOT_FOUND) for an extract the catalog does not declare (a typo costs nothing)."""

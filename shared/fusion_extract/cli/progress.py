@@ -9,7 +9,14 @@ from datetime import datetime
 from typing import Any
 
 from fusion_extract.chain.ledger.codec import entry_to_doc
-from fusion_extract.chain.ledger.records import FileRecord, FileState, Run, RunState, UnitState
+from fusion_extract.chain.ledger.records import (
+    FileRecord,
+    FileState,
+    PlannedFile,
+    Run,
+    RunState,
+    UnitState,
+)
 from fusion_extract.clock import isoformat
 
 UNPACKED = (UnitState.DONE, UnitState.PROMOTING, UnitState.PROMOTED)
@@ -58,9 +65,11 @@ class RunProgress:
     now: datetime
 
     @classmethod
-    def of(cls, run: Run, records: Iterable[FileRecord], now: datetime) -> RunProgress:
+    def of(
+        cls, run: Run, plan: Iterable[PlannedFile], records: Iterable[FileRecord], now: datetime
+    ) -> RunProgress:
         by_name = {record.name: record for record in records}
-        files = tuple(FileProgress.of(p.size, by_name.get(p.name), p.name) for p in run.files)
+        files = tuple(FileProgress.of(p.size, by_name.get(p.name), p.name) for p in plan)
         return cls(run, files, now)
 
     @property

@@ -120,7 +120,7 @@ class RunHistory:
             job=_seconds(run.job_started_at, succeeded),
             transfer=_seconds(succeeded, run.updated_at if run.state is RunState.LANDED else None),
             total=_seconds(run.created_at, run.updated_at if run.state.final else None),
-            files=len(run.files),
+            files=run.file_count,
             bytes=sum(m.size for m in members),
             rows=sum(m.rows or 0 for m in members),
             attempts=run.attempt,

@@ -1,13 +1,18 @@
 """The ledger's documents, written and read field by field: explicit, versioned, and strict on read.
 
 Every document carries `"v": 1`. Documents written before the version field existed read as v1 (their
-fields are the same). A document that does not fit raises IntegrityError naming the document and field,
-so one bad document is reported, never half-read.
+fields are the same). A run whose plan is kept in plan pages is written as v2: it names its pages
+(`plan`) instead of holding its files (`files`, v1), so that a build that reads v1 only refuses it
+rather than taking it for a run of no files. A file document is written as v2 too: each of its members
+is one line of text (`path<TAB>size<TAB>sha256<TAB>rows`, and `<TAB>etag<TAB>md5` once staged), not an
+object, so that an archive of 50,000 members makes a document and a read of it a fraction the size. Both
+shapes are read. A document that does not fit raises IntegrityError naming the document and field, so
+one bad document is reported, never half-read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -20,7 +25,10 @@ from fusion_extract.chain.ledger.records import (
     History,
     Lease,
     Member,
+    MemberLines,
+    Plan,
     PlannedFile,
+    PlanPage,
     Run,
     RunState,
     StagedMember,
@@ -33,13 +41,28 @@ from fusion_extract.errors import IntegrityError, MessageError
 from fusion_extract.models import RunAtTimes
 
 VERSION = 1
+PAGED = 2  # a run document whose plan is in plan pages
+LINES = 2  # a file document whose members are lines
+FIELD = "\t"  # between the fields of a member's line (no member path or ETag holds a control character)
 Doc = dict[str, Any]
 V = TypeVar("V")
+M = TypeVar("M", Member, StagedMember)
 
 
 def run_to_doc(run: Run) -> Doc:
+    doc = _run_fields(run)
+    if run.plan is None:
+        return {"v": VERSION, **doc, "files": [_planned_to_doc(f) for f in run.files]}
+    plan = run.plan
     return {
-        "v": VERSION,
+        "v": PAGED,
+        **doc,
+        "plan": {"id": plan.id, "files": plan.files, "pages": plan.pages, "plain": plan.plain},
+    }
+
+
+def _run_fields(run: Run) -> Doc:
+    return {
         "run_id": run.run_id,
         "extract": run.extract,
         "mode": run.mode,
@@ -59,7 +82,6 @@ def run_to_doc(run: Run) -> Doc:
         "submitted_at": _time_or_none(run.submitted_at),
         "job_started_at": _time_or_none(run.job_started_at),
         "reason": run.reason,
-        "files": [_planned_to_doc(f) for f in run.files],
         "landed_at": _time_or_none(run.landed_at),
         "reland": run.reland,
         "rerun_of": run.rerun_of,
@@ -77,7 +99,7 @@ def run_to_doc(run: Run) -> Doc:
 
 
 def run_from_doc(doc: Any, where: str = "run document") -> Run:
-    f = _Fields(doc, where)
+    f = _Fields(doc, where, (VERSION, PAGED))
     return Run(
         run_id=f.text("run_id"),
         extract=f.text("extract"),
@@ -98,7 +120,8 @@ def run_from_doc(doc: Any, where: str = "run document") -> Run:
         submitted_at=f.optional_time("submitted_at"),
         job_started_at=f.optional_time("job_started_at"),
         reason=f.optional_text("reason"),
-        files=tuple(f.each("files", _planned_file)),
+        plan=f.optional("plan", _plan) if f.version == PAGED else None,
+        files=tuple(f.each("files", _planned_file)) if f.version == VERSION else (),
         landed_at=f.optional_time("landed_at"),
         reland=f.flag("reland"),
         rerun_of=f.optional_text("rerun_of"),
@@ -116,7 +139,7 @@ def run_from_doc(doc: Any, where: str = "run document") -> Run:
 
 def file_to_doc(record: FileRecord) -> Doc:
     return {
-        "v": VERSION,
+        "v": LINES,
         "run_id": record.run_id,
         "name": record.name,
         "state": record.state.value,
@@ -127,18 +150,19 @@ def file_to_doc(record: FileRecord) -> Doc:
         "reason": record.reason,
         "sha256": record.sha256,
         "size": record.size,
-        "members": [_member_to_doc(m) for m in record.members],
+        "members": _lines(record.members),
         "metadata": record.metadata,
         "manifest": record.manifest,
         "fetch": _fetch_to_doc(record.fetch),
         "units": [_unit_to_doc(unit) for unit in record.units],
+        "planned": None if record.planned is None else _planned_to_doc(record.planned),
         "history": [entry_to_doc(entry) for entry in record.history],
         "history_dropped": record.history.dropped,
     }
 
 
 def file_from_doc(doc: Any, where: str = "file document") -> FileRecord:
-    f = _Fields(doc, where)
+    f = _Fields(doc, where, (VERSION, LINES))
     return FileRecord(
         run_id=f.text("run_id"),
         name=f.text("name"),
@@ -150,11 +174,12 @@ def file_from_doc(doc: Any, where: str = "file document") -> FileRecord:
         reason=f.optional_text("reason"),
         sha256=f.optional_text("sha256"),
         size=f.optional("size", _count),
-        members=tuple(f.each("members", _landed_member)),
+        members=_members(f, "members", _landed_member, _landed_from_line),
         metadata=f.optional("metadata", _object),
         manifest=f.optional("manifest", _text_map),
         fetch=f.optional("fetch", _fetch),
         units=tuple(f.each("units", _unit)),
+        planned=f.optional("planned", _planned_file),  # absent from records written before plan pages
         history=f.history(),
     )
 
@@ -171,6 +196,22 @@ def lease_to_doc(lease: Lease) -> Doc:
 def lease_from_doc(doc: Any, where: str = "lease document") -> Lease:
     f = _Fields(doc, where)
     return Lease(extract=f.text("extract"), run_id=f.text("run_id"), taken_at=f.time("taken_at"))
+
+
+def page_to_doc(page: PlanPage) -> Doc:
+    return {
+        "v": VERSION,
+        "run_id": page.run_id,
+        "plan": page.plan,
+        "page": page.index,
+        "files": [_planned_to_doc(f) for f in page.files],
+    }
+
+
+def page_from_doc(doc: Any, where: str = "plan page") -> PlanPage:
+    f = _Fields(doc, where)
+    files = tuple(f.each("files", _planned_file))
+    return PlanPage(f.text("run_id"), f.text("plan"), f.count("page", None), files)
 
 
 # -- the parts ------------------------------------------------------------------------------------------
@@ -234,6 +275,14 @@ def _fact(value: Any, where: str) -> Fact:
     raise IntegrityError(f"{where} must be text or a whole number, not {_shown(value)}")
 
 
+def _plan(value: Any, where: str) -> Plan:
+    f = _Fields(value, where)
+    plan = Plan(f.text("id"), f.count("files", None), f.count("pages", None), f.count("plain", None))
+    if plan.plain > plan.files:
+        raise IntegrityError(f"{where}: {plan.plain} plain files of {plan.files}")
+    return plan
+
+
 def _planned_to_doc(file: PlannedFile) -> Doc:
     doc: Doc = {"name": file.name, "size": file.size, "sha256": file.sha256, "url": file.url}
     if file.listed_name is not None:
@@ -245,10 +294,6 @@ def _planned_file(value: Any, where: str) -> PlannedFile:
     f = _Fields(value, where)
     name, size, sha256 = f.text("name"), f.count("size", None), f.optional_text("sha256")
     return PlannedFile(name, size, sha256, f.text("url"), f.optional_text("listed_name"))
-
-
-def _member_to_doc(m: Member) -> Doc:
-    return {"path": m.path, "size": m.size, "sha256": m.sha256, "rows": m.rows}
 
 
 def _fetch_to_doc(fetch: Fetch | None) -> Doc | None:
@@ -301,7 +346,7 @@ def _unit_to_doc(unit: Unit) -> Doc:
         "next_at": _time_or_none(unit.next_at),
         "claimed_at": _time_or_none(unit.claimed_at),
         "retries": unit.retries,
-        "staged": [{**_member_to_doc(s.member), "etag": s.etag, "md5": s.md5} for s in unit.staged],
+        "staged": _lines(unit.staged),
         "metadata": unit.metadata,
         "promoted": unit.promoted,
     }
@@ -316,7 +361,7 @@ def _unit(value: Any, where: str) -> Unit:
         next_at=f.optional_time("next_at"),
         claimed_at=f.optional_time("claimed_at"),
         retries=f.count("retries", 0),
-        staged=tuple(f.each("staged", _staged_member)),
+        staged=_members(f, "staged", _staged_member, _staged_from_line),
         metadata=f.optional("metadata", _object),
         promoted=f.count("promoted", 0),
     )
@@ -325,14 +370,83 @@ def _unit(value: Any, where: str) -> Unit:
     return unit
 
 
+def _lines(members: Sequence[Member] | Sequence[StagedMember]) -> list[str]:
+    """The members as lines: those read as lines are written back as they were."""
+    if isinstance(members, MemberLines):
+        return list(members.lines)
+    return [
+        _member_line(m.member, m.etag, m.md5) if isinstance(m, StagedMember) else _member_line(m)
+        for m in members
+    ]
+
+
+def _members(
+    f: _Fields, key: str, read: Callable[[Any, str], M], from_line: Callable[[str], M]
+) -> Sequence[M]:
+    """Members written as lines stay lines, read when asked for; each is checked now all the same (one
+    that does not fit is refused here, naming its place). Members written as objects are read."""
+
+    def checked(item: Any, where: str) -> Any:
+        member = read(item, where)
+        return item if isinstance(item, str) else member
+
+    items = f.each(key, checked)
+    if items and all(isinstance(item, str) for item in items):
+        return MemberLines(tuple(items), from_line)
+    return tuple(from_line(item) if isinstance(item, str) else item for item in items)
+
+
+def _staged_from_line(line: str) -> StagedMember:
+    return _staged_member(line, "staged member")
+
+
+def _landed_from_line(line: str) -> Member:
+    return _landed_member(line, "member")
+
+
+def _member_line(m: Member, *staged: str | None) -> str:
+    """A member as one line: path, size, SHA-256, rows (empty: none); a staged one's ETag and MD5 after."""
+    fields = [m.path, str(m.size), m.sha256, "" if m.rows is None else str(m.rows)]
+    fields += ["" if value is None else value for value in staged]
+    if any(FIELD in value or "\n" in value for value in fields):
+        raise IntegrityError(f"member {m.path!r} cannot be recorded: a field holds a tab or a line break")
+    return FIELD.join(fields)
+
+
 def _staged_member(value: Any, where: str) -> StagedMember:
-    f = _Fields(value, where)
+    if isinstance(value, str):
+        member, (etag, md5) = _member_from_line(value, where, 6)
+        if not etag:
+            raise IntegrityError(f"{where}: the member's ETag is missing")
+        return StagedMember(member, etag, md5 or None)
+    f = _Fields(value, where)  # written before members were lines
     return StagedMember(_landed_member(value, where), f.text("etag"), f.optional_text("md5"))
 
 
 def _landed_member(value: Any, where: str) -> Member:
-    f = _Fields(value, where)
+    if isinstance(value, str):
+        return _member_from_line(value, where, 4)[0]
+    f = _Fields(value, where)  # written before members were lines
     return Member(f.text("path"), f.count("size", None), f.text("sha256"), f.optional("rows", _count))
+
+
+def _member_from_line(line: str, where: str, count: int) -> tuple[Member, list[str]]:
+    fields = line.split(FIELD)
+    if len(fields) != count or not fields[0] or not fields[2]:
+        raise IntegrityError(
+            f"{where} must be {count} fields (path, size, sha256, rows...), not {_shown(line)}"
+        )
+    path, size, sha256, rows = fields[:4]
+    member = Member(
+        path, _number(size, f"{where}: size"), sha256, _number(rows, f"{where}: rows") if rows else None
+    )
+    return member, fields[4:]
+
+
+def _number(text: str, where: str) -> int:
+    if not (text.isascii() and text.isdigit()) or len(text) > 20:
+        raise IntegrityError(f"{where} must be a whole number >= 0, not {_shown(text)}")
+    return int(text)
 
 
 def _time_or_none(moment: datetime | None) -> str | None:
@@ -365,12 +479,14 @@ def _shown(value: Any) -> str:
 class _Fields:
     """Typed reads of one document's fields; each failure names the document and the field."""
 
-    def __init__(self, doc: Any, where: str) -> None:
+    def __init__(self, doc: Any, where: str, versions: tuple[int, ...] = (VERSION,)) -> None:
         if not isinstance(doc, Mapping):
             raise IntegrityError(f"{where} must be a JSON object")
         version = doc.get("v", VERSION)
-        if version != VERSION:
-            raise IntegrityError(f"{where} has version {_shown(version)}; this build reads v{VERSION}")
+        if version not in versions:
+            known = " and ".join(f"v{v}" for v in versions)
+            raise IntegrityError(f"{where} has version {_shown(version)}; this build reads {known}")
+        self.version: int = version
         self._doc = doc
         self._where = where
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from fusion_extract.clock import IdFactory
 from fusion_extract.models import RunAtTimes
@@ -52,6 +52,30 @@ class PlannedFile:
     sha256: str | None
     url: str  # where the archive is read from (checked against the URL rules when listed)
     listed_name: str | None = None  # as Fusion listed it, when that is not a safe name (its .mf uses it)
+
+
+PLAN_PAGE_FILES = 500  # planned files per plan page: a page stays near 100 KB whatever the listing's length
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where a run's planned files are kept: `pages` documents of up to PLAN_PAGE_FILES each, in listing
+    order, written once before the run refers to them (so the run document stays small, however many)."""
+
+    id: str  # of the poll that wrote the pages (a duplicate poll's pages are another plan, never mixed in)
+    files: int
+    pages: int
+    plain: int  # its first files, landed as they are (not archives): read alone, from the first pages
+
+
+@dataclass(frozen=True)
+class PlanPage:
+    """One page of a run's plan."""
+
+    run_id: str
+    plan: str  # Plan.id
+    index: int
+    files: tuple[PlannedFile, ...]
 
 
 def new_run_id(now: datetime, new_id: IdFactory) -> str:
@@ -147,7 +171,8 @@ class Run:
     submitted_at: datetime | None = None  # when the current job was submitted
     job_started_at: datetime | None = None  # when the poller first saw the current job past its queue
     reason: str | None = None
-    files: tuple[PlannedFile, ...] = ()
+    plan: Plan | None = None  # where its planned files are (ledger.planned_files reads them)
+    files: tuple[PlannedFile, ...] = ()  # the plan itself, in runs planned before plan pages existed
     landed_at: datetime | None = None
     reland: bool = False
     rerun_of: str | None = None
@@ -164,8 +189,13 @@ class Run:
     def but(self, **changes: Any) -> Run:
         return dataclasses.replace(self, **changes)
 
+    @property
+    def file_count(self) -> int:
+        """How many files the run planned (none before its job succeeded)."""
+        return self.plan.files if self.plan is not None else len(self.files)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)  # slots: an archive's record may hold 50,000 of these
 class Member:
     """An archive's member as its bytes were verified: the same whether just unpacked, staged or landed (a
     file that is not an archive lands as its own member)."""
@@ -198,13 +228,56 @@ class Fetch:
         return self.sha256 is not None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StagedMember:
     """A member unpacked into the staging area, with what its upload returned (promotion reuses it)."""
 
     member: Member
     etag: str
     md5: str | None
+
+
+M = TypeVar("M", Member, StagedMember)
+
+
+class MemberLines(Sequence[M]):
+    """Members as their record's document keeps them, one line each (codec.py), each read only when it is
+    asked for: an archive's record may hold 50,000, and most steps only count them, take a slice of them or
+    write them back. The lines were checked when the document was read."""
+
+    __slots__ = ("_read", "lines")
+    lines: tuple[str, ...]
+    _read: Callable[[str], M]
+
+    def __init__(self, lines: tuple[str, ...], read: Callable[[str], M]) -> None:
+        self.lines = lines
+        self._read = read
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    @overload
+    def __getitem__(self, index: int) -> M: ...
+    @overload
+    def __getitem__(self, index: slice) -> MemberLines[M]: ...
+    def __getitem__(self, index: int | slice) -> M | MemberLines[M]:
+        if isinstance(index, slice):
+            return MemberLines(self.lines[index], self._read)
+        return self._read(self.lines[index])
+
+    def __iter__(self) -> Iterator[M]:
+        return map(self._read, self.lines)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, MemberLines):
+            return self.lines == other.lines
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(self.lines)
+
+    def __repr__(self) -> str:
+        return f"MemberLines({len(self.lines)} members)"
 
 
 @dataclass(frozen=True)
@@ -217,7 +290,7 @@ class Unit:
     next_at: datetime | None = None  # PENDING (or DONE, to promote): not before
     claimed_at: datetime | None = None  # WORKING or PROMOTING: since
     retries: int = 0  # put off by transient failures
-    staged: tuple[StagedMember, ...] = ()  # its first members, done (the rest follows from a checkpoint)
+    staged: Sequence[StagedMember] = ()  # its first members, done (the rest follows from a checkpoint)
     metadata: dict[str, Any] | None = None  # Fusion's metadata member, when this unit holds it
     promoted: int = 0  # its first staged members already in the landing folder (a promotion that paused)
 
@@ -237,15 +310,23 @@ class FileRecord:
     reason: str | None = None
     sha256: str | None = None  # verified archive digest
     size: int | None = None
-    members: tuple[Member, ...] = ()
+    members: Sequence[Member] = ()
     metadata: dict[str, Any] | None = None  # Fusion's metadata member, when this archive carried it
     manifest: dict[str, str] | None = None  # parsed .mf (zip name -> sha256), when this file is the manifest
     fetch: Fetch | None = None
     units: tuple[Unit, ...] = ()
+    planned: PlannedFile | None = None  # as listed (None in records of runs whose document holds the plan)
     history: History = History()  # its claims and failed attempts (chain/ledger/history.py)
 
     def but(self, **changes: Any) -> FileRecord:
         return dataclasses.replace(self, **changes)
+
+
+def as_planned(run: Run, record: FileRecord) -> PlannedFile | None:
+    """The file as its run planned it: in its record, or in the document of a run planned before pages."""
+    if record.planned is not None:
+        return record.planned
+    return next((planned for planned in run.files if planned.name == record.name), None)
 
 
 @dataclass(frozen=True)
@@ -257,7 +338,7 @@ class Lease:
     taken_at: datetime
 
 
-T = TypeVar("T", Run, FileRecord, Lease)
+T = TypeVar("T", Run, FileRecord, Lease, PlanPage)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The run ledger: JSON documents in the bucket, changed only by conditional writes. No database.
 
     <state>/runs/<run_id>.json            one per run: its state, job, plan, attempts, history (history.py)
+    <state>/plans/<run_id>/<plan>/<page>.json   its planned files, PLAN_PAGE_FILES a page, written once
     <state>/files/<run_id>/<file>.json    one per output file of a run: transfer state, landed members
     <state>/landed/<run_id>/<file>        an empty marker per landed file: one listing tells if a run is done
     <state>/leases/<extract>.json         one per extract while a run of it is active
@@ -30,7 +31,7 @@ import contextlib
 import itertools
 import json
 import logging
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -42,12 +43,24 @@ from fusion_extract.chain.ledger.codec import (
     file_to_doc,
     lease_from_doc,
     lease_to_doc,
+    page_from_doc,
+    page_to_doc,
     run_from_doc,
     run_to_doc,
 )
 from fusion_extract.chain.ledger.history import noted_file, noted_run
 from fusion_extract.chain.ledger.machine import FILE, RUN, UNIT
-from fusion_extract.chain.ledger.records import FileRecord, Lease, Run, RunState, Versioned
+from fusion_extract.chain.ledger.records import (
+    PLAN_PAGE_FILES,
+    FileRecord,
+    Lease,
+    Plan,
+    PlannedFile,
+    PlanPage,
+    Run,
+    RunState,
+    Versioned,
+)
 from fusion_extract.clock import Clock, SystemClock, isoformat, new_id, parse_iso
 from fusion_extract.errors import ConflictError, IntegrityError, LeaseHeldError, NotFoundError
 from fusion_extract.ports import ObjectStore
@@ -55,7 +68,7 @@ from fusion_extract.ports import ObjectStore
 JSON = "application/json"
 SEP = "~"  # in index names: neither run ids nor extract names may hold it
 ENDINGS = {state.value: state for state in RunState if state.final}
-R = TypeVar("R", Run, FileRecord, Lease)
+R = TypeVar("R", Run, FileRecord, Lease, PlanPage)
 log = logging.getLogger(__name__)
 
 
@@ -198,6 +211,47 @@ class Ledger:
         self.store.delete(self._active_name(run_id))
         log.warning("ledger document quarantined", extra={"document": name, "moved_to": moved})
         return moved
+
+    # the plan
+    def save_plan(self, run_id: str, plain: Sequence[PlannedFile], archives: Sequence[PlannedFile]) -> Plan:
+        """Write a run's planned files in pages of PLAN_PAGE_FILES, each once, before the run names them (a
+        run saved with the Plan returned): the files landed as they are first, then the archives."""
+        files = (*plain, *archives)
+        plan = Plan(self._new_write(), len(files), -(-len(files) // PLAN_PAGE_FILES), len(plain))
+        for index in range(plan.pages):
+            page = PlanPage(
+                run_id, plan.id, index, files[index * PLAN_PAGE_FILES : (index + 1) * PLAN_PAGE_FILES]
+            )
+            self._create(self._page_name(run_id, plan, index), page_to_doc(page))
+        return plan
+
+    def planned_files(self, run: Run) -> list[PlannedFile]:
+        """The run's planned files, those landed as they are first: from its plan pages, or from its document
+        for a run planned before plan pages existed."""
+        return list(run.files) if run.plan is None else self._planned(run, run.plan, run.plan.files)
+
+    def plain_files(self, run: Run) -> list[PlannedFile]:
+        """The run's files landed as they are, from the pages that hold them alone (an archive's members are
+        checked against them); for a run planned in its document, every file (the caller tells them apart)."""
+        return list(run.files) if run.plan is None else self._planned(run, run.plan, run.plan.plain)
+
+    def _planned(self, run: Run, plan: Plan, count: int) -> list[PlannedFile]:
+        """The plan's first `count` files, reading only the pages that hold them; IntegrityError if a page
+        does not belong where it is, or the pages hold another count than the plan says."""
+        files: list[PlannedFile] = []
+        for index in range(plan.pages):
+            if len(files) >= count:
+                break
+            name = self._page_name(run.run_id, plan, index)
+            page = self._read(name, page_from_doc).value
+            if (page.run_id, page.plan, page.index) != (run.run_id, plan.id, index):
+                raise IntegrityError(f"ledger document {name} is a page of another plan")
+            files.extend(page.files)
+        if len(files) < count or (count == plan.files and len(files) != count):
+            raise IntegrityError(
+                f"run {run.run_id}: its plan pages hold {len(files)} files, not {plan.files}"
+            )
+        return files[:count]
 
     # files
     def create_file(self, record: FileRecord) -> Versioned[FileRecord]:
@@ -432,6 +486,9 @@ class Ledger:
 
     def _file_name(self, run_id: str, name: str) -> str:
         return f"{self.prefix}/files/{run_id}/{name}.json"
+
+    def _page_name(self, run_id: str, plan: Plan, index: int) -> str:
+        return f"{self.prefix}/plans/{run_id}/{plan.id}/{index:05d}.json"
 
     def _lease_name(self, extract: str) -> str:
         return f"{self.prefix}/leases/{extract}.json"

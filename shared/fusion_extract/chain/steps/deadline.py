@@ -19,7 +19,7 @@ def past_deadline(run: Run, now: datetime) -> bool:
 def time_out(deps: Deps, current: Versioned[Run]) -> Outcome:
     run = current.value
     if run.state is RunState.TRANSFERRING:
-        landed = f"{deps.ledger.landed_count(run.run_id)} of {len(run.files)} files"
+        landed = f"{deps.ledger.landed_count(run.run_id)} of {run.file_count} files"
         reason = f"the transfer of job {run.job_id} was not done at the deadline ({landed})"
     else:
         what = f"job {run.job_id}" if run.job_id else "the job's submission"

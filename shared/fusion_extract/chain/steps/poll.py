@@ -161,18 +161,21 @@ def _succeeded(
     deps: Deps, current: Versioned[Run], run: Run, status: JobStatus, files: list[OutputFile]
 ) -> Outcome:
     now = deps.clock.now()
-    plan = tuple(PlannedFile(f.name, f.size, f.sha256, f.url, f.listed_name) for f in files)
-    for planned in plan:
-        reserved = None if is_archive(planned.name) else reserved_name(planned.name)
-        if reserved is not None:
+    listed = [PlannedFile(f.name, f.size, f.sha256, f.url, f.listed_name) for f in files]
+    plain = [planned for planned in listed if not is_archive(planned.name)]
+    for planned in plain:
+        if (reserved := reserved_name(planned.name)) is not None:
             raise UnsafeInputError(
                 f"output file {planned.name!r} would take {reserved!r}, a name the run reserves"
             )
+    archives = [planned for planned in listed if is_archive(planned.name)]
+    # The plan in pages of its own, written before the run names them: the run document stays small.
+    pages = deps.ledger.save_plan(run.run_id, plain, archives)
     # The transfer has a deadline of its own, as long as a job's: the sweep ends it TIMED_OUT past it.
     deadline = now + timedelta(hours=deps.settings.run_deadline_hours)
     transferring = run.but(
         state=RUN.after(run.state, Event.SUCCEEDED),
-        files=plan,
+        plan=pages,
         updated_at=now,
         next_at=now,
         deadline=deadline,
@@ -182,15 +185,19 @@ def _succeeded(
     except ConflictError:
         return outcome(Result.STALE, run.run_id)  # cancelled or moved on meanwhile: nothing is planned
     # The files' records follow the run's plan (the sweep makes any a crash left out: sweep.py).
-    for planned in plan:
+    for planned in listed:
         with contextlib.suppress(ConflictError):  # planned by a duplicate of this step already
-            planned_file = FileRecord(run.run_id, planned.name, FILE.after(None, Event.PLANNED), next_at=now)
-            deps.ledger.create_file(planned_file)
-    log.info("job succeeded", extra={"status": status.status, "warning": status.warning, "files": len(plan)})
-    if not plan:
+            pending = FILE.after(None, Event.PLANNED)
+            deps.ledger.create_file(
+                FileRecord(run.run_id, planned.name, pending, next_at=now, planned=planned)
+            )
+    log.info(
+        "job succeeded", extra={"status": status.status, "warning": status.warning, "files": len(listed)}
+    )
+    if not listed:
         deps.finisher.finish_if_complete(saved)
-    deps.handoff.publish_transfers(run.run_id, [f.name for f in plan])
-    return outcome(Result.TRANSFERRING, run.run_id, files=len(plan), warning=status.warning)
+    deps.handoff.publish_transfers(run.run_id, [f.name for f in listed])
+    return outcome(Result.TRANSFERRING, run.run_id, files=len(listed), warning=status.warning)
 
 
 def _failed(deps: Deps, current: Versioned[Run], run: Run, status: JobStatus) -> Outcome:

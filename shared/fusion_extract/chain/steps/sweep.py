@@ -110,9 +110,13 @@ class _Sweep:
     def _retransfer(self, current: Versioned[Run]) -> str | None:
         run = current.value
         records = [v.value for v in self.deps.ledger.files(run.run_id)]
-        missing = sorted({p.name for p in run.files} - {r.name for r in records})
-        for name in missing:  # a poll that died between the run's plan and its files' records
-            record = FileRecord(run.run_id, name, FILE.after(None, Event.PLANNED), next_at=self.now)
+        # A poll that died between the run's plan and its files' records: the plan is read only then.
+        plan = self.deps.ledger.planned_files(run) if len(records) < run.file_count else []
+        recorded = {r.name for r in records}
+        missing = sorted((p for p in plan if p.name not in recorded), key=lambda p: p.name)
+        for planned in missing:
+            pending = FILE.after(None, Event.PLANNED)
+            record = FileRecord(run.run_id, planned.name, pending, next_at=self.now, planned=planned)
             with contextlib.suppress(ConflictError):
                 self.deps.ledger.create_file(record)
             records.append(record)
@@ -122,14 +126,17 @@ class _Sweep:
                 current = self.deps.ledger.save_run(current, run.but(progress=landed, redrives=0))
             except ConflictError:
                 return None
-        if records and landed == len(records) == len(run.files):
+        if records and landed == len(records) == run.file_count:
             if not overdue(run.next_at, self.now, self.overdue):
                 return None
             for record in records:  # a transfer that died between its record and its marker
                 self.deps.ledger.mark_landed(run.run_id, record.name)
             self.deps.finisher.finish_if_complete(current)
             return "finish"
-        due = [*missing, *(r.name for r in records if r.name not in missing and self._file_due(r))]
+        due = [
+            *(p.name for p in missing),
+            *(r.name for r in records if r.name in recorded and self._file_due(r)),
+        ]
         units = {r.name: self._units_due(r) for r in records if r.state is FileState.UNPACKING}
         units = {name: indexes for name, indexes in units.items() if indexes}
         if not due and not units:

@@ -11,7 +11,7 @@ member and lands the file. A batch message lands its first file that needs it an
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from fusion_extract import logging as jsonlog
@@ -28,13 +28,20 @@ from fusion_extract.chain.ledger.records import (
     Unit,
     UnitState,
     Versioned,
+    as_planned,
 )
 from fusion_extract.chain.messages import TransferRequest
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.policy import Kind, backoff, classify, describe
 from fusion_extract.chain.runs import concerning, find
 from fusion_extract.chain.transfer.landing import Landing
-from fusion_extract.errors import ConflictError, SupersededError, TransientError, UnsafeInputError
+from fusion_extract.errors import (
+    ConflictError,
+    NotFoundError,
+    SupersededError,
+    TransientError,
+    UnsafeInputError,
+)
 
 log = logging.getLogger(__name__)
 UPDATE_TRIES = 20  # units of one file saving at once: each retries its compare-and-swap this often
@@ -49,16 +56,15 @@ def transfer(message: TransferRequest, deps: Deps) -> Outcome:
     with concerning(run):
         if run.state is not RunState.TRANSFERRING:
             return outcome(Result.STALE, run.run_id, state=run.state.value)
-        planned = {f.name: f for f in run.files}
-        unknown = [name for name in message.files if name not in planned]
-        if unknown:
-            log.warning("files not in the run's plan ignored", extra={"files": unknown})
-        names = [name for name in message.files if name in planned]
-        if message.unit is not None and names:
-            with jsonlog.bind(file=names[0], unit=message.unit):
-                answer = _unit_step(deps, _landing(deps, run, planned[names[0]], budget), message.unit)
+        if message.unit is not None and message.files:
+            found = _planned(deps, run, message.files[0])
+            if found is None:
+                answer = outcome(Result.NOTHING_TO_DO, run.run_id)
+            else:
+                with jsonlog.bind(file=found[0].name, unit=message.unit):
+                    answer = _unit_step(deps, _landing(deps, run, found[0], budget), message.unit)
         else:
-            answer = _land_next(deps, run, planned, names, budget)
+            answer = _land_next(deps, run, message.files, budget)
         try:
             deps.finisher.finish_if_complete(deps.ledger.load_run(run.run_id))
         except Exception as exc:  # the files landed; finishing failed: the policy decides when it resumes
@@ -70,21 +76,39 @@ def _landing(deps: Deps, run: Run, planned: PlannedFile, budget: Budget) -> Land
     def still_wanted() -> bool:
         return deps.ledger.load_run(run.run_id).value.state is RunState.TRANSFERRING
 
-    return Landing(deps.settings, deps.layout, deps.store, deps.archives, run, planned, budget, still_wanted)
+    def plain() -> list[PlannedFile]:
+        return deps.ledger.plain_files(run)
+
+    s = deps.settings
+    return Landing(s, deps.layout, deps.store, deps.archives, run, planned, plain, budget, still_wanted)
 
 
-def _land_next(
-    deps: Deps, run: Run, planned: dict[str, PlannedFile], names: list[str], budget: Budget
-) -> Outcome:
+def _planned(deps: Deps, run: Run, name: str) -> tuple[PlannedFile, Versioned[FileRecord]] | None:
+    """The file as the run planned it, and its record; None (logged) for a name the plan does not have."""
+    try:
+        current = deps.ledger.load_file(run.run_id, name)
+    except NotFoundError:
+        current = None  # not planned (or its record not made yet: the sweep makes it, then hands it out)
+    planned = None if current is None else as_planned(run, current.value)
+    if current is None or planned is None:
+        log.warning("file not in the run's plan ignored", extra={"file": name})
+        return None
+    return planned, current
+
+
+def _land_next(deps: Deps, run: Run, names: Sequence[str], budget: Budget) -> Outcome:
     """Land the first file of the batch that needs it; hand the rest of the batch on."""
     now = deps.clock.now()
     stale_after = timedelta(seconds=deps.settings.step_overdue_seconds)
     for index, name in enumerate(names):
-        current = deps.ledger.load_file(run.run_id, name)
+        found = _planned(deps, run, name)
+        if found is None:
+            continue
+        planned, current = found
         if not claimable(FILE, current.value, FileState.PENDING, now, stale_after):
             continue
         with jsonlog.bind(file=name):
-            answer = _land_file(deps, _landing(deps, run, planned[name], budget), current)
+            answer = _land_file(deps, _landing(deps, run, planned, budget), current)
         rest = names[index + 1 :]
         if rest and answer.result is not Result.FAILED:
             deps.handoff.hand_on(run.run_id, rest)

@@ -4,12 +4,13 @@ Runs.finish_if_complete decides when, and writes them in order (_SUCCESS last)."
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from fusion_extract import __version__
-from fusion_extract.chain.ledger.records import FileRecord, Run
+from fusion_extract.chain.ledger.records import FileRecord, PlannedFile, Run
 from fusion_extract.chain.transfer.layout import Layout
 from fusion_extract.chain.transfer.manifest import ExtractMetadata, manifest_disagreements, row_disagreements
 from fusion_extract.models import OutputFile
@@ -25,13 +26,13 @@ class Checks:
     notes: list[str]
 
 
-def cross_check(run: Run, records: list[FileRecord]) -> Checks:
-    """Fusion's `.mf` manifest against the listing (a checksum that disagrees fails the run; a name on one
-    side only is a note), the metadata's row counts against the landed files (they must agree), and no
-    two files landing at one object path."""
+def cross_check(run: Run, plan: list[PlannedFile], records: list[FileRecord]) -> Checks:
+    """Fusion's `.mf` manifest against the listing (the run's `plan`: a checksum that disagrees fails the
+    run; a name on one side only is a note), the metadata's row counts against the landed files (they must
+    agree), and no two files landing at one object path."""
     listed = [
         OutputFile(run.job_id or "", p.name, p.size, p.sha256, None, p.url, listed_name=p.listed_name)
-        for p in run.files
+        for p in plan
     ]
     problems: list[str] = []
     notes: list[str] = []
@@ -113,7 +114,17 @@ def manifest(run: Run, records: list[FileRecord], layout: Layout, notes: list[st
             "notes": notes,
         },
     }
-    return json.dumps(doc, indent=2).encode()
+    return _indented(doc)
+
+
+def _indented(doc: dict[str, Any]) -> bytes:
+    """The document as indented JSON, written piece by piece into one buffer: json.dumps would first hold a
+    list of every piece (an indented document is encoded in Python, a few pieces per value), six times the
+    size of the text for a manifest of 50,000 members."""
+    text = io.StringIO()
+    for piece in json.JSONEncoder(indent=2).iterencode(doc):
+        text.write(piece)
+    return text.getvalue().encode()
 
 
 def _manifest_check(records: list[FileRecord], notes: list[str]) -> str:

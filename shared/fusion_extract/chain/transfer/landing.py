@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -47,9 +47,9 @@ FIRST_DIRECTORY_BYTES = 256 * 2**10  # the directory read before the fetch, at m
 UPLOADS_BESIDE = 1
 
 
-def names_in_folder(run: Run) -> dict[str, str]:
-    """What the run's files that are not archives take in its folder: object path -> file."""
-    return {p.name: p.name for p in run.files if not is_archive(p.name)}
+def names_in_folder(files: Iterable[PlannedFile]) -> dict[str, str]:
+    """What those of the files that are not archives take in the run's folder: object path -> file."""
+    return {p.name: p.name for p in files if not is_archive(p.name)}
 
 
 def withdraw(store: ObjectStore, layout: Layout, run: Run) -> int:
@@ -78,6 +78,7 @@ class Landing:
     archives: ArchiveSource
     run: Run
     planned: PlannedFile
+    plain: Callable[[], Iterable[PlannedFile]]  # the run's files landed as they are (and maybe others)
     budget: Budget
     still_wanted: Callable[[], bool] = lambda: True  # asked once, just before anything becomes visible
     _overlap: _Overlap | None = field(default=None, init=False, repr=False)
@@ -138,17 +139,11 @@ class Landing:
         if max_directory is not None:
             limits = replace(limits, max_directory_bytes=max_directory)
         entries = read_directory(read, size, limits)
-        taken = names_in_folder(self.run)
         for entry in entries:
             if reserved := reserved_name(entry.path):
                 raise UnsafeInputError(
                     f"{self.planned.name}: member {entry.path!r} would take {reserved!r}, a name the run "
                     "reserves"
-                )
-            if entry.path in taken:
-                other = taken[entry.path]
-                raise UnsafeInputError(
-                    f"{self.planned.name}: member {entry.path!r} collides with the file {other}"
                 )
         # Two would leave the row counts to whichever unit saves first: the check could pass unseen.
         if len(metadata := [entry.path for entry in entries if is_metadata(entry.path)]) > 1:
@@ -157,9 +152,17 @@ class Landing:
 
     def units(self, entries: list[Entry]) -> tuple[Unit, ...]:
         """One unit when this invocation can unpack the archive in what remains of its budget and parallel
-        invocations would not win; else up to TRANSFER_FANOUT (units.plan)."""
+        invocations would not win; else up to TRANSFER_FANOUT (units.plan). First its members are known not
+        to take a name another file of the run lands at (checked here, once: the plan does not change)."""
         if self._overlap is not None:
-            return self._overlap.units
+            return self._overlap.units  # checked when they were planned, before the fetch
+        taken = names_in_folder(self.plain())
+        for entry in entries:
+            if entry.path in taken:
+                other = taken[entry.path]
+                raise UnsafeInputError(
+                    f"{self.planned.name}: member {entry.path!r} collides with the file {other}"
+                )
         least = LEAST_UNIT_PARTS * self.settings.upload_part_mb * 2**20
         return plan(entries, self.settings.transfer_fanout, least, self.budget.remaining())
 
@@ -204,10 +207,10 @@ class Landing:
         try:
             tail = b"".join(self.archives.open(self._file, tail_start, version))
             entries = self._checked(_Tail(tail_start, tail), size, FIRST_DIRECTORY_BYTES)
+            units = self.units(entries)
         except FusionExtractError as exc:
             log.info("directory not read first; unpacking after the fetch", extra={"reason": str(exc)})
             return None
-        units = self.units(entries)
         first = entries[units[0].first : units[0].first + units[0].count]
         live = Live(first[0].offset, first[-1].limit)
         runner = self._runner(progress, entries, live)

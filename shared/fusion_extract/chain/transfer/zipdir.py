@@ -13,6 +13,7 @@ import re
 import stat
 import struct
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -53,7 +54,7 @@ class ZipLimits:
             raise ConfigError(f"ZIP limits must be positive whole numbers: {', '.join(bad)}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a directory may hold tens of thousands
 class Entry:
     """One file member, as the central directory declares it."""
 
@@ -82,11 +83,14 @@ def read_directory(read: RangeReader, archive_size: int, limits: ZipLimits) -> l
     offset, infos = _central_directory(tail, archive_size, limits.max_directory_bytes)
     if len(infos) > limits.max_entries:
         raise UnsafeInputError(f"archive has more than {limits.max_entries} entries")
-    bounds = _bounds(infos, offset)
+    # Each directory entry is let go once it is an Entry: the two lists are never both whole in memory.
+    pending = deque(zip(infos, _bounds(infos, offset), strict=True))
+    del infos
     entries: list[Entry] = []
     paths: set[str] = set()
     total = 0
-    for info, limit in zip(infos, bounds, strict=True):
+    while pending:
+        info, limit = pending.popleft()
         entry = _file_entry(info, len(entries), limit, limits)
         if entry is None:  # a directory: object names imply it
             continue
