@@ -27,7 +27,7 @@ from fusion_extract.chain.transfer.fetch import Fetcher
 from fusion_extract.chain.transfer.kinds import FileKind, file_kind, is_archive
 from fusion_extract.chain.transfer.layout import Layout, reserved_name, staged_file, staged_member
 from fusion_extract.chain.transfer.manifest import parse_manifest
-from fusion_extract.chain.transfer.overlap import Live, TailKept, in_thread, tail_length
+from fusion_extract.chain.transfer.overlap import Live, Relay, TailKept, in_thread, tail_length
 from fusion_extract.chain.transfer.units import LEAST_UNIT_PARTS, UnitRun, is_metadata, plan, staged_reader
 from fusion_extract.config import Settings
 from fusion_extract.errors import FusionExtractError, IntegrityError, SupersededError, UnsafeInputError
@@ -354,7 +354,7 @@ class _Progress:
         return ProgressLog(self.source.open(file, start, version), self.name, file.size, done=start)
 
 
-class ProgressLog(Iterator[bytes]):
+class ProgressLog(Relay):
     """The chunks as they come, logging `transfer progress` (bytes, percent, MB/s) every `every` seconds;
     `settle` and `close` reach the stream underneath."""
 
@@ -393,12 +393,3 @@ class ProgressLog(Iterator[bytes]):
                 extra["percent"] = round(100 * self._done / self._total, 1)
             log.info("transfer progress", extra=extra)
         return chunk
-
-    def settle(self, boundary: int) -> bool:
-        settle = getattr(self._chunks, "settle", None)
-        return settle is not None and bool(settle(boundary))
-
-    def close(self) -> None:
-        close = getattr(self._chunks, "close", None)
-        if close is not None:
-            close()

@@ -111,7 +111,23 @@ class Live:
             yield bytes(piece)
 
 
-class TailKept(Iterator[bytes]):
+class Relay(Iterator[bytes]):
+    """A stream over another one: `settle` (end at the next part boundary) and `close` reach the one
+    underneath, when it has them."""
+
+    _chunks: Iterator[bytes]
+
+    def settle(self, boundary: int) -> bool:
+        settle = getattr(self._chunks, "settle", None)
+        return settle is not None and bool(settle(boundary))
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
+
+class TailKept(Relay):
     """The archive's bytes from the fetch's offset: the source's up to `tail_start`, then the tail read
     first. A stream that can end at a given byte (`end_at`) is asked to, so nothing past it is sent;
     `settle` and `close` reach it."""
@@ -135,15 +151,6 @@ class TailKept(Iterator[bytes]):
             raise StopIteration
         self._position += len(rest)
         return rest
-
-    def settle(self, boundary: int) -> bool:
-        settle = getattr(self._chunks, "settle", None)
-        return settle is not None and bool(settle(boundary))
-
-    def close(self) -> None:
-        close = getattr(self._chunks, "close", None)
-        if close is not None:
-            close()
 
 
 def in_thread(work: Callable[[], T]) -> Future[T]:
