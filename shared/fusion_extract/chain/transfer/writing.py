@@ -7,11 +7,11 @@ RSS stays under 128 MiB).
 
 - A member under a part, or one within the memory bound that an invocation's budget is sure to finish,
   goes up whole in one PutObject (ETag and MD5 come with the answer).
-- A larger member the budget is sure to finish goes up in parts of half the bound (16 MiB by default), one
-  uploading while the next is filled: a 100 MiB member in 7 parts instead of 13.
-- A member the budget may not finish goes up in parts of UPLOAD_PART_MB, UPLOAD_PARALLELISM at once, so
-  that each invocation's one guaranteed piece of progress and a checkpoint's pending bytes stay one small
-  part; its multipart upload survives between invocations (a single PUT cannot stop half-way).
+- A larger member goes up in parts of half the bound (16 MiB by default) when the budget is sure to finish
+  such a part, one uploading while the next is filled: a 100 MiB member in 7 parts instead of 13. Else (a
+  budget too short for that) in parts of UPLOAD_PART_MB, UPLOAD_PARALLELISM at once, so that each
+  invocation's one guaranteed piece of progress stays one part. Either way the multipart upload survives
+  between invocations (a single PUT cannot stop half-way), and a checkpoint's pending bytes stay under a part.
 
 The shape depends on the member's size and the configuration only, never on the time left: a re-run stages
 the same content in the same shape, hence with the same MD5, which is how promote recognises its own copy.
