@@ -25,7 +25,14 @@ from fusion_extract.chain.transfer.archive import Entry, RangeReader, ZipLimits,
 from fusion_extract.chain.transfer.archive_source import ArchiveSource
 from fusion_extract.chain.transfer.fetch import Fetcher
 from fusion_extract.chain.transfer.kinds import FileKind, file_kind, is_archive
-from fusion_extract.chain.transfer.layout import Layout, reserved_name, staged_file, staged_member
+from fusion_extract.chain.transfer.layout import (
+    Layout,
+    reserved_name,
+    staged_file,
+    staged_member,
+    staged_members,
+    unit_checkpoint,
+)
 from fusion_extract.chain.transfer.manifest import parse_manifest
 from fusion_extract.chain.transfer.overlap import Live, Relay, TailKept, in_thread, tail_length
 from fusion_extract.chain.transfer.units import LEAST_UNIT_PARTS, UnitRun, is_metadata, plan, staged_reader
@@ -227,8 +234,8 @@ class Landing:
         except Exception as exc:
             log.info("unpacking beside the fetch stopped", extra={"reason": str(exc)})
         folder = self.folder(progress)
-        self.store.abort_uploads(f"{folder}members/")
-        self.store.delete(f"{folder}units/0")
+        self.store.abort_uploads(staged_members(folder))
+        self.store.delete(unit_checkpoint(folder, 0))
 
     def promote_unit(self, fetch: Fetch, unit: Unit) -> tuple[Unit, bool]:
         """Every unit of the archive staged: what remains of this unit's members into the landing folder,

@@ -84,9 +84,13 @@ def staged_file(folder: str) -> str:
     return f"{folder}fetched"
 
 
+def staged_members(folder: str) -> str:
+    """Where an archive's members wait, as unpacked, until they are promoted."""
+    return f"{folder}members/"
+
+
 def staged_member(folder: str, path: str) -> str:
-    """An archive's member as unpacked, until it is promoted."""
-    return f"{folder}members/{path}"
+    return staged_members(folder) + path
 
 
 def unit_checkpoint(folder: str, unit: int) -> str:
