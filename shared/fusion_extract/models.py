@@ -161,13 +161,12 @@ class SourceVersion:
 
 @dataclass(frozen=True)
 class OutputFile:
-    """One output file of a finished job, as listed by the job file manager."""
+    """One output file of a finished job, as Fusion listed it: what poll plans, the ledger keeps and transfer
+    fetches (the job it belongs to is its run's)."""
 
-    job_id: str
     name: str  # reduced to a safe name
     size: int
     sha256: str | None  # lower-case hex, from `checksum: sha-256=<hex>`
-    time_created: str | None
     url: str  # the download (`enclosure`) link, already checked against the URL rules
     listed_name: str | None = None  # the name exactly as Fusion listed it (what its `.mf` manifest names)
 

@@ -168,7 +168,7 @@ def ranges(megabytes: int, rate_mb_s: float) -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CappedFiles)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/content"
-    file = OutputFile("1", "bench.zip", len(CappedFiles.content), None, None, url)
+    file = OutputFile("bench.zip", len(CappedFiles.content), None, url)
     figures = {}
     with requests.Session() as session:
         retry = RetryPolicy(ManualClock(), max_attempts=2, max_seconds=10, rand=lambda: 0.5)

@@ -40,7 +40,6 @@ def test_output_files_follow_every_page_and_list_checksums_of_the_bytes(tmp_path
         assert [file.name.rsplit("_", 1)[-1] for file in files[:5]] == [f"{n}.zip" for n in range(1, 6)]
         assert files[5].name.startswith("MANIFEST_EXTRACT_") and files[5].name.endswith(".mf")
         assert downloaded == [(file.sha256, file.size) for file in files]
-        assert all(file.job_id == job and file.time_created for file in files)
 
 
 def test_output_files_of_a_job_with_nothing_new_is_empty(tmp_path: Path) -> None:

@@ -49,13 +49,13 @@ def downloading(tmp_path: Path, scenario: ExtractScenario = LARGE) -> Iterator[t
         http = HttpClient(
             session, timeout=(3.0, 20.0), ca_bundle=str(fusion.ca_path), retry=retry, bearer=bearer
         )
-        archive = stack.client.output_files(stack.finished_job())[0]
-        yield stack, Fetch(http, archive)
+        job = stack.finished_job()
+        yield stack, Fetch(http, job, stack.client.output_files(job)[0])
 
 
 class Fetch:
-    def __init__(self, http: HttpClient, archive: OutputFile) -> None:
-        self.http, self.archive = http, archive
+    def __init__(self, http: HttpClient, job: str, archive: OutputFile) -> None:
+        self.http, self.job, self.archive = http, job, archive
 
     def __call__(
         self, start: int = 0, version: SourceVersion | None = None, connections: int = 4
@@ -181,7 +181,7 @@ def test_a_file_that_changes_under_a_parallel_download_is_refused_never_joined(t
         assert len(head) == SEGMENT
 
         # When the file changes in place
-        stack.fusion.revise_output(fetch.archive.job_id, fetch.archive.name)
+        stack.fusion.revise_output(fetch.job, fetch.archive.name)
 
         # Then the download fails as a changed file before a byte of another version is delivered
         with pytest.raises(IntegrityError, match="changed since its download began"):

@@ -22,13 +22,13 @@ from typing import Any
 import pytest
 
 from fusion_extract.chain.alerts import read_alert
-from fusion_extract.chain.ledger.records import FileRecord, PlannedFile, Run, RunState
+from fusion_extract.chain.ledger.records import FileRecord, Run, RunState
 from fusion_extract.chain.messages import parse_poll, parse_submit, parse_transfer
 from fusion_extract.chain.steps.poll import poll
 from fusion_extract.chain.steps.submit import submit
 from fusion_extract.chain.steps.transfer import transfer
 from fusion_extract.config import Settings
-from fusion_extract.models import ExtractRequest, Mode
+from fusion_extract.models import ExtractRequest, Mode, OutputFile
 from fusion_extract.runtime import Runtime
 from tests.clocks import ManualClock
 from tests.emulators import pool
@@ -188,7 +188,7 @@ class Steps:
     def runs(self) -> list[Run]:
         return [current.value for current in self.deps.ledger.runs()]
 
-    def planned(self, run: Run) -> list[PlannedFile]:
+    def planned(self, run: Run) -> list[OutputFile]:
         """The run's planned files, from its plan pages."""
         return self.deps.ledger.planned_files(run)
 

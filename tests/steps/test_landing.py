@@ -11,10 +11,11 @@ from dataclasses import replace
 import pytest
 
 from fusion_extract.chain.budget import Budget
-from fusion_extract.chain.ledger.records import Fetch, PlannedFile, Run, RunState
+from fusion_extract.chain.ledger.records import Fetch, Run, RunState
 from fusion_extract.chain.transfer.archive_source import BucketArchives
 from fusion_extract.chain.transfer.landing import SMALL_FILE_LIMIT, Landing
 from fusion_extract.errors import IntegrityError, SupersededError, UnsafeInputError
+from fusion_extract.models import OutputFile
 from tests.steps.conftest import EXTRACT, Steps
 
 
@@ -23,11 +24,11 @@ def a_run(steps: Steps) -> Run:
     return Run("r1", EXTRACT, "full", RunState.TRANSFERRING, now, now, now, attempt=1, job_id="44046")
 
 
-def offered(steps: Steps, name: str, data: bytes, *, listed_sha: str | None = None) -> PlannedFile:
+def offered(steps: Steps, name: str, data: bytes, *, listed_sha: str | None = None) -> OutputFile:
     """The file as Fusion would list it, its bytes served from the bucket (an archive source)."""
     steps.deps.store.put_bytes(f"incoming/{name}", data)
     sha = listed_sha or hashlib.sha256(data).hexdigest()
-    return PlannedFile(name, len(data), sha, url=f"incoming/{name}")
+    return OutputFile(name, len(data), sha, url=f"incoming/{name}")
 
 
 def zipped(**members: bytes) -> bytes:
@@ -38,7 +39,7 @@ def zipped(**members: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def landing(steps: Steps, planned: PlannedFile) -> Landing:
+def landing(steps: Steps, planned: OutputFile) -> Landing:
     deps = steps.deps
     store, budget = deps.store, Budget(steps.clock, 240)
     run = a_run(steps)
@@ -83,7 +84,7 @@ def test_landing_an_archive_with_a_member_named_like_another_file_of_the_run_ref
 ) -> None:
     # Given a run that lists a plain file `extract_1.csv` beside an archive holding a member of that name
     planned = offered(ledger_steps, "a_1.zip", zipped(**{"extract_1.csv": b"h\n1\n"}))
-    plain = PlannedFile("extract_1.csv", 5, None, url="incoming/extract_1.csv")
+    plain = OutputFile("extract_1.csv", 5, None, url="incoming/extract_1.csv")
     work = replace(landing(ledger_steps, planned), plain=lambda: (plain,))
 
     # When the archive's members are planned in units, Then it is refused, naming the member and the file
@@ -225,7 +226,7 @@ def test_landing_an_archive_with_two_metadata_members_refuses_it(ledger_steps: S
 def test_landing_a_file_listed_without_a_checksum_still_checks_its_size(ledger_steps: Steps) -> None:
     # Given a plain file of 5 bytes that the listing says is 6 bytes long, and gives no SHA-256
     offered(ledger_steps, "extract_1.csv", b"ID\n1\n")
-    planned = PlannedFile("extract_1.csv", 6, None, url="incoming/extract_1.csv")
+    planned = OutputFile("extract_1.csv", 6, None, url="incoming/extract_1.csv")
 
     # When it is fetched, Then the size the listing gave is enforced, and nothing is visible
     with pytest.raises(IntegrityError, match=r"extract_1\.csv: 5 bytes, the listing said 6"):

@@ -21,7 +21,6 @@ from fusion_extract.chain.ledger.records import (
     FileRecord,
     FileState,
     History,
-    PlannedFile,
     Run,
     RunState,
     Versioned,
@@ -29,7 +28,7 @@ from fusion_extract.chain.ledger.records import (
 )
 from fusion_extract.chain.ledger.store import Ledger, Unreadable, encode
 from fusion_extract.errors import ConflictError, IntegrityError, LeaseHeldError
-from fusion_extract.models import RunAtTimes
+from fusion_extract.models import OutputFile, RunAtTimes
 from fusion_extract.ports import ObjectStore
 from tests.clocks import EPOCH
 from tests.emulators.oci.direct import SeedBucket
@@ -603,9 +602,9 @@ def test_ledger_plan_of_25000_files_keeps_the_run_document_small_and_reads_only_
     seed = SeedBucket()
     seeded = Ledger(cast(ObjectStore, seed), "_state")
     url = "https://fusion.example/api/boss/data/objects/ora/jobs/44055/extractedFiles"
-    manifest = PlannedFile("MANIFEST_EXTRACT_44055.mf", 300, None, f"{url}/0")
+    manifest = OutputFile("MANIFEST_EXTRACT_44055.mf", 300, None, f"{url}/0")
     archives = [
-        PlannedFile(f"44055_S_Sales_invoices_1772352000000_{n:05d}.zip", 9000 + n, f"{n:064x}", f"{url}/{n}")
+        OutputFile(f"44055_S_Sales_invoices_1772352000000_{n:05d}.zip", 9000 + n, f"{n:064x}", f"{url}/{n}")
         for n in range(1, 25_000)
     ]
     current = seeded.create_run(a_run())
@@ -635,7 +634,7 @@ def test_ledger_plan_of_25000_files_keeps_the_run_document_small_and_reads_only_
 
 def test_ledger_run_planned_in_its_document_before_plan_pages_reads_as_it_was(ledger_steps: Steps) -> None:
     # Given a run document written before plan pages existed: v1, its planned files in it
-    planned = [PlannedFile("a_1.zip", 10, "a" * 64, "u1"), PlannedFile("m.mf", 5, None, "u2")]
+    planned = [OutputFile("a_1.zip", 10, "a" * 64, "u1"), OutputFile("m.mf", 5, None, "u2")]
     doc = _encoded_run(v=1, state="TRANSFERRING", files=[_planned_doc(p) for p in planned])
     _put_run_document(ledger_steps, json.dumps(doc).encode())
 
@@ -656,9 +655,9 @@ def test_ledger_plan_page_of_another_run_or_plan_is_refused(ledger_steps: Steps)
     # Given a run whose plan's page was replaced by a page of another run's plan
     ledger = ledger_steps.deps.ledger
     current = ledger.create_run(a_run())
-    plan = ledger.save_plan("r1", [], [PlannedFile("a_1.zip", 10, "a" * 64, "u1")])
+    plan = ledger.save_plan("r1", [], [OutputFile("a_1.zip", 10, "a" * 64, "u1")])
     ledger.save_run(current, current.value.but(state=RunState.TRANSFERRING, plan=plan))
-    other = ledger.save_plan("r2", [], [PlannedFile("b_1.zip", 10, "b" * 64, "u2")])
+    other = ledger.save_plan("r2", [], [OutputFile("b_1.zip", 10, "b" * 64, "u2")])
     page = f"_state/plans/r1/{plan.id}/00000.json"
     ledger_steps.deps.store.put_bytes(page, ledger_steps.read(f"_state/plans/r2/{other.id}/00000.json"))
 
@@ -667,5 +666,5 @@ def test_ledger_plan_page_of_another_run_or_plan_is_refused(ledger_steps: Steps)
         ledger.planned_files(ledger.load_run("r1").value)
 
 
-def _planned_doc(planned: PlannedFile) -> dict[str, Any]:
+def _planned_doc(planned: OutputFile) -> dict[str, Any]:
     return {"name": planned.name, "size": planned.size, "sha256": planned.sha256, "url": planned.url}

@@ -6,14 +6,7 @@ import json
 
 import pytest
 
-from fusion_extract.chain.ledger.records import (
-    FileRecord,
-    FileState,
-    Member,
-    PlannedFile,
-    Run,
-    RunState,
-)
+from fusion_extract.chain.ledger.records import FileRecord, FileState, Member
 from fusion_extract.chain.transfer.finish import Checks, cross_check
 from fusion_extract.chain.transfer.manifest import (
     ExtractMetadata,
@@ -103,7 +96,7 @@ def test_parse_manifest_lines_that_only_look_like_headers_are_still_bad(bad):
 
 def listed(name: str, sha256: str | None, raw: str | None = None) -> OutputFile:
     """A listed output file; `raw`: the name as Fusion listed it, when the safe name differs."""
-    return OutputFile("44046", name, 10, sha256, None, f"https://h/{name}", listed_name=raw or name)
+    return OutputFile(name, 10, sha256, f"https://h/{name}", listed_name=raw or name)
 
 
 def test_manifest_disagreements_when_all_agree_is_empty():
@@ -264,29 +257,26 @@ def test_finish_cross_check_fails_a_run_whose_row_counts_disagree_with_the_metad
         metadata=metadata,
     )
 
-    run = Run("r1", "Sales", "full", RunState.FINISHING, EPOCH, EPOCH, EPOCH, job_id="44046")
-
     # When the run's files are cross-checked, Then the disagreement fails the run, naming it
-    assert cross_check(run, [], [landed]).problems == ["'v_1.csv': metadata says 3 rows, the file has 2"]
+    assert cross_check([], [landed]).problems == ["'v_1.csv': metadata says 3 rows, the file has 2"]
     # And when the counts agree, there is nothing to say
     agreeing = landed.but(metadata={**metadata, "files": {"v_1.csv": 2}, "total_rows": 2})
-    assert cross_check(run, [], [agreeing]) == Checks([], [])
+    assert cross_check([], [agreeing]) == Checks([], [])
 
 
 def test_finish_cross_check_fails_on_a_manifest_checksum_and_notes_a_name_on_one_side_only():
     # Given a plan of two ZIPs (one listed under a name that is not a safe name) and a manifest that
     # gives the first another checksum, and names a third file nobody listed
     plan = (
-        PlannedFile("a_1.zip", 10, SHA_A, "u1"),
-        PlannedFile("b_2.zip", 10, SHA_A, "u2", listed_name="b 2.zip"),
-        PlannedFile("m.mf", 100, None, "u3"),
+        OutputFile("a_1.zip", 10, SHA_A, "u1"),
+        OutputFile("b_2.zip", 10, SHA_A, "u2", listed_name="b 2.zip"),
+        OutputFile("m.mf", 100, None, "u3"),
     )
-    run = Run("r1", "Sales", "full", RunState.FINISHING, EPOCH, EPOCH, EPOCH, job_id="44046")
     manifest = {"a_1.zip": "c" * 64, "b 2.zip": SHA_A, "c_3.zip": SHA_A}
     record = FileRecord("r1", "m.mf", FileState.LANDED, EPOCH, manifest=manifest)
 
     # When the run is cross-checked
-    checks = cross_check(run, list(plan), [record])
+    checks = cross_check(list(plan), [record])
 
     # Then the checksum fails the run, the unlisted name is a note, and the raw name matched
     assert len(checks.problems) == 1 and "'a_1.zip'" in checks.problems[0]

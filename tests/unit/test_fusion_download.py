@@ -47,7 +47,7 @@ def fake():
 
 
 def listed(size: int = len(CONTENT), url: str = URL) -> OutputFile:
-    return OutputFile("44046", "part_1.zip", size, None, None, url)
+    return OutputFile("part_1.zip", size, None, url)
 
 
 def serve(fake, server: FileServer) -> FileServer:

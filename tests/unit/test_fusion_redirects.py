@@ -44,7 +44,7 @@ def client(download_hosts: frozenset[tuple[str, int]] = frozenset()) -> BatchCli
 
 
 def listed() -> OutputFile:
-    return OutputFile("44046", "part_1.zip", len(CONTENT), None, None, URL)
+    return OutputFile("part_1.zip", len(CONTENT), None, URL)
 
 
 def redirect(fake, url: str, to: str, status: int = 302) -> None:

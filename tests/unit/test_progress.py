@@ -11,7 +11,6 @@ from fusion_extract.chain.ledger.records import (
     FileState,
     History,
     Member,
-    PlannedFile,
     Run,
     RunState,
     StagedMember,
@@ -22,6 +21,7 @@ from fusion_extract.chain.ledger.records import (
 )
 from fusion_extract.cli.progress import RunProgress
 from fusion_extract.cli.timeline import timeline
+from fusion_extract.models import OutputFile
 from tests.clocks import EPOCH
 
 MINUTE = timedelta(minutes=1)
@@ -33,7 +33,7 @@ def member(size: int) -> StagedMember:
 
 def transferring_run() -> Run:
     """A run that began transferring two files of 1,000 and 3,000 bytes 10 minutes after it started."""
-    files = (PlannedFile("a.zip", 1000, None, "https://f/a"), PlannedFile("b.zip", 3000, None, "https://f/b"))
+    files = (OutputFile("a.zip", 1000, None, "https://f/a"), OutputFile("b.zip", 3000, None, "https://f/b"))
     history = History(
         (
             changed(EPOCH, RunState.SUBMITTING),

@@ -2,7 +2,7 @@
 anything else it finds is removed or put to use."""
 # ruff: noqa: B018  (each line names what it keeps, and does nothing else)
 
-from fusion_extract import config, models
+from fusion_extract import config
 from fusion_extract.chain import alerts
 from fusion_extract.chain.transfer import archive_source, manifest
 from fusion_extract.cli import main
@@ -20,7 +20,6 @@ _ZngStream.next_out
 
 # Data that is declared, kept or read as a whole.
 config.Settings.log_level  # LOG_LEVEL is declared with every key (README's table); function.py reads it first
-models.OutputFile.time_created  # type: ignore[misc]  # what Fusion lists for a file, kept with it
 
 # Public parts that only tests use today, kept on purpose.
 alerts.read_alert  # the reader the alerts' text promises to scripts (chain/alerts.py)

@@ -13,20 +13,14 @@ import oci
 
 from fusion_extract.chain.ledger.codec import run_to_doc
 from fusion_extract.chain.ledger.quarantine import set_aside
-from fusion_extract.chain.ledger.records import (
-    FileRecord,
-    FileState,
-    PlannedFile,
-    Run,
-    RunState,
-    new_run_id,
-)
+from fusion_extract.chain.ledger.records import FileRecord, FileState, Run, RunState, new_run_id
 from fusion_extract.chain.ledger.store import Unreadable
 from fusion_extract.cli.exits import Exit, Stop
 from fusion_extract.cli.target import Target
 from fusion_extract.clock import isoformat, new_id
 from fusion_extract.config import Settings
 from fusion_extract.errors import IntegrityError, NotFoundError
+from fusion_extract.models import OutputFile
 from fusion_extract.oci.clients import signer_and_config
 from fusion_extract.oci.invoke import OciInvoker
 from fusion_extract.runtime import Runtime
@@ -49,7 +43,7 @@ class Summary:
 
     run: Run
     files: list[FileRecord]
-    plan: list[PlannedFile] = field(default_factory=list)  # read for one run shown (`show`, `watch`)
+    plan: list[OutputFile] = field(default_factory=list)  # read for one run shown (`show`, `watch`)
 
     @property
     def landed_files(self) -> int:

@@ -9,15 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from fusion_extract.chain.ledger.codec import entry_to_doc
-from fusion_extract.chain.ledger.records import (
-    FileRecord,
-    FileState,
-    PlannedFile,
-    Run,
-    RunState,
-    UnitState,
-)
+from fusion_extract.chain.ledger.records import FileRecord, FileState, Run, RunState, UnitState
 from fusion_extract.clock import isoformat
+from fusion_extract.models import OutputFile
 
 UNPACKED = (UnitState.DONE, UnitState.PROMOTING, UnitState.PROMOTED)
 
@@ -66,7 +60,7 @@ class RunProgress:
 
     @classmethod
     def of(
-        cls, run: Run, plan: Iterable[PlannedFile], records: Iterable[FileRecord], now: datetime
+        cls, run: Run, plan: Iterable[OutputFile], records: Iterable[FileRecord], now: datetime
     ) -> RunProgress:
         by_name = {record.name: record for record in records}
         files = tuple(FileProgress.of(p.size, by_name.get(p.name), p.name) for p in plan)

@@ -136,19 +136,14 @@ class BatchClient:
             size = int(size)
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise UpstreamError(f"{where}: fileSize {size!r} is not a number of bytes")
-        created = item.get("timeCreated")
-        if created is not None and not isinstance(created, str):
-            raise UpstreamError(f"{where}: timeCreated {created!r} is not text")
         href = _mapping(_mapping(_mapping(item.get("$context")).get("links")).get("enclosure")).get("href")
         if href is not None and not isinstance(href, str):
             raise UpstreamError(f"{where}: $context.links.enclosure.href is not text")
         link = href or urls.endpoint(self._base, *FILES, job, "outputFiles", name, "content")
         return OutputFile(
-            job_id=job,
             name=urls.safe_file_name(name),
             size=size,
             sha256=_sha256(item.get("checksum"), where),
-            time_created=created,
             url=urls.rebased_api_url(self._base, link),
             listed_name=name,
         )

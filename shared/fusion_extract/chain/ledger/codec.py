@@ -27,7 +27,6 @@ from fusion_extract.chain.ledger.records import (
     Member,
     MemberLines,
     Plan,
-    PlannedFile,
     PlanPage,
     Run,
     RunState,
@@ -38,7 +37,7 @@ from fusion_extract.chain.ledger.records import (
 )
 from fusion_extract.clock import isoformat, parse_iso
 from fusion_extract.errors import IntegrityError, MessageError
-from fusion_extract.models import RunAtTimes
+from fusion_extract.models import OutputFile, RunAtTimes
 
 VERSION = 1
 PAGED = 2  # a run document whose plan is in plan pages
@@ -283,17 +282,17 @@ def _plan(value: Any, where: str) -> Plan:
     return plan
 
 
-def _planned_to_doc(file: PlannedFile) -> Doc:
+def _planned_to_doc(file: OutputFile) -> Doc:
     doc: Doc = {"name": file.name, "size": file.size, "sha256": file.sha256, "url": file.url}
     if file.listed_name is not None:
         doc["listed_name"] = file.listed_name
     return doc
 
 
-def _planned_file(value: Any, where: str) -> PlannedFile:
+def _planned_file(value: Any, where: str) -> OutputFile:
     f = _Fields(value, where)
     name, size, sha256 = f.text("name"), f.count("size", None), f.optional_text("sha256")
-    return PlannedFile(name, size, sha256, f.text("url"), f.optional_text("listed_name"))
+    return OutputFile(name, size, sha256, f.text("url"), f.optional_text("listed_name"))
 
 
 def _fetch_to_doc(fetch: Fetch | None) -> Doc | None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar, overload
 
 from fusion_extract.clock import IdFactory
-from fusion_extract.models import RunAtTimes
+from fusion_extract.models import OutputFile, RunAtTimes
 
 
 class RunState(enum.StrEnum):
@@ -45,15 +45,6 @@ class UnitState(enum.StrEnum):
     PROMOTED = "PROMOTED"  # its members are in the landing folder
 
 
-@dataclass(frozen=True)
-class PlannedFile:
-    name: str
-    size: int
-    sha256: str | None
-    url: str  # where the archive is read from (checked against the URL rules when listed)
-    listed_name: str | None = None  # as Fusion listed it, when that is not a safe name (its .mf uses it)
-
-
 PLAN_PAGE_FILES = 500  # planned files per plan page: a page stays near 100 KB whatever the listing's length
 
 
@@ -75,7 +66,7 @@ class PlanPage:
     run_id: str
     plan: str  # Plan.id
     index: int
-    files: tuple[PlannedFile, ...]
+    files: tuple[OutputFile, ...]
 
 
 def new_run_id(now: datetime, new_id: IdFactory) -> str:
@@ -172,7 +163,7 @@ class Run:
     job_started_at: datetime | None = None  # when the poller first saw the current job past its queue
     reason: str | None = None
     plan: Plan | None = None  # where its planned files are (ledger.planned_files reads them)
-    files: tuple[PlannedFile, ...] = ()  # the plan itself, in runs planned before plan pages existed
+    files: tuple[OutputFile, ...] = ()  # the plan itself, in runs planned before plan pages existed
     landed_at: datetime | None = None
     reland: bool = False
     rerun_of: str | None = None
@@ -315,14 +306,14 @@ class FileRecord:
     manifest: dict[str, str] | None = None  # parsed .mf (zip name -> sha256), when this file is the manifest
     fetch: Fetch | None = None
     units: tuple[Unit, ...] = ()
-    planned: PlannedFile | None = None  # as listed (None in records of runs whose document holds the plan)
+    planned: OutputFile | None = None  # as listed (None in records of runs whose document holds the plan)
     history: History = History()  # its claims and failed attempts (chain/ledger/history.py)
 
     def but(self, **changes: Any) -> FileRecord:
         return dataclasses.replace(self, **changes)
 
 
-def as_planned(run: Run, record: FileRecord) -> PlannedFile | None:
+def as_planned(run: Run, record: FileRecord) -> OutputFile | None:
     """The file as its run planned it: in its record, or in the document of a run planned before pages."""
     if record.planned is not None:
         return record.planned

@@ -55,7 +55,6 @@ from fusion_extract.chain.ledger.records import (
     FileRecord,
     Lease,
     Plan,
-    PlannedFile,
     PlanPage,
     Run,
     RunState,
@@ -63,6 +62,7 @@ from fusion_extract.chain.ledger.records import (
 )
 from fusion_extract.clock import Clock, SystemClock, isoformat, new_id, parse_iso
 from fusion_extract.errors import ConflictError, IntegrityError, LeaseHeldError, NotFoundError
+from fusion_extract.models import OutputFile
 from fusion_extract.ports import ObjectStore
 
 JSON = "application/json"
@@ -213,7 +213,7 @@ class Ledger:
         return moved
 
     # the plan
-    def save_plan(self, run_id: str, plain: Sequence[PlannedFile], archives: Sequence[PlannedFile]) -> Plan:
+    def save_plan(self, run_id: str, plain: Sequence[OutputFile], archives: Sequence[OutputFile]) -> Plan:
         """Write a run's planned files in pages of PLAN_PAGE_FILES, each once, before the run names them (a
         run saved with the Plan returned): the files landed as they are first, then the archives."""
         files = (*plain, *archives)
@@ -225,20 +225,20 @@ class Ledger:
             self._create(self._page_name(run_id, plan, index), page_to_doc(page))
         return plan
 
-    def planned_files(self, run: Run) -> list[PlannedFile]:
+    def planned_files(self, run: Run) -> list[OutputFile]:
         """The run's planned files, those landed as they are first: from its plan pages, or from its document
         for a run planned before plan pages existed."""
         return list(run.files) if run.plan is None else self._planned(run, run.plan, run.plan.files)
 
-    def plain_files(self, run: Run) -> list[PlannedFile]:
+    def plain_files(self, run: Run) -> list[OutputFile]:
         """The run's files landed as they are, from the pages that hold them alone (an archive's members are
         checked against them); for a run planned in its document, every file (the caller tells them apart)."""
         return list(run.files) if run.plan is None else self._planned(run, run.plan, run.plan.plain)
 
-    def _planned(self, run: Run, plan: Plan, count: int) -> list[PlannedFile]:
+    def _planned(self, run: Run, plan: Plan, count: int) -> list[OutputFile]:
         """The plan's first `count` files, reading only the pages that hold them; IntegrityError if a page
         does not belong where it is, or the pages hold another count than the plan says."""
-        files: list[PlannedFile] = []
+        files: list[OutputFile] = []
         for index in range(plan.pages):
             if len(files) >= count:
                 break

@@ -48,7 +48,7 @@ class Finisher:
         if len(records) < run.file_count or any(r.state is not FileState.LANDED for r in records):
             return None
         with logged(run):
-            checks = finish.cross_check(run, self.ledger.planned_files(run), records)
+            checks = finish.cross_check(self.ledger.planned_files(run), records)
             if checks.problems:
                 self.endings.end(
                     current, Event.FAIL, "landed files do not verify: " + "; ".join(checks.problems)
@@ -66,7 +66,7 @@ class Finisher:
     def _finish(self, current: Versioned[Run]) -> Outcome | None:
         run = current.value
         records = [v.value for v in self.ledger.files(run.run_id)]
-        notes = finish.cross_check(run, self.ledger.planned_files(run), records).notes
+        notes = finish.cross_check(self.ledger.planned_files(run), records).notes
         with logged(run):
             if not self._finished_writing(run):  # a resumed finish whose writes were all made skips them
                 document = finish.manifest(run.but(state=RunState.LANDED), records, self.layout, notes)

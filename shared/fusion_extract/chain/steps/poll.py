@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from fusion_extract.chain.budget import Budget
 from fusion_extract.chain.deps import Deps
 from fusion_extract.chain.ledger.machine import FILE, RUN, Event
-from fusion_extract.chain.ledger.records import FileRecord, PlannedFile, Run, RunState, Versioned
+from fusion_extract.chain.ledger.records import FileRecord, Run, RunState, Versioned
 from fusion_extract.chain.messages import PollMessage, PollRequest
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.policy import backoff
@@ -158,10 +158,9 @@ def _listed_yet(deps: Deps, job_id: str) -> list[OutputFile]:
 
 
 def _succeeded(
-    deps: Deps, current: Versioned[Run], run: Run, status: JobStatus, files: list[OutputFile]
+    deps: Deps, current: Versioned[Run], run: Run, status: JobStatus, listed: list[OutputFile]
 ) -> Outcome:
     now = deps.clock.now()
-    listed = [PlannedFile(f.name, f.size, f.sha256, f.url, f.listed_name) for f in files]
     plain = [planned for planned in listed if not is_archive(planned.name)]
     for planned in plain:
         if (reserved := reserved_name(planned.name)) is not None:

@@ -22,7 +22,6 @@ from fusion_extract.chain.ledger.records import (
     Fetch,
     FileRecord,
     FileState,
-    PlannedFile,
     Run,
     RunState,
     Unit,
@@ -42,6 +41,7 @@ from fusion_extract.errors import (
     TransientError,
     UnsafeInputError,
 )
+from fusion_extract.models import OutputFile
 
 log = logging.getLogger(__name__)
 UPDATE_TRIES = 20  # units of one file saving at once: each retries its compare-and-swap this often
@@ -72,18 +72,18 @@ def transfer(message: TransferRequest, deps: Deps) -> Outcome:
         return answer
 
 
-def _landing(deps: Deps, run: Run, planned: PlannedFile, budget: Budget) -> Landing:
+def _landing(deps: Deps, run: Run, planned: OutputFile, budget: Budget) -> Landing:
     def still_wanted() -> bool:
         return deps.ledger.load_run(run.run_id).value.state is RunState.TRANSFERRING
 
-    def plain() -> list[PlannedFile]:
+    def plain() -> list[OutputFile]:
         return deps.ledger.plain_files(run)
 
     s = deps.settings
     return Landing(s, deps.layout, deps.store, deps.archives, run, planned, plain, budget, still_wanted)
 
 
-def _planned(deps: Deps, run: Run, name: str) -> tuple[PlannedFile, Versioned[FileRecord]] | None:
+def _planned(deps: Deps, run: Run, name: str) -> tuple[OutputFile, Versioned[FileRecord]] | None:
     """The file as the run planned it, and its record; None (logged) for a name the plan does not have."""
     try:
         current = deps.ledger.load_file(run.run_id, name)

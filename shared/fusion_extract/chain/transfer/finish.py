@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fusion_extract import __version__
-from fusion_extract.chain.ledger.records import FileRecord, PlannedFile, Run
+from fusion_extract.chain.ledger.records import FileRecord, Run
 from fusion_extract.chain.transfer.layout import Layout
 from fusion_extract.chain.transfer.manifest import ExtractMetadata, manifest_disagreements, row_disagreements
 from fusion_extract.models import OutputFile
@@ -26,19 +26,15 @@ class Checks:
     notes: list[str]
 
 
-def cross_check(run: Run, plan: list[PlannedFile], records: list[FileRecord]) -> Checks:
+def cross_check(plan: list[OutputFile], records: list[FileRecord]) -> Checks:
     """Fusion's `.mf` manifest against the listing (the run's `plan`: a checksum that disagrees fails the
     run; a name on one side only is a note), the metadata's row counts against the landed files (they must
     agree), and no two files landing at one object path."""
-    listed = [
-        OutputFile(run.job_id or "", p.name, p.size, p.sha256, None, p.url, listed_name=p.listed_name)
-        for p in plan
-    ]
     problems: list[str] = []
     notes: list[str] = []
     for record in records:
         if record.manifest is not None:
-            found = manifest_disagreements(record.manifest, listed)
+            found = manifest_disagreements(record.manifest, plan)
             problems.extend(f"{record.name}: {text}" for text in found.checksums)
             notes.extend(f"{record.name}: {text}" for text in found.names)
     members = [m for r in records for m in r.members]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fusion_extract.chain.budget import Budget
-from fusion_extract.chain.ledger.records import Fetch, Member, PlannedFile, Run, StagedMember, Unit
+from fusion_extract.chain.ledger.records import Fetch, Member, Run, StagedMember, Unit
 from fusion_extract.chain.transfer.archive import Entry, RangeReader, ZipLimits, read_directory
 from fusion_extract.chain.transfer.archive_source import ArchiveSource
 from fusion_extract.chain.transfer.fetch import Fetcher
@@ -54,7 +54,7 @@ FIRST_DIRECTORY_BYTES = 256 * 2**10  # the directory read before the fetch, at m
 UPLOADS_BESIDE = 1
 
 
-def names_in_folder(files: Iterable[PlannedFile]) -> dict[str, str]:
+def names_in_folder(files: Iterable[OutputFile]) -> dict[str, str]:
     """What those of the files that are not archives take in the run's folder: object path -> file."""
     return {p.name: p.name for p in files if not is_archive(p.name)}
 
@@ -84,8 +84,8 @@ class Landing:
     store: ObjectStore
     archives: ArchiveSource
     run: Run
-    planned: PlannedFile
-    plain: Callable[[], Iterable[PlannedFile]]  # the run's files landed as they are (and maybe others)
+    planned: OutputFile
+    plain: Callable[[], Iterable[OutputFile]]  # the run's files landed as they are (and maybe others)
     budget: Budget
     still_wanted: Callable[[], bool] = lambda: True  # asked once, just before anything becomes visible
     _overlap: _Overlap | None = field(default=None, init=False, repr=False)
@@ -122,10 +122,10 @@ class Landing:
             tap=overlap.live.feed if overlap is not None else None,
         )
         if overlap is None:
-            return fetcher.fetch(self._file, self.fetched(progress), progress)
+            return fetcher.fetch(self.planned, self.fetched(progress), progress)
         fetched: Fetch | None = None
         try:
-            fetched = fetcher.fetch(self._file, self.fetched(progress), progress)
+            fetched = fetcher.fetch(self.planned, self.fetched(progress), progress)
             if fetched.done:
                 overlap.live.commit(staged_reader(self.store, self.fetched(fetched), fetched.etag))
             return fetched
@@ -212,7 +212,7 @@ class Landing:
         version = SourceVersion()
         tail_start = size - tail_length(size, FIRST_DIRECTORY_BYTES)
         try:
-            tail = b"".join(self.archives.open(self._file, tail_start, version))
+            tail = b"".join(self.archives.open(self.planned, tail_start, version))
             entries = self._checked(_Tail(tail_start, tail), size, FIRST_DIRECTORY_BYTES)
             units = self.units(entries)
         except FusionExtractError as exc:
@@ -285,12 +285,6 @@ class Landing:
         self.store.promote(self.fetched(fetch), self.layout.member(self.run, self.planned.name))
         self._check_still_wanted()
         return members, manifest
-
-    @property
-    def _file(self) -> OutputFile:
-        assert self.run.job_id is not None
-        p = self.planned
-        return OutputFile(self.run.job_id, p.name, p.size, p.sha256, None, p.url, listed_name=p.listed_name)
 
     def _check_wanted(self) -> None:
         if not self.still_wanted():
