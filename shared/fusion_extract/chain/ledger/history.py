@@ -102,8 +102,7 @@ def _file_entries(
         was = units.get(unit.first)
         if was is None or was.count != unit.count:
             continue  # a unit planned anew (the file started over): nothing of it claimed yet
-        claimed = unit.state in CLAIMED and (unit.state is not was.state or unit.claimed_at != was.claimed_at)
-        if claimed:
+        if unit.state in CLAIMED and unit.claims > was.claims:
             yield entry(What.CLAIM, unit=index, work=unit.state.value)
         if unit.retries > was.retries:
             retry_at = None if unit.next_at is None else isoformat(unit.next_at)

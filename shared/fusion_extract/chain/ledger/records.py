@@ -279,7 +279,8 @@ class Unit:
     count: int
     state: UnitState = UnitState.PENDING
     next_at: datetime | None = None  # PENDING (or DONE, to promote): not before
-    claimed_at: datetime | None = None  # WORKING or PROMOTING: since
+    claimed_at: datetime | None = None  # WORKING or PROMOTING: since, or since its claim was last renewed
+    claims: int = 0  # times an invocation took it up (renewing a claim is not taking it)
     retries: int = 0  # put off by transient failures
     staged: Sequence[StagedMember] = ()  # its first members, done (the rest follows from a checkpoint)
     metadata: dict[str, Any] | None = None  # Fusion's metadata member, when this unit holds it

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from fusion_extract import logging as jsonlog
 from fusion_extract.chain.budget import Budget
 from fusion_extract.chain.deps import Deps
-from fusion_extract.chain.ledger.machine import FILE, UNIT, Event, claimable
+from fusion_extract.chain.ledger.machine import FILE, UNIT, Event, claimable, overdue
 from fusion_extract.chain.ledger.records import (
     Fetch,
     FileRecord,
@@ -45,6 +45,9 @@ from fusion_extract.models import OutputFile
 
 log = logging.getLogger(__name__)
 UPDATE_TRIES = 20  # units of one file saving at once: each retries its compare-and-swap this often
+# A unit at work renews its claim once this share of STEP_OVERDUE_SECONDS has passed since it was taken or
+# renewed: a unit that makes progress at least that often is never taken over while it lives.
+RENEW_AFTER = 0.25
 
 
 def transfer(message: TransferRequest, deps: Deps) -> Outcome:
@@ -190,7 +193,7 @@ def _unit_step(deps: Deps, landing: Landing, index: int) -> Outcome:
         # Other units save the same record meanwhile: the claim is tried again on their changes.
         unit = _update_unit(deps, landing, fetch, index, claim).value.units[index]
         entries = landing.entries(fetch)
-        unit, done = landing.unpack(fetch, entries, index, unit)
+        unit, done = landing.unpack(fetch, entries, index, unit, _Renewal(deps, landing, fetch, index, unit))
     except _NotClaimable as taken:
         return outcome(Result.NOTHING_TO_DO, run.run_id, file=name, unit=index, state=str(taken))
     except ConflictError:
@@ -232,7 +235,7 @@ def _promote(
             break
         try:
             unit = _update_unit(deps, landing, fetch, index, claim).value.units[index]
-            unit, done = landing.promote_unit(fetch, unit)
+            unit, done = landing.promote_unit(fetch, unit, _Renewal(deps, landing, fetch, index, unit))
         except _NotClaimable:
             taken.add(index)
             continue
@@ -283,9 +286,37 @@ def _claim(now: datetime, overdue: float, waiting: UnitState) -> Callable[[Unit]
     def claim(unit: Unit) -> Unit:
         if not claimable(UNIT, unit, waiting, now, stale_after):
             raise _NotClaimable(unit.state.value)
-        return unit.but(state=UNIT.after(unit.state, Event.CLAIM), claimed_at=now)
+        return unit.but(state=UNIT.after(unit.state, Event.CLAIM), claimed_at=now, claims=unit.claims + 1)
 
     return claim
+
+
+class _Renewal:
+    """A unit's claim kept fresh while its invocation works: called at each piece of progress (a member or a
+    part on its way to staging, members promoted), it renews the claim (one conditional write) once
+    RENEW_AFTER of the step's overdue time has passed since the claim was taken or last renewed. A unit that
+    goes on making progress never looks overdue to `claimable`; one that stalls stops renewing, and is taken
+    over once its claim is overdue. A claim found taken over meanwhile stops this invocation (ConflictError:
+    its work is moot)."""
+
+    def __init__(self, deps: Deps, landing: Landing, fetch: Fetch, index: int, held: Unit) -> None:
+        assert held.claimed_at is not None
+        self._deps, self._landing, self._fetch, self._index = deps, landing, fetch, index
+        self._held, self._since = held.state, held.claimed_at
+        self._every = timedelta(seconds=deps.settings.step_overdue_seconds * RENEW_AFTER)
+
+    def __call__(self) -> None:
+        now, since = self._deps.clock.now(), self._since
+        if not overdue(since, now, self._every):
+            return
+
+        def renew(unit: Unit) -> Unit:
+            if unit.state is not self._held or unit.claimed_at != since:
+                raise ConflictError(f"{self._landing.planned.name}: unit {self._index} was taken over")
+            return unit.but(claimed_at=now)
+
+        _update_unit(self._deps, self._landing, self._fetch, self._index, renew)
+        self._since = now
 
 
 def _becomes(unit: Unit) -> Callable[[Unit], Unit]:

@@ -173,15 +173,23 @@ class Landing:
         least = LEAST_UNIT_PARTS * self.settings.upload_part_mb * 2**20
         return plan(entries, self.settings.transfer_fanout, least, self.budget.remaining())
 
-    def unpack(self, fetch: Fetch, entries: list[Entry], index: int, unit: Unit) -> tuple[Unit, bool]:
+    def unpack(
+        self,
+        fetch: Fetch,
+        entries: list[Entry],
+        index: int,
+        unit: Unit,
+        alive: Callable[[], None] = lambda: None,
+    ) -> tuple[Unit, bool]:
         """Unpack what remains of unit `index`: the first unit of an archive fetched by this invocation was
-        unpacked beside its fetch (its result is taken here), any other from the staged copy."""
+        unpacked beside its fetch (its result is taken here), any other from the staged copy. `alive` is
+        called at each member or part on its way (it keeps the unit's claim fresh)."""
         overlap = self._overlap
         if overlap is not None and index == 0 and not overlap.taken:
             overlap.taken = True
             beside, done = overlap.unpacking.result()
             return unit.but(staged=beside.staged, metadata=beside.metadata), done
-        return self._runner(fetch, entries).run(index, unit)
+        return replace(self._runner(fetch, entries), alive=alive).run(index, unit)
 
     def _runner(self, fetch: Fetch, entries: list[Entry], source: RangeReader | None = None) -> UnitRun:
         s = self.settings
@@ -237,10 +245,12 @@ class Landing:
         self.store.abort_uploads(staged_members(folder))
         self.store.delete(unit_checkpoint(folder, 0))
 
-    def promote_unit(self, fetch: Fetch, unit: Unit) -> tuple[Unit, bool]:
+    def promote_unit(
+        self, fetch: Fetch, unit: Unit, alive: Callable[[], None] = lambda: None
+    ) -> tuple[Unit, bool]:
         """Every unit of the archive staged: what remains of this unit's members into the landing folder,
-        PROMOTE_CHUNK at a time while the budget lasts (one chunk at least). The unit with the count of its
-        members now visible, and whether that is all of them."""
+        PROMOTE_CHUNK at a time while the budget lasts (one chunk at least), `alive` called after each. The
+        unit with the count of its members now visible, and whether that is all of them."""
         self._check_wanted()
         folder = self.folder(fetch)
 
@@ -258,6 +268,7 @@ class Landing:
                 for done in [pool.submit(move, item) for item in chunk]:
                     done.result()
                 promoted += len(chunk)
+                alive()
         self._check_still_wanted()
         return unit.but(promoted=promoted), promoted == len(unit.staged)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
@@ -148,6 +148,7 @@ class UnitRun:
     parallelism: int
     budget: Budget
     source: RangeReader | None = None  # where the archive is read: the staged copy unless given
+    alive: Callable[[], None] = lambda: None  # called at each member or part on its way (keeps the claim)
 
     def run(self, index: int, unit: Unit) -> tuple[Unit, bool]:
         """Unpack what remains of unit `index`: (the unit with every member staged so far, done?)."""
@@ -181,6 +182,7 @@ class UnitRun:
                         break
                     staged.append(_ready(large))
                 progressed = True
+                self.alive()
             members = tuple(future.result() for future in staged)
         return unit.but(staged=members, metadata=metadata), done
 
@@ -250,6 +252,7 @@ class UnitRun:
             uploaded[0] += 1
             if len(flight) >= self.parallelism:
                 parts.append(flight.pop(0).result())
+            self.alive()
         parts.extend(future.result() for future in flight)
         if stream.stopped is not None:
             checkpoint = Checkpoint(entry.index, upload_id, tuple(parts), stream.stopped, tail)

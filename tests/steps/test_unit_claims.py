@@ -1,0 +1,164 @@
+"""A unit's claim while it works: renewed as the unit makes progress, so a live unit is never taken over
+however long it works, while one that stops making progress is taken over once its claim's grace has
+passed since its last progress (and learns of it at its next piece of progress, and stops).
+
+Time: each unit here is one large member, uploaded in parts of 1 MiB one at a time, so the invocation's
+progress is the sequence of its part uploads. Uploads take the time a test gives them (the manual clock
+moves as each one is served), and a duplicate delivery of the unit's message is run from inside an upload,
+while the unit's invocation is alive and waiting for it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from fusion_extract.chain.ledger.records import FileState, UnitState, What
+from fusion_extract.chain.messages import parse_transfer
+from fusion_extract.chain.steps.transfer import transfer
+from fusion_extract.runtime import Runtime
+from tests.emulators.oci.http import Request, Response
+from tests.steps.conftest import MakeSteps, Steps
+from tests.steps.test_transfer_resumes import MiB, archive, csv_text, transferring
+
+OVERDUE = 1000.0  # STEP_OVERDUE_SECONDS: a claim this old is taken over (renewed after a quarter of it)
+BUDGET = "500"  # TRANSFER_BUDGET_SECONDS of the unit's invocations (at most half OVERDUE, as config asks)
+# Uploads into a file's staging members: PutObject (/o/) or UploadPart (/u/).
+MEMBER_UPLOADS = r"/n/[^/]+/b/[^/]+/[ou]/_staging%2F.*%2Fmembers%2F.*"
+
+
+@dataclass
+class SlowStaging:
+    """Member uploads that take `seconds[n]` each (the n-th upload), with `meanwhile` run as the last of them
+    arrives, before it is served; uploads past the list pass at once and are counted in `later`. Uploads
+    made by `meanwhile` itself pass at once, uncounted."""
+
+    steps: Steps
+    seconds: list[float]
+    meanwhile: Callable[[], list[dict[str, Any]]]
+    answers: list[dict[str, Any]] = field(default_factory=list)
+    served: int = 0
+    later: int = 0
+    inside: bool = False
+
+    def __call__(self, request: Request, serve: Callable[[Request], Response]) -> Response:
+        if self.inside:
+            return serve(request)
+        if self.served >= len(self.seconds):
+            self.later += 1
+            return serve(request)
+        self.steps.clock.advance(self.seconds[self.served])
+        self.served += 1
+        if self.served == len(self.seconds):
+            self.inside = True
+            try:
+                self.answers = self.meanwhile()
+            finally:
+                self.inside = False
+        return serve(request)
+
+
+def unit_waiting(make_steps: MakeSteps, tmp_path: Path) -> tuple[Steps, str, str, Path]:
+    """An archive of two members of 7.5 MiB, in two units, the first unpacked and the second's message
+    waiting (eight uploads: seven parts and the rest). The unit's invocations then run with a budget of
+    BUDGET and one upload at a time."""
+    rng = random.Random(7)
+    members = {f"big_{n}.csv": csv_text(rng, 8 * MiB)[: 15 * MiB // 2] for n in range(2)}
+    zip_path = archive(tmp_path / "slow.zip", members)
+    steps, run_id, name = transferring(
+        make_steps,
+        zip_path,
+        TRANSFER_FANOUT="2",
+        TRANSFER_BUDGET_SECONDS="0.1",
+        STEP_OVERDUE_SECONDS=str(OVERDUE),
+        UPLOAD_PARALLELISM="1",
+    )
+    assert steps.transfer(run_id, name)["outcome"] == "unpacked"
+    steps.forget("transfer")
+    steps.env["TRANSFER_BUDGET_SECONDS"] = BUDGET
+    steps.deps = steps.container()
+    assert [unit.state for unit in steps.file(run_id, name).units] == [UnitState.DONE, UnitState.PENDING]
+    return steps, run_id, name, zip_path
+
+
+def delivered_again(deps: Runtime, run_id: str, name: str, unit: int) -> dict[str, Any]:
+    """The unit's message delivered again, to another container."""
+    message = {"kind": "transfer", "run_id": run_id, "files": [name], "unit": unit}
+    return transfer(parse_transfer(json.dumps(message).encode()), deps).to_json()
+
+
+def landed_as_in(steps: Steps, run_id: str, zip_path: Path) -> bool:
+    run = steps.run(run_id)
+    with zipfile.ZipFile(zip_path) as zf:
+        return all(steps.read(steps.deps.layout.member(run, m)) == zf.read(m) for m in zf.namelist())
+
+
+def claims_to_unpack(steps: Steps, run_id: str, name: str, unit: int) -> int:
+    """How often the file's history says an invocation took the unit up to unpack it."""
+    history = steps.file(run_id, name).history.entries
+    wanted = {"unit": unit, "work": UnitState.WORKING.value}
+    return sum(1 for e in history if e.what is What.CLAIM and wanted.items() <= e.facts.items())
+
+
+def test_a_unit_working_past_its_claims_grace_is_not_taken_over_while_it_makes_progress(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given the second unit's message delivered, its uploads slow: seven parts of 60 s (its budget not
+    # spent before the last), the rest of the member 800 s, so that the unit works 1,220 s in all, past
+    # its claim's grace of 1,000 s; and its message delivered again, to another container, as that last
+    # upload is under way
+    steps, run_id, name, zip_path = unit_waiting(make_steps, tmp_path)
+    other = steps.container()
+    slow = SlowStaging(steps, [60.0] * 7 + [800.0], lambda: [delivered_again(other, run_id, name, 1)])
+    steps.oci.intercept("PUT", MEMBER_UPLOADS, slow)
+
+    # When the unit's invocation runs
+    began = steps.clock.now()
+    answer = steps.transfer_unit(run_id, name, 1)
+
+    # Then the duplicate found the unit held under a live claim (renewed as its parts went up) and left it
+    # alone; the unit's own invocation staged its member, and began promoting (its budget spent)
+    assert [a["outcome"] for a in slow.answers] == ["nothing_to_do"]
+    assert steps.clock.now() - began > timedelta(seconds=OVERDUE)
+    assert answer["outcome"] == "promoted"
+    # And the rest of the promotion, handed out, lands the file
+    steps.deliver("transfer")
+    assert steps.file(run_id, name).state is FileState.LANDED and landed_as_in(steps, run_id, zip_path)
+    # And the unit was claimed once: renewing a claim is not taking it
+    assert claims_to_unpack(steps, run_id, name, 1) == 1
+
+
+def test_a_unit_that_stops_making_progress_is_taken_over_once_its_grace_passed_since_its_last_progress(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given the second unit's message delivered, five parts up in 60 s each (its claim renewed at 300 s),
+    # then its sixth upload hanging; and its message delivered again, to other containers, twice while that
+    # upload hangs: at 1,250 s (past the grace since the claim, not since the last progress), then at
+    # 1,301 s (past both)
+    steps, run_id, name, zip_path = unit_waiting(make_steps, tmp_path)
+    other = steps.container()
+
+    def twice() -> list[dict[str, Any]]:
+        first = delivered_again(other, run_id, name, 1)
+        steps.clock.advance(51)
+        return [first, delivered_again(steps.container(), run_id, name, 1)]
+
+    slow = SlowStaging(steps, [60.0] * 5 + [950.0], twice)
+    steps.oci.intercept("PUT", MEMBER_UPLOADS, slow)
+
+    # When the unit's invocation runs
+    answer = steps.transfer_unit(run_id, name, 1)
+
+    # Then the first duplicate left the unit alone; the second took it over and landed the file
+    assert [a["outcome"] for a in slow.answers] == ["nothing_to_do", "landed"]
+    assert steps.file(run_id, name).state is FileState.LANDED and landed_as_in(steps, run_id, zip_path)
+    assert claims_to_unpack(steps, run_id, name, 1) == 2
+    # And the stalled invocation, back from its upload, found its claim taken and stopped: no other upload
+    assert answer["outcome"] == "stale"
+    assert slow.later == 0
