@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,13 @@ def test_a_unit_working_past_its_claims_grace_is_not_taken_over_while_it_makes_p
     # upload is under way
     steps, run_id, name, zip_path = unit_waiting(make_steps, tmp_path)
     other = steps.container()
-    slow = SlowStaging(steps, [60.0] * 7 + [800.0], lambda: [delivered_again(other, run_id, name, 1)])
+    held_since: list[datetime | None] = []
+
+    def meanwhile() -> list[dict[str, Any]]:
+        held_since.append(steps.file(run_id, name).units[1].claimed_at)
+        return [delivered_again(other, run_id, name, 1)]
+
+    slow = SlowStaging(steps, [60.0] * 7 + [800.0], meanwhile)
     steps.oci.intercept("PUT", MEMBER_UPLOADS, slow)
 
     # When the unit's invocation runs
@@ -126,6 +133,8 @@ def test_a_unit_working_past_its_claims_grace_is_not_taken_over_while_it_makes_p
     # alone; the unit's own invocation staged its member, and began promoting (its budget spent)
     assert [a["outcome"] for a in slow.answers] == ["nothing_to_do"]
     assert steps.clock.now() - began > timedelta(seconds=OVERDUE)
+    # (renewed once: at the first part up a quarter of the grace after the claim, not at every part)
+    assert held_since == [began + timedelta(seconds=300)]
     assert answer["outcome"] == "promoted"
     # And the rest of the promotion, handed out, lands the file
     steps.deliver("transfer")
@@ -162,3 +171,66 @@ def test_a_unit_that_stops_making_progress_is_taken_over_once_its_grace_passed_s
     # And the stalled invocation, back from its upload, found its claim taken and stopped: no other upload
     assert answer["outcome"] == "stale"
     assert slow.later == 0
+
+
+@dataclass
+class TakenOverWhileStalled:
+    """The unit's own uploads (one multipart upload): five parts of 60 s, then the sixth hangs for 1,001 s,
+    past the grace since the unit's last progress. Meanwhile another invocation, in a thread of its own,
+    takes the unit over; it is held at its first upload until the hung one has been answered and the
+    stalled invocation has gone on. `later` counts the stalled invocation's uploads after the hung one."""
+
+    steps: Steps
+    taker: Callable[[], dict[str, Any]]
+    own: str | None = None
+    parts: int = 0
+    later: int = 0
+    answers: list[dict[str, Any]] = field(default_factory=list)
+    taking: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+    def __call__(self, request: Request, serve: Callable[[Request], Response]) -> Response:
+        upload = request.query.get("uploadId")
+        self.own = self.own or upload
+        if upload != self.own:  # the taker's
+            self.taking.set()
+            assert self.release.wait(60), "the stalled invocation never went on"
+            return serve(request)
+        self.parts += 1
+        if self.parts <= 5:
+            self.steps.clock.advance(60)
+        elif self.parts == 6:
+            self.steps.clock.advance(OVERDUE + 1)
+            self.thread = threading.Thread(target=lambda: self.answers.append(self.taker()), name="taker")
+            self.thread.start()
+            assert self.taking.wait(60), "the unit was not taken over"
+        else:
+            self.later += 1
+        return serve(request)
+
+
+def test_a_unit_taken_over_while_it_stalled_stops_at_its_next_progress_and_leaves_the_unit_to_its_taker(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given the second unit's message delivered, five parts up in 60 s each (its claim renewed at 300 s),
+    # then its sixth upload hanging past the grace since; and the unit taken over meanwhile by a
+    # duplicate delivery, at work when the hung upload is answered
+    steps, run_id, name, zip_path = unit_waiting(make_steps, tmp_path)
+    other = steps.container()
+    stalled = TakenOverWhileStalled(steps, lambda: delivered_again(other, run_id, name, 1))
+    steps.oci.intercept("PUT", MEMBER_UPLOADS, stalled)
+
+    # When the unit's invocation runs, and then its taker goes on
+    answer = steps.transfer_unit(run_id, name, 1)
+    stalled.release.set()
+    assert stalled.thread is not None
+    stalled.thread.join(60)
+
+    # Then the stalled invocation, back at its next piece of progress, found the claim no longer its own and
+    # stopped: no other upload, nothing written over the unit
+    assert answer["outcome"] == "stale"
+    assert stalled.later == 0
+    # And the taker staged the unit and landed the file
+    assert [a["outcome"] for a in stalled.answers] == ["landed"]
+    assert steps.file(run_id, name).state is FileState.LANDED and landed_as_in(steps, run_id, zip_path)

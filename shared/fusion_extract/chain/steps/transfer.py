@@ -302,7 +302,7 @@ class _Renewal:
     def __init__(self, deps: Deps, landing: Landing, fetch: Fetch, index: int, held: Unit) -> None:
         assert held.claimed_at is not None
         self._deps, self._landing, self._fetch, self._index = deps, landing, fetch, index
-        self._held, self._since = held.state, held.claimed_at
+        self._since = held.claimed_at
         self._every = timedelta(seconds=deps.settings.step_overdue_seconds * RENEW_AFTER)
 
     def __call__(self) -> None:
@@ -311,7 +311,7 @@ class _Renewal:
             return
 
         def renew(unit: Unit) -> Unit:
-            if unit.state is not self._held or unit.claimed_at != since:
+            if unit.claimed_at != since:  # another invocation claimed it (each claim is at its own time)
                 raise ConflictError(f"{self._landing.planned.name}: unit {self._index} was taken over")
             return unit.but(claimed_at=now)
 
