@@ -26,7 +26,7 @@ from fusion_extract.chain.steps.transfer import transfer
 from fusion_extract.runtime import Runtime
 from tests.emulators.oci.http import Request, Response
 from tests.steps.conftest import MakeSteps, Steps
-from tests.steps.test_transfer_resumes import MiB, archive, csv_text, transferring
+from tests.steps.test_transfer_resumes import MiB, archive, csv_text, many_members, transferring
 
 OVERDUE = 1000.0  # STEP_OVERDUE_SECONDS: a claim this old is taken over (renewed after a quarter of it)
 BUDGET = "500"  # TRANSFER_BUDGET_SECONDS of the unit's invocations (at most half OVERDUE, as config asks)
@@ -65,12 +65,17 @@ class SlowStaging:
         return serve(request)
 
 
-def unit_waiting(make_steps: MakeSteps, tmp_path: Path) -> tuple[Steps, str, str, Path]:
-    """An archive of two members of 7.5 MiB, in two units, the first unpacked and the second's message
-    waiting (eight uploads: seven parts and the rest). The unit's invocations then run with a budget of
-    BUDGET and one upload at a time."""
+def large_members() -> dict[str, bytes]:
+    """Two members of 7.5 MiB: a unit each, of eight uploads (seven parts and the rest)."""
     rng = random.Random(7)
-    members = {f"big_{n}.csv": csv_text(rng, 8 * MiB)[: 15 * MiB // 2] for n in range(2)}
+    return {f"big_{n}.csv": csv_text(rng, 8 * MiB)[: 15 * MiB // 2] for n in range(2)}
+
+
+def unit_waiting(
+    make_steps: MakeSteps, tmp_path: Path, members: dict[str, bytes]
+) -> tuple[Steps, str, str, Path]:
+    """An archive of `members` in two units, the first unpacked and the second's message waiting. The
+    unit's invocations then run with a budget of BUDGET and one upload at a time."""
     zip_path = archive(tmp_path / "slow.zip", members)
     steps, run_id, name = transferring(
         make_steps,
@@ -100,10 +105,10 @@ def landed_as_in(steps: Steps, run_id: str, zip_path: Path) -> bool:
         return all(steps.read(steps.deps.layout.member(run, m)) == zf.read(m) for m in zf.namelist())
 
 
-def claims_to_unpack(steps: Steps, run_id: str, name: str, unit: int) -> int:
-    """How often the file's history says an invocation took the unit up to unpack it."""
+def claims(steps: Steps, run_id: str, name: str, unit: int, work: UnitState = UnitState.WORKING) -> int:
+    """How often the file's history says an invocation took the unit up for `work` (to unpack it)."""
     history = steps.file(run_id, name).history.entries
-    wanted = {"unit": unit, "work": UnitState.WORKING.value}
+    wanted = {"unit": unit, "work": work.value}
     return sum(1 for e in history if e.what is What.CLAIM and wanted.items() <= e.facts.items())
 
 
@@ -114,7 +119,7 @@ def test_a_unit_working_past_its_claims_grace_is_not_taken_over_while_it_makes_p
     # spent before the last), the rest of the member 800 s, so that the unit works 1,220 s in all, past
     # its claim's grace of 1,000 s; and its message delivered again, to another container, as that last
     # upload is under way
-    steps, run_id, name, zip_path = unit_waiting(make_steps, tmp_path)
+    steps, run_id, name, zip_path = unit_waiting(make_steps, tmp_path, large_members())
     other = steps.container()
     held_since: list[datetime | None] = []
 
@@ -140,7 +145,7 @@ def test_a_unit_working_past_its_claims_grace_is_not_taken_over_while_it_makes_p
     steps.deliver("transfer")
     assert steps.file(run_id, name).state is FileState.LANDED and landed_as_in(steps, run_id, zip_path)
     # And the unit was claimed once: renewing a claim is not taking it
-    assert claims_to_unpack(steps, run_id, name, 1) == 1
+    assert claims(steps, run_id, name, 1) == 1
 
 
 def test_a_unit_that_stops_making_progress_is_taken_over_once_its_grace_passed_since_its_last_progress(
@@ -150,7 +155,7 @@ def test_a_unit_that_stops_making_progress_is_taken_over_once_its_grace_passed_s
     # then its sixth upload hanging; and its message delivered again, to other containers, twice while that
     # upload hangs: at 1,250 s (past the grace since the claim, not since the last progress), then at
     # 1,301 s (past both)
-    steps, run_id, name, zip_path = unit_waiting(make_steps, tmp_path)
+    steps, run_id, name, zip_path = unit_waiting(make_steps, tmp_path, large_members())
     other = steps.container()
 
     def twice() -> list[dict[str, Any]]:
@@ -167,7 +172,7 @@ def test_a_unit_that_stops_making_progress_is_taken_over_once_its_grace_passed_s
     # Then the first duplicate left the unit alone; the second took it over and landed the file
     assert [a["outcome"] for a in slow.answers] == ["nothing_to_do", "landed"]
     assert steps.file(run_id, name).state is FileState.LANDED and landed_as_in(steps, run_id, zip_path)
-    assert claims_to_unpack(steps, run_id, name, 1) == 2
+    assert claims(steps, run_id, name, 1) == 2
     # And the stalled invocation, back from its upload, found its claim taken and stopped: no other upload
     assert answer["outcome"] == "stale"
     assert slow.later == 0
@@ -216,7 +221,7 @@ def test_a_unit_taken_over_while_it_stalled_stops_at_its_next_progress_and_leave
     # Given the second unit's message delivered, five parts up in 60 s each (its claim renewed at 300 s),
     # then its sixth upload hanging past the grace since; and the unit taken over meanwhile by a
     # duplicate delivery, at work when the hung upload is answered
-    steps, run_id, name, zip_path = unit_waiting(make_steps, tmp_path)
+    steps, run_id, name, zip_path = unit_waiting(make_steps, tmp_path, large_members())
     other = steps.container()
     stalled = TakenOverWhileStalled(steps, lambda: delivered_again(other, run_id, name, 1))
     steps.oci.intercept("PUT", MEMBER_UPLOADS, stalled)
@@ -233,4 +238,52 @@ def test_a_unit_taken_over_while_it_stalled_stops_at_its_next_progress_and_leave
     assert stalled.later == 0
     # And the taker staged the unit and landed the file
     assert [a["outcome"] for a in stalled.answers] == ["landed"]
+    assert steps.file(run_id, name).state is FileState.LANDED and landed_as_in(steps, run_id, zip_path)
+
+
+def test_a_unit_of_small_members_working_past_its_claims_grace_is_not_taken_over(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given a unit of ten members of half a MiB (one upload each), nine taking 50 s and the last 700 s, so
+    # that the unit works 1,150 s, past its claim's grace; and its message delivered again meanwhile
+    steps, run_id, name, zip_path = unit_waiting(make_steps, tmp_path, many_members(5, 20))
+    other = steps.container()
+    slow = SlowStaging(steps, [50.0] * 9 + [700.0], lambda: [delivered_again(other, run_id, name, 1)])
+    steps.oci.intercept("PUT", MEMBER_UPLOADS, slow)
+
+    # When the unit's invocation runs
+    answer = steps.transfer_unit(run_id, name, 1)
+
+    # Then the duplicate left the unit alone (its claim renewed between members), and the unit was
+    # unpacked by its own invocation alone
+    assert [a["outcome"] for a in slow.answers] == ["nothing_to_do"]
+    assert answer["outcome"] == "promoted"
+    assert claims(steps, run_id, name, 1) == 1
+    steps.deliver("transfer")
+    assert steps.file(run_id, name).state is FileState.LANDED and landed_as_in(steps, run_id, zip_path)
+
+
+def test_a_unit_promoting_past_its_claims_grace_is_not_taken_over(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given a unit of about 150 tiny members, whose promotion is slow: 2 s for each member made visible but
+    # the last, 800 s for that one, so that it promotes for about 1,100 s, past its claim's grace; and the
+    # unit's message delivered again meanwhile
+    tiny = {f"t_{i:03}.csv": b"ID\n%d\n" % i for i in range(300)}
+    steps, run_id, name, zip_path = unit_waiting(make_steps, tmp_path, tiny)
+    count = steps.file(run_id, name).units[1].count
+    other = steps.container()
+    slow = SlowStaging(
+        steps, [2.0] * (count - 1) + [800.0], lambda: [delivered_again(other, run_id, name, 1)]
+    )
+    steps.oci.intercept("POST", r"/n/[^/]+/b/[^/]+/actions/renameObject", slow)
+
+    # When the unit's invocation stages the unit and promotes it
+    answer = steps.transfer_unit(run_id, name, 1)
+
+    # Then the duplicate left the unit alone (its claim renewed between chunks of members), and the unit
+    # was promoted by its own invocation alone, which handed the other unit out (its budget spent)
+    assert claims(steps, run_id, name, 1, UnitState.PROMOTING) == 1
+    assert answer["outcome"] == "promoted" and answer["handed_out"] == 1
+    steps.deliver("transfer")
     assert steps.file(run_id, name).state is FileState.LANDED and landed_as_in(steps, run_id, zip_path)
