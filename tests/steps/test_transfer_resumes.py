@@ -549,6 +549,6 @@ def test_a_unit_claim_is_taken_over_only_once_it_is_stale() -> None:
         with pytest.raises(_NotClaimable):
             claim(noon + timedelta(seconds=seconds))(working)
 
-    # When it tries once the claim is stale, Then it takes the unit over, claimed from then
+    # When it tries once the claim is stale, Then it takes the unit over, claimed from then (one more claim)
     later = noon + timedelta(seconds=601)
-    assert claim(later)(working) == working.but(claimed_at=later)
+    assert claim(later)(working) == working.but(claimed_at=later, claims=working.claims + 1)
