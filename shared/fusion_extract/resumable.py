@@ -505,6 +505,7 @@ class Inflater:
     """
 
     kind = "resumable"
+    crc = None  # no CRC-32 of the output: the caller computes it
 
     def __init__(self, point: InflatePoint | None = None, *, library: Libz | None = None) -> None:
         self._lib = library or inflate_library()

@@ -3,10 +3,12 @@ point, by the resumable inflater. Both deliver the same bytes under the same che
 
 from __future__ import annotations
 
+import struct
 import subprocess
 import sys
 import zipfile
 import zlib
+from collections.abc import Callable
 
 import pytest
 
@@ -106,3 +108,34 @@ def test_fast_inflater_is_isal_where_installed_else_the_resumable_one() -> None:
 
     # And with the package installed (this environment, as the image), it is ISA-L's
     assert fast_inflater().kind == "isal"
+
+
+@pytest.mark.parametrize("stop", [None, lambda: False], ids=["sure to finish (isal)", "may stop (resumable)"])
+def test_a_deflated_member_whose_declared_crc_is_not_its_own_fails_either_way(
+    stop: Callable[[], bool] | None,
+) -> None:
+    # Given a sound deflated member whose CRC-32, in its local header and the directory alike, is another's
+    crc = struct.pack("<I", zlib.crc32(CONTENT))
+    data = zip_bytes([("big.csv", CONTENT)])
+    assert data.count(crc) == 2
+    reads = Reads(data.replace(crc, struct.pack("<I", zlib.crc32(CONTENT[1:]))))
+    [entry] = read_directory(reads, len(reads.data), LIMITS)
+
+    # When it is read through, Then the CRC-32 check fails at its end
+    stream = MemberStream(reads, entry, stop=stop)
+    with pytest.raises(IntegrityError, match=r"'big\.csv' fails its CRC-32 check"):
+        for _ in stream:
+            pass
+    assert stream.inflater == ("isal" if stop is None else "resumable")
+
+
+def test_isal_computes_the_crc_of_its_output_as_it_writes_it() -> None:
+    # Given a member of many blocks, fed to ISA-L's inflater in odd chunks
+    packed = deflated(CONTENT)
+    with fast_inflater() as inflater:
+        output = b"".join(
+            piece for at in range(0, len(packed), 9973) for piece in inflater.feed(packed[at : at + 9973])
+        )
+
+        # Then its CRC-32 is zlib's of the output
+        assert output == CONTENT and inflater.crc == zlib.crc32(CONTENT)

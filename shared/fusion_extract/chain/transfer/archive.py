@@ -138,7 +138,7 @@ class MemberStream:
         _check_point(point, entry)
         self._produced = point.produced if point else 0
         self._crc = point.crc if point else 0
-        self._crc32 = crc32()
+        self._crc32: Callable[[bytes, int], int] | None = crc32()  # None: the inflater computes it
         self._hash = Sha256(point.sha256 if point else None)
         kind = member_kind(entry.path)
         self._csv = _csv_rows(point) if kind is MemberKind.CSV else None
@@ -209,6 +209,8 @@ class MemberStream:
         path = self.entry.path
         with self._inflater() as inflater:
             self.inflater = inflater.kind
+            if inflater.crc is not None:
+                self._crc32 = None  # the inflater computes the CRC-32 of what it writes
             for chunk in data:
                 left -= len(chunk)
                 pieces = inflater.feed(chunk, self._stop)
@@ -224,6 +226,8 @@ class MemberStream:
                 raise IntegrityError(f"archive entry {path!r} is truncated: its deflate stream goes on")
             if inflater.unused or left:
                 raise IntegrityError(f"archive entry {path!r}: data after its deflate stream's end")
+            if inflater.crc is not None:
+                self._crc = inflater.crc
 
     def _inflater(self) -> Inflater | IsalInflater:
         """The resumable inflater for a member that may stop or goes on from a point; else the fastest."""
@@ -237,7 +241,8 @@ class MemberStream:
             path, size = self.entry.path, self.entry.size
             raise IntegrityError(f"archive entry {path!r} expands beyond its declared size of {size} bytes")
         self._produced += len(chunk)
-        self._crc = self._crc32(chunk, self._crc)
+        if self._crc32 is not None:
+            self._crc = self._crc32(chunk, self._crc)
         self._hash.update(chunk)
         if self._csv is not None:
             self._csv.feed(chunk)
