@@ -504,6 +504,9 @@ class Inflater:
     `feed` is a generator: run it to its end (an abandoned one leaves the inflater unusable).
     """
 
+    kind = "resumable"
+    crc = None  # no CRC-32 of the output: the caller computes it
+
     def __init__(self, point: InflatePoint | None = None, *, library: Libz | None = None) -> None:
         self._lib = library or inflate_library()
         self._strm = self._lib.stream()

@@ -5,9 +5,15 @@
 Each kernel runs over the same member as the transfer reads it (pieces of resumable.PIECE bytes), best of
 the rounds (process CPU time, so another engineer's load counts less): inflate (the standard library's
 decompressobj, resumable.Inflater on zlib and on zlib-ng, asking stop() at every block boundary as the
-transfer does, and isal when importable), CRC-32, the CSV row count (unquoted and with quoted fields),
-SHA-256, and the item count of a 4 MiB JSON member (json.loads against items.json_items). Prints one
-line per kernel and its JSON to stdout.
+transfer does, fast_inflate's inflater as members sure to finish get it, and the zlib-ng and isal
+packages' own bindings), CRC-32, the CSV row count (unquoted and with quoted fields), SHA-256, and the
+item count of a 4 MiB JSON member (json.loads against items.json_items). Prints one line per kernel and
+its JSON to stdout.
+
+    .venv/bin/python -m tests.bench.kernels members [--archive .local/bench-data/v1-500mib-1m-s11/archive.zip]
+
+Every member of a bench archive (`make bench` builds them) through MemberStream, all checks included, as a
+member sure to finish goes (no stop: ISA-L) and as one that may stop goes (the resumable inflater).
 
     .venv/bin/python -m tests.bench.kernels ranges [--megabytes 128] [--rate-mb-s 40]
 
@@ -28,12 +34,14 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import requests
 
 from fusion_extract import resumable
 from fusion_extract.chain.transfer.archive import _CsvRows
 from fusion_extract.chain.transfer.items import json_items
+from fusion_extract.fast_inflate import fast_inflater
 from fusion_extract.resumable import PIECE, Inflater, Libz, Sha256
 from tests.bench.datagen import member_blocks
 
@@ -80,6 +88,14 @@ def inflate_with(library: Libz) -> Callable[[bytes], None]:
                 pass
 
     return run
+
+
+def fast_inflate(packed: bytes) -> None:
+    """fast_inflate as the transfer uses it for a member sure to finish: ISA-L, pieces of PIECE bytes."""
+    with fast_inflater() as inflater:
+        for start in range(0, len(packed), ARRIVES):
+            for _ in inflater.feed(packed[start : start + ARRIVES]):
+                pass
 
 
 def decompressobj_inflate(module: str) -> Callable[[bytes], None]:
@@ -184,15 +200,52 @@ def ranges(megabytes: int, rate_mb_s: float) -> None:
     print(json.dumps({"megabytes": megabytes, "rate_mb_s": rate_mb_s, **figures}))
 
 
+def members(archive: Path, rounds: int) -> None:
+    """Every member of a bench archive through MemberStream (inflate, CRC-32, SHA-256, rows, items), as
+    members sure to finish go (no stop: ISA-L) and as members that may stop go (the resumable inflater)."""
+    from fusion_extract.chain.transfer.archive import MemberStream, ZipLimits, read_directory
+
+    def read(start: int, end: int) -> Iterator[bytes]:
+        with archive.open("rb") as file:
+            file.seek(start)
+            while start < end and (block := file.read(min(2**20, end - start))):
+                start += len(block)
+                yield block
+
+    limits = ZipLimits(max_entries=10_000, max_total_bytes=64 * GIB, max_ratio=200)
+    entries = read_directory(read, archive.stat().st_size, limits)
+    output = sum(entry.size for entry in entries)
+
+    def unpack(stop: Callable[[], bool] | None) -> None:
+        for entry in entries:
+            stream = MemberStream(read, entry, stop=stop)
+            for _ in stream:
+                pass
+            stream.result()
+
+    ways: dict[str, Callable[[], bool] | None] = {"sure to finish": None, "may stop": lambda: False}
+    figures = {
+        name: round(best(functools.partial(unpack, stop), rounds) * GIB / output, 3)
+        for name, stop in ways.items()
+    }
+    for name, seconds in figures.items():
+        print(f"members, {name:15} {seconds:6.3f} CPU-s/GiB")
+    print(json.dumps({"archive": str(archive), **figures}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", nargs="?", choices=("kernels", "ranges"), default="kernels")
+    parser.add_argument("what", nargs="?", choices=("kernels", "ranges", "members"), default="kernels")
+    parser.add_argument("--archive", type=Path, default=None)
     parser.add_argument("--megabytes", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rate-mb-s", type=float, default=40.0)
     args = parser.parse_args()
+    if args.what == "members":
+        members(args.archive or Path(".local/bench-data/v1-500mib-1m-s11/archive.zip"), args.rounds)
+        return
     if args.what == "ranges":
         ranges(args.megabytes or 128, args.rate_mb_s)
         return
@@ -209,6 +262,7 @@ def main() -> None:
         "inflate zlib.decompressobj": lambda: decompressobj_inflate("zlib")(packed),
         "inflate Inflater(zlib)": lambda: inflate_with(resumable.libz())(packed),
         "inflate Inflater(zlib-ng)": lambda: inflate_with(resumable.inflate_library())(packed),
+        "inflate fast_inflater()": lambda: fast_inflate(packed),
         "crc32 zlib": lambda: crc_with(zlib.crc32)(plain_pieces),
         "crc32 resumable.crc32()": lambda: crc_with(resumable.crc32())(plain_pieces),
         "rows newline count only": lambda: over_pieces(lambda chunk: chunk.count(b"\n"))(plain_pieces),

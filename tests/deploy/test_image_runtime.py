@@ -241,6 +241,8 @@ def test_a_transfer_lands_in_the_image_runtime_with_only_openssl_111_loadable(
         transfer = mapped(chain.runtimes["transfer"].pid)
         assert str(image_libraries / LIBCRYPTO) in transfer and str(image_libraries / LIBZ) in transfer
         assert "/python/zlib_ng/zlib_ng.cpython-311-x86_64-linux-gnu.so" in transfer
+        # (and its members, each sure to finish, went through ISA-L, from the image's own isal wheel)
+        assert "/python/isal/igzip_lib.cpython-311-x86_64-linux-gnu.so" in transfer
 
 
 def test_a_transfer_lands_in_the_image_runtime_with_only_openssl_3_loadable(

@@ -15,6 +15,7 @@ from fusion_extract.chain.budget import Budget
 from fusion_extract.chain.ledger.records import Unit
 from fusion_extract.chain.transfer.archive import ZipLimits, read_directory
 from fusion_extract.chain.transfer.units import UnitRun, _Cursor, staged_reader
+from fusion_extract.chain.transfer.zipdir import RangeReader
 from fusion_extract.errors import IntegrityError
 from tests.steps.conftest import Steps
 
@@ -153,3 +154,40 @@ def test_a_units_open_read_is_closed_when_it_stops_midway() -> None:
 
     # When the unit stops (its budget spent), Then the read is closed at once: its connection is not held
     assert closed == [(0, 100)]
+
+
+def slow_reads(steps: Steps, etag: str, seconds: float) -> RangeReader:
+    """The staged copy, read as a slow source would be: every chunk costs `seconds` on the manual clock."""
+    staged = staged_reader(steps.deps.store, STAGED, etag)
+
+    def read(start: int, end: int) -> Iterator[bytes]:
+        for chunk in staged(start, end):
+            steps.clock.advance(seconds)
+            yield chunk
+
+    return read
+
+
+@pytest.mark.parametrize(
+    ("budget", "finished"), [(1.0, True), (0.2, False)], ids=["sure to finish", "not sure to finish"]
+)
+def test_a_member_the_budget_is_sure_to_finish_is_never_asked_to_stop(
+    ledger_steps: Steps, budget: float, finished: bool
+) -> None:
+    # Given a member of four parts and more, too large to go up whole, and a source so slow that the budget
+    # is spent by the first chunk read
+    content = members(8, 4 * PART + 10)
+    etag, size = staged_archive(ledger_steps, content)
+    run = invocation(ledger_steps, etag, size, seconds=budget)
+    run.source = slow_reads(ledger_steps, etag, seconds=budget)
+
+    # When the unit is unpacked: the budget at the start is sure to finish the member at SURE_RATE (16 MiB/s
+    # over 1 s) or not (over 0.2 s, 3.2 MiB)
+    unit, done = run.run(0, Unit(0, 1))
+
+    # Then a member the budget was sure to finish is staged whole in this invocation, though the budget ran
+    # out on the way (fast inflate needs no stop); one it was not sure of stops after its first part
+    assert done is finished
+    assert [member.member.path for member in unit.staged] == (["m0.bin"] if finished else [])
+    if finished:
+        assert ledger_steps.read(f"{FOLDER}members/m0.bin") == content["m0.bin"]

@@ -33,6 +33,7 @@ from fusion_extract.chain.transfer.zipdir import (
     refusal,
 )
 from fusion_extract.errors import IntegrityError
+from fusion_extract.fast_inflate import IsalInflater, fast_inflater
 from fusion_extract.resumable import InflatePoint, Inflater, Sha256, crc32
 
 __all__ = [
@@ -113,6 +114,10 @@ class MemberStream:
     Iterate it once. When `stop()` answers True at a resumable boundary (deflate: a block boundary; stored:
     between chunks), iteration ends early and `stopped` holds the point to resume from, in a new MemberStream
     with the same entry. `stop` is never asked for a JSON member kept whole (`json`): it is small.
+
+    Without `stop` (a member the caller is sure to finish) and from the member's start, a deflated member
+    is inflated by the fastest inflater, which cannot stop (fast_inflate); else by the resumable one.
+    `inflater` names the one used ("isal", "resumable"), once iteration began; None for a stored member.
     """
 
     def __init__(
@@ -121,10 +126,11 @@ class MemberStream:
         entry: Entry,
         *,
         point: MemberPoint | None = None,
-        stop: Callable[[], bool] = lambda: False,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         self.entry = entry
         self.stopped: MemberPoint | None = None
+        self.inflater: str | None = None
         self.json: bytes | None = None  # the whole member, when a .json of at most JSON_COUNT_LIMIT bytes
         self._read = read
         self._point = point
@@ -132,7 +138,7 @@ class MemberStream:
         _check_point(point, entry)
         self._produced = point.produced if point else 0
         self._crc = point.crc if point else 0
-        self._crc32 = crc32()
+        self._crc32: Callable[[bytes, int], int] | None = crc32()  # None: the inflater computes it
         self._hash = Sha256(point.sha256 if point else None)
         kind = member_kind(entry.path)
         self._csv = _csv_rows(point) if kind is MemberKind.CSV else None
@@ -142,7 +148,7 @@ class MemberStream:
             and point is None
         )
         self._json: bytearray | None = bytearray() if keep else None
-        self._stop = stop if self._json is None else lambda: False
+        self._stop = stop if self._json is None else None
 
     def __iter__(self) -> Iterator[bytes]:
         if self._started:
@@ -194,14 +200,17 @@ class MemberStream:
         for chunk in data:
             self._take(chunk)
             yield chunk
-            if self._produced < self.entry.size and self._stop():
+            if self._produced < self.entry.size and self._stop is not None and self._stop():
                 self.stopped = self._mark(None)
                 return
 
     def _deflated(self, data: Iterator[bytes], left: int) -> Iterator[bytes]:
         """Inflate the `left` compressed bytes of `data`; the deflate stream must end exactly with them."""
-        point, path = self._point, self.entry.path
-        with Inflater(point.inflate if point is not None else None) as inflater:
+        path = self.entry.path
+        with self._inflater() as inflater:
+            self.inflater = inflater.kind
+            if inflater.crc is not None:
+                self._crc32 = None  # the inflater computes the CRC-32 of what it writes
             for chunk in data:
                 left -= len(chunk)
                 pieces = inflater.feed(chunk, self._stop)
@@ -217,13 +226,23 @@ class MemberStream:
                 raise IntegrityError(f"archive entry {path!r} is truncated: its deflate stream goes on")
             if inflater.unused or left:
                 raise IntegrityError(f"archive entry {path!r}: data after its deflate stream's end")
+            if inflater.crc is not None:
+                self._crc = inflater.crc
+
+    def _inflater(self) -> Inflater | IsalInflater:
+        """The resumable inflater for a member that may stop or goes on from a point; else the fastest."""
+        point = self._point
+        if self._stop is None and point is None:
+            return fast_inflater()
+        return Inflater(point.inflate if point is not None else None)
 
     def _take(self, chunk: bytes) -> None:
         if self._produced + len(chunk) > self.entry.size:
             path, size = self.entry.path, self.entry.size
             raise IntegrityError(f"archive entry {path!r} expands beyond its declared size of {size} bytes")
         self._produced += len(chunk)
-        self._crc = self._crc32(chunk, self._crc)
+        if self._crc32 is not None:
+            self._crc = self._crc32(chunk, self._crc)
         self._hash.update(chunk)
         if self._csv is not None:
             self._csv.feed(chunk)
