@@ -55,23 +55,33 @@ class Stuck(RuntimeError):
 
 def messages_due(record: FileRecord, busy: set[Message]) -> list[Message] | None:
     """What the chain would have in flight for this file now, not counting `busy` (messages whose
-    invocation is running): None once the file LANDED; [None] while its fetch goes on (PENDING); the
-    units not DONE of an archive being unpacked (UNPACKING). The invocation of the file message unpacks
-    unit 0 itself, so while it runs unit 0 is its own. Raises Stuck for a file that FAILED."""
+    invocation is running): None once the file LANDED; [None] while its fetch goes on (PENDING). For an
+    archive being unpacked (UNPACKING), as the transfer publishes them: a message per unit not yet staged;
+    once every unit is staged, a message per unit waiting to be promoted (DONE: a promotion that paused,
+    or one handed out); once every unit is promoted, one message to land the file (a landing put off). The
+    invocation of the file message unpacks unit 0 itself, so while it runs unit 0 is its own; any running
+    invocation may be promoting any unit, so nothing is due for a unit PROMOTING. A message delivered
+    twice is harmless: its invocation finds nothing to do. Raises Stuck for a file that FAILED."""
     if record.state is FileState.LANDED:
         return None
     if record.state is FileState.FAILED:
         raise Stuck(f"{record.name} FAILED: {record.reason}")
     if record.state is FileState.PENDING:
         return [] if None in busy else [None]
-    if record.state is FileState.UNPACKING:
-        due: list[Message] = []
-        for index, unit in enumerate(record.units):
-            mine = index in busy or (index == 0 and None in busy)
-            if unit.state is not UnitState.DONE and not mine:
-                due.append(index)
-        return due
-    return []  # TRANSFERRING: an invocation holds the claim
+    if record.state is not FileState.UNPACKING:
+        return []  # TRANSFERRING: an invocation holds the claim
+
+    def free(index: int) -> bool:
+        return index not in busy and not (index == 0 and None in busy)
+
+    states = [unit.state for unit in record.units]
+    if any(state in (UnitState.PENDING, UnitState.WORKING) for state in states):
+        waiting = (UnitState.PENDING, UnitState.WORKING)
+    elif all(state is UnitState.PROMOTED for state in states):
+        return [0] if not busy else []
+    else:
+        waiting = (UnitState.DONE,)
+    return [index for index, state in enumerate(states) if state in waiting and free(index)]
 
 
 @dataclass
