@@ -75,6 +75,7 @@ def messages_due(record: FileRecord, busy: set[Message]) -> list[Message] | None
         return index not in busy and not (index == 0 and None in busy)
 
     states = [unit.state for unit in record.units]
+    waiting: tuple[UnitState, ...]
     if any(state in (UnitState.PENDING, UnitState.WORKING) for state in states):
         waiting = (UnitState.PENDING, UnitState.WORKING)
     elif all(state is UnitState.PROMOTED for state in states):
@@ -184,6 +185,7 @@ class _Chain:
     max_invocations: int
     log: IO[str] | None  # the instances' stderr
     wrapper: Callable[[], tuple[str, ...]]  # the command each instance runs under, if any
+    own_rusage: bool = False  # each instance tells its ru_maxrss (instances.py --own-rusage)
     answers: queue.Queue[Answer] = field(default_factory=queue.Queue)
     pool: list[Instance] = field(default_factory=list)  # every instance started
     driven: Driven = field(default_factory=Driven)
@@ -209,7 +211,7 @@ class _Chain:
                 raise Stuck(f"a warm instance did not come up: {answer.figures}")
 
     def _new(self) -> Instance:
-        return Instance(self.answers, self.log, self.wrapper())
+        return Instance(self.answers, self.log, self.wrapper(), own_rusage=self.own_rusage)
 
     def start(self, unit: Message) -> None:
         if len(self.calls) + len(self.running) >= self.max_invocations:
@@ -242,6 +244,7 @@ class _Chain:
         self.driven.record(outcome, since)
         self.calls.append(
             {
+                "instance": self.pool.index(instance),
                 "message": unit,
                 "outcome": outcome.get("outcome"),
                 "wall_s": round(since, 3),
@@ -273,6 +276,8 @@ class _Chain:
 
     def report(self) -> dict[str, Any]:
         cold = not self.warm
+        for call in self.calls:  # known once the instance ended
+            call["max_rss_mib"] = self.pool[call["instance"]].max_rss_mib
         cpu = sum(i.cpu_s or 0.0 for i in self.pool) if cold else sum(c["cpu_s"] for c in self.calls)
         return {
             **self.driven.report(),
@@ -303,6 +308,7 @@ def drive(
     at_start: Callable[[], None] = lambda: None,
     log: IO[str] | None = None,
     wrapper: Callable[[], tuple[str, ...]] = tuple,
+    own_rusage: bool = False,
 ) -> dict[str, Any]:
     """Drive `name` to LANDED as the chain would, each invocation in a function instance (cold: a new one
     per invocation; warm: `most` instances primed before the clock starts), started as soon as the ledger
@@ -313,9 +319,10 @@ def drive(
     invocations that answered in_progress while their unit stayed PENDING (in the chain their message is
     then spent and the unit waits for the sweep; here it is handed out again at once). `at_start` is
     called as the clock starts (after a warm pool is primed); the instances' stderr goes to `log`; each
-    instance runs under the command `wrapper()` gives (a profiler), if any."""
+    instance runs under the command `wrapper()` gives (a profiler), if any; `own_rusage`: each call's
+    `max_rss_mib` is its instance's ru_maxrss (instances.py --own-rusage)."""
     load = _reader(env, bucket_folder)
-    chain = _Chain(dict(env), run_id, name, warm, most, max_invocations, log, wrapper)
+    chain = _Chain(dict(env), run_id, name, warm, most, max_invocations, log, wrapper, own_rusage)
     try:
         if warm:
             chain.prime()
