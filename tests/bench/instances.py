@@ -12,6 +12,10 @@ and its own figures for the call: `wall_s`, `cpu_s` (every thread, getrusage), `
 A cold instance gets one request and its stdin closed: it pays the interpreter, the imports and the
 first call's set-up, as a new instance does. A warm one answers request after request, as a reused
 instance does (the Runtime, its signer and connections kept by `runtime_for`).
+
+`--own-rusage`: the instance serves in a process forked from the bare interpreter, and says at its end
+that process's peak RSS as the kernel counts it (ru_maxrss, from wait4): a process started by a large
+one (the harness) inherits its parent's peak in its own ru_maxrss, a fork of a small one does not.
 """
 
 from __future__ import annotations
@@ -53,11 +57,19 @@ class Instance:
     busy: Any = None  # what the instance is working on (None when idle): the driver's business
     cpu_s: float | None = None
     status: int | None = None
+    own_rusage: bool = False  # serve in a fork of the bare interpreter, and tell its ru_maxrss
+    max_rss_mib: float | None = None  # that fork's ru_maxrss, once it ended
     process: subprocess.Popen[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.process = subprocess.Popen(
-            [*self.wrapper, sys.executable, "-m", "tests.bench.instances"],
+            [
+                *self.wrapper,
+                sys.executable,
+                "-m",
+                "tests.bench.instances",
+                *(["--own-rusage"] if self.own_rusage else []),
+            ],
             cwd=REPO,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -95,7 +107,11 @@ class Instance:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             if line.startswith("{"):  # a wrapper (a profiler) may say things of its own
-                self.answers.put(Answer(self, json.loads(line)))
+                said = json.loads(line)
+                if "own_max_rss_mib" in said:
+                    self.max_rss_mib = float(said["own_max_rss_mib"])
+                else:
+                    self.answers.put(Answer(self, said))
         self._copier.join()  # its log copied before its exit is told
         _pid, status, usage = os.wait4(self.process.pid, 0)
         self.process.returncode = self.status = os.waitstatus_to_exitcode(status)  # Popen must not wait
@@ -187,5 +203,22 @@ def serve() -> None:
         )
 
 
+def serve_in_fork() -> None:
+    """serve() in a child forked now, while this process is the bare interpreter; then that child's
+    ru_maxrss (its own peak, the few MiB it shares with us included) as one line."""
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            serve()
+            status = 0
+        finally:
+            sys.stdout.flush()
+            os._exit(status)
+    _pid, status, usage = os.wait4(pid, 0)
+    print(json.dumps({"own_max_rss_mib": usage.ru_maxrss / 1024}), flush=True)
+    sys.exit(os.waitstatus_to_exitcode(status))
+
+
 if __name__ == "__main__":
-    serve()
+    serve_in_fork() if "--own-rusage" in sys.argv else serve()

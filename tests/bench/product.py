@@ -55,23 +55,34 @@ class Stuck(RuntimeError):
 
 def messages_due(record: FileRecord, busy: set[Message]) -> list[Message] | None:
     """What the chain would have in flight for this file now, not counting `busy` (messages whose
-    invocation is running): None once the file LANDED; [None] while its fetch goes on (PENDING); the
-    units not DONE of an archive being unpacked (UNPACKING). The invocation of the file message unpacks
-    unit 0 itself, so while it runs unit 0 is its own. Raises Stuck for a file that FAILED."""
+    invocation is running): None once the file LANDED; [None] while its fetch goes on (PENDING). For an
+    archive being unpacked (UNPACKING), as the transfer publishes them: a message per unit not yet staged;
+    once every unit is staged, a message per unit waiting to be promoted (DONE: a promotion that paused,
+    or one handed out); once every unit is promoted, one message to land the file (a landing put off). The
+    invocation of the file message unpacks unit 0 itself, so while it runs unit 0 is its own; any running
+    invocation may be promoting any unit, so nothing is due for a unit PROMOTING. A message delivered
+    twice is harmless: its invocation finds nothing to do. Raises Stuck for a file that FAILED."""
     if record.state is FileState.LANDED:
         return None
     if record.state is FileState.FAILED:
         raise Stuck(f"{record.name} FAILED: {record.reason}")
     if record.state is FileState.PENDING:
         return [] if None in busy else [None]
-    if record.state is FileState.UNPACKING:
-        due: list[Message] = []
-        for index, unit in enumerate(record.units):
-            mine = index in busy or (index == 0 and None in busy)
-            if unit.state is not UnitState.DONE and not mine:
-                due.append(index)
-        return due
-    return []  # TRANSFERRING: an invocation holds the claim
+    if record.state is not FileState.UNPACKING:
+        return []  # TRANSFERRING: an invocation holds the claim
+
+    def free(index: int) -> bool:
+        return index not in busy and not (index == 0 and None in busy)
+
+    states = [unit.state for unit in record.units]
+    waiting: tuple[UnitState, ...]
+    if any(state in (UnitState.PENDING, UnitState.WORKING) for state in states):
+        waiting = (UnitState.PENDING, UnitState.WORKING)
+    elif all(state is UnitState.PROMOTED for state in states):
+        return [0] if not busy else []
+    else:
+        waiting = (UnitState.DONE,)
+    return [index for index, state in enumerate(states) if state in waiting and free(index)]
 
 
 @dataclass
@@ -174,6 +185,7 @@ class _Chain:
     max_invocations: int
     log: IO[str] | None  # the instances' stderr
     wrapper: Callable[[], tuple[str, ...]]  # the command each instance runs under, if any
+    own_rusage: bool = False  # each instance tells its ru_maxrss (instances.py --own-rusage)
     answers: queue.Queue[Answer] = field(default_factory=queue.Queue)
     pool: list[Instance] = field(default_factory=list)  # every instance started
     driven: Driven = field(default_factory=Driven)
@@ -199,7 +211,7 @@ class _Chain:
                 raise Stuck(f"a warm instance did not come up: {answer.figures}")
 
     def _new(self) -> Instance:
-        return Instance(self.answers, self.log, self.wrapper())
+        return Instance(self.answers, self.log, self.wrapper(), own_rusage=self.own_rusage)
 
     def start(self, unit: Message) -> None:
         if len(self.calls) + len(self.running) >= self.max_invocations:
@@ -232,6 +244,7 @@ class _Chain:
         self.driven.record(outcome, since)
         self.calls.append(
             {
+                "instance": self.pool.index(instance),
                 "message": unit,
                 "outcome": outcome.get("outcome"),
                 "wall_s": round(since, 3),
@@ -263,6 +276,8 @@ class _Chain:
 
     def report(self) -> dict[str, Any]:
         cold = not self.warm
+        for call in self.calls:  # known once the instance ended
+            call["max_rss_mib"] = self.pool[call["instance"]].max_rss_mib
         cpu = sum(i.cpu_s or 0.0 for i in self.pool) if cold else sum(c["cpu_s"] for c in self.calls)
         return {
             **self.driven.report(),
@@ -293,6 +308,7 @@ def drive(
     at_start: Callable[[], None] = lambda: None,
     log: IO[str] | None = None,
     wrapper: Callable[[], tuple[str, ...]] = tuple,
+    own_rusage: bool = False,
 ) -> dict[str, Any]:
     """Drive `name` to LANDED as the chain would, each invocation in a function instance (cold: a new one
     per invocation; warm: `most` instances primed before the clock starts), started as soon as the ledger
@@ -303,9 +319,10 @@ def drive(
     invocations that answered in_progress while their unit stayed PENDING (in the chain their message is
     then spent and the unit waits for the sweep; here it is handed out again at once). `at_start` is
     called as the clock starts (after a warm pool is primed); the instances' stderr goes to `log`; each
-    instance runs under the command `wrapper()` gives (a profiler), if any."""
+    instance runs under the command `wrapper()` gives (a profiler), if any; `own_rusage`: each call's
+    `max_rss_mib` is its instance's ru_maxrss (instances.py --own-rusage)."""
     load = _reader(env, bucket_folder)
-    chain = _Chain(dict(env), run_id, name, warm, most, max_invocations, log, wrapper)
+    chain = _Chain(dict(env), run_id, name, warm, most, max_invocations, log, wrapper, own_rusage)
     try:
         if warm:
             chain.prime()

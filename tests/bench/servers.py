@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 BUCKET = "bench"
 TOPICS = ("poll", "transfer", "rerun", "alerts")
@@ -141,6 +142,11 @@ def serve_oci(workdir: Path) -> None:
                     "count": len(requests),
                     "kinds": dict(kinds),
                     "commit_seconds": round(seconds, 3),
+                }
+            elif command == "writes":  # writes <name>: PUTs that took effect of objects named <...>/<name>
+                puts = [path for method, path, status in emulator.served if method == "PUT" and status < 300]
+                answer = {
+                    "count": sum(1 for path in puts if unquote(path).split("?")[0].endswith(f"/{argument}"))
                 }
             elif command == "secret":  # secret <name> <json content>
                 name, _, content = argument.partition(" ")

@@ -52,6 +52,36 @@ def test_unit_zero_belongs_to_the_running_invocation_of_the_file_message():
     assert messages_due(unpacking, {None}) == [1]
 
 
+def test_once_every_unit_is_staged_each_unit_waiting_to_be_promoted_is_due_again():
+    # Given an archive whose units are all staged: one promoted, one being promoted, two DONE (a
+    # promotion that paused, and one handed out by the invocation that staged the last unit)
+    staged = record(
+        FileState.UNPACKING, UnitState.PROMOTED, UnitState.PROMOTING, UnitState.DONE, UnitState.DONE
+    )
+
+    # Then each DONE unit is due its message again (the transfer published one), but while its
+    # invocation runs; the unit being promoted belongs to a running invocation
+    assert messages_due(staged, set()) == [2, 3]
+    assert messages_due(staged, {2}) == [3]
+
+
+def test_a_done_unit_is_not_due_while_another_is_still_unpacked():
+    # Given an archive whose second unit is staged while the first is still unpacked
+    unpacking = record(FileState.UNPACKING, UnitState.WORKING, UnitState.DONE)
+
+    # Then only the unit being unpacked is due (its invocation died, or it is a duplicate)
+    assert messages_due(unpacking, set()) == [0]
+
+
+def test_an_archive_with_every_unit_promoted_but_not_landed_is_due_one_message_to_land_it():
+    # Given an archive whose units are all promoted, its landing put off
+    promoted = record(FileState.UNPACKING, UnitState.PROMOTED, UnitState.PROMOTED)
+
+    # Then one message is due to land it, unless an invocation of the file runs
+    assert messages_due(promoted, set()) == [0]
+    assert messages_due(promoted, {1}) == []
+
+
 def test_a_landed_file_is_due_nothing_and_a_failed_one_stops_the_driver():
     assert messages_due(record(FileState.LANDED), set()) is None
     assert messages_due(record(FileState.TRANSFERRING), set()) == []

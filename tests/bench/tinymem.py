@@ -3,7 +3,9 @@ fresh process (its VmHWM, and what it grew by from the moment before the piece b
 
     .venv/bin/python -m tests.bench.tinymem [--members 50000]
 
-- directory: the archive's central directory read and every rule checked (every unit invocation does);
+- directory: the archive's central directory read and every rule checked (the invocation that plans does);
+- unit directory: a quarter of it, one unit's run of records, read and checked against the plan (every
+  unit invocation does);
 - unit save: the archive's record, every member staged, read and written back (a unit's compare-and-swap);
 - finish: the landed record read and the run's _manifest.json written.
 
@@ -26,7 +28,7 @@ from typing import Any
 
 from tests.bench.pipelines import peak_rss_mib
 
-PIECES = ("directory", "unit_save", "finish")
+PIECES = ("directory", "unit_directory", "unit_save", "finish")
 
 
 def _rss_mib() -> float:
@@ -47,6 +49,7 @@ def make_inputs(folder: Path, members: int) -> None:
         UnitState,
     )
     from fusion_extract.chain.ledger.store import encode
+    from fusion_extract.chain.transfer.zipdir import ZipLimits, directory_slice, read_directory
     from tests.clocks import EPOCH
 
     buffer = io.BytesIO()
@@ -54,6 +57,12 @@ def make_inputs(folder: Path, members: int) -> None:
         for index in range(members):
             archive.writestr(f"TINY_{index}.csv", f"ID,AMOUNT\n{index},{index % 97}.50\n")
     (folder / "archive.zip").write_bytes(buffer.getvalue())
+    data = buffer.getvalue()
+    entries = read_directory(lambda s, e: iter([data[s:e]]), len(data), ZipLimits(10**6, 2**40, 200))
+    place = directory_slice(entries[: members // 4])
+    assert place is not None
+    (folder / "slice.json").write_text(json.dumps({**vars(place), "count": members // 4}))
+    del entries
     landed = tuple(
         Member(f"TINY_{i}.csv", 20, hashlib.sha256(b"%d" % i).hexdigest(), 1) for i in range(members)
     )
@@ -71,11 +80,11 @@ def make_inputs(folder: Path, members: int) -> None:
 
 def piece(name: str, folder: Path) -> dict[str, Any]:
     from fusion_extract.chain.ledger.codec import file_from_doc, file_to_doc
-    from fusion_extract.chain.ledger.records import Run, RunState
+    from fusion_extract.chain.ledger.records import DirectorySlice, Run, RunState
     from fusion_extract.chain.ledger.store import encode
     from fusion_extract.chain.transfer import finish
     from fusion_extract.chain.transfer.layout import Layout
-    from fusion_extract.chain.transfer.zipdir import ZipLimits, read_directory
+    from fusion_extract.chain.transfer.zipdir import ZipLimits, read_directory, read_slice
     from tests.clocks import EPOCH
 
     inputs = {path.name: path.read_bytes() for path in folder.iterdir()}
@@ -83,6 +92,12 @@ def piece(name: str, folder: Path) -> dict[str, Any]:
     if name == "directory":
         data = inputs["archive.zip"]
         entries = read_directory(lambda s, e: iter([data[s:e]]), len(data), ZipLimits(10**6, 2**40, 200))
+        count = len(entries)
+    elif name == "unit_directory":
+        data, place = inputs["archive.zip"], json.loads(inputs["slice.json"])
+        unit = place.pop("count")
+        read = lambda s, e: iter([data[s:e]])  # noqa: E731
+        entries = read_slice(read, len(data), DirectorySlice(**place), 0, unit, ZipLimits(10**6, 2**40, 200))
         count = len(entries)
     elif name == "unit_save":
         record = file_from_doc(json.loads(inputs["unpacking.json"]))

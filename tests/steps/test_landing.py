@@ -128,7 +128,7 @@ def test_landing_when_the_run_ended_meanwhile_makes_nothing_visible(ledger_steps
     gone = replace(landing(ledger_steps, planned), still_wanted=lambda: False)
     fetch = fetched(gone)
     entries = gone.entries(fetch)
-    units = [gone.unpack(fetch, entries, index, unit)[0] for index, unit in enumerate(gone.units(entries))]
+    units = [gone.unpack(fetch, index, unit)[0] for index, unit in enumerate(gone.units(entries))]
 
     # When it would be promoted, Then it is abandoned, and nothing of it is visible
     with pytest.raises(SupersededError, match="the run ended meanwhile"):
@@ -146,17 +146,18 @@ def test_landing_an_archive_costs_two_store_calls_per_small_member(ledger_steps:
     fetch = fetched(work)
     entries = work.entries(fetch)
     served = len(ledger_steps.oci.served)
-    units = [work.unpack(fetch, entries, index, unit)[0] for index, unit in enumerate(work.units(entries))]
+    units = [work.unpack(fetch, index, unit)[0] for index, unit in enumerate(work.units(entries))]
     for unit in units:
         work.promote_unit(fetch, unit)
 
-    # Then each member cost one upload and one rename, the unit one ranged read: nothing was looked up again
+    # Then each member cost one upload and one rename, the unit two ranged reads (its run of the directory,
+    # then its members): nothing was looked up again
     calls = [(method, path) for method, path, _ in ledger_steps.oci.served[served:]]
     uploads = [c for c in calls if c[0] == "PUT" and "_staging" in c[1]]
     renames = [c for c in calls if c[1].endswith("/actions/renameObject")]
     heads = [c for c in calls if c[0] == "HEAD"]
     reads = [c for c in calls if c[0] == "GET" and c[1].endswith("fetched")]
-    assert (len(uploads), len(renames), len(heads), len(reads)) == (12, 12, 0, 1)
+    assert (len(uploads), len(renames), len(heads), len(reads)) == (12, 12, 0, 2)
     folder = ledger_steps.deps.layout.run_folder(a_run(ledger_steps))
     assert ledger_steps.objects("landing/") == [f"{folder}/{name}" for name in sorted(members)]
 

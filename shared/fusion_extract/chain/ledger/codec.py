@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 from fusion_extract.chain.ledger.records import (
+    DirectorySlice,
     Entry,
     Fact,
     Fetch,
@@ -349,6 +350,7 @@ def _unit_to_doc(unit: Unit) -> Doc:
         "staged": _lines(unit.staged),
         "metadata": unit.metadata,
         "promoted": unit.promoted,
+        "directory": _directory_slice_to_doc(unit.directory),
     }
 
 
@@ -365,10 +367,27 @@ def _unit(value: Any, where: str) -> Unit:
         staged=_members(f, "staged", _staged_member, _staged_from_line),
         metadata=f.optional("metadata", _object),
         promoted=f.count("promoted", 0),
+        directory=f.optional("directory", _directory_slice),
     )
     if unit.promoted > len(unit.staged):
         raise IntegrityError(f"{where}: {unit.promoted} members promoted of {len(unit.staged)} staged")
     return unit
+
+
+def _directory_slice_to_doc(place: DirectorySlice | None) -> Doc | None:
+    if place is None:
+        return None
+    return {"start": place.start, "end": place.end, "bound": place.bound, "digest": place.digest}
+
+
+def _directory_slice(value: Any, where: str) -> DirectorySlice:
+    f = _Fields(value, where)
+    place = DirectorySlice(
+        f.count("start", None), f.count("end", None), f.count("bound", None), f.text("digest")
+    )
+    if place.end <= place.start:
+        raise IntegrityError(f"{where}: a directory slice must end after it starts")
+    return place
 
 
 def _lines(members: Sequence[Member] | Sequence[StagedMember]) -> list[str]:

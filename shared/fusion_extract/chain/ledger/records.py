@@ -272,6 +272,18 @@ class MemberLines(Sequence[M]):
 
 
 @dataclass(frozen=True)
+class DirectorySlice:
+    """Where a unit's members sit in its archive's central directory: its invocations read that run of
+    records alone (transfer/zipdir.read_slice), and what they read must give the entries the whole directory
+    gave when the archive was planned."""
+
+    start: int  # archive offset of the unit's first directory record
+    end: int  # just past its last
+    bound: int  # its members' bytes end here at the latest (the limit of its last member in the archive)
+    digest: str  # SHA-256 of its entries as planned (zipdir.entries_digest), hex
+
+
+@dataclass(frozen=True)
 class Unit:
     """A run of consecutive members of one archive, unpacked by one invocation at a time."""
 
@@ -285,6 +297,7 @@ class Unit:
     staged: Sequence[StagedMember] = ()  # its first members, done (the rest follows from a checkpoint)
     metadata: dict[str, Any] | None = None  # Fusion's metadata member, when this unit holds it
     promoted: int = 0  # its first staged members already in the landing folder (a promotion that paused)
+    directory: DirectorySlice | None = None  # its run of the central directory (None: read the whole one)
 
     def but(self, **changes: Any) -> Unit:
         return dataclasses.replace(self, **changes)

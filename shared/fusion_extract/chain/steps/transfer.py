@@ -192,8 +192,7 @@ def _unit_step(deps: Deps, landing: Landing, index: int) -> Outcome:
     try:
         # Other units save the same record meanwhile: the claim is tried again on their changes.
         unit = _update_unit(deps, landing, fetch, index, claim).value.units[index]
-        entries = landing.entries(fetch)
-        unit, done = landing.unpack(fetch, entries, index, unit, _Renewal(deps, landing, fetch, index, unit))
+        unit, done = landing.unpack(fetch, index, unit, _Renewal(deps, landing, fetch, index, unit))
     except _NotClaimable as taken:
         return outcome(Result.NOTHING_TO_DO, run.run_id, file=name, unit=index, state=str(taken))
     except ConflictError:

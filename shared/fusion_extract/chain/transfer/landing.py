@@ -36,6 +36,7 @@ from fusion_extract.chain.transfer.layout import (
 from fusion_extract.chain.transfer.manifest import parse_manifest
 from fusion_extract.chain.transfer.overlap import Live, Relay, TailKept, in_thread, tail_length
 from fusion_extract.chain.transfer.units import LEAST_UNIT_PARTS, UnitRun, is_metadata, plan, staged_reader
+from fusion_extract.chain.transfer.zipdir import directory_slice, read_slice
 from fusion_extract.config import Settings
 from fusion_extract.errors import FusionExtractError, IntegrityError, SupersededError, UnsafeInputError
 from fusion_extract.models import OutputFile, SourceVersion
@@ -140,9 +141,22 @@ class Landing:
             return self._overlap.entries
         return self._checked(staged_reader(self.store, self.fetched(fetch), fetch.etag), fetch.offset)
 
-    def _checked(self, read: RangeReader, size: int, max_directory: int | None = None) -> list[Entry]:
+    def unit_entries(self, fetch: Fetch, unit: Unit) -> list[Entry]:
+        """The members of `unit`: read from its run of the staged archive's directory when its plan
+        recorded one (zipdir.read_slice: they must be the entries the plan was made from), else from the
+        whole directory, every rule checked again."""
+        if self._overlap is not None or unit.directory is None:
+            return self.entries(fetch)[unit.first : unit.first + unit.count]
+        read = staged_reader(self.store, self.fetched(fetch), fetch.etag)
+        return read_slice(read, fetch.offset, unit.directory, unit.first, unit.count, self._limits)
+
+    @property
+    def _limits(self) -> ZipLimits:
         s = self.settings
-        limits = ZipLimits(s.zip_max_entries, s.zip_max_bytes, s.zip_max_ratio)
+        return ZipLimits(s.zip_max_entries, s.zip_max_bytes, s.zip_max_ratio)
+
+    def _checked(self, read: RangeReader, size: int, max_directory: int | None = None) -> list[Entry]:
+        limits = self._limits
         if max_directory is not None:
             limits = replace(limits, max_directory_bytes=max_directory)
         entries = read_directory(read, size, limits)
@@ -171,15 +185,15 @@ class Landing:
                     f"{self.planned.name}: member {entry.path!r} collides with the file {other}"
                 )
         least = LEAST_UNIT_PARTS * self.settings.upload_part_mb * 2**20
-        return plan(entries, self.settings.transfer_fanout, least, self.budget.remaining())
+        units = plan(entries, self.settings.transfer_fanout, least, self.budget.remaining())
+        # Where each unit's members lie in the directory: its invocations read that alone.
+        return tuple(
+            unit.but(directory=directory_slice(entries[unit.first : unit.first + unit.count]))
+            for unit in units
+        )
 
     def unpack(
-        self,
-        fetch: Fetch,
-        entries: list[Entry],
-        index: int,
-        unit: Unit,
-        alive: Callable[[], None] = lambda: None,
+        self, fetch: Fetch, index: int, unit: Unit, alive: Callable[[], None] = lambda: None
     ) -> tuple[Unit, bool]:
         """Unpack what remains of unit `index`: the first unit of an archive fetched by this invocation was
         unpacked beside its fetch (its result is taken here), any other from the staged copy. `alive` is
@@ -189,16 +203,16 @@ class Landing:
             overlap.taken = True
             beside, done = overlap.unpacking.result()
             return unit.but(staged=beside.staged, metadata=beside.metadata), done
-        return replace(self._runner(fetch, entries), alive=alive).run(index, unit)
+        return replace(self._runner(fetch, self.unit_entries(fetch, unit)), alive=alive).run(index, unit)
 
-    def _runner(self, fetch: Fetch, entries: list[Entry], source: RangeReader | None = None) -> UnitRun:
+    def _runner(self, fetch: Fetch, members: list[Entry], source: RangeReader | None = None) -> UnitRun:
         s = self.settings
         return UnitRun(
             self.store,
             self.fetched(fetch),
             fetch.etag,
             self.folder(fetch),
-            entries,
+            members,
             s.upload_part_mb * 2**20,
             s.upload_parallelism if source is None else UPLOADS_BESIDE,
             self.budget,
@@ -228,7 +242,7 @@ class Landing:
             return None
         first = entries[units[0].first : units[0].first + units[0].count]
         live = Live(first[0].offset, first[-1].limit)
-        runner = self._runner(progress, entries, live)
+        runner = self._runner(progress, first, live)
         unpacking = in_thread(lambda: _closing(live, runner.run, units[0]))
         self._overlap = _Overlap(version, tail_start, tail, entries, units, live, unpacking)
         return self._overlap

@@ -143,7 +143,7 @@ class UnitRun:
     archive: str  # the staged archive's object name
     etag: str | None  # its ETag, as its fetch committed it
     folder: str
-    entries: list[Entry]
+    entries: list[Entry]  # the unit's members, in order
     part_size: int
     parallelism: int
     budget: Budget
@@ -152,7 +152,7 @@ class UnitRun:
 
     def run(self, index: int, unit: Unit) -> tuple[Unit, bool]:
         """Unpack what remains of unit `index`: (the unit with every member staged so far, done?)."""
-        todo = self.entries[unit.first + len(unit.staged) : unit.first + unit.count]
+        todo = self.entries[len(unit.staged) :]
         if not todo:
             return unit, True
         archive = self.source or staged_reader(self.store, self.archive, self.etag)
