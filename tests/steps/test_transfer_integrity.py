@@ -152,7 +152,7 @@ def test_a_staged_archive_replaced_between_units_is_never_unpacked_and_the_file_
         stored(tmp_path / "s.zip", members),
         TRANSFER_FANOUT="2",
         FILE_RETRY_SECONDS="0",
-        TRANSFER_BUDGET_SECONDS="0.5",
+        TRANSFER_BUDGET_SECONDS="0.25",
     )
     assert steps.transfer(run_id, name)["outcome"] == "unpacked"
 

@@ -20,6 +20,7 @@ from tests.steps.conftest import MakeSteps, Steps
 from tests.steps.test_landing_never_lies import Meanwhile
 from tests.steps.test_transfer_integrity import stored
 from tests.steps.test_transfer_resumes import MiB, downloaded_bytes, transferring
+from tests.steps.test_unit_writes import MeetingPuts
 
 
 def members_of(seed: int, count: int = 24) -> dict[str, bytes]:
@@ -109,6 +110,25 @@ def test_an_archive_of_one_unit_unpacked_slower_than_it_arrives_is_read_once_its
     for path, data in members.items():
         assert steps.read(steps.deps.layout.member(run, path)) == data
     assert staged_reads(steps, run_id, name) == 0
+
+
+def test_beside_its_fetch_an_archive_s_members_are_sent_upload_parallelism_at_once(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive of 24 members of half a MiB, and a store whose member writes wait until
+    # UPLOAD_PARALLELISM (3) of them are under way at once
+    members = members_of(6)
+    steps, run_id, name = transferring(make_steps, stored(tmp_path / "p.zip", members))
+    assert steps.deps.settings.upload_parallelism == 3
+    store = MeetingPuts(steps.deps.store, together=3)
+    steps.deps.store = store
+
+    # When its file message is delivered
+    outcome = steps.transfer(run_id, name)
+
+    # Then it landed, three members written at once all along (beside the fetch, within its memory bound)
+    assert outcome["outcome"] == "landed", outcome
+    assert not store.met.broken
 
 
 def test_a_fetch_that_stops_for_its_budget_takes_back_what_was_unpacked_beside_it_and_lands_once(

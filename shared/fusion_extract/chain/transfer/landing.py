@@ -49,8 +49,9 @@ OVERLAP_FROM = 4 * 2**20  # a smaller archive is fetched before it is unpacked: 
 OVERLAP_RATE = 50e6  # bytes/s: an archive that would need a faster fetch to end within the budget left is
 # fetched first and unpacked after (what is unpacked beside a fetch that stops is not kept)
 FIRST_DIRECTORY_BYTES = 256 * 2**10  # the directory read before the fetch, at most (else: after it)
-# Parts uploaded at once by a fetch and by the unpacking beside it, each: together they hold what one alone
-# holds with UPLOAD_PARALLELISM's 3 (`make bench`: 135 MiB peak with two each; 128 MiB is the bound).
+# Parts uploaded at once by a fetch and the member bytes held by the unpacking beside it (as for this many
+# uploads): together they hold what one alone holds with UPLOAD_PARALLELISM's 3 (`make bench`: 135 MiB peak
+# with two each; 128 MiB is the bound). The unpacking still sends UPLOAD_PARALLELISM small members at once.
 UPLOADS_BESIDE = 1
 
 
@@ -195,9 +196,10 @@ class Landing:
             self.folder(fetch),
             entries,
             s.upload_part_mb * 2**20,
-            s.upload_parallelism if source is None else UPLOADS_BESIDE,
+            s.upload_parallelism,
             self.budget,
             source,
+            memory_for=None if source is None else UPLOADS_BESIDE,
         )
 
     def _overlapping(self, progress: Fetch) -> _Overlap | None:

@@ -152,6 +152,9 @@ class UnitRun:
     parallelism: int
     budget: Budget
     source: RangeReader | None = None  # where the archive is read: the staged copy unless given
+    # The parallel uploads its member bytes held are bounded for (writing.memory_bound; the shapes follow):
+    # fewer than `parallelism` beside a fetch, which holds its own parts. Default: `parallelism`.
+    memory_for: int | None = None
 
     def run(self, index: int, unit: Unit) -> tuple[Unit, bool]:
         """Unpack what remains of unit `index`: (the unit with every member staged so far, done?)."""
@@ -162,7 +165,8 @@ class UnitRun:
         read = _Cursor(archive, todo[0].offset, todo[-1].limit)
         staged: list[Future[StagedMember]] = [_ready(member) for member in unit.staged]
         metadata = unit.metadata
-        held = held_for(self.part_size, self.parallelism)
+        memory_for = self.memory_for or self.parallelism
+        held = held_for(self.part_size, memory_for, self.parallelism)
         done = True
         with read, ThreadPoolExecutor(self.parallelism, thread_name_prefix="unpack") as pool:
             progressed = False
@@ -170,7 +174,7 @@ class UnitRun:
                 if progressed and self.budget.spent():
                     done = False
                     break
-                shape = Shape.of(entry.size, self.part_size, self.parallelism, self.budget.seconds)
+                shape = Shape.of(entry.size, self.part_size, memory_for, self.budget.seconds)
                 # Only a member that may stop mid-way has a checkpoint, and only the first one to do: an
                 # invocation that paused inside a member left the unit's record pointing at it.
                 resumed = self._checkpoint(index, entry) if entry is todo[0] and not shape.whole else None
