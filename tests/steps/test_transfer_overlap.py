@@ -55,9 +55,11 @@ def test_an_archive_is_unpacked_beside_its_fetch_its_directory_read_first_and_ea
     run = steps.run(run_id)
     for path, data in members.items():
         assert steps.read(steps.deps.layout.member(run, path)) == data
-    # And its tail was read first, the rest after it, and Fusion sent each byte once
+    # And its tail was read first (its first range, as a parallel download pins the version), the rest after
+    # it, and Fusion sent each byte once
     ranges = downloaded_bytes(steps, name)
-    assert ranges[0] == f"bytes={size - tail_length(size, FIRST_DIRECTORY_BYTES)}-"
+    assert ranges[0] is not None
+    assert ranges[0].startswith(f"bytes={size - tail_length(size, FIRST_DIRECTORY_BYTES)}-")
     assert steps.fusion.bytes_sent(name) == size
     # And the staged copy was read back once at most (by an unpacking that fell behind), its directory never
     assert staged_reads(steps, run_id, name) <= 1
