@@ -15,7 +15,8 @@ import pytest
 import requests
 
 from fusion_extract.errors import IntegrityError
-from fusion_extract.fusion.download import ParallelDownload
+from fusion_extract.fusion.download import CHUNK_SIZE, ParallelDownload
+from fusion_extract.fusion.download import SEGMENT as DEFAULT_SEGMENT
 from fusion_extract.fusion.http import Bearer, HttpClient
 from fusion_extract.fusion.tokens import TokenProvider
 from fusion_extract.models import OutputFile, SourceVersion
@@ -226,3 +227,20 @@ def test_a_settled_download_ends_at_the_boundary_past_the_ranges_asked_for_and_d
         # And Fusion sent exactly those bytes before the whole read: none was cut off and lost
         assert stack.fusion.bytes_sent(fetch.archive.name) == end + len(whole)
         assert not reading_threads()
+
+
+def test_a_file_of_two_segments_is_read_over_several_connections_by_default(tmp_path: Path) -> None:
+    # Given an archive of about 11 MB: past two default segments (4 MiB each), under the 16 MiB once needed
+    scenario = ExtractScenario(chunks=1, rows_per_chunk=45_000, compress_level=0)
+    with downloading(tmp_path, scenario) as (stack, fetch):
+        archive = fetch.archive
+        assert 2 * DEFAULT_SEGMENT <= archive.size < 16 * 2**20
+
+        # When it is downloaded with the defaults
+        data = b"".join(ParallelDownload(fetch.http, archive))
+
+        # Then it came whole, over a first range that pins the version and one range per segment after it,
+        # so that a connection's cap is not the ceiling
+        assert hashlib.sha256(data).hexdigest() == archive.sha256
+        ranges = served_ranges(stack)
+        assert len(ranges) == 1 + -(-(archive.size - CHUNK_SIZE) // DEFAULT_SEGMENT), ranges

@@ -6,16 +6,21 @@ fails the attempt, and what lands is the archive byte for byte."""
 from __future__ import annotations
 
 import random
+import threading
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fusion_extract.chain.ledger.records import FileState, RunState
 from fusion_extract.chain.transfer.landing import FIRST_DIRECTORY_BYTES
-from fusion_extract.chain.transfer.overlap import tail_length
+from fusion_extract.chain.transfer.overlap import HELD_BYTES, tail_length
+from fusion_extract.ports import ObjectInfo, ObjectStore
 from tests.steps.conftest import MakeSteps, Steps
 from tests.steps.test_landing_never_lies import Meanwhile
 from tests.steps.test_transfer_integrity import stored
 from tests.steps.test_transfer_resumes import MiB, downloaded_bytes, transferring
+from tests.steps.test_unit_writes import MeetingPuts
 
 
 def members_of(seed: int, count: int = 24) -> dict[str, bytes]:
@@ -50,13 +55,82 @@ def test_an_archive_is_unpacked_beside_its_fetch_its_directory_read_first_and_ea
     run = steps.run(run_id)
     for path, data in members.items():
         assert steps.read(steps.deps.layout.member(run, path)) == data
-    # And its tail was read first, the rest after it, and Fusion sent each byte once
+    # And its tail was read first (its first range, as a parallel download pins the version), the rest after
+    # it, and Fusion sent each byte once
     ranges = downloaded_bytes(steps, name)
-    assert ranges[0] == f"bytes={size - tail_length(size, FIRST_DIRECTORY_BYTES)}-"
+    assert ranges[0] is not None
+    assert ranges[0].startswith(f"bytes={size - tail_length(size, FIRST_DIRECTORY_BYTES)}-")
     assert steps.fusion.bytes_sent(name) == size
     # And the staged copy was read back once at most (by an unpacking that fell behind), its directory never
     assert staged_reads(steps, run_id, name) <= 1
     assert steps.objects("_staging/") == []
+
+
+@dataclass
+class SlowUnpacking:
+    """A store whose first member upload waits for the fetch to commit the staged archive (or, when that
+    never comes, `patience` seconds): an unpacking that falls behind a fetch that does not wait for it."""
+
+    inner: ObjectStore
+    patience: float = 2.0
+    fetched: threading.Event = field(default_factory=threading.Event)
+    waited: bool = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def commit_upload(self, name: str, upload_id: str, parts: Any, size: int) -> ObjectInfo:
+        info = self.inner.commit_upload(name, upload_id, parts, size)
+        if name.endswith("/fetched"):
+            self.fetched.set()
+        return info
+
+    def put_whole(self, name: str, data: bytes, **options: Any) -> ObjectInfo:
+        if not self.waited:
+            self.waited = True
+            self.fetched.wait(self.patience)
+        return self.inner.put_whole(name, data, **options)
+
+
+def test_an_archive_of_one_unit_unpacked_slower_than_it_arrives_is_read_once_its_fetch_waiting(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive of 24 members, 12 MiB (one unit, three times what the unpacking may lag by), whose
+    # unpacking stalls at its first member unless the fetch, not waiting for it, ends first
+    members = members_of(5)
+    zip_path = stored(tmp_path / "s.zip", members)
+    assert zip_path.stat().st_size > 2 * HELD_BYTES
+    steps, run_id, name = transferring(make_steps, zip_path)
+    steps.deps.store = SlowUnpacking(steps.deps.store)
+
+    # When its file message is delivered
+    outcome = steps.transfer(run_id, name)
+
+    # Then it landed, and the staged copy was never read back: the fetch went at the unpacking's pace
+    assert outcome["outcome"] == "landed", outcome
+    run = steps.run(run_id)
+    for path, data in members.items():
+        assert steps.read(steps.deps.layout.member(run, path)) == data
+    assert staged_reads(steps, run_id, name) == 0
+
+
+def test_beside_its_fetch_an_archive_s_members_are_sent_upload_parallelism_at_once(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive of 24 members of half a MiB, and a store whose member writes wait until
+    # UPLOAD_PARALLELISM (3) of them are under way at once
+    members = members_of(6)
+    steps, run_id, name = transferring(make_steps, stored(tmp_path / "p.zip", members))
+    assert steps.deps.settings.upload_parallelism == 3
+    store = MeetingPuts(steps.deps.store, together=3)
+    steps.deps.store = store
+
+    # When its file message is delivered
+    outcome = steps.transfer(run_id, name)
+
+    # Then it landed, three members written at once all along (beside the fetch, within its memory bound)
+    assert outcome["outcome"] == "landed", outcome
+    assert not store.met.broken
 
 
 def test_a_fetch_that_stops_for_its_budget_takes_back_what_was_unpacked_beside_it_and_lands_once(

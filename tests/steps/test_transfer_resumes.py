@@ -232,7 +232,7 @@ def test_a_unit_whose_invocation_died_is_handed_out_again_by_the_sweep(
     # Given an archive split in two units (its budget cannot hold both), the second one's message lost
     members = many_members(5, 20)
     steps, run_id, name = transferring(
-        make_steps, archive(tmp_path / "l.zip", members), TRANSFER_FANOUT="2", TRANSFER_BUDGET_SECONDS="0.5"
+        make_steps, archive(tmp_path / "l.zip", members), TRANSFER_FANOUT="2", TRANSFER_BUDGET_SECONDS="0.25"
     )
     assert steps.transfer(run_id, name)["outcome"] == "unpacked"
     steps.forget("transfer")
@@ -443,8 +443,8 @@ def test_an_archive_of_many_tiny_members_is_unpacked_and_promoted_in_pieces_with
 def test_an_archive_of_many_tiny_members_is_spread_over_parallel_units(
     make_steps: MakeSteps, tmp_path: Path
 ) -> None:
-    # Given an archive of 400 tiny members (under one part in all) and TRANSFER_FANOUT=4
-    members = tiny_members(400)
+    # Given an archive of 800 tiny members (under one part in all) and TRANSFER_FANOUT=4
+    members = tiny_members(800)
     steps, run_id, name = transferring(
         make_steps, archive(tmp_path / "tiny.zip", members), TRANSFER_FANOUT="4"
     )
@@ -454,7 +454,7 @@ def test_an_archive_of_many_tiny_members_is_spread_over_parallel_units(
 
     # Then its members were split into four units, each with an invocation of its own
     record = steps.file(run_id, name)
-    assert len(record.units) == 4 and sum(unit.count for unit in record.units) == 400
+    assert len(record.units) == 4 and sum(unit.count for unit in record.units) == 800
     assert sorted(m["unit"] for m in steps.published("transfer") if m.get("unit") is not None) == [1, 2, 3]
 
 

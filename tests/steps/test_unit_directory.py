@@ -36,7 +36,7 @@ def test_a_unit_reads_its_own_run_of_the_directory_and_its_members_bytes_nothing
 ) -> None:
     # Given an archive of 400 tiny members fetched and split into four units, each planned with where
     # its members' records lie in the central directory
-    members = tiny_members(400)
+    members = tiny_members(800)
     steps, run_id, name = transferring(
         make_steps, archive(tmp_path / "tiny.zip", members), TRANSFER_FANOUT="4"
     )
@@ -61,7 +61,7 @@ def test_a_unit_whose_run_of_the_directory_is_not_its_plans_fails_the_attempt_an
 ) -> None:
     # Given an archive of four units, the third one's run of the directory moved in the ledger onto the
     # records of the second (records that read well, of other members)
-    members = tiny_members(400)
+    members = tiny_members(800)
     steps, run_id, name = transferring(
         make_steps, archive(tmp_path / "tiny.zip", members), TRANSFER_FANOUT="4"
     )

@@ -5,14 +5,18 @@ counted by the OCI emulator, with the product's default configuration (UPLOAD_PA
 from __future__ import annotations
 
 import hashlib
+import threading
 import tracemalloc
 import zipfile
+from dataclasses import dataclass, field
 from io import BytesIO
+from typing import Any
 
 from fusion_extract.chain.budget import Budget
 from fusion_extract.chain.ledger.records import Unit
 from fusion_extract.chain.transfer.archive import ZipLimits, read_directory
 from fusion_extract.chain.transfer.units import UnitRun, staged_reader
+from fusion_extract.ports import ObjectInfo, ObjectStore
 from tests.steps.conftest import Steps
 
 MiB = 2**20
@@ -151,3 +155,55 @@ def test_what_a_unit_holds_for_upload_stays_within_the_memory_bound(ledger_steps
     # Then at its peak it held about one member and its reading (not the eight it could have queued)
     assert done
     assert peak < 9 * MiB, peak / MiB
+
+
+@dataclass
+class MeetingPuts:
+    """A store whose whole-object writes wait until `together` of them are under way at once (or fail)."""
+
+    inner: ObjectStore
+    together: int
+    met: threading.Barrier = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.met = threading.Barrier(self.together, timeout=30)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def put_whole(self, name: str, data: bytes, **options: Any) -> ObjectInfo:
+        if not self.met.broken:
+            self.met.wait()  # BrokenBarrierError: never that many at once
+        return self.inner.put_whole(name, data, **options)
+
+
+def test_beside_a_fetch_a_unit_sends_as_many_members_at_once_within_the_smaller_memory_bound(
+    ledger_steps: Steps,
+) -> None:
+    # Given a staged archive of six 1 MiB members and one of 20 MiB, unpacked by a unit whose memory bound is
+    # for one upload (beside a fetch: 16 MiB) and whose requests are UPLOAD_PARALLELISM's 3
+    members = {f"small_{i}.csv": text(MiB + i) for i in range(6)} | {"large.csv": text(20 * MiB)}
+    buffer = BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for path, content in members.items():
+            archive.writestr(path, content)
+    data = buffer.getvalue()
+    store = MeetingPuts(ledger_steps.deps.store, together=3)
+    etag = store.put_bytes(STAGED, data)
+    s = ledger_steps.deps.settings
+    limits = ZipLimits(s.zip_max_entries, s.zip_max_bytes, s.zip_max_ratio)
+    entries = read_directory(staged_reader(store, STAGED, etag), len(data), limits)
+    budget = Budget(ledger_steps.clock, s.transfer_budget_seconds)
+    run = UnitRun(store, STAGED, etag, FOLDER, entries, 8 * MiB, 3, budget, memory_for=1)
+    before = len(ledger_steps.oci.served)
+
+    # When it unpacks them (each small member's write waiting until three are under way at once)
+    _, done = run.run(0, Unit(0, len(entries)))
+
+    # Then every member is staged, three small ones were sent at once, and the large one went up in parts
+    # of 8 MiB (past the 16 MiB bound: not whole, as it would be within UPLOAD_PARALLELISM's 32 MiB)
+    assert done and not store.met.broken
+    for path, content in members.items():
+        assert ledger_steps.read(f"{FOLDER}members/{path}") == content
+    requests = kinds([(m, p) for m, p, _ in ledger_steps.oci.served[before:]])
+    assert requests.count("PUT u") == 3, requests

@@ -107,3 +107,18 @@ def test_a_large_archive_of_many_members_is_spread_over_parallel_units_when_they
     assert len(plan(members, fanout=4, least=32 * MiB, remaining=240.0)) == 4
     # And 200 members of 1 MiB, whose units would save less than a hand-off, are one unit
     assert plan(entries(*[MiB] * 200), fanout=4, least=32 * MiB, remaining=240.0) == (Unit(0, 200),)
+
+
+def test_an_archive_unpacked_beside_its_fetch_is_one_unit_where_parallel_units_would_wait_for_it() -> None:
+    # Given 80 members of 10 MiB, whose four units would save more than a hand-off costs
+    members = entries(*[10 * MiB] * 80)
+    saved = unpack_seconds(members) - unpack_seconds(members[:20])
+    assert saved > HAND_OFF_SECONDS
+    assert len(plan(members, fanout=4, least=32 * MiB, remaining=240.0)) == 4
+
+    # When they are planned before a fetch that one unit would be unpacked beside, and parallel units
+    # would start after (so they must save more than the hand-off and the fetch), Then they are one unit
+    fetching = saved - HAND_OFF_SECONDS
+    assert plan(members, fanout=4, least=32 * MiB, remaining=240.0, fetching=fetching) == (Unit(0, 80),)
+    # And with a fetch too short to make up the difference, four
+    assert len(plan(members, fanout=4, least=32 * MiB, remaining=240.0, fetching=fetching / 2)) == 4

@@ -39,7 +39,6 @@ class Fetcher:
     parallelism: int
     budget: Budget
     save: Callable[[Fetch], None]  # keeps progress in the file record
-    tap: Callable[[bytes], None] | None = None  # handed every part in order, once it is on its way
 
     def fetch(self, file: OutputFile, target: str, progress: Fetch) -> Fetch:
         """Go on from `progress`: done (`sha256` set), or as far as the budget allowed.
@@ -80,8 +79,6 @@ class Fetcher:
                     offset += len(part)
                     number = len(parts) + len(flight) + 1
                     flight.append(pool.submit(self._put, target, progress.upload_id, number, part))
-                    if self.tap is not None:
-                        self.tap(part)
                     del part
                     if len(flight) >= self.parallelism:
                         parts.append(flight.pop(0).result())

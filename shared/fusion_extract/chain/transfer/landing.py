@@ -50,8 +50,9 @@ OVERLAP_FROM = 4 * 2**20  # a smaller archive is fetched before it is unpacked: 
 OVERLAP_RATE = 50e6  # bytes/s: an archive that would need a faster fetch to end within the budget left is
 # fetched first and unpacked after (what is unpacked beside a fetch that stops is not kept)
 FIRST_DIRECTORY_BYTES = 256 * 2**10  # the directory read before the fetch, at most (else: after it)
-# Parts uploaded at once by a fetch and by the unpacking beside it, each: together they hold what one alone
-# holds with UPLOAD_PARALLELISM's 3 (`make bench`: 135 MiB peak with two each; 128 MiB is the bound).
+# Parts uploaded at once by a fetch and the member bytes held by the unpacking beside it (as for this many
+# uploads): together they hold what one alone holds with UPLOAD_PARALLELISM's 3 (`make bench`: 135 MiB peak
+# with two each; 128 MiB is the bound). The unpacking still sends UPLOAD_PARALLELISM small members at once.
 UPLOADS_BESIDE = 1
 
 
@@ -108,7 +109,9 @@ class Landing:
         s = self.settings
         overlap = self._overlapping(progress)
         source = (
-            self.archives if overlap is None else _TailFirst(self.archives, overlap.tail_start, overlap.tail)
+            self.archives
+            if overlap is None
+            else _TailFirst(self.archives, overlap.tail_start, overlap.tail, overlap.live.feed)
         )
         if overlap is not None:  # the fetch reads the version the directory was read from
             version = overlap.version
@@ -120,7 +123,6 @@ class Landing:
             UPLOADS_BESIDE if overlap is not None else s.upload_parallelism,
             self.budget,
             save,
-            tap=overlap.live.feed if overlap is not None else None,
         )
         if overlap is None:
             return fetcher.fetch(self.planned, self.fetched(progress), progress)
@@ -171,10 +173,12 @@ class Landing:
             raise UnsafeInputError(f"{self.planned.name}: more than one metadata member: {metadata[:3]}")
         return entries
 
-    def units(self, entries: list[Entry]) -> tuple[Unit, ...]:
+    def units(self, entries: list[Entry], fetching: float = 0.0) -> tuple[Unit, ...]:
         """One unit when this invocation can unpack the archive in what remains of its budget and parallel
-        invocations would not win; else up to TRANSFER_FANOUT (units.plan). First its members are known not
-        to take a name another file of the run lands at (checked here, once: the plan does not change)."""
+        invocations would not win (`fetching`: the seconds of a fetch still to come, which one unit is
+        unpacked beside and parallel units wait for); else up to TRANSFER_FANOUT (units.plan). First its
+        members are known not to take a name another file of the run lands at (checked here, once: the plan
+        does not change)."""
         if self._overlap is not None:
             return self._overlap.units  # checked when they were planned, before the fetch
         taken = names_in_folder(self.plain())
@@ -185,7 +189,7 @@ class Landing:
                     f"{self.planned.name}: member {entry.path!r} collides with the file {other}"
                 )
         least = LEAST_UNIT_PARTS * self.settings.upload_part_mb * 2**20
-        units = plan(entries, self.settings.transfer_fanout, least, self.budget.remaining())
+        units = plan(entries, self.settings.transfer_fanout, least, self.budget.remaining(), fetching)
         # Where each unit's members lie in the directory: its invocations read that alone.
         return tuple(
             unit.but(directory=directory_slice(entries[unit.first : unit.first + unit.count]))
@@ -214,9 +218,10 @@ class Landing:
             self.folder(fetch),
             members,
             s.upload_part_mb * 2**20,
-            s.upload_parallelism if source is None else UPLOADS_BESIDE,
+            s.upload_parallelism,
             self.budget,
             source,
+            memory_for=None if source is None else UPLOADS_BESIDE,
         )
 
     def _overlapping(self, progress: Fetch) -> _Overlap | None:
@@ -236,12 +241,14 @@ class Landing:
         try:
             tail = b"".join(self.archives.open(self.planned, tail_start, version))
             entries = self._checked(_Tail(tail_start, tail), size, FIRST_DIRECTORY_BYTES)
-            units = self.units(entries)
+            units = self.units(entries, fetching=size / OVERLAP_RATE)
         except FusionExtractError as exc:
             log.info("directory not read first; unpacking after the fetch", extra={"reason": str(exc)})
             return None
         first = entries[units[0].first : units[0].first + units[0].count]
-        live = Live(first[0].offset, first[-1].limit)
+        # One unit paces the fetch (nothing is read twice); of several, the first does not hold the others'
+        # bytes back: it falls behind instead, and goes on from the staged copy.
+        live = Live(first[0].offset, first[-1].limit, paced=len(units) == 1)
         runner = self._runner(progress, first, live)
         unpacking = in_thread(lambda: _closing(live, runner.run, units[0]))
         self._overlap = _Overlap(version, tail_start, tail, entries, units, live, unpacking)
@@ -364,9 +371,11 @@ class _TailFirst:
     source: ArchiveSource
     tail_start: int
     tail: bytes
+    feed: Callable[[int, bytes], None]  # handed each chunk read, with its offset
 
     def open(self, file: OutputFile, start: int = 0, version: SourceVersion | None = None) -> Iterator[bytes]:
-        return TailKept(self.source.open(file, start, version), start, self.tail_start, self.tail)
+        chunks = self.source.open(file, start, version)
+        return TailKept(chunks, start, self.tail_start, self.tail, self.feed)
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,11 @@ log = logging.getLogger(__name__)
 LEAST_UNIT_PARTS = 4  # a unit of fewer uncompressed bytes than this many parts is not worth an invocation
 MEMBER_WORK = 256 * 2**10  # what staging and promoting one member costs beyond its bytes, as bytes of work
 # What unpacking costs in wall time, from `make bench` (docs/performance.md, 2026-12-06: ours warm on
-# loopback, 8 to 17 s per GiB of output under load; 200 members about 0.5 s more than one): an estimate, on
-# the slow side, only to choose between one invocation and parallel ones.
+# loopback, 8 to 17 s per GiB of output under load; 200 members about 0.5 s more than one against the
+# emulator, where Object Storage's PutObject takes tens of ms, UPLOAD_PARALLELISM at once beside the
+# inflating): an estimate, on the slow side, only to choose between one invocation and parallel ones.
 UNPACK_SECONDS_PER_GIB = 12.0
-MEMBER_SECONDS = 0.02
+MEMBER_SECONDS = 0.01
 # A unit handed to an invocation of its own starts this much later: a message delivered, an instance
 # started ("several seconds" when cold, docs/oci-platform) and its imports; parallel units must win more.
 HAND_OFF_SECONDS = 5.0
@@ -63,14 +64,17 @@ def split(entries: list[Entry], fanout: int, least: int) -> tuple[Unit, ...]:
     return tuple(units)
 
 
-def plan(entries: list[Entry], fanout: int, least: int, remaining: float) -> tuple[Unit, ...]:
+def plan(
+    entries: list[Entry], fanout: int, least: int, remaining: float, fetching: float = 0.0
+) -> tuple[Unit, ...]:
     """The units to unpack the archive in: one, in the invocation that fetched it (no hand-off, no new
     instance), when its work fits in the `remaining` seconds and parallel units would not save more than
-    they cost to start; else `split`'s (each unit then has a budget of its own)."""
+    they cost to start; else `split`'s (each unit then has a budget of its own). `fetching`: the seconds of
+    a fetch still to come, which one unit is unpacked beside (overlap.py) and parallel units wait for."""
     units = split(entries, fanout, least)
     whole = unpack_seconds(entries)
     longest = max(unpack_seconds(entries[unit.first : unit.first + unit.count]) for unit in units)
-    if len(units) > 1 and whole <= remaining and whole - longest <= HAND_OFF_SECONDS:
+    if len(units) > 1 and whole <= remaining and whole - longest <= HAND_OFF_SECONDS + fetching:
         return (Unit(0, len(entries)),)
     return units
 
@@ -148,6 +152,9 @@ class UnitRun:
     parallelism: int
     budget: Budget
     source: RangeReader | None = None  # where the archive is read: the staged copy unless given
+    # The parallel uploads its member bytes held are bounded for (writing.memory_bound; the shapes follow):
+    # fewer than `parallelism` beside a fetch, which holds its own parts. Default: `parallelism`.
+    memory_for: int | None = None
     alive: Callable[[], None] = lambda: None  # called at each member or part on its way (keeps the claim)
 
     def run(self, index: int, unit: Unit) -> tuple[Unit, bool]:
@@ -159,7 +166,8 @@ class UnitRun:
         read = _Cursor(archive, todo[0].offset, todo[-1].limit)
         staged: list[Future[StagedMember]] = [_ready(member) for member in unit.staged]
         metadata = unit.metadata
-        held = held_for(self.part_size, self.parallelism)
+        memory_for = self.memory_for or self.parallelism
+        held = held_for(self.part_size, memory_for, self.parallelism)
         done = True
         with read, ThreadPoolExecutor(self.parallelism, thread_name_prefix="unpack") as pool:
             progressed = False
@@ -167,7 +175,7 @@ class UnitRun:
                 if progressed and self.budget.spent():
                     done = False
                     break
-                shape = Shape.of(entry.size, self.part_size, self.parallelism, self.budget.seconds)
+                shape = Shape.of(entry.size, self.part_size, memory_for, self.budget.seconds)
                 # Only a member that may stop mid-way has a checkpoint, and only the first one to do: an
                 # invocation that paused inside a member left the unit's record pointing at it.
                 resumed = self._checkpoint(index, entry) if entry is todo[0] and not shape.whole else None

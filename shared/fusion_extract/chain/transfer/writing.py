@@ -52,10 +52,11 @@ def memory_bound(part_size: int, parallelism: int) -> int:
     return (parallelism + 1) * part_size
 
 
-def held_for(part_size: int, parallelism: int) -> HeldBytes:
-    """The bound of one invocation's uploads: the bytes above, in as many objects as parallel uploads and
-    as many again queued (so that tiny members do not queue requests without end)."""
-    return HeldBytes(memory_bound(part_size, parallelism), 2 * parallelism)
+def held_for(part_size: int, parallelism: int, requests: int | None = None) -> HeldBytes:
+    """The bound of one invocation's uploads: the bytes above, in as many objects as requests at once
+    (`requests`, default `parallelism`) and as many again queued (so that tiny members do not queue
+    requests without end)."""
+    return HeldBytes(memory_bound(part_size, parallelism), 2 * (requests or parallelism))
 
 
 def read_whole(pieces: Iterable[bytes], size: int) -> bytes:
