@@ -176,6 +176,7 @@ def test_transfer_of_the_last_file_writes_the_manifest_then_success_and_lands_th
         "_manifest.json",
         "_SUCCESS",
     ]
+    assert steps.read(steps.deps.layout.success(after)) == b""  # _SUCCESS is empty (docs/landing.md)
     # And the manifest accounts for every landed object, each of which verifies
     manifest = json.loads(steps.read(steps.deps.layout.manifest(after)))
     assert (manifest["run_id"], manifest["job_id"], manifest["extract"]) == (
@@ -264,6 +265,8 @@ def test_transfer_manifest_naming_a_file_the_listing_lacks_lands_the_run_with_a_
     assert written["checks"]["fusion_manifest"] == "disagrees on names (see notes)"
     assert steps.alerts() == ["landed", "manifest_disagrees"]
     assert "'GHOST.zip' is in the manifest but not listed" in steps.published("alerts")[1]["reason"]
+    # And the run's record says both alerts went out (its history shows them)
+    assert after.alerts == ("landed", "manifest_disagrees")
 
 
 def test_transfer_of_a_file_outside_the_plan_is_ignored(steps: Steps) -> None:
