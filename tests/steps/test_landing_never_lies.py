@@ -7,6 +7,7 @@ archive source or a Fusion client that does something else just as the step reac
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -328,6 +329,37 @@ def test_a_finish_resumed_after_its_writes_were_made_does_not_write_them_again(s
     # Then the run is LANDED and neither file was written again
     assert steps.run(run.run_id).state is RunState.LANDED
     assert [store.head(layout.manifest(run)), store.head(layout.success(run))] == written
+
+
+def test_a_resumed_finish_of_a_reland_writes_its_own_manifest_over_the_first_landings(steps: Steps) -> None:
+    # Given a job that landed, and its re-land into the same folder, whose finisher claimed the finish and
+    # died as it wrote _manifest.json (the folder still holds the first landing's, and its _SUCCESS)
+    first = steps.until_transferring()
+    land_everything(steps)
+    landed = steps.run(first.run_id)
+    answer = steps.submit(kind="reland", extract=EXTRACT, job_id=landed.job_id, mode="full")
+    steps.deliver("poll")
+
+    def die() -> None:
+        raise TransientError("the invocation died here")
+
+    healthy = steps.deps
+    steps.deps = steps.container()
+    steps.deps.store = WritingMeanwhile(steps.deps.store, "/_manifest.json", die)
+    land_everything(steps)
+    steps.deps = healthy
+    reland = steps.run(answer["run_id"])
+    assert reland.state is RunState.FINISHING
+    assert steps.deps.layout.run_folder(reland) == steps.deps.layout.run_folder(landed)
+
+    # When the finish is resumed (as the sweep resumes it)
+    steps.deps.finisher.finish_if_complete(steps.deps.ledger.load_run(reland.run_id), resume=True)
+
+    # Then the re-land is LANDED, and the folder's _manifest.json is its own (a _SUCCESS and a manifest of
+    # another run are not this finish's writes)
+    assert steps.run(reland.run_id).state is RunState.LANDED
+    written = json.loads(steps.read(steps.deps.layout.manifest(reland)))
+    assert (written["run_id"], written["reland"]) == (reland.run_id, True)
 
 
 @dataclass
