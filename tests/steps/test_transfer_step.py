@@ -289,8 +289,9 @@ def test_transfer_batch_lands_its_first_file_and_hands_the_rest_on(steps: Steps)
     # When the batch is delivered
     outcome = steps.transfer(run.run_id, *names)
 
-    # Then the first file landed and the rest travel on in one message
+    # Then the first file landed, the answer saying what it landed, and the rest travel on in one message
     assert (outcome["outcome"], outcome["file"]) == ("landed", names[0])
+    assert (outcome["members"], outcome["bytes"]) == (0, steps.planned(run)[0].size)  # the .mf: no member
     assert steps.published("transfer")[-1]["files"] == names[1:]
     steps.deliver("transfer")
     assert steps.run(run.run_id).state is RunState.LANDED
