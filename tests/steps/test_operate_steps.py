@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from fusion_extract.chain.alerts import read_alert
@@ -157,6 +159,7 @@ def test_metrics_when_run_lands_are_posted_to_monitoring_once_flushed(
 
     # When a run starts and lands, and the step's metrics are flushed (function.serve does it)
     run = steps.until_transferring()
+    steps.clock.advance(90)
     steps.deliver("transfer")
     steps.deps.metrics.flush()
 
@@ -177,6 +180,22 @@ def test_metrics_when_run_lands_are_posted_to_monitoring_once_flushed(
     }
     assert posted["RunsLanded"]["namespace"] == "fusion_extract"
     assert posted["FilesLanded"]["datapoints"][0]["value"] == len(steps.deps.ledger.files(run.run_id))
+    # And each figure of the landing is its own, counted once, per extract (and mode, where Monitoring
+    # tells them apart)
+    landed = steps.run(run.run_id)
+    totals = json.loads(steps.read(steps.deps.layout.manifest(landed)))["totals"]
+    took = (steps.clock.now() - run.created_at).total_seconds()
+    assert took >= 90
+    figures = {name: (m["datapoints"][0]["value"], m["dimensions"]) for name, m in posted.items()}
+    per_extract = {"deployment": "fusion-extract", "extract": EXTRACT}
+    per_mode = {**per_extract, "mode": "full"}
+    assert figures["RunsLanded"] == (1, per_mode)
+    assert figures["BytesLanded"] == (totals["bytes"], per_extract)
+    assert figures["FilesLanded"] == (totals["files"], per_extract)
+    assert figures["RowsLanded"] == (totals["rows"], per_extract)
+    assert figures["RunDurationSeconds"] == (took, per_mode)
+    assert figures["HoursSinceLanded"] == (0, per_extract)
+    assert figures["RunsStarted"] == (1, per_mode)
 
 
 def test_metrics_when_monitoring_fails_never_fail_the_step(make_steps: MakeSteps) -> None:
