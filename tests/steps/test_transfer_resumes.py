@@ -195,6 +195,11 @@ def test_an_archive_is_unpacked_by_parallel_units_and_lands_once_the_last_is_don
     assert sum(u.count for u in record.units) == 40
     # And none of its members is visible before every unit is done
     assert not set(steps.landed(steps.run(run_id))) & set(members)
+    # And a duplicate of the done unit's message, or one naming a unit the file does not have, does nothing,
+    # saying which unit and why
+    again, stray = steps.transfer_unit(run_id, name, 0), steps.transfer_unit(run_id, name, 3)
+    assert (again["outcome"], again["unit"], again["state"]) == ("nothing_to_do", 0, UnitState.DONE.value)
+    assert (stray["outcome"], stray["file"], stray["unit"]) == ("nothing_to_do", name, 3)
 
     # When the unit messages are delivered (each would be an invocation of its own)
     outcomes = steps.deliver("transfer")
