@@ -148,7 +148,10 @@ def test_alert_when_run_fails_is_titled_with_event_extract_and_run(steps: Steps)
     message = next(m for m in steps.ons.published if m.topic_id == steps.topics["alerts"])
     assert message.title == f"CANCELLED {EXTRACT} {run.run_id}"
     assert message.body.startswith(f"CANCELLED {EXTRACT} {run.run_id}\nAn operator cancelled the run")
-    assert read_alert(message.body)["event"] == "cancelled"
+    alert = read_alert(message.body)
+    assert (alert["event"], alert["run_id"], alert["extract"]) == ("cancelled", run.run_id, EXTRACT)
+    # And it names the job and the mode, for the person who reads it to find the run in Fusion
+    assert (alert["job_id"], alert["mode"]) == (run.job_id, run.mode)
 
 
 def test_metrics_when_run_lands_are_posted_to_monitoring_once_flushed(
