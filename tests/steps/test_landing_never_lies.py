@@ -398,6 +398,53 @@ class WritingMeanwhile:
         return self.inner.put_bytes(name, data, **options)
 
 
+@dataclass
+class LandingMeanwhile:
+    """A store that does `action` once, just before it writes a file record that says LANDED."""
+
+    inner: ObjectStore
+    action: Callable[[], object]
+    done: bool = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def put_bytes(self, name: str, data: bytes, **options: Any) -> str:
+        if "/files/" in name and b'"state": "LANDED"' in data and not self.done:
+            self.done = True
+            self.action()
+        return self.inner.put_bytes(name, data, **options)
+
+
+def test_a_file_another_lander_landed_first_answers_nothing_to_do_and_the_run_still_lands(
+    steps: Steps,
+) -> None:
+    # Given a run transferring, and another invocation landing its first file just as this one does
+    run = steps.until_transferring()
+    first = steps.planned(run)[0].name
+    ledger = steps.deps.ledger
+
+    def landed_by_another() -> None:
+        current = ledger.load_file(run.run_id, first)
+        ledger.save_file(current, current.value.but(state=FileState.LANDED, fetch=None, units=()))
+        ledger.mark_landed(run.run_id, first)
+
+    healthy = steps.deps
+    steps.deps = steps.container()
+    steps.deps.store = LandingMeanwhile(steps.deps.store, landed_by_another)
+
+    # When this invocation lands the file
+    answer = steps.transfer(run.run_id, first)
+
+    # Then it leaves the landing to the other, answering nothing to do for that file
+    assert (answer["outcome"], answer["file"]) == ("nothing_to_do", first)
+    steps.deps = healthy
+    assert steps.file(run.run_id, first).state is FileState.LANDED
+    # And the run lands once the other files do
+    steps.deliver("transfer", keep=lambda message: message["files"] != [first])
+    assert steps.run(run.run_id).state is RunState.LANDED
+
+
 def test_a_finisher_whose_run_is_saved_meanwhile_still_marks_it_landed(steps: Steps) -> None:
     # Given a run whose every file landed but the last, and a note saved on the run while it is finished
     run = steps.until_transferring()
