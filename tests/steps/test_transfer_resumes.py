@@ -100,6 +100,9 @@ def test_a_transfer_past_its_budget_goes_on_in_the_next_invocation_without_start
     fetching = [o for o in outcomes if o["outcome"] == "continued" and "unit" not in o]
     unpacking = [o for o in outcomes if o["outcome"] == "continued" and "unit" in o]
     assert len(fetching) >= 1 and len(unpacking) >= 3  # the big member stopped mid-way, more than once
+    assert all(
+        (o["run_id"], o["file"]) == (run_id, name) for o in fetching + unpacking
+    )  # each names its work
     # And Fusion served each byte of the archive once: every download after the first starts where it stopped
     ranges = downloaded_bytes(steps, name)
     assert len(ranges) >= 2 and ranges[0] is None
