@@ -7,7 +7,7 @@ Each of these once left a run RUNNING or TRANSFERRING for ever, with no alert an
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -22,6 +22,7 @@ from fusion_extract.errors import ConflictError, MessageError, TransientError
 from fusion_extract.models import JobStatus, OutputFile, SourceVersion
 from fusion_extract.ports import FusionApi, ObjectStore
 from tests.emulators.fusion import BadLink, ExtractScenario
+from tests.emulators.oci.http import Request, Response
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps, is_zip
 from tests.steps.test_landing_never_lies import WritingMeanwhile
 
@@ -504,6 +505,31 @@ def test_transfer_when_the_run_is_cancelled_mid_download_lands_nothing_and_leave
 
     # Then nothing became visible and nothing is left staged; the run stays CANCELLED
     assert answer["outcome"] == "stale"
+    assert steps.landed(run) == [] and steps.objects("_staging/") == []
+    assert steps.run(run.run_id).state is RunState.CANCELLED
+
+
+def test_transfer_when_the_run_is_cancelled_mid_unpacking_lands_nothing_and_leaves_nothing(
+    steps: Steps,
+) -> None:
+    # Given a run whose archive is being unpacked when an operator cancels the run (as its first member is
+    # staged)
+    run = steps.until_transferring()
+    name = next(f.name for f in steps.planned(run) if is_zip(f.name))
+    cancelled: list[str] = []
+
+    def cancel_first(request: Request, serve: Callable[[Request], Response]) -> Response:
+        if not cancelled:
+            cancelled.append(steps.submit(kind="cancel", run_id=run.run_id)["outcome"])
+        return serve(request)
+
+    steps.oci.intercept("PUT", r"/n/[^/]+/b/[^/]+/o/_staging%2F.*%2Fmembers%2F.*", cancel_first)
+
+    # When the transfer goes on unpacking
+    answer = steps.transfer(run.run_id, name)
+
+    # Then nothing became visible and nothing is left staged; the run stays CANCELLED
+    assert cancelled == ["cancelled"] and (answer["outcome"], answer["file"]) == ("stale", name)
     assert steps.landed(run) == [] and steps.objects("_staging/") == []
     assert steps.run(run.run_id).state is RunState.CANCELLED
 

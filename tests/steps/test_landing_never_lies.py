@@ -7,6 +7,7 @@ archive source or a Fusion client that does something else just as the step reac
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -330,6 +331,37 @@ def test_a_finish_resumed_after_its_writes_were_made_does_not_write_them_again(s
     assert [store.head(layout.manifest(run)), store.head(layout.success(run))] == written
 
 
+def test_a_resumed_finish_of_a_reland_writes_its_own_manifest_over_the_first_landings(steps: Steps) -> None:
+    # Given a job that landed, and its re-land into the same folder, whose finisher claimed the finish and
+    # died as it wrote _manifest.json (the folder still holds the first landing's, and its _SUCCESS)
+    first = steps.until_transferring()
+    land_everything(steps)
+    landed = steps.run(first.run_id)
+    answer = steps.submit(kind="reland", extract=EXTRACT, job_id=landed.job_id, mode="full")
+    steps.deliver("poll")
+
+    def die() -> None:
+        raise TransientError("the invocation died here")
+
+    healthy = steps.deps
+    steps.deps = steps.container()
+    steps.deps.store = WritingMeanwhile(steps.deps.store, "/_manifest.json", die)
+    land_everything(steps)
+    steps.deps = healthy
+    reland = steps.run(answer["run_id"])
+    assert reland.state is RunState.FINISHING
+    assert steps.deps.layout.run_folder(reland) == steps.deps.layout.run_folder(landed)
+
+    # When the finish is resumed (as the sweep resumes it)
+    steps.deps.finisher.finish_if_complete(steps.deps.ledger.load_run(reland.run_id), resume=True)
+
+    # Then the re-land is LANDED, and the folder's _manifest.json is its own (a _SUCCESS and a manifest of
+    # another run are not this finish's writes)
+    assert steps.run(reland.run_id).state is RunState.LANDED
+    written = json.loads(steps.read(steps.deps.layout.manifest(reland)))
+    assert (written["run_id"], written["reland"]) == (reland.run_id, True)
+
+
 @dataclass
 class DyingBeforeLanded:
     """A store whose invocation dies (here: raises) as it saves a run document that says LANDED."""
@@ -364,6 +396,53 @@ class WritingMeanwhile:
             self.done = True
             self.action()
         return self.inner.put_bytes(name, data, **options)
+
+
+@dataclass
+class LandingMeanwhile:
+    """A store that does `action` once, just before it writes a file record that says LANDED."""
+
+    inner: ObjectStore
+    action: Callable[[], object]
+    done: bool = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def put_bytes(self, name: str, data: bytes, **options: Any) -> str:
+        if "/files/" in name and b'"state": "LANDED"' in data and not self.done:
+            self.done = True
+            self.action()
+        return self.inner.put_bytes(name, data, **options)
+
+
+def test_a_file_another_lander_landed_first_answers_nothing_to_do_and_the_run_still_lands(
+    steps: Steps,
+) -> None:
+    # Given a run transferring, and another invocation landing its first file just as this one does
+    run = steps.until_transferring()
+    first = steps.planned(run)[0].name
+    ledger = steps.deps.ledger
+
+    def landed_by_another() -> None:
+        current = ledger.load_file(run.run_id, first)
+        ledger.save_file(current, current.value.but(state=FileState.LANDED, fetch=None, units=()))
+        ledger.mark_landed(run.run_id, first)
+
+    healthy = steps.deps
+    steps.deps = steps.container()
+    steps.deps.store = LandingMeanwhile(steps.deps.store, landed_by_another)
+
+    # When this invocation lands the file
+    answer = steps.transfer(run.run_id, first)
+
+    # Then it leaves the landing to the other, answering nothing to do for that file
+    assert (answer["outcome"], answer["file"]) == ("nothing_to_do", first)
+    steps.deps = healthy
+    assert steps.file(run.run_id, first).state is FileState.LANDED
+    # And the run lands once the other files do
+    steps.deliver("transfer", keep=lambda message: message["files"] != [first])
+    assert steps.run(run.run_id).state is RunState.LANDED
 
 
 def test_a_finisher_whose_run_is_saved_meanwhile_still_marks_it_landed(steps: Steps) -> None:

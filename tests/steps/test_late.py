@@ -104,3 +104,27 @@ def test_sweep_holds_a_landing_before_the_scheduled_start_late_for_that_start(
     # Then Sales is late for its 10:00 start, and the alert says when it last landed
     assert swept["late"] == [EXTRACT]
     assert "its last landing was 2026-03-01 08:0" in steps.published("alerts")[-1]["reason"]
+
+
+def _hours_since_landed(steps: Steps) -> float:
+    steps.deps.metrics.flush()
+    figures = [m for m in steps.oci.metrics if m["name"] == "HoursSinceLanded"]
+    return float(figures[-1]["datapoints"][0]["value"])
+
+
+def test_an_unreadable_watch_note_is_replaced_so_an_extract_that_never_lands_still_grows_overdue(
+    make_steps: MakeSteps, oci: OciEmulator
+) -> None:
+    # Given Sales first watched by the sweep at 08:00, its watch note since damaged, and nothing landing
+    steps = _steps(make_steps, oci)
+    steps.sweep()
+    steps.deps.store.put_bytes(f"_state/watched/{EXTRACT}.json", b'{"v": 1, "since": "half a da')
+
+    # When the sweep runs at 09:00, and again at 11:00
+    steps.clock.advance(HOUR)
+    steps.sweep()
+    steps.clock.advance(2 * HOUR)
+    steps.sweep()
+
+    # Then the 09:00 sweep noted the watch anew, and HoursSinceLanded counts from there: 2 hours at 11:00
+    assert _hours_since_landed(steps) == 2.0

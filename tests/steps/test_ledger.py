@@ -6,6 +6,7 @@ import itertools
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any, cast
@@ -330,6 +331,40 @@ def test_ledger_lease_released_by_another_run_stays_with_its_holder(ledger_steps
     ledger.release_lease(EXTRACT, "r1")
     assert ledger.lease_holder(EXTRACT) is None
     assert ledger_steps.objects("_state/leases/") == []
+
+
+@dataclass
+class DeletingMeanwhile:
+    """A store that does `action` once, just before it deletes an object."""
+
+    inner: ObjectStore
+    action: Callable[[], object]
+    done: bool = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def delete(self, name: str, *, if_match: str | None = None) -> None:
+        if not self.done:
+            self.done = True
+            self.action()
+        self.inner.delete(name, if_match=if_match)
+
+
+def test_ledger_release_that_meets_a_takeover_leaves_the_lease_with_the_new_holder(
+    ledger_steps: Steps,
+) -> None:
+    # Given r1 holding the lease, and r2 taking it over (r1's gone stale) just as r1's late release deletes it
+    ledger = ledger_steps.deps.ledger
+    for run_id in ("r1", "r2"):
+        ledger.create_run(a_run(run_id))
+    ledger.take_lease(EXTRACT, "r1", EPOCH, LEASE, GRACE)
+    takeover = partial(ledger.take_lease, EXTRACT, "r2", EPOCH + LEASE, LEASE, GRACE)
+    releasing = Ledger(DeletingMeanwhile(ledger_steps.deps.store, takeover), ledger.prefix)
+
+    # When r1's release goes on, Then it ends quietly, and r2 holds the lease
+    releasing.release_lease(EXTRACT, "r1")
+    assert ledger.lease_holder(EXTRACT) == "r2"
 
 
 # -- malformed documents ----------------------------------------------------------------------------

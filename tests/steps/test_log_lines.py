@@ -81,3 +81,25 @@ def test_an_invocation_about_a_run_names_it_after_the_step_too(steps: Steps, lin
     logging.getLogger("fusion_extract.function").info("between invocations")
     [between] = lines.saying("between invocations")
     assert "run_id" not in between
+
+
+def test_a_run_that_fails_logs_its_end_as_an_error_and_a_cancelled_one_as_info(
+    steps: Steps, lines: Lines
+) -> None:
+    # Given a job cancelled in Fusion (its run fails: no rerun), and a run a person will cancel
+    assert steps.fusion is not None
+    steps.fusion.define_extract(EXTRACT, ExtractScenario(outcome="CANCELLED"))
+    steps.fusion.define_extract("Payroll", ExtractScenario(seconds_running=36_000))
+    failing = steps.start()
+    cancelled = steps.start("Payroll")
+
+    # When poll follows the first to its end, and the second is cancelled
+    steps.deliver("poll", keep=lambda message: message["run_id"] == failing.run_id)
+    steps.submit(kind="cancel", run_id=cancelled.run_id)
+
+    # Then the failure's last word is an error (what LOG_LEVEL=ERROR still shows), naming its state and
+    # reason, and the cancel's, which a person asked for, is information only
+    ended = {line["run_id"]: line for line in lines.saying("run ended")}
+    assert (ended[failing.run_id]["level"], ended[failing.run_id]["state"]) == ("ERROR", "FAILED")
+    assert ended[failing.run_id]["reason"] == steps.run(failing.run_id).reason
+    assert (ended[cancelled.run_id]["level"], ended[cancelled.run_id]["state"]) == ("INFO", "CANCELLED")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from fusion_extract.chain.alerts import read_alert
@@ -146,7 +148,10 @@ def test_alert_when_run_fails_is_titled_with_event_extract_and_run(steps: Steps)
     message = next(m for m in steps.ons.published if m.topic_id == steps.topics["alerts"])
     assert message.title == f"CANCELLED {EXTRACT} {run.run_id}"
     assert message.body.startswith(f"CANCELLED {EXTRACT} {run.run_id}\nAn operator cancelled the run")
-    assert read_alert(message.body)["event"] == "cancelled"
+    alert = read_alert(message.body)
+    assert (alert["event"], alert["run_id"], alert["extract"]) == ("cancelled", run.run_id, EXTRACT)
+    # And it names the job and the mode, for the person who reads it to find the run in Fusion
+    assert (alert["job_id"], alert["mode"]) == (run.job_id, run.mode)
 
 
 def test_metrics_when_run_lands_are_posted_to_monitoring_once_flushed(
@@ -157,6 +162,7 @@ def test_metrics_when_run_lands_are_posted_to_monitoring_once_flushed(
 
     # When a run starts and lands, and the step's metrics are flushed (function.serve does it)
     run = steps.until_transferring()
+    steps.clock.advance(90)
     steps.deliver("transfer")
     steps.deps.metrics.flush()
 
@@ -177,6 +183,22 @@ def test_metrics_when_run_lands_are_posted_to_monitoring_once_flushed(
     }
     assert posted["RunsLanded"]["namespace"] == "fusion_extract"
     assert posted["FilesLanded"]["datapoints"][0]["value"] == len(steps.deps.ledger.files(run.run_id))
+    # And each figure of the landing is its own, counted once, per extract (and mode, where Monitoring
+    # tells them apart)
+    landed = steps.run(run.run_id)
+    totals = json.loads(steps.read(steps.deps.layout.manifest(landed)))["totals"]
+    took = (steps.clock.now() - run.created_at).total_seconds()
+    assert took >= 90
+    figures = {name: (m["datapoints"][0]["value"], m["dimensions"]) for name, m in posted.items()}
+    per_extract = {"deployment": "fusion-extract", "extract": EXTRACT}
+    per_mode = {**per_extract, "mode": "full"}
+    assert figures["RunsLanded"] == (1, per_mode)
+    assert figures["BytesLanded"] == (totals["bytes"], per_extract)
+    assert figures["FilesLanded"] == (totals["files"], per_extract)
+    assert figures["RowsLanded"] == (totals["rows"], per_extract)
+    assert figures["RunDurationSeconds"] == (took, per_mode)
+    assert figures["HoursSinceLanded"] == (0, per_extract)
+    assert figures["RunsStarted"] == (1, per_mode)
 
 
 def test_metrics_when_monitoring_fails_never_fail_the_step(make_steps: MakeSteps) -> None:

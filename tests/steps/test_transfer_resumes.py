@@ -100,6 +100,9 @@ def test_a_transfer_past_its_budget_goes_on_in_the_next_invocation_without_start
     fetching = [o for o in outcomes if o["outcome"] == "continued" and "unit" not in o]
     unpacking = [o for o in outcomes if o["outcome"] == "continued" and "unit" in o]
     assert len(fetching) >= 1 and len(unpacking) >= 3  # the big member stopped mid-way, more than once
+    assert all(
+        (o["run_id"], o["file"]) == (run_id, name) for o in fetching + unpacking
+    )  # each names its work
     # And Fusion served each byte of the archive once: every download after the first starts where it stopped
     ranges = downloaded_bytes(steps, name)
     assert len(ranges) >= 2 and ranges[0] is None
@@ -195,6 +198,11 @@ def test_an_archive_is_unpacked_by_parallel_units_and_lands_once_the_last_is_don
     assert sum(u.count for u in record.units) == 40
     # And none of its members is visible before every unit is done
     assert not set(steps.landed(steps.run(run_id))) & set(members)
+    # And a duplicate of the done unit's message, or one naming a unit the file does not have, does nothing,
+    # saying which unit and why
+    again, stray = steps.transfer_unit(run_id, name, 0), steps.transfer_unit(run_id, name, 3)
+    assert (again["outcome"], again["unit"], again["state"]) == ("nothing_to_do", 0, UnitState.DONE.value)
+    assert (stray["outcome"], stray["file"], stray["unit"]) == ("nothing_to_do", name, 3)
 
     # When the unit messages are delivered (each would be an invocation of its own)
     outcomes = steps.deliver("transfer")
@@ -473,7 +481,37 @@ def test_units_staged_by_the_last_invocation_are_promoted_by_parallel_invocation
     # Then the invocation that staged the last unit promoted its own and handed the other three out, once each
     handing = [o for o in outcomes if o["outcome"] == "promoted" and o.get("handed_out")]
     assert [o["handed_out"] for o in handing] == [3]
+    # And each unit's promotion answers naming the file and the unit it promoted
+    promoted = [o for o in outcomes if o["outcome"] == "promoted" and not o.get("handed_out")]
+    assert promoted and all(o["file"] == name and o["unit"] in (1, 2, 3) for o in promoted), promoted
     assert outcomes[-1]["outcome"] == "landed"
+    assert steps.run(run_id).state is RunState.LANDED
+
+
+def test_a_unit_paused_mid_promotion_is_due_again_from_its_pause_not_from_when_it_was_staged(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive of 300 tiny members, one unit (promoted 64 members an invocation), the budget spent at
+    # every chance, and each message delivered a minute after the one before
+    members = tiny_members(300)
+    steps, run_id, name = transferring(
+        make_steps, archive(tmp_path / "tiny.zip", members), TRANSFER_FANOUT="1", TRANSFER_BUDGET_SECONDS="0"
+    )
+    paused: list[Unit] = []
+
+    def a_minute_later(message: dict[str, Any]) -> bool:
+        units = steps.file(run_id, name).units
+        paused.extend(unit for unit in units if unit.state is UnitState.DONE and unit.promoted)
+        steps.clock.advance(60)
+        return True
+
+    # When every message is delivered
+    steps.transfer(run_id, name)
+    steps.deliver("transfer", keep=a_minute_later)
+
+    # Then each unit that paused mid-promotion was due again from its pause, when its message was sent (the
+    # sweep gives that message STEP_OVERDUE_SECONDS to arrive), not from when it was staged
+    assert paused and all(unit.next_at == unit.claimed_at for unit in paused)
     assert steps.run(run_id).state is RunState.LANDED
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -11,6 +12,7 @@ from fusion_extract.chain.ledger.codec import run_to_doc
 from fusion_extract.chain.ledger.records import FileState, Run, RunState
 from fusion_extract.chain.ledger.store import encode
 from tests.emulators.fusion import ExtractScenario, Hostile
+from tests.emulators.oci.http import Request, Response, error
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps, is_zip
 
 
@@ -176,6 +178,7 @@ def test_transfer_of_the_last_file_writes_the_manifest_then_success_and_lands_th
         "_manifest.json",
         "_SUCCESS",
     ]
+    assert steps.read(steps.deps.layout.success(after)) == b""  # _SUCCESS is empty (docs/landing.md)
     # And the manifest accounts for every landed object, each of which verifies
     manifest = json.loads(steps.read(steps.deps.layout.manifest(after)))
     assert (manifest["run_id"], manifest["job_id"], manifest["extract"]) == (
@@ -216,6 +219,46 @@ def test_transfer_with_keep_raw_zips_lands_each_zip_under_raw_too(make_steps: Ma
     assert [name for name in steps.landed(run) if name.startswith("raw/")] == [
         f"raw/{z}" for z in zips(steps, run)
     ]
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "answer"),
+    [(503, "ServiceUnavailable", "deferred"), (400, "InvalidParameter", "retry_scheduled")],
+)
+def test_transfer_whose_zip_cannot_be_kept_under_raw_puts_the_landing_off_or_starts_the_file_over(
+    make_steps: MakeSteps, status: int, code: str, answer: str
+) -> None:
+    # Given KEEP_RAW_ZIPS=true, and Object Storage refusing the first move of a ZIP under raw/, for a moment
+    # (503) or for good (400)
+    steps = make_steps(KEEP_RAW_ZIPS="true", HTTP_MAX_ATTEMPTS="1")
+    run = steps.until_transferring()
+    refused: list[str] = []
+
+    def refuse_raw(request: Request, serve: Callable[[Request], Response]) -> Response:
+        if refused or b"/raw/" not in request.body:
+            return serve(request)
+        refused.append(str(json.loads(request.body)["newName"]).rsplit("/", 1)[-1])
+        return error(status, code, "refused")
+
+    steps.oci.intercept("POST", r".*/actions/renameObject$", refuse_raw)
+
+    # When the run's files are transferred
+    outcomes = steps.deliver("transfer")
+
+    # Then that ZIP's answer says which: an outage puts its landing off (every member is visible; the sweep
+    # lands it), anything else fails its attempt (it starts over)
+    [name] = refused
+    [refusal] = [o for o in outcomes if o.get("file") == name and o["outcome"] != "landed"]
+    assert refusal["outcome"] == answer
+    record = steps.file(run.run_id, name)
+    assert steps.run(run.run_id).state is RunState.TRANSFERRING
+    if status == 503:
+        assert record.state is FileState.UNPACKING and record.attempts == 1
+        # And the landing put off goes on once asked again (as the sweep asks)
+        assert steps.transfer_unit(run.run_id, name, 0)["outcome"] == "landed"
+        assert steps.run(run.run_id).state is RunState.LANDED
+    else:
+        assert (record.state, record.fetch, record.attempts) == (FileState.PENDING, None, 1)
 
 
 def test_transfer_manifest_disagreeing_with_a_zip_fails_the_run_naming_the_file(steps: Steps) -> None:
@@ -264,6 +307,8 @@ def test_transfer_manifest_naming_a_file_the_listing_lacks_lands_the_run_with_a_
     assert written["checks"]["fusion_manifest"] == "disagrees on names (see notes)"
     assert steps.alerts() == ["landed", "manifest_disagrees"]
     assert "'GHOST.zip' is in the manifest but not listed" in steps.published("alerts")[1]["reason"]
+    # And the run's record says both alerts went out (its history shows them)
+    assert after.alerts == ("landed", "manifest_disagrees")
 
 
 def test_transfer_of_a_file_outside_the_plan_is_ignored(steps: Steps) -> None:
@@ -286,8 +331,9 @@ def test_transfer_batch_lands_its_first_file_and_hands_the_rest_on(steps: Steps)
     # When the batch is delivered
     outcome = steps.transfer(run.run_id, *names)
 
-    # Then the first file landed and the rest travel on in one message
+    # Then the first file landed, the answer saying what it landed, and the rest travel on in one message
     assert (outcome["outcome"], outcome["file"]) == ("landed", names[0])
+    assert (outcome["members"], outcome["bytes"]) == (0, steps.planned(run)[0].size)  # the .mf: no member
     assert steps.published("transfer")[-1]["files"] == names[1:]
     steps.deliver("transfer")
     assert steps.run(run.run_id).state is RunState.LANDED

@@ -244,6 +244,26 @@ def test_row_disagreements_ambiguous_base_name_does_not_match():
     )
 
 
+def test_row_disagreements_match_members_sharing_a_base_name_by_their_paths():
+    # Given metadata naming two data files by their paths, which share a base name
+    meta = metadata({"x/a.csv": 1, "y/a.csv": 2}, total=3)
+    members = [member("x/a.csv", 1), member("y/a.csv", 2)]
+
+    # Then each is matched by its path, and they agree
+    assert row_disagreements(meta, members) == []
+
+
+def test_row_disagreements_go_on_past_a_file_no_member_matches():
+    # Given metadata whose first file was not extracted, and whose second disagrees with its member
+    meta = metadata({"missing.csv": 1, "a.csv": 2})
+
+    # When cross-checked, Then both are named, and the member is matched (not reported as unlisted)
+    assert row_disagreements(meta, [member("a.csv", 3)]) == [
+        "metadata lists 'missing.csv' (1 rows) but no such file was extracted",
+        "'a.csv': metadata says 2 rows, the file has 3",
+    ]
+
+
 def test_finish_cross_check_fails_a_run_whose_row_counts_disagree_with_the_metadata():
     # Given a landed archive whose metadata says 3 rows where its data file has 2
     metadata = {"extract": "Sales", "view": "v", "format": "csv", "files": {"v_1.csv": 3}, "total_rows": 3}

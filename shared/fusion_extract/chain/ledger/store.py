@@ -350,16 +350,20 @@ class Ledger:
         """When the sweep first watched an extract that has not landed yet (noted now, if never): its
         HoursSinceLanded counts from there, so an extract that never lands is still overdue in time."""
         name = f"{self.prefix}/watched/{extract}.json"
+        etag = None  # of an unreadable note, replaced below (kept, it would count from now every sweep)
         try:
-            data, _ = self.store.get_bytes(name)
+            data, etag = self.store.get_bytes(name)
             return parse_iso(str(json.loads(data)["since"]))
         except NotFoundError:
             pass
         except (ValueError, KeyError, TypeError):
             log.warning("unreadable watch note replaced", extra={"document": name})
-        doc = {"v": 1, "extract": extract, "since": isoformat(now)}
+        note = encode({"v": 1, "extract": extract, "since": isoformat(now)})
         with contextlib.suppress(ConflictError):  # another sweep noted it first: a minute apart at most
-            self.store.put_bytes(name, encode(doc), if_none_match=True, content_type=JSON)
+            if etag is None:
+                self.store.put_bytes(name, note, if_none_match=True, content_type=JSON)
+            else:
+                self.store.put_bytes(name, note, if_match=etag, content_type=JSON)
         return now
 
     def last_landing(self, extract: str) -> tuple[datetime | None, str | None]:
