@@ -6,7 +6,10 @@ fresh process (its VmHWM, and what it grew by from the moment before the piece b
 - directory: the archive's central directory read and every rule checked (the invocation that plans does);
 - unit directory: a quarter of it, one unit's run of records, read and checked against the plan (every
   unit invocation does);
-- unit save: the archive's record, every member staged, read and written back (a unit's compare-and-swap);
+- unit save: the archive's record as units now keep it (each unit's staged members in an object of its own,
+  the record naming them: transfer/kept.py), read and written back (a unit's compare-and-swap);
+- unit save inline: the same with every staged member held in the record, as records were written before;
+- unit members: one unit's kept list of staged members read, verified and gone through (a promotion does);
 - finish: the landed record read and the run's _manifest.json written.
 
 The inputs (the archive, the two documents) are made first, in the parent, by the code under test; a
@@ -28,7 +31,7 @@ from typing import Any
 
 from tests.bench.pipelines import peak_rss_mib
 
-PIECES = ("directory", "unit_directory", "unit_save", "finish")
+PIECES = ("directory", "unit_directory", "unit_save", "unit_save_inline", "unit_members", "finish")
 
 
 def _rss_mib() -> float:
@@ -39,10 +42,11 @@ def _rss_mib() -> float:
 
 
 def make_inputs(folder: Path, members: int) -> None:
-    from fusion_extract.chain.ledger.codec import file_to_doc
+    from fusion_extract.chain.ledger.codec import file_to_doc, staged_to_bytes
     from fusion_extract.chain.ledger.records import (
         FileRecord,
         FileState,
+        KeptMembers,
         Member,
         StagedMember,
         Unit,
@@ -73,16 +77,23 @@ def make_inputs(folder: Path, members: int) -> None:
         for first in range(0, members, quarter)
     )
     unpacking = FileRecord("r1", "a_1.zip", FileState.UNPACKING, EPOCH, units=units)
-    (folder / "unpacking.json").write_bytes(encode(file_to_doc(unpacking)))
+    (folder / "inline.json").write_bytes(encode(file_to_doc(unpacking)))
+    kept = staged_to_bytes(staged[:quarter])
+    (folder / "kept").write_bytes(kept)
+    reference = KeptMembers(1, quarter, 20 * quarter, hashlib.sha256(kept).hexdigest())
+    (folder / "reference.json").write_text(json.dumps(vars(reference)))
+    by_reference = tuple(unit.but(staged=(), kept=reference) for unit in units)
+    (folder / "unpacking.json").write_bytes(encode(file_to_doc(unpacking.but(units=by_reference))))
     done = FileRecord("r1", "a_1.zip", FileState.LANDED, EPOCH, sha256="a" * 64, size=9, members=landed)
     (folder / "landed.json").write_bytes(encode(file_to_doc(done)))
 
 
 def piece(name: str, folder: Path) -> dict[str, Any]:
     from fusion_extract.chain.ledger.codec import file_from_doc, file_to_doc
-    from fusion_extract.chain.ledger.records import DirectorySlice, Run, RunState
+    from fusion_extract.chain.ledger.records import DirectorySlice, KeptMembers, Run, RunState, Unit
     from fusion_extract.chain.ledger.store import encode
     from fusion_extract.chain.transfer import finish
+    from fusion_extract.chain.transfer.kept import staged
     from fusion_extract.chain.transfer.layout import Layout
     from fusion_extract.chain.transfer.zipdir import ZipLimits, read_directory, read_slice
     from tests.clocks import EPOCH
@@ -99,11 +110,16 @@ def piece(name: str, folder: Path) -> dict[str, Any]:
         read = lambda s, e: iter([data[s:e]])  # noqa: E731
         entries = read_slice(read, len(data), DirectorySlice(**place), 0, unit, ZipLimits(10**6, 2**40, 200))
         count = len(entries)
-    elif name == "unit_save":
-        record = file_from_doc(json.loads(inputs["unpacking.json"]))
+    elif name in ("unit_save", "unit_save_inline"):
+        record = file_from_doc(json.loads(inputs["unpacking.json" if name == "unit_save" else "inline.json"]))
         units = list(record.units)
         units[0] = units[0].but(promoted=1)
         count = len(encode(file_to_doc(record.but(units=tuple(units)))))
+    elif name == "unit_members":
+        reference = KeptMembers(**json.loads(inputs["reference.json"]))
+        unit = Unit(0, reference.count, kept=reference)
+        members = staged(_Store(inputs["kept"]), "f/", 0, unit)  # type: ignore[arg-type]
+        count = sum(item.member.size for item in members)
     else:
         record = file_from_doc(json.loads(inputs["landed.json"]))
         run = Run("r1", "S", "full", RunState.LANDED, EPOCH, EPOCH, EPOCH, job_id="1", landed_at=EPOCH)
@@ -115,6 +131,16 @@ def piece(name: str, folder: Path) -> dict[str, Any]:
         "peak_rss_mib": round(peak, 1),
         "grew_mib": round(peak - before, 1),
     }
+
+
+class _Store:
+    """The one object a unit's kept list is read from (ObjectStore.get_bytes)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def get_bytes(self, name: str) -> tuple[bytes, str]:
+        return self.data, "etag"
 
 
 def main() -> None:

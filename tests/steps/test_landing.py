@@ -7,6 +7,7 @@ import hashlib
 import io
 import zipfile
 from dataclasses import replace
+from urllib.parse import unquote
 
 import pytest
 
@@ -132,7 +133,7 @@ def test_landing_when_the_run_ended_meanwhile_makes_nothing_visible(ledger_steps
 
     # When it would be promoted, Then it is abandoned, and nothing of it is visible
     with pytest.raises(SupersededError, match="the run ended meanwhile"):
-        gone.promote_unit(fetch, units[0])
+        gone.promote_unit(fetch, 0, units[0])
     assert ledger_steps.objects("landing/") == []
 
 
@@ -147,17 +148,19 @@ def test_landing_an_archive_costs_two_store_calls_per_small_member(ledger_steps:
     entries = work.entries(fetch)
     served = len(ledger_steps.oci.served)
     units = [work.unpack(fetch, index, unit)[0] for index, unit in enumerate(work.units(entries))]
-    for unit in units:
-        work.promote_unit(fetch, unit)
+    for index, unit in enumerate(units):
+        work.promote_unit(fetch, index, unit)
 
     # Then each member cost one upload and one rename, the unit two ranged reads (its run of the directory,
-    # then its members): nothing was looked up again
+    # then its members) and its list of staged members one write and one read: nothing was looked up again
     calls = [(method, path) for method, path, _ in ledger_steps.oci.served[served:]]
-    uploads = [c for c in calls if c[0] == "PUT" and "_staging" in c[1]]
+    lists = [c for c in calls if "/kept/" in unquote(c[1])]
+    uploads = [c for c in calls if c[0] == "PUT" and "_staging" in c[1] and c not in lists]
     renames = [c for c in calls if c[1].endswith("/actions/renameObject")]
     heads = [c for c in calls if c[0] == "HEAD"]
     reads = [c for c in calls if c[0] == "GET" and c[1].endswith("fetched")]
     assert (len(uploads), len(renames), len(heads), len(reads)) == (12, 12, 0, 2)
+    assert [method for method, _ in lists] == ["PUT", "GET"]
     folder = ledger_steps.deps.layout.run_folder(a_run(ledger_steps))
     assert ledger_steps.objects("landing/") == [f"{folder}/{name}" for name in sorted(members)]
 

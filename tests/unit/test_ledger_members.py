@@ -12,6 +12,7 @@ from fusion_extract.chain.ledger.codec import file_from_doc, file_to_doc
 from fusion_extract.chain.ledger.records import (
     FileRecord,
     FileState,
+    KeptMembers,
     Member,
     StagedMember,
     Unit,
@@ -137,3 +138,37 @@ def test_a_member_whose_field_holds_a_tab_is_never_written_as_a_line() -> None:
     # When its record is written, Then IntegrityError refuses it rather than write a line read otherwise
     with pytest.raises(IntegrityError, match=r"'m\.csv' cannot be recorded"):
         file_to_doc(record)
+
+
+def kept_unit(promoted: int = 0) -> Unit:
+    kept = KeptMembers(claim=3, count=12_500, size=900_000, sha256="c" * 64)
+    return Unit(0, 12_500, UnitState.DONE, kept=kept, promoted=promoted)
+
+
+def test_a_unit_whose_members_are_kept_elsewhere_is_recorded_by_reference_and_read_back() -> None:
+    # Given the record of an archive whose unit's 12,500 staged members are kept in an object of its own
+    record = unpacking(0).but(units=(kept_unit(promoted=64),))
+
+    # When it is written and read back, Then it is the same record, its document a few hundred bytes
+    written = encode(file_to_doc(record))
+    assert file_from_doc(json.loads(written)) == record
+    assert len(written) < 1024
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"staged": ["m.csv\t5\t" + "a" * 64 + "\t3\tetag\t"]}, "both held and kept"),
+        ({"promoted": 12_501}, "12501 members promoted of 12500"),
+        ({"kept": {"claim": 3, "count": 1, "size": 1, "sha256": "C" * 64}}, "sha256 must be 64 lower-case"),
+    ],
+    ids=["held-and-kept", "promoted-past-kept", "digest-not-hex"],
+)
+def test_a_kept_reference_that_does_not_fit_is_refused(change: dict[str, object], problem: str) -> None:
+    # Given the document of a unit whose members are kept elsewhere, damaged
+    doc = json.loads(encode(file_to_doc(unpacking(0).but(units=(kept_unit(),)))))
+    doc["units"][0].update(change)
+
+    # When it is read, Then IntegrityError names the unit and what is wrong
+    with pytest.raises(IntegrityError, match=rf"units\[0\].*{problem}"):
+        file_from_doc(doc, "ledger document f.json")

@@ -10,6 +10,7 @@ from fusion_extract.chain.ledger.records import (
     FileRecord,
     FileState,
     History,
+    KeptMembers,
     Member,
     Run,
     RunState,
@@ -48,9 +49,11 @@ def transferring_run() -> Run:
 
 
 def test_progress_counts_fetched_bytes_from_the_fetch_and_unpacked_bytes_from_staged_members() -> None:
-    # Given one archive fetched and half unpacked (one unit of two done), the other 600 bytes into its fetch
+    # Given one archive fetched and half unpacked (one unit of two done, its staged members kept in an
+    # object of its own; the other's held in the record, as records were written before), the other file
+    # 600 bytes into its fetch
     units = (
-        Unit(0, 2, UnitState.DONE, staged=(member(700), member(800))),
+        Unit(0, 2, UnitState.DONE, kept=KeptMembers(claim=1, count=2, size=1500, sha256="0" * 64)),
         Unit(2, 2, UnitState.WORKING, staged=(member(500),)),
     )
     unpacking = FileRecord("r1", "a.zip", FileState.UNPACKING, EPOCH, units=units)

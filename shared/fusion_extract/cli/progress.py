@@ -35,7 +35,9 @@ class FileProgress:
             fetched = size
         else:
             fetched = 0 if fetch is None else size if fetch.done else min(fetch.offset, size)
-        staged = sum(s.member.size for unit in record.units for s in unit.staged)
+        staged = sum(
+            unit.kept.size if unit.kept else sum(s.member.size for s in unit.staged) for unit in record.units
+        )
         unpacked = max(staged, sum(m.size for m in record.members))
         done = sum(unit.state in UNPACKED for unit in record.units)
         return cls(record.name, record.state.value, size, fetched, unpacked, done, len(record.units))

@@ -12,7 +12,7 @@ one bad document is reported, never half-read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ from fusion_extract.chain.ledger.records import (
     FileRecord,
     FileState,
     History,
+    KeptMembers,
     Lease,
     Member,
     MemberLines,
@@ -348,6 +349,7 @@ def _unit_to_doc(unit: Unit) -> Doc:
         "claims": unit.claims,
         "retries": unit.retries,
         "staged": _lines(unit.staged),
+        "kept": _kept_to_doc(unit.kept),
         "metadata": unit.metadata,
         "promoted": unit.promoted,
         "directory": _directory_slice_to_doc(unit.directory),
@@ -365,13 +367,60 @@ def _unit(value: Any, where: str) -> Unit:
         claims=f.count("claims", 0),
         retries=f.count("retries", 0),
         staged=_members(f, "staged", _staged_member, _staged_from_line),
+        kept=f.optional("kept", _kept),  # absent from records whose units held their staged members
         metadata=f.optional("metadata", _object),
         promoted=f.count("promoted", 0),
         directory=f.optional("directory", _directory_slice),
     )
-    if unit.promoted > len(unit.staged):
-        raise IntegrityError(f"{where}: {unit.promoted} members promoted of {len(unit.staged)} staged")
+    if unit.kept is not None and unit.staged:
+        raise IntegrityError(f"{where}: staged members both held and kept")
+    if unit.promoted > unit.staged_count:
+        raise IntegrityError(f"{where}: {unit.promoted} members promoted of {unit.staged_count} staged")
     return unit
+
+
+def _kept_to_doc(kept: KeptMembers | None) -> Doc | None:
+    if kept is None:
+        return None
+    return {"claim": kept.claim, "count": kept.count, "size": kept.size, "sha256": kept.sha256}
+
+
+def _kept(value: Any, where: str) -> KeptMembers:
+    f = _Fields(value, where)
+    sha256 = f.text("sha256")
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise IntegrityError(f"{where}: sha256 must be 64 lower-case hex digits, not {_shown(sha256)}")
+    return KeptMembers(f.count("claim", None), f.count("count", None), f.count("size", None), sha256)
+
+
+def staged_to_bytes(members: Sequence[StagedMember]) -> bytes:
+    """A unit's staged members as the object that keeps them: their lines, one a line."""
+    return "\n".join(_lines(members)).encode()
+
+
+def staged_from_bytes(data: bytes, where: str) -> MemberLines[StagedMember]:
+    """The members of such an object, each line checked now (one that does not fit is an IntegrityError
+    naming its place), each read when asked for."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise IntegrityError(f"{where} is not UTF-8 text") from None
+    lines = tuple(text.split("\n")) if text else ()
+    for index, line in enumerate(lines):
+        _staged_member(line, f"{where}[{index}]")
+    return MemberLines(lines, _staged_from_line)
+
+
+def landed_members(units: Iterable[Sequence[StagedMember]]) -> MemberLines[Member]:
+    """The staged members of each unit in turn as landed ones (their ETag and MD5 dropped), as lines: an
+    archive's 50,000 are never made objects all at once, and only one unit's staged ones are held."""
+    lines: list[str] = []
+    for staged in units:
+        if isinstance(staged, MemberLines):
+            lines.extend(line.rsplit(FIELD, 2)[0] for line in staged.lines)
+        else:
+            lines.extend(_member_line(s.member) for s in staged)
+    return MemberLines(tuple(lines), _landed_from_line)
 
 
 def _directory_slice_to_doc(place: DirectorySlice | None) -> Doc | None:

@@ -284,6 +284,19 @@ class DirectorySlice:
 
 
 @dataclass(frozen=True)
+class KeptMembers:
+    """A unit's staged members kept out of its file's record, in an object of the unit's own
+    (transfer/kept.py): the record of an archive of 50,000 members stays a few KB that every unit
+    rewrites, and each unit reads only its own members. The object is named by the claim that wrote it,
+    in the file attempt's staging folder, so an earlier claim's or attempt's is never taken for it."""
+
+    claim: int  # the unit's claim (Unit.claims) that wrote it
+    count: int  # members in it
+    size: int  # their bytes (what progress reports)
+    sha256: str  # of the object's bytes, hex: what is read back must be what was written
+
+
+@dataclass(frozen=True)
 class Unit:
     """A run of consecutive members of one archive, unpacked by one invocation at a time."""
 
@@ -294,13 +307,20 @@ class Unit:
     claimed_at: datetime | None = None  # WORKING or PROMOTING: since, or since its claim was last renewed
     claims: int = 0  # times an invocation took it up (renewing a claim is not taking it)
     retries: int = 0  # put off by transient failures
-    staged: Sequence[StagedMember] = ()  # its first members, done (the rest follows from a checkpoint)
+    staged: Sequence[StagedMember] = ()  # its first members, done, held here (in records written before
+    # `kept`, and in memory between an unpacking and its save)
+    kept: KeptMembers | None = None  # where its staged members are (then `staged` is empty)
     metadata: dict[str, Any] | None = None  # Fusion's metadata member, when this unit holds it
     promoted: int = 0  # its first staged members already in the landing folder (a promotion that paused)
     directory: DirectorySlice | None = None  # its run of the central directory (None: read the whole one)
 
     def but(self, **changes: Any) -> Unit:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def staged_count(self) -> int:
+        """Its members staged so far, held or kept."""
+        return len(self.staged) if self.kept is None else self.kept.count
 
 
 @dataclass(frozen=True)

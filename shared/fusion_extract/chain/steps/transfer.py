@@ -206,15 +206,15 @@ def _unit_step(deps: Deps, landing: Landing, index: int) -> Outcome:
             paused = unit.but(state=UNIT.after(unit.state, Event.PAUSE), next_at=now)
             _update_unit(deps, landing, fetch, index, _becomes(paused))
             deps.handoff.publish_units(run.run_id, name, [index])
-            return outcome(Result.CONTINUED, run.run_id, file=name, unit=index, members=len(unit.staged))
+            return outcome(Result.CONTINUED, run.run_id, file=name, unit=index, members=unit.staged_count)
         staged = unit.but(state=UNIT.after(unit.state, Event.STAGED))
         current = _update_unit(deps, landing, fetch, index, _becomes(staged))
     except ConflictError:  # the file was started over meanwhile: this attempt's work is moot
         return outcome(Result.STALE, run.run_id, file=name, unit=index)
-    log.info("unit unpacked", extra={"members": len(unit.staged)})
+    log.info("unit unpacked", extra={"members": unit.staged_count})
     if _all_in(current.value, *STAGED):
         return _promote(deps, landing, fetch, index, len(current.value.units), hand_out=True)
-    return outcome(Result.UNPACKED, run.run_id, file=name, unit=index, members=len(unit.staged))
+    return outcome(Result.UNPACKED, run.run_id, file=name, unit=index, members=unit.staged_count)
 
 
 def _promote(
@@ -234,7 +234,7 @@ def _promote(
             break
         try:
             unit = _update_unit(deps, landing, fetch, index, claim).value.units[index]
-            unit, done = landing.promote_unit(fetch, unit, _Renewal(deps, landing, fetch, index, unit))
+            unit, done = landing.promote_unit(fetch, index, unit, _Renewal(deps, landing, fetch, index, unit))
         except _NotClaimable:
             taken.add(index)
             continue
@@ -348,6 +348,7 @@ def _land_archive(deps: Deps, landing: Landing, current: Versioned[FileRecord]) 
     record = current.value
     assert record.fetch is not None
     try:
+        members = landing.landed(record.fetch, record.units)
         landing.promote_raw(record.fetch)
     except SupersededError as exc:
         return _abandoned(deps, landing, exc)
@@ -356,7 +357,6 @@ def _land_archive(deps: Deps, landing: Landing, current: Versioned[FileRecord]) 
             return _failed(deps, landing.run, current, exc)
         log.warning("landing put off; the sweep resumes it", extra={"reason": describe(exc)})
         return outcome(Result.DEFERRED, landing.run.run_id, file=record.name, reason=describe(exc))
-    members = tuple(staged.member for unit in record.units for staged in unit.staged)
     metadata = next((unit.metadata for unit in record.units if unit.metadata), None)
     return _landed(deps, landing, current, record.but(members=members, metadata=metadata))
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fusion_extract import __version__
-from fusion_extract.chain.ledger.records import FileRecord, Run
+from fusion_extract.chain.ledger.records import FileRecord, Member, Run
 from fusion_extract.chain.transfer.layout import Layout
 from fusion_extract.chain.transfer.manifest import ExtractMetadata, manifest_disagreements, row_disagreements
 from fusion_extract.models import OutputFile
@@ -37,9 +38,9 @@ def cross_check(plan: list[OutputFile], records: list[FileRecord]) -> Checks:
             found = manifest_disagreements(record.manifest, plan)
             problems.extend(f"{record.name}: {text}" for text in found.checksums)
             notes.extend(f"{record.name}: {text}" for text in found.names)
-    members = [m for r in records for m in r.members]
     for record in records:
         if record.metadata is not None:
+            members = (m for r in records for m in r.members)  # read as they go: never all held at once
             problems.extend(row_disagreements(ExtractMetadata(**record.metadata), members))
     problems.extend(collisions(records))
     return Checks(problems, notes)
@@ -58,13 +59,12 @@ def collisions(records: list[FileRecord]) -> list[str]:
 
 
 def totals(records: list[FileRecord]) -> dict[str, int]:
-    members = [m for r in records for m in r.members]
-    return {
-        "files": len(records),
-        "members": len(members),
-        "bytes": sum(m.size for m in members),
-        "rows": sum(m.rows or 0 for m in members),
-    }
+    """The run's counts, its members read one at a time (50,000 of them are never all objects at once)."""
+    count = size = rows = 0
+    for record in records:
+        for member in record.members:
+            count, size, rows = count + 1, size + member.size, rows + (member.rows or 0)
+    return {"files": len(records), "members": count, "bytes": size, "rows": rows}
 
 
 def manifest(run: Run, records: list[FileRecord], layout: Layout, notes: list[str]) -> bytes:
@@ -90,16 +90,16 @@ def manifest(run: Run, records: list[FileRecord], layout: Layout, notes: list[st
                 "name": r.name,
                 "size": r.size,
                 "sha256": r.sha256,
-                "members": [
-                    {
+                "members": _Each(
+                    r.members,
+                    lambda m: {
                         "path": m.path,
                         "object": layout.member(run, m.path),
                         "size": m.size,
                         "sha256": m.sha256,
                         "rows": m.rows,
-                    }
-                    for m in r.members
-                ],
+                    },
+                ),
             }
             for r in sorted(records, key=lambda r: r.name)
         ],
@@ -113,14 +113,29 @@ def manifest(run: Run, records: list[FileRecord], layout: Layout, notes: list[st
     return _indented(doc)
 
 
+class _Each(list[dict[str, Any]]):
+    """A JSON array of `shown(item)` for each item, each made only as the encoder reaches it (the encoder
+    takes any list; it asks its length, then iterates): 50,000 members' entries are never all held."""
+
+    def __init__(self, items: Sequence[Member], shown: Callable[[Member], dict[str, Any]]) -> None:
+        super().__init__()
+        self._items, self._shown = items, shown
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return map(self._shown, self._items)
+
+
 def _indented(doc: dict[str, Any]) -> bytes:
-    """The document as indented JSON, written piece by piece into one buffer: json.dumps would first hold a
-    list of every piece (an indented document is encoded in Python, a few pieces per value), six times the
-    size of the text for a manifest of 50,000 members."""
-    text = io.StringIO()
+    """The document as indented JSON, written piece by piece into one buffer of bytes: json.dumps would
+    first hold a list of every piece (an indented document is encoded in Python, a few pieces per value),
+    six times the size of the text for a manifest of 50,000 members."""
+    data = io.BytesIO()
     for piece in json.JSONEncoder(indent=2).iterencode(doc):
-        text.write(piece)
-    return text.getvalue().encode()
+        data.write(piece.encode())
+    return data.getvalue()
 
 
 def _manifest_check(records: list[FileRecord], notes: list[str]) -> str:

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fusion_extract.chain.budget import Budget
+from fusion_extract.chain.ledger.codec import landed_members
 from fusion_extract.chain.ledger.records import Fetch, Member, Run, StagedMember, Unit
 from fusion_extract.chain.transfer.archive import Entry, RangeReader, ZipLimits, read_directory
 from fusion_extract.chain.transfer.archive_source import ArchiveSource
 from fusion_extract.chain.transfer.fetch import Fetcher
+from fusion_extract.chain.transfer.kept import keep, staged
 from fusion_extract.chain.transfer.kinds import FileKind, file_kind, is_archive
 from fusion_extract.chain.transfer.layout import (
     Layout,
@@ -201,13 +203,19 @@ class Landing:
     ) -> tuple[Unit, bool]:
         """Unpack what remains of unit `index`: the first unit of an archive fetched by this invocation was
         unpacked beside its fetch (its result is taken here), any other from the staged copy. `alive` is
-        called at each member or part on its way (it keeps the unit's claim fresh)."""
-        overlap = self._overlap
+        called at each member or part on its way (it keeps the unit's claim fresh). The unit returned keeps
+        its staged members in its claim's object (kept.py), ready to be saved."""
+        overlap, folder = self._overlap, self.folder(fetch)
         if overlap is not None and index == 0 and not overlap.taken:
             overlap.taken = True
             beside, done = overlap.unpacking.result()
-            return unit.but(staged=beside.staged, metadata=beside.metadata), done
-        return replace(self._runner(fetch, self.unit_entries(fetch, unit)), alive=alive).run(index, unit)
+            return keep(
+                self.store, folder, index, unit.but(staged=beside.staged, metadata=beside.metadata)
+            ), done
+        unit = unit.but(staged=staged(self.store, folder, index, unit), kept=None)
+        runner = replace(self._runner(fetch, self.unit_entries(fetch, unit)), alive=alive)
+        unpacked, done = runner.run(index, unit)
+        return keep(self.store, folder, index, unpacked), done
 
     def _runner(self, fetch: Fetch, members: list[Entry], source: RangeReader | None = None) -> UnitRun:
         s = self.settings
@@ -267,7 +275,7 @@ class Landing:
         self.store.delete(unit_checkpoint(folder, 0))
 
     def promote_unit(
-        self, fetch: Fetch, unit: Unit, alive: Callable[[], None] = lambda: None
+        self, fetch: Fetch, index: int, unit: Unit, alive: Callable[[], None] = lambda: None
     ) -> tuple[Unit, bool]:
         """Every unit of the archive staged: what remains of this unit's members into the landing folder,
         PROMOTE_CHUNK at a time while the budget lasts (one chunk at least), `alive` called after each. The
@@ -280,18 +288,23 @@ class Landing:
             info = ObjectInfo(staged_member(folder, path), item.member.size, item.etag, item.md5)
             self.store.promote(info.name, self.layout.member(self.run, path), info)
 
-        promoted = unit.promoted
+        promoted, members = unit.promoted, staged(self.store, folder, index, unit)
         with ThreadPoolExecutor(self.settings.upload_parallelism * 2, thread_name_prefix="promote") as pool:
-            while promoted < len(unit.staged):
+            while promoted < len(members):
                 if promoted > unit.promoted and self.budget.spent():
                     break
-                chunk = unit.staged[promoted : promoted + PROMOTE_CHUNK]
+                chunk = members[promoted : promoted + PROMOTE_CHUNK]
                 for done in [pool.submit(move, item) for item in chunk]:
                     done.result()
                 promoted += len(chunk)
                 alive()
         self._check_still_wanted()
-        return unit.but(promoted=promoted), promoted == len(unit.staged)
+        return unit.but(promoted=promoted), promoted == len(members)
+
+    def landed(self, fetch: Fetch, units: Iterable[Unit]) -> Sequence[Member]:
+        """Every unit's members as landed, read unit by unit."""
+        folder = self.folder(fetch)
+        return landed_members(staged(self.store, folder, index, unit) for index, unit in enumerate(units))
 
     def promote_raw(self, fetch: Fetch) -> None:
         """The archive itself under raw/, when KEEP_RAW_ZIPS asks for it (once every member is visible)."""

@@ -65,7 +65,7 @@ class Layout:
 
     def staging(self, run: Run, file_name: str, attempt: int) -> str:
         """A private folder per transfer attempt, so a retry never mixes with a dead attempt's leftovers:
-        the names in it are staged_file, staged_member and unit_checkpoint's."""
+        the names in it are staged_file, staged_member, unit_checkpoint and kept_members'."""
         return f"{self.file_staging(run, file_name)}{attempt}/"
 
     def file_staging(self, run: Run, file_name: str) -> str:
@@ -96,3 +96,8 @@ def staged_member(folder: str, path: str) -> str:
 def unit_checkpoint(folder: str, unit: int) -> str:
     """Where a unit that paused inside a large member left its upload and its place in the stream."""
     return f"{folder}units/{unit}"
+
+
+def kept_members(folder: str, unit: int, claim: int) -> str:
+    """Where the claim `claim` of unit `unit` kept the list of its staged members (transfer/kept.py)."""
+    return f"{folder}kept/{unit}/{claim}"
