@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -124,9 +125,8 @@ def row_disagreements(metadata: ExtractMetadata, members: Iterable[Member]) -> l
     data_members = [m for m in members if _is_data(m.path)]
     by_path = {m.path: m for m in data_members}
     base_names = [posixpath.basename(m.path) for m in data_members]
-    by_base = {
-        base: m for base, m in zip(base_names, data_members, strict=True) if base_names.count(base) == 1
-    }
+    counts = Counter(base_names)  # counted once: 50,000 members are not 50,000 scans of the list
+    by_base = {base: m for base, m in zip(base_names, data_members, strict=True) if counts[base] == 1}
     problems = []
     matched: set[str] = set()
     for name, rows in metadata.files.items():
