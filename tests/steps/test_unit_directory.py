@@ -31,16 +31,22 @@ def ranges_read(steps: Steps) -> list[tuple[int, int]]:
     return ranges
 
 
-def test_a_unit_reads_its_own_run_of_the_directory_and_its_members_bytes_nothing_else(
-    make_steps: MakeSteps, tmp_path: Path
-) -> None:
-    # Given an archive of 400 tiny members fetched and split into four units, each planned with where
-    # its members' records lie in the central directory
+def four_units_fetched(make_steps: MakeSteps, tmp_path: Path) -> tuple[Steps, str, str]:
+    """An archive of 800 tiny members fetched by its file message and planned in four units."""
     members = tiny_members(800)
     steps, run_id, name = transferring(
         make_steps, archive(tmp_path / "tiny.zip", members), TRANSFER_FANOUT="4"
     )
     steps.transfer(run_id, name)
+    return steps, run_id, name
+
+
+def test_a_unit_reads_its_own_run_of_the_directory_and_its_members_bytes_nothing_else(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive of 800 tiny members fetched and split into four units, each planned with where
+    # its members' records lie in the central directory
+    steps, run_id, name = four_units_fetched(make_steps, tmp_path)
     units = steps.file(run_id, name).units
     assert len(units) == 4 and all(unit.directory is not None for unit in units)
     ranges = ranges_read(steps)
@@ -61,11 +67,7 @@ def test_a_unit_whose_run_of_the_directory_is_not_its_plans_fails_the_attempt_an
 ) -> None:
     # Given an archive of four units, the third one's run of the directory moved in the ledger onto the
     # records of the second (records that read well, of other members)
-    members = tiny_members(800)
-    steps, run_id, name = transferring(
-        make_steps, archive(tmp_path / "tiny.zip", members), TRANSFER_FANOUT="4"
-    )
-    steps.transfer(run_id, name)
+    steps, run_id, name = four_units_fetched(make_steps, tmp_path)
     current = steps.deps.ledger.load_file(run_id, name)
     units = list(current.value.units)
     second, third = units[1].directory, units[2].directory
@@ -83,4 +85,4 @@ def test_a_unit_whose_run_of_the_directory_is_not_its_plans_fails_the_attempt_an
     assert (record.state, record.fetch, record.units) == (FileState.PENDING, None, ())
     run = steps.run(run_id)
     assert run.state is RunState.TRANSFERRING
-    assert not set(steps.landed(run)) & set(members)
+    assert not set(steps.landed(run)) & set(tiny_members(800))
