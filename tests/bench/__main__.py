@@ -23,7 +23,8 @@ a table on stdout):
   link). The OCI emulator commits a multipart upload without copying it, as Object Storage does; its
   commit time is reported all the same (`emu commit s`).
 - any size (tests.bench.pieces): each shape at the loopback size nearest 500 MiB with
-  TRANSFER_BUDGET_SECONDS=3: invocations, the longest one, wall, CPU, landed complete, Fusion served the
+  TRANSFER_BUDGET_SECONDS=3, its invocations in turn in one warm instance of their own: invocations, the
+  longest one, wall, CPU, the instance's peak RSS and bytes to disk, landed complete, Fusion served the
   archive once.
 - fan-out (tests.bench.pieces): the many-member archive with TRANSFER_FANOUT=4 against 1, cold.
 - poll: status calls and poll invocations to follow jobs of 5 min, 1 h and 10 h on a simulated clock.
