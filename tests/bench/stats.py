@@ -72,6 +72,7 @@ def served_once(downloads: list[dict[str, Any]], size: int) -> dict[str, Any]:
     return {
         "downloads": len(downloads),
         "starts": starts,
+        "ranges": [[int(d["start"]), int(d["stop"]), int(d["read"])] for d in downloads],  # as served
         "bytes_read_to_send": read,
         "bytes_kept": kept,
         "overshoot_bytes": read - size,
