@@ -471,8 +471,9 @@ def test_an_archive_of_many_tiny_members_is_spread_over_parallel_units(
 def test_units_staged_by_the_last_invocation_are_promoted_by_parallel_invocations_when_its_budget_is_spent(
     make_steps: MakeSteps, tmp_path: Path
 ) -> None:
-    # Given an archive of four units of 50 tiny members, the budget spent at every chance
-    members = tiny_members(200)
+    # Given an archive of four units of 16 tiny members (the fewest that make four: LEAST_UNIT_PARTS), the
+    # budget spent at every chance
+    members = tiny_members(64)
     steps, run_id, name = transferring(
         make_steps, archive(tmp_path / "tiny.zip", members), TRANSFER_FANOUT="4", TRANSFER_BUDGET_SECONDS="0"
     )
