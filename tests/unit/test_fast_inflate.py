@@ -18,7 +18,7 @@ from fusion_extract.errors import IntegrityError
 from fusion_extract.fast_inflate import IsalInflater, fast_inflater
 from fusion_extract.resumable import PIECE
 from tests.unit.hostile_zips import LIMITS, Reads, zip_bytes
-from tests.unit.test_archive_resume import CONTENT, csv_content, every
+from tests.unit.test_archive_resume import CONTENT, every
 
 
 def deflated(data: bytes) -> bytes:
@@ -144,7 +144,7 @@ def test_isal_computes_the_crc_of_its_output_as_it_writes_it() -> None:
 
 def test_a_large_member_isal_inflates_is_hashed_beside_and_its_digest_is_the_same() -> None:
     # Given an archive of a CSV of more than HASH_BESIDE_FROM and one under it
-    large = csv_content(120_000)
+    large = CONTENT * (HASH_BESIDE_FROM // len(CONTENT) + 1)
     assert len(large) >= HASH_BESIDE_FROM > len(CONTENT)
     reads = Reads(zip_bytes([("large.csv", large), ("small.csv", CONTENT)]))
     big, small = read_directory(reads, len(reads.data), LIMITS)
@@ -167,7 +167,7 @@ def test_a_large_member_isal_inflates_is_hashed_beside_and_its_digest_is_the_sam
 
 def test_a_corrupt_large_member_hashed_beside_is_refused() -> None:
     # Given a large CSV whose deflated data has one byte changed near its end
-    large = csv_content(120_000)
+    large = CONTENT * (HASH_BESIDE_FROM // len(CONTENT) + 1)
     data = bytearray(zip_bytes([("large.csv", large)]))
     [entry] = read_directory(Reads(bytes(data)), len(data), LIMITS)
     data[entry.limit - 1000] ^= 0xFF
