@@ -4,7 +4,7 @@ anything else it finds is removed or put to use."""
 
 from fusion_extract import config
 from fusion_extract.chain import alerts
-from fusion_extract.chain.transfer import archive_source, manifest
+from fusion_extract.chain.transfer import archive, archive_source, manifest
 from fusion_extract.cli import main
 from fusion_extract.oci import calls, clients
 from fusion_extract.resumable import _ZngStream, _ZStream
@@ -25,5 +25,6 @@ config.Settings.log_level  # LOG_LEVEL is declared with every key (README's tabl
 alerts.read_alert  # the reader the alerts' text promises to scripts (chain/alerts.py)
 archive_source.BucketArchives  # the second archive source: output written straight into a bucket
 manifest.ManifestDisagreements.fatal
+archive.MemberStream.hashed_beside  # which members take the hashing thread: the rule's tests read it
 config.Settings.fusion_host
 clients.OciClients.functions_invoke  # the invoke client of tests/integration (ops.py builds its own)
