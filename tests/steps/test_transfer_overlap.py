@@ -85,7 +85,7 @@ class SlowUnpacking:
             self.fetched.set()
         return info
 
-    def put_whole(self, name: str, data: bytes, **options: Any) -> ObjectInfo:
+    def put_whole(self, name: str, data: bytes | memoryview, **options: Any) -> ObjectInfo:
         if not self.waited:
             self.waited = True
             self.fetched.wait(self.patience)
