@@ -133,19 +133,20 @@ def test_members_put_whole_land_byte_for_byte_though_one_is_sent_again_after_oth
 def test_a_part_that_fails_gives_its_buffers_back_and_the_next_run_of_the_unit_lands_the_member(
     ledger_steps: Steps,
 ) -> None:
-    # Given a member of 12 parts of 1 MiB, sent three at once, and part 5 refused for good (400)
-    data = content(12 * MiB, seed=2)
+    # Given a member of 12 parts of 1 MiB and 5 bytes, sent three at once, and part 12 refused for good
+    # (400), found when the short last part is already cut
+    data = content(12 * MiB + 5, seed=2)
     run = unit_run(ledger_steps, {"big.csv": data}, MiB, budget_seconds=0.01)
     refused: list[Request] = []
 
-    def refuse_part_5(request: Request, serve: Callable[[Request], Response]) -> Response:
-        if part(5)(request) and not refused:
+    def refuse_part_12(request: Request, serve: Callable[[Request], Response]) -> Response:
+        if part(12)(request) and not refused:
             refused.append(request)
             request.drain()
             return error(400, "InvalidParameter", "refused for good")
         return serve(request)
 
-    ledger_steps.oci.intercept("PUT", PARTS, refuse_part_5)
+    ledger_steps.oci.intercept("PUT", PARTS, refuse_part_12)
 
     # When the unit unpacks it, fails, and runs again
     with pytest.raises(FusionExtractError):
