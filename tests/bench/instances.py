@@ -20,6 +20,7 @@ one (the harness) inherits its parent's peak in its own ru_maxrss, a fork of a s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -134,8 +136,57 @@ def compile_sources() -> None:
     """Byte-compile what an instance imports, as the image has it, so no instance compiles on its clock."""
     import compileall
 
-    for folder in (REPO / "shared", FUNCTION, REPO / "tests" / "bench"):
+    for folder in SOURCES:
         compileall.compile_dir(folder, quiet=1)
+
+
+SOURCES = (REPO / "shared", FUNCTION, REPO / "tests" / "bench")
+
+
+def import_roots() -> list[Path]:
+    """Every folder an instance may import from (or load a library or data file of a package from): ours,
+    and the others on an instance's sys.path (the venv's site-packages, the interpreter's library)."""
+    said = subprocess.run(
+        [sys.executable, "-c", "import json, sys; print(json.dumps(sys.path))"],
+        env=_container_environment(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    entries = {Path(entry) for entry in json.loads(said.stdout) if entry}
+    # An instance's first entry is its cwd (-m), the repository, of which it imports only tests/ (not the
+    # archives and git objects beside it); -c puts no folder there
+    folders = {*SOURCES, REPO / "tests", *(entry for entry in entries if entry.is_dir())}
+    return sorted(path for path in folders if not any(other in path.parents for other in folders))
+
+
+def settle_access_times(roots: list[Path]) -> int:
+    """Read a byte of every file under `roots` (files too), so that no instance is the first to read one.
+
+    The kernel updates a file's access time on the first read after it was written (relatime: also when
+    the access time is a day old), and counts writing the inode out as the reader's write_bytes in
+    /proc/<pid>/io: on a fresh clone, the first cold instance read modules nobody had read since pip or
+    compileall wrote them, and "wrote" 16 to 20 KiB. The image's root is read-only: no access time moves
+    there. How many files were read."""
+    count = 0
+    for root in roots:
+        for path in _files(root):
+            with contextlib.suppress(OSError):  # a file that went away, a dangling link
+                if path.is_file():  # not a pipe, which would wait for a writer
+                    with path.open("rb") as file:
+                        file.read(1)
+                    count += 1
+    return count
+
+
+def _files(root: Path) -> Iterator[Path]:
+    """The files under `root` (or `root`, a file), but those of a site-packages folder below it (the
+    interpreter's own, which the venv's instances do not import from)."""
+    if root.is_file():
+        yield root
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [name for name in subfolders if name != "site-packages"]
+        yield from (Path(folder) / name for name in files)
 
 
 # -- the child ------------------------------------------------------------------------------------------

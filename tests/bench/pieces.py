@@ -1,8 +1,10 @@
 """The transfer in pieces: two parts of `make bench`, on loopback.
 
 - any size: an archive landed with a small TRANSFER_BUDGET_SECONDS (default 3 s), so that it takes many
-  invocations, one after another in one measured process (`ours`): how many, the longest one's wall, the
-  total wall and CPU, peak RSS; that it landed complete (exactly the archive's members and sizes); and
+  invocations, one after another in one warm function instance of their own (a reused instance serving
+  them in turn, as in the cloud; the driver reads the ledger from the emulator's disk, in its own
+  process): how many, the longest one's wall, the total wall and CPU, the instance's peak RSS (VmHWM, and
+  its ru_maxrss); that it landed complete (exactly the archive's members and sizes); and
   that Fusion served the archive's bytes once: every download (as the Fusion emulator counts them) starts
   where the previous one stopped (no restart from an earlier byte), and the bytes read to send them add
   up to the archive's size (plus what a connection cut at a budget's end had buffered).
@@ -19,14 +21,27 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench import stats
-from tests.bench.compare import Fusion, Oci, close_run, run_pipeline, serving, warm
+from tests.bench.compare import INSTANCE_LOG, Fusion, Oci, close_run, serving, warm
 from tests.bench.datagen import Built
-from tests.bench.product import Stuck, prepare_run, transfer_file_parallel
+from tests.bench.product import Stuck, drive, prepare_run, transfer_file_parallel
 from tests.bench.proxy import Profile
 from tests.bench.servers import BUCKET
 from tests.bench.stats import served_once
 
 LOOPBACK = Profile("loopback", None, 0.0)
+# What the any-size record keeps of `drive`'s report (the landed outcome's own fields left out)
+DRIVEN = (
+    "ok",
+    "error",
+    "wall_s",
+    "cpu_s",
+    "peak_rss_mib",
+    "disk_write_bytes",
+    "invocations",
+    "longest_invocation_s",
+    "invocation_walls_s",
+    "per_invocation",
+)
 Log = Callable[[str], None]
 
 
@@ -57,8 +72,12 @@ def _any_size_one(
     (zip_name, _url), others = files[0], files[1:]
     downloads_before = fusion.downloads_since(0)["count"]
     calls_before = oci.requests_since(0)["count"]
-    params = {"env": env, "run_id": run_id, "name": zip_name, "uncompressed": archive.uncompressed}
-    figures = run_pipeline("ours", params)
+    bucket = Path(oci.served["root"]) / BUCKET
+    try:
+        with INSTANCE_LOG.open("a") as log:
+            figures = drive(env, run_id, zip_name, bucket, warm=True, most=1, log=log, own_rusage=True)
+    except Stuck as exc:
+        figures = {"ok": False, "error": str(exc)}
     served = oci.requests_since(calls_before)
     downloads = [d for d in fusion.downloads_since(downloads_before)["downloads"] if d["name"] == zip_name]
     problem = close_run(env, run_id, others, archive)
@@ -70,8 +89,11 @@ def _any_size_one(
         "zip_bytes": archive.size,
         "uncompressed_bytes": archive.uncompressed,
         "budget_s": budget,
-        **{k: v for k, v in figures.items() if k not in ("outcome",)},
-        "outcome": figures.get("outcome"),
+        **{k: figures[k] for k in DRIVEN if k in figures},
+        "outcome": None if figures.get("ok") else figures.get("outcome"),
+        "max_rss_mib": max(
+            (c["max_rss_mib"] or 0.0 for c in figures.get("per_invocation", [])), default=None
+        ),
         "landed_complete": figures.get("ok", False) and problem is None,
         "landed_problem": problem,
         "oci_calls": served["kinds"],
@@ -87,7 +109,8 @@ def _any_size_line(record: dict[str, Any]) -> str:
         f"  any size {record['megabytes']}MiB x{record['members']} budget {record['budget_s']:g}s:"
         f" {record.get('invocations')} invocations, longest {record.get('longest_invocation_s', 0):.2f}s,"
         f" wall {record.get('wall_s', 0):.2f}s cpu {record.get('cpu_s', 0):.2f}s"
-        f" rss {record.get('peak_rss_mib') or 0:.0f}MiB; Fusion: {fusion['downloads']} downloads,"
+        f" rss {record.get('peak_rss_mib') or 0:.0f}MiB (ru_maxrss {record.get('max_rss_mib') or 0:.0f});"
+        f" Fusion: {fusion['downloads']} downloads,"
         f" read {fusion['bytes_read_to_send'] / 2**20:.1f} MiB of {record['zip_bytes'] / 2**20:.1f},"
         f" once={fusion['once']}; {state}"
     )

@@ -5,8 +5,6 @@ The harness measures the whole child (CPU and peak RSS from wait4); the child re
 every thread (getrusage RUSAGE_SELF), and bytes it caused to be written to storage (/proc/self/io
 write_bytes, temporary files included even when deleted afterwards). One JSON line on stdout.
 
-- ours: the product's transfer of the archive, every invocation the chain would make for it, one after
-  another (tests.bench.product.transfer_file); how many, and the longest one's wall.
 - blog: the pipeline this product replaces, re-implemented from its description: download the ZIP to a
   temporary file (requests, 1 MiB chunks), refuse unsafe member paths, zipfile extractall to a folder,
   then one put_object per extracted file from an open file, with an ObjectStorageClient built from the
@@ -58,20 +56,6 @@ def window(figures: dict[str, Any]) -> Iterator[None]:
 
 
 # -- the pipelines ------------------------------------------------------------------------------------
-
-
-def ours(params: Params) -> dict[str, Any]:
-    from tests.bench.product import Stuck, transfer_file
-
-    figures: dict[str, Any] = {}
-    try:
-        with window(figures):
-            outcome = transfer_file(params["env"], params["run_id"], params["name"])
-    except Stuck as exc:
-        return {**figures, "ok": False, "error": str(exc)}
-    ok = outcome.get("outcome") == "landed"
-    driven = {key: outcome.pop(key) for key in ("invocations", "longest_invocation_s", "invocation_walls_s")}
-    return {**figures, **driven, "ok": ok, "outcome": None if ok else outcome, "bytes": outcome.get("bytes")}
 
 
 def _fusion_session(fusion: Params) -> Any:
@@ -250,7 +234,6 @@ def upload(params: Params) -> dict[str, Any]:
 
 
 PIPELINES: dict[str, Callable[[Params], dict[str, Any]]] = {
-    "ours": ours,
     "blog": blog,
     "download": download,
     "inflate_archive": inflate_archive,

@@ -9,7 +9,8 @@ function's handler in a function instance (tests.bench.instances): cold, a new i
 warm, primed instances reused.
 
 `transfer_file` drives a file the same way with every invocation in this process, one after another, each
-with a fresh Runtime: what closes a run (the `.mf`) and what the any-size part measures.
+with a fresh Runtime: what closes a run (the `.mf`), outside any measurement (this process is not a
+function instance: the driver's own memory, and not the heap setting `runtime_for` makes, heap.py).
 
 `prepare_run` (submit, then poll until the job's files are planned) and `finish_run` (the remaining files,
 which lands the run and releases the extract's lease) set a run up and close it, outside any measurement.

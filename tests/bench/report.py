@@ -166,6 +166,8 @@ def targets(document: Mapping[str, Any]) -> list[dict[str, Any]]:
     for record in document.get("anysize", []):
         where = f"{record['megabytes']}MiB x{record['members']} budget {record['budget_s']:g}s"
         check("any size: landed complete (1 = yes)", where, float(record["landed_complete"]), 1, below=False)
+        check("any size: peak RSS <= 128 MiB (its instance)", where, record.get("peak_rss_mib"), 128)
+        check("any size: bytes to disk == 0", where, record.get("disk_write_bytes"), 0)
         check(
             "any size: Fusion served it once (1 = yes)",
             where,

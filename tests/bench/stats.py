@@ -48,15 +48,19 @@ def rate_mb_s(uncompressed_bytes: int, seconds: float) -> float:
 
 def served_once(downloads: list[dict[str, Any]], size: int) -> dict[str, Any]:
     """Did Fusion serve the archive's bytes once? `downloads`: {start, stop, read} in the order served.
-    Once: each download goes forward (starts after every earlier one's start) or asks for a range wholly
-    before every earlier start (the directory's tail read first, then the rest up to it); in the order of
-    their starts, the first is byte 0, and the client's bytes (each download up to where the next starts; the
-    last one whole) add up to the archive's size. `read` - size is what was read to send but never used (cut
-    connections)."""
+    Once: each download goes forward (starts after every earlier one's start: a fetch going on where the last
+    stopped) or asks for no byte an earlier one asked for (the directory's tail read first, then the rest up
+    to it; ranges fetched in parallel, which reach Fusion in any order); in the order of their starts, the
+    first is byte 0, and the client's bytes (each download up to where the next starts; the last one whole)
+    add up to the archive's size. `read` - size is what was read to send but never used (cut connections)."""
     starts = [int(d["start"]) for d in downloads]
     read = sum(int(d["read"]) for d in downloads)
+
+    def apart(later: dict[str, Any], earlier: dict[str, Any]) -> bool:
+        return int(later["stop"]) <= int(earlier["start"]) or int(earlier["stop"]) <= int(later["start"])
+
     forward = all(
-        start > max(starts[:i]) or int(downloads[i]["stop"]) <= min(starts[:i])
+        start > max(starts[:i]) or all(apart(downloads[i], earlier) for earlier in downloads[:i])
         for i, start in enumerate(starts)
         if i
     )
@@ -68,6 +72,7 @@ def served_once(downloads: list[dict[str, Any]], size: int) -> dict[str, Any]:
     return {
         "downloads": len(downloads),
         "starts": starts,
+        "ranges": [[int(d["start"]), int(d["stop"]), int(d["read"])] for d in downloads],  # as served
         "bytes_read_to_send": read,
         "bytes_kept": kept,
         "overshoot_bytes": read - size,

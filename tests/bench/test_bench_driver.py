@@ -123,6 +123,20 @@ def test_the_directory_read_first_then_the_rest_up_to_it_serves_the_archive_once
     assert served["overshoot_bytes"] == 0
 
 
+def test_ranges_fetched_in_parallel_serve_the_archive_once_in_whatever_order_they_reach_fusion():
+    # Given the tail read first, then four ranges at once, the second served before the first
+    tail = 16 * MiB - 256 * 1024
+    ranges = [(tail, 16 * MiB), (4 * MiB, 8 * MiB), (0, 4 * MiB), (12 * MiB, tail), (8 * MiB, 12 * MiB)]
+    downloads = [{"start": start, "stop": stop, "read": stop - start} for start, stop in ranges]
+
+    # When the downloads are judged
+    served = served_once(downloads, 16 * MiB)
+
+    # Then every byte was served once
+    assert served["once"] is True
+    assert (served["bytes_kept"], served["overshoot_bytes"]) == (16 * MiB, 0)
+
+
 @pytest.mark.parametrize(
     "starts",
     [

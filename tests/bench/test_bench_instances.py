@@ -1,10 +1,12 @@
 """A function instance of the bench: the transfer's func.py under an fdk context, in a process of its own."""
 
 import json
+import os
 import queue
+from pathlib import Path
 
 from fusion_extract.chain.messages import encode
-from tests.bench.instances import Answer, Instance
+from tests.bench.instances import FUNCTION, REPO, Answer, Instance, import_roots, settle_access_times
 
 
 def test_a_cold_instance_answers_its_one_request_through_the_handler_then_exits_with_its_cpu():
@@ -44,3 +46,49 @@ def test_an_instance_told_to_tell_its_own_peak_counts_the_process_that_served_no
     assert instance.max_rss_mib is not None
     assert instance.max_rss_mib < 200 < len(held) / 2**20
     assert abs(instance.max_rss_mib - answer.figures["peak_rss_mib"]) < 8
+
+
+def test_an_instances_import_roots_hold_every_module_the_transfer_loads_even_lazily():
+    # Given the modules a transfer instance loads: fdk, the SDK, the standard library, ours, and those it
+    # loads only on the call that needs them (the fast inflater, the resumable one)
+    import fdk
+    import isal.isal_zlib
+    import oci
+
+    import fusion_extract.resumable
+
+    loaded = [fdk, oci, isal.isal_zlib, json, fusion_extract.resumable]
+
+    # When the bench lists the folders an instance imports from
+    roots = import_roots()
+
+    # Then each module's file, the function's func.py and what `-m` reads of the repository are in them
+    for path in [
+        *(Path(str(module.__file__)) for module in loaded),
+        FUNCTION / "func.py",
+        REPO / "tests" / "__init__.py",
+    ]:
+        assert any(root == path or root in path.parents for root in roots), path
+    assert REPO not in roots  # not the archives and the git objects beside our code
+
+
+def test_settling_reads_every_file_once_so_no_instance_is_the_first_reader(tmp_path: Path):
+    # Given a package whose files were last read long before they changed (as a fresh clone's: the kernel
+    # moves such a file's access time on its next read, and counts the inode written to the reader)
+    package = tmp_path / "package"
+    (package / "__pycache__").mkdir(parents=True)
+    files = [
+        package / "__init__.py",
+        package / "__pycache__" / "__init__.cpython-311.pyc",
+        package / "data.bin",
+    ]
+    for path in files:
+        path.write_bytes(b"x" * 10)
+        os.utime(path, ns=(0, path.stat().st_mtime_ns))  # read in 1970, changed now
+
+    # When the bench settles the access times under the package's folder
+    count = settle_access_times([package])
+
+    # Then every file was read: its access time is no longer before its change, nothing left for a reader
+    assert count == len(files)
+    assert all(path.stat().st_atime_ns >= path.stat().st_ctime_ns for path in files)

@@ -126,3 +126,24 @@ def test_a_missed_target_says_by_how_much_and_the_cell_row_names_it():
     row = cells(document).splitlines()[2]
     assert row.startswith("| loopback | 500 MiB x1 | 1.2 / 0.6 |")
     assert row.endswith("| CPU/GB ours/blog <= 0.8, cold (50% over) |")
+
+
+def test_the_any_size_part_holds_its_instance_to_the_memory_bound_and_to_no_disk():
+    # Given the any-size part's records: one instance peaked at 144 MiB, the other at 119 MiB and wrote 4 KiB
+    anysize = {"megabytes": 500, "budget_s": 3.0, "landed_complete": True, "fusion": {"once": True}}
+    document: dict[str, Any] = {
+        "anysize": [
+            {**anysize, "members": 1, "peak_rss_mib": 144.0, "disk_write_bytes": 0},
+            {**anysize, "members": 200, "peak_rss_mib": 119.0, "disk_write_bytes": 4096},
+        ]
+    }
+
+    # When the targets are checked
+    found = {(t["target"], t["where"]): t for t in targets(document)}
+
+    # Then the first misses the 128 MiB bound by 12 %, the second meets it but not the disk target
+    memory, disk = "any size: peak RSS <= 128 MiB (its instance)", "any size: bytes to disk == 0"
+    one, many = "500MiB x1 budget 3s", "500MiB x200 budget 3s"
+    assert (found[memory, one]["met"], found[memory, one]["missed_by"]) == (False, "12% over")
+    assert (found[memory, many]["met"], found[disk, one]["met"]) == (True, True)
+    assert (found[disk, many]["met"], found[disk, many]["missed_by"]) == (False, "4096 against 0")

@@ -4,8 +4,8 @@
     .venv/bin/python -m tests.bench.tiny --fresh [--members 50000] [--budget-seconds 30]
 
 The any-size piece (tests.bench.pieces) for one archive: every invocation of the transfer, one after
-another, in one measured process; its peak RSS (VmHWM) bounds what any single invocation held. Prints the
-record as JSON on the last line (and the piece's summary line on stderr).
+another, in one warm function instance; its peak RSS (VmHWM) bounds what any single invocation held. Prints
+the record as JSON on the last line (and the piece's summary line on stderr).
 
 `--fresh`: the run landed as function instances land it, every invocation of the transfer in a new
 process (tests.bench.instances, cold), at most four at once, as the chain hands its messages out

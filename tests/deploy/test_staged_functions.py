@@ -44,7 +44,19 @@ def staged(staged_folders: Path, tmp_path_factory: pytest.TempPathFactory) -> St
     venv = tmp_path_factory.mktemp("clean") / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
-    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-index"]
+    # --no-compile: pip would write .pyc files for all of oci before pruning (most of this fixture's time);
+    # without them the same code is compiled in memory as it is imported.
+    install = [
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        str(python),
+        "install",
+        "--quiet",
+        "--no-index",
+        "--no-compile",
+    ]
     requirements = staged_folders / "submit" / "requirements.txt"
     subprocess.run([*install, "--find-links", str(WHEELS), "-r", str(requirements)], check=True)
     site = next((venv / "lib").glob("python3.*/site-packages"))

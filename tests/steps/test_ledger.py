@@ -219,7 +219,8 @@ def test_ledger_file_records_read_back_and_compare_and_swap(ledger_steps: Steps)
 
 
 def test_ledger_file_record_keeps_every_field_of_a_fetch_under_way(ledger_steps: Steps) -> None:
-    # Given a fetch part-way, pinned to its source's version, in the whole-read mode, its staged ETag known
+    # Given a fetch part-way, pinned to its source's version, in the whole-read mode, its staged ETag known,
+    # the archive's tail kept in staging
     fetch = Fetch(
         attempt=2,
         upload_id="upload-1",
@@ -231,6 +232,7 @@ def test_ledger_file_record_keeps_every_field_of_a_fetch_under_way(ledger_steps:
         source_etag='"source-etag"',
         source_modified="Sun, 01 Mar 2026 08:00:05 GMT",
         whole=True,
+        tail_start=5 * 2**20,
     )
     record = FileRecord("r1", "a_1.zip", FileState.TRANSFERRING, next_at=EPOCH, fetch=fetch)
 

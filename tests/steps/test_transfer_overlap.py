@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,52 @@ def test_a_fetch_that_stops_for_its_budget_takes_back_what_was_unpacked_beside_i
     for path, data in members.items():
         assert steps.read(steps.deps.layout.member(run, path)) == data
     assert steps.deps.oci.object_storage.list_multipart_uploads("emuns", "landing").data == []
+    assert steps.objects("_staging/") == []
+
+
+@dataclass
+class SpentAtPart:
+    """A store whose invocation's budget is spent as the fetch stages its first part, once."""
+
+    inner: ObjectStore
+    spend: Callable[[], object]
+    spent: bool = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def upload_part(self, name: str, upload_id: str, number: int, data: bytes | memoryview) -> str:
+        if name.endswith("/fetched") and not self.spent:
+            self.spent = True
+            self.spend()
+        return self.inner.upload_part(name, upload_id, number, data)
+
+
+def test_a_fetch_that_goes_on_in_another_invocation_takes_the_tail_read_first_from_staging_not_fusion(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive of 24 MiB whose directory is read first from its tail, and whose fetch meets the end
+    # of its budget as it stages its first part (the ranges on their way are staged, then it stops)
+    members = members_of(3, count=48)
+    zip_path = stored(tmp_path / "t.zip", members)
+    size = zip_path.stat().st_size
+    steps, run_id, name = transferring(make_steps, zip_path)
+    assert steps.fusion is not None
+    spend = lambda: steps.clock.advance(steps.deps.settings.transfer_budget_seconds + 1)  # noqa: E731
+    steps.deps.store = SpentAtPart(steps.deps.store, spend)
+
+    # When its file message is delivered, then every message the chain publishes
+    first = steps.transfer(run_id, name)
+    outcomes = steps.deliver("transfer")
+
+    # Then the fetch went on in a second invocation, and the file landed member for member
+    assert first["outcome"] == "continued" and "unit" not in first, first
+    assert outcomes[-1]["outcome"] == "landed", [o["outcome"] for o in outcomes]
+    run = steps.run(run_id)
+    for path, data in members.items():
+        assert steps.read(steps.deps.layout.member(run, path)) == data
+    # And Fusion sent each byte once, the tail too: the second fetch took it from where the first kept it
+    assert steps.fusion.bytes_sent(name) == size
     assert steps.objects("_staging/") == []
 
 

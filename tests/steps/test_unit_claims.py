@@ -10,6 +10,8 @@ while the unit's invocation is alive and waiting for it.
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import random
 import threading
@@ -65,18 +67,28 @@ class SlowStaging:
         return serve(request)
 
 
-def large_members() -> dict[str, bytes]:
-    """Two members of 7.5 MiB: a unit each, of eight uploads (seven parts and the rest)."""
+@functools.cache
+def large_archive() -> bytes:
+    """An archive of two members of 7.5 MiB: a unit each, of eight uploads (seven parts and the rest).
+    Written once for the module (seconds of work): its members are always the same, and tests only read it."""
     rng = random.Random(7)
-    return {f"big_{n}.csv": csv_text(rng, 8 * MiB)[: 15 * MiB // 2] for n in range(2)}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n in range(2):
+            zf.writestr(f"big_{n}.csv", csv_text(rng, 8 * MiB)[: 15 * MiB // 2])
+    return buffer.getvalue()
 
 
 def unit_waiting(
-    make_steps: MakeSteps, tmp_path: Path, members: dict[str, bytes]
+    make_steps: MakeSteps, tmp_path: Path, members: dict[str, bytes] | bytes
 ) -> tuple[Steps, str, str, Path]:
-    """An archive of `members` in two units, the first unpacked and the second's message waiting. The
-    unit's invocations then run with a budget of BUDGET and one upload at a time."""
-    zip_path = archive(tmp_path / "slow.zip", members)
+    """An archive of `members` (or the archive itself) in two units, the first unpacked and the second's
+    message waiting. The unit's invocations then run with a budget of BUDGET and one upload at a time."""
+    zip_path = tmp_path / "slow.zip"
+    if isinstance(members, bytes):
+        zip_path.write_bytes(members)
+    else:
+        archive(zip_path, members)
     steps, run_id, name = transferring(
         make_steps,
         zip_path,
@@ -119,7 +131,7 @@ def test_a_unit_working_past_its_claims_grace_is_not_taken_over_while_it_makes_p
     # spent before the last), the rest of the member 800 s, so that the unit works 1,220 s in all, past
     # its claim's grace of 1,000 s; and its message delivered again, to another container, as that last
     # upload is under way
-    steps, run_id, name, zip_path = unit_waiting(make_steps, tmp_path, large_members())
+    steps, run_id, name, zip_path = unit_waiting(make_steps, tmp_path, large_archive())
     other = steps.container()
     held_since: list[datetime | None] = []
 
@@ -155,7 +167,7 @@ def test_a_unit_that_stops_making_progress_is_taken_over_once_its_grace_passed_s
     # then its sixth upload hanging; and its message delivered again, to other containers, twice while that
     # upload hangs: at 1,250 s (past the grace since the claim, not since the last progress), then at
     # 1,301 s (past both)
-    steps, run_id, name, zip_path = unit_waiting(make_steps, tmp_path, large_members())
+    steps, run_id, name, zip_path = unit_waiting(make_steps, tmp_path, large_archive())
     other = steps.container()
 
     def twice() -> list[dict[str, Any]]:
@@ -221,7 +233,7 @@ def test_a_unit_taken_over_while_it_stalled_stops_at_its_next_progress_and_leave
     # Given the second unit's message delivered, five parts up in 60 s each (its claim renewed at 300 s),
     # then its sixth upload hanging past the grace since; and the unit taken over meanwhile by a
     # duplicate delivery, at work when the hung upload is answered
-    steps, run_id, name, zip_path = unit_waiting(make_steps, tmp_path, large_members())
+    steps, run_id, name, zip_path = unit_waiting(make_steps, tmp_path, large_archive())
     other = steps.container()
     stalled = TakenOverWhileStalled(steps, lambda: delivered_again(other, run_id, name, 1))
     steps.oci.intercept("PUT", MEMBER_UPLOADS, stalled)

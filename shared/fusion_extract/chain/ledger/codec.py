@@ -311,6 +311,7 @@ def _fetch_to_doc(fetch: Fetch | None) -> Doc | None:
         "source_etag": fetch.source_etag,
         "source_modified": fetch.source_modified,
         "whole": fetch.whole,
+        "tail_start": fetch.tail_start,
     }
 
 
@@ -330,6 +331,7 @@ def _fetch(value: Any, where: str) -> Fetch:
         f.optional_text("source_etag"),
         f.optional_text("source_modified"),
         f.flag("whole"),
+        f.optional("tail_start", _count),
     )
 
 

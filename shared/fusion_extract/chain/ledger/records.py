@@ -213,6 +213,8 @@ class Fetch:
     source_etag: str | None = None  # the version of the file the fetch reads (models.SourceVersion):
     source_modified: str | None = None  # a resume in any invocation is conditional on it
     whole: bool = False  # the server ignores Range: one whole read, not stopped by the budget
+    tail_start: int | None = None  # where the archive's tail, read first and kept in staging, begins: the
+    # fetch takes those bytes from there (layout.staged_tail), so Fusion sends them once
 
     @property
     def done(self) -> bool:

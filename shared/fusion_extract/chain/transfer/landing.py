@@ -33,6 +33,7 @@ from fusion_extract.chain.transfer.layout import (
     staged_file,
     staged_member,
     staged_members,
+    staged_tail,
     unit_checkpoint,
 )
 from fusion_extract.chain.transfer.manifest import parse_manifest
@@ -40,7 +41,13 @@ from fusion_extract.chain.transfer.overlap import Live, Relay, TailKept, in_thre
 from fusion_extract.chain.transfer.units import LEAST_UNIT_PARTS, UnitRun, is_metadata, plan, staged_reader
 from fusion_extract.chain.transfer.zipdir import directory_slice, read_slice
 from fusion_extract.config import Settings
-from fusion_extract.errors import FusionExtractError, IntegrityError, SupersededError, UnsafeInputError
+from fusion_extract.errors import (
+    FusionExtractError,
+    IntegrityError,
+    NotFoundError,
+    SupersededError,
+    UnsafeInputError,
+)
 from fusion_extract.models import OutputFile, SourceVersion
 from fusion_extract.ports import ObjectInfo, ObjectStore
 
@@ -107,14 +114,16 @@ class Landing:
 
     def fetch(self, progress: Fetch, save: Callable[[Fetch], None]) -> Fetch:
         """Go on fetching: done (`sha256` set), or as far as the budget allowed. A fetch that starts an
-        archive reads its directory first and unpacks its first unit beside it (overlap.py)."""
+        archive reads its directory first and unpacks its first unit beside it (overlap.py); if it stops
+        before its end, the tail it read first is kept in staging, and the fetch that goes on takes those
+        bytes from there: Fusion sends each byte once."""
         s = self.settings
         overlap = self._overlapping(progress)
-        source = (
-            self.archives
-            if overlap is None
-            else _TailFirst(self.archives, overlap.tail_start, overlap.tail, overlap.live.feed)
-        )
+        source: ArchiveSource = self.archives
+        if overlap is not None:
+            source = _TailFirst(self.archives, overlap.tail_start, overlap.tail, overlap.live.feed)
+        elif (tail := self._kept_tail(progress)) is not None:
+            source = _TailFirst(self.archives, self.planned.size - len(tail), tail, _unfed)
         if overlap is not None:  # the fetch reads the version the directory was read from
             version = overlap.version
             progress = replace(progress, source_etag=version.etag, source_modified=version.last_modified)
@@ -133,11 +142,25 @@ class Landing:
             fetched = fetcher.fetch(self.planned, self.fetched(progress), progress)
             if fetched.done:
                 overlap.live.commit(staged_reader(self.store, self.fetched(fetched), fetched.etag))
+            elif fetched.offset <= overlap.tail_start:  # stopped before the tail (TailKept ends there)
+                self.store.put_whole(staged_tail(self.folder(fetched)), overlap.tail)
+                fetched = replace(fetched, tail_start=overlap.tail_start)  # recorded by the caller
             return fetched
         finally:
             overlap.live.end()
             if fetched is None or not fetched.done:
                 self._abandon(progress, overlap)
+
+    def _kept_tail(self, fetch: Fetch) -> bytes | None:
+        """The archive's tail that an earlier invocation's fetch read first and kept, if it did and the
+        fetch goes on before it (whatever it holds, the fetch's SHA-256 is checked against the listing)."""
+        if fetch.tail_start is None or fetch.done or fetch.offset > fetch.tail_start:
+            return None
+        try:
+            tail, _etag = self.store.get_bytes(staged_tail(self.folder(fetch)))
+        except NotFoundError:
+            return None
+        return tail if len(tail) == self.planned.size - fetch.tail_start else None
 
     def entries(self, fetch: Fetch) -> list[Entry]:
         """The staged archive's members, every directory rule checked (read before the fetch, if it was)."""
@@ -375,6 +398,10 @@ class _Tail:
         if start < self.start:
             raise IntegrityError(f"the directory begins before the {len(self.data)} bytes read first")
         return iter((self.data[start - self.start : end - self.start],))
+
+
+def _unfed(offset: int, chunk: bytes) -> None:
+    """No unpacking beside this fetch: nothing to hand the bytes to."""
 
 
 @dataclass(frozen=True)

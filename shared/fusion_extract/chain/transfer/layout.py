@@ -65,7 +65,7 @@ class Layout:
 
     def staging(self, run: Run, file_name: str, attempt: int) -> str:
         """A private folder per transfer attempt, so a retry never mixes with a dead attempt's leftovers:
-        the names in it are staged_file, staged_member, unit_checkpoint and kept_members'."""
+        the names in it are staged_file, staged_tail, staged_member, unit_checkpoint and kept_members'."""
         return f"{self.file_staging(run, file_name)}{attempt}/"
 
     def file_staging(self, run: Run, file_name: str) -> str:
@@ -82,6 +82,11 @@ class Layout:
 def staged_file(folder: str) -> str:
     """The output file as fetched."""
     return f"{folder}fetched"
+
+
+def staged_tail(folder: str) -> str:
+    """An archive's last bytes, read first for its directory, kept for a fetch that goes on elsewhere."""
+    return f"{folder}tail"
 
 
 def staged_members(folder: str) -> str:
