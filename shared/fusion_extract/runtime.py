@@ -25,7 +25,6 @@ from fusion_extract.config import Settings
 from fusion_extract.errors import ConfigError
 from fusion_extract.heap import map_large_buffers
 from fusion_extract.oci.clients import OciClients
-from fusion_extract.oci.metrics import OciMetrics
 from fusion_extract.oci.notify import OciPublisher
 from fusion_extract.oci.objects import OciObjectStore
 from fusion_extract.oci.vault import VaultCredentials
@@ -111,11 +110,13 @@ class Runtime:
         compartment = self.settings.metrics_compartment_id
         if compartment is None:
             return NoMetrics()
+        from fusion_extract.oci.metrics import OciMetrics  # here: without metrics, no Monitoring SDK
+
         return OciMetrics(lambda: self.oci.monitoring, compartment, self.clock)
 
     @cached_property
     def publisher(self) -> Publisher:
-        return OciPublisher(self.oci.notifications)
+        return OciPublisher(lambda: self.oci.notifications)  # built on the first publish
 
     @cached_property
     def credentials(self) -> CredentialSource:
@@ -138,6 +139,8 @@ class Runtime:
         compartment = self.settings.metrics_compartment_id
         if compartment is None:
             raise ConfigError("METRICS_COMPARTMENT_ID is not set: no metric is posted")
+        from fusion_extract.oci.metrics import OciMetrics
+
         OciMetrics(lambda: self.oci.monitoring, compartment, self.clock).post_now(name, value, **dimensions)
 
     @cached_property

@@ -1,6 +1,7 @@
 """Cold start as a function container pays it: a fresh interpreter loads func.py (what fdk does first),
-then the first call imports what the handler imports lazily (fdk.response, the Runtime and through it
-the OCI SDK, requests).
+then the first call imports what the handler imports lazily: the handler answers a probe message (which
+touches no run) as it answers any first message (fdk.response, the Runtime and through it the OCI SDK),
+then what a step adds (requests, for Fusion).
 
 For each function, REPEATS fresh interpreters (in the function's folder, as fdk runs it) report: the time
 to load func.py, the time of the first call's imports on top, and the resident memory after each; the
@@ -25,10 +26,22 @@ from typing import Any
 from tests.bench.servers import REPO
 
 FUNCTIONS = ("submit", "poll", "transfer")
+TOPICS = ("POLL", "TRANSFER", "RERUN", "ALERTS")
 FIRST_CALL = ("fdk", "fdk.response", "fusion_extract.runtime", "oci", "requests")
+# A complete configuration (nothing is reached: the probe touches no run)
+CONFIG = {
+    "FUSION_BASE_URL": "https://fusion.example.com",
+    "IDCS_URL": "https://idcs.example.com",
+    "FUSION_SCOPE": "urn:opc:resource:fusion:bench:saas-batch/",
+    "CREDENTIALS_SECRET_ID": "ocid1.vaultsecret.oc1.eu-frankfurt-1.bench",
+    "BUCKET_NAME": "landing",
+    **{f"{topic}_TOPIC_ID": f"ocid1.onstopic.oc1.eu-frankfurt-1.{topic.lower()}" for topic in TOPICS},
+    "LOG_LEVEL": "ERROR",
+}
 MARK = "-- func.py --"
 PROBE = f"""
-import importlib, importlib.util, json, sys, time
+import importlib, importlib.util, io, json, sys, time
+from fdk import context
 def rss():
     for line in open('/proc/self/status'):
         if line.startswith('VmRSS:'):
@@ -36,8 +49,12 @@ def rss():
 print({MARK!r}, file=sys.stderr)
 started, started_cpu = time.perf_counter(), time.process_time()
 spec = importlib.util.spec_from_file_location('func', 'func.py')
-spec.loader.exec_module(importlib.util.module_from_spec(spec))
+func = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(func)
 loaded, loaded_cpu, loaded_rss = time.perf_counter(), time.process_time(), rss()
+ctx = context.InvokeContext('app', 'fn', 'id', 'fn', 'call-1', config={CONFIG!r})
+answer = func.handler(ctx, io.BytesIO(b'{{"v": 1, "kind": "probe", "source": "bench"}}'))
+assert answer.status() == 200, answer.body()
 for name in {FIRST_CALL!r}:
     importlib.import_module(name)
 called, called_cpu = time.perf_counter(), time.process_time()

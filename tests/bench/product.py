@@ -54,15 +54,18 @@ class Stuck(RuntimeError):
     """The file did not land: the driver went round without progress, or past its cap of invocations."""
 
 
-def messages_due(record: FileRecord, busy: set[Message]) -> list[Message] | None:
+def messages_due(record: FileRecord, busy: set[Message], handing_out: bool = False) -> list[Message] | None:
     """What the chain would have in flight for this file now, not counting `busy` (messages whose
     invocation is running): None once the file LANDED; [None] while its fetch goes on (PENDING). For an
     archive being unpacked (UNPACKING), as the transfer publishes them: a message per unit not yet staged;
     once every unit is staged, a message per unit waiting to be promoted (DONE: a promotion that paused,
     or one handed out); once every unit is promoted, one message to land the file (a landing put off). The
     invocation of the file message unpacks unit 0 itself, so while it runs unit 0 is its own; any running
-    invocation may be promoting any unit, so nothing is due for a unit PROMOTING. A message delivered
-    twice is harmless: its invocation finds nothing to do. Raises Stuck for a file that FAILED."""
+    invocation may be promoting any unit, so nothing is due for a unit PROMOTING. `handing_out`: an
+    invocation that was unpacking when the last unit was staged still runs; the one that staged it
+    promotes the DONE units itself and hands out, as it ends, those it did not reach, so none is due
+    before. A message delivered twice is harmless: its invocation finds nothing to do. Raises Stuck for
+    a file that FAILED."""
     if record.state is FileState.LANDED:
         return None
     if record.state is FileState.FAILED:
@@ -81,9 +84,16 @@ def messages_due(record: FileRecord, busy: set[Message]) -> list[Message] | None
         waiting = (UnitState.PENDING, UnitState.WORKING)
     elif all(state is UnitState.PROMOTED for state in states):
         return [0] if not busy else []
+    elif handing_out:
+        return []
     else:
         waiting = (UnitState.DONE,)
     return [index for index, state in enumerate(states) if state in waiting and free(index)]
+
+
+def _all_staged(record: FileRecord) -> bool:
+    staged = (UnitState.DONE, UnitState.PROMOTING, UnitState.PROMOTED)
+    return record.state is FileState.UNPACKING and all(unit.state in staged for unit in record.units)
 
 
 @dataclass
@@ -196,10 +206,16 @@ class _Chain:
     failure: dict[str, Any] | None = None
     idle_answers: int = 0
     most_at_once: int = 0
+    unpackers: set[int] = field(default_factory=set)  # running instances started before all was staged
 
     @property
     def running(self) -> dict[Message, Instance]:
         return {instance.busy[0]: instance for instance in self.pool if instance.busy is not None}
+
+    @property
+    def handing_out(self) -> bool:
+        """Whether an invocation started before every unit was staged still runs (messages_due)."""
+        return any(self.pool[index].busy is not None for index in self.unpackers)
 
     def prime(self) -> None:
         """Warm: `most` instances that have each served a call (imports, Runtime, signer, connections)."""
@@ -214,7 +230,8 @@ class _Chain:
     def _new(self) -> Instance:
         return Instance(self.answers, self.log, self.wrapper(), own_rusage=self.own_rusage)
 
-    def start(self, unit: Message) -> None:
+    def start(self, unit: Message, *, unpacking: bool = True) -> None:
+        """Hand `unit`'s message to an instance; `unpacking`: some unit of the file is not staged yet."""
         if len(self.calls) + len(self.running) >= self.max_invocations:
             raise Stuck(f"{self.name}: not landed after {self.max_invocations} invocations")
         idle = [instance for instance in self.pool if instance.busy is None and instance.status is None]
@@ -225,6 +242,9 @@ class _Chain:
             "transfer", run_id=self.run_id, files=[self.name], **({} if unit is None else {"unit": unit})
         )
         instance.busy = (unit, time.perf_counter())
+        self.unpackers.discard(self.pool.index(instance))
+        if unpacking:
+            self.unpackers.add(self.pool.index(instance))
         instance.send(self.env, json.dumps(body), last=not self.warm)
         self.most_at_once = max(self.most_at_once, len(self.running))
 
@@ -334,9 +354,10 @@ def drive(
             with contextlib.suppress(queue.Empty):
                 chain.take(chain.answers.get(timeout=poll_seconds))
             if chain.landed_after is None and chain.failure is None:
-                due = messages_due(load(run_id, name), set(chain.running))
+                record = load(run_id, name)
+                due = messages_due(record, set(chain.running), chain.handing_out)
                 for unit in (due or [])[: chain.free()]:
-                    chain.start(unit)
+                    chain.start(unit, unpacking=not _all_staged(record))
     finally:
         chain.finish()
     return chain.report()

@@ -65,6 +65,17 @@ def test_once_every_unit_is_staged_each_unit_waiting_to_be_promoted_is_due_again
     assert messages_due(staged, {2}) == [3]
 
 
+def test_no_done_unit_is_due_while_the_invocation_that_staged_the_last_unit_may_still_promote_it():
+    # Given an archive whose units are all staged, one being promoted, while an invocation started to
+    # unpack still runs: the one that staged the last unit promotes the others in turn
+    staged = record(FileState.UNPACKING, UnitState.PROMOTING, UnitState.DONE, UnitState.DONE)
+
+    # Then no DONE unit is due: the chain publishes a message for each one it did not reach as it ends
+    assert messages_due(staged, {None}, handing_out=True) == []
+    # Once it ended, those still DONE are due (it handed them out)
+    assert messages_due(staged, set()) == [1, 2]
+
+
 def test_a_done_unit_is_not_due_while_another_is_still_unpacked():
     # Given an archive whose second unit is staged while the first is still unpacked
     unpacking = record(FileState.UNPACKING, UnitState.WORKING, UnitState.DONE)

@@ -47,13 +47,36 @@ def clients(emu, tmp_path):
     return clients_for(emu, tmp_path)
 
 
+def test_a_publisher_builds_its_client_on_its_first_publish_and_only_then(clients, ons, functions):
+    # Given a publisher, the Notifications client it would use, and a topic the poll function subscribes to
+    built = []
+
+    def client():
+        built.append(clients.notifications)
+        return built[-1]
+
+    publisher = OciPublisher(client)
+    topic = ons.create_topic("poll")
+    ons.subscribe(topic, POLL_FUNCTION)
+
+    # When nothing was published yet, Then no client was built (most transfers publish nothing)
+    assert built == []
+
+    # When two messages are published, Then both went out through the one client built for the first
+    first, second = publisher.publish(topic, {"v": 1}), publisher.publish(topic, {"v": 2})
+    assert first != second
+    assert len(built) == 1
+
+
 def test_publish_delivers_compact_json_to_the_subscribed_function(clients, ons, functions, function):
     # Given a topic the poll function subscribes to
     topic = ons.create_topic("poll")
     ons.subscribe(topic, POLL_FUNCTION)
 
     # When a message is published
-    message_id = OciPublisher(clients.notifications).publish(topic, {"v": 1, "run": "r1", "step": "poll"})
+    message_id = OciPublisher(lambda: clients.notifications).publish(
+        topic, {"v": 1, "run": "r1", "step": "poll"}
+    )
 
     # Then the function receives it once, as compact JSON, with the message id to dedupe on
     assert functions.wait_idle(10) and ons.wait_idle(10)
@@ -68,21 +91,21 @@ def test_publish_over_64_kb_is_refused_without_a_request(clients, ons, emu):
     message = {"files": "x" * MAX_MESSAGE_BYTES}
 
     with pytest.raises(MessageError, match=r"is 655\d\d bytes; Notifications accepts 65536"):
-        OciPublisher(clients.notifications).publish(topic, message)
+        OciPublisher(lambda: clients.notifications).publish(topic, message)
 
     assert len(emu.served) == served
 
 
 def test_publish_to_an_unknown_topic_raises_not_found(clients):
     with pytest.raises(NotFoundError, match=r"publish to topic ocid1\.onstopic\.oc1\.\.gone: 404"):
-        OciPublisher(clients.notifications).publish("ocid1.onstopic.oc1..gone", {"v": 1})
+        OciPublisher(lambda: clients.notifications).publish("ocid1.onstopic.oc1..gone", {"v": 1})
 
 
 def test_publish_after_one_throttled_attempt_retries_once_and_succeeds(clients, ons, emu):
     topic = ons.create_topic("alerts")
     emu.inject_fault("POST", r"/20181201/topics/.*/messages", 429, "TooManyRequests", times=1)
 
-    assert OciPublisher(clients.notifications).publish(topic, {"v": 1})
+    assert OciPublisher(lambda: clients.notifications).publish(topic, {"v": 1})
 
     assert [status for method, _, status in emu.served if method == "POST"] == [429, 200]
 
@@ -92,7 +115,7 @@ def test_publish_when_throttled_twice_gives_up_after_one_retry(clients, ons, emu
     emu.inject_fault("POST", r"/20181201/topics/.*/messages", 429, "TooManyRequests", times=2)
 
     with pytest.raises(TransientError, match="429"):
-        OciPublisher(clients.notifications).publish(topic, {"v": 1})
+        OciPublisher(lambda: clients.notifications).publish(topic, {"v": 1})
 
     assert len([1 for method, _, _ in emu.served if method == "POST"]) == 2
 

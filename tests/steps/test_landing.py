@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import zipfile
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
@@ -14,9 +16,10 @@ import pytest
 from fusion_extract.chain.budget import Budget
 from fusion_extract.chain.ledger.records import Fetch, Run, RunState
 from fusion_extract.chain.transfer.archive_source import BucketArchives
-from fusion_extract.chain.transfer.landing import SMALL_FILE_LIMIT, Landing
+from fusion_extract.chain.transfer.landing import PROMOTE_AT_ONCE, SMALL_FILE_LIMIT, Landing
 from fusion_extract.errors import IntegrityError, SupersededError, UnsafeInputError
 from fusion_extract.models import OutputFile
+from fusion_extract.ports import ObjectInfo, ObjectStore
 from tests.steps.conftest import EXTRACT, Steps
 
 
@@ -161,6 +164,48 @@ def test_landing_an_archive_costs_two_store_calls_per_small_member(ledger_steps:
     reads = [c for c in calls if c[0] == "GET" and c[1].endswith("fetched")]
     assert (len(uploads), len(renames), len(heads), len(reads)) == (12, 12, 0, 2)
     assert [method for method, _ in lists] == ["PUT", "GET"]
+    folder = ledger_steps.deps.layout.run_folder(a_run(ledger_steps))
+    assert ledger_steps.objects("landing/") == [f"{folder}/{name}" for name in sorted(members)]
+
+
+@dataclass
+class MeetingRenames:
+    """A store whose renames wait until `together` of them are under way at once (or fail)."""
+
+    inner: ObjectStore
+    together: int
+    met: threading.Barrier = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.met = threading.Barrier(self.together, timeout=10)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def promote(self, source: str, target: str, staged: ObjectInfo | None = None) -> None:
+        if not self.met.broken:
+            self.met.wait()  # BrokenBarrierError: never that many at once
+        self.inner.promote(source, target, staged)
+
+
+def test_an_archive_s_members_are_renamed_ten_at_once(ledger_steps: Steps) -> None:
+    # Given an archive of 30 small members, fetched and unpacked, and a store whose renames wait until ten
+    # of them are under way at once (what the SDK's connection pool holds)
+    assert PROMOTE_AT_ONCE == 10
+    members = {f"part_{n:02}.csv": b"ID\n%d\n" % n for n in range(30)}
+    work = landing(ledger_steps, offered(ledger_steps, "a_1.zip", zipped(**members)))
+    fetch = fetched(work)
+    [unit] = work.units(work.entries(fetch))
+    unit, _ = work.unpack(fetch, 0, unit)
+    store = MeetingRenames(ledger_steps.deps.store, together=PROMOTE_AT_ONCE)
+    work.store = store
+
+    # When its members are promoted
+    unit, done = work.promote_unit(fetch, 0, unit)
+
+    # Then every one is visible, and they were renamed ten at once all along
+    assert (done, unit.promoted) == (True, 30)
+    assert not store.met.broken
     folder = ledger_steps.deps.layout.run_folder(a_run(ledger_steps))
     assert ledger_steps.objects("landing/") == [f"{folder}/{name}" for name in sorted(members)]
 

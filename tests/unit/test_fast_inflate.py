@@ -3,6 +3,7 @@ point, by the resumable inflater. Both deliver the same bytes under the same che
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from fusion_extract.chain.transfer.archive import MemberPoint, MemberStream, read_directory
+from fusion_extract.chain.transfer.archive import HASH_BESIDE_FROM, MemberPoint, MemberStream, read_directory
 from fusion_extract.errors import IntegrityError
 from fusion_extract.fast_inflate import IsalInflater, fast_inflater
 from fusion_extract.resumable import PIECE
@@ -139,3 +140,44 @@ def test_isal_computes_the_crc_of_its_output_as_it_writes_it() -> None:
 
         # Then its CRC-32 is zlib's of the output
         assert output == CONTENT and inflater.crc == zlib.crc32(CONTENT)
+
+
+def test_a_large_member_isal_inflates_is_hashed_beside_and_its_digest_is_the_same() -> None:
+    # Given an archive of a CSV of more than HASH_BESIDE_FROM and one under it
+    large = CONTENT * (HASH_BESIDE_FROM // len(CONTENT) + 1)
+    assert len(large) >= HASH_BESIDE_FROM > len(CONTENT)
+    reads = Reads(zip_bytes([("large.csv", large), ("small.csv", CONTENT)]))
+    big, small = read_directory(reads, len(reads.data), LIMITS)
+
+    # When each is read through by ISA-L, and the large one again by a stream that may stop
+    beside = MemberStream(reads, big)
+    beside_bytes = b"".join(beside)
+    inline = MemberStream(reads, small)
+    b"".join(inline)
+    stoppable = MemberStream(reads, big, stop=lambda: False)
+    b"".join(stoppable)
+
+    # Then only the large one ISA-L inflated was hashed in a thread beside (a stream that may stop saves its
+    # hash's state, so it keeps it), and its digest is the member's all the same
+    assert (beside.hashed_beside, inline.hashed_beside, stoppable.hashed_beside) == (True, False, False)
+    assert beside_bytes == large
+    assert beside.result().sha256 == stoppable.result().sha256 == hashlib.sha256(large).hexdigest()
+    assert inline.result().sha256 == hashlib.sha256(CONTENT).hexdigest()
+
+
+def test_a_corrupt_large_member_hashed_beside_is_refused() -> None:
+    # Given a large CSV whose deflated data has one byte changed near its end
+    large = CONTENT * (HASH_BESIDE_FROM // len(CONTENT) + 1)
+    data = bytearray(zip_bytes([("large.csv", large)]))
+    [entry] = read_directory(Reads(bytes(data)), len(data), LIMITS)
+    data[entry.limit - 1000] ^= 0xFF
+
+    # When it is read through, hashed beside
+    stream = MemberStream(Reads(bytes(data)), entry)
+
+    # Then it is refused, and no member comes of it
+    with pytest.raises(IntegrityError):
+        b"".join(stream)
+    assert stream.hashed_beside
+    with pytest.raises(RuntimeError, match="not read to its end"):
+        stream.result()

@@ -10,10 +10,9 @@ for good would stall a run until the sweep re-drives it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import cached_property
 from typing import Any
-
-from oci.ons.models import MessageDetails
 
 from fusion_extract.errors import MessageError
 from fusion_extract.oci.calls import translated
@@ -23,8 +22,12 @@ DEFAULT_TITLE = "fusion-extract"
 
 
 class OciPublisher:
-    def __init__(self, client: Any) -> None:
-        self.client = client
+    def __init__(self, client: Callable[[], Any]) -> None:
+        self._client = client  # built on the first publish: most transfers publish nothing
+
+    @cached_property
+    def client(self) -> Any:
+        return self._client()
 
     def publish(self, topic_id: str, message: Mapping[str, Any], *, title: str = DEFAULT_TITLE) -> str:
         """Publish one JSON message; returns the message id. MessageError if it exceeds 64 KB."""
@@ -38,6 +41,8 @@ class OciPublisher:
             raise MessageError(
                 f"message for topic {topic_id} is {size} bytes; Notifications accepts {MAX_MESSAGE_BYTES}"
             )
+        from oci.ons.models import MessageDetails  # with the client: a step that publishes nothing skips both
+
         with translated(f"publish to topic {topic_id}"):
             result = self.client.publish_message(topic_id, MessageDetails(title=title, body=body)).data
         return str(result.message_id)

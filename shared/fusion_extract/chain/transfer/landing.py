@@ -55,6 +55,10 @@ log = logging.getLogger(__name__)
 PROGRESS_SECONDS = 15.0  # a download's progress is logged at most this often
 SMALL_FILE_LIMIT = 4 * 2**20  # a .mf manifest is read into memory up to this size
 PROMOTE_CHUNK = 64  # members made visible between two looks at the budget
+# Renames at once. Each is a metadata operation (no bytes move), so their round trips, not the service, bound
+# the promote, which every member of an archive waits for after its last byte. Ten: the SDK's connection
+# pool holds ten per host; more would open connections only to drop them.
+PROMOTE_AT_ONCE = 10
 OVERLAP_FROM = 4 * 2**20  # a smaller archive is fetched before it is unpacked: too little to overlap
 OVERLAP_RATE = 50e6  # bytes/s: an archive that would need a faster fetch to end within the budget left is
 # fetched first and unpacked after (what is unpacked beside a fetch that stops is not kept)
@@ -312,7 +316,8 @@ class Landing:
             self.store.promote(info.name, self.layout.member(self.run, path), info)
 
         promoted, members = unit.promoted, staged(self.store, folder, index, unit)
-        with ThreadPoolExecutor(self.settings.upload_parallelism * 2, thread_name_prefix="promote") as pool:
+        started = time.monotonic()
+        with ThreadPoolExecutor(PROMOTE_AT_ONCE, thread_name_prefix="promote") as pool:
             while promoted < len(members):
                 if promoted > unit.promoted and self.budget.spent():
                     break
@@ -321,6 +326,10 @@ class Landing:
                     done.result()
                 promoted += len(chunk)
                 alive()
+        seconds = round(time.monotonic() - started, 3)
+        log.info(
+            "members promoted", extra={"unit": index, "members": promoted - unit.promoted, "seconds": seconds}
+        )
         self._check_still_wanted()
         return unit.but(promoted=promoted), promoted == len(members)
 
