@@ -71,9 +71,10 @@ class ObjectStore(Protocol):
         ...
 
     def put_whole(
-        self, name: str, data: bytes, *, content_type: str = "application/octet-stream"
+        self, name: str, data: bytes | memoryview, *, content_type: str = "application/octet-stream"
     ) -> ObjectInfo:
-        """Write an object held whole in one request; what the answer says of it (no look-up after)."""
+        """Write an object held whole in one request; what the answer says of it (no look-up after).
+        `data` is read only until this returns (its buffer is then filled again)."""
         ...
 
     def upload_stream(
@@ -87,8 +88,9 @@ class ObjectStore(Protocol):
         """A new multipart upload of `name`; its upload id."""
         ...
 
-    def upload_part(self, name: str, upload_id: str, number: int, data: bytes) -> str:
-        """Upload part `number` (again, if need be: the last upload of a number wins); its ETag."""
+    def upload_part(self, name: str, upload_id: str, number: int, data: bytes | memoryview) -> str:
+        """Upload part `number` (again, if need be: the last upload of a number wins); its ETag. `data` is
+        read only until this returns (its buffer is then filled again)."""
         ...
 
     def commit_upload(

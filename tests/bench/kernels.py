@@ -6,7 +6,8 @@ Each kernel runs over the same member as the transfer reads it (pieces of resuma
 the rounds (process CPU time, so another engineer's load counts less): inflate (the standard library's
 decompressobj, resumable.Inflater on zlib and on zlib-ng, asking stop() at every block boundary as the
 transfer does, fast_inflate's inflater as members sure to finish get it, and the zlib-ng and isal
-packages' own bindings), CRC-32, the CSV row count (unquoted and with quoted fields), SHA-256, and the
+packages' own bindings), CRC-32, the CSV row count (unquoted and with quoted fields), SHA-256, upload
+parts of 8 MiB (each a new buffer, as before, or the buffers of a unit's bound filled again), and the
 item count of a 4 MiB JSON member (json.loads against items.json_items). Prints one line per kernel and
 its JSON to stdout.
 
@@ -41,11 +42,15 @@ import requests
 from fusion_extract import resumable
 from fusion_extract.chain.transfer.archive import _CsvRows
 from fusion_extract.chain.transfer.items import json_items
+from fusion_extract.chain.transfer.writing import HeldBytes, Part
+from fusion_extract.chunks import exact_parts
 from fusion_extract.fast_inflate import fast_inflater
+from fusion_extract.heap import map_large_buffers
 from fusion_extract.resumable import PIECE, Inflater, Libz, Sha256
 from tests.bench.datagen import member_blocks
 
 GIB = 2**30
+PART = 8 * 2**20  # UPLOAD_PART_MB's default
 ARRIVES = 64 * 1024  # compressed bytes per read from the network
 
 
@@ -130,6 +135,19 @@ def sha256(chunks: list[bytes]) -> None:
     digest = Sha256()
     for chunk in chunks:
         digest.update(chunk)
+
+
+def parts_fresh(chunks: list[bytes]) -> None:
+    """Upload parts as before the pool: each a new buffer (a mapping of its own: heap.py), then dropped."""
+    for part in exact_parts(chunks, PART):
+        del part
+
+
+def parts_reused(chunks: list[bytes]) -> None:
+    """Upload parts as a unit cuts them: into the buffers of its bound, each given back once sent."""
+    held = HeldBytes(2 * PART, 2)
+    for part in Part(PART, held).cut(chunks):
+        held.give(part)
 
 
 def best(run: Callable[[], object], rounds: int) -> float:
@@ -250,6 +268,7 @@ def main() -> None:
         ranges(args.megabytes or 128, args.rate_mb_s)
         return
     args.megabytes = args.megabytes or 64
+    map_large_buffers()  # as the functions run: a part's buffer is a mapping of its own
     plain, quoted = csv_member(args.megabytes, False), csv_member(args.megabytes, True)
     compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
     packed = compressor.compress(plain) + compressor.flush()
@@ -269,6 +288,8 @@ def main() -> None:
         "rows _CsvRows unquoted": lambda: over_pieces(_CsvRows().feed)(plain_pieces),
         "rows _CsvRows quoted": lambda: over_pieces(_CsvRows().feed)(quoted_pieces),
         "sha256": lambda: sha256(plain_pieces),
+        "parts fresh exact_parts": lambda: parts_fresh(plain_pieces),
+        "parts reused Part.cut": lambda: parts_reused(plain_pieces),
     }
     for module in ("zlib_ng.zlib_ng", "isal.isal_zlib"):  # where installed: the libraries' own bindings
         if importlib.util.find_spec(module.split(".")[0]) is not None:

@@ -86,7 +86,7 @@ class SlowUnpacking:
             self.fetched.set()
         return info
 
-    def put_whole(self, name: str, data: bytes, **options: Any) -> ObjectInfo:
+    def put_whole(self, name: str, data: bytes | memoryview, **options: Any) -> ObjectInfo:
         if not self.waited:
             self.waited = True
             self.fetched.wait(self.patience)
@@ -182,7 +182,7 @@ class SpentAtPart:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def upload_part(self, name: str, upload_id: str, number: int, data: bytes) -> str:
+    def upload_part(self, name: str, upload_id: str, number: int, data: bytes | memoryview) -> str:
         if name.endswith("/fetched") and not self.spent:
             self.spent = True
             self.spend()

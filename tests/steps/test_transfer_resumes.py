@@ -135,7 +135,7 @@ class DyingAtPart:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def upload_part(self, name: str, upload_id: str, number: int, data: bytes) -> str:
+    def upload_part(self, name: str, upload_id: str, number: int, data: bytes | memoryview) -> str:
         if number == self.number and not self.died:
             self.died = True
             raise TransientError("the invocation died here")

@@ -171,7 +171,7 @@ class MeetingPuts:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def put_whole(self, name: str, data: bytes, **options: Any) -> ObjectInfo:
+    def put_whole(self, name: str, data: bytes | memoryview, **options: Any) -> ObjectInfo:
         if not self.met.broken:
             self.met.wait()  # BrokenBarrierError: never that many at once
         return self.inner.put_whole(name, data, **options)

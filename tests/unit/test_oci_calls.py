@@ -7,6 +7,7 @@ import pytest
 
 from fusion_extract.errors import ConflictError, NotFoundError, TransientError, UpstreamError
 from fusion_extract.oci.calls import BoundedRetry, product_error, translated
+from fusion_extract.oci.multipart import ViewBody
 from fusion_extract.retry import RetryPolicy
 from tests.clocks import ManualClock
 
@@ -93,14 +94,51 @@ def test_bounded_retry_honours_retry_after_and_gives_up_past_the_time_budget():
     assert clock.sleeps == [7.0]
 
 
-def test_bounded_retry_never_replays_a_stream_body():
+class OnceOnly(io.RawIOBase):
+    """A body that can be read once only (a pipe's, a socket's)."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        return 0
+
+
+def test_bounded_retry_never_replays_a_stream_body_that_cannot_seek():
     clock = ManualClock()
     call = ScriptedCall(service_error(503))
 
     with pytest.raises(oci.exceptions.ServiceError):
-        retry(clock).make_retrying_call(call, body=io.BytesIO(b"half-read"))
+        retry(clock).make_retrying_call(call, body=OnceOnly())
 
     assert call.calls == 1
+
+
+class ReadingCall(ScriptedCall):
+    """Reads the whole body at every attempt, as the connection does, and keeps what each one sent."""
+
+    def __init__(self, *failures: Exception) -> None:
+        super().__init__(*failures)
+        self.sent: list[bytes] = []
+
+    def __call__(self, **kwargs: object) -> str:
+        body = kwargs["body"]
+        assert isinstance(body, ViewBody)
+        self.sent.append(bytes(body.read()))
+        return super().__call__(**kwargs)
+
+
+def test_bounded_retry_sends_a_seekable_body_again_from_where_it_started():
+    # Given a body over a view whose first attempt is read whole and then refused (503)
+    clock = ManualClock()
+    call = ReadingCall(service_error(503))
+    body = ViewBody(memoryview(b"the part's bytes"))
+
+    # When the call is retried
+    assert retry(clock).make_retrying_call(call, body=body) == "answer"
+
+    # Then the retry sent all of it again
+    assert call.sent == [b"the part's bytes"] * 2
 
 
 @pytest.mark.parametrize(

@@ -51,15 +51,30 @@ class BoundedRetry:
         """Called by the SDK; there is no breaker to notify (see the module docstring)."""
 
     def make_retrying_call(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if _is_stream(kwargs.get("body")):
+        rewind = _rewind(kwargs.get("body"))
+        if rewind is None:
             return call(*args, **kwargs)  # a replay would resend a half-read body
-        return self.policy.call(
-            lambda: call(*args, **kwargs), is_transient=is_transient, retry_after=self._retry_after
-        )
+
+        def attempt() -> Any:
+            rewind()
+            return call(*args, **kwargs)
+
+        return self.policy.call(attempt, is_transient=is_transient, retry_after=self._retry_after)
 
     def _retry_after(self, exc: BaseException) -> float | None:
         headers = getattr(exc, "headers", None) or {}
         return parse_retry_after(headers.get("retry-after"), self.policy.clock.now())
+
+
+def _rewind(body: Any) -> Callable[[], object] | None:
+    """What sets a request's body back before each attempt, so that a retry sends all of it: nothing for
+    bytes, a seek back to where it started for a seekable stream; None for a stream read only once."""
+    if not _is_stream(body):
+        return lambda: None
+    if not getattr(body, "seekable", lambda: False)():
+        return None
+    start = body.tell()
+    return lambda: body.seek(start)
 
 
 def _is_stream(body: object) -> bool:

@@ -30,11 +30,48 @@ MAX_PARTS = 10_000
 log = logging.getLogger(__name__)
 
 
-def integrity(data: bytes) -> dict[str, str]:
+def integrity(data: bytes | memoryview) -> dict[str, str]:
     """The request options that make Object Storage check a body on arrival: a CRC32C (opc-content-crc32c),
     a fraction of the CPU of an MD5 over every byte; the service still computes its own MD5 to report."""
     checksum = crc32c.crc32c(data).to_bytes(4, "big")
     return {"opc_checksum_algorithm": "CRC32C", "opc_content_crc32c": base64.b64encode(checksum).decode()}
+
+
+def body(data: bytes | memoryview) -> bytes | ViewBody:
+    """What the SDK is handed to send `data`: bytes as they are; a view (of a buffer filled again once the
+    call returns) as a ViewBody, since the SDK refuses a memoryview and copying it would cost its bytes."""
+    return data if isinstance(data, bytes) else ViewBody(data)
+
+
+class ViewBody:
+    """A request body read from a view without copying it, in the blocks the connection asks for; a retry
+    seeks it back to where it started (calls.BoundedRetry)."""
+
+    def __init__(self, view: memoryview) -> None:
+        self._view = view
+        self._at = 0
+
+    def __len__(self) -> int:
+        return len(self._view) - self._at  # what `requests` sends as its length
+
+    def read(self, size: int = -1) -> memoryview:
+        end = len(self._view) if size is None or size < 0 else min(self._at + size, len(self._view))
+        block, self._at = self._view[self._at : end], end
+        return block
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._at
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence != 0 or not 0 <= offset <= len(self._view):
+            raise ValueError(
+                f"a request body seeks only to a position from its start, not {offset}, {whence}"
+            )
+        self._at = offset
+        return offset
 
 
 class MultipartUpload:
@@ -121,12 +158,19 @@ def start(client: Any, namespace: str, bucket: str, name: str, content_type: str
 
 
 def put_part(
-    client: Any, namespace: str, bucket: str, name: str, upload_id: str, number: int, part: bytes
+    client: Any, namespace: str, bucket: str, name: str, upload_id: str, number: int, part: bytes | memoryview
 ) -> str:
     """Upload (or upload again: the last one wins) part `number`; its ETag."""
     with translated(f"upload part {number} of {name}"):
         response = client.upload_part(
-            namespace, bucket, name, upload_id, number, part, content_length=len(part), **integrity(part)
+            namespace,
+            bucket,
+            name,
+            upload_id,
+            number,
+            body(part),
+            content_length=len(part),
+            **integrity(part),
         )
     return str(response.headers["etag"])
 

@@ -24,7 +24,7 @@ from fusion_extract.errors import (
 )
 from fusion_extract.oci import multipart
 from fusion_extract.oci.calls import CONNECTION_ERRORS, translated
-from fusion_extract.oci.multipart import MultipartUpload, integrity
+from fusion_extract.oci.multipart import MultipartUpload, body, integrity
 from fusion_extract.oci.names import name_prefix, object_name
 from fusion_extract.ports import ObjectInfo
 
@@ -78,7 +78,7 @@ class OciObjectStore:
     def start_upload(self, name: str, *, content_type: str = "application/octet-stream") -> str:
         return multipart.start(self.client, self.namespace, self.bucket, object_name(name), content_type)
 
-    def upload_part(self, name: str, upload_id: str, number: int, data: bytes) -> str:
+    def upload_part(self, name: str, upload_id: str, number: int, data: bytes | memoryview) -> str:
         return multipart.put_part(self.client, self.namespace, self.bucket, name, upload_id, number, data)
 
     def commit_upload(
@@ -107,14 +107,19 @@ class OciObjectStore:
         return str(self._put(name, data, if_match, if_none_match, content_type)["etag"])
 
     def _put(
-        self, name: str, data: bytes, if_match: str | None, if_none_match: bool, content_type: str
+        self,
+        name: str,
+        data: bytes | memoryview,
+        if_match: str | None,
+        if_none_match: bool,
+        content_type: str,
     ) -> Mapping[str, str]:
         with translated(f"put object {object_name(name)}"):
             response = self.client.put_object(
                 self.namespace,
                 self.bucket,
                 name,
-                data,
+                body(data),
                 content_length=len(data),
                 content_type=content_type,
                 if_match=if_match,
@@ -125,7 +130,7 @@ class OciObjectStore:
         return headers
 
     def put_whole(
-        self, name: str, data: bytes, *, content_type: str = "application/octet-stream"
+        self, name: str, data: bytes | memoryview, *, content_type: str = "application/octet-stream"
     ) -> ObjectInfo:
         """One PutObject (up to 50 GiB): its ETag and MD5 come with the answer, so nothing is looked up."""
         headers = self._put(name, data, None, False, content_type)

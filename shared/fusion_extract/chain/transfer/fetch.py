@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from fusion_extract.chain.budget import Budget
 from fusion_extract.chain.ledger.records import Fetch
 from fusion_extract.chain.transfer.archive_source import ArchiveSource
-from fusion_extract.chunks import exact_parts
+from fusion_extract.chain.transfer.writing import HeldBytes, Part, memory_bound
 from fusion_extract.errors import IntegrityError, RangeIgnoredError
 from fusion_extract.models import OutputFile, SourceVersion
 from fusion_extract.ports import ObjectStore
@@ -71,14 +71,16 @@ class Fetcher:
         version = SourceVersion(progress.source_etag, progress.source_modified)
         chunks = self.source.open(file, offset, version)
         settling = False  # the budget is spent: what is on its way is staged, then the fetch stops
+        # Parts in flight and the one being filled, in buffers filled again once uploaded (writing.py)
+        held = HeldBytes(memory_bound(self.part_size, self.parallelism), self.parallelism + 1)
         try:
             with ThreadPoolExecutor(self.parallelism, thread_name_prefix="fetch") as pool:
                 flight: list[Future[tuple[int, str]]] = []
-                for part in exact_parts(chunks, self.part_size):
+                for part in Part(self.part_size, held).cut(chunks):
                     digest.update(part)
                     offset += len(part)
                     number = len(parts) + len(flight) + 1
-                    flight.append(pool.submit(self._put, target, progress.upload_id, number, part))
+                    flight.append(pool.submit(self._put, target, progress.upload_id, number, part, held))
                     del part
                     if len(flight) >= self.parallelism:
                         parts.append(flight.pop(0).result())
@@ -135,8 +137,13 @@ class Fetcher:
         self.save(saved)
         return saved
 
-    def _put(self, target: str, upload_id: str, number: int, part: bytes) -> tuple[int, str]:
-        return number, self.store.upload_part(target, upload_id, number, part)
+    def _put(
+        self, target: str, upload_id: str, number: int, part: memoryview, held: HeldBytes
+    ) -> tuple[int, str]:
+        try:
+            return number, self.store.upload_part(target, upload_id, number, part)
+        finally:
+            held.give(part)  # only now: a retry of the part reads it again
 
 
 def _resumed(file: OutputFile, progress: Fetch) -> Sha256:

@@ -17,7 +17,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 
 from fusion_extract.chain.budget import Budget
@@ -156,6 +156,10 @@ class UnitRun:
     # fewer than `parallelism` beside a fetch, which holds its own parts. Default: `parallelism`.
     memory_for: int | None = None
     alive: Callable[[], None] = lambda: None  # called at each member or part on its way (keeps the claim)
+    held: HeldBytes = field(init=False)  # the member bytes held for upload, in buffers filled again
+
+    def __post_init__(self) -> None:
+        self.held = held_for(self.part_size, self.memory_for or self.parallelism, self.parallelism)
 
     def run(self, index: int, unit: Unit) -> tuple[Unit, bool]:
         """Unpack what remains of unit `index`: (the unit with every member staged so far, done?)."""
@@ -167,7 +171,7 @@ class UnitRun:
         staged: list[Future[StagedMember]] = [_ready(member) for member in unit.staged]
         metadata = unit.metadata
         memory_for = self.memory_for or self.parallelism
-        held = held_for(self.part_size, memory_for, self.parallelism)
+        held = self.held
         done = True
         with read, ThreadPoolExecutor(self.parallelism, thread_name_prefix="unpack") as pool:
             progressed = False
@@ -200,15 +204,16 @@ class UnitRun:
     def _whole(
         self, read: RangeReader, entry: Entry, pool: ThreadPoolExecutor, held: HeldBytes
     ) -> tuple[Future[StagedMember], bytes | None]:
-        """One member read whole and verified, then put in one request by the pool; its bytes count as
-        held until then. With it, the member's content when it is a JSON kept whole (for its metadata)."""
-        held.take(entry.size)
+        """One member read whole into a buffer of the bound and verified, then put in one request by the
+        pool, which gives the buffer back. With it, the member's content when it is a JSON kept whole (for
+        its metadata)."""
+        buffer = held.take(entry.size)
         try:
             stream = MemberStream(read, entry)
-            box = [read_whole(stream, entry.size)]
+            box = [read_whole(stream, buffer)]
             member = stream.result()  # verified, its content read (a JSON it cannot read is refused)
         except BaseException:
-            held.give(entry.size)
+            held.give(buffer)
             raise
 
         def put() -> StagedMember:
@@ -216,8 +221,7 @@ class UnitRun:
             try:
                 info = self.store.put_whole(self.member_name(entry.path), data)
             finally:
-                del data  # gone before the bound hears of it: what it counts is what is held
-                held.give(entry.size)
+                held.give(data)  # only now: a retry of the put reads it again
             return StagedMember(member, info.etag, info.md5)
 
         return pool.submit(put), stream.json
@@ -245,36 +249,41 @@ class UnitRun:
         stream = MemberStream(read, entry, point=point, stop=stop)
         flight: list[Future[tuple[int, str]]] = []
 
-        def put(number: int, box: list[bytes]) -> tuple[int, str]:
+        def put(number: int, box: list[memoryview]) -> tuple[int, str]:
             data = box.pop()
             try:
                 return number, self.store.upload_part(name, upload_id, number, data)
             finally:
-                del data  # gone before the bound hears of it: what it counts is what is held
-                part.held.give(part.size)
+                part.held.give(data)  # only now: a retry of the part reads it again
 
-        tail = b""  # the bytes short of a part when the stream ends or stops
-        for data in part.cut(chain([pending], stream)):
-            if len(data) < part.size:
-                tail = data
-                break
-            flight.append(pool.submit(put, len(parts) + len(flight) + 1, [data]))
-            del data
-            uploaded[0] += 1
-            if len(flight) >= self.parallelism:
-                parts.append(flight.pop(0).result())
-            self.alive()
-        parts.extend(future.result() for future in flight)
+        tail: memoryview | None = None  # the bytes short of a part when the stream ends or stops
+        rest = b""  # those bytes, kept in the checkpoint when it stopped
+        try:
+            for data in part.cut(chain([pending], stream)):
+                if len(data) < part.size:
+                    tail = data
+                    break
+                flight.append(pool.submit(put, len(parts) + len(flight) + 1, [data]))
+                del data
+                uploaded[0] += 1
+                if len(flight) >= self.parallelism:
+                    parts.append(flight.pop(0).result())
+                self.alive()
+            parts.extend(future.result() for future in flight)
+            if stream.stopped is None and tail is not None:
+                box, tail = [tail], None  # put gives it back, whatever happens
+                parts.append(put(len(parts) + 1, box))
+            elif tail is not None:
+                rest = bytes(tail)
+        finally:
+            if tail is not None:
+                part.held.give(tail)
         if stream.stopped is not None:
-            checkpoint = Checkpoint(entry.index, upload_id, tuple(parts), stream.stopped, tail)
-            if tail:
-                part.held.give(part.size)
+            checkpoint = Checkpoint(entry.index, upload_id, tuple(parts), stream.stopped, rest)
             self.store.put_bytes(self._checkpoint_name(index), checkpoint.to_bytes())
             extra = {"unit": index, "member": entry.path, "bytes": stream.stopped.produced}
             log.info("unit paused", extra=extra)
             return None
-        if tail:
-            parts.append(put(len(parts) + 1, [tail]))
         member = stream.result()
         info = self.store.commit_upload(name, upload_id, parts, member.size)
         return StagedMember(member, info.etag, info.md5)
