@@ -10,6 +10,12 @@ it). The collapsed stacks go to .local/bench-profile-<pipeline>-<archive>.txt; t
 time by function and time by package and function (a sample counts once for every package or function
 on its stack), over the samples of threads at work: py-spy counts a thread blocked on a socket or a
 queue as active, so those are counted apart, and so are the samples taken while importing.
+
+    .venv/bin/python -m tests.bench.profile --counters [--megabytes 500] [--members 1]
+
+runs the same transfer with each instance under `perf stat` instead: the kernel's own counts for the
+instances' processes alone (task-clock, page faults, context switches), added up. Not sampled and not
+slowed, they tell a change's CPU apart on a shared machine where the bench's ratios drown in its noise.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +38,10 @@ from tests.bench.product import drive, finish_run, prepare_run
 from tests.bench.servers import BUCKET, REPO, Child
 
 PYSPY = REPO / ".local" / "bench-venv" / "bin" / "py-spy"
+COUNTED = ("task-clock", "page-faults", "context-switches")
 
 
-def profile(spec: Spec, pipeline: str, output: Path) -> None:
+def profile(spec: Spec, pipeline: str, output: Path, record: Callable[[Path], tuple[str, ...]]) -> None:
     archive = build(spec)
     workdir = Path(tempfile.mkdtemp(dir=REPO / ".local"))
     oci = Oci(Child("tests.bench.servers", "oci", str(workdir)), workdir)
@@ -58,10 +66,11 @@ def profile(spec: Spec, pipeline: str, output: Path) -> None:
             "prefix": "blog/",
         }
         if pipeline == "ours_cold":
-            print(json.dumps(_ours_cold(env, run_id, name, Path(oci.served["root"]) / BUCKET, output)))
+            folder = Path(oci.served["root"]) / BUCKET
+            print(json.dumps(_ours_cold(env, run_id, name, folder, output, record)))
         else:
             params = {**blog, "uncompressed": archive.uncompressed}
-            command = [*_record(output), sys.executable, "-m", "tests.bench.pipelines", pipeline]
+            command = [*record(output), sys.executable, "-m", "tests.bench.pipelines", pipeline]
             done = subprocess.run(
                 command,
                 cwd=REPO,
@@ -78,13 +87,24 @@ def profile(spec: Spec, pipeline: str, output: Path) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _record(output: Path) -> tuple[str, ...]:
+def sampled(output: Path) -> tuple[str, ...]:
     return (str(PYSPY), "record", "--format", "raw", "--rate", "200", "--output", str(output), "--")
 
 
-def _ours_cold(env: dict[str, str], run_id: str, name: str, bucket: Path, output: Path) -> dict[str, Any]:
-    """The cold transfer, every instance under py-spy; their stacks added up into `output`. The figures
-    of the run (slowed by the sampling) and each invocation's start-up."""
+def counted(output: Path) -> tuple[str, ...]:
+    return ("perf", "stat", "-x", ",", "-e", ",".join(COUNTED), "-o", str(output), "--")
+
+
+def _ours_cold(
+    env: dict[str, str],
+    run_id: str,
+    name: str,
+    bucket: Path,
+    output: Path,
+    record: Callable[[Path], tuple[str, ...]],
+) -> dict[str, Any]:
+    """The cold transfer, every instance under `record` (py-spy or perf stat); what each wrote added up
+    into `output`. The figures of the run (slowed by sampling) and each invocation's start-up."""
     parts = Path(tempfile.mkdtemp(dir=REPO / ".local"))
     numbers = itertools.count()
     try:
@@ -96,14 +116,9 @@ def _ours_cold(env: dict[str, str], run_id: str, name: str, bucket: Path, output
                 bucket,
                 warm=False,
                 log=log,
-                wrapper=lambda: _record(parts / f"{next(numbers)}"),
+                wrapper=lambda: record(parts / f"{next(numbers)}"),
             )
-        stacks: Counter[str] = Counter()
-        for part in parts.iterdir():
-            for line in part.read_text().splitlines():
-                stack, _, count = line.rpartition(" ")
-                stacks[stack] += int(count)
-        output.write_text("".join(f"{stack} {count}\n" for stack, count in stacks.items()))
+        output.write_text("".join(part.read_text() for part in sorted(parts.iterdir())))
     finally:
         shutil.rmtree(parts, ignore_errors=True)
     keep = ("ok", "wall_s", "cpu_s", "invocations", "startup_s", "peak_rss_mib")
@@ -174,6 +189,21 @@ def summarise(collapsed: Path, top: int) -> str:
     return "\n".join(rows)
 
 
+def totals(counts: Path) -> str:
+    """The counters of every `perf stat -x ,` output in `counts`, added up (its lines: value, unit,
+    event, ...; comments and empty lines skipped)."""
+    summed = dict.fromkeys(COUNTED, 0.0)
+    for line in counts.read_text().splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[2] in COUNTED and not line.startswith("#"):
+            summed[fields[2]] += float(fields[0])
+    cpu = summed["task-clock"] / 1000
+    return (
+        f"CPU {cpu:.3f} s, page faults {summed['page-faults']:.0f},"
+        f" context switches {summed['context-switches']:.0f}"
+    )
+
+
 def _where(frame: str) -> str:
     return frame.partition(" (")[2].rstrip(")").rsplit(":", 1)[0]
 
@@ -198,14 +228,17 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1)
     parser.add_argument("--pipeline", choices=("ours_cold", "blog"), default="ours_cold")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--counters", action="store_true", help="perf stat's counts instead of samples")
     options = parser.parse_args()
-    if not PYSPY.exists():
-        sys.exit(f"{PYSPY} is missing: run `make bench` once (it builds the bench venv)")
+    tool = "perf" if options.counters else str(PYSPY)
+    if shutil.which(tool) is None:
+        sys.exit(f"{tool} is missing: `make bench` builds the bench venv with py-spy; perf is the system's")
     spec = Spec(options.megabytes, options.members)
-    output = REPO / ".local" / f"bench-profile-{options.pipeline}-{spec.key}.txt"
-    profile(spec, options.pipeline, output)
-    print(summarise(output, options.top))
-    print(f"collapsed stacks in {output.relative_to(REPO)}")
+    kind = "counts" if options.counters else "profile"
+    output = REPO / ".local" / f"bench-{kind}-{options.pipeline}-{spec.key}.txt"
+    profile(spec, options.pipeline, output, counted if options.counters else sampled)
+    print(totals(output) if options.counters else summarise(output, options.top))
+    print(f"{'counts' if options.counters else 'collapsed stacks'} in {output.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

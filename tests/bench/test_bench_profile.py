@@ -1,6 +1,6 @@
 """The profile's split of py-spy samples into threads waiting and threads at work."""
 
-from tests.bench.profile import summarise, waiting
+from tests.bench.profile import summarise, totals, waiting
 
 WORKER = "Thread.run (threading.py:982);_worker (concurrent/futures/thread.py:83)"
 ANSWER = "HTTPConnection.getresponse (urllib3/connection.py:9);HTTPResponse.begin (http/client.py:3)"
@@ -49,3 +49,21 @@ def test_shares_are_of_the_samples_at_work(tmp_path):
     )
     assert "   75.0%  Inflater._inflate (fusion_extract/resumable.py)" in table
     assert "   25.0%  Sha256.update (fusion_extract/resumable.py)" in table
+
+
+def test_counters_of_every_instance_are_added_up(tmp_path):
+    # Given two instances' `perf stat -x ,` outputs, one after the other in one file
+    counts = tmp_path / "counts.txt"
+    instance = (
+        "# started on Sun Dec  6 23:40:00 2026\n\n"
+        "{ms},msec,task-clock,{ms}000000,100.00,0.990,CPUs utilized\n"
+        "{faults},,page-faults,{ms}000000,100.00,0.1,K/sec\n"
+        "{switches},,context-switches,{ms}000000,100.00,0.1,K/sec\n"
+    )
+    counts.write_text(
+        instance.format(ms="1500.25", faults=1000, switches=40)
+        + instance.format(ms="250.75", faults=24, switches=2)
+    )
+
+    # When they are summed up, Then each counter is the sum over the instances, CPU in seconds
+    assert totals(counts) == "CPU 1.751 s, page faults 1024, context switches 42"
