@@ -61,8 +61,8 @@ def _flat_items(data: bytes) -> int | None:
     if marks.count(b'""') * 2 != len(marks) - len(unquoted):
         return None
     brackets = unquoted.translate(None, _WHITESPACE)
-    count = (len(brackets) - 4) // 2  # `{[` and `]}` are the document's own
-    if count < 0 or brackets != b"{[" + b"{}" * count + b"]}":
+    count = (len(brackets) - 4) // 2  # `{[` and `]}` are the document's own (fewer brackets: no match)
+    if brackets != b"{[" + b"{}" * count + b"]}":
         return None  # such a string, nested items, or not JSON
     if count == 0:
         return 0 if head.end() == tail.start() else None
