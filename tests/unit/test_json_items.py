@@ -80,6 +80,8 @@ def test_the_count_is_json_loads_count_for_every_document_and_every_cut_of_one(d
         b'{"items":[{"a":"\\"},{\\""}]}',  # escaped quotes around brackets: one item
         b'{"items":[]}',
         b'{"items":[{}, 1]}',  # a scalar item
+        b'{"items":[1, {}]}',  # a scalar item first
+        b'{"items":[{}, 1, {}]}',  # a scalar item between two
         b'{"items":[{} {}]}',  # no comma: not JSON
         b'{"items":[{"k":[1},{}]}',  # a bracket never closed: not JSON
         b'{"items":[{},{}],"items":[{}]}',  # the last key wins

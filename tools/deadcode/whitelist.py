@@ -2,6 +2,8 @@
 anything else it finds is removed or put to use."""
 # ruff: noqa: B018  (each line names what it keeps, and does nothing else)
 
+from oci._vendor.requests.sessions import Session
+
 from fusion_extract import config
 from fusion_extract.chain import alerts
 from fusion_extract.chain.transfer import archive, archive_source, manifest
@@ -17,6 +19,8 @@ calls.BoundedRetry.add_circuit_breaker_callback  # the oci SDK's retry-strategy 
 calls.BoundedRetry.make_retrying_call
 _ZStream.next_out  # zlib reads the ctypes stream's fields
 _ZngStream.next_out
+Session.verify  # set on the SDK's HTTP session once (clients.settings_from_environment); requests reads them
+Session.trust_env
 
 # Data that is declared, kept or read as a whole.
 config.Settings.log_level  # LOG_LEVEL is declared with every key (README's table); function.py reads it first

@@ -9,15 +9,22 @@ HTTP_MAX_ATTEMPTS / HTTP_MAX_RETRY_SECONDS; the adapters only ever hand bytes to
 stream or generator, because a retried stream body would be resent half-read. Publishing and invoking are
 not idempotent, so they get one retry only (a duplicate is deduped downstream; a lost message is not).
 No circuit breaker: the SDK default is one process-wide breaker shared by every client (calls.py).
+
+The environment's proxy and CA bundle settings are read once, when a client is built, for its one endpoint
+(`settings_from_environment`): the SDK's HTTP session would otherwise read the whole environment for proxy
+variables twice per request, a cost that grows with the function's configuration.
 """
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import oci
+from oci._vendor.requests.utils import get_environ_proxies
 
 from fusion_extract.clock import Clock, SystemClock
 from fusion_extract.config import Settings
@@ -56,6 +63,25 @@ def signer_and_config(settings: Settings) -> tuple[dict[str, Any], Any]:
     return config, signer
 
 
+def settings_from_environment(session: Any, endpoint: str) -> None:
+    """What the SDK's session took from the environment on every request, taken once for `endpoint`.
+
+    The proxy (HTTPS_PROXY or ALL_PROXY, unless NO_PROXY covers the endpoint) and the CA bundle
+    (REQUESTS_CA_BUNDLE, then CURL_CA_BUNDLE) are set on the session, which then stops reading the
+    environment. That was all it read: .netrc only ever supplies credentials to a request without any,
+    and every SDK request is signed.
+    """
+    scheme = urlsplit(endpoint).scheme
+    proxies = get_environ_proxies(endpoint)
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if proxy:
+        session.proxies[scheme] = proxy
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    session.trust_env = False
+
+
 class OciClients:
     """Builds each SDK client on first use, with the product's auth, endpoints and retry choices."""
 
@@ -72,7 +98,7 @@ class OciClients:
         policy = RetryPolicy(
             self.clock, max_attempts=attempts, max_seconds=self.settings.http_max_retry_seconds
         )
-        return cls(
+        client = cls(
             config,
             signer=signer,
             service_endpoint=endpoint,
@@ -80,6 +106,8 @@ class OciClients:
             retry_strategy=BoundedRetry(policy),
             circuit_breaker_strategy=oci.circuit_breaker.NoCircuitBreakerStrategy(),
         )
+        settings_from_environment(client.base_client.session, client.base_client.endpoint)
+        return client
 
     @cached_property
     def object_storage(self) -> Any:
