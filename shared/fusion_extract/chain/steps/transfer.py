@@ -83,6 +83,8 @@ def transfer(message: TransferRequest, deps: Deps) -> Outcome:
 
 def _landing(deps: Deps, run: Run, planned: OutputFile, budget: Budget) -> Landing:
     def still_wanted() -> bool:
+        # Read afresh, before and after members are made visible: a run cancelled or failed since this
+        # invocation read it gets nothing visible, and what arrived as it ended is taken back.
         return deps.ledger.load_run(run.run_id).value.state is RunState.TRANSFERRING
 
     def plain() -> list[OutputFile]:

@@ -104,7 +104,7 @@ class Landing:
     budget: Budget
     still_wanted: Callable[[], bool] = lambda: True  # asked once, just before anything becomes visible
     _overlap: _Overlap | None = field(default=None, init=False, repr=False)
-    _written: Written = field(default_factory=dict, init=False, repr=False)  # staged lists kept here
+    _written: Written = field(default_factory=dict, init=False, repr=False)  # lists kept: never read back
 
     @property
     def is_archive(self) -> bool:
