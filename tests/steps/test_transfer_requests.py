@@ -1,7 +1,8 @@
 """What one transfer invocation asks of Object Storage, counted by the OCI emulator: each request costs a
 round trip and its signing, so none is made that the invocation does not need. The file's record is read
 once; every later change starts from the version this invocation saved (its ETag), and a write that meets
-another invocation's change meanwhile (412) reads the record again and is made on top of it."""
+another invocation's change meanwhile (412) reads the record again and is made on top of it. What that
+version refuses (a unit taken) is believed only once the record was read afresh."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from fusion_extract.chain.ledger.records import FileState
+from fusion_extract.chain.ledger.machine import UNIT, Event
+from fusion_extract.chain.ledger.records import FileState, Unit, UnitState
 from tests.emulators.fusion import ExtractScenario
 from tests.emulators.oci.http import Request, Response
 from tests.steps.conftest import EXTRACT, MakeSteps, Steps
@@ -102,52 +104,97 @@ def test_one_invocation_lands_a_one_member_archive_in_22_requests_besides_its_pa
 
 
 class WritesMeanwhile:
-    """An intercept that runs `meanwhile` once, when a request it is set on arrives, before serving it: what
-    another invocation does at that moment. Requests made by `meanwhile` itself pass through."""
+    """An intercept that runs `meanwhile` once, at the first request it is set on: before serving it, or
+    just after (`after`), before its answer goes back. What another invocation does at that moment; the
+    requests `meanwhile` makes itself pass through."""
 
-    def __init__(self, meanwhile: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, meanwhile: Callable[[], dict[str, Any] | None], *, after: bool = False) -> None:
         self.meanwhile = meanwhile
+        self.after = after
         self.answer: dict[str, Any] | None = None
-        self.inside = False
+        self.done = self.inside = False
 
     def __call__(self, request: Request, serve: Callable[[Request], Response]) -> Response:
-        if self.answer is None and not self.inside:
-            self.inside = True
-            try:
-                self.answer = self.meanwhile()
-            finally:
-                self.inside = False
-        return serve(request)
+        if self.done or self.inside:
+            return serve(request)
+        self.done = self.inside = True
+        try:
+            response = serve(request) if self.after else None
+            self.answer = self.meanwhile()
+        finally:
+            self.inside = False
+        return response if response is not None else serve(request)
 
 
-def test_a_record_saved_by_another_invocation_between_two_of_ours_is_read_again_and_nothing_is_lost(
-    make_steps: MakeSteps, tmp_path: Path
-) -> None:
-    # Given an archive in two units, its file message delivered: the invocation claims unit 0 and unpacks it
+def two_units(make_steps: MakeSteps, tmp_path: Path) -> tuple[Steps, str, str, Path]:
+    """A run TRANSFERRING whose archive of 16 members its transfer plans in two units (TRANSFER_FANOUT 2, a
+    short budget), the archive's file message not delivered yet: the steps, the run id, the archive's name
+    and its path."""
     zip_path = archive(tmp_path / "two.zip", many_members(11, 16))
     steps = make_steps(UPLOAD_PART_MB="1", TRANSFER_FANOUT="2", TRANSFER_BUDGET_SECONDS="0.1")
     assert steps.fusion is not None
     steps.fusion.define_extract(EXTRACT, ExtractScenario(prebuilt_zip=str(zip_path)))
     run = steps.until_transferring()
     [name] = [f.name for f in steps.planned(run) if f.name.endswith(".zip")]
+    return steps, run.run_id, name, zip_path
+
+
+def test_a_record_saved_by_another_invocation_between_two_of_ours_is_read_again_and_nothing_is_lost(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive in two units, its file message delivered: the invocation claims unit 0 and unpacks it
+    steps, run_id, name, zip_path = two_units(make_steps, tmp_path)
     # And unit 1's message is delivered to another container just after unit 0's claim was saved and before
     # its next save (as unit 0's list of staged members is written): it claims unit 1, unpacks it, saves it
-    other = WritesMeanwhile(lambda: delivered_again(steps.container(), run.run_id, name, 1))
+    other = WritesMeanwhile(lambda: delivered_again(steps.container(), run_id, name, 1))
     steps.oci.intercept("PUT", r".*%2Fkept%2F0%2F.*", other)
     before = len(steps.oci.served)
 
     # When the file's invocation goes on
-    outcome = steps.transfer(run.run_id, name)
+    outcome = steps.transfer(run_id, name)
 
     # Then the other invocation unpacked unit 1, and the file's invocation, its save of unit 0 refused (412:
     # the record changed since its own save), read the record again and saved unit 0 on top of unit 1's
     # changes: every unit staged, it promoted both and landed the file, byte for byte
     assert other.answer is not None and other.answer["outcome"] == "unpacked", other.answer
     assert outcome["outcome"] == "landed", outcome
-    record = f"_state%2Ffiles%2F{run.run_id}%2F{name}.json"
+    record = f"_state%2Ffiles%2F{run_id}%2F{name}.json"
     refused = [s for m, p, s in steps.oci.served[before:] if m == "PUT" and p.endswith(record) and s == 412]
     assert refused == [412]
-    assert steps.file(run.run_id, name).state is FileState.LANDED
-    assert landed_as_in(steps, run.run_id, zip_path)
+    assert steps.file(run_id, name).state is FileState.LANDED
+    assert landed_as_in(steps, run_id, zip_path)
     # And each unit was claimed to be unpacked once: unit 1's claim was kept through unit 0's saves
-    assert claims(steps, run.run_id, name, 0) == claims(steps, run.run_id, name, 1) == 1
+    assert claims(steps, run_id, name, 0) == claims(steps, run_id, name, 1) == 1
+
+
+def test_a_unit_its_invocation_found_taken_is_looked_at_again_before_it_gives_up(
+    make_steps: MakeSteps, tmp_path: Path
+) -> None:
+    # Given an archive in two units, unit 0 unpacked, unit 1 claimed by another invocation
+    steps, run_id, name, zip_path = two_units(make_steps, tmp_path)
+    assert steps.transfer(run_id, name)["outcome"] == "unpacked"
+    ledger, now = steps.container().ledger, steps.clock.now()
+
+    def change_unit_1(change: Callable[[Unit], Unit]) -> None:
+        current = ledger.load_file(run_id, name)
+        units = list(current.value.units)
+        units[1] = change(units[1])
+        ledger.save_file(current, current.value.but(units=tuple(units)))
+
+    working = UNIT.after(UnitState.PENDING, Event.CLAIM)
+    change_unit_1(lambda unit: unit.but(state=working, claimed_at=now, claims=unit.claims + 1))
+    # And that invocation pauses it (its budget spent) just after unit 1's message read the file's record
+    paused = UNIT.after(working, Event.PAUSE)
+    pause = WritesMeanwhile(
+        lambda: change_unit_1(lambda unit: unit.but(state=paused, next_at=now)), after=True
+    )
+    steps.oci.intercept("GET", r".*_state%2Ffiles%2F.*", pause)
+
+    # When unit 1's message is delivered
+    outcome = steps.transfer_unit(run_id, name, 1)
+
+    # Then the claim the record it read refused was tried again on the record as it is: unit 1, waiting
+    # again, was claimed, unpacked, and the file landed
+    assert pause.done
+    assert outcome["outcome"] == "landed", outcome
+    assert landed_as_in(steps, run_id, zip_path)
