@@ -29,6 +29,7 @@ from fusion_extract.chain.ledger.records import (
     Versioned,
     as_planned,
 )
+from fusion_extract.chain.ledger.store import Ledger
 from fusion_extract.chain.messages import TransferRequest
 from fusion_extract.chain.outcomes import Outcome, Result, outcome
 from fusion_extract.chain.policy import Kind, backoff, classify, describe
@@ -64,12 +65,17 @@ def transfer(message: TransferRequest, deps: Deps) -> Outcome:
             if found is None:
                 answer = outcome(Result.NOTHING_TO_DO, run.run_id)
             else:
-                with jsonlog.bind(file=found[0].name, unit=message.unit):
-                    answer = _unit_step(deps, _landing(deps, run, found[0], budget), message.unit)
+                planned, record = found
+                with jsonlog.bind(file=planned.name, unit=message.unit):
+                    landing = _landing(deps, run, planned, budget)
+                    answer = _unit_step(deps, landing, _Latest(deps.ledger, record), message.unit)
         else:
             answer = _land_next(deps, run, message.files, budget)
         try:
-            deps.finisher.finish_if_complete(deps.ledger.load_run(run.run_id))
+            # Every file's landing marks it before it looks: the last file's invocation sees them all. Only
+            # then is the run read again, for the version its finish claims.
+            if deps.ledger.landed_count(run.run_id) >= run.file_count:
+                deps.finisher.finish_if_complete(deps.ledger.load_run(run.run_id))
         except Exception as exc:  # the files landed; finishing failed: the policy decides when it resumes
             return deps.endings.setback(run.run_id, exc, "finish")
         return answer
@@ -77,6 +83,8 @@ def transfer(message: TransferRequest, deps: Deps) -> Outcome:
 
 def _landing(deps: Deps, run: Run, planned: OutputFile, budget: Budget) -> Landing:
     def still_wanted() -> bool:
+        # Read afresh, before and after members are made visible: a run cancelled or failed since this
+        # invocation read it gets nothing visible, and what arrived as it ended is taken back.
         return deps.ledger.load_run(run.run_id).value.state is RunState.TRANSFERRING
 
     def plain() -> list[OutputFile]:
@@ -172,14 +180,14 @@ def _land_file(deps: Deps, landing: Landing, current: Versioned[FileRecord]) -> 
         return _landed(deps, landing, current, fetched.but(members=members, manifest=manifest))
     log.info("file fetched", extra={"bytes": fetch.offset, "units": len(units)})
     deps.handoff.publish_units(run.run_id, name, range(1, len(units)))
-    return _unit_step(deps, landing, 0)
+    return _unit_step(deps, landing, _Latest(deps.ledger, current), 0)
 
 
-def _unit_step(deps: Deps, landing: Landing, index: int) -> Outcome:
+def _unit_step(deps: Deps, landing: Landing, latest: _Latest, index: int) -> Outcome:
     """Claim unit `index` of a fetched archive, unpack what remains of it, and land the file if it was
-    the last unit to be done."""
+    the last unit to be done. `latest`: the file's record as this invocation read or saved it a moment ago."""
     run, name = landing.run, landing.planned.name
-    current = deps.ledger.load_file(run.run_id, name)
+    current = latest.get()
     record, now = current.value, deps.clock.now()
     fetch = record.fetch
     if record.state is not FileState.UNPACKING or fetch is None or index >= len(record.units):
@@ -187,12 +195,12 @@ def _unit_step(deps: Deps, landing: Landing, index: int) -> Outcome:
     if _all_in(record, UnitState.PROMOTED):
         return _land_archive(deps, landing, current)
     if _all_in(record, *STAGED):
-        return _promote(deps, landing, fetch, index, len(record.units), hand_out=False)
+        return _promote(deps, landing, latest, fetch, index, len(record.units), hand_out=False)
     claim = _claim(now, deps.settings.step_overdue_seconds, UnitState.PENDING)
     try:
         # Other units save the same record meanwhile: the claim is tried again on their changes.
-        unit = _update_unit(deps, landing, fetch, index, claim).value.units[index]
-        unit, done = landing.unpack(fetch, index, unit, _Renewal(deps, landing, fetch, index, unit))
+        unit = _update_unit(latest, fetch, index, claim).value.units[index]
+        unit, done = landing.unpack(fetch, index, unit, _Renewal(deps, latest, fetch, index, unit))
     except _NotClaimable as taken:
         return outcome(Result.NOTHING_TO_DO, run.run_id, file=name, unit=index, state=str(taken))
     except ConflictError:
@@ -200,25 +208,25 @@ def _unit_step(deps: Deps, landing: Landing, index: int) -> Outcome:
     except SupersededError as exc:
         return _abandoned(deps, landing, exc)
     except Exception as exc:
-        return _unit_failed(deps, landing, fetch, index, exc)
+        return _unit_failed(deps, landing, latest, fetch, index, exc)
     try:
         if not done:
             paused = unit.but(state=UNIT.after(unit.state, Event.PAUSE), next_at=now)
-            _update_unit(deps, landing, fetch, index, _becomes(paused))
+            _update_unit(latest, fetch, index, _becomes(paused))
             deps.handoff.publish_units(run.run_id, name, [index])
             return outcome(Result.CONTINUED, run.run_id, file=name, unit=index, members=unit.staged_count)
         staged = unit.but(state=UNIT.after(unit.state, Event.STAGED))
-        current = _update_unit(deps, landing, fetch, index, _becomes(staged))
+        current = _update_unit(latest, fetch, index, _becomes(staged))
     except ConflictError:  # the file was started over meanwhile: this attempt's work is moot
         return outcome(Result.STALE, run.run_id, file=name, unit=index)
     log.info("unit unpacked", extra={"members": unit.staged_count})
     if _all_in(current.value, *STAGED):
-        return _promote(deps, landing, fetch, index, len(current.value.units), hand_out=True)
+        return _promote(deps, landing, latest, fetch, index, len(current.value.units), hand_out=True)
     return outcome(Result.UNPACKED, run.run_id, file=name, unit=index, members=unit.staged_count)
 
 
 def _promote(
-    deps: Deps, landing: Landing, fetch: Fetch, first: int, count: int, *, hand_out: bool
+    deps: Deps, landing: Landing, latest: _Latest, fetch: Fetch, first: int, count: int, *, hand_out: bool
 ) -> Outcome:
     """Every unit staged and verified: make unit `first`'s members visible. The invocation that staged the
     last unit (`hand_out`) goes on with the other units while its budget lasts and hands the rest out, one
@@ -233,8 +241,8 @@ def _promote(
         if position and landing.budget.spent():
             break
         try:
-            unit = _update_unit(deps, landing, fetch, index, claim).value.units[index]
-            unit, done = landing.promote_unit(fetch, index, unit, _Renewal(deps, landing, fetch, index, unit))
+            unit = _update_unit(latest, fetch, index, claim).value.units[index]
+            unit, done = landing.promote_unit(fetch, index, unit, _Renewal(deps, latest, fetch, index, unit))
         except _NotClaimable:
             taken.add(index)
             continue
@@ -243,15 +251,16 @@ def _promote(
         except SupersededError as exc:
             return _abandoned(deps, landing, exc)
         except Exception as exc:
-            return _unit_failed(deps, landing, fetch, index, exc)
+            return _unit_failed(deps, landing, latest, fetch, index, exc)
         state = UNIT.after(unit.state, Event.PROMOTED if done else Event.PAUSE)  # paused: it goes on later
         try:
-            _update_unit(deps, landing, fetch, index, _becomes(unit.but(state=state, next_at=now)))
+            _update_unit(latest, fetch, index, _becomes(unit.but(state=state, next_at=now)))
         except ConflictError:
             return outcome(Result.STALE, run.run_id, file=name, unit=index)
         if not done:
             break  # the budget is spent
-    current = deps.ledger.load_file(run.run_id, name)
+    # As this invocation last saved (or read) it: whoever saves a unit after it decides on its own save.
+    current = latest.get()
     if current.value.state is not FileState.UNPACKING:
         return outcome(Result.NOTHING_TO_DO, run.run_id, file=name, unit=first)
     # What this invocation paused or did not reach goes on in invocations of its own.
@@ -298,9 +307,9 @@ class _Renewal:
     over once its claim is overdue. A claim found taken over meanwhile stops this invocation (ConflictError:
     its work is moot)."""
 
-    def __init__(self, deps: Deps, landing: Landing, fetch: Fetch, index: int, held: Unit) -> None:
+    def __init__(self, deps: Deps, latest: _Latest, fetch: Fetch, index: int, held: Unit) -> None:
         assert held.claimed_at is not None
-        self._deps, self._landing, self._fetch, self._index = deps, landing, fetch, index
+        self._deps, self._latest, self._fetch, self._index = deps, latest, fetch, index
         self._since = held.claimed_at
         self._every = timedelta(seconds=deps.settings.step_overdue_seconds * RENEW_AFTER)
 
@@ -311,10 +320,10 @@ class _Renewal:
 
         def renew(unit: Unit) -> Unit:
             if unit.claimed_at != since:  # another invocation claimed it (each claim is at its own time)
-                raise ConflictError(f"{self._landing.planned.name}: unit {self._index} was taken over")
+                raise ConflictError(f"{self._latest.name}: unit {self._index} was taken over")
             return unit.but(claimed_at=now)
 
-        _update_unit(self._deps, self._landing, self._fetch, self._index, renew)
+        _update_unit(self._latest, self._fetch, self._index, renew)
         self._since = now
 
 
@@ -322,24 +331,60 @@ def _becomes(unit: Unit) -> Callable[[Unit], Unit]:
     return lambda _: unit
 
 
+class _Latest:
+    """A file's record as this invocation last read or saved it, with its ETag: the next compare-and-swap
+    starts from it instead of reading the record again. Saved by another invocation meanwhile, the record
+    has another ETag: that write fails (412) and `_update_unit` reads it afresh."""
+
+    def __init__(self, ledger: Ledger, current: Versioned[FileRecord]) -> None:
+        self._ledger = ledger
+        self.run_id, self.name = current.value.run_id, current.value.name
+        self._current: Versioned[FileRecord] | None = current
+
+    def get(self) -> Versioned[FileRecord]:
+        if self._current is None:
+            self._current = self._ledger.load_file(self.run_id, self.name)
+        return self._current
+
+    @property
+    def held(self) -> bool:
+        """Whether `get` answers without reading (the record as it was, not as it is)."""
+        return self._current is not None
+
+    def forget(self) -> None:
+        self._current = None
+
+    def save(self, current: Versioned[FileRecord], record: FileRecord) -> Versioned[FileRecord]:
+        self._current = None  # a failed write leaves it to be read again
+        self._current = self._ledger.save_file(current, record)
+        return self._current
+
+
 def _update_unit(
-    deps: Deps, landing: Landing, fetch: Fetch, index: int, change: Callable[[Unit], Unit]
+    latest: _Latest, fetch: Fetch, index: int, change: Callable[[Unit], Unit]
 ) -> Versioned[FileRecord]:
-    """Change one unit, whatever the other units of the file save meanwhile (compare-and-swap, again)."""
+    """Change one unit, whatever the other units of the file save meanwhile (compare-and-swap, again). It
+    starts from the record as this invocation last knew it; what that refuses (the file started over, or
+    `change` raising) is only believed once the record was read afresh."""
     for _ in range(UPDATE_TRIES):
-        current = deps.ledger.load_file(landing.run.run_id, landing.planned.name)
+        held = latest.held
+        current = latest.get()
         record = current.value
-        if record.state is not FileState.UNPACKING or record.fetch != fetch:
-            raise ConflictError(f"{record.name}: started over meanwhile")
-        units = list(record.units)
-        units[index] = change(units[index])
         try:
-            return deps.ledger.save_file(current, record.but(units=tuple(units)))
-        except ConflictError:
+            if record.state is not FileState.UNPACKING or record.fetch != fetch:
+                raise ConflictError(f"{record.name}: started over meanwhile")
+            units = list(record.units)
+            units[index] = change(units[index])
+        except (ConflictError, _NotClaimable):
+            if not held:
+                raise
+            latest.forget()
             continue
-    raise TransientError(
-        f"{landing.planned.name}: unit {index} could not be saved ({UPDATE_TRIES} conflicts)"
-    )
+        try:
+            return latest.save(current, record.but(units=tuple(units)))
+        except ConflictError:
+            continue  # saved by another invocation meanwhile: read again
+    raise TransientError(f"{latest.name}: unit {index} could not be saved ({UPDATE_TRIES} conflicts)")
 
 
 def _land_archive(deps: Deps, landing: Landing, current: Versioned[FileRecord]) -> Outcome:
@@ -383,6 +428,7 @@ def _abandoned(deps: Deps, landing: Landing, exc: SupersededError) -> Outcome:
 def _unit_failed(
     deps: Deps,
     landing: Landing,
+    latest: _Latest,
     fetch: Fetch,
     index: int,
     exc: Exception,
@@ -403,7 +449,7 @@ def _unit_failed(
         return unit.but(state=back, next_at=now + delay, retries=unit.retries + 1, claimed_at=None)
 
     try:
-        current = _update_unit(deps, landing, fetch, index, later)
+        current = _update_unit(latest, fetch, index, later)
     except ConflictError:
         return outcome(Result.STALE, run.run_id, file=name, unit=index)
     unit = current.value.units[index]

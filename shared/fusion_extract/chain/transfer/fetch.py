@@ -63,8 +63,9 @@ class Fetcher:
         if progress.offset == 0 and file.size < self.part_size:
             return self._whole(file, target, progress)
         if not progress.upload_id:
+            # Saved with the first progress, not before: an invocation that dies sooner leaves nothing to go
+            # on from, and the file's next attempt aborts the upload it left open (steps.transfer).
             progress = replace(progress, upload_id=self.store.start_upload(target))
-            self.save(progress)
         digest = _resumed(file, progress)
         parts = list(progress.parts)
         offset = progress.offset

@@ -5,7 +5,8 @@ promotion; were the 50,000 members of a tiny-member archive in it, every unit wo
 all, several times per invocation. Instead each unit's invocation writes its list once, when it saves
 (create-only, under a name of its claim: layout.kept_members), and the record keeps its count and the
 SHA-256 of its bytes (records.KeptMembers). A list is used only if it is that very object: another claim's,
-another attempt's, or one changed since, is an IntegrityError.
+another attempt's, or one changed since, is an IntegrityError. The invocation that wrote a list takes it from
+memory (`Written`) rather than reading it back: the object is create-only, so it holds those very bytes.
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ from fusion_extract.chain.transfer.layout import kept_members
 from fusion_extract.errors import ConflictError, IntegrityError
 from fusion_extract.ports import ObjectStore
 
+# The lists an invocation kept, by object name: what its record then names, and the members themselves.
+Written = dict[str, tuple[KeptMembers, Sequence[StagedMember]]]
 
-def keep(store: ObjectStore, folder: str, index: int, unit: Unit) -> Unit:
-    """The unit with its staged members written to its claim's object and referred to (`kept`)."""
+
+def keep(store: ObjectStore, folder: str, index: int, unit: Unit, written: Written | None = None) -> Unit:
+    """The unit with its staged members written to its claim's object and referred to (`kept`); noted in
+    `written`, if given."""
     data = staged_to_bytes(unit.staged)
     size = sum(staged.member.size for staged in unit.staged)
     kept = KeptMembers(unit.claims, len(unit.staged), size, hashlib.sha256(data).hexdigest())
@@ -30,15 +35,23 @@ def keep(store: ObjectStore, folder: str, index: int, unit: Unit) -> Unit:
         store.put_bytes(name, data, if_none_match=True)
     except ConflictError:  # written already: by this claim, its answer lost (else the read refuses it)
         _read(store, name, kept)
+    if written is not None:
+        written[name] = (kept, unit.staged)
     return unit.but(staged=(), kept=kept)
 
 
-def staged(store: ObjectStore, folder: str, index: int, unit: Unit) -> Sequence[StagedMember]:
-    """The unit's staged members: held in its record (records written before `kept`), or read from the
-    object its record names, verified."""
+def staged(
+    store: ObjectStore, folder: str, index: int, unit: Unit, written: Written | None = None
+) -> Sequence[StagedMember]:
+    """The unit's staged members: held in its record (records written before `kept`), taken from `written`
+    when this invocation wrote the very list its record names, else read from the object, verified."""
     if unit.kept is None:
         return unit.staged
-    return _read(store, kept_members(folder, index, unit.kept.claim), unit.kept)
+    name = kept_members(folder, index, unit.kept.claim)
+    kept, members = (written or {}).get(name, (None, ()))
+    if kept == unit.kept:
+        return members
+    return _read(store, name, unit.kept)
 
 
 def _read(store: ObjectStore, name: str, kept: KeptMembers) -> Sequence[StagedMember]:

@@ -25,7 +25,7 @@ from fusion_extract.chain.ledger.records import Fetch, Member, Run, StagedMember
 from fusion_extract.chain.transfer.archive import Entry, RangeReader, ZipLimits, read_directory
 from fusion_extract.chain.transfer.archive_source import ArchiveSource
 from fusion_extract.chain.transfer.fetch import Fetcher
-from fusion_extract.chain.transfer.kept import keep, staged
+from fusion_extract.chain.transfer.kept import Written, keep, staged
 from fusion_extract.chain.transfer.kinds import FileKind, file_kind, is_archive
 from fusion_extract.chain.transfer.layout import (
     Layout,
@@ -104,6 +104,7 @@ class Landing:
     budget: Budget
     still_wanted: Callable[[], bool] = lambda: True  # asked once, just before anything becomes visible
     _overlap: _Overlap | None = field(default=None, init=False, repr=False)
+    _written: Written = field(default_factory=dict, init=False, repr=False)  # lists kept: never read back
 
     @property
     def is_archive(self) -> bool:
@@ -236,13 +237,12 @@ class Landing:
         if overlap is not None and index == 0 and not overlap.taken:
             overlap.taken = True
             beside, done = overlap.unpacking.result()
-            return keep(
-                self.store, folder, index, unit.but(staged=beside.staged, metadata=beside.metadata)
-            ), done
-        unit = unit.but(staged=staged(self.store, folder, index, unit), kept=None)
+            unit = unit.but(staged=beside.staged, metadata=beside.metadata)
+            return keep(self.store, folder, index, unit, self._written), done
+        unit = unit.but(staged=staged(self.store, folder, index, unit, self._written), kept=None)
         runner = replace(self._runner(fetch, self.unit_entries(fetch, unit)), alive=alive)
         unpacked, done = runner.run(index, unit)
-        return keep(self.store, folder, index, unpacked), done
+        return keep(self.store, folder, index, unpacked, self._written), done
 
     def _runner(self, fetch: Fetch, members: list[Entry], source: RangeReader | None = None) -> UnitRun:
         s = self.settings
@@ -257,6 +257,7 @@ class Landing:
             self.budget,
             source,
             memory_for=None if source is None else UPLOADS_BESIDE,
+            fresh=source is not None,  # beside a fetch that began its attempt (_overlapping)
         )
 
     def _overlapping(self, progress: Fetch) -> _Overlap | None:
@@ -315,7 +316,7 @@ class Landing:
             info = ObjectInfo(staged_member(folder, path), item.member.size, item.etag, item.md5)
             self.store.promote(info.name, self.layout.member(self.run, path), info)
 
-        promoted, members = unit.promoted, staged(self.store, folder, index, unit)
+        promoted, members = unit.promoted, staged(self.store, folder, index, unit, self._written)
         started = time.monotonic()
         with ThreadPoolExecutor(PROMOTE_AT_ONCE, thread_name_prefix="promote") as pool:
             while promoted < len(members):
@@ -336,7 +337,10 @@ class Landing:
     def landed(self, fetch: Fetch, units: Iterable[Unit]) -> Sequence[Member]:
         """Every unit's members as landed, read unit by unit."""
         folder = self.folder(fetch)
-        return landed_members(staged(self.store, folder, index, unit) for index, unit in enumerate(units))
+        written = self._written
+        return landed_members(
+            staged(self.store, folder, index, unit, written) for index, unit in enumerate(units)
+        )
 
     def promote_raw(self, fetch: Fetch) -> None:
         """The archive itself under raw/, when KEEP_RAW_ZIPS asks for it (once every member is visible)."""

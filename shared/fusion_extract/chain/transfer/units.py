@@ -156,6 +156,9 @@ class UnitRun:
     # fewer than `parallelism` beside a fetch, which holds its own parts. Default: `parallelism`.
     memory_for: int | None = None
     alive: Callable[[], None] = lambda: None  # called at each member or part on its way (keeps the claim)
+    # The unit's first unpacking, beside the fetch that began its file attempt: nothing of it can have
+    # paused before, so there is no checkpoint to look for.
+    fresh: bool = False
     held: HeldBytes = field(init=False)  # the member bytes held for upload, in buffers filled again
 
     def __post_init__(self) -> None:
@@ -182,7 +185,8 @@ class UnitRun:
                 shape = Shape.of(entry.size, self.part_size, memory_for, self.budget.seconds)
                 # Only a member that may stop mid-way has a checkpoint, and only the first one to do: an
                 # invocation that paused inside a member left the unit's record pointing at it.
-                resumed = self._checkpoint(index, entry) if entry is todo[0] and not shape.whole else None
+                may_resume = entry is todo[0] and not shape.whole and not self.fresh
+                resumed = self._checkpoint(index, entry) if may_resume else None
                 if resumed is None and shape.whole:
                     future, content = self._whole(read, entry, pool, held)
                     metadata = metadata or _metadata(entry, content)
