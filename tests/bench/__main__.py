@@ -31,8 +31,8 @@ a table on stdout):
 - coldstart: func.py import and the first call's imports, in fresh interpreters.
 
 Archives are generated once and cached in .local/bench-data/ (2 GiB about a minute per shape). The
-whole default run takes about an hour on 2 cores; `--quick` (16 MiB, 1 and 20 members, every profile,
-one round) a minute or two.
+whole default run takes about 16 minutes on a quiet 2-core machine once they are built; `--quick` (16 MiB,
+1 and 20 members, every profile, one round) a minute or two.
 """
 
 from __future__ import annotations
